@@ -1,0 +1,105 @@
+// Command nexus turns the Olist e-commerce data set into an analytics
+// lakehouse. This package only parses flags and prints; the work is done in
+// internal/*.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/config"
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+)
+
+// app is the state shared by all commands: flags of the root command and the
+// configuration they select.
+type app struct {
+	configPath string
+	lakeDir    string
+	logLevel   string
+	cfg        config.Config
+	log        *slog.Logger
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError carries an exit code for a failure already reported to the user.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newRoot() *cobra.Command {
+	a := &app{}
+	root := &cobra.Command{
+		Use:   "nexus",
+		Short: "Keystone Nexus: the Olist e-commerce data set as an analytics lakehouse",
+		Long: `Keystone Nexus turns the Brazilian e-commerce data set by Olist into a lakehouse:
+CSV files are ingested into a Bronze layer of Parquet, cleaned into Silver and
+modelled into a Gold star schema, all queryable with SQL through embedded DuckDB.
+
+Start with 'nexus demo'. Every command works with no configuration; defaults can
+be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, on_drift).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.init(cmd)
+		},
+	}
+	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./nexus.yaml when present)")
+	root.PersistentFlags().StringVar(&a.lakeDir, "lake", "", "lake root directory (default \"lake\")")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	root.AddCommand(
+		newGenerateCmd(a),
+		newIngestCmd(a),
+		newQueryCmd(a),
+		newTablesCmd(a),
+		newDemoCmd(a),
+	)
+	return root
+}
+
+func (a *app) init(cmd *cobra.Command) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	path, optional := a.configPath, false
+	if path == "" {
+		path, optional = "nexus.yaml", true
+	}
+	cfg, err := config.Load(path, optional)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	if a.lakeDir != "" {
+		a.cfg.Lake = a.lakeDir
+	}
+	return nil
+}
+
+func (a *app) openLake() (*lake.Lake, error) { return lake.Open(a.cfg.Lake) }
+
+func (a *app) openEngine(ctx context.Context, lk *lake.Lake) (*engine.Engine, error) {
+	return engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads})
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/engine"
+)
+
+func newQueryCmd(a *app) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "query [flags] \"SQL\"",
+		Short: "Run SQL on the lake with DuckDB",
+		Long: `Run one SQL statement on the lake. Every published table is a view named
+<layer>.<table> (bronze.orders, quarantine.bronze_orders, later silver.* and gold.*)
+that reads exactly the files its manifest lists.`,
+		Example: `  nexus query "SELECT order_status, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 2 DESC"
+  nexus query --format csv "SELECT * FROM bronze.sellers LIMIT 10"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			eng, err := a.openEngine(cmd.Context(), lk)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if len(eng.Tables()) == 0 {
+				return engine.ErrNoTables
+			}
+			res, err := eng.Query(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("query: %w", err)
+			}
+			return res.Write(os.Stdout, format)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	return cmd
+}
+
+func newTablesCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tables",
+		Short: "List the lake's published tables with rows, versions and last update",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			ms, err := lk.Manifests()
+			if err != nil {
+				return err
+			}
+			if len(ms) == 0 {
+				fmt.Println("no tables published yet in", lk.Root, "- run `nexus demo` or `nexus ingest`")
+				return nil
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "table\trows\tversion\tfiles\tbytes\tupdated (UTC)\trun\t")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", m.Name(), m.Rows, m.Version, len(m.Files),
+					humanBytes(m.Bytes), m.CreatedAt.UTC().Format(time.DateTime), m.RunID)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+

@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// Result is a query result held in memory, values already rendered as text
+// (NULL as nil) so every output format shows the same thing.
+type Result struct {
+	Columns []string
+	Types   []string
+	Rows    [][]*string
+	// Raw keeps the typed values for JSON output.
+	Raw [][]any
+}
+
+// Query runs one SQL statement and collects its result.
+func (e *Engine) Query(ctx context.Context, query string) (*Result, error) {
+	rows, err := e.db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	cts, _ := rows.ColumnTypes()
+	res := &Result{Columns: cols}
+	for _, ct := range cts {
+		res.Types = append(res.Types, ct.DatabaseTypeName())
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		text := make([]*string, len(cols))
+		raw := make([]any, len(cols))
+		for i, v := range vals {
+			raw[i] = jsonValue(v)
+			if v != nil {
+				s := Text(v)
+				text[i] = &s
+			}
+		}
+		res.Rows = append(res.Rows, text)
+		res.Raw = append(res.Raw, raw)
+	}
+	return res, rows.Err()
+}
+
+// Text renders a DuckDB value the way a data engineer expects to read it:
+// decimals with their scale (58.90, not 58.9), timestamps without a zone
+// suffix when they are naive.
+func Text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case duckdb.Decimal:
+		return DecimalString(x)
+	case time.Time:
+		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
+			return x.Format("2006-01-02 15:04:05")
+		}
+		if x.Nanosecond() != 0 {
+			return x.Format("2006-01-02 15:04:05.000000")
+		}
+		return x.Format("2006-01-02 15:04:05")
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'f', -1, 32)
+	case *big.Int:
+		return x.String()
+	case fmt.Stringer:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// DecimalString formats a DECIMAL with exactly its scale.
+func DecimalString(d duckdb.Decimal) string {
+	if d.Value == nil {
+		return ""
+	}
+	s := new(big.Int).Abs(d.Value).String()
+	scale := int(d.Scale)
+	if scale > 0 {
+		if len(s) <= scale {
+			s = strings.Repeat("0", scale-len(s)+1) + s
+		}
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	}
+	if d.Value.Sign() < 0 {
+		s = "-" + s
+	}
+	return s
+}
+
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case duckdb.Decimal:
+		// A JSON number with the exact digits: no float rounding of money.
+		return json.Number(DecimalString(x))
+	case time.Time:
+		return Text(x)
+	case []byte:
+		return string(x)
+	case *big.Int:
+		return json.Number(x.String())
+	case float64:
+		return x
+	default:
+		return x
+	}
+}
+
+// Write prints the result as an aligned text table, CSV or JSON (an array of
+// objects, one per row).
+func (r *Result) Write(w io.Writer, format string) error {
+	switch format {
+	case "", "table":
+		return r.writeTable(w)
+	case "csv":
+		cw := csv.NewWriter(w)
+		if err := cw.Write(r.Columns); err != nil {
+			return err
+		}
+		for _, row := range r.Rows {
+			rec := make([]string, len(row))
+			for i, v := range row {
+				if v != nil {
+					rec[i] = *v
+				}
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	case "json":
+		out := make([]map[string]any, 0, len(r.Raw))
+		for _, row := range r.Raw {
+			m := make(map[string]any, len(row))
+			for i, v := range row {
+				m[r.Columns[i]] = v
+			}
+			out = append(out, m)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	default:
+		return fmt.Errorf("unknown format %q (want table, csv or json)", format)
+	}
+}
+
+func (r *Result) writeTable(w io.Writer) error {
+	const maxWidth = 60
+	widths := make([]int, len(r.Columns))
+	for i, c := range r.Columns {
+		widths[i] = utf8.RuneCountInString(c)
+	}
+	cell := func(v *string) string {
+		if v == nil {
+			return "NULL"
+		}
+		s := strings.NewReplacer("\r\n", "⏎", "\n", "⏎", "\t", " ").Replace(*v)
+		if utf8.RuneCountInString(s) > maxWidth {
+			rs := []rune(s)
+			s = string(rs[:maxWidth-1]) + "…"
+		}
+		return s
+	}
+	cells := make([][]string, len(r.Rows))
+	for j, row := range r.Rows {
+		cells[j] = make([]string, len(row))
+		for i, v := range row {
+			cells[j][i] = cell(v)
+			if n := utf8.RuneCountInString(cells[j][i]); n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	numeric := make([]bool, len(r.Columns))
+	for i, t := range r.Types {
+		numeric[i] = isNumericType(t)
+	}
+	var sb strings.Builder
+	line := func(vals []string) {
+		for i, v := range vals {
+			if i > 0 {
+				sb.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(v))
+			if numeric[i] {
+				sb.WriteString(pad + v)
+			} else if i == len(vals)-1 {
+				sb.WriteString(v)
+			} else {
+				sb.WriteString(v + pad)
+			}
+		}
+		sb.WriteString("\n")
+	}
+	line(r.Columns)
+	seps := make([]string, len(widths))
+	for i, n := range widths {
+		seps[i] = strings.Repeat("-", n)
+	}
+	line(seps)
+	for _, c := range cells {
+		line(c)
+	}
+	fmt.Fprintf(&sb, "(%d row%s)\n", len(r.Rows), plural(len(r.Rows)))
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+func isNumericType(t string) bool {
+	t = strings.ToUpper(t)
+	for _, p := range []string{"INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "DOUBLE", "FLOAT", "DECIMAL", "REAL"} {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
