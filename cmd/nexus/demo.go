@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keystone/nexus/internal/ingest"
+	"github.com/keystone/nexus/internal/pipeline"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
@@ -20,11 +20,11 @@ func newDemoCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Generate a data set, ingest it into ./lake and print a summary",
+		Short: "Generate a data set, run the whole pipeline into ./lake and print a summary",
 		Long: `The whole pipeline on a fresh machine, with no services: generate a synthetic
 Olist data set into ./data/generated (skipped when one with the same scale and
-seed is already there), ingest it into the lake (./lake), and print what was
-published. Re-running does only what changed.`,
+seed is already there), ingest it into Bronze and build Silver and Gold in the
+lake (./lake), and print what was published. Re-running does only what changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("scale") {
@@ -54,16 +54,17 @@ published. Re-running does only what changed.`,
 				return err
 			}
 			defer unlock()
-			fmt.Printf("ingesting into %s\n\n", lk.Root)
-			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: out, OnDrift: a.cfg.OnDrift})
+			fmt.Printf("running the pipeline into %s\n\n", lk.Root)
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift})
 			if err != nil {
 				return err
 			}
-			printIngest(os.Stdout, res)
-			fmt.Printf("\ndone in %s. Try:\n", time.Since(start).Round(time.Millisecond))
-			fmt.Println(`  nexus tables`)
-			fmt.Println(`  nexus query "SELECT order_status, count(*) AS orders FROM bronze.orders GROUP BY 1 ORDER BY 2 DESC"`)
-			if len(res.Failed()) > 0 {
+			printRun(os.Stdout, sum)
+			fmt.Printf("\ndemo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
+			fmt.Println(`  go run ./cmd/nexus tables`)
+			fmt.Println(`  go run ./cmd/nexus query "SELECT * FROM gold.mart_monthly_sales ORDER BY 1"`)
+			fmt.Println(`  go run ./cmd/nexus lineage gold.fact_sales.payment_value`)
+			if sum.Err() != nil {
 				return exitError{1}
 			}
 			return nil

@@ -73,6 +73,9 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newQueryCmd(a),
 		newTablesCmd(a),
 		newDemoCmd(a),
+		newTransformCmd(a),
+		newRunCmd(a),
+		newLineageCmd(a),
 	)
 	return root
 }

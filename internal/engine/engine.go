@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -24,6 +26,9 @@ type Options struct {
 	Threads int
 	// TempDir is where DuckDB spills; empty = <lake>/_nexus/tmp.
 	TempDir string
+	// Conns is the number of connections, i.e. statements that may run at
+	// once (independent models); 0 = 1.
+	Conns int
 }
 
 // Engine is an in-process DuckDB session in which every published table of
@@ -32,16 +37,21 @@ type Options struct {
 type Engine struct {
 	db     *sql.DB
 	lake   *lake.Lake
+	ddl    sync.Mutex // catalog changes are serialized: DuckDB rejects concurrent ones
 	tables []*lake.Manifest
 }
 
-// Open starts DuckDB and registers the lake's published tables.
+// Open starts DuckDB and registers the lake's published tables. With a nil
+// lake it is a bare session (to parse SQL, say).
 func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.GOMAXPROCS(0)
 	}
-	if opts.TempDir == "" {
+	if opts.TempDir == "" && lk != nil {
 		opts.TempDir = lk.MetaDir("tmp")
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = filepath.Join(os.TempDir(), "nexus-duckdb")
 	}
 	if err := os.MkdirAll(opts.TempDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine temp dir: %w", err)
@@ -67,15 +77,21 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	db := sql.OpenDB(connector)
-	// One connection: temp objects are per connection in DuckDB, and DuckDB
-	// parallelises each query itself.
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
+	// Few connections: DuckDB parallelises each query itself; more than one
+	// only lets independent statements overlap.
+	if opts.Conns <= 0 {
+		opts.Conns = 1
+	}
+	db.SetMaxOpenConns(opts.Conns)
+	db.SetMaxIdleConns(opts.Conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	e := &Engine{db: db, lake: lk}
+	if lk == nil {
+		return e, nil
+	}
 	if err := e.Refresh(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -89,19 +105,33 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	schemas := map[string]bool{}
+	e.ddl.Lock()
+	e.tables = nil
+	e.ddl.Unlock()
 	for _, m := range ms {
-		if !schemas[m.Layer] {
-			if _, err := e.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+Ident(m.Layer)); err != nil {
-				return fmt.Errorf("create schema %s: %w", m.Layer, err)
-			}
-			schemas[m.Layer] = true
-		}
-		if _, err := e.db.ExecContext(ctx, ViewSQL(e.lake, m)); err != nil {
-			return fmt.Errorf("register %s: %w", m.Name(), err)
+		if err := e.Register(ctx, m); err != nil {
+			return err
 		}
 	}
-	e.tables = ms
+	return nil
+}
+
+// Register (re)creates the view of one published table, e.g. right after a
+// new version of it is published.
+func (e *Engine) Register(ctx context.Context, m *lake.Manifest) error {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	stmt := "CREATE SCHEMA IF NOT EXISTS " + Ident(m.Layer) + "; " + ViewSQL(e.lake, m)
+	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("register %s: %w", m.Name(), err)
+	}
+	for i, t := range e.tables {
+		if t.Name() == m.Name() {
+			e.tables[i] = m
+			return nil
+		}
+	}
+	e.tables = append(e.tables, m)
 	return nil
 }
 
@@ -121,8 +151,12 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 		Ident(m.Layer), Ident(m.Table), strings.Join(quoted, ", "), hive)
 }
 
-// Tables returns the manifests registered at the last Refresh.
-func (e *Engine) Tables() []*lake.Manifest { return e.tables }
+// Tables returns the manifests of the registered tables.
+func (e *Engine) Tables() []*lake.Manifest {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	return append([]*lake.Manifest(nil), e.tables...)
+}
 
 // DB returns the underlying database handle (one connection).
 func (e *Engine) DB() *sql.DB { return e.db }

@@ -113,8 +113,8 @@ func bronzeSchema(t olist.Table, extra []string) (*parquet.Schema, []bronzeColum
 // malformed record with where it was and why it was rejected.
 func quarantineSchema() *parquet.Schema {
 	g := orderedGroup{Group: parquet.Group{
-		ColSourceFile: parquet.String(),
-		ColSourceLine: parquet.Int(64),
+		ColSourceFile:  parquet.String(),
+		ColSourceLine:  parquet.Int(64),
 		"column_index": parquet.Optional(parquet.Int(32)),
 		"column_name":  parquet.Optional(parquet.String()),
 		"error_type":   parquet.String(),

@@ -246,7 +246,7 @@ func calendar() *purchaseCalendar {
 			total := 0.0
 			for d := ms.first; d <= ms.end; d++ {
 				day := daysFromCivil(ms.y, ms.m, d)
-				f := weekdayFactor[floorDiv(day+4, 1)%7] // 1970-01-01 was a Thursday
+				f := weekdayFactor[((day+4)%7+7)%7] // 1970-01-01 was a Thursday
 				if s, ok := special[day]; ok {
 					f *= s
 				}

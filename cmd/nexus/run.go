@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/progress"
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var (
+		source  string
+		onDrift string
+		force   bool
+		project string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the pipeline: ingest the CSV files, then build Silver and Gold",
+		Long: `Ingest the source files into Bronze and build every Silver and Gold model, under
+one run id, and print one summary (step, rows in/out, quarantined, time). Only
+what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
+		Example: `  nexus run --source data/generated
+  nexus run --source ~/olist --force`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if source == "" {
+				source = a.cfg.Source
+			}
+			if onDrift == "" {
+				onDrift = a.cfg.OnDrift
+			}
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			unlock, err := lk.Lock()
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, ProjectDir: project})
+			if err != nil {
+				return err
+			}
+			printRun(os.Stdout, sum)
+			if sum.Err() != nil {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files (default \"data/generated\")")
+	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra source column does: fail (default) or evolve")
+	cmd.Flags().BoolVar(&force, "force", false, "re-ingest and rebuild everything, even when unchanged")
+	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models/<layer>/*.sql")
+	return cmd
+}
+
+func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Options) (*pipeline.Summary, error) {
+	bars := progress.New(os.Stderr, progress.IsTerminal(os.Stderr))
+	opts.Progress = bars.Update
+	opts.Logger = a.log
+	opts.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
+	sum, err := pipeline.Run(cmd.Context(), lk, opts)
+	bars.Wait()
+	return sum, err
+}
+
+func printRun(w io.Writer, s *pipeline.Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "step\tstatus\trows in\trows out\tquarantined\ttime\t")
+	var q int64
+	for _, st := range s.Steps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, st.RowsIn, st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))
+		q += st.Quarantined
+	}
+	tw.Flush()
+	for _, st := range s.Steps {
+		if st.Error != "" {
+			fmt.Fprintf(w, "FAILED %s: %s\n", st.Name, st.Error)
+		}
+	}
+	unchanged := 0
+	for _, st := range s.Steps {
+		if st.Status == "unchanged" {
+			unchanged++
+		}
+	}
+	if unchanged == len(s.Steps) {
+		fmt.Fprintln(w, "nothing to do: every input is unchanged since the last run")
+	}
+	fmt.Fprintf(w, "run %s %s in %s (%d record(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
+}

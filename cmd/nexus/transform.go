@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/transform"
+)
+
+func newTransformCmd(a *app) *cobra.Command {
+	var (
+		selectModels []string
+		fullRefresh  bool
+		project      string
+	)
+	cmd := &cobra.Command{
+		Use:   "transform",
+		Short: "Build the Silver and Gold models from Bronze, in dependency order",
+		Long: `Build the SQL models (internal/transform/models/<layer>/<name>.sql, plus a project's
+own under --project DIR/models/<layer>/) in the order their ref() and source()
+calls give. Each model is published atomically with the versions of its inputs;
+a model whose SQL and inputs are unchanged is skipped. A failing model keeps its
+previous version, and the models downstream of it are skipped.`,
+		Example: `  nexus transform
+  nexus transform --select gold.fact_sales --full-refresh`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			unlock, err := lk.Lock()
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			res, err := runTransform(cmd.Context(), a, lk, transform.Options{Select: selectModels, FullRefresh: fullRefresh}, project)
+			if err != nil {
+				return err
+			}
+			printTransform(os.Stdout, res)
+			if res.Err() != nil {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&selectModels, "select", nil, "build only these models (repeatable), e.g. --select silver.orders")
+	cmd.Flags().BoolVar(&fullRefresh, "full-refresh", false, "rebuild models even when their inputs are unchanged")
+	cmd.Flags().StringVar(&project, "project", "", "project directory whose models/<layer>/*.sql add to or override the built-in models")
+	return cmd
+}
+
+// loadGraph reads the models and checks their references.
+func loadGraph(project string) (*transform.Graph, error) {
+	models, err := transform.LoadModels(project)
+	if err != nil {
+		return nil, err
+	}
+	var sources []string
+	for _, t := range olist.Tables() {
+		sources = append(sources, lake.Bronze+"."+t.Name)
+	}
+	return transform.NewGraph(models, sources)
+}
+
+func runTransform(ctx context.Context, a *app, lk *lake.Lake, opts transform.Options, project string) (transform.Result, error) {
+	g, err := loadGraph(project)
+	if err != nil {
+		return transform.Result{}, err
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: 2})
+	if err != nil {
+		return transform.Result{}, err
+	}
+	defer eng.Close()
+	opts.Logger = a.log
+	return transform.Run(ctx, lk, eng, g, opts)
+}
+
+func printTransform(w io.Writer, res transform.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tstatus\trows in\trows out\tfiles\tsize\tversion\ttime\t")
+	for _, m := range res.Models {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, m.RowsIn, m.RowsOut, m.Files,
+			humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
+	}
+	tw.Flush()
+	for _, m := range res.Models {
+		if m.Status == transform.StatusFailed {
+			fmt.Fprintf(w, "FAILED %v\n", m.Err)
+		}
+	}
+}

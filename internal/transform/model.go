@@ -1,0 +1,222 @@
+package transform
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+//go:embed models
+var embedded embed.FS
+
+// Model is one SQL model: a SELECT with a header, materialized as a table.
+type Model struct {
+	Name        string // layer.table, e.g. "silver.orders"
+	Layer       string
+	Table       string
+	Path        string // where it was read from, for errors (models/silver/orders.sql)
+	Description string
+	// Materialized is "table" (the only kind so far: Parquet files + manifest).
+	Materialized string
+	// PartitionBy is a DATE column; the table is written as hive partitions
+	// at the given Granularity (year, month or day) derived from it.
+	PartitionBy string
+	Granularity string
+	Key         []string
+	Columns     []ColumnDoc
+	Refs        []Ref
+	SQL         string // the body: the SELECT, with ref()/source() calls
+	bodyLine    int    // file line where SQL starts (1-based)
+}
+
+// ColumnDoc documents one output column.
+type ColumnDoc struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// Ref is an input of a model: another model (ref) or a Bronze table (source).
+type Ref struct {
+	Kind string // "ref" or "source"
+	Name string // layer.table
+	Line int    // file line of the reference
+}
+
+// DefaultGranularity is the partition granularity of a dated table whose
+// header does not say; chosen by measurement (see docs/schema_design.md).
+const DefaultGranularity = "month"
+
+var (
+	refPattern   = regexp.MustCompile(`\b(ref|source)\(\s*'([^']*)'\s*(?:,\s*'([^']*)'\s*)?\)`)
+	headerLine   = regexp.MustCompile(`^--\s*([a-z_]+)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?\s*:\s*(.*)$`)
+	validName    = regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`)
+	granularites = map[string]bool{"year": true, "month": true, "day": true}
+)
+
+// ParseModel parses a model file. name is layer.table.
+func ParseModel(name, file string, src []byte) (*Model, error) {
+	layer, table, ok := strings.Cut(name, ".")
+	if !ok || !validName.MatchString(name) {
+		return nil, fmt.Errorf("%s: model name %q must be layer.table in lower case", file, name)
+	}
+	m := &Model{Name: name, Layer: layer, Table: table, Path: file, Materialized: "table"}
+	lines := strings.Split(strings.ReplaceAll(string(src), "\r\n", "\n"), "\n")
+	body := 0
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		if t == "" {
+			continue
+		}
+		if !strings.HasPrefix(t, "--") {
+			body = i
+			break
+		}
+		body = i + 1
+		mm := headerLine.FindStringSubmatch(t)
+		if mm == nil {
+			continue // a plain comment
+		}
+		key, arg, val := mm[1], mm[2], strings.TrimSpace(mm[3])
+		bad := func(format string, a ...any) error {
+			return fmt.Errorf("%s:%d: %s", file, i+1, fmt.Sprintf(format, a...))
+		}
+		switch key {
+		case "description":
+			m.Description = strings.TrimSpace(m.Description + " " + val)
+		case "materialized":
+			if val != "table" {
+				return nil, bad("materialized %q is not supported (use table)", val)
+			}
+		case "partition_by":
+			m.PartitionBy = val
+		case "granularity":
+			if !granularites[val] {
+				return nil, bad("granularity %q must be year, month or day", val)
+			}
+			m.Granularity = val
+		case "key":
+			for _, k := range strings.Split(val, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					m.Key = append(m.Key, k)
+				}
+			}
+		case "column":
+			if arg == "" {
+				return nil, bad("column documentation needs a name: -- column NAME: description")
+			}
+			m.Columns = append(m.Columns, ColumnDoc{Name: arg, Description: val})
+		default:
+			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, column)", key)
+		}
+	}
+	if m.PartitionBy != "" && m.Granularity == "" {
+		m.Granularity = DefaultGranularity
+	}
+	if m.Granularity != "" && m.PartitionBy == "" {
+		return nil, fmt.Errorf("%s: granularity without partition_by", file)
+	}
+	m.bodyLine = body + 1
+	m.SQL = strings.TrimRight(strings.TrimSpace(strings.Join(lines[body:], "\n")), ";")
+	if m.SQL == "" {
+		return nil, fmt.Errorf("%s: no SQL after the header", file)
+	}
+	for _, loc := range refPattern.FindAllStringSubmatchIndex(m.SQL, -1) {
+		kind := m.SQL[loc[2]:loc[3]]
+		target := m.SQL[loc[4]:loc[5]]
+		if loc[6] >= 0 { // source('bronze', 'orders')
+			target += "." + m.SQL[loc[6]:loc[7]]
+		}
+		line := m.bodyLine + strings.Count(m.SQL[:loc[0]], "\n")
+		if !validName.MatchString(target) {
+			return nil, fmt.Errorf("%s:%d: %s('%s') must name layer.table", file, line, kind, target)
+		}
+		m.Refs = append(m.Refs, Ref{Kind: kind, Name: target, Line: line})
+	}
+	return m, nil
+}
+
+// Compiled returns the model's SELECT with ref()/source() replaced by the
+// views of the tables they name. Line breaks are kept, so a DuckDB error's
+// line maps back to the file.
+func (m *Model) Compiled() string {
+	return refPattern.ReplaceAllStringFunc(m.SQL, func(s string) string {
+		mm := refPattern.FindStringSubmatch(s)
+		target := mm[2]
+		if mm[3] != "" {
+			target += "." + mm[3]
+		}
+		layer, table, _ := strings.Cut(target, ".")
+		return `"` + layer + `"."` + table + `"`
+	})
+}
+
+// Inputs returns the distinct tables the model reads, sorted.
+func (m *Model) Inputs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range m.Refs {
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LoadModels reads the embedded models and, when projectDir is not empty,
+// the models under projectDir/models/<layer>/*.sql, which add to or replace
+// embedded ones of the same name.
+func LoadModels(projectDir string) ([]*Model, error) {
+	byName := map[string]*Model{}
+	if err := loadFS(embedded, "models", "models", byName); err != nil {
+		return nil, err
+	}
+	if projectDir != "" {
+		dir := filepath.Join(projectDir, "models")
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("project models: %w", err)
+		}
+		if err := loadFS(os.DirFS(dir), ".", dir, byName); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*Model, 0, len(byName))
+	for _, m := range byName {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func loadFS(fsys fs.FS, root, display string, into map[string]*Model) error {
+	return fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".sql") {
+			return nil
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+		layer := path.Dir(rel)
+		if strings.Contains(layer, "/") || layer == "." {
+			return fmt.Errorf("%s: a model must be at models/<layer>/<name>.sql", path.Join(display, rel))
+		}
+		src, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		m, err := ParseModel(layer+"."+strings.TrimSuffix(path.Base(rel), ".sql"), path.Join(display, rel), src)
+		if err != nil {
+			return err
+		}
+		into[m.Name] = m
+		return nil
+	})
+}

@@ -1,0 +1,15 @@
+-- description: Portuguese product category name to English, one row per Portuguese name (trimmed; when a name repeats, the first record wins). Two categories used by products (pc_gamer, portateis_cozinha_e_preparadores_de_alimentos) are missing from the source: silver.products falls back to the Portuguese name.
+-- materialized: table
+-- key: product_category_name
+-- column product_category_name: Category in Portuguese, trimmed.
+-- column product_category_name_english: Category in English, trimmed.
+-- column _source_file: Source CSV file of the Bronze record.
+-- column _source_line: Line of the record in the source file.
+SELECT
+    trim(product_category_name) AS product_category_name,
+    trim(product_category_name_english) AS product_category_name_english,
+    _source_file,
+    _source_line
+FROM source('bronze.category_translation')
+WHERE NULLIF(trim(product_category_name), '') IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY trim(product_category_name) ORDER BY _source_line) = 1

@@ -1,0 +1,26 @@
+-- description: One row per unit sold (k units of a product are k rows); exact duplicate records removed. shipping_limit_date converted from America/Sao_Paulo local time to UTC.
+-- materialized: table
+-- key: order_id, order_item_id
+-- column order_id: Order id.
+-- column order_item_id: Sequence of the item within the order, from 1.
+-- column product_id: Product id.
+-- column seller_id: Seller id.
+-- column shipping_limit_date: Deadline for the seller to hand the item to the carrier, UTC.
+-- column price: Item price in R$, DECIMAL(12,2).
+-- column freight_value: Freight for the item in R$, DECIMAL(12,2).
+-- column _source_file: Source CSV file of the Bronze record.
+-- column _source_line: Line of the record in the source file.
+SELECT
+    trim(order_id) AS order_id,
+    order_item_id,
+    trim(product_id) AS product_id,
+    trim(seller_id) AS seller_id,
+    timezone('America/Sao_Paulo', shipping_limit_date) AS shipping_limit_date,
+    CAST(price AS DECIMAL(12,2)) AS price,
+    CAST(freight_value AS DECIMAL(12,2)) AS freight_value,
+    _source_file,
+    _source_line
+FROM source('bronze.order_items')
+QUALIFY row_number() OVER (
+    PARTITION BY order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value
+    ORDER BY _source_line) = 1

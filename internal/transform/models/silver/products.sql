@@ -1,0 +1,47 @@
+-- description: One row per product (exact duplicate records removed), with its category in Portuguese and English. The English name comes from silver.category_translation; a category missing from the translation keeps its Portuguese name; a product without category gets 'unknown' in both names so that its revenue is never dropped by a join or a GROUP BY on the category.
+-- materialized: table
+-- key: product_id
+-- column product_id: Product id.
+-- column product_category_name: Category in Portuguese as in the source, trimmed; NULL when the product has none.
+-- column category_pt: Category in Portuguese; 'unknown' when the product has none.
+-- column category_en: Category in English; the Portuguese name when the translation is missing; 'unknown' when the product has none.
+-- column category_is_translated: TRUE when category_en comes from the translation table.
+-- column product_name_length: Characters in the product name (source header says 'lenght').
+-- column product_description_length: Characters in the description (source header says 'lenght').
+-- column product_photos_qty: Number of photos.
+-- column product_weight_g: Weight in grams (0 occurs).
+-- column product_length_cm: Length in cm.
+-- column product_height_cm: Height in cm.
+-- column product_width_cm: Width in cm.
+-- column _source_file: Source CSV file of the Bronze record.
+-- column _source_line: Line of the record in the source file.
+WITH src AS (
+    SELECT *
+    FROM source('bronze.products')
+    QUALIFY row_number() OVER (
+        PARTITION BY product_id, product_category_name, product_name_length, product_description_length,
+                     product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm
+        ORDER BY _source_line) = 1
+),
+clean AS (
+    SELECT *, NULLIF(lower(trim(product_category_name)), '') AS category
+    FROM src
+)
+SELECT
+    trim(p.product_id) AS product_id,
+    p.category AS product_category_name,
+    coalesce(p.category, 'unknown') AS category_pt,
+    coalesce(t.product_category_name_english, p.category, 'unknown') AS category_en,
+    t.product_category_name_english IS NOT NULL AS category_is_translated,
+    p.product_name_length,
+    p.product_description_length,
+    p.product_photos_qty,
+    p.product_weight_g,
+    p.product_length_cm,
+    p.product_height_cm,
+    p.product_width_cm,
+    p._source_file,
+    p._source_line
+FROM clean AS p
+LEFT JOIN ref('silver.category_translation') AS t
+    ON t.product_category_name = p.category

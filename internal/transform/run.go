@@ -1,0 +1,355 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+)
+
+// modelFormat changes when the way models are materialized changes, so a new
+// binary rebuilds instead of trusting old outputs.
+const modelFormat = "model-v1"
+
+// Options configure a transform run.
+type Options struct {
+	RunID       string
+	Select      []string // build only these models (their inputs must be published)
+	FullRefresh bool     // rebuild even when the inputs are unchanged
+	Workers     int      // models built at once; 0 = 2
+	Logger      *slog.Logger
+}
+
+// Status of a model after a run.
+const (
+	StatusBuilt     = "built"
+	StatusUnchanged = "unchanged"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped" // an input failed in this run
+)
+
+// ModelResult is what happened to one model.
+type ModelResult struct {
+	Model    string        `json:"model"`
+	Status   string        `json:"status"`
+	RowsIn   int64         `json:"rows_in"`
+	RowsOut  int64         `json:"rows_out"`
+	Files    int           `json:"files"`
+	Bytes    int64         `json:"bytes"`
+	Version  int64         `json:"version"`
+	Duration time.Duration `json:"duration_ns"`
+	Err      error         `json:"-"`
+}
+
+// Result of a transform run, in build order.
+type Result struct {
+	RunID  string
+	Models []ModelResult
+}
+
+// Err joins the errors of the failed models.
+func (r Result) Err() error {
+	var errs []error
+	for _, m := range r.Models {
+		if m.Err != nil {
+			errs = append(errs, m.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run builds the graph's models in dependency order, each published
+// atomically. A model whose inputs and SQL are unchanged since its published
+// version is skipped. A failed model is not published (its previous version
+// stays), and the models downstream of it are skipped, so no table is built on
+// top of a failure.
+func Run(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, opts Options) (Result, error) {
+	if opts.RunID == "" {
+		opts.RunID = lake.NewRunID(time.Now())
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	todo := g.Order
+	if len(opts.Select) > 0 {
+		sel := map[string]bool{}
+		for _, s := range opts.Select {
+			if _, ok := g.Models[s]; !ok {
+				return Result{}, fmt.Errorf("transform --select %s: no such model (models: %s)", s, strings.Join(g.Order, ", "))
+			}
+			sel[s] = true
+		}
+		todo = nil
+		for _, n := range g.Order {
+			if sel[n] {
+				todo = append(todo, n)
+			}
+		}
+	}
+	x := &executor{lk: lk, eng: eng, g: g, opts: opts}
+	results := x.schedule(ctx, todo)
+	return Result{RunID: opts.RunID, Models: results}, ctx.Err()
+}
+
+type executor struct {
+	lk   *lake.Lake
+	eng  *engine.Engine
+	g    *Graph
+	opts Options
+}
+
+// schedule runs models as soon as their inputs are done, up to Workers at a
+// time: independent models (the Silver tables, the Gold dimensions) overlap.
+func (x *executor) schedule(ctx context.Context, todo []string) []ModelResult {
+	inRun := map[string]bool{}
+	for _, n := range todo {
+		inRun[n] = true
+	}
+	results := make(map[string]ModelResult, len(todo))
+	var mu sync.Mutex
+	done := map[string]chan struct{}{}
+	for _, n := range todo {
+		done[n] = make(chan struct{})
+	}
+	sem := make(chan struct{}, x.opts.Workers)
+	var wg sync.WaitGroup
+	for _, name := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[name])
+			var failedInput string
+			for _, p := range x.g.Parents[name] {
+				if !inRun[p] {
+					continue
+				}
+				<-done[p]
+				mu.Lock()
+				st := results[p].Status
+				mu.Unlock()
+				if st == StatusFailed || st == StatusSkipped {
+					failedInput = p
+				}
+			}
+			var r ModelResult
+			if failedInput != "" {
+				r = ModelResult{Model: name, Status: StatusSkipped,
+					Err: fmt.Errorf("model %s: skipped because its input %s failed", name, failedInput)}
+			} else {
+				sem <- struct{}{}
+				start := time.Now()
+				r = x.build(ctx, x.g.Models[name])
+				r.Duration = time.Since(start)
+				<-sem
+			}
+			mu.Lock()
+			results[name] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	out := make([]ModelResult, 0, len(todo))
+	for _, n := range todo {
+		out = append(out, results[n])
+	}
+	return out
+}
+
+func (x *executor) build(ctx context.Context, m *Model) ModelResult {
+	res := ModelResult{Model: m.Name}
+	fail := func(err error) ModelResult {
+		res.Status, res.Err = StatusFailed, err
+		x.opts.Logger.Error("model failed", "model", m.Name, "err", err)
+		return res
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	var inputs []lake.Input
+	fpParts := []string{modelFormat, m.SQL, m.PartitionBy, m.Granularity}
+	for _, in := range m.Inputs() {
+		layer, table, _ := strings.Cut(in, ".")
+		im, err := x.lk.Manifest(layer, table)
+		if err != nil {
+			return fail(err)
+		}
+		if im == nil {
+			return fail(fmt.Errorf("model %s (%s): input %s is not published yet; run `nexus ingest` or build it first", m.Name, m.Path, in))
+		}
+		inputs = append(inputs, lake.Input{Name: in, Version: im.Version, Fingerprint: im.Fingerprint})
+		fpParts = append(fpParts, fmt.Sprintf("%s@%d:%s", in, im.Version, im.Fingerprint))
+		res.RowsIn += im.Rows
+	}
+	fp := lake.HashStrings(fpParts...)
+	prev, err := x.lk.Manifest(m.Layer, m.Table)
+	if err != nil {
+		return fail(err)
+	}
+	if prev != nil && prev.Fingerprint == fp && !x.opts.FullRefresh {
+		res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusUnchanged, prev.Version, prev.Rows, len(prev.Files), prev.Bytes
+		return res
+	}
+
+	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
+	if err != nil {
+		return fail(err)
+	}
+	partCols, err := x.write(ctx, m, st.Dir())
+	if err != nil {
+		st.Abort()
+		return fail(err)
+	}
+	rows, schema, err := x.inspect(ctx, st.Dir(), len(partCols) > 0)
+	if err != nil {
+		st.Abort()
+		return fail(fmt.Errorf("model %s: inspect output: %w", m.Name, err))
+	}
+	man, err := st.Publish(lake.Manifest{
+		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
+	}, rows)
+	if err != nil {
+		return fail(err)
+	}
+	if err := x.eng.Register(ctx, man); err != nil {
+		return fail(err)
+	}
+	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
+	x.opts.Logger.Info("model built", "model", m.Name, "rows", man.Rows, "files", len(man.Files))
+	return res
+}
+
+// write materializes the model into dir with DuckDB's COPY. The model's SQL
+// starts on the first line of the statement, so DuckDB's "LINE n" is the
+// model body's line n.
+func (x *executor) write(ctx context.Context, m *Model, dir string) ([]string, error) {
+	body := m.Compiled()
+	opts := "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+	var stmt string
+	var partCols []string
+	if m.PartitionBy != "" {
+		col := engine.Ident(m.PartitionBy)
+		exprs := []string{"year(" + col + ") AS year"}
+		partCols = []string{"year"}
+		if m.Granularity == "month" || m.Granularity == "day" {
+			exprs = append(exprs, "month("+col+") AS month")
+			partCols = append(partCols, "month")
+		}
+		if m.Granularity == "day" {
+			exprs = append(exprs, "day("+col+") AS day")
+			partCols = append(partCols, "day")
+		}
+		stmt = fmt.Sprintf("COPY (SELECT *, %s FROM (%s\n) AS _model) TO %s (%s, PARTITION_BY (%s), FILENAME_PATTERN 'part-{i}', OVERWRITE_OR_IGNORE)",
+			strings.Join(exprs, ", "), body, engine.Literal(dir), opts, strings.Join(partCols, ", "))
+	} else {
+		stmt = fmt.Sprintf("COPY (%s\n) TO %s (%s)", body, engine.Literal(filepath.Join(dir, "part-0.parquet")), opts)
+	}
+	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
+		return nil, x.modelError(m, err)
+	}
+	if len(partCols) > 0 {
+		// No rows means no partition files: write one empty file with the
+		// partition columns so the table still has its schema.
+		if n, _ := filepath.Glob(filepath.Join(dir, "*")); len(n) == 0 {
+			empty := fmt.Sprintf("COPY (SELECT *, %s FROM (%s\n) AS _model LIMIT 0) TO %s (%s)",
+				strings.Join(partColsExprs(m, partCols), ", "), body, engine.Literal(filepath.Join(dir, "part-0.parquet")), opts)
+			if _, err := x.eng.DB().ExecContext(ctx, empty); err != nil {
+				return nil, x.modelError(m, err)
+			}
+			return nil, nil
+		}
+	}
+	return partCols, nil
+}
+
+func partColsExprs(m *Model, cols []string) []string {
+	var out []string
+	for _, c := range cols {
+		out = append(out, c+"("+engine.Ident(m.PartitionBy)+") AS "+c)
+	}
+	return out
+}
+
+var duckLine = regexp.MustCompile(`LINE (\d+):`)
+
+// modelError names the model, its file and the file line DuckDB points at.
+func (x *executor) modelError(m *Model, err error) error {
+	msg := err.Error()
+	loc := m.Path
+	if mm := duckLine.FindStringSubmatch(msg); mm != nil {
+		if n, convErr := strconv.Atoi(mm[1]); convErr == nil {
+			loc = fmt.Sprintf("%s:%d", m.Path, m.bodyLine+n-1)
+		}
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	return fmt.Errorf("model %s (%s): %s", m.Name, loc, first)
+}
+
+// inspect returns the row count of every file written (relative path →
+// rows) and the table's schema, from the Parquet footers.
+func (x *executor) inspect(ctx context.Context, dir string, hive bool) (map[string]int64, []lake.Column, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(files)
+	list := make([]string, len(files))
+	for i, f := range files {
+		list[i] = engine.Literal(f)
+	}
+	fileList := "[" + strings.Join(list, ", ") + "]"
+	rows := map[string]int64{}
+	r, err := x.eng.DB().QueryContext(ctx, "SELECT file_name, num_rows FROM parquet_file_metadata("+fileList+")")
+	if err != nil {
+		return nil, nil, err
+	}
+	for r.Next() {
+		var name string
+		var n int64
+		if err := r.Scan(&name, &n); err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		rel, _ := filepath.Rel(dir, name)
+		rows[filepath.ToSlash(rel)] = n
+	}
+	r.Close()
+	var schema []lake.Column
+	r, err = x.eng.DB().QueryContext(ctx, fmt.Sprintf("DESCRIBE SELECT * FROM read_parquet(%s, hive_partitioning = %t)", fileList, hive))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	cols, _ := r.Columns()
+	for r.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := r.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		schema = append(schema, lake.Column{Name: fmt.Sprint(vals[0]), Type: fmt.Sprint(vals[1])})
+	}
+	return rows, schema, r.Err()
+}
