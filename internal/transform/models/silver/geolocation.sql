@@ -32,14 +32,14 @@ city AS (
     SELECT zip_code_prefix, city
     FROM dist
     WHERE city IS NOT NULL
-    GROUP BY ALL
+    GROUP BY zip_code_prefix, city
     QUALIFY row_number() OVER (PARTITION BY zip_code_prefix ORDER BY count(*) DESC, city) = 1
 ),
 state AS (
     SELECT zip_code_prefix, state
     FROM dist
     WHERE state IS NOT NULL
-    GROUP BY ALL
+    GROUP BY zip_code_prefix, state
     QUALIFY row_number() OVER (PARTITION BY zip_code_prefix ORDER BY count(*) DESC, state) = 1
 ),
 agg AS (

@@ -1,0 +1,154 @@
+// Command baseline runs the bare-DuckDB equivalents of nexus's steps, for the
+// benchmark script to compare against, and times Gold queries.
+//
+//	baseline csv2parquet SRC_DIR OUT_DIR   # read_csv → COPY parquet, per file
+//	baseline models LAKE OUT_DIR           # the Silver+Gold SQL as plain CREATE TABLE + COPY
+//	baseline query LAKE N SQL              # median and p95 of N runs of SQL on the lake
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/transform"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: baseline csv2parquet|models|query ...")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "csv2parquet":
+		err = csv2parquet(os.Args[2], os.Args[3])
+	case "models":
+		err = models(os.Args[2], os.Args[3])
+	case "query":
+		n, _ := strconv.Atoi(os.Args[3])
+		err = query(os.Args[2], n, os.Args[4])
+	default:
+		err = fmt.Errorf("unknown command %s", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+}
+
+func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// csv2parquet is what a user would write with DuckDB alone: explicit types,
+// header, default parallel CSV reader, Parquet out.
+func csv2parquet(src, out string) error {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	for _, t := range olist.Tables() {
+		var cols []string
+		for _, c := range t.Columns {
+			cols = append(cols, fmt.Sprintf("%s: '%s'", lit(c.Name), c.Type.SQL()))
+		}
+		q := fmt.Sprintf("COPY (SELECT * FROM read_csv(%s, header = true, columns = {%s})) TO %s (FORMAT parquet)",
+			lit(filepath.Join(src, t.File)), strings.Join(cols, ", "), lit(filepath.Join(out, t.Name+".parquet")))
+		if _, err := db.Exec(q); err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+	}
+	fmt.Printf("duckdb_csv2parquet_seconds %.3f\n", time.Since(start).Seconds())
+	return nil
+}
+
+// models runs every model's SQL as CREATE TABLE in model order on the
+// published Bronze, then writes each table to Parquet: the same work as
+// `nexus transform` with no manifests, fingerprints or partitions.
+func models(lakeDir, out string) error {
+	ctx := context.Background()
+	lk, err := lake.Open(lakeDir)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	ms, err := transform.LoadModels("")
+	if err != nil {
+		return err
+	}
+	var sources []string
+	for _, t := range olist.Tables() {
+		sources = append(sources, "bronze."+t.Name)
+	}
+	g, err := transform.NewGraph(ms, sources)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	db := eng.DB()
+	for _, name := range g.Order {
+		m := g.Models[name]
+		// The model views of the lake are replaced by in-memory tables.
+		stmt := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; DROP VIEW IF EXISTS %s.%s; CREATE OR REPLACE TABLE %s.%s AS %s",
+			m.Layer, m.Layer, m.Table, m.Layer, m.Table, m.Compiled())
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY %s.%s TO %s (FORMAT parquet, COMPRESSION zstd)", m.Layer, m.Table,
+			lit(filepath.Join(out, name+".parquet")))); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	fmt.Printf("duckdb_models_seconds %.3f\n", time.Since(start).Seconds())
+	return nil
+}
+
+func query(lakeDir string, n int, q string) error {
+	ctx := context.Background()
+	lk, err := lake.Open(lakeDir)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	var times []time.Duration
+	for i := 0; i < n+1; i++ {
+		start := time.Now()
+		if _, err := eng.Query(ctx, q); err != nil {
+			return err
+		}
+		if i > 0 { // the first run warms the OS cache and DuckDB's metadata cache
+			times = append(times, time.Since(start))
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	fmt.Printf("query_median_ms %.1f\nquery_p95_ms %.1f\n", ms(times[len(times)/2]), ms(times[len(times)*95/100]))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
