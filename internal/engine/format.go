@@ -53,6 +53,9 @@ func (e *Engine) Query(ctx context.Context, query string) (*Result, error) {
 		text := make([]*string, len(cols))
 		raw := make([]any, len(cols))
 		for i, v := range vals {
+			if t, ok := v.(time.Time); ok && res.Types[i] == "DATE" {
+				v = t.Format(time.DateOnly) // a DATE is not a midnight timestamp
+			}
 			raw[i] = jsonValue(v)
 			if v != nil {
 				s := Text(v)
@@ -79,9 +82,6 @@ func Text(v any) string {
 	case duckdb.Decimal:
 		return DecimalString(x)
 	case time.Time:
-		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
-			return x.Format("2006-01-02 15:04:05")
-		}
 		if x.Nanosecond() != 0 {
 			return x.Format("2006-01-02 15:04:05.000000")
 		}
