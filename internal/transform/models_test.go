@@ -255,3 +255,64 @@ func TestFailedModelKeepsPublished(t *testing.T) {
 		t.Errorf("failed model left files: %v", orphans)
 	}
 }
+
+// TestLineageGolden: the model graph and a column trace of the shipped models,
+// compared with golden files.
+func TestLineageGolden(t *testing.T) {
+	t.Parallel()
+	g := loadGraphT(t, "")
+	eng, err := engine.Open(context.Background(), nil, engine.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	sources := Schemas{}
+	for _, tb := range olist.Tables() {
+		sources["bronze."+tb.Name] = append(tb.ColumnNames(), ingest.ColSourceFile, ingest.ColSourceLine, ingest.ColRunID, ingest.ColIngestedAt)
+	}
+	l, err := BuildLineage(context.Background(), eng.DB(), g, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	if err := l.WriteGraph(&sb, "mermaid", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []string{"gold.fact_sales.payment_value", "gold.dim_customer.customer_lifetime_value", "gold.mart_monthly_sales.revenue"} {
+		tr, err := l.Trace(col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.WriteString("\n")
+		if err := WriteTrace(&sb, "text", tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every documented column of every model is traced to at least one input,
+	// except aggregates over whole rows (count(*)).
+	for _, name := range g.Order {
+		m := g.Models[name]
+		cols := l.Columns[name]
+		if len(cols) != len(m.Columns) {
+			t.Errorf("%s: %d output columns, %d documented", name, len(cols), len(m.Columns))
+			continue
+		}
+		for i, c := range cols {
+			if c.Column != m.Columns[i].Name {
+				t.Errorf("%s: column %d is %s, documented as %s", name, i, c.Column, m.Columns[i].Name)
+			}
+		}
+	}
+	path := filepath.Join("testdata", "golden", "lineage.txt")
+	if *update {
+		os.WriteFile(path, []byte(sb.String()), 0o644)
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.String() != string(want) {
+		t.Errorf("lineage differs from %s:\n%s", path, sb.String())
+	}
+}
