@@ -1,8 +1,6 @@
 package olist
 
-import (
-	"math"
-)
+import "math"
 
 // The zip model: which 5-digit prefixes exist (appear in geolocation), their
 // state, city, popularity and number of geolocation points. Its size is fixed
@@ -134,13 +132,11 @@ func newGeoModel(seed int64, scale float64) *geoModel {
 		}
 	}
 	// Every state keeps its capital's first prefix.
-	for s, st := range states {
-		p := st.cities[0].lo
-		if !gm.zips[p].active {
+	for _, st := range states {
+		if p := st.cities[0].lo; !gm.zips[p].active {
 			gm.zips[p].active = true
 			gm.zips[p].w = 3
 		}
-		_ = s
 	}
 	gm.samplers = make([]stateSampler, len(states))
 	stateW := make([]float64, len(states))

@@ -163,3 +163,10 @@ func (p *planter) at(i int64) string {
 	}
 	return p.quirks[lo]
 }
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

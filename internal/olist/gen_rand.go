@@ -153,36 +153,39 @@ func appendID(dst []byte, seed int64, kind uint64, idx uint64) []byte {
 	return append(dst, b[:]...)
 }
 
-// perm is an affine permutation of [0,n): r -> (a*r + b) mod n, gcd(a,n)=1.
-// Files list their rows in such an order so that they are not sorted by time.
-type perm struct{ a, b, n uint64 }
+// perm is a pseudo-random permutation of [0,n): a 4-round Feistel network on
+// the smallest even number of bits covering n, with cycle walking. Files list
+// their rows in such an order so that they are not sorted by time.
+type perm struct {
+	n    uint64
+	half uint
+	mask uint64
+	keys [4]uint64
+}
 
 func newPerm(seed int64, kind uint64, n int64) perm {
-	if n <= 1 {
-		return perm{a: 1, b: 0, n: uint64(max(n, 1))}
+	p := perm{n: uint64(max(n, 1))}
+	b := uint(bits.Len64(p.n - 1))
+	p.half = max((b+1)/2, 1)
+	p.mask = 1<<p.half - 1
+	for k := range p.keys {
+		p.keys[k] = hash64(seed, kPerm, kind*8+uint64(k))
 	}
-	un := uint64(n)
-	h := hash64(seed, kPerm, kind)
-	a := uint64(float64(un)*0.6180339887) + h%(un/8+1)
-	a = a%un | 1
-	for gcd(a, un) != 1 {
-		a = (a + 1) % un
-		if a == 0 {
-			a = 1
-		}
-	}
-	return perm{a: a, b: mix64(h) % un, n: un}
+	return p
 }
 
-func (p perm) at(r int64) int64 {
-	hi, lo := bits.Mul64(p.a, uint64(r))
-	_, rem := bits.Div64(hi%p.n, lo, p.n)
-	return int64((rem + p.b) % p.n)
+func (p perm) enc(x uint64) uint64 {
+	l, r := x>>p.half, x&p.mask
+	for _, k := range p.keys {
+		l, r = r, l^(mix64(r^k)&p.mask)
+	}
+	return l<<p.half | r
 }
 
-func gcd(a, b uint64) uint64 {
-	for b != 0 {
-		a, b = b, a%b
+func (p perm) at(i int64) int64 {
+	x := p.enc(uint64(i))
+	for x >= p.n {
+		x = p.enc(x)
 	}
-	return a
+	return int64(x)
 }

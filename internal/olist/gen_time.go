@@ -20,6 +20,7 @@ type tzTable struct {
 	starts []int64 // instants where an offset period starts, ascending
 	offs   []int64 // offset (seconds east of UTC) from starts[i]
 	lo, hi int64   // table validity
+	backs  []int64 // fall-back transitions: the local hour before them repeats
 }
 
 var (
@@ -45,6 +46,9 @@ func loadTZ() (*tzTable, error) {
 			s := start.Unix()
 			if start.IsZero() || s < tz.lo {
 				s = tz.lo
+			}
+			if n := len(tz.offs); n > 0 && int64(off) < tz.offs[n-1] {
+				tz.backs = append(tz.backs, s)
 			}
 			tz.starts = append(tz.starts, s)
 			tz.offs = append(tz.offs, int64(off))
@@ -73,8 +77,29 @@ func (z *tzTable) offset(sec int64) int64 {
 	return z.offs[i]
 }
 
+// warpSpan is how much time before a fall-back absorbs the repeated hour.
+const warpSpan = 6 * 3600
+
+// warp keeps instants out of the repeated local hour of a fall-back: the span
+// [T-1h-warpSpan, T+1h) is squeezed linearly into [T-1h-warpSpan, T-1h), whose
+// local times are unambiguous. The map is monotone, so the order of any two
+// timestamps (more than a second apart) is the same in local time as in
+// absolute time, planted ordering defects included.
+func (z *tzTable) warp(sec int64) int64 {
+	for _, t := range z.backs {
+		a := t - 3600 - warpSpan
+		if sec >= a && sec < t+3600 {
+			return a + (sec-a)*warpSpan/(warpSpan+7200)
+		}
+	}
+	return sec
+}
+
 // localSec returns the local wall clock of sec as seconds since the epoch.
-func (z *tzTable) localSec(sec int64) int64 { return sec + z.offset(sec) }
+func (z *tzTable) localSec(sec int64) int64 {
+	w := z.warp(sec)
+	return w + z.offset(w)
+}
 
 // dayOf returns the local civil day number (days since 1970-01-01) of sec.
 func (z *tzTable) dayOf(sec int64) int64 { return floorDiv(z.localSec(sec), 86400) }
