@@ -44,7 +44,7 @@ for S in "${@:-1 10}"; do
     timed run-unchanged "$N" --lake "$D/lake" run --source "$D/src"
     csv=$(du -sb "$D/src" | cut -f1)
     bronze=$(du -sb "$D/lake/bronze" | cut -f1)
-    rows=$(grep -E '^total' "$OUT/ingest.log" | awk '{print $3}')
+    rows=$(grep -E '^ *total' "$OUT/ingest.log" | awk '{print $2}')
     ingest_s=$(grep -E '^\| ingest \|' "$REPORT" | awk '{print $4}')
     duck_s=$(grep -E '^\| duckdb-csv2parquet \|' "$REPORT" | awk '{print $4}')
     tr_s=$(grep -E '^\| transform \|' "$REPORT" | awk '{print $4}')

@@ -4,6 +4,7 @@
 //	baseline csv2parquet SRC_DIR OUT_DIR   # read_csv → COPY parquet, per file
 //	baseline models LAKE OUT_DIR           # the Silver+Gold SQL as plain CREATE TABLE + COPY
 //	baseline query LAKE N SQL              # median and p95 of N runs of SQL on the lake
+//	baseline partitions LAKE OUT_DIR       # gold.fact_sales written by year, month, day: time, files, bytes, queries
 package main
 
 import (
@@ -36,6 +37,8 @@ func main() {
 		err = csv2parquet(os.Args[2], os.Args[3])
 	case "models":
 		err = models(os.Args[2], os.Args[3])
+	case "partitions":
+		err = partitions(os.Args[2], os.Args[3])
 	case "query":
 		n, _ := strconv.Atoi(os.Args[3])
 		err = query(os.Args[2], n, os.Args[4])
@@ -152,3 +155,87 @@ func query(lakeDir string, n int, q string) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// partitions measures the partition granularity of a dated table: write time,
+// file count and size, and the median time of a one-month query and of a full
+// aggregation, for year, month and day partitions of gold.fact_sales.
+func partitions(lakeDir, out string) error {
+	ctx := context.Background()
+	lk, err := lake.Open(lakeDir)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	db := eng.DB()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE fs AS SELECT * EXCLUDE (year, month) FROM gold.fact_sales"); err != nil {
+		return err
+	}
+	fmt.Println("| granularity | write | files | bytes | one-month query (median) | full aggregation (median) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	for _, gr := range []struct{ name, cols, exprs string }{
+		{"none", "", ""},
+		{"year", "year", "year(purchase_date) AS year"},
+		{"month", "year, month", "year(purchase_date) AS year, month(purchase_date) AS month"},
+		{"day", "year, month, day", "year(purchase_date) AS year, month(purchase_date) AS month, day(purchase_date) AS day"},
+	} {
+		dir := filepath.Join(out, "fact_sales-"+gr.name)
+		os.RemoveAll(dir)
+		start := time.Now()
+		var stmt string
+		if gr.cols == "" {
+			os.MkdirAll(dir, 0o755)
+			stmt = fmt.Sprintf("COPY fs TO %s (FORMAT parquet, COMPRESSION zstd)", lit(filepath.Join(dir, "part-0.parquet")))
+		} else {
+			stmt = fmt.Sprintf("COPY (SELECT *, %s FROM fs) TO %s (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (%s))", gr.exprs, lit(dir), gr.cols)
+		}
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+		write := time.Since(start)
+		var files int
+		var bytes int64
+		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				files++
+				bytes += info.Size()
+			}
+			return err
+		})
+		src := fmt.Sprintf("read_parquet(%s, hive_partitioning = %t)", lit(dir+"/**/*.parquet"), gr.cols != "")
+		monthFilter := "purchase_date >= DATE '2018-03-01' AND purchase_date < DATE '2018-04-01'"
+		if gr.cols != "" {
+			monthFilter = "year = 2018 AND month = 3"
+			if gr.name == "year" {
+				monthFilter = "year = 2018 AND purchase_date >= DATE '2018-03-01' AND purchase_date < DATE '2018-04-01'"
+			}
+		}
+		one := medianOf(ctx, db, fmt.Sprintf("SELECT count(*), sum(price) FROM %s WHERE %s", src, monthFilter))
+		full := medianOf(ctx, db, fmt.Sprintf("SELECT date_trunc('month', purchase_date), sum(price) FROM %s GROUP BY 1", src))
+		fmt.Printf("| %s | %.0f ms | %d | %d | %.1f ms | %.1f ms |\n", gr.name, ms(write), files, bytes, one, full)
+	}
+	return nil
+}
+
+func medianOf(ctx context.Context, db *sql.DB, q string) float64 {
+	var times []time.Duration
+	for i := 0; i < 12; i++ {
+		start := time.Now()
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return -1
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if i > 1 {
+			times = append(times, time.Since(start))
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return ms(times[len(times)/2])
+}

@@ -7,9 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keystone/nexus/internal/engine"
-	"github.com/keystone/nexus/internal/ingest"
-	"github.com/keystone/nexus/internal/lake"
-	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -31,7 +29,7 @@ as DuckDB parses it; needs no built lake.`,
   nexus lineage gold.dim_customer.customer_lifetime_value --format dot`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, err := loadGraph(project)
+			g, err := pipeline.LoadGraph(project)
 			if err != nil {
 				return err
 			}
@@ -40,7 +38,7 @@ as DuckDB parses it; needs no built lake.`,
 				return err
 			}
 			defer eng.Close()
-			l, err := transform.BuildLineage(cmd.Context(), eng.DB(), g, sourceSchemas())
+			l, err := transform.BuildLineage(cmd.Context(), eng.DB(), g, pipeline.SourceSchemas())
 			if err != nil {
 				return err
 			}
@@ -63,15 +61,4 @@ as DuckDB parses it; needs no built lake.`,
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, mermaid, dot or json")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models")
 	return cmd
-}
-
-// sourceSchemas are the Bronze tables' columns, from the source contract.
-func sourceSchemas() transform.Schemas {
-	s := transform.Schemas{}
-	for _, t := range olist.Tables() {
-		cols := t.ColumnNames()
-		cols = append(cols, ingest.ColSourceFile, ingest.ColSourceLine, ingest.ColRunID, ingest.ColIngestedAt)
-		s[lake.Bronze+"."+t.Name] = cols
-	}
-	return s
 }

@@ -76,6 +76,9 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newTransformCmd(a),
 		newRunCmd(a),
 		newLineageCmd(a),
+		newCheckCmd(a),
+		newQuarantineCmd(a),
+		newReportCmd(a),
 	)
 	return root
 }

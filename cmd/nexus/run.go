@@ -13,6 +13,7 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/progress"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -72,7 +73,16 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 	opts.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
 	sum, err := pipeline.Run(cmd.Context(), lk, opts)
 	bars.Wait()
-	return sum, err
+	if err != nil {
+		return sum, err
+	}
+	// Every run refreshes the validation report.
+	if path, rerr := writeQualityReport(lk, "", 12); rerr == nil {
+		sum.Reports = append(sum.Reports, path)
+	} else {
+		a.log.Warn("quality report not written", "err", rerr)
+	}
+	return sum, nil
 }
 
 func printRun(w io.Writer, s *pipeline.Summary) {
@@ -89,6 +99,23 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 			fmt.Fprintf(w, "FAILED %s: %s\n", st.Name, st.Error)
 		}
 	}
+	var checks []quality.Result
+	for _, st := range s.Steps {
+		checks = append(checks, st.Checks...)
+	}
+	if len(checks) > 0 {
+		var fails, warns int
+		for _, c := range checks {
+			switch c.Verdict {
+			case "fail":
+				fails++
+			case "warn":
+				warns++
+			}
+		}
+		fmt.Fprintf(w, "\nquality gates: %d checks, %d failed, %d warnings\n", len(checks), fails, warns)
+		printChecks(w, checks, false)
+	}
 	unchanged := 0
 	for _, st := range s.Steps {
 		if st.Status == "unchanged" {
@@ -98,5 +125,8 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	if unchanged == len(s.Steps) {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since the last run")
 	}
-	fmt.Fprintf(w, "run %s %s in %s (%d record(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
+	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
+	for _, r := range s.Reports {
+		fmt.Fprintf(w, "report: %s\n", r)
+	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
-	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -60,24 +60,12 @@ previous version, and the models downstream of it are skipped.`,
 	return cmd
 }
 
-// loadGraph reads the models and checks their references.
-func loadGraph(project string) (*transform.Graph, error) {
-	models, err := transform.LoadModels(project)
-	if err != nil {
-		return nil, err
-	}
-	var sources []string
-	for _, t := range olist.Tables() {
-		sources = append(sources, lake.Bronze+"."+t.Name)
-	}
-	return transform.NewGraph(models, sources)
-}
-
 func runTransform(ctx context.Context, a *app, lk *lake.Lake, opts transform.Options, project string) (transform.Result, error) {
-	g, err := loadGraph(project)
+	g, suites, err := pipeline.LoadGated(project)
 	if err != nil {
 		return transform.Result{}, err
 	}
+	opts.Suites = suites
 	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: 2})
 	if err != nil {
 		return transform.Result{}, err

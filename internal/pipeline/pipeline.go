@@ -5,18 +5,15 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/quality"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -33,6 +30,8 @@ type Options struct {
 	SkipIngest  bool
 	SkipModels  bool
 	ModelSelect []string
+	// NoGates builds the models without their quality suites.
+	NoGates bool
 }
 
 // Step is one line of the run summary.
@@ -45,15 +44,19 @@ type Step struct {
 	Quarantined int64         `json:"quarantined"`
 	Duration    time.Duration `json:"duration_ns"`
 	Error       string        `json:"error,omitempty"`
+	// Checks are the quality results of the step's gate.
+	Checks []quality.Result `json:"checks,omitempty"`
 }
 
 // Summary is the record of a run, also stored under _nexus/runs/.
 type Summary struct {
 	RunID    string        `json:"run_id"`
+	Kind     string        `json:"kind"` // "run"
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration_ns"`
 	Status   string        `json:"status"` // succeeded or failed
 	Steps    []Step        `json:"steps"`
+	Reports  []string      `json:"reports,omitempty"`
 	err      error
 }
 
@@ -70,7 +73,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	sum := &Summary{RunID: opts.RunID, Started: time.Now().UTC()}
+	sum := &Summary{RunID: opts.RunID, Kind: "run", Started: time.Now().UTC()}
 	var errs []error
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
@@ -91,17 +94,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 	}
 	if !opts.SkipModels {
-		models, err := transform.LoadModels(opts.ProjectDir)
+		g, suites, err := LoadGated(opts.ProjectDir)
 		if err != nil {
 			return nil, err
 		}
-		var sources []string
-		for _, t := range olist.Tables() {
-			sources = append(sources, lake.Bronze+"."+t.Name)
-		}
-		g, err := transform.NewGraph(models, sources)
-		if err != nil {
-			return nil, err
+		if opts.NoGates {
+			suites = nil
 		}
 		eopts := opts.Engine
 		if eopts.Conns == 0 {
@@ -112,14 +110,15 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return nil, err
 		}
 		res, err := transform.Run(ctx, lk, eng, g, transform.Options{
-			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect,
+			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect, Suites: suites,
 		})
 		eng.Close()
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range res.Models {
-			st := Step{Name: m.Model, Kind: "model", Status: m.Status, RowsIn: m.RowsIn, RowsOut: m.RowsOut, Duration: m.Duration}
+			st := Step{Name: m.Model, Kind: "model", Status: m.Status, RowsIn: m.RowsIn, RowsOut: m.RowsOut,
+				Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
 				errs = append(errs, m.Err)
@@ -139,19 +138,97 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	return sum, ctx.Err()
 }
 
-// saveRun writes the run record to _nexus/runs/<run_id>.json.
-func saveRun(lk *lake.Lake, s *Summary) error {
-	dir := lk.MetaDir("runs")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("run history: %w", err)
-	}
-	b, err := json.MarshalIndent(s, "", "  ")
+// LoadGraph reads the models (built-in plus the project's) and checks their
+// references against the Bronze sources.
+func LoadGraph(projectDir string) (*transform.Graph, error) {
+	models, err := transform.LoadModels(projectDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp := filepath.Join(dir, "."+s.RunID+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("run history: %w", err)
-	}
-	return os.Rename(tmp, filepath.Join(dir, s.RunID+".json"))
+	return transform.NewGraph(models, sourceTables())
 }
+
+func sourceTables() []string {
+	var sources []string
+	for _, t := range olist.Tables() {
+		sources = append(sources, lake.Bronze+"."+t.Name)
+	}
+	return sources
+}
+
+// Schemas returns the columns of every table the pipeline knows before it
+// runs: Bronze from the source contract, models from their documented columns.
+func Schemas(g *transform.Graph) map[string][]string {
+	out := SourceSchemas()
+	for name, m := range g.Models {
+		var cols []string
+		for _, c := range m.Columns {
+			cols = append(cols, c.Name)
+		}
+		out[name] = cols
+	}
+	return out
+}
+
+// LoadGated loads the models and the quality suites, and orders the models so
+// that the tables a gate reads (foreign-key targets, reconcile partners) are
+// built before the gated table.
+func LoadGated(projectDir string) (*transform.Graph, map[string]*quality.Suite, error) {
+	g, err := LoadGraph(projectDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	suites, err := LoadSuites(projectDir, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := map[string][]string{}
+	for name, s := range suites {
+		for _, c := range s.Checks {
+			for _, t := range []string{c.To, c.RelativeTo} {
+				if t != "" && t != name {
+					deps[name] = append(deps[name], t)
+				}
+			}
+		}
+	}
+	models := make([]*transform.Model, 0, len(g.Models))
+	for _, m := range g.Models {
+		models = append(models, m)
+	}
+	gated, err := transform.NewGraph(models, sourceTables(), deps)
+	if err != nil {
+		return nil, nil, err
+	}
+	return gated, suites, nil
+}
+
+// SourceSchemas returns the Bronze tables' columns: the source contract plus
+// the lineage columns ingest adds.
+func SourceSchemas() map[string][]string {
+	out := map[string][]string{}
+	for _, t := range olist.Tables() {
+		out[lake.Bronze+"."+t.Name] = append(t.ColumnNames(), ingest.ColSourceFile, ingest.ColSourceLine, ingest.ColRunID, ingest.ColIngestedAt)
+	}
+	return out
+}
+
+// LoadSuites reads the quality suites, checks them against the known tables
+// and columns before anything runs, and returns them by table.
+func LoadSuites(projectDir string, g *transform.Graph) (map[string]*quality.Suite, error) {
+	suites, err := quality.LoadSuites(projectDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := quality.Validate(suites, Schemas(g)); err != nil {
+		return nil, err
+	}
+	out := map[string]*quality.Suite{}
+	for _, s := range suites {
+		out[s.Table] = s
+	}
+	return out, nil
+}
+
+// saveRun writes the run record to _nexus/runs/<run_id>.json.
+func saveRun(lk *lake.Lake, s *Summary) error { return saveJSON(lk, s.RunID, s) }

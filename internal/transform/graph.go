@@ -17,8 +17,10 @@ type Graph struct {
 
 // NewGraph checks the references and orders the models. sources are the
 // tables a source() call may name. An unknown reference or a cycle is an
-// error naming the model, its file and the line.
-func NewGraph(models []*Model, sources []string) (*Graph, error) {
+// error naming the model, its file and the line. extra adds inputs that are
+// not in the SQL: the tables a model's quality gate reads (a foreign key's
+// target must be built before the rows pointing at it are checked).
+func NewGraph(models []*Model, sources []string, extra ...map[string][]string) (*Graph, error) {
 	g := &Graph{Models: map[string]*Model{}, Parents: map[string][]string{}}
 	known := map[string]bool{}
 	for _, s := range sources {
@@ -52,6 +54,24 @@ func NewGraph(models []*Model, sources []string) (*Graph, error) {
 		}
 		g.Parents[m.Name] = m.Inputs()
 	}
+	for _, ex := range extra {
+		for name, deps := range ex {
+			m, ok := g.Models[name]
+			if !ok {
+				continue // a gate on a table no model builds (Bronze) adds no order
+			}
+			for _, d := range deps {
+				if d == name || indexOf(g.Parents[name], d) >= 0 {
+					continue
+				}
+				if _, isModel := g.Models[d]; !isModel && !known[d] {
+					return nil, fmt.Errorf("%s: the quality suite of %s reads %s, which is neither a model nor a source", m.Path, name, d)
+				}
+				g.Parents[name] = append(g.Parents[name], d)
+			}
+			sort.Strings(g.Parents[name])
+		}
+	}
 	for s := range usedSources {
 		g.Sources = append(g.Sources, s)
 	}
@@ -75,13 +95,14 @@ func NewGraph(models []*Model, sources []string) (*Graph, error) {
 			cycle := append(append([]string{}, stack[i:]...), name)
 			m := g.Models[stack[len(stack)-1]]
 			line := 0
+			via := " (through a quality suite's foreign key or reconcile)"
 			for _, r := range m.Refs {
 				if r.Name == name {
-					line = r.Line
+					line, via = r.Line, ""
 					break
 				}
 			}
-			return fmt.Errorf("%s:%d: model %s: dependency cycle %s", m.Path, line, m.Name, strings.Join(cycle, " → "))
+			return fmt.Errorf("%s:%d: model %s: dependency cycle %s%s", m.Path, line, m.Name, strings.Join(cycle, " → "), via)
 		}
 		state[name] = visiting
 		stack = append(stack, name)

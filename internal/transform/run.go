@@ -16,6 +16,7 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 // modelFormat changes when the way models are materialized changes, so a new
@@ -29,6 +30,10 @@ type Options struct {
 	FullRefresh bool     // rebuild even when the inputs are unchanged
 	Workers     int      // models built at once; 0 = 2
 	Logger      *slog.Logger
+	// Suites are the quality suites by table (layer.table). A model with a
+	// suite is gated: its rows are checked before it is published. Nil = no
+	// gates.
+	Suites map[string]*quality.Suite
 }
 
 // Status of a model after a run.
@@ -41,15 +46,20 @@ const (
 
 // ModelResult is what happened to one model.
 type ModelResult struct {
-	Model    string        `json:"model"`
-	Status   string        `json:"status"`
-	RowsIn   int64         `json:"rows_in"`
-	RowsOut  int64         `json:"rows_out"`
-	Files    int           `json:"files"`
-	Bytes    int64         `json:"bytes"`
-	Version  int64         `json:"version"`
-	Duration time.Duration `json:"duration_ns"`
-	Err      error         `json:"-"`
+	Model   string `json:"model"`
+	Status  string `json:"status"`
+	RowsIn  int64  `json:"rows_in"`
+	RowsOut int64  `json:"rows_out"`
+	// RowsBuilt is what the model's SQL produced (= RowsOut + Quarantined).
+	RowsBuilt int64         `json:"rows_built,omitempty"`
+	Files     int           `json:"files"`
+	Bytes     int64         `json:"bytes"`
+	Version   int64         `json:"version"`
+	Duration  time.Duration `json:"duration_ns"`
+	// Quarantined rows failed a quarantine rule of the model's suite.
+	Quarantined int64            `json:"quarantined"`
+	Checks      []quality.Result `json:"checks,omitempty"`
+	Err         error            `json:"-"`
 }
 
 // Result of a transform run, in build order.
@@ -179,9 +189,16 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
+	suite := x.opts.Suites[m.Name]
 	var inputs []lake.Input
-	fpParts := []string{modelFormat, m.SQL, m.PartitionBy, m.Granularity}
+	fpParts := []string{modelFormat, m.SQL, m.PartitionBy, m.Granularity, suiteFingerprint(suite)}
+	sqlInputs := map[string]bool{}
 	for _, in := range m.Inputs() {
+		sqlInputs[in] = true
+	}
+	// Every parent counts for the fingerprint, also the tables only the gate
+	// reads: a new dim changes which fact rows pass the foreign keys.
+	for _, in := range x.g.Parents[m.Name] {
 		layer, table, _ := strings.Cut(in, ".")
 		im, err := x.lk.Manifest(layer, table)
 		if err != nil {
@@ -192,23 +209,48 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		}
 		inputs = append(inputs, lake.Input{Name: in, Version: im.Version, Fingerprint: im.Fingerprint})
 		fpParts = append(fpParts, fmt.Sprintf("%s@%d:%s", in, im.Version, im.Fingerprint))
-		res.RowsIn += im.Rows
+		if sqlInputs[in] {
+			res.RowsIn += im.Rows
+		}
 	}
 	fp := lake.HashStrings(fpParts...)
 	prev, err := x.lk.Manifest(m.Layer, m.Table)
 	if err != nil {
 		return fail(err)
 	}
-	if prev != nil && prev.Fingerprint == fp && !x.opts.FullRefresh {
+	upToDate := prev != nil && prev.Fingerprint == fp
+	if upToDate && suite != nil {
+		// A gated table is up to date only with the quarantine of the same build.
+		qm, err := x.lk.Manifest(lake.Quarantine, QuarantineTable(m.Layer, m.Table))
+		if err != nil {
+			return fail(err)
+		}
+		upToDate = qm != nil && qm.Fingerprint == fp
+	}
+	if upToDate && !x.opts.FullRefresh {
 		res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusUnchanged, prev.Version, prev.Rows, len(prev.Files), prev.Bytes
 		return res
 	}
 
+	body := m.Compiled()
+	var gate *gateResult
+	if suite != nil {
+		gate, err = x.gate(ctx, m, suite)
+		if gate != nil {
+			res.Checks = gate.checks
+		}
+		if err != nil {
+			return fail(err)
+		}
+		defer gate.cleanup()
+		body = gate.passing
+		res.Quarantined = gate.quarantined
+	}
 	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
 	if err != nil {
 		return fail(err)
 	}
-	partCols, err := x.write(ctx, m, st.Dir())
+	partCols, err := x.write(ctx, m, st.Dir(), body)
 	if err != nil {
 		st.Abort()
 		return fail(err)
@@ -217,6 +259,23 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	if err != nil {
 		st.Abort()
 		return fail(fmt.Errorf("model %s: inspect output: %w", m.Name, err))
+	}
+	if gate != nil {
+		// Row accounting: every row the model produced is published or quarantined.
+		var written int64
+		for _, n := range rows {
+			written += n
+		}
+		var total int64
+		if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+stageName(m, "")).Scan(&total); err != nil {
+			st.Abort()
+			return fail(err)
+		}
+		if total != written+gate.quarantined {
+			st.Abort()
+			return fail(fmt.Errorf("model %s: row accounting broken: %d rows built != %d published + %d quarantined", m.Name, total, written, gate.quarantined))
+		}
+		res.RowsBuilt = total
 	}
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
@@ -227,6 +286,14 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	if err := x.eng.Register(ctx, man); err != nil {
 		return fail(err)
 	}
+	if gate != nil {
+		// The quarantine follows its table: a crash in between leaves the
+		// previous quarantine and a fingerprint mismatch, so the next run
+		// rebuilds both.
+		if err := x.writeQuarantine(ctx, m, gate.checked, gate.fails, fp); err != nil {
+			return fail(err)
+		}
+	}
 	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
 	x.opts.Logger.Info("model built", "model", m.Name, "rows", man.Rows, "files", len(man.Files))
 	return res
@@ -235,8 +302,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 // write materializes the model into dir with DuckDB's COPY. The model's SQL
 // starts on the first line of the statement, so DuckDB's "LINE n" is the
 // model body's line n.
-func (x *executor) write(ctx context.Context, m *Model, dir string) ([]string, error) {
-	body := m.Compiled()
+func (x *executor) write(ctx context.Context, m *Model, dir, body string) ([]string, error) {
 	opts := "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
 	var stmt string
 	var partCols []string

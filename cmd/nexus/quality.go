@@ -1,0 +1,266 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/report"
+	"github.com/keystone/nexus/internal/transform"
+)
+
+func newCheckCmd(a *app) *cobra.Command {
+	var (
+		layer, table, format, project string
+	)
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Run the quality suites on the published tables (changes nothing)",
+		Long: `Run the quality suites (internal/quality/suites/*.yaml, plus --project DIR/suites)
+on what is published and print a verdict per check. Nothing is changed, but the
+results are kept in the run history for the quality report. Exit status 1 when a
+check of severity error fails.`,
+		Example: `  nexus check
+  nexus check --layer gold --format json
+  nexus check --table silver.orders`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			_, suites, err := pipeline.LoadGated(project)
+			if err != nil {
+				return err
+			}
+			eng, err := a.openEngine(cmd.Context(), lk)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			run, err := pipeline.Check(cmd.Context(), lk, eng, suites, layer, table)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(run); err != nil {
+					return err
+				}
+			} else {
+				printChecks(os.Stdout, run.Results, true)
+				fmt.Printf("%d checks in %s (run %s)\n", len(run.Results), run.Duration.Round(time.Millisecond), run.RunID)
+			}
+			if run.Failed() {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&layer, "layer", "", "only tables of this layer (bronze, silver, gold)")
+	cmd.Flags().StringVar(&table, "table", "", "only this table (layer.table or table)")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().StringVar(&project, "project", "", "project directory with extra suites/*.yaml and models")
+	return cmd
+}
+
+// printChecks prints a verdict table; all=false prints only failures and warnings.
+func printChecks(w io.Writer, results []quality.Result, all bool) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "table\tcheck\tkind\tverdict\tchecked\tfailed\tdetail")
+	n := 0
+	for _, r := range results {
+		if !all && r.Verdict == "pass" {
+			continue
+		}
+		n++
+		detail := r.Observed
+		if detail == "" && len(r.Examples) > 0 {
+			detail = r.Examples[0].Reason
+		}
+		if len(detail) > 90 {
+			detail = detail[:87] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Table, r.CheckID, r.Kind, r.Verdict, r.RowsChecked, r.RowsFailed, detail)
+	}
+	if n > 0 {
+		tw.Flush()
+	}
+}
+
+func newQuarantineCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "quarantine",
+		Short: "Inspect and replay quarantined rows",
+		Long: `Rows that fail a quarantine rule leave the flow and land in quarantine.<layer>_<table>
+with every column, the failed checks and the reasons; malformed source records
+land in quarantine.bronze_<table>. These commands list, show and replay them.`,
+	}
+	var format, check string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Count quarantined rows by table and check",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			eng, err := openLakeEngine(cmd, a)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			res, err := pipeline.QuarantineSummary(cmd.Context(), eng)
+			if err != nil {
+				return err
+			}
+			return res.Write(os.Stdout, format)
+		},
+	}
+	list.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	show := &cobra.Command{
+		Use:   "show TABLE",
+		Short: "Show quarantined rows of a table (e.g. silver_orders or bronze_order_reviews)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			eng, err := openLakeEngine(cmd, a)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			res, err := pipeline.QuarantineRows(cmd.Context(), eng, args[0], check, limit)
+			if err != nil {
+				return err
+			}
+			return res.Write(os.Stdout, format)
+		},
+	}
+	show.Flags().StringVar(&check, "check", "", "only rows that failed this check id (or error type for bronze_ tables)")
+	show.Flags().IntVar(&limit, "limit", 50, "at most this many rows (0 = all)")
+	show.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	var project string
+	replay := &cobra.Command{
+		Use:   "replay TABLE",
+		Short: "Re-check quarantined rows with the current rules; move those that pass back",
+		Long: `Re-run the rows in quarantine.<layer>_<table> through the table's current quality
+suite (after a rule or data fix). Rows that now pass are appended to the published
+table as a new version; the others stay quarantined with their current reasons.
+Nothing is lost or duplicated. TABLE is the model (silver.orders) or its
+quarantine (silver_orders). Downstream tables are rebuilt by the next run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			unlock, err := lk.Lock()
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			g, suites, err := pipeline.LoadGated(project)
+			if err != nil {
+				return err
+			}
+			eng, err := a.openEngine(cmd.Context(), lk)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			model := pipeline.ModelOfQuarantine(args[0])
+			res, err := transform.Replay(cmd.Context(), lk, eng, g, suites, model, lake.NewRunID(time.Now()))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: %d quarantined row(s) replayed: %d moved back into %s, %d still quarantined\n",
+				model, res.Replayed, res.Moved, model, res.Kept)
+			return nil
+		},
+	}
+	replay.Flags().StringVar(&project, "project", "", "project directory with extra suites and models")
+	cmd.AddCommand(list, show, replay)
+	return cmd
+}
+
+func openLakeEngine(cmd *cobra.Command, a *app) (*engine.Engine, error) {
+	lk, err := a.openLake()
+	if err != nil {
+		return nil, err
+	}
+	return a.openEngine(cmd.Context(), lk)
+}
+
+func newReportCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "report", Short: "Write static reports"}
+	var out string
+	var runs int
+	q := &cobra.Command{
+		Use:   "quality",
+		Short: "Write the HTML validation report of the latest run, with the trend of the last runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			path, err := writeQualityReport(lk, out, runs)
+			if err != nil {
+				return err
+			}
+			fmt.Println("wrote", path)
+			return nil
+		},
+	}
+	q.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports)")
+	q.Flags().IntVar(&runs, "runs", 12, "runs shown in the trend")
+	cmd.AddCommand(q)
+	return cmd
+}
+
+// writeQualityReport renders quality.html from the run history.
+func writeQualityReport(lk *lake.Lake, out string, runs int) (string, error) {
+	if out == "" {
+		out = lk.MetaDir("reports")
+	}
+	hist, err := pipeline.History(lk, 0)
+	if err != nil {
+		return "", err
+	}
+	var qruns []report.QualityRun
+	for _, h := range hist {
+		if len(h.Results) == 0 {
+			continue
+		}
+		qruns = append(qruns, report.QualityRun{RunID: h.RunID, Started: h.Started, Kind: h.Kind, Results: h.Results})
+		if len(qruns) == runs {
+			break
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(out, "quality.html")
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return "", err
+	}
+	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns}); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
+}

@@ -1,0 +1,186 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/quality"
+)
+
+// CheckRun is the record of a `nexus check`: the suites run on what is
+// published, changing nothing.
+type CheckRun struct {
+	RunID    string           `json:"run_id"`
+	Kind     string           `json:"kind"` // "check"
+	Started  time.Time        `json:"started"`
+	Duration time.Duration    `json:"duration_ns"`
+	Results  []quality.Result `json:"results"`
+}
+
+// Failed reports whether any check has verdict fail.
+func (c *CheckRun) Failed() bool {
+	for _, r := range c.Results {
+		if r.Verdict == "fail" {
+			return true
+		}
+	}
+	return false
+}
+
+// Check runs the suites of the published tables matching layer and table
+// (empty = all) and stores the results in the run history.
+func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[string]*quality.Suite, layer, table string) (*CheckRun, error) {
+	run := &CheckRun{RunID: lake.NewRunID(time.Now()), Kind: "check", Started: time.Now().UTC()}
+	names := make([]string, 0, len(suites))
+	for n := range suites {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	published := map[string]*lake.Manifest{}
+	for _, m := range eng.Tables() {
+		published[m.Name()] = m
+	}
+	db := eng.DB()
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS _check"); err != nil {
+		return nil, err
+	}
+	matched := 0
+	for _, name := range names {
+		l, t, _ := strings.Cut(name, ".")
+		if (layer != "" && l != layer) || (table != "" && t != table && name != table) {
+			continue
+		}
+		if published[name] == nil {
+			continue
+		}
+		matched++
+		s := suites[name]
+		annotate, err := quality.AnnotateSQL(s, engine.Ident(l)+"."+engine.Ident(t))
+		if err != nil {
+			return nil, err
+		}
+		tmp := `"_check"."` + l + "__" + t + `"`
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+tmp+" AS "+annotate); err != nil {
+			return nil, fmt.Errorf("check %s (%s): %w", name, s.File, err)
+		}
+		res, err := quality.Evaluate(ctx, db, s, tmp, engine.Ident(l)+"."+engine.Ident(t), keyOf(s, published[name]))
+		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tmp)
+		if err != nil {
+			return nil, err
+		}
+		run.Results = append(run.Results, res...)
+	}
+	if matched == 0 {
+		return nil, fmt.Errorf("check: no published table with a suite matches layer=%q table=%q (suites: %s)", layer, table, strings.Join(names, ", "))
+	}
+	run.Duration = time.Since(run.Started)
+	return run, saveJSON(lk, run.RunID, run)
+}
+
+// keyOf picks the columns to show with a failing row: the model's key when the
+// manifest's schema has it, else the first column.
+func keyOf(s *quality.Suite, m *lake.Manifest) []string {
+	for _, c := range s.Checks {
+		if c.Kind == "unique" && len(c.Columns) > 0 {
+			return c.Columns
+		}
+		if c.Kind == "unique" && c.Column != "" {
+			return []string{c.Column}
+		}
+	}
+	if len(m.Schema) > 0 {
+		return []string{m.Schema[0].Name}
+	}
+	return nil
+}
+
+// RunRecord is one entry of the run history: a pipeline run or a check.
+type RunRecord struct {
+	RunID   string
+	Started time.Time
+	Kind    string
+	Status  string
+	Results []quality.Result // every check result of the run
+	Steps   []Step
+}
+
+// History returns the stored runs, newest first (at most n; 0 = all).
+func History(lk *lake.Lake, n int) ([]RunRecord, error) {
+	dir := lk.MetaDir("runs")
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run history: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(names))) // run ids sort by time
+	var out []RunRecord
+	for _, name := range names {
+		if n > 0 && len(out) == n {
+			break
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		var raw struct {
+			RunID   string           `json:"run_id"`
+			Kind    string           `json:"kind"`
+			Started time.Time        `json:"started"`
+			Status  string           `json:"status"`
+			Steps   []Step           `json:"steps"`
+			Results []quality.Result `json:"results"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return nil, fmt.Errorf("run history %s: %w", name, err)
+		}
+		rec := RunRecord{RunID: raw.RunID, Started: raw.Started, Kind: raw.Kind, Status: raw.Status, Steps: raw.Steps, Results: raw.Results}
+		if rec.Kind == "" {
+			rec.Kind = "run"
+		}
+		for _, st := range raw.Steps {
+			rec.Results = append(rec.Results, st.Checks...)
+		}
+		if rec.Status == "" {
+			rec.Status = "succeeded"
+			for _, r := range rec.Results {
+				if r.Verdict == "fail" {
+					rec.Status = "failed"
+				}
+			}
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func saveJSON(lk *lake.Lake, runID string, v any) error {
+	dir := lk.MetaDir("runs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("run history: %w", err)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "."+runID+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("run history: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, runID+".json"))
+}

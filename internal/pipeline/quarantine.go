@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+)
+
+// QuarantineSummary counts quarantined rows by table and check (for Bronze
+// parse rejects: by error type).
+func QuarantineSummary(ctx context.Context, eng *engine.Engine) (*engine.Result, error) {
+	var parts []string
+	for _, m := range eng.Tables() {
+		if m.Layer != lake.Quarantine {
+			continue
+		}
+		view := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+		if strings.HasPrefix(m.Table, "bronze_") {
+			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, error_type AS check_id, count(*) AS rows FROM %s GROUP BY ALL",
+				engine.Literal(m.Table), view))
+		} else {
+			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, unnest(string_split(check_id, ',')) AS check_id, count(*) AS rows FROM %s GROUP BY ALL",
+				engine.Literal(m.Table), view))
+		}
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("quarantine: nothing published yet; run `nexus run` first")
+	}
+	return eng.Query(ctx, "SELECT * FROM ("+strings.Join(parts, " UNION ALL ")+") ORDER BY quarantine_table, rows DESC, check_id")
+}
+
+// QuarantineRows returns quarantined rows of a table, optionally of one check.
+func QuarantineRows(ctx context.Context, eng *engine.Engine, table, check string, limit int) (*engine.Result, error) {
+	table = strings.TrimPrefix(table, "quarantine.")
+	if l, t, ok := strings.Cut(table, "."); ok {
+		table = l + "_" + t // silver.orders → silver_orders
+	}
+	found := false
+	for _, m := range eng.Tables() {
+		if m.Layer == lake.Quarantine && m.Table == table {
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("quarantine: no table %q (see `nexus quarantine list`)", table)
+	}
+	q := "SELECT * FROM " + engine.Ident(lake.Quarantine) + "." + engine.Ident(table)
+	if check != "" {
+		col := "check_id"
+		if strings.HasPrefix(table, "bronze_") {
+			col = "error_type"
+		}
+		q += fmt.Sprintf(" WHERE list_contains(string_split(%s, ','), %s)", col, engine.Literal(check))
+	}
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return eng.Query(ctx, q)
+}
+
+// ModelOfQuarantine maps silver_orders or quarantine.silver_orders to
+// silver.orders; a layer.table name is returned as is.
+func ModelOfQuarantine(name string) string {
+	name = strings.TrimPrefix(name, "quarantine.")
+	if strings.Contains(name, ".") {
+		return name
+	}
+	if l, t, ok := strings.Cut(name, "_"); ok {
+		return l + "." + t
+	}
+	return name
+}

@@ -1,0 +1,383 @@
+package quality
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// AnnotateSQL returns one query that selects every column of relation plus
+// FailuresColumn, the list of the row-level checks each row fails (see the
+// package doc). It reads relation once: unique checks are window counts,
+// relationships are LEFT JOINs to the distinct keys of the referenced table
+// (the view "layer"."table", which must hold the rows its own gate let
+// through), everything else is an expression on the row. The rows come out in
+// no particular order.
+//
+// A check's where restricts the rows it judges. NULL handling: not_null fails
+// on NULL; every other kind passes a NULL value (unique ignores rows whose key
+// has a NULL, relationships a NULL foreign key, expression a predicate that
+// evaluates to NULL), as SQL constraints do; combine with not_null to forbid
+// NULLs.
+func AnnotateSQL(s *Suite, relation string) (string, error) {
+	var elems, joins []string
+	for _, c := range s.Checks {
+		if !c.RowLevel() {
+			continue
+		}
+		fail, reason, join, err := s.compileRow(c, len(joins)+1)
+		if err != nil {
+			return "", err
+		}
+		if join != "" {
+			joins = append(joins, join)
+		}
+		if c.Where != "" {
+			fail = fmt.Sprintf("coalesce((%s), FALSE) AND %s", c.Where, fail)
+		}
+		elems = append(elems, fmt.Sprintf("        CASE WHEN %s\n            THEN {'check_id': %s, 'reason': %s, 'quarantine': %t} END",
+			fail, lit(c.ID), reason, c.Quarantine()))
+	}
+	var b strings.Builder
+	b.WriteString("-- quality annotation of " + s.Table + "\nSELECT\n    t.*,\n    ")
+	if len(elems) == 0 {
+		b.WriteString("CAST([] AS STRUCT(check_id VARCHAR, reason VARCHAR, quarantine BOOLEAN)[])")
+	} else {
+		b.WriteString("list_filter([\n")
+		b.WriteString(strings.Join(elems, ",\n"))
+		b.WriteString("\n    ], lambda f: f IS NOT NULL)")
+	}
+	b.WriteString(" AS " + Ident(FailuresColumn) + "\nFROM " + relation + " AS t")
+	for _, j := range joins {
+		b.WriteString("\n" + j)
+	}
+	b.WriteString("\n")
+	return b.String(), nil
+}
+
+// compileRow returns the failure predicate (never NULL), the SQL expression of
+// the reason, and a join clause the predicate needs (relationships).
+func (s *Suite) compileRow(c Check, joinN int) (fail, reason, join string, err error) {
+	col := "t." + Ident(c.Column)
+	switch c.Kind {
+	case KindNotNull:
+		return col + " IS NULL", lit(c.Column + " is NULL"), "", nil
+
+	case KindUnique:
+		cols := c.Columns
+		if len(cols) == 0 {
+			cols = []string{c.Column}
+		}
+		var qcols, notNull, vals []string
+		for _, k := range cols {
+			qcols = append(qcols, "t."+Ident(k))
+			notNull = append(notNull, "t."+Ident(k)+" IS NOT NULL")
+			vals = append(vals, valueSQL("t."+Ident(k)))
+		}
+		window := fmt.Sprintf("count(*) OVER (PARTITION BY %s)", strings.Join(qcols, ", "))
+		if c.Where != "" {
+			window = fmt.Sprintf("count(*) FILTER (WHERE coalesce((%s), FALSE)) OVER (PARTITION BY %s)", c.Where, strings.Join(qcols, ", "))
+		}
+		fail = fmt.Sprintf("(%s AND %s > 1)", strings.Join(notNull, " AND "), window)
+		v := vals[0]
+		if len(vals) > 1 {
+			v = "concat_ws(', ', " + strings.Join(vals, ", ") + ")"
+		}
+		reason = fmt.Sprintf("concat(%s, %s, ') is not unique: ', CAST(%s AS VARCHAR), ' rows have it')",
+			lit(strings.Join(cols, ", ")+" ("), v, window)
+		return fail, reason, "", nil
+
+	case KindAcceptedValues:
+		vals := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			vals[i] = lit(v)
+		}
+		fail = fmt.Sprintf("coalesce(%s NOT IN (%s), FALSE)", col, strings.Join(vals, ", "))
+		what := "one of " + strconv.Itoa(len(c.Values)) + " accepted values"
+		if len(c.Values) <= 10 {
+			what = "one of " + strings.Join(c.Values, ", ")
+		}
+		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") is not "+what)), "", nil
+
+	case KindBetween:
+		lo, hi := ">=", "<="
+		if c.Exclusive {
+			lo, hi = ">", "<"
+		}
+		var conds []string
+		var desc string
+		if c.Min != nil {
+			conds = append(conds, fmt.Sprintf("%s %s %s", col, lo, boundSQL(*c.Min)))
+		}
+		if c.Max != nil {
+			conds = append(conds, fmt.Sprintf("%s %s %s", col, hi, boundSQL(*c.Max)))
+		}
+		switch {
+		case c.Min != nil && c.Max != nil && c.Exclusive:
+			desc = fmt.Sprintf("is outside (%s, %s)", *c.Min, *c.Max)
+		case c.Min != nil && c.Max != nil:
+			desc = fmt.Sprintf("is outside [%s, %s]", *c.Min, *c.Max)
+		case c.Min != nil:
+			desc = fmt.Sprintf("is not %s %s", lo, *c.Min)
+		default:
+			desc = fmt.Sprintf("is not %s %s", hi, *c.Max)
+		}
+		fail = fmt.Sprintf("NOT coalesce(%s, TRUE)", strings.Join(conds, " AND "))
+		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") "+desc)), "", nil
+
+	case KindRegex:
+		fail = fmt.Sprintf("NOT coalesce(regexp_full_match(CAST(%s AS VARCHAR), %s), TRUE)", col, lit(c.Pattern))
+		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") does not match "+c.Pattern)), "", nil
+
+	case KindRelationships:
+		alias := fmt.Sprintf("__nexus_fk%d", joinN)
+		field := c.Field
+		if field == "" {
+			field = c.Column
+		}
+		join = fmt.Sprintf("LEFT JOIN (SELECT DISTINCT %s AS __nexus_key FROM %s) AS %s ON %s.__nexus_key = %s",
+			Ident(field), TableRef(c.To), alias, alias, col)
+		fail = fmt.Sprintf("(%s IS NOT NULL AND %s.__nexus_key IS NULL)", col, alias)
+		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") not found in "+c.To+"."+field)), join, nil
+
+	case KindExpression:
+		fail = fmt.Sprintf("NOT coalesce((%s), TRUE)", c.Expr)
+		if c.Message != "" {
+			return fail, s.messageSQL(c.Message), "", nil
+		}
+		var b concatSQL
+		b.lit("expression failed: " + c.Expr)
+		for i, ref := range s.exprColumns(c.Expr) {
+			if i == 0 {
+				b.lit(" [")
+			} else {
+				b.lit(", ")
+			}
+			b.lit(ref + "=")
+			b.expr(valueSQL("t." + Ident(ref)))
+		}
+		if len(s.exprColumns(c.Expr)) > 0 {
+			b.lit("]")
+		}
+		return fail, b.String(), "", nil
+	}
+	return "", "", "", fmt.Errorf("%s: check %s: kind %s is not row-level", c.Pos(), c.ID, c.Kind)
+}
+
+// messageSQL renders a message template: {column} becomes "column (value)".
+func (s *Suite) messageSQL(msg string) string {
+	var b concatSQL
+	last := 0
+	for _, m := range placeholderRe.FindAllStringSubmatchIndex(msg, -1) {
+		name := msg[m[2]:m[3]]
+		b.lit(msg[last:m[0]] + name + " (")
+		b.expr(valueSQL("t." + Ident(name)))
+		b.lit(")")
+		last = m[1]
+	}
+	b.lit(msg[last:])
+	return b.String()
+}
+
+// concatSQL builds concat(...) of literals and expressions, merging adjacent
+// literals.
+type concatSQL struct {
+	parts   []string
+	pending strings.Builder
+	hasLit  bool
+}
+
+func (c *concatSQL) lit(s string) {
+	c.pending.WriteString(s)
+	c.hasLit = true
+}
+
+func (c *concatSQL) expr(e string) {
+	c.flush()
+	c.parts = append(c.parts, e)
+}
+
+func (c *concatSQL) flush() {
+	if c.hasLit && c.pending.Len() > 0 {
+		c.parts = append(c.parts, lit(c.pending.String()))
+	}
+	c.pending.Reset()
+	c.hasLit = false
+}
+
+func (c *concatSQL) String() string {
+	c.flush()
+	switch len(c.parts) {
+	case 0:
+		return "''"
+	case 1:
+		if strings.HasPrefix(c.parts[0], "'") {
+			return c.parts[0]
+		}
+	}
+	return "concat(" + strings.Join(c.parts, ", ") + ")"
+}
+
+var placeholderRe = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func placeholders(msg string) []string {
+	var out []string
+	for _, m := range placeholderRe.FindAllStringSubmatch(msg, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// exprColumns returns the columns an SQL expression references, in order of
+// first appearance. With the suite's columns known (Validate), identifiers
+// are matched against them; otherwise identifiers that are not keywords,
+// function names, qualifiers or type names are taken.
+func (s *Suite) exprColumns(expr string) []string {
+	seen := map[string]bool{}
+	var out []string
+	toks := sqlTokens(expr)
+	for i, tk := range toks {
+		if tk.kind != tkIdent {
+			continue
+		}
+		name := tk.text
+		next := func(t string) bool { return i+1 < len(toks) && toks[i+1].text == t }
+		prev := func(t string) bool { return i > 0 && strings.EqualFold(toks[i-1].text, t) }
+		if next("(") || next(".") || prev(".") || prev("::") || prev("AS") {
+			continue
+		}
+		if s.columns != nil {
+			if !s.columns[name] {
+				continue
+			}
+		} else if !tk.quoted && sqlKeywords[strings.ToUpper(name)] {
+			continue
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+type tokKind int
+
+const (
+	tkIdent tokKind = iota
+	tkString
+	tkOther
+)
+
+type sqlToken struct {
+	kind   tokKind
+	text   string
+	quoted bool
+}
+
+// sqlTokens is a small SQL lexer: identifiers (bare or "quoted"), string
+// literals, and punctuation ("::" as one token); numbers and whitespace are
+// dropped.
+func sqlTokens(s string) []sqlToken {
+	var out []sqlToken
+	for i := 0; i < len(s); {
+		ch := s[i]
+		switch {
+		case ch == '\'':
+			j := i + 1
+			for j < len(s) {
+				if s[j] == '\'' {
+					if j+1 < len(s) && s[j+1] == '\'' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			out = append(out, sqlToken{kind: tkString, text: s[i:min(j+1, len(s))]})
+			i = j + 1
+		case ch == '"':
+			j := i + 1
+			var b strings.Builder
+			for j < len(s) {
+				if s[j] == '"' {
+					if j+1 < len(s) && s[j+1] == '"' {
+						b.WriteByte('"')
+						j += 2
+						continue
+					}
+					break
+				}
+				b.WriteByte(s[j])
+				j++
+			}
+			out = append(out, sqlToken{kind: tkIdent, text: b.String(), quoted: true})
+			i = j + 1
+		case ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z':
+			j := i
+			for j < len(s) && (s[j] == '_' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			out = append(out, sqlToken{kind: tkIdent, text: s[i:j]})
+			i = j
+		case ch >= '0' && ch <= '9':
+			j := i
+			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.' || s[j] == 'e' || s[j] == 'E') {
+				j++
+			}
+			i = j
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
+			i++
+		case ch == ':' && i+1 < len(s) && s[i+1] == ':':
+			out = append(out, sqlToken{kind: tkOther, text: "::"})
+			i += 2
+		default:
+			out = append(out, sqlToken{kind: tkOther, text: string(ch)})
+			i++
+		}
+	}
+	return out
+}
+
+var sqlKeywords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range strings.Fields(`AND OR NOT IS NULL TRUE FALSE IN BETWEEN LIKE ILIKE GLOB SIMILAR TO ESCAPE
+		CASE WHEN THEN ELSE END AS CAST TRY_CAST INTERVAL DATE TIME TIMESTAMP TIMESTAMPTZ WITH ZONE
+		DISTINCT FROM SELECT WHERE EXISTS ANY ALL SOME COLLATE ASC DESC NULLS FIRST LAST ORDER BY GROUP
+		VARCHAR TEXT INTEGER INT BIGINT SMALLINT TINYINT HUGEINT DOUBLE FLOAT REAL DECIMAL NUMERIC BOOLEAN
+		YEAR YEARS MONTH MONTHS DAY DAYS HOUR HOURS MINUTE MINUTES SECOND SECONDS WEEK WEEKS
+		CURRENT_DATE CURRENT_TIMESTAMP LAMBDA`) {
+		m[k] = true
+	}
+	return m
+}()
+
+// Ident quotes an SQL identifier.
+func Ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// TableRef quotes a layer.table name as "layer"."table".
+func TableRef(name string) string {
+	layer, table, ok := strings.Cut(name, ".")
+	if !ok {
+		return Ident(name)
+	}
+	return Ident(layer) + "." + Ident(table)
+}
+
+// lit quotes an SQL string literal.
+func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// valueSQL renders a value for a reason: its text, or NULL.
+func valueSQL(expr string) string { return fmt.Sprintf("coalesce(CAST(%s AS VARCHAR), 'NULL')", expr) }
+
+// boundSQL renders a between bound: a number as is, anything else as a string
+// literal that DuckDB casts to the column's type.
+func boundSQL(v string) string {
+	v = strings.TrimSpace(v)
+	if _, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXnN") {
+		return v
+	}
+	return lit(v)
+}

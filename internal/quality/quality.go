@@ -1,0 +1,247 @@
+// Package quality owns the data-quality gates of the lakehouse: suites of
+// declarative checks (YAML), their compilation to DuckDB SQL and their
+// verdicts.
+//
+// A suite lists the checks of one table (layer.table). Checks are of two
+// sorts:
+//
+//   - Row-level checks (not_null, unique, accepted_values, between, regex,
+//     relationships, expression) judge each row. AnnotateSQL compiles all of a
+//     table's row-level checks into ONE query that adds the column
+//     FailuresColumn to every row: the list of the checks the row fails, each
+//     with a human-readable reason carrying the offending value and whether
+//     the failure sends the row to quarantine (on_fail: quarantine) or only
+//     flags it (on_fail: keep). A row failing several checks is one row with
+//     several failures.
+//   - Table-level checks (row_count, schema, freshness, reconcile) judge the
+//     rows that would be published as a whole.
+//
+// Severity and blocking. A failed check's verdict is "fail" when its severity
+// is error and "warn" when it is warn. What a verdict does:
+//
+//   - table-level, severity error, failed: Result.Blocking is true; the table
+//     (and everything downstream) must not be published.
+//   - row-level: the failing rows are quarantined (on_fail: quarantine) or kept
+//     and flagged (on_fail: keep); the table is still published with the rows
+//     that remain, so a row-level "fail" does not block. Exception: a row-level
+//     check with max_failed_ratio blocks (Result.Blocking) when the share of
+//     failing rows exceeds it — a defect that hits many rows is a broken feed,
+//     not a few bad records, and publishing the rest would be misleading.
+//
+// Evaluate computes the Results of a suite from the annotated rows (row-level)
+// and from the rows to publish (table-level).
+package quality
+
+import (
+	"fmt"
+	"time"
+)
+
+// FailuresColumn is the name of the column AnnotateSQL adds: a
+// LIST(STRUCT(check_id VARCHAR, reason VARCHAR, quarantine BOOLEAN)) of the
+// row-level checks the row fails, empty when the row passes them all.
+const FailuresColumn = "_nexus_failures"
+
+// Check kinds.
+const (
+	KindNotNull        = "not_null"
+	KindUnique         = "unique"
+	KindAcceptedValues = "accepted_values"
+	KindBetween        = "between"
+	KindRegex          = "regex"
+	KindRelationships  = "relationships"
+	KindExpression     = "expression"
+	KindRowCount       = "row_count"
+	KindSchema         = "schema"
+	KindFreshness      = "freshness"
+	KindReconcile      = "reconcile"
+)
+
+// Severities, on_fail actions and verdicts.
+const (
+	SeverityError = "error"
+	SeverityWarn  = "warn"
+
+	OnFailQuarantine = "quarantine"
+	OnFailKeep       = "keep"
+
+	VerdictPass = "pass"
+	VerdictFail = "fail"
+	VerdictWarn = "warn"
+)
+
+var rowLevelKinds = map[string]bool{
+	KindNotNull: true, KindUnique: true, KindAcceptedValues: true, KindBetween: true,
+	KindRegex: true, KindRelationships: true, KindExpression: true,
+}
+
+var tableLevelKinds = map[string]bool{
+	KindRowCount: true, KindSchema: true, KindFreshness: true, KindReconcile: true,
+}
+
+// Check is one expectation, as written in a suite file.
+type Check struct {
+	ID          string `yaml:"id"`
+	Kind        string `yaml:"kind"`
+	Description string `yaml:"description"`
+	Severity    string `yaml:"severity"` // error (default) | warn
+	OnFail      string `yaml:"on_fail"`  // row-level only: quarantine (default) | keep
+	// Disabled removes the check; a project suite uses it to switch off an
+	// embedded check by id.
+	Disabled bool `yaml:"disabled"`
+
+	Column  string   `yaml:"column"`
+	Columns []string `yaml:"columns"` // unique: several columns (compound key)
+	Values  []string `yaml:"values"`  // accepted_values
+
+	// between: bounds, inclusive unless Exclusive. A bound that parses as a
+	// number is used as a number; anything else is a string literal that
+	// DuckDB casts to the column's type ('2016-01-01', '2016-01-01 00:00:00+00').
+	Min       *string `yaml:"min"`
+	Max       *string `yaml:"max"`
+	Exclusive bool    `yaml:"exclusive"`
+
+	Pattern string `yaml:"pattern"` // regex: RE2 syntax, must match the whole value (regexp_full_match)
+
+	// Expr: expression: a row-level SQL predicate over the table's columns that
+	// must be TRUE; NULL counts as a pass (like a SQL CHECK constraint).
+	// reconcile: an aggregate over this table, e.g. sum(payment_value).
+	Expr string `yaml:"expr"`
+	// Message: expression: the failure reason, where {column} is replaced by
+	// "column (value)"; default "expression failed: <expr>" with the values of
+	// the columns the expression references.
+	Message string `yaml:"message"`
+
+	To      string `yaml:"to"`       // relationships: referenced table (layer.table); reconcile: the other table (default: this table)
+	Field   string `yaml:"field"`    // relationships: referenced column (default: Column)
+	ToExpr  string `yaml:"to_expr"`  // reconcile: aggregate on the other table (default: Expr)
+	ToWhere string `yaml:"to_where"` // reconcile: filter on the other table
+	Where   string `yaml:"where"`    // row-level: only rows where this SQL predicate is TRUE are checked; reconcile/freshness/row_count: filter on this table
+
+	Tolerance float64 `yaml:"tolerance"` // reconcile: |a - b| <= tolerance passes
+
+	MinRows    *int64   `yaml:"min_rows"`    // row_count
+	MaxRows    *int64   `yaml:"max_rows"`    // row_count
+	RelativeTo string   `yaml:"relative_to"` // row_count: another table (layer.table)
+	MinRatio   *float64 `yaml:"min_ratio"`   // row_count: rows / rows(RelativeTo) >= MinRatio
+	MaxRatio   *float64 `yaml:"max_ratio"`   // row_count: rows / rows(RelativeTo) <= MaxRatio
+
+	Expect map[string]string `yaml:"expect"` // schema: column → DuckDB type
+	// Ignore: schema: columns that are neither expected nor reported as extra
+	// (e.g. hive partition columns a reader adds).
+	Ignore []string `yaml:"ignore"`
+
+	MaxAge string `yaml:"max_age"` // freshness: DuckDB interval, e.g. '2 days'
+	// Reference: freshness: SQL expression of the "now" to compare with
+	// (default now()); may be a scalar subquery.
+	Reference string `yaml:"reference"`
+
+	// MaxFailedRatio: row-level: when more than this share of the checked rows
+	// fail, the result is Blocking (see the package doc). Nil: never blocks.
+	MaxFailedRatio *float64 `yaml:"max_failed_ratio"`
+
+	File string `yaml:"-"` // where the check was defined (set by the loader)
+	Line int    `yaml:"-"`
+}
+
+// Suite is the checks of one table.
+type Suite struct {
+	Table  string // layer.table
+	File   string // file that defined the suite (the first one when merged)
+	Line   int    // line of its table: key
+	Checks []Check
+
+	// columns of the table, recorded by Validate; used to tell columns from
+	// keywords in expression reasons.
+	columns map[string]bool
+}
+
+// RowLevel reports whether the check judges individual rows.
+func (c Check) RowLevel() bool { return rowLevelKinds[c.Kind] }
+
+// Quarantine reports whether rows failing the check leave the flow.
+func (c Check) Quarantine() bool { return c.RowLevel() && c.OnFail != OnFailKeep }
+
+// Pos is "FILE:LINE" of the check's definition.
+func (c Check) Pos() string { return pos(c.File, c.Line) }
+
+func pos(file string, line int) string {
+	if line <= 0 {
+		return file
+	}
+	return fmt.Sprintf("%s:%d", file, line)
+}
+
+// RowLevelChecks returns the suite's row-level checks in suite order.
+func (s *Suite) RowLevelChecks() []Check {
+	var out []Check
+	for _, c := range s.Checks {
+		if c.RowLevel() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// HasRowLevel reports whether the suite has a row-level check, i.e. whether
+// the table needs an annotation pass at all.
+func (s *Suite) HasRowLevel() bool { return len(s.RowLevelChecks()) > 0 }
+
+// Check returns the check with the given id.
+func (s *Suite) Check(id string) (Check, bool) {
+	for _, c := range s.Checks {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// Dependencies returns the other tables (layer.table) the suite reads:
+// relationships' and reconcile's To, row_count's RelativeTo. They must be
+// published (with their own gates applied) before this suite runs, or the
+// checks see stale data. Tables referenced inside free SQL (expr, where,
+// reference) are not detected.
+func (s *Suite) Dependencies() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(t string) {
+		if t != "" && t != s.Table && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, c := range s.Checks {
+		switch c.Kind {
+		case KindRelationships, KindReconcile:
+			add(c.To)
+		case KindRowCount:
+			add(c.RelativeTo)
+		}
+	}
+	return out
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Table, CheckID, Kind, Description, Severity, OnFail string
+	File                                                string
+	Line                                                int
+	RowsChecked, RowsFailed                             int64
+	Verdict                                             string // pass, fail (severity error and failed), warn (severity warn and failed)
+	// Blocking: the table must not be published (a failed table-level error
+	// check, or a row-level check over its max_failed_ratio).
+	Blocking bool
+	Observed string    // what was measured (table-level), or the failing share (row-level)
+	Examples []Example // up to MaxExamples failing rows (row-level)
+	Duration time.Duration
+}
+
+// Example is one failing row: its key columns and the reason.
+type Example struct {
+	Key    map[string]string
+	Reason string
+}
+
+// MaxExamples is the number of failing rows Evaluate keeps per check.
+const MaxExamples = 5

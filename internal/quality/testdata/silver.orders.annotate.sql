@@ -1,0 +1,37 @@
+-- quality annotation of silver.orders
+SELECT
+    t.*,
+    list_filter([
+        CASE WHEN t."order_id" IS NULL
+            THEN {'check_id': 'order_id_not_null', 'reason': 'order_id is NULL', 'quarantine': true} END,
+        CASE WHEN (t."order_id" IS NOT NULL AND count(*) OVER (PARTITION BY t."order_id") > 1)
+            THEN {'check_id': 'order_id_unique', 'reason': concat('order_id (', coalesce(CAST(t."order_id" AS VARCHAR), 'NULL'), ') is not unique: ', CAST(count(*) OVER (PARTITION BY t."order_id") AS VARCHAR), ' rows have it'), 'quarantine': true} END,
+        CASE WHEN t."customer_id" IS NULL
+            THEN {'check_id': 'customer_id_not_null', 'reason': 'customer_id is NULL', 'quarantine': true} END,
+        CASE WHEN (t."customer_id" IS NOT NULL AND __nexus_fk1.__nexus_key IS NULL)
+            THEN {'check_id': 'customer_exists', 'reason': concat('customer_id (', coalesce(CAST(t."customer_id" AS VARCHAR), 'NULL'), ') not found in silver.customers.customer_id'), 'quarantine': true} END,
+        CASE WHEN coalesce(t."order_status" NOT IN ('delivered', 'shipped', 'canceled', 'unavailable', 'invoiced', 'processing', 'created', 'approved'), FALSE)
+            THEN {'check_id': 'order_status_known', 'reason': concat('order_status (', coalesce(CAST(t."order_status" AS VARCHAR), 'NULL'), ') is not one of delivered, shipped, canceled, unavailable, invoiced, processing, created, approved'), 'quarantine': true} END,
+        CASE WHEN t."order_purchase_timestamp" IS NULL
+            THEN {'check_id': 'purchase_not_null', 'reason': 'order_purchase_timestamp is NULL', 'quarantine': true} END,
+        CASE WHEN NOT coalesce(t."order_purchase_timestamp" >= '2016-01-01 00:00:00+00' AND t."order_purchase_timestamp" <= '2019-12-31 23:59:59+00', TRUE)
+            THEN {'check_id': 'purchase_in_range', 'reason': concat('order_purchase_timestamp (', coalesce(CAST(t."order_purchase_timestamp" AS VARCHAR), 'NULL'), ') is outside [2016-01-01 00:00:00+00, 2019-12-31 23:59:59+00]'), 'quarantine': true} END,
+        CASE WHEN NOT coalesce((order_approved_at >= order_purchase_timestamp), TRUE)
+            THEN {'check_id': 'approved_after_purchase', 'reason': concat('order_approved_at (', coalesce(CAST(t."order_approved_at" AS VARCHAR), 'NULL'), ') is before order_purchase_timestamp (', coalesce(CAST(t."order_purchase_timestamp" AS VARCHAR), 'NULL'), ')'), 'quarantine': true} END,
+        CASE WHEN NOT coalesce((order_delivered_carrier_date >= order_purchase_timestamp), TRUE)
+            THEN {'check_id': 'carrier_after_purchase', 'reason': concat('order_delivered_carrier_date (', coalesce(CAST(t."order_delivered_carrier_date" AS VARCHAR), 'NULL'), ') is before order_purchase_timestamp (', coalesce(CAST(t."order_purchase_timestamp" AS VARCHAR), 'NULL'), ')'), 'quarantine': true} END,
+        CASE WHEN NOT coalesce((order_delivered_customer_date >= order_purchase_timestamp), TRUE)
+            THEN {'check_id': 'delivered_after_purchase', 'reason': concat('order_delivered_customer_date (', coalesce(CAST(t."order_delivered_customer_date" AS VARCHAR), 'NULL'), ') is before order_purchase_timestamp (', coalesce(CAST(t."order_purchase_timestamp" AS VARCHAR), 'NULL'), ')'), 'quarantine': true} END,
+        CASE WHEN NOT coalesce((order_delivered_carrier_date >= order_approved_at), TRUE)
+            THEN {'check_id': 'carrier_after_approval', 'reason': concat('order_delivered_carrier_date (', coalesce(CAST(t."order_delivered_carrier_date" AS VARCHAR), 'NULL'), ') is before order_approved_at (', coalesce(CAST(t."order_approved_at" AS VARCHAR), 'NULL'), ')'), 'quarantine': false} END,
+        CASE WHEN NOT coalesce((order_delivered_customer_date >= order_delivered_carrier_date), TRUE)
+            THEN {'check_id': 'delivered_after_carrier', 'reason': concat('order_delivered_customer_date (', coalesce(CAST(t."order_delivered_customer_date" AS VARCHAR), 'NULL'), ') is before order_delivered_carrier_date (', coalesce(CAST(t."order_delivered_carrier_date" AS VARCHAR), 'NULL'), ')'), 'quarantine': false} END,
+        CASE WHEN NOT coalesce((order_status <> 'delivered' OR order_delivered_customer_date IS NOT NULL), TRUE)
+            THEN {'check_id': 'delivered_has_date', 'reason': concat('order_status is delivered but order_delivered_customer_date (', coalesce(CAST(t."order_delivered_customer_date" AS VARCHAR), 'NULL'), ')'), 'quarantine': false} END,
+        CASE WHEN NOT coalesce((order_status <> 'delivered' OR order_approved_at IS NOT NULL), TRUE)
+            THEN {'check_id': 'delivered_was_approved', 'reason': concat('order_status is delivered but order_approved_at (', coalesce(CAST(t."order_approved_at" AS VARCHAR), 'NULL'), ')'), 'quarantine': false} END,
+        CASE WHEN t."order_estimated_delivery_date" IS NULL
+            THEN {'check_id': 'estimated_not_null', 'reason': 'order_estimated_delivery_date is NULL', 'quarantine': false} END
+    ], lambda f: f IS NOT NULL) AS "_nexus_failures"
+FROM _stage AS t
+LEFT JOIN (SELECT DISTINCT "customer_id" AS __nexus_key FROM "silver"."customers") AS __nexus_fk1 ON __nexus_fk1.__nexus_key = t."customer_id"

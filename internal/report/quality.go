@@ -1,0 +1,163 @@
+package report
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keystone/nexus/internal/quality"
+)
+
+//go:embed templates
+var templates embed.FS
+
+// QualityRun is one run's check results, for the report's trend.
+type QualityRun struct {
+	RunID   string
+	Started time.Time
+	Kind    string
+	Results []quality.Result
+}
+
+// QualityData is the input of the quality report: the runs, newest first.
+type QualityData struct {
+	Generated time.Time
+	Lake      string
+	Runs      []QualityRun
+}
+
+type reportCheck struct {
+	quality.Result
+	Trend []trendPoint // oldest first
+}
+
+type trendPoint struct {
+	RunID  string
+	Failed int64
+	Height int // bar height in px
+	Known  bool
+}
+
+type reportTable struct {
+	Name   string
+	Checks []reportCheck
+	Fail   int
+	Warn   int
+}
+
+// WriteQuality renders the one-page HTML validation report: per table, each
+// check of the latest run with its verdict, failed rows and failing examples,
+// and the failed-row trend over the runs given.
+func WriteQuality(w io.Writer, d QualityData) error {
+	if len(d.Runs) == 0 {
+		return fmt.Errorf("quality report: no run with check results yet; run `nexus run` or `nexus check`")
+	}
+	latest := d.Runs[0]
+	byTable := map[string]*reportTable{}
+	history := d.Runs
+	if len(history) > 12 {
+		history = history[:12]
+	}
+	for _, r := range latest.Results {
+		t := byTable[r.Table]
+		if t == nil {
+			t = &reportTable{Name: r.Table}
+			byTable[r.Table] = t
+		}
+		rc := reportCheck{Result: r}
+		var max int64 = 1
+		for i := len(history) - 1; i >= 0; i-- {
+			p := trendPoint{RunID: history[i].RunID}
+			for _, hr := range history[i].Results {
+				if hr.Table == r.Table && hr.CheckID == r.CheckID {
+					p.Failed, p.Known = hr.RowsFailed, true
+				}
+			}
+			if p.Failed > max {
+				max = p.Failed
+			}
+			rc.Trend = append(rc.Trend, p)
+		}
+		for i := range rc.Trend {
+			if rc.Trend[i].Known {
+				rc.Trend[i].Height = 2 + int(22*rc.Trend[i].Failed/max)
+			}
+		}
+		switch r.Verdict {
+		case "fail":
+			t.Fail++
+		case "warn":
+			t.Warn++
+		}
+		t.Checks = append(t.Checks, rc)
+	}
+	var tables []*reportTable
+	for _, t := range byTable {
+		sort.SliceStable(t.Checks, func(i, j int) bool { return verdictRank(t.Checks[i].Verdict) < verdictRank(t.Checks[j].Verdict) })
+		tables = append(tables, t)
+	}
+	sort.Slice(tables, func(i, j int) bool { return tables[i].Name < tables[j].Name })
+	var pass, fail, warn int
+	for _, r := range latest.Results {
+		switch r.Verdict {
+		case "pass":
+			pass++
+		case "fail":
+			fail++
+		case "warn":
+			warn++
+		}
+	}
+	tpl, err := template.New("quality.html").Funcs(template.FuncMap{
+		"fmtTime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"num":     thousands,
+		"ms":      func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
+		"keys": func(m map[string]string) string {
+			var parts []string
+			for k, v := range m {
+				parts = append(parts, k+"="+v)
+			}
+			sort.Strings(parts)
+			return strings.Join(parts, ", ")
+		},
+	}).ParseFS(templates, "templates/quality.html")
+	if err != nil {
+		return err
+	}
+	return tpl.Execute(w, map[string]any{
+		"Generated": d.Generated, "Lake": d.Lake, "Run": latest, "Tables": tables,
+		"Pass": pass, "Fail": fail, "Warn": warn, "Runs": len(history),
+	})
+}
+
+func verdictRank(v string) int {
+	switch v {
+	case "fail":
+		return 0
+	case "warn":
+		return 1
+	}
+	return 2
+}
+
+// thousands formats n with comma separators.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

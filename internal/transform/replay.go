@@ -1,0 +1,174 @@
+package transform
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/quality"
+)
+
+// ReplayResult says what a replay did.
+type ReplayResult struct {
+	Table    string // the model, e.g. silver.orders
+	Replayed int64  // quarantined rows re-checked
+	Moved    int64  // now pass: appended to the table
+	Kept     int64  // still fail: stay in quarantine, with their current reasons
+}
+
+// Replay re-checks the rows in quarantine.<layer>_<table> against the
+// model's current suite (after a rule or data fix). Rows that now pass are
+// appended to the published table as a new version; the rest stay in a new
+// quarantine version with their current reasons. Uniqueness and foreign keys
+// are checked together with the published rows, so a replayed row can never
+// duplicate one already there. Nothing is lost or duplicated:
+// Replayed = Moved + Kept, checked before publishing.
+func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, suites map[string]*quality.Suite, model, runID string) (ReplayResult, error) {
+	res := ReplayResult{Table: model}
+	m, ok := g.Models[model]
+	if !ok {
+		return res, fmt.Errorf("replay: no model %s (quarantines of models can be replayed; Bronze parse rejects are fixed in the source and re-ingested)", model)
+	}
+	s := suites[model]
+	if s == nil {
+		return res, fmt.Errorf("replay %s: the table has no quality suite", model)
+	}
+	qName := QuarantineTable(m.Layer, m.Table)
+	qm, err := lk.Manifest(lake.Quarantine, qName)
+	if err != nil {
+		return res, err
+	}
+	pm, err := lk.Manifest(m.Layer, m.Table)
+	if err != nil {
+		return res, err
+	}
+	if qm == nil || pm == nil {
+		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
+	}
+	if qm.Rows == 0 {
+		return res, nil
+	}
+	db := eng.DB()
+	qView := engine.Ident(lake.Quarantine) + "." + engine.Ident(qName)
+	pView := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+	// The published rows keep their partition columns out: they are in the paths.
+	exclude := []string{QColCheckIDs, QColReason, QColFailures, QColRunID, QColQuarantinedAt}
+	partCols := pm.PartitionBy
+	pSelect := "SELECT *, false AS _replayed FROM " + pView
+	if len(partCols) > 0 {
+		pSelect = "SELECT * EXCLUDE (" + strings.Join(partCols, ", ") + "), false AS _replayed FROM " + pView
+	}
+	union := `"_stage"."replay__` + qName + `"`
+	checked := `"_stage"."replay__` + qName + `__checked"`
+	defer db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+checked+"; DROP TABLE IF EXISTS "+union)
+	stmt := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS _stage; CREATE OR REPLACE TABLE %s AS %s UNION ALL BY NAME SELECT * EXCLUDE (%s), true AS _replayed FROM %s",
+		union, pSelect, strings.Join(exclude, ", "), qView)
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		return res, fmt.Errorf("replay %s: %w", model, err)
+	}
+	annotate, err := quality.AnnotateSQL(s, union)
+	if err != nil {
+		return res, err
+	}
+	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+checked+" AS "+annotate); err != nil {
+		return res, fmt.Errorf("replay %s: %w", model, err)
+	}
+	fails := "len(list_filter(" + quality.FailuresColumn + ", f -> f.quarantine)) > 0"
+	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*), count(*) FILTER (WHERE NOT (%s)), count(*) FILTER (WHERE %s) FROM %s WHERE _replayed",
+		fails, fails, checked)).Scan(&res.Replayed, &res.Moved, &res.Kept); err != nil {
+		return res, err
+	}
+	if res.Replayed != qm.Rows || res.Moved+res.Kept != res.Replayed {
+		return res, fmt.Errorf("replay %s: row accounting broken: %d quarantined, %d replayed = %d moved + %d kept", model, qm.Rows, res.Replayed, res.Moved, res.Kept)
+	}
+	if res.Moved == 0 {
+		return res, nil
+	}
+
+	// New table version: the published files (hard-linked, not copied) plus
+	// the rows that now pass.
+	x := &executor{lk: lk, eng: eng, g: g, opts: Options{RunID: runID}}
+	st, err := lk.Stage(m.Layer, m.Table, runID)
+	if err != nil {
+		return res, err
+	}
+	rows := map[string]int64{}
+	for _, f := range pm.Files {
+		rel := strings.TrimPrefix(f.Path, pm.Dir+"/")
+		dst := filepath.Join(st.Dir(), "prev", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			st.Abort()
+			return res, err
+		}
+		if err := linkOrCopy(filepath.Join(lk.Root, filepath.FromSlash(f.Path)), dst); err != nil {
+			st.Abort()
+			return res, fmt.Errorf("replay %s: %w", model, err)
+		}
+		rows["prev/"+rel] = f.Rows
+	}
+	passing := fmt.Sprintf("SELECT * EXCLUDE (_replayed, %s) FROM %s WHERE _replayed AND NOT (%s)", quality.FailuresColumn, checked, fails)
+	newDir := filepath.Join(st.Dir(), "replay-"+runID)
+	if _, err := x.write(ctx, m, newDir, passing); err != nil {
+		st.Abort()
+		return res, err
+	}
+	newRows, _, err := x.inspect(ctx, newDir, len(partCols) > 0)
+	if err != nil {
+		st.Abort()
+		return res, err
+	}
+	var added int64
+	for rel, n := range newRows {
+		rows["replay-"+runID+"/"+rel] = n
+		added += n
+	}
+	if added != res.Moved {
+		st.Abort()
+		return res, fmt.Errorf("replay %s: wrote %d rows, expected %d", model, added, res.Moved)
+	}
+	np := *pm
+	np.Inputs = append(append([]lake.Input(nil), pm.Inputs...), lake.Input{Name: "replay:" + qm.Name(), Version: qm.Version})
+	newTable, err := st.Publish(np, rows)
+	if err != nil {
+		return res, err
+	}
+	if err := eng.Register(ctx, newTable); err != nil {
+		return res, err
+	}
+
+	// New quarantine version: the rows that still fail, with their reasons now.
+	qst, err := lk.Stage(lake.Quarantine, qName, runID)
+	if err != nil {
+		return res, err
+	}
+	kept := fmt.Sprintf("(SELECT * EXCLUDE (_replayed) FROM %s WHERE _replayed AND %s)", checked, fails)
+	if err := x.copyQuarantine(ctx, kept, filepath.Join(qst.Dir(), "part-0.parquet")); err != nil {
+		qst.Abort()
+		return res, err
+	}
+	qrows, schema, err := x.inspect(ctx, qst.Dir(), false)
+	if err != nil {
+		qst.Abort()
+		return res, err
+	}
+	nq, err := qst.Publish(lake.Manifest{Schema: schema, Description: qm.Description}, qrows)
+	if err != nil {
+		return res, err
+	}
+	return res, eng.Register(ctx, nq)
+}
+
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
