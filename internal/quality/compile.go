@@ -9,11 +9,13 @@ import (
 
 // AnnotateSQL returns one query that selects every column of relation plus
 // FailuresColumn, the list of the row-level checks each row fails (see the
-// package doc). It reads relation once: unique checks are window counts,
-// relationships are LEFT JOINs to the distinct keys of the referenced table
-// (the view "layer"."table", which must hold the rows its own gate let
-// through), everything else is an expression on the row. The rows come out in
-// no particular order.
+// package doc). All checks are evaluated in one pass over relation:
+// expressions on the row, relationships as IN (SELECT field FROM
+// "layer"."table") (a mark join; the referenced view must hold the rows its
+// own gate let through), unique as a LEFT JOIN to the GROUP BY of the
+// duplicated keys (a hash aggregate over relation, measured faster than a
+// window, which sorts). relation must therefore be a table or view name. The
+// rows come out in no particular order.
 //
 // A check's where restricts the rows it judges. NULL handling: not_null fails
 // on NULL; every other kind passes a NULL value (unique ignores rows whose key
@@ -26,7 +28,7 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 		if !c.RowLevel() {
 			continue
 		}
-		fail, reason, join, err := s.compileRow(c, len(joins)+1)
+		fail, reason, join, err := s.compileRow(c, relation, len(joins)+1)
 		if err != nil {
 			return "", err
 		}
@@ -58,35 +60,41 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 
 // compileRow returns the failure predicate (never NULL), the SQL expression of
 // the reason, and a join clause the predicate needs (relationships).
-func (s *Suite) compileRow(c Check, joinN int) (fail, reason, join string, err error) {
+func (s *Suite) compileRow(c Check, relation string, joinN int) (fail, reason, join string, err error) {
 	col := "t." + Ident(c.Column)
 	switch c.Kind {
 	case KindNotNull:
 		return col + " IS NULL", lit(c.Column + " is NULL"), "", nil
 
 	case KindUnique:
+		// A hash aggregate of the duplicated keys joined back: cheaper than a
+		// window (no sort). NULL keys never join, so they pass.
 		cols := c.Columns
 		if len(cols) == 0 {
 			cols = []string{c.Column}
 		}
-		var qcols, notNull, vals []string
-		for _, k := range cols {
-			qcols = append(qcols, "t."+Ident(k))
-			notNull = append(notNull, "t."+Ident(k)+" IS NOT NULL")
+		alias := fmt.Sprintf("__nexus_u%d", joinN)
+		var sel, group, on, vals []string
+		for i, k := range cols {
+			sel = append(sel, fmt.Sprintf("%s AS __nexus_k%d", Ident(k), i+1))
+			group = append(group, Ident(k))
+			on = append(on, fmt.Sprintf("%s.__nexus_k%d = t.%s", alias, i+1, Ident(k)))
 			vals = append(vals, valueSQL("t."+Ident(k)))
 		}
-		window := fmt.Sprintf("count(*) OVER (PARTITION BY %s)", strings.Join(qcols, ", "))
-		if c.Where != "" {
-			window = fmt.Sprintf("count(*) FILTER (WHERE coalesce((%s), FALSE)) OVER (PARTITION BY %s)", c.Where, strings.Join(qcols, ", "))
-		}
-		fail = fmt.Sprintf("(%s AND %s > 1)", strings.Join(notNull, " AND "), window)
+		join = fmt.Sprintf("LEFT JOIN (SELECT %s, count(*) AS __nexus_n FROM %s%s GROUP BY %s HAVING count(*) > 1) AS %s ON %s",
+			strings.Join(sel, ", "), relation, whereClause(c.Where), strings.Join(group, ", "), alias, strings.Join(on, " AND "))
+		fail = alias + ".__nexus_n IS NOT NULL"
 		v := vals[0]
 		if len(vals) > 1 {
 			v = "concat_ws(', ', " + strings.Join(vals, ", ") + ")"
 		}
-		reason = fmt.Sprintf("concat(%s, %s, ') is not unique: ', CAST(%s AS VARCHAR), ' rows have it')",
-			lit(strings.Join(cols, ", ")+" ("), v, window)
-		return fail, reason, "", nil
+		var b concatSQL
+		b.lit(strings.Join(cols, ", ") + " (")
+		b.expr(v)
+		b.lit(") is not unique: ")
+		b.expr(fmt.Sprintf("CAST(%s.__nexus_n AS VARCHAR)", alias))
+		b.lit(" rows have it")
+		return fail, b.String(), join, nil
 
 	case KindAcceptedValues:
 		vals := make([]string, len(c.Values))
@@ -131,15 +139,13 @@ func (s *Suite) compileRow(c Check, joinN int) (fail, reason, join string, err e
 		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") does not match "+c.Pattern)), "", nil
 
 	case KindRelationships:
-		alias := fmt.Sprintf("__nexus_fk%d", joinN)
+		// IN (subquery) plans as a mark join on the referenced keys.
 		field := c.Field
 		if field == "" {
 			field = c.Column
 		}
-		join = fmt.Sprintf("LEFT JOIN (SELECT DISTINCT %s AS __nexus_key FROM %s) AS %s ON %s.__nexus_key = %s",
-			Ident(field), TableRef(c.To), alias, alias, col)
-		fail = fmt.Sprintf("(%s IS NOT NULL AND %s.__nexus_key IS NULL)", col, alias)
-		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") not found in "+c.To+"."+field)), join, nil
+		fail = fmt.Sprintf("(%s IS NOT NULL AND NOT coalesce(%s IN (SELECT %s FROM %s), FALSE))", col, col, Ident(field), TableRef(c.To))
+		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") not found in "+c.To+"."+field)), "", nil
 
 	case KindExpression:
 		fail = fmt.Sprintf("NOT coalesce((%s), TRUE)", c.Expr)

@@ -179,12 +179,15 @@ func LoadModels(projectDir string) ([]*Model, error) {
 		return nil, err
 	}
 	if projectDir != "" {
-		dir := filepath.Join(projectDir, "models")
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("project models: %w", err)
+		if _, err := os.Stat(projectDir); err != nil {
+			return nil, fmt.Errorf("project: %w", err)
 		}
-		if err := loadFS(os.DirFS(dir), ".", dir, byName); err != nil {
-			return nil, err
+		// A project may have only suites: no models/ directory is fine.
+		dir := filepath.Join(projectDir, "models")
+		if _, err := os.Stat(dir); err == nil {
+			if err := loadFS(os.DirFS(dir), ".", dir, byName); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := make([]*Model, 0, len(byName))

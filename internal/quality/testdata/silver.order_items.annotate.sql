@@ -4,13 +4,13 @@ SELECT
     list_filter([
         CASE WHEN t."order_id" IS NULL
             THEN {'check_id': 'order_id_not_null', 'reason': 'order_id is NULL', 'quarantine': true} END,
-        CASE WHEN (t."order_id" IS NOT NULL AND t."order_item_id" IS NOT NULL AND count(*) OVER (PARTITION BY t."order_id", t."order_item_id") > 1)
-            THEN {'check_id': 'item_key_unique', 'reason': concat('order_id, order_item_id (', concat_ws(', ', coalesce(CAST(t."order_id" AS VARCHAR), 'NULL'), coalesce(CAST(t."order_item_id" AS VARCHAR), 'NULL')), ') is not unique: ', CAST(count(*) OVER (PARTITION BY t."order_id", t."order_item_id") AS VARCHAR), ' rows have it'), 'quarantine': true} END,
-        CASE WHEN (t."order_id" IS NOT NULL AND __nexus_fk1.__nexus_key IS NULL)
+        CASE WHEN __nexus_u1.__nexus_n IS NOT NULL
+            THEN {'check_id': 'item_key_unique', 'reason': concat('order_id, order_item_id (', concat_ws(', ', coalesce(CAST(t."order_id" AS VARCHAR), 'NULL'), coalesce(CAST(t."order_item_id" AS VARCHAR), 'NULL')), ') is not unique: ', CAST(__nexus_u1.__nexus_n AS VARCHAR), ' rows have it'), 'quarantine': true} END,
+        CASE WHEN (t."order_id" IS NOT NULL AND NOT coalesce(t."order_id" IN (SELECT "order_id" FROM "silver"."orders"), FALSE))
             THEN {'check_id': 'order_exists', 'reason': concat('order_id (', coalesce(CAST(t."order_id" AS VARCHAR), 'NULL'), ') not found in silver.orders.order_id'), 'quarantine': true} END,
-        CASE WHEN (t."product_id" IS NOT NULL AND __nexus_fk2.__nexus_key IS NULL)
+        CASE WHEN (t."product_id" IS NOT NULL AND NOT coalesce(t."product_id" IN (SELECT "product_id" FROM "silver"."products"), FALSE))
             THEN {'check_id': 'product_exists', 'reason': concat('product_id (', coalesce(CAST(t."product_id" AS VARCHAR), 'NULL'), ') not found in silver.products.product_id'), 'quarantine': true} END,
-        CASE WHEN (t."seller_id" IS NOT NULL AND __nexus_fk3.__nexus_key IS NULL)
+        CASE WHEN (t."seller_id" IS NOT NULL AND NOT coalesce(t."seller_id" IN (SELECT "seller_id" FROM "silver"."sellers"), FALSE))
             THEN {'check_id': 'seller_exists', 'reason': concat('seller_id (', coalesce(CAST(t."seller_id" AS VARCHAR), 'NULL'), ') not found in silver.sellers.seller_id'), 'quarantine': true} END,
         CASE WHEN NOT coalesce(t."order_item_id" >= 1, TRUE)
             THEN {'check_id': 'order_item_id_positive', 'reason': concat('order_item_id (', coalesce(CAST(t."order_item_id" AS VARCHAR), 'NULL'), ') is not >= 1'), 'quarantine': true} END,
@@ -28,6 +28,4 @@ SELECT
             THEN {'check_id': 'shipping_limit_in_range', 'reason': concat('shipping_limit_date (', coalesce(CAST(t."shipping_limit_date" AS VARCHAR), 'NULL'), ') is outside [2016-01-01 00:00:00+00, 2018-12-31 23:59:59+00]'), 'quarantine': false} END
     ], lambda f: f IS NOT NULL) AS "_nexus_failures"
 FROM _stage AS t
-LEFT JOIN (SELECT DISTINCT "order_id" AS __nexus_key FROM "silver"."orders") AS __nexus_fk1 ON __nexus_fk1.__nexus_key = t."order_id"
-LEFT JOIN (SELECT DISTINCT "product_id" AS __nexus_key FROM "silver"."products") AS __nexus_fk2 ON __nexus_fk2.__nexus_key = t."product_id"
-LEFT JOIN (SELECT DISTINCT "seller_id" AS __nexus_key FROM "silver"."sellers") AS __nexus_fk3 ON __nexus_fk3.__nexus_key = t."seller_id"
+LEFT JOIN (SELECT "order_id" AS __nexus_k1, "order_item_id" AS __nexus_k2, count(*) AS __nexus_n FROM _stage GROUP BY "order_id", "order_item_id" HAVING count(*) > 1) AS __nexus_u1 ON __nexus_u1.__nexus_k1 = t."order_id" AND __nexus_u1.__nexus_k2 = t."order_item_id"

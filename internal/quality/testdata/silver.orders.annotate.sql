@@ -4,11 +4,11 @@ SELECT
     list_filter([
         CASE WHEN t."order_id" IS NULL
             THEN {'check_id': 'order_id_not_null', 'reason': 'order_id is NULL', 'quarantine': true} END,
-        CASE WHEN (t."order_id" IS NOT NULL AND count(*) OVER (PARTITION BY t."order_id") > 1)
-            THEN {'check_id': 'order_id_unique', 'reason': concat('order_id (', coalesce(CAST(t."order_id" AS VARCHAR), 'NULL'), ') is not unique: ', CAST(count(*) OVER (PARTITION BY t."order_id") AS VARCHAR), ' rows have it'), 'quarantine': true} END,
+        CASE WHEN __nexus_u1.__nexus_n IS NOT NULL
+            THEN {'check_id': 'order_id_unique', 'reason': concat('order_id (', coalesce(CAST(t."order_id" AS VARCHAR), 'NULL'), ') is not unique: ', CAST(__nexus_u1.__nexus_n AS VARCHAR), ' rows have it'), 'quarantine': true} END,
         CASE WHEN t."customer_id" IS NULL
             THEN {'check_id': 'customer_id_not_null', 'reason': 'customer_id is NULL', 'quarantine': true} END,
-        CASE WHEN (t."customer_id" IS NOT NULL AND __nexus_fk1.__nexus_key IS NULL)
+        CASE WHEN (t."customer_id" IS NOT NULL AND NOT coalesce(t."customer_id" IN (SELECT "customer_id" FROM "silver"."customers"), FALSE))
             THEN {'check_id': 'customer_exists', 'reason': concat('customer_id (', coalesce(CAST(t."customer_id" AS VARCHAR), 'NULL'), ') not found in silver.customers.customer_id'), 'quarantine': true} END,
         CASE WHEN coalesce(t."order_status" NOT IN ('delivered', 'shipped', 'canceled', 'unavailable', 'invoiced', 'processing', 'created', 'approved'), FALSE)
             THEN {'check_id': 'order_status_known', 'reason': concat('order_status (', coalesce(CAST(t."order_status" AS VARCHAR), 'NULL'), ') is not one of delivered, shipped, canceled, unavailable, invoiced, processing, created, approved'), 'quarantine': true} END,
@@ -34,4 +34,4 @@ SELECT
             THEN {'check_id': 'estimated_not_null', 'reason': 'order_estimated_delivery_date is NULL', 'quarantine': false} END
     ], lambda f: f IS NOT NULL) AS "_nexus_failures"
 FROM _stage AS t
-LEFT JOIN (SELECT DISTINCT "customer_id" AS __nexus_key FROM "silver"."customers") AS __nexus_fk1 ON __nexus_fk1.__nexus_key = t."customer_id"
+LEFT JOIN (SELECT "order_id" AS __nexus_k1, count(*) AS __nexus_n FROM _stage GROUP BY "order_id" HAVING count(*) > 1) AS __nexus_u1 ON __nexus_u1.__nexus_k1 = t."order_id"

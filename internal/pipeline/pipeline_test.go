@@ -1,0 +1,283 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/transform"
+)
+
+var (
+	genOnce sync.Once
+	genDir  string
+	genErr  error
+)
+
+// generated returns a data set at scale 0.05 shared by the tests (read only).
+func generated(t *testing.T) string {
+	t.Helper()
+	genOnce.Do(func() {
+		genDir, genErr = os.MkdirTemp("", "nexus-pipeline-gen")
+		if genErr == nil {
+			_, genErr = olist.Generate(context.Background(), genDir, olist.GenOptions{Scale: 0.05, Seed: 11})
+		}
+	})
+	if genErr != nil {
+		t.Fatal(genErr)
+	}
+	return genDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if genDir != "" {
+		os.RemoveAll(genDir)
+	}
+	os.Exit(code)
+}
+
+type planted struct {
+	Table string         `json:"table"`
+	Key   map[string]any `json:"key"`
+	Quirk string         `json:"quirk"`
+	Line  int64          `json:"line"`
+}
+
+func readPlanted(t *testing.T, dir string) []planted {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "_planted.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []planted
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var p planted
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func runPipeline(t *testing.T, lk *lake.Lake, src, project, runID string) *Summary {
+	t.Helper()
+	sum, err := Run(context.Background(), lk, Options{SourceDir: src, RunID: runID, ProjectDir: project,
+		Engine: engine.Options{Threads: 2, MemoryLimit: "1GB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+func column(t *testing.T, lk *lake.Lake, q string) []string {
+	t.Helper()
+	eng, err := engine.Open(context.Background(), lk, engine.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	res, err := eng.Query(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	var out []string
+	for _, r := range res.Rows {
+		if r[0] == nil {
+			out = append(out, "NULL")
+		} else {
+			out = append(out, *r[0])
+		}
+	}
+	return out
+}
+
+// TestQuarantineHoldsPlantedDefects: on generated data, the quarantine holds
+// exactly the planted orders whose defects are quarantine rules (an event
+// before the purchase), with those reasons, plus their items, payments and
+// reviews; nothing else leaves the flow.
+func TestQuarantineHoldsPlantedDefects(t *testing.T) {
+	t.Parallel()
+	src := generated(t)
+	lk, _ := lake.Open(t.TempDir())
+	sum := runPipeline(t, lk, src, "", "gen")
+	if sum.Err() != nil {
+		t.Fatalf("run failed: %v", sum.Err())
+	}
+	quarantineQuirks := map[string]string{
+		"carrier_before_purchase":   "carrier_after_purchase",
+		"delivered_before_purchase": "delivered_after_purchase",
+	}
+	want := map[string]bool{}
+	for _, p := range readPlanted(t, src) {
+		if p.Table == "orders" && quarantineQuirks[p.Quirk] != "" {
+			want[p.Key["order_id"].(string)] = true
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the generator planted no quarantine-worthy order at this scale")
+	}
+	got := column(t, lk, "SELECT order_id FROM quarantine.silver_orders ORDER BY 1")
+	var wantList []string
+	for id := range want {
+		wantList = append(wantList, id)
+	}
+	sort.Strings(wantList)
+	if strings.Join(got, ",") != strings.Join(wantList, ",") {
+		t.Errorf("quarantined orders\n got %v\nwant %v", got, wantList)
+	}
+	reasons := column(t, lk, "SELECT DISTINCT unnest(string_split(check_id, ',')) FROM quarantine.silver_orders WHERE list_bool_or(list_transform(failures, f -> f.quarantine))")
+	for _, r := range reasons {
+		if r != "carrier_after_purchase" && r != "delivered_after_purchase" && r != "carrier_after_approval" && r != "delivered_after_carrier" {
+			t.Errorf("unexpected check %q in quarantine.silver_orders", r)
+		}
+	}
+	// The children of a quarantined order follow it, with the orphan reason.
+	for _, child := range []string{"order_items", "order_payments", "order_reviews"} {
+		n := column(t, lk, "SELECT count(*) FILTER (WHERE order_id NOT IN (SELECT order_id FROM quarantine.silver_orders)) FROM quarantine.silver_"+child)
+		if n[0] != "0" {
+			t.Errorf("quarantine.silver_%s holds %s rows of orders that were not quarantined", child, n[0])
+		}
+		leak := column(t, lk, "SELECT count(*) FROM silver."+child+" WHERE order_id IN (SELECT order_id FROM quarantine.silver_orders)")
+		if leak[0] != "0" {
+			t.Errorf("silver.%s still holds %s rows of quarantined orders", child, leak[0])
+		}
+	}
+	// Row accounting at every gated step.
+	for _, st := range sum.Steps {
+		if st.Kind == "model" && st.Status == transform.StatusBuilt {
+			layer, table, _ := strings.Cut(st.Name, ".")
+			m, _ := lk.Manifest(layer, table)
+			if m.Rows != st.RowsOut {
+				t.Errorf("%s: manifest rows %d, step rows out %d", st.Name, m.Rows, st.RowsOut)
+			}
+		}
+	}
+	// Gold reconciles with the gated Silver to the cent.
+	rec := column(t, lk, `SELECT (SELECT sum(payment_value) FROM gold.fact_sales) =
+		(SELECT sum(payment_value) FROM silver.order_payments WHERE order_id IN (SELECT order_id FROM silver.order_items))`)
+	if rec[0] != "true" {
+		t.Error("fact_sales payments do not reconcile with silver.order_payments")
+	}
+}
+
+// TestReplayAfterRuleChange: relaxing a rule and replaying moves the rows that
+// now pass back into the table, keeps the others, and duplicates nothing.
+func TestReplayAfterRuleChange(t *testing.T) {
+	t.Parallel()
+	src := generated(t)
+	lk, _ := lake.Open(t.TempDir())
+	if sum := runPipeline(t, lk, src, "", "r1"); sum.Err() != nil {
+		t.Fatal(sum.Err())
+	}
+	before := column(t, lk, "SELECT (SELECT count(*) FROM silver.orders) || ',' || (SELECT count(*) FROM quarantine.silver_orders)")[0]
+	var published, quarantined int
+	splitInts(t, before, &published, &quarantined)
+
+	// The project relaxes carrier_after_purchase to a warning.
+	project := t.TempDir()
+	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
+	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
+checks:
+  - id: carrier_after_purchase
+    kind: expression
+    expr: order_delivered_carrier_date >= order_purchase_timestamp
+    severity: warn
+    on_fail: keep
+    description: relaxed for the test
+`), 0o644)
+	g, suites, err := LoadGated(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(context.Background(), lk, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	res, err := transform.Replay(context.Background(), lk, eng, g, suites, "silver.orders", "replay1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replayed != int64(quarantined) || res.Moved == 0 || res.Moved+res.Kept != res.Replayed {
+		t.Fatalf("replay = %+v, %d were quarantined", res, quarantined)
+	}
+	after := column(t, lk, "SELECT (SELECT count(*) FROM silver.orders) || ',' || (SELECT count(*) FROM quarantine.silver_orders) || ',' || (SELECT count(DISTINCT order_id) FROM silver.orders)")[0]
+	var p2, q2, distinct int
+	splitInts(t, after, &p2, &q2, &distinct)
+	if p2 != published+int(res.Moved) || q2 != int(res.Kept) || distinct != p2 {
+		t.Errorf("after replay: published %d (was %d), quarantined %d, distinct ids %d; replay %+v", p2, published, q2, distinct, res)
+	}
+	left := column(t, lk, "SELECT DISTINCT check_id FROM quarantine.silver_orders")
+	for _, c := range left {
+		if strings.Contains(c, "carrier_after_purchase") {
+			t.Errorf("a row still quarantined for the relaxed rule: %s", c)
+		}
+	}
+}
+
+// TestErrorCheckKeepsGoldPublished: a table-level error check that fails
+// stops the table and everything downstream; the previous versions stay.
+func TestErrorCheckKeepsGoldPublished(t *testing.T) {
+	t.Parallel()
+	src := generated(t)
+	lk, _ := lake.Open(t.TempDir())
+	if sum := runPipeline(t, lk, src, "", "ok"); sum.Err() != nil {
+		t.Fatal(sum.Err())
+	}
+	goldBefore, _ := lk.Manifest("gold", "fact_sales")
+	project := t.TempDir()
+	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
+	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
+checks:
+  - id: impossible_row_count
+    kind: row_count
+    max_rows: 10
+    severity: error
+    description: fails on purpose
+`), 0o644)
+	sum := runPipeline(t, lk, src, project, "bad")
+	if sum.Err() == nil || !strings.Contains(sum.Err().Error(), "impossible_row_count") {
+		t.Fatalf("run error = %v, want the failed check named", sum.Err())
+	}
+	status := map[string]string{}
+	for _, st := range sum.Steps {
+		status[st.Name] = st.Status
+	}
+	if status["silver.orders"] != transform.StatusFailed || status["gold.fact_sales"] != transform.StatusSkipped {
+		t.Errorf("statuses: silver.orders %s, gold.fact_sales %s", status["silver.orders"], status["gold.fact_sales"])
+	}
+	goldAfter, _ := lk.Manifest("gold", "fact_sales")
+	if goldAfter.Version != goldBefore.Version || goldAfter.RunID != "ok" {
+		t.Errorf("gold.fact_sales changed: v%d run %s", goldAfter.Version, goldAfter.RunID)
+	}
+	if n := column(t, lk, "SELECT count(*) FROM gold.fact_sales")[0]; n == "0" {
+		t.Error("gold.fact_sales is empty after a failed gate")
+	}
+}
+
+func splitInts(t *testing.T, s string, out ...*int) {
+	t.Helper()
+	parts := strings.Split(s, ",")
+	if len(parts) != len(out) {
+		t.Fatalf("%q: want %d ints", s, len(out))
+	}
+	for i, p := range parts {
+		if err := json.Unmarshal([]byte(p), out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
