@@ -184,13 +184,7 @@ func LoadGated(projectDir string) (*transform.Graph, map[string]*quality.Suite, 
 	}
 	deps := map[string][]string{}
 	for name, s := range suites {
-		for _, c := range s.Checks {
-			for _, t := range []string{c.To, c.RelativeTo} {
-				if t != "" && t != name {
-					deps[name] = append(deps[name], t)
-				}
-			}
-		}
+		deps[name] = s.Dependencies()
 	}
 	models := make([]*transform.Model, 0, len(g.Models))
 	for _, m := range g.Models {

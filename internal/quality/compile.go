@@ -23,7 +23,7 @@ import (
 // evaluates to NULL), as SQL constraints do; combine with not_null to forbid
 // NULLs.
 func AnnotateSQL(s *Suite, relation string) (string, error) {
-	var elems, joins []string
+	var elems, joins, flags, names []string
 	for _, c := range s.Checks {
 		if !c.RowLevel() {
 			continue
@@ -34,27 +34,48 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 		}
 		if join != "" {
 			joins = append(joins, join)
+			if c.Kind == KindUnique {
+				// the group's size, for the reason
+				n := len(joins)
+				names = append(names, fmt.Sprintf("__nexus_n%d", n))
+				flags = append(flags, fmt.Sprintf("        __nexus_u%d.__nexus_n AS __nexus_n%d", n, n))
+			}
 		}
 		if c.Where != "" {
 			fail = fmt.Sprintf("coalesce((%s), FALSE) AND %s", c.Where, fail)
 		}
-		elems = append(elems, fmt.Sprintf("        CASE WHEN %s\n            THEN {'check_id': %s, 'reason': %s, 'quarantine': %t} END",
-			fail, lit(c.ID), reason, c.Quarantine()))
+		name := fmt.Sprintf("__nexus_f%d", len(elems)+1)
+		names = append(names, name)
+		flags = append(flags, fmt.Sprintf("        %s AS %s", fail, name))
+		elems = append(elems, fmt.Sprintf("            CASE WHEN %s THEN {'check_id': %s, 'reason': %s, 'quarantine': %t} END",
+			name, lit(c.ID), reason, c.Quarantine()))
 	}
+	const empty = "CAST([] AS STRUCT(check_id VARCHAR, reason VARCHAR, quarantine BOOLEAN)[])"
 	var b strings.Builder
-	b.WriteString("-- quality annotation of " + s.Table + "\nSELECT\n    t.*,\n    ")
+	b.WriteString("-- quality annotation of " + s.Table + "\n")
 	if len(elems) == 0 {
-		b.WriteString("CAST([] AS STRUCT(check_id VARCHAR, reason VARCHAR, quarantine BOOLEAN)[])")
-	} else {
-		b.WriteString("list_filter([\n")
-		b.WriteString(strings.Join(elems, ",\n"))
-		b.WriteString("\n    ], lambda f: f IS NOT NULL)")
+		b.WriteString("SELECT t.*, " + empty + " AS " + Ident(FailuresColumn) + "\nFROM " + relation + " AS t\n")
+		return b.String(), nil
 	}
-	b.WriteString(" AS " + Ident(FailuresColumn) + "\nFROM " + relation + " AS t")
+	// The inner query computes each check's failure flag once (joins
+	// included); the outer one builds the list of failures only for rows that
+	// fail something: most rows pass, and building a list per row is the
+	// costly part.
+	b.WriteString("SELECT\n    t.* EXCLUDE (" + strings.Join(names, ", ") + "),\n")
+	var failFlags []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "__nexus_f") {
+			failFlags = append(failFlags, n)
+		}
+	}
+	b.WriteString("    CASE WHEN " + strings.Join(failFlags, " OR ") + " THEN list_filter([\n")
+	b.WriteString(strings.Join(elems, ",\n"))
+	b.WriteString("\n        ], lambda f: f IS NOT NULL)\n    ELSE " + empty + " END AS " + Ident(FailuresColumn) + "\n")
+	b.WriteString("FROM (\n    SELECT\n        t.*,\n" + strings.Join(flags, ",\n") + "\n    FROM " + relation + " AS t")
 	for _, j := range joins {
-		b.WriteString("\n" + j)
+		b.WriteString("\n    " + j)
 	}
-	b.WriteString("\n")
+	b.WriteString("\n) AS t\n")
 	return b.String(), nil
 }
 
@@ -92,7 +113,7 @@ func (s *Suite) compileRow(c Check, relation string, joinN int) (fail, reason, j
 		b.lit(strings.Join(cols, ", ") + " (")
 		b.expr(v)
 		b.lit(") is not unique: ")
-		b.expr(fmt.Sprintf("CAST(%s.__nexus_n AS VARCHAR)", alias))
+		b.expr(fmt.Sprintf("CAST(t.__nexus_n%d AS VARCHAR)", joinN))
 		b.lit(" rows have it")
 		return fail, b.String(), join, nil
 
@@ -386,4 +407,27 @@ func boundSQL(v string) string {
 		return v
 	}
 	return lit(v)
+}
+
+// quarantined is the SQL condition "the row fails a quarantine check".
+var quarantined = fmt.Sprintf("len(list_filter(%s, lambda f: f.quarantine)) > 0", Ident(FailuresColumn))
+
+// PublishSQL selects the rows of an annotated table that go on: those failing
+// no quarantine check (rows failing only keep checks included), with the
+// relation's columns only.
+func PublishSQL(annotated string) string {
+	return fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s WHERE NOT (%s)", Ident(FailuresColumn), annotated, quarantined)
+}
+
+// QuarantineSQL selects the rows of an annotated table that leave the flow,
+// once each: the relation's columns plus check_id (the ids of the quarantine
+// checks it fails, comma-separated, in suite order), reason (their reasons,
+// '; '-separated) and FailuresColumn (every failure, keep ones included).
+func QuarantineSQL(annotated string) string {
+	q := fmt.Sprintf("list_filter(%s, lambda f: f.quarantine)", Ident(FailuresColumn))
+	return fmt.Sprintf(`SELECT * EXCLUDE (%[1]s),
+    array_to_string(list_transform(%[2]s, lambda f: f.check_id), ', ') AS check_id,
+    array_to_string(list_transform(%[2]s, lambda f: f.reason), '; ') AS reason,
+    %[1]s
+FROM %[3]s WHERE %[4]s`, Ident(FailuresColumn), q, annotated, quarantined)
 }

@@ -3,6 +3,7 @@ package quality
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -342,5 +343,44 @@ func TestAnnotateWithoutRowChecks(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT len(_nexus_failures) FROM _a`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("len = %d, %v", n, err)
+	}
+}
+
+// PublishSQL and QuarantineSQL split the annotated rows: rows in = rows out +
+// rows quarantined, each quarantined row once with all its reasons.
+func TestPublishAndQuarantine(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, `CREATE TABLE t AS SELECT * FROM (VALUES (1, NULL, -1), (2, 'x', -1), (3, 'y', 5), (4, 'z', 1)) v(id, name, amount)`)
+	s := suiteOf(t, `
+  - {id: name_nn, kind: not_null, column: name}
+  - {id: amount_pos, kind: between, column: amount, min: "0"}
+  - {id: amount_small, kind: between, column: amount, max: "3", severity: warn, on_fail: keep}`)
+	if err := Annotate(context.Background(), db, s, "t", "_a"); err != nil {
+		t.Fatal(err)
+	}
+	var published string
+	if err := db.QueryRow(`SELECT string_agg(CAST(id AS VARCHAR) || ':' || name || ':' || CAST(amount AS VARCHAR), ',' ORDER BY id) FROM (` + PublishSQL("_a") + `)`).Scan(&published); err != nil {
+		t.Fatal(err)
+	}
+	if published != "3:y:5,4:z:1" {
+		t.Errorf("published %q", published)
+	}
+	rows, err := db.Query(`SELECT id, check_id, reason FROM (` + QuarantineSQL("_a") + `) ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id int
+		var ids, reason string
+		if err := rows.Scan(&id, &ids, &reason); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d|%s|%s", id, ids, reason))
+	}
+	want := "1|name_nn, amount_pos|name is NULL; amount (-1) is not >= 0\n2|amount_pos|amount (-1) is not >= 0"
+	if strings.Join(got, "\n") != want {
+		t.Errorf("quarantined\n%s\nwant\n%s", strings.Join(got, "\n"), want)
 	}
 }

@@ -302,3 +302,38 @@ func TestAnnotateGolden(t *testing.T) {
 		}
 	}
 }
+
+// The gates' extra dependencies (FK targets, reconcile and row_count tables)
+// form no cycle, so an executor can order them.
+func TestDefaultSuiteDependenciesAcyclic(t *testing.T) {
+	t.Parallel()
+	suites, err := LoadSuites("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := map[string][]string{}
+	for _, s := range suites {
+		deps[s.Table] = s.Dependencies()
+	}
+	if got := strings.Join(deps["silver.order_items"], ","); got != "silver.orders,silver.products,silver.sellers" {
+		t.Errorf("silver.order_items depends on %s", got)
+	}
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(string, []string)
+	visit = func(n string, path []string) {
+		switch state[n] {
+		case 1:
+			t.Fatalf("cycle: %s -> %s", strings.Join(path, " -> "), n)
+		case 2:
+			return
+		}
+		state[n] = 1
+		for _, d := range deps[n] {
+			visit(d, append(path, n))
+		}
+		state[n] = 2
+	}
+	for n := range deps {
+		visit(n, nil)
+	}
+}

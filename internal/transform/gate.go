@@ -84,8 +84,12 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateR
 	g := &gateResult{checks: results, passing: "SELECT * FROM " + pass, cleanup: cleanup}
 	var failed []string
 	for _, r := range results {
-		if r.Verdict == "fail" && !isRowLevel(s, r.CheckID) {
-			failed = append(failed, fmt.Sprintf("%s (%s)", r.CheckID, r.Observed))
+		if r.Blocking {
+			detail := r.Observed
+			if detail == "" {
+				detail = fmt.Sprintf("%d of %d rows failed", r.RowsFailed, r.RowsChecked)
+			}
+			failed = append(failed, fmt.Sprintf("%s (%s)", r.CheckID, detail))
 		}
 	}
 	if len(failed) > 0 {
@@ -101,15 +105,6 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateR
 	g.quarantined = quarantined
 	g.checked, g.fails = checked, failsQuarantine
 	return g, nil
-}
-
-func isRowLevel(s *quality.Suite, id string) bool {
-	for _, c := range s.Checks {
-		if c.ID == id {
-			return c.RowLevel()
-		}
-	}
-	return false
 }
 
 // writeQuarantine publishes quarantine.<layer>_<table> with the rows of this
