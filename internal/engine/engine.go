@@ -60,6 +60,8 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 		fmt.Sprintf("SET threads = %d", opts.Threads),
 		fmt.Sprintf("SET temp_directory = '%s'", escape(opts.TempDir)),
 		"SET TimeZone = 'UTC'",
+		// Repeated queries (dashboard, API) skip re-reading Parquet footers.
+		"SET parquet_metadata_cache = true",
 	}
 	if opts.MemoryLimit != "" {
 		settings = append(settings, fmt.Sprintf("SET memory_limit = '%s'", escape(opts.MemoryLimit)))

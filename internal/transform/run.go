@@ -271,10 +271,17 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 			st.Abort()
 			return fail(err)
 		}
+		// A built-in check, reported with the suite's.
+		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: "row_accounting", Severity: "error",
+			Description: "Rows built = rows published + rows quarantined.", RowsChecked: total, Verdict: "pass",
+			Observed: fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.quarantined)}
 		if total != written+gate.quarantined {
+			acct.Verdict, acct.Blocking, acct.RowsFailed = "fail", true, total-written-gate.quarantined
+			res.Checks = append(res.Checks, acct)
 			st.Abort()
 			return fail(fmt.Errorf("model %s: row accounting broken: %d rows built != %d published + %d quarantined", m.Name, total, written, gate.quarantined))
 		}
+		res.Checks = append(res.Checks, acct)
 		res.RowsBuilt = total
 	}
 	man, err := st.Publish(lake.Manifest{
