@@ -40,6 +40,8 @@ for S in "${@:-1 10}"; do
     timed transform-unchanged "$N" --lake "$D/lake" transform
     timed duckdb-models "$B" models "$D/lake" "$D/duck-models"
     rm -rf "$D/lake"
+    timed run-fresh-no-gates "$N" --lake "$D/lake" run --source "$D/src" --no-gates
+    rm -rf "$D/lake"
     timed run-fresh "$N" --lake "$D/lake" run --source "$D/src"
     timed run-unchanged "$N" --lake "$D/lake" run --source "$D/src"
     csv=$(du -sb "$D/src" | cut -f1)
@@ -50,12 +52,16 @@ for S in "${@:-1 10}"; do
     tr_s=$(grep -E '^\| transform \|' "$REPORT" | awk '{print $4}')
     duckm_s=$(grep -E '^\| duckdb-models \|' "$REPORT" | awk '{print $4}')
     "$B" query "$D/lake" 30 "$GOLD_QUERY" > "$OUT/query.log"
+    gates_s=$(grep -E '^\| run-fresh \|' "$REPORT" | awk '{print $4}')
+    nogates_s=$(grep -E '^\| run-fresh-no-gates \|' "$REPORT" | awk '{print $4}')
+    checks=$(grep -oE 'quality gates: [0-9]+ checks' "$OUT/run-fresh.log" | grep -oE '[0-9]+')
     {
       echo
       echo "- rows ingested: $rows; ingest rows/s: $(awk -v r="$rows" -v s="$ingest_s" 'BEGIN{printf "%.0f", r/s}')"
       echo "- CSV bytes: $csv; Bronze bytes: $bronze; Bronze/CSV: $(awk -v a="$bronze" -v b="$csv" 'BEGIN{printf "%.2f", a/b}')"
       echo "- ingest / bare DuckDB COPY: $(awk -v a="$ingest_s" -v b="$duck_s" 'BEGIN{printf "%.2f", a/b}')x"
       echo "- transform / bare DuckDB models: $(awk -v a="$tr_s" -v b="$duckm_s" 'BEGIN{printf "%.2f", a/b}')x"
+      echo "- quality gates: $checks checks add $(awk -v a="$gates_s" -v b="$nogates_s" 'BEGIN{printf "%.2f", a-b}') s to run ($(awk -v c="$checks" -v a="$gates_s" -v b="$nogates_s" 'BEGIN{printf "%.0f", c/(a-b)}') checks/s)"
       echo "- Gold query (revenue by month and category), 30 runs: $(tr '\n' ' ' < "$OUT/query.log")"
     } | tee -a "$REPORT"
   done

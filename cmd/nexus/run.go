@@ -22,6 +22,7 @@ func newRunCmd(a *app) *cobra.Command {
 		onDrift string
 		force   bool
 		project string
+		noGates bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -48,7 +49,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 				return err
 			}
 			defer unlock()
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, ProjectDir: project})
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, ProjectDir: project, NoGates: noGates})
 			if err != nil {
 				return err
 			}
@@ -62,7 +63,8 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files (default \"data/generated\")")
 	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra source column does: fail (default) or evolve")
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest and rebuild everything, even when unchanged")
-	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models/<layer>/*.sql")
+	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models/<layer>/*.sql and suites/*.yaml")
+	cmd.Flags().BoolVar(&noGates, "no-gates", false, "build the models without their quality suites (no checks, no quarantine)")
 	return cmd
 }
 

@@ -401,20 +401,55 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 	runVal := parquet.ByteArrayValue([]byte(w.opts.RunID)).Level(0, 0, lineageBase+2)
 	atVal := parquet.Int64Value(now).Level(0, 0, lineageBase+3)
 
+	// Parsing and Parquet encoding each take about half the CPU of a file, so
+	// they run in two goroutines: the parser fills a batch while the writer
+	// encodes the previous one. Three batches rotate; a batch's bytes live in
+	// its own arena until the writer is done with it.
 	const batch = 4096
-	rows := make([]parquet.Row, 0, batch)
-	rowBuf := make([]parquet.Value, 0, batch*(ncols+4))
-	arena := make([]byte, 0, 1<<20)
+	type rowBatch struct {
+		rows   []parquet.Row
+		rowBuf []parquet.Value
+		arena  []byte
+	}
+	free := make(chan *rowBatch, 3)
+	for i := 0; i < 3; i++ {
+		free <- &rowBatch{rows: make([]parquet.Row, 0, batch), rowBuf: make([]parquet.Value, 0, batch*(ncols+4)), arena: make([]byte, 0, 1<<20)}
+	}
+	work := make(chan *rowBatch, 2)
+	writeErr := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range work {
+			if err == nil {
+				if _, werr := bw.WriteRows(b.rows); werr != nil {
+					err = fmt.Errorf("ingest %s: write parquet: %w", w.path, werr)
+				}
+			}
+			b.rows, b.rowBuf, b.arena = b.rows[:0], b.rowBuf[:0], b.arena[:0]
+			free <- b
+		}
+		writeErr <- err
+	}()
+	cur := <-free
+	rows, rowBuf, arena := cur.rows, cur.rowBuf, cur.arena
+	writerDone := false
+	finishWriter := func() error {
+		if writerDone {
+			return nil
+		}
+		writerDone = true
+		close(work)
+		return <-writeErr
+	}
+	defer finishWriter()
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil
 		}
-		if _, err := bw.WriteRows(rows); err != nil {
-			return fmt.Errorf("ingest %s: write parquet: %w", w.path, err)
-		}
-		rows = rows[:0]
-		rowBuf = rowBuf[:0]
-		arena = arena[:0]
+		cur.rows, cur.rowBuf, cur.arena = rows, rowBuf, arena
+		work <- cur
+		cur = <-free
+		rows, rowBuf, arena = cur.rows, cur.rowBuf, cur.arena
 		return nil
 	}
 	var quarRows []parquet.Row
@@ -547,6 +582,9 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 		}
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	if err := finishWriter(); err != nil {
 		return err
 	}
 	if len(quarRows) > 0 {

@@ -172,6 +172,15 @@ func TestQuarantineHoldsPlantedDefects(t *testing.T) {
 	if rec[0] != "true" {
 		t.Error("fact_sales payments do not reconcile with silver.order_payments")
 	}
+	// Items and reviews: Gold holds exactly the gated Silver rows.
+	for _, q := range []string{
+		"SELECT (SELECT count(*) || '/' || sum(price) || '/' || sum(freight_value) FROM gold.fact_sales) = (SELECT count(*) || '/' || sum(price) || '/' || sum(freight_value) FROM silver.order_items)",
+		"SELECT (SELECT count(*) || '/' || sum(review_score) FROM gold.fact_reviews) = (SELECT count(*) || '/' || sum(review_score) FROM silver.order_reviews)",
+	} {
+		if got := column(t, lk, q); got[0] != "true" {
+			t.Errorf("Gold does not reconcile with Silver: %s", q)
+		}
+	}
 }
 
 // TestReplayAfterRuleChange: relaxing a rule and replaying moves the rows that
