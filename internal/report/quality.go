@@ -100,7 +100,17 @@ func WriteQuality(w io.Writer, d QualityData) error {
 		sort.SliceStable(t.Checks, func(i, j int) bool { return verdictRank(t.Checks[i].Verdict) < verdictRank(t.Checks[j].Verdict) })
 		tables = append(tables, t)
 	}
-	sort.Slice(tables, func(i, j int) bool { return tables[i].Name < tables[j].Name })
+	// Tables that need attention first: failures, then warnings, then by name.
+	sort.Slice(tables, func(i, j int) bool {
+		a, b := tables[i], tables[j]
+		if (a.Fail > 0) != (b.Fail > 0) {
+			return a.Fail > 0
+		}
+		if (a.Warn > 0) != (b.Warn > 0) {
+			return a.Warn > 0
+		}
+		return a.Name < b.Name
+	})
 	var pass, fail, warn int
 	for _, r := range latest.Results {
 		switch r.Verdict {
