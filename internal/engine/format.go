@@ -161,17 +161,33 @@ func (r *Result) Write(w io.Writer, format string) error {
 		cw.Flush()
 		return cw.Error()
 	case "json":
-		out := make([]map[string]any, 0, len(r.Raw))
-		for _, row := range r.Raw {
-			m := make(map[string]any, len(row))
-			for i, v := range row {
-				m[r.Columns[i]] = v
+		// Objects keep the query's column order (a map would sort the keys).
+		var b []byte
+		b = append(b, '[')
+		for i, row := range r.Raw {
+			if i > 0 {
+				b = append(b, ',')
 			}
-			out = append(out, m)
+			b = append(b, "\n  {"...)
+			for j, v := range row {
+				if j > 0 {
+					b = append(b, ", "...)
+				}
+				k, _ := json.Marshal(r.Columns[j])
+				val, err := json.Marshal(v)
+				if err != nil {
+					return fmt.Errorf("column %s: %w", r.Columns[j], err)
+				}
+				b = append(append(append(b, k...), ": "...), val...)
+			}
+			b = append(b, '}')
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		if len(r.Raw) > 0 {
+			b = append(b, '\n')
+		}
+		b = append(b, "]\n"...)
+		_, err := w.Write(b)
+		return err
 	default:
 		return fmt.Errorf("unknown format %q (want table, csv or json)", format)
 	}

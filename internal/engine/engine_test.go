@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestQueryFormats(t *testing.T) {
+	t.Parallel()
+	eng, err := Open(context.Background(), nil, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	res, err := eng.Query(context.Background(), `SELECT 'b' AS zeta, 58.90::DECIMAL(12,2) AS price, DATE '2017-10-15' AS d,
+		TIMESTAMP '2017-10-15 03:30:00' AS ts, NULL::VARCHAR AS missing, 'x,"y"' AS quoted`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ format, want string }{
+		{"csv", "zeta,price,d,ts,missing,quoted\nb,58.90,2017-10-15,2017-10-15 03:30:00,,\"x,\"\"y\"\"\"\n"},
+		{"json", `[
+  {"zeta": "b", "price": 58.90, "d": "2017-10-15", "ts": "2017-10-15 03:30:00", "missing": null, "quoted": "x,\"y\""}
+]
+`},
+	}
+	for _, tc := range tests {
+		var sb strings.Builder
+		if err := res.Write(&sb, tc.format); err != nil {
+			t.Fatal(err)
+		}
+		if sb.String() != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.format, sb.String(), tc.want)
+		}
+		if tc.format == "json" {
+			var v []map[string]any
+			if err := json.Unmarshal([]byte(sb.String()), &v); err != nil {
+				t.Errorf("json output does not parse: %v", err)
+			}
+		}
+	}
+	var sb strings.Builder
+	if err := res.Write(&sb, "table"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), "NULL") || !strings.Contains(sb.String(), "58.90") || !strings.HasSuffix(sb.String(), "(1 row)\n") {
+		t.Errorf("table output:\n%s", sb.String())
+	}
+	if err := res.Write(&sb, "xml"); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
