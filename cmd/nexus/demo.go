@@ -45,11 +45,7 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 					return err
 				}
 			}
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			unlock, err := lk.Lock()
+			lk, unlock, err := a.openLakeForWrite()
 			if err != nil {
 				return err
 			}

@@ -44,11 +44,7 @@ Unchanged inputs are skipped (size + content hash).`,
 			if onDrift == "" {
 				onDrift = a.cfg.OnDrift
 			}
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			unlock, err := lk.Lock()
+			lk, unlock, err := a.openLakeForWrite()
 			if err != nil {
 				return err
 			}

@@ -106,6 +106,20 @@ func (a *app) init(cmd *cobra.Command) error {
 
 func (a *app) openLake() (*lake.Lake, error) { return lake.Open(a.cfg.Lake) }
 
+// openLakeForWrite opens the lake and takes its writer lock; call the
+// returned function to release it.
+func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
+	lk, err := a.openLake()
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := lk.Lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk, unlock, nil
+}
+
 func (a *app) openEngine(ctx context.Context, lk *lake.Lake) (*engine.Engine, error) {
 	return engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads})
 }

@@ -158,11 +158,7 @@ Nothing is lost or duplicated. TABLE is the model (silver.orders) or its
 quarantine (silver_orders). Downstream tables are rebuilt by the next run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			unlock, err := lk.Lock()
+			lk, unlock, err := a.openLakeForWrite()
 			if err != nil {
 				return err
 			}

@@ -40,11 +40,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 			if onDrift == "" {
 				onDrift = a.cfg.OnDrift
 			}
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			unlock, err := lk.Lock()
+			lk, unlock, err := a.openLakeForWrite()
 			if err != nil {
 				return err
 			}

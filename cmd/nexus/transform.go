@@ -34,11 +34,7 @@ previous version, and the models downstream of it are skipped.`,
   nexus transform --select gold.fact_sales --full-refresh`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			unlock, err := lk.Lock()
+			lk, unlock, err := a.openLakeForWrite()
 			if err != nil {
 				return err
 			}
