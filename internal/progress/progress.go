@@ -43,7 +43,7 @@ func (b *Bars) Update(name string, done, total int64) {
 	bar, ok := b.bars[name]
 	if !ok {
 		bar = b.p.AddBar(total,
-			mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace, W: 24})),
+			mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace | decor.DSyncWidth})),
 			mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5})),
 		)
 		b.bars[name] = bar
