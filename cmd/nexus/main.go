@@ -79,6 +79,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newCheckCmd(a),
 		newQuarantineCmd(a),
 		newReportCmd(a),
+		newServeCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/server"
+)
+
+func newReportDashboardCmd(a *app) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "dashboard",
+		Short: "Write the KPI dashboard of the whole lake as one self-contained HTML file",
+		Long: `Write dashboard.html: the page of 'nexus serve' with the numbers of the whole lake
+(no filter) embedded, and its CSS and JS inlined: it opens from disk, offline.
+Filters need the live dashboard, 'nexus serve'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			eng, err := engine.Open(cmd.Context(), lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: 2})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if len(eng.Tables()) == 0 {
+				return engine.ErrNoTables
+			}
+			path, err := server.WriteDashboard(cmd.Context(), eng.DB(), lk, out)
+			if err != nil {
+				return err
+			}
+			fmt.Println("wrote", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports/dashboard)")
+	return cmd
+}

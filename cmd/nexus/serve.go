@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/server"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	var (
+		addr    string
+		conns   int
+		noCache bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the live KPI dashboard and its read-only JSON API",
+		Long: `Serve the KPI dashboard of the lake: KPI cards, charts and top tables with
+filters for date range, state and category, re-queried on the lake's gold tables
+through a read-only JSON API under /api/ (kpis, monthly, categories, products,
+rfm, geo, delivery, reviews, clv, dashboard, filters, freshness) and /healthz.
+The API runs only the built-in analyses, never SQL from a request. Everything
+the page needs is embedded in the binary: no CDN, no internet.
+
+Answers are cached per version of the lake; when a run publishes new tables the
+server notices within seconds and re-reads them. Stop with Ctrl-C.`,
+		Example: `  nexus serve
+  nexus serve --addr 127.0.0.1:9000
+  curl 'http://127.0.0.1:8080/api/kpis?from=2017-01-01&to=2017-12-31&state=SP&category=health_beauty'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: conns})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if len(eng.Tables()) == 0 {
+				return engine.ErrNoTables
+			}
+			opts := server.Options{}
+			if noCache {
+				opts.CacheEntries = -1
+			}
+			h := server.NewServer(eng, lk, a.log, opts)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			srv := &http.Server{
+				Handler:           h,
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       2 * time.Minute,
+				BaseContext:       func(net.Listener) context.Context { return ctx },
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			start := time.Now()
+			if err := h.Warm(ctx); err != nil {
+				a.log.Warn("warm-up", "err", err)
+			}
+			a.log.Info("dashboard ready", "addr", ln.Addr().String(), "warmup", time.Since(start))
+			fmt.Printf("Dashboard of %s on http://%s/ (Ctrl-C to stop)\n", lk.Root, ln.Addr())
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serve: %w", err)
+			case <-ctx.Done():
+			}
+			a.log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			fmt.Println("stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	cmd.Flags().IntVar(&conns, "conns", 4, "DuckDB connections, i.e. queries that may run at once")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "query the lake on every request (no answer cache)")
+	return cmd
+}

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/keystone/nexus/internal/analytics"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
+)
+
+// Sizes of the lists the dashboard shows.
+const (
+	topProducts   = 10
+	topCategories = 10
+	geoFlows      = 10
+)
+
+// Bundle is everything the dashboard page shows for one filter. The live page
+// assembles it from the /api/ endpoints; the static export embeds it.
+type Bundle struct {
+	Filter     analytics.Filter         `json:"filter"`
+	KPIs       analytics.KPIs           `json:"kpis"`
+	Monthly    []analytics.MonthPoint   `json:"monthly"`
+	Categories analytics.CategoryStats  `json:"categories"`
+	Products   []analytics.Ranked       `json:"products"`
+	RFM        analytics.RFMResult      `json:"rfm"`
+	Geo        analytics.Geo            `json:"geo"`
+	Delivery   analytics.DeliveryResult `json:"delivery"`
+	Reviews    analytics.ReviewSales    `json:"reviews"`
+}
+
+// Collect runs every analysis of the dashboard for f. The queries run
+// concurrently; how many overlap is bounded by the pool of db.
+func Collect(ctx context.Context, db *sql.DB, f analytics.Filter) (*Bundle, error) {
+	b := &Bundle{Filter: f}
+	g, ctx := errgroup.WithContext(ctx)
+	run := func(name string, fn func() error) {
+		g.Go(func() error {
+			if err := fn(); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	run("kpis", func() (err error) { b.KPIs, err = analytics.Kpis(ctx, db, f); return })
+	run("monthly", func() (err error) { b.Monthly, err = analytics.MonthlySales(ctx, db, f); return })
+	run("categories", func() (err error) { b.Categories, err = analytics.TopCategories(ctx, db, f, topCategories); return })
+	run("products", func() (err error) { b.Products, err = analytics.TopProducts(ctx, db, f, topProducts); return })
+	run("rfm", func() (err error) { b.RFM, err = analytics.RFM(ctx, db, f); return })
+	run("geo", func() (err error) { b.Geo, err = analytics.Geography(ctx, db, f, geoFlows); return })
+	run("delivery", func() (err error) { b.Delivery, err = analytics.Delivery(ctx, db, f); return })
+	run("reviews", func() (err error) { b.Reviews, err = analytics.ReviewVsSales(ctx, db, f); return })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// FilterLists are the values the filters accept.
+type FilterLists struct {
+	States     []string  `json:"states"`
+	Categories []string  `json:"categories"`
+	DataFrom   time.Time `json:"data_from"` // first and last purchase date in the lake
+	DataTo     time.Time `json:"data_to"`
+}
+
+type filterLists = FilterLists
+
+// LoadFilters lists the states and categories of the lake and its date range.
+func LoadFilters(ctx context.Context, db *sql.DB) (*FilterLists, error) {
+	var fl FilterLists
+	var err error
+	if fl.States, err = analytics.States(ctx, db); err != nil {
+		return nil, fmt.Errorf("states: %w", err)
+	}
+	if fl.Categories, err = analytics.Categories(ctx, db); err != nil {
+		return nil, fmt.Errorf("categories: %w", err)
+	}
+	k, err := analytics.Kpis(ctx, db, analytics.Filter{})
+	if err != nil {
+		return nil, fmt.Errorf("kpis: %w", err)
+	}
+	fl.DataFrom, fl.DataTo = k.DataFrom, k.DataTo
+	if fl.States == nil {
+		fl.States = []string{}
+	}
+	if fl.Categories == nil {
+		fl.Categories = []string{}
+	}
+	return &fl, nil
+}
+
+// Freshness says how current the lake is: its last pipeline run and the
+// verdicts of the latest quality checks.
+type Freshness struct {
+	LastRun     *RunInfo  `json:"last_run"`         // latest `nexus run`; nil when none
+	Checks      *RunInfo  `json:"checks,omitempty"` // latest run or `nexus check` with check results
+	GoldUpdated time.Time `json:"gold_updated"`     // newest publish of a gold table
+	GoldTables  int       `json:"gold_tables"`
+}
+
+// RunInfo is one run of the history with its check verdicts.
+type RunInfo struct {
+	RunID   string         `json:"run_id"`
+	Kind    string         `json:"kind"` // run or check
+	Started time.Time      `json:"started"`
+	Status  string         `json:"status"`
+	Steps   map[string]int `json:"steps,omitempty"` // steps by status (built, unchanged, ...)
+	Pass    int            `json:"pass"`
+	Warn    int            `json:"warn"`
+	Fail    int            `json:"fail"`
+	Issues  []CheckIssue   `json:"issues"` // failed and warned checks, failures first
+}
+
+// CheckIssue is a check that did not pass.
+type CheckIssue struct {
+	Table      string `json:"table"`
+	Check      string `json:"check"`
+	Verdict    string `json:"verdict"`
+	RowsFailed int64  `json:"rows_failed"`
+	Observed   string `json:"observed,omitempty"`
+}
+
+// LoadFreshness reads the run history and the gold manifests.
+func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
+	fr := &Freshness{}
+	hist, err := pipeline.History(lk, 100)
+	if err != nil {
+		return nil, err
+	}
+	for i := range hist {
+		h := &hist[i]
+		if fr.LastRun == nil && h.Kind == "run" {
+			fr.LastRun = runInfo(h)
+		}
+		if fr.Checks == nil && len(h.Results) > 0 {
+			fr.Checks = runInfo(h)
+		}
+		if fr.LastRun != nil && fr.Checks != nil {
+			break
+		}
+	}
+	ms, err := lk.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.Layer != lake.Gold {
+			continue
+		}
+		fr.GoldTables++
+		if m.CreatedAt.After(fr.GoldUpdated) {
+			fr.GoldUpdated = m.CreatedAt
+		}
+	}
+	return fr, nil
+}
+
+func runInfo(h *pipeline.RunRecord) *RunInfo {
+	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: h.Status, Issues: []CheckIssue{}}
+	for _, st := range h.Steps {
+		if ri.Steps == nil {
+			ri.Steps = map[string]int{}
+		}
+		ri.Steps[st.Status]++
+	}
+	var warns []CheckIssue
+	for _, r := range h.Results {
+		switch r.Verdict {
+		case "pass":
+			ri.Pass++
+		case "fail":
+			ri.Fail++
+			ri.Issues = append(ri.Issues, CheckIssue{r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed})
+		case "warn":
+			ri.Warn++
+			warns = append(warns, CheckIssue{r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed})
+		}
+	}
+	ri.Issues = append(ri.Issues, warns...)
+	return ri
+}

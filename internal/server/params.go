@@ -1,0 +1,103 @@
+package server
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keystone/nexus/internal/analytics"
+)
+
+// paramError is a request parameter the API rejects; it is answered with
+// 400 and a JSON body naming the parameter.
+type paramError struct {
+	Param string
+	Msg   string
+}
+
+func (e *paramError) Error() string { return fmt.Sprintf("parameter %q: %s", e.Param, e.Msg) }
+
+// filterParams are the query parameters that select a Filter.
+var filterParams = []string{"from", "to", "state", "category"}
+
+// parseQuery validates the query string of an endpoint: only the listed
+// parameters are accepted, each at most once; from/to are yyyy-mm-dd; state
+// and category must be values the lake knows (lists from /api/filters).
+// n-like integer parameters are read by intParam.
+func parseQuery(q url.Values, allowed []string, lists *filterLists) (analytics.Filter, error) {
+	var f analytics.Filter
+	for k, v := range q {
+		if !slices.Contains(allowed, k) {
+			return f, &paramError{k, "unknown parameter; accepted: " + strings.Join(allowed, ", ")}
+		}
+		if len(v) > 1 {
+			return f, &paramError{k, "given more than once"}
+		}
+	}
+	for _, name := range []string{"from", "to"} {
+		s := strings.TrimSpace(q.Get(name))
+		if s == "" {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			return f, &paramError{name, fmt.Sprintf("%q is not a date in the form yyyy-mm-dd", s)}
+		}
+		if name == "from" {
+			f.From = d
+		} else {
+			f.To = d
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return f, &paramError{"to", fmt.Sprintf("%s is before from=%s", f.To.Format(time.DateOnly), f.From.Format(time.DateOnly))}
+	}
+	if s := strings.TrimSpace(q.Get("state")); s != "" {
+		s = strings.ToUpper(s)
+		if lists == nil || !slices.Contains(lists.States, s) {
+			return f, &paramError{"state", fmt.Sprintf("%q is not a customer state of the lake (see /api/filters)", clip(s))}
+		}
+		f.State = s
+	}
+	if s := strings.TrimSpace(q.Get("category")); s != "" {
+		if lists == nil || !slices.Contains(lists.Categories, s) {
+			return f, &paramError{"category", fmt.Sprintf("%q is not a product category of the lake (see /api/filters)", clip(s))}
+		}
+		f.Category = s
+	}
+	return f, nil
+}
+
+// intParam reads an optional integer parameter within [lo, hi].
+func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
+	s := strings.TrimSpace(q.Get(name))
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, &paramError{name, fmt.Sprintf("%q is not an integer between %d and %d", clip(s), lo, hi)}
+	}
+	return n, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// filterKey is the cache key part of a filter.
+func filterKey(f analytics.Filter) string {
+	d := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Format(time.DateOnly)
+	}
+	return d(f.From) + "|" + d(f.To) + "|" + f.State + "|" + f.Category
+}
