@@ -218,7 +218,7 @@ func newReportCmd(a *app) *cobra.Command {
 	}
 	q.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports)")
 	q.Flags().IntVar(&runs, "runs", 12, "runs shown in the trend")
-	cmd.AddCommand(q, newReportDashboardCmd(a))
+	cmd.AddCommand(q, newReportDashboardCmd(a), newReportChartsCmd(a), newReportDeckCmd(a))
 	return cmd
 }
 

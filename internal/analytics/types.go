@@ -87,6 +87,9 @@ type Segment struct {
 type RFMResult struct {
 	ReferenceDate time.Time `json:"reference_date"` // the day after the last purchase in the data
 	Segments      []Segment `json:"segments"`
+	// Added after the first version:
+	Persons          int64  `json:"persons"`           // persons scored (sum of the segments' customers)
+	FrequencyScoring string `json:"frequency_scoring"` // "quintiles", or "buckets" (1,2,3,4,5+ orders) when quintiles are degenerate
 }
 
 // StateRow is one customer state.

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/report"
+)
+
+func newReportChartsCmd(a *app) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "charts",
+		Short: "Write the analysis charts as PNG and SVG",
+		Long: `Run the analyses on the published Gold tables and write each chart as <name>.png
+(1200×675) and <name>.svg: revenue and orders by month, top categories, RFM
+segments, review score on time vs late, delivery days, and a tile map of revenue
+by state. Fonts are embedded in the binary; nothing is downloaded.`,
+		Example: `  nexus report charts
+  nexus report charts --out ./charts`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = lk.MetaDir("reports", "charts")
+			}
+			eng, err := a.openEngine(cmd.Context(), lk)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			files, err := report.WriteCharts(cmd.Context(), eng.DB(), out)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Printf("%-22s %s\n%-22s %s\n", f.Name, f.PNG, "", f.SVG)
+			}
+			fmt.Printf("%d charts in %s\n", len(files), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports/charts)")
+	return cmd
+}

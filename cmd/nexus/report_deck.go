@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/report"
+)
+
+func newReportDeckCmd(a *app) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "deck",
+		Short: "Write the executive slide deck (HTML, and PDF when Chromium is installed)",
+		Long: `Generate a 10-minute executive deck from the lake: summary, business value, the
+architecture (drawn from the pipeline's own model graph), the top three findings
+with their charts, recommendations, risks, an Athena vs Redshift cost comparison
+from the lake's real sizes, and an appendix of anticipated questions. Every
+number is queried when the deck is generated.
+
+deck.html is one self-contained file (no CDN): arrow keys, space and
+PageUp/PageDown move between slides; printing gives one slide per page. When
+chromium, chromium-browser or google-chrome is on PATH, deck.pdf is printed
+from it too.`,
+		Example: `  nexus report deck
+  nexus report deck --out ./deck`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = lk.MetaDir("reports", "deck")
+			}
+			eng, err := a.openEngine(cmd.Context(), lk)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			files, err := report.WriteDeck(cmd.Context(), eng.DB(), lk, out)
+			if err != nil {
+				return err
+			}
+			fmt.Println("wrote", files.HTML)
+			if files.PDF != "" {
+				fmt.Println("wrote", files.PDF)
+			} else if files.PDFNote != "" {
+				fmt.Println(files.PDFNote)
+			}
+			fmt.Printf("deck in %s\n", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports/deck)")
+	return cmd
+}
