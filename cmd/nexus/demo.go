@@ -60,6 +60,8 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 			fmt.Println(`  go run ./cmd/nexus tables`)
 			fmt.Println(`  go run ./cmd/nexus query "SELECT * FROM gold.mart_monthly_sales ORDER BY 1"`)
 			fmt.Println(`  go run ./cmd/nexus lineage gold.fact_sales.payment_value`)
+			fmt.Println(`  go run ./cmd/nexus analyze rfm`)
+			fmt.Println(`  go run ./cmd/nexus serve          # the live dashboard on http://127.0.0.1:8080`)
 			if sum.Err() != nil {
 				return exitError{1}
 			}

@@ -80,6 +80,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newQuarantineCmd(a),
 		newReportCmd(a),
 		newServeCmd(a),
+		newAnalyzeCmd(a),
 	)
 	return root
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -13,9 +12,9 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/outputs"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
-	"github.com/keystone/nexus/internal/report"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -208,7 +207,7 @@ func newReportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, err := writeQualityReport(lk, out, runs)
+			path, err := outputs.WriteQualityReport(lk, out, runs)
 			if err != nil {
 				return err
 			}
@@ -220,43 +219,4 @@ func newReportCmd(a *app) *cobra.Command {
 	q.Flags().IntVar(&runs, "runs", 12, "runs shown in the trend")
 	cmd.AddCommand(q, newReportDashboardCmd(a), newReportChartsCmd(a), newReportDeckCmd(a))
 	return cmd
-}
-
-// writeQualityReport renders quality.html from the run history.
-func writeQualityReport(lk *lake.Lake, out string, runs int) (string, error) {
-	if out == "" {
-		out = lk.MetaDir("reports")
-	}
-	hist, err := pipeline.History(lk, 0)
-	if err != nil {
-		return "", err
-	}
-	var qruns []report.QualityRun
-	for _, h := range hist {
-		if len(h.Results) == 0 {
-			continue
-		}
-		qruns = append(qruns, report.QualityRun{RunID: h.RunID, Started: h.Started, Kind: h.Kind, Results: h.Results})
-		if len(qruns) == runs {
-			break
-		}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(out, "quality.html")
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return "", err
-	}
-	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns}); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp, path)
 }

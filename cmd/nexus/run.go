@@ -11,6 +11,7 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/outputs"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/progress"
 	"github.com/keystone/nexus/internal/quality"
@@ -69,18 +70,10 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 	opts.Progress = bars.Update
 	opts.Logger = a.log
 	opts.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
+	opts.Finish = outputs.Refresh
 	sum, err := pipeline.Run(cmd.Context(), lk, opts)
 	bars.Wait()
-	if err != nil {
-		return sum, err
-	}
-	// Every run refreshes the validation report.
-	if path, rerr := writeQualityReport(lk, "", 12); rerr == nil {
-		sum.Reports = append(sum.Reports, path)
-	} else {
-		a.log.Warn("quality report not written", "err", rerr)
-	}
-	return sum, nil
+	return sum, err
 }
 
 func printRun(w io.Writer, s *pipeline.Summary) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -40,9 +41,11 @@ const (
 //
 // Scores are 1..5 by quintile of the persons in the filter, computed from
 // ranks so that equal values always get the same score:
-// score = 1 + floor(5 × (rank − 1) / persons), with rank() ascending in
-// "goodness" (recency descending, monetary ascending); 5 is best. This is
-// ntile(5) except that ties are never split across two scores.
+// score = 1 + floor(5 × (rank − 1) / persons), where rank − 1 is the number
+// of persons with a worse value (recency: more days; frequency, monetary:
+// less), i.e. SQL rank() in that order; 5 is best. This is ntile(5) except
+// that ties are never split across two scores. (The ranks are computed per
+// distinct value, which is much cheaper than sorting all persons.)
 //
 // Frequency: most persons buy once, which makes quintiles degenerate. When
 // one order count holds more than a fifth of the persons (a quintile
@@ -81,29 +84,31 @@ cnt AS (SELECT count(*) AS n FROM p),
 degenerate AS (
     SELECT coalesce(max(k) * 5 > (SELECT n FROM cnt), false) AS yes
     FROM (SELECT count(*) AS k FROM p GROUP BY frequency)),
+rr AS (SELECT recency, CAST(sum(count(*)) OVER (ORDER BY recency DESC) - count(*) AS BIGINT) AS below FROM p GROUP BY recency),
+fr AS (SELECT frequency, CAST(sum(count(*)) OVER (ORDER BY frequency) - count(*) AS BIGINT) AS below FROM p GROUP BY frequency),
+mr AS (SELECT monetary, CAST(sum(count(*)) OVER (ORDER BY monetary) - count(*) AS BIGINT) AS below FROM p GROUP BY monetary),
 scored AS (
     SELECT p.*,
-        1 + (5 * (rank() OVER (ORDER BY recency DESC) - 1)) // cnt.n AS r,
-        CASE WHEN degenerate.yes THEN least(frequency, 5)
-             ELSE 1 + (5 * (rank() OVER (ORDER BY frequency) - 1)) // cnt.n END AS f,
-        1 + (5 * (rank() OVER (ORDER BY monetary) - 1)) // cnt.n AS m
-    FROM p, cnt, degenerate),
+        1 + (5 * rr.below) // cnt.n AS r,
+        CASE WHEN degenerate.yes THEN least(p.frequency, 5) ELSE 1 + (5 * fr.below) // cnt.n END AS f,
+        1 + (5 * mr.below) // cnt.n AS m
+    FROM p JOIN rr USING (recency) JOIN fr USING (frequency) JOIN mr USING (monetary), cnt, degenerate),
 seg AS (
     SELECT *, CASE
-        WHEN r >= 4 AND f >= 2 AND m >= 4 THEN 'champions'
-        WHEN r >= 3 AND f >= 2 THEN 'loyal'
-        WHEN r <= 2 AND (f >= 2 OR m = 5) THEN 'at risk'
-        WHEN r >= 4 AND m >= 4 THEN 'potential'
-        WHEN r >= 4 THEN 'new'
-        WHEN r = 3 THEN 'need attention'
-        WHEN r = 2 THEN 'hibernating'
-        ELSE 'lost' END AS segment
+        WHEN r >= 4 AND f >= 2 AND m >= 4 THEN 0
+        WHEN r >= 3 AND f >= 2 THEN 1
+        WHEN r <= 2 AND (f >= 2 OR m = 5) THEN 2
+        WHEN r >= 4 AND m >= 4 THEN 3
+        WHEN r >= 4 THEN 4
+        WHEN r = 3 THEN 5
+        WHEN r = 2 THEN 6
+        ELSE 7 END AS segment
     FROM scored)
 SELECT segment, count(*), CAST(sum(monetary) AS DOUBLE),
        CAST(sum(monetary) AS DOUBLE) / nullif(CAST(sum(sum(monetary)) OVER () AS DOUBLE), 0),
        avg(recency), avg(frequency), CAST(avg(monetary) AS DOUBLE),
        (SELECT d FROM ref), (SELECT yes FROM degenerate)
-FROM seg GROUP BY segment ORDER BY 3 DESC, 1`
+FROM seg GROUP BY segment`
 	rows, err := db.QueryContext(ctx, stmt, q.args...)
 	if err != nil {
 		return RFMResult{}, fmt.Errorf("rfm: %w", err)
@@ -112,14 +117,15 @@ FROM seg GROUP BY segment ORDER BY 3 DESC, 1`
 	res := RFMResult{Segments: []Segment{}, FrequencyScoring: FreqQuintiles}
 	for rows.Next() {
 		var s Segment
+		var code int
 		var share sql.NullFloat64
 		var ref sql.NullTime
 		var buckets bool
-		if err := rows.Scan(&s.Name, &s.Customers, &s.Revenue, &share, &s.AvgRecencyDays, &s.AvgFrequency,
+		if err := rows.Scan(&code, &s.Customers, &s.Revenue, &share, &s.AvgRecencyDays, &s.AvgFrequency,
 			&s.AvgMonetary, &ref, &buckets); err != nil {
 			return RFMResult{}, fmt.Errorf("rfm: %w", err)
 		}
-		s.Share = share.Float64
+		s.Name, s.Share = segmentNames[code], share.Float64
 		if ref.Valid {
 			res.ReferenceDate = dateUTC(ref.Time)
 		}
@@ -129,5 +135,18 @@ FROM seg GROUP BY segment ORDER BY 3 DESC, 1`
 		res.Persons += s.Customers
 		res.Segments = append(res.Segments, s)
 	}
-	return res, rows.Err()
+	if err := rows.Err(); err != nil {
+		return RFMResult{}, fmt.Errorf("rfm: %w", err)
+	}
+	sort.Slice(res.Segments, func(i, j int) bool {
+		a, b := res.Segments[i], res.Segments[j]
+		if a.Revenue != b.Revenue {
+			return a.Revenue > b.Revenue
+		}
+		return a.Name < b.Name
+	})
+	return res, nil
 }
+
+// segmentNames are indexed by the codes of the rules in RFM's query.
+var segmentNames = []string{SegChampions, SegLoyal, SegAtRisk, SegPotential, SegNew, SegNeedAttention, SegHibernating, SegLost}

@@ -140,35 +140,40 @@ func prepare(ctx context.Context, db *sql.DB) (workset, func(), error) {
 func fingerprint(ctx context.Context, db *sql.DB) (string, bool, error) {
 	var conds []string
 	for _, s := range sources {
-		conds = append(conds, fmt.Sprintf("(schema_name = '%s' AND name = '%s')", s[0], s[1]))
+		conds = append(conds, fmt.Sprintf("(schema_name = '%s' AND %%[1]s = '%s')", s[0], s[1]))
 	}
-	rows, err := db.QueryContext(ctx, `SELECT schema_name, name, kind, sql FROM (
-    SELECT schema_name, view_name AS name, 'view' AS kind, sql FROM duckdb_views() WHERE NOT internal
-    UNION ALL
-    SELECT schema_name, table_name, 'table', sql FROM duckdb_tables() WHERE NOT internal)
-WHERE `+strings.Join(conds, " OR ")+` ORDER BY 1, 2`)
-	if err != nil {
+	where := strings.Join(conds, " OR ")
+	h := sha256.New()
+	seen := map[string]bool{}
+	scan := func(kind, stmt string) error {
+		rows, err := db.QueryContext(ctx, stmt)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var schema, name string
+			var def sql.NullString
+			if err := rows.Scan(&schema, &name, &def); err != nil {
+				return err
+			}
+			seen[schema+"."+name] = true
+			fmt.Fprintf(h, "%s.%s %s %s\x00", schema, name, kind, def.String)
+		}
+		return rows.Err()
+	}
+	// duckdb_views() is cheap; duckdb_tables() (which estimates sizes) is
+	// consulted only when a source is not a view.
+	if err := scan("view", `SELECT schema_name, view_name, sql FROM duckdb_views()
+WHERE NOT internal AND (`+fmt.Sprintf(where, "view_name")+`) ORDER BY 1, 2`); err != nil {
 		return "", false, err
 	}
-	defer rows.Close()
-	h := sha256.New()
-	cacheable, n := true, 0
-	seen := map[string]bool{}
-	for rows.Next() {
-		var schema, name, kind string
-		var def sql.NullString
-		if err := rows.Scan(&schema, &name, &kind, &def); err != nil {
+	cacheable := len(seen) == len(sources)
+	if !cacheable {
+		if err := scan("table", `SELECT schema_name, table_name, sql FROM duckdb_tables()
+WHERE NOT internal AND (`+fmt.Sprintf(where, "table_name")+`) ORDER BY 1, 2`); err != nil {
 			return "", false, err
 		}
-		seen[schema+"."+name] = true
-		if kind != "view" {
-			cacheable = false
-		}
-		fmt.Fprintf(h, "%s.%s %s %s\x00", schema, name, kind, def.String)
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return "", false, err
 	}
 	for _, s := range sources {
 		if !seen[s[0]+"."+s[1]] {

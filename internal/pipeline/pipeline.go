@@ -6,6 +6,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	ModelSelect []string
 	// NoGates builds the models without their quality suites.
 	NoGates bool
+	// Finish, when set, runs last and adds its step to the summary (the CLI
+	// refreshes the reports there: see package outputs).
+	Finish func(ctx context.Context, lk *lake.Lake, opts Options, sum *Summary) Step
 }
 
 // Step is one line of the run summary.
@@ -125,6 +129,16 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			}
 			sum.Steps = append(sum.Steps, st)
 		}
+	}
+	if err := saveRun(lk, sum); err != nil { // the quality report reads it
+		return sum, err
+	}
+	if opts.Finish != nil {
+		st := opts.Finish(ctx, lk, opts, sum)
+		if st.Error != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", st.Name, st.Error))
+		}
+		sum.Steps = append(sum.Steps, st)
 	}
 	sum.Duration = time.Since(sum.Started)
 	sum.err = errors.Join(errs...)

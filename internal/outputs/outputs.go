@@ -1,0 +1,117 @@
+// Package outputs owns what a run leaves for people to read: the quality
+// report, the charts, the static dashboard and the executive deck, refreshed
+// at the end of a pipeline run (pipeline.Options.Finish).
+package outputs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/report"
+	"github.com/keystone/nexus/internal/server"
+)
+
+// Report directories under <lake>/_nexus/reports.
+func reportDir(lk *lake.Lake, name string) string { return lk.MetaDir("reports", name) }
+
+// Refresh is the last step of a run (use it as pipeline.Options.Finish): the
+// validation report always (it shows this run); the charts, dashboard export
+// and deck when something was rebuilt or they are missing. Every number in
+// them is queried from the lake now.
+func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pipeline.Summary) pipeline.Step {
+	start := time.Now()
+	st := pipeline.Step{Name: "reports", Kind: "report", Status: "built"}
+	done := func() pipeline.Step { st.Duration = time.Since(start); return st }
+	q, err := WriteQualityReport(lk, "", 12)
+	if err == nil {
+		sum.Reports = append(sum.Reports, q)
+	}
+	gold, err := lk.Manifest(lake.Gold, "fact_sales")
+	if err != nil || gold == nil {
+		st.Status = "skipped"
+		return done() // nothing to chart until Gold is published
+	}
+	deckHTML := filepath.Join(reportDir(lk, "deck"), "deck.html")
+	changed := false
+	for _, s := range sum.Steps {
+		if s.Status != "unchanged" {
+			changed = true
+		}
+	}
+	if _, err := os.Stat(deckHTML); err == nil && !changed && !opts.Force {
+		st.Status = "unchanged"
+		sum.Reports = append(sum.Reports, deckHTML, filepath.Join(reportDir(lk, "dashboard"), "dashboard.html"), reportDir(lk, "charts"))
+		return done()
+	}
+	eng, err := engine.Open(ctx, lk, opts.Engine)
+	if err != nil {
+		st.Status, st.Error = "failed", err.Error()
+		return done()
+	}
+	defer eng.Close()
+	charts, deck, err := report.WriteReports(ctx, eng.DB(), lk, reportDir(lk, "charts"), reportDir(lk, "deck"))
+	if err != nil {
+		st.Status, st.Error = "failed", fmt.Sprintf("charts and deck: %v", err)
+		return done()
+	}
+	dash, err := server.WriteDashboard(ctx, eng.DB(), lk, reportDir(lk, "dashboard"))
+	if err != nil {
+		st.Status, st.Error = "failed", fmt.Sprintf("dashboard: %v", err)
+		return done()
+	}
+	st.RowsOut = int64(len(charts)) + 2
+	sum.Reports = append(sum.Reports, deck.HTML)
+	if deck.PDF != "" {
+		sum.Reports = append(sum.Reports, deck.PDF)
+	} else if deck.PDFNote != "" {
+		opts.Logger.Info("deck PDF not written", "why", deck.PDFNote)
+	}
+	sum.Reports = append(sum.Reports, dash, reportDir(lk, "charts"))
+	return done()
+}
+
+// WriteQualityReport renders quality.html from the run history (the last
+// runs that have check results) into dir (default <lake>/_nexus/reports).
+func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
+	if dir == "" {
+		dir = lk.MetaDir("reports")
+	}
+	hist, err := pipeline.History(lk, 0)
+	if err != nil {
+		return "", err
+	}
+	var qruns []report.QualityRun
+	for _, h := range hist {
+		if len(h.Results) == 0 {
+			continue
+		}
+		qruns = append(qruns, report.QualityRun{RunID: h.RunID, Started: h.Started, Kind: h.Kind, Results: h.Results})
+		if len(qruns) == runs {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "quality.html")
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return "", err
+	}
+	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns}); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
+}
