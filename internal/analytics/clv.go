@@ -77,10 +77,9 @@ topcat AS (
 topstate AS (
     SELECT top, first(customer_state ORDER BY n DESC, customer_state) AS state
     FROM (SELECT top, customer_state, count(*) FILTER (WHERE ` + of + `) AS n FROM items GROUP BY 1, 2) GROUP BY top)
-SELECT 0 AS kind, NULL::BOOLEAN AS top, count(*) AS n, quantile_cont(clv, 0.5) AS a, quantile_cont(clv, 0.75) AS b,
-       quantile_cont(clv, 0.9) AS c, quantile_cont(clv, 0.99) AS d, max(clv) AS e, NULL::BIGINT AS g, NULL::BIGINT AS h,
-       NULL AS i, NULL AS j
-FROM per
+SELECT 0 AS kind, NULL::BOOLEAN AS top, n, q[1] AS a, q[2] AS b, q[3] AS c, q[4] AS d, mx AS e,
+       NULL::BIGINT AS g, NULL::BIGINT AS h, NULL AS i, NULL AS j
+FROM (SELECT count(*) AS n, quantile_cont(clv, [0.5, 0.75, 0.9, 0.99]) AS q, max(clv) AS mx FROM per)
 UNION ALL
 SELECT 1, NULL, count(*), NULL, NULL, NULL, NULL, NULL, ` + bin.String() + ` AS bin, NULL, NULL, NULL
 FROM per GROUP BY bin

@@ -29,10 +29,10 @@ func Delivery(ctx context.Context, db *sql.DB, f Filter) (DeliveryResult, error)
 o AS (
     SELECT delivery_days AS days, is_late, purchase_date AS d
     FROM sales WHERE ` + orderFlag(f) + ` AND delivery_days IS NOT NULL)
-SELECT 0 AS kind, NULL::DATE AS month, NULL::BIGINT AS bin, count(*) AS n, avg(days) AS a,
-       quantile_cont(days, 0.5) AS p50, quantile_cont(days, 0.9) AS p90, quantile_cont(days, 0.95) AS p95,
-       avg(CASE WHEN is_late THEN 1 WHEN NOT is_late THEN 0 END) AS late, max(days) AS mx
-FROM o
+SELECT 0 AS kind, NULL::DATE AS month, NULL::BIGINT AS bin, n, a, q[1] AS p50, q[2] AS p90, q[3] AS p95, late, mx
+FROM (SELECT count(*) AS n, avg(days) AS a, quantile_cont(days, [0.5, 0.9, 0.95]) AS q,
+             avg(CASE WHEN is_late THEN 1 WHEN NOT is_late THEN 0 END) AS late, max(days) AS mx
+      FROM o)
 UNION ALL
 SELECT 1, NULL, least(greatest(CAST(floor(days) AS BIGINT), 0), ` + fmt.Sprint(HistogramMaxDays) + `) AS bin, count(*), NULL, NULL, NULL, NULL, NULL, max(days)
 FROM o GROUP BY bin

@@ -22,4 +22,10 @@
 //     (revenue, payments and units of those items; orders that contain one).
 //   - Filter values are passed as query parameters, never spliced into SQL.
 //   - Money is summed as DECIMAL in DuckDB and converted to float64 at the end.
+//   - The queries run on an in-memory working set derived from those tables
+//     once per version of the lake (workset.go); call Warm after opening or
+//     refreshing an engine to build it ahead of the first request.
+//
+// Every analysis is also registered in Analyses (for `nexus analyze NAME` and
+// the server), and Tabulate flattens any result into an engine.Result.
 package analytics

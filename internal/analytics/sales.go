@@ -10,11 +10,13 @@ import (
 )
 
 // Kpis computes the dashboard's headline numbers for f: revenue (item
-// prices), distinct sales orders, AOV (allocated payments / orders), persons,
-// repeat rate (persons with 2+ distinct sales orders in the filter / persons),
-// the average review score over the reviews (fact_reviews rows) of the
-// filtered orders (each review once), and the late share over the filtered orders that were
-// delivered (is_late not NULL), counted once per order.
+// prices), distinct sales orders, AOV (allocated payments / orders), persons
+// with a sale, repeat rate (persons with 2+ distinct sales orders in the
+// filter / persons), the average score over the reviews (gold.fact_reviews
+// rows) of the filtered orders, each review once however many items its order
+// has, and the late share: late / delivered (is_late not NULL) orders,
+// counted once per order. DataFrom/DataTo are the first and last purchase
+// dates of the filtered sales (zero when there are none).
 func Kpis(ctx context.Context, db *sql.DB, f Filter) (KPIs, error) {
 	ws, release, err := prepare(ctx, db)
 	if err != nil {
