@@ -153,6 +153,18 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 		Ident(m.Layer), Ident(m.Table), strings.Join(quoted, ", "), hive)
 }
 
+// EnsureSchema creates a schema once. Catalog changes go through one lock:
+// two connections creating the same schema at once is a write-write
+// conflict in DuckDB.
+func (e *Engine) EnsureSchema(ctx context.Context, name string) error {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	if _, err := e.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+Ident(name)); err != nil {
+		return fmt.Errorf("create schema %s: %w", name, err)
+	}
+	return nil
+}
+
 // Tables returns the manifests of the registered tables.
 func (e *Engine) Tables() []*lake.Manifest {
 	e.ddl.Lock()

@@ -49,7 +49,7 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 		published[m.Name()] = m
 	}
 	db := eng.DB()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS _check"); err != nil {
+	if err := eng.EnsureSchema(ctx, "_check"); err != nil {
 		return nil, err
 	}
 	matched := 0

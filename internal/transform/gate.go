@@ -54,7 +54,7 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateR
 	cleanup := func() {
 		_, _ = db.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+pass+"; DROP TABLE IF EXISTS "+checked+"; DROP TABLE IF EXISTS "+stage)
 	}
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS _stage"); err != nil {
+	if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
 		return nil, err
 	}
 	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+stage+" AS "+m.Compiled()); err != nil {

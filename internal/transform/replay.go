@@ -65,7 +65,10 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	union := `"_stage"."replay__` + qName + `"`
 	checked := `"_stage"."replay__` + qName + `__checked"`
 	defer db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+checked+"; DROP TABLE IF EXISTS "+union)
-	stmt := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS _stage; CREATE OR REPLACE TABLE %s AS %s UNION ALL BY NAME SELECT * EXCLUDE (%s), true AS _replayed FROM %s",
+	if err := eng.EnsureSchema(ctx, "_stage"); err != nil {
+		return res, err
+	}
+	stmt := fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s UNION ALL BY NAME SELECT * EXCLUDE (%s), true AS _replayed FROM %s",
 		union, pSelect, strings.Join(exclude, ", "), qView)
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
 		return res, fmt.Errorf("replay %s: %w", model, err)
