@@ -58,11 +58,7 @@ numbers).`,
 			if err != nil {
 				return err
 			}
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			eng, err := a.openEngine(cmd.Context(), lk)
+			_, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -122,6 +122,20 @@ func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
 	return lk, unlock, nil
 }
 
+// openLakeEngine opens the lake and a DuckDB session over its published
+// tables; the caller closes the engine.
+func (a *app) openLakeEngine(ctx context.Context) (*lake.Lake, *engine.Engine, error) {
+	lk, err := a.openLake()
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := a.openEngine(ctx, lk)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk, eng, nil
+}
+
 func (a *app) openEngine(ctx context.Context, lk *lake.Lake) (*engine.Engine, error) {
 	return engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads})
 }

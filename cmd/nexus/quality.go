@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/outputs"
 	"github.com/keystone/nexus/internal/pipeline"
@@ -113,7 +112,7 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 		Short: "Count quarantined rows by table and check",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := openLakeEngine(cmd, a)
+			_, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -131,7 +130,7 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 		Short: "Show quarantined rows of a table (e.g. silver_orders or bronze_order_reviews)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := openLakeEngine(cmd, a)
+			_, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -184,14 +183,6 @@ quarantine (silver_orders). Downstream tables are rebuilt by the next run.`,
 	replay.Flags().StringVar(&project, "project", "", "project directory with extra suites and models")
 	cmd.AddCommand(list, show, replay)
 	return cmd
-}
-
-func openLakeEngine(cmd *cobra.Command, a *app) (*engine.Engine, error) {
-	lk, err := a.openLake()
-	if err != nil {
-		return nil, err
-	}
-	return a.openEngine(cmd.Context(), lk)
 }
 
 func newReportCmd(a *app) *cobra.Command {

@@ -23,11 +23,7 @@ that reads exactly the files its manifest lists.`,
   nexus query --format csv "SELECT * FROM bronze.sellers LIMIT 10"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			eng, err := a.openEngine(cmd.Context(), lk)
+			_, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
