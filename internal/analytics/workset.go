@@ -2,13 +2,12 @@ package analytics
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 )
 
 // The working set.
@@ -68,29 +67,15 @@ func (w workset) drop(ctx context.Context, db *sql.DB) {
 	}
 }
 
-type dbCache struct {
-	mu   sync.Mutex // serializes builds
-	key  string
-	cur  workset
-	prev workset // kept one generation, for queries still running on it
-}
+// The cache's state lives in the database it caches, not in Go: a table
+// nexus_analytics.generations lists the published working sets, so any
+// number of sessions, handlers or goroutines sharing the database agree on
+// it without package-level state.
+const generations = wsSchema + ".generations"
 
-var (
-	cachesMu sync.Mutex
-	caches   = map[*sql.DB]*dbCache{}
-	nonce    atomic.Int64
-)
-
-func cacheOf(db *sql.DB) *dbCache {
-	cachesMu.Lock()
-	defer cachesMu.Unlock()
-	c := caches[db]
-	if c == nil {
-		c = &dbCache{}
-		caches[db] = c
-	}
-	return c
-}
+// keepGenerations is how many working sets stay: the current one and the
+// one before, for queries that started on it just before a rebuild.
+const keepGenerations = 2
 
 // Warm builds the working set for the lake as registered in db now, so that
 // the first request after a (re)load does not pay for it. Optional.
@@ -104,35 +89,96 @@ func Warm(ctx context.Context, db *sql.DB) error {
 }
 
 // prepare returns the working set for db's current sources and a release
-// function to call when the queries on it are done.
+// function to call when the queries on it are done. A set is built under a
+// private name and renamed into place in one transaction, so concurrent
+// callers never see half a set; when two build the same one, the first
+// rename wins and the other drops its copy.
 func prepare(ctx context.Context, db *sql.DB) (workset, func(), error) {
 	key, cacheable, err := fingerprint(ctx, db)
 	if err != nil {
 		return workset{}, nil, err
 	}
-	c := cacheOf(db)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cacheable && c.key == key {
-		return c.cur, func() {}, nil
-	}
-	suffix := key
+	private := newWorkset(key + "_" + randomSuffix())
 	if !cacheable {
-		suffix = fmt.Sprintf("%s_%d", key, nonce.Add(1))
+		if err := build(ctx, db, private); err != nil {
+			private.drop(context.WithoutCancel(ctx), db)
+			return workset{}, nil, fmt.Errorf("analytics working set: %w", err)
+		}
+		return private, func() { private.drop(context.Background(), db) }, nil
 	}
-	ws := newWorkset(suffix)
-	if err := build(ctx, db, ws); err != nil {
-		ws.drop(context.WithoutCancel(ctx), db)
+	ws := newWorkset(key)
+	if published(ctx, db, key) {
+		return ws, func() {}, nil
+	}
+	if err := build(ctx, db, private); err != nil {
+		private.drop(context.WithoutCancel(ctx), db)
 		return workset{}, nil, fmt.Errorf("analytics working set: %w", err)
 	}
-	if !cacheable {
-		return ws, func() { ws.drop(context.Background(), db) }, nil
+	if err := publish(ctx, db, private, ws, key); err != nil {
+		private.drop(context.WithoutCancel(ctx), db)
+		if published(ctx, db, key) {
+			return ws, func() {}, nil // another caller published the same set first
+		}
+		return workset{}, nil, fmt.Errorf("analytics working set: %w", err)
 	}
-	if c.prev.sales != "" {
-		c.prev.drop(ctx, db)
-	}
-	c.prev, c.cur, c.key = c.cur, ws, key
+	prune(ctx, db)
 	return ws, func() {}, nil
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "tmp" + hex.EncodeToString(b[:])
+}
+
+// published reports whether the working set of key is in place.
+func published(ctx context.Context, db *sql.DB, key string) bool {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+generations+" WHERE key = ?", key).Scan(&n)
+	return err == nil && n > 0
+}
+
+// publish renames a privately built set to its key's names and records it.
+func publish(ctx context.Context, db *sql.DB, from, to workset, key string) error {
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+generations+" (key VARCHAR PRIMARY KEY, built_at TIMESTAMP)"); err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, t := range [][2]string{{from.sales, to.sales}, {from.persons, to.persons}, {from.products, to.products}} {
+		_, name, _ := strings.Cut(t[1], ".")
+		if _, err := tx.ExecContext(ctx, "ALTER TABLE "+t[0]+" RENAME TO "+name); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+generations+" VALUES (?, now())", key); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// prune drops the working sets older than the last keepGenerations.
+func prune(ctx context.Context, db *sql.DB) {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT key FROM %s ORDER BY built_at DESC OFFSET %d", generations, keepGenerations))
+	if err != nil {
+		return
+	}
+	var old []string
+	for rows.Next() {
+		var k string
+		if rows.Scan(&k) == nil {
+			old = append(old, k)
+		}
+	}
+	rows.Close()
+	for _, k := range old {
+		if _, err := db.ExecContext(ctx, "DELETE FROM "+generations+" WHERE key = ?", k); err == nil {
+			newWorkset(k).drop(ctx, db)
+		}
+	}
 }
 
 // fingerprint hashes the definitions of the source views; cacheable is false

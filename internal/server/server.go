@@ -54,6 +54,7 @@ type Server struct {
 	checking  sync.Mutex
 	lastCheck atomic.Int64 // unix nanos
 	flight    singleflight.Group
+	versions  atomic.Int64 // numbers the states, so single-flight keys never mix versions
 }
 
 // state is what the handler knows of one version of the lake.
@@ -65,8 +66,6 @@ type state struct {
 	cache   map[string][]byte
 	version int64
 }
-
-var stateVersions atomic.Int64
 
 // New returns the dashboard handler over an engine opened on lk.
 func New(eng *engine.Engine, lk *lake.Lake, logger *slog.Logger) http.Handler {
@@ -219,7 +218,7 @@ func (s *Server) current(ctx context.Context) *state {
 	if st != nil && (err != nil || sig == st.sig) {
 		return st
 	}
-	next := &state{sig: sig, version: stateVersions.Add(1), cache: map[string][]byte{}}
+	next := &state{sig: sig, version: s.versions.Add(1), cache: map[string][]byte{}}
 	s.rw.Lock()
 	if st != nil {
 		s.log.Info("lake changed: refreshing views")
