@@ -54,7 +54,9 @@ func newRoot() *cobra.Command {
 		Short: "Keystone Nexus: the Olist e-commerce data set as an analytics lakehouse",
 		Long: `Keystone Nexus turns the Brazilian e-commerce data set by Olist into a lakehouse:
 CSV files are ingested into a Bronze layer of Parquet, cleaned into Silver and
-modelled into a Gold star schema, all queryable with SQL through embedded DuckDB.
+modelled into a Gold star schema, with quality gates that quarantine bad rows
+with their reasons, all queryable with SQL through embedded DuckDB; analyses,
+charts, a KPI dashboard and an executive deck are generated from it.
 
 Start with 'nexus demo'. Every command works with no configuration; defaults can
 be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, on_drift).`,
