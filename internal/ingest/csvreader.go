@@ -178,8 +178,10 @@ func (r *csvReader) Next() (*Record, error) {
 					var err error
 					r.raw, err = r.readLine(r.raw)
 					if err == io.EOF {
-						r.eof = true
-						return nil, &RecordError{Line: startLine, Column: col, Kind: ErrKindUnterminate, Msg: fmt.Sprintf("quoted field opened on line %d is not closed before the end of the file", startLine), Raw: clip(trimEOL(r.raw))}
+						// Blame only the record's first line and read the
+						// lines after it again: a stray quote near the end
+						// must not swallow the records that follow it.
+						return nil, r.recoverAs(startLine, col, ErrKindUnterminate, fmt.Sprintf("quoted field opened on line %d is not closed before the end of the file", startLine))
 					}
 					if err != nil {
 						if errors.Is(err, errTooLong) {
@@ -245,6 +247,10 @@ func (r *csvReader) Next() (*Record, error) {
 // Only that record's first line is blamed: the lines read after it are pushed
 // back, so a stray quote costs one record, not the rest of the file.
 func (r *csvReader) recover(startLine int64, col int, msg string) error {
+	return r.recoverAs(startLine, col, ErrKindQuoting, msg)
+}
+
+func (r *csvReader) recoverAs(startLine int64, col int, kind, msg string) error {
 	first := r.raw
 	if i := bytes.IndexByte(r.raw, '\n'); i >= 0 && i+1 < len(r.raw) {
 		first = r.raw[:i+1]
@@ -252,7 +258,7 @@ func (r *csvReader) recover(startLine int64, col int, msg string) error {
 		r.pending = append(rest, r.pending...)
 		r.line = startLine
 	}
-	return &RecordError{Line: startLine, Column: col, Kind: ErrKindQuoting, Msg: msg, Raw: clip(trimEOL(first))}
+	return &RecordError{Line: startLine, Column: col, Kind: kind, Msg: msg, Raw: clip(trimEOL(first))}
 }
 
 func (r *csvReader) skipRestOfLine() {

@@ -120,11 +120,13 @@ func TestCSVReader(t *testing.T) {
 			},
 		},
 		{
-			name: "unclosed quote at end of file",
-			in:   "a,b\n1,\"open\n2,x\n",
+			name: "unclosed quote near the end of the file costs one record",
+			in:   "a,b\n1,\"open\n2,x\n3,y\n",
 			want: []readResult{
 				{line: 1, fields: []string{"a", "b"}},
 				{line: 2, err: ErrKindUnterminate, errCol: 2},
+				{line: 3, fields: []string{"2", "x"}},
+				{line: 4, fields: []string{"3", "y"}},
 			},
 		},
 		{

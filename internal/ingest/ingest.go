@@ -229,7 +229,16 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	if err != nil {
 		return fail(err)
 	}
-	if prev != nil && prev.Fingerprint == fp && !opts.Force {
+	upToDate := prev != nil && prev.Fingerprint == fp
+	if upToDate {
+		// Bronze is current only together with the quarantine of the same file.
+		qm, err := lk.Manifest(lake.Quarantine, "bronze_"+t.Name)
+		if err != nil {
+			return fail(err)
+		}
+		upToDate = qm != nil && qm.Fingerprint == fp
+	}
+	if upToDate && !opts.Force {
 		res.Status = StatusUnchanged
 		res.Version = prev.Version
 		res.RecordsRead = prev.Stats["records_read"]

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
@@ -51,6 +52,14 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	}
 	if qm.Rows == 0 {
 		return res, nil
+	}
+	// The table is published before its quarantine; a replay interrupted in
+	// between has moved this quarantine's passing rows already. Replaying it
+	// again would append them twice.
+	for _, in := range pm.Inputs {
+		if in.Name == "replay:"+qm.Name() && in.Version == qm.Version {
+			return res, fmt.Errorf("replay %s: a replay of quarantine version %d was interrupted after it published the table; run `nexus run` (or `nexus transform --select %s --full-refresh`) to rebuild the table and its quarantine from their inputs", model, qm.Version, model)
+		}
 	}
 	db := eng.DB()
 	qView := engine.Ident(lake.Quarantine) + "." + engine.Ident(qName)
@@ -115,6 +124,10 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	}
 	passing := fmt.Sprintf("SELECT * EXCLUDE (_replayed, %s) FROM %s WHERE _replayed AND NOT (%s)", quality.FailuresColumn, checked, fails)
 	newDir := filepath.Join(st.Dir(), "replay-"+runID)
+	if err := os.MkdirAll(newDir, 0o755); err != nil { // COPY to one file does not create its directory
+		st.Abort()
+		return res, err
+	}
 	if _, err := x.write(ctx, m, newDir, passing); err != nil {
 		st.Abort()
 		return res, err
@@ -134,6 +147,7 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 		return res, fmt.Errorf("replay %s: wrote %d rows, expected %d", model, added, res.Moved)
 	}
 	np := *pm
+	np.CreatedAt = time.Time{} // this version's own time, set by Publish
 	np.Inputs = append(append([]lake.Input(nil), pm.Inputs...), lake.Input{Name: "replay:" + qm.Name(), Version: qm.Version})
 	newTable, err := st.Publish(np, rows)
 	if err != nil {

@@ -219,6 +219,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		return fail(err)
 	}
 	upToDate := prev != nil && prev.Fingerprint == fp
+	var quarantined int64
 	if upToDate && suite != nil {
 		// A gated table is up to date only with the quarantine of the same build.
 		qm, err := x.lk.Manifest(lake.Quarantine, QuarantineTable(m.Layer, m.Table))
@@ -226,9 +227,13 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 			return fail(err)
 		}
 		upToDate = qm != nil && qm.Fingerprint == fp
+		if upToDate {
+			quarantined = qm.Rows
+		}
 	}
 	if upToDate && !x.opts.FullRefresh {
 		res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusUnchanged, prev.Version, prev.Rows, len(prev.Files), prev.Bytes
+		res.Quarantined = quarantined
 		return res
 	}
 
