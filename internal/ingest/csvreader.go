@@ -186,6 +186,7 @@ func (r *csvReader) Next() (*Record, error) {
 					if err != nil {
 						if errors.Is(err, errTooLong) {
 							r.skipRestOfLine()
+							r.line++ // the over-long line is consumed: later line numbers stay right
 							return nil, &RecordError{Line: startLine, Column: col, Kind: ErrKindTooLong, Msg: "record too long (binary data?)", Raw: clip(r.raw)}
 						}
 						return nil, fmt.Errorf("line %d: %w", r.line+1, err)

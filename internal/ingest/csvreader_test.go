@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -155,6 +156,34 @@ func TestCSVReader(t *testing.T) {
 				t.Errorf("got  %#v\nwant %#v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A quoted field that grows past the record limit costs its first line; the
+// lines after it are read again with the right line numbers.
+func TestCSVReaderOverlongLine(t *testing.T) {
+	t.Parallel()
+	in := "a,b\n1,\"open\n" + strings.Repeat("x", 300) + "\n2,ok\n"
+	r := newCSVReader(strings.NewReader(in))
+	r.maxRecordBytes = 100
+	var got []string
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var re *RecordError
+		if errors.As(err, &re) {
+			got = append(got, fmt.Sprintf("%d:%s", re.Line, re.Kind))
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d:%d fields", rec.Line, len(rec.Fields)))
+	}
+	if want := "1:2 fields,2:BROKEN QUOTING,3:1 fields,4:2 fields"; strings.Join(got, ",") != want {
+		t.Errorf("got %v, want %s", got, want)
 	}
 }
 

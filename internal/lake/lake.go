@@ -230,11 +230,16 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 	m.Files = nil
 	m.Bytes = 0
 	root := s.Dir()
+	var dirs []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(p, ".parquet") {
+		if d.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		if !strings.HasSuffix(p, ".parquet") {
 			return nil
 		}
 		info, err := d.Info()
@@ -256,6 +261,12 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish %s.%s: %w", s.Layer, s.Table, err)
+	}
+	// The new directories must be durable before a manifest points at them.
+	for _, d := range append(dirs, filepath.Dir(root)) {
+		if err := syncDir(d); err != nil {
+			return nil, fmt.Errorf("publish %s.%s: sync %s: %w", s.Layer, s.Table, d, err)
+		}
 	}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	if rows != nil {
