@@ -170,7 +170,10 @@ func (m *ordersModel) naturalPayRows(o *orderPlan) int {
 	return o.vouchers
 }
 
-func (m *ordersModel) itemCount(i int64) int {
+func (m *ordersModel) itemCount(i int64, quirk string) int {
+	if quirk == qOrderWithoutItems {
+		return 0
+	}
 	r := newRNG(m.seed, kOrderItems, uint64(i))
 	return r.weighted(itemCountCum)
 }
@@ -222,6 +225,12 @@ func (m *ordersModel) core(i int64, o *orderPlan) {
 		o.status = stDelivered
 	case qPaymentNotDefined:
 		o.status = stCanceled
+	case qOrderWithoutItems:
+		// As in the real data: mostly unavailable, some canceled.
+		o.status = stUnavailable
+		if r.chance(0.2) {
+			o.status = stCanceled
+		}
 	}
 	o.custState = m.customerState(i)
 	uf := states[o.custState].uf
@@ -371,6 +380,9 @@ func (m *ordersModel) customerState(i int64) int {
 
 // items fills the items of order i and returns their number.
 func (m *ordersModel) items(o *orderPlan, out *[maxItems]itemPlan) int {
+	if o.quirk == qOrderWithoutItems {
+		return 0
+	}
 	r := newRNG(m.seed, kOrderItems, uint64(o.i))
 	k := r.weighted(itemCountCum)
 	distinct := 1
@@ -464,6 +476,12 @@ func (m *ordersModel) payments(o *orderPlan, total int64, out []payPlan) []payPl
 	out = out[:0]
 	if o.quirk == qOrderWithoutPayment {
 		return out
+	}
+	if o.quirk == qOrderWithoutItems {
+		// Paid for items the export does not list: an amount like a typical
+		// basket, from the order's own random stream.
+		r := newRNG(m.seed, kOrderItems, uint64(o.i))
+		total = int64(math.Round(clamp(r.lognorm(13500, 0.8), 1000, 500000)))
 	}
 	r := m.payShape(o.i, o.quirk, o)
 	inst := func() int64 {

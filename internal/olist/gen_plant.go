@@ -15,6 +15,7 @@ const (
 	qMissingDelivered        = "missing_delivered_date_on_delivered"
 	qMissingApproval         = "missing_approval_on_delivered"
 	qOrderWithoutPayment     = "order_without_payment"
+	qOrderWithoutItems       = "order_without_items"
 	qPaymentsMismatch        = "payments_mismatch"
 	qPaymentNotDefined       = "payment_type_not_defined"
 	qInstallmentsZero        = "installments_zero"
@@ -50,6 +51,7 @@ var orderQuirks = []quirkSpec{
 	{qMissingDelivered, 8},
 	{qMissingApproval, 14},
 	{qOrderWithoutPayment, 1},
+	{qOrderWithoutItems, 775}, // the real data: 775 orders, mostly unavailable, paid but with no item
 	{qPaymentsMismatch, 300},
 	{qPaymentNotDefined, 3},
 	{qInstallmentsZero, 2},

@@ -742,6 +742,16 @@ var quirkHolds = map[string]func(f *csvFile, row []string, fs map[string]*csvFil
 		}
 		return true
 	},
+	qOrderWithoutItems: func(f *csvFile, r []string, fs map[string]*csvFile) bool {
+		it := fs["order_items"]
+		for _, ir := range it.rows {
+			if it.get(ir, "order_id") == f.get(r, "order_id") {
+				return false
+			}
+		}
+		st := f.get(r, "order_status")
+		return st == "unavailable" || st == "canceled"
+	},
 	qPaymentNotDefined: func(f *csvFile, r []string, _ map[string]*csvFile) bool {
 		return f.get(r, "payment_type") == "not_defined"
 	},
@@ -971,6 +981,14 @@ func TestDefectsOnlyWherePlanted(t *testing.T) {
 		due[items.get(r, "order_id")] += cents(items.get(r, "price")) + cents(items.get(r, "freight_value"))
 		if items.get(r, "freight_value") == "0.00" {
 			found("order_items", qFreightZero, "order_id", items.get(r, "order_id"), "order_item_id", items.get(r, "order_item_id"))
+		}
+	}
+	ords := fs["orders"]
+	for _, r := range ords.rows {
+		if id := ords.get(r, "order_id"); due[id] == 0 {
+			if _, has := due[id]; !has {
+				found("orders", qOrderWithoutItems, "order_id", id)
+			}
 		}
 	}
 	p := fs["order_payments"]

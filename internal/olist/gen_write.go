@@ -67,7 +67,7 @@ func writeOrders(ctx context.Context, g *gen, cw *csvWriter, m *manifest, tick f
 		line := cw.write(rec, g.tz)
 		switch o.quirk {
 		case qCarrierBeforePurchase, qCarrierBeforeApproval, qDeliveredBeforeCarrier, qDeliveredBeforePurchase,
-			qMissingDelivered, qMissingApproval, qOrderWithoutPayment:
+			qMissingDelivered, qMissingApproval, qOrderWithoutPayment, qOrderWithoutItems:
 			m.start()
 			keyCol(m, rec, t, cOrder)
 			m.done(line, o.quirk)
