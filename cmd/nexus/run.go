@@ -95,7 +95,7 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 		checks = append(checks, st.Checks...)
 	}
 	if len(checks) > 0 {
-		var fails, warns int
+		var fails, warns, blocking int
 		for _, c := range checks {
 			switch c.Verdict {
 			case "fail":
@@ -103,8 +103,14 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 			case "warn":
 				warns++
 			}
+			if c.Blocking {
+				blocking++
+			}
 		}
-		fmt.Fprintf(w, "\nquality gates: %d checks, %d failed, %d warnings\n", len(checks), fails, warns)
+		// A failed row check quarantines its rows and the table is still
+		// published; only a blocking failure stops a table.
+		fmt.Fprintf(w, "\nquality gates: %d checks, %d failed (%d blocking; the others quarantined their rows), %d warnings\n",
+			len(checks), fails, blocking, warns)
 		printChecks(w, checks, false)
 	}
 	unchanged := 0
