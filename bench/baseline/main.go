@@ -85,11 +85,7 @@ func csv2parquet(src, out string) error {
 // `nexus transform` with no manifests, fingerprints or partitions.
 func models(lakeDir, out string) error {
 	ctx := context.Background()
-	lk, err := lake.Open(lakeDir)
-	if err != nil {
-		return err
-	}
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
+	eng, err := openEngine(ctx, lakeDir)
 	if err != nil {
 		return err
 	}
@@ -130,11 +126,7 @@ func models(lakeDir, out string) error {
 
 func query(lakeDir string, n int, q string) error {
 	ctx := context.Background()
-	lk, err := lake.Open(lakeDir)
-	if err != nil {
-		return err
-	}
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
+	eng, err := openEngine(ctx, lakeDir)
 	if err != nil {
 		return err
 	}
@@ -161,11 +153,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // aggregation, for year, month and day partitions of gold.fact_sales.
 func partitions(lakeDir, out string) error {
 	ctx := context.Background()
-	lk, err := lake.Open(lakeDir)
-	if err != nil {
-		return err
-	}
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
+	eng, err := openEngine(ctx, lakeDir)
 	if err != nil {
 		return err
 	}
@@ -238,4 +226,13 @@ func medianOf(ctx context.Context, db *sql.DB, q string) float64 {
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	return ms(times[len(times)/2])
+}
+
+// openEngine opens a DuckDB session over the lake's published tables.
+func openEngine(ctx context.Context, lakeDir string) (*engine.Engine, error) {
+	lk, err := lake.Open(lakeDir)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Open(ctx, lk, engine.Options{MemoryLimit: "2GB"})
 }

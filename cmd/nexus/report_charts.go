@@ -23,18 +23,14 @@ by state. Fonts are embedded in the binary; nothing is downloaded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			if out == "" {
-				out = lk.MetaDir("reports", "charts")
-			}
-			eng, err := a.openEngine(cmd.Context(), lk)
+			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
+			if out == "" {
+				out = lk.MetaDir("reports", "charts")
+			}
 			files, err := report.WriteCharts(cmd.Context(), eng.DB(), out)
 			if err != nil {
 				return err

@@ -29,18 +29,14 @@ from it too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
-			if out == "" {
-				out = lk.MetaDir("reports", "deck")
-			}
-			eng, err := a.openEngine(cmd.Context(), lk)
+			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
+			if out == "" {
+				out = lk.MetaDir("reports", "deck")
+			}
 			files, err := report.WriteDeck(cmd.Context(), eng.DB(), lk, out)
 			if err != nil {
 				return err
