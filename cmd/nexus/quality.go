@@ -33,15 +33,11 @@ check of severity error fails.`,
   nexus check --table silver.orders`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lk, err := a.openLake()
-			if err != nil {
-				return err
-			}
 			_, suites, err := pipeline.LoadGated(project)
 			if err != nil {
 				return err
 			}
-			eng, err := a.openEngine(cmd.Context(), lk)
+			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}

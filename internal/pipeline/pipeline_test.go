@@ -139,7 +139,7 @@ func TestQuarantineHoldsPlantedDefects(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(wantList, ",") {
 		t.Errorf("quarantined orders\n got %v\nwant %v", got, wantList)
 	}
-	reasons := column(t, lk, "SELECT DISTINCT unnest(string_split(check_id, ',')) FROM quarantine.silver_orders WHERE list_bool_or(list_transform(failures, f -> f.quarantine))")
+	reasons := column(t, lk, "SELECT DISTINCT unnest(string_split(check_id, ', ')) FROM quarantine.silver_orders")
 	for _, r := range reasons {
 		if r != "carrier_after_purchase" && r != "delivered_after_purchase" && r != "carrier_after_approval" && r != "delivered_after_carrier" {
 			t.Errorf("unexpected check %q in quarantine.silver_orders", r)

@@ -22,7 +22,7 @@ func QuarantineSummary(ctx context.Context, eng *engine.Engine) (*engine.Result,
 			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, error_type AS check_id, count(*) AS rows FROM %s GROUP BY ALL",
 				engine.Literal(m.Table), view))
 		} else {
-			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, c AS check_id, count(*) AS rows FROM (SELECT unnest(string_split(check_id, ',')) AS c FROM %s) GROUP BY ALL",
+			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, c AS check_id, count(*) AS rows FROM (SELECT unnest(string_split(check_id, ', ')) AS c FROM %s) GROUP BY ALL",
 				engine.Literal(m.Table), view))
 		}
 	}
@@ -53,7 +53,7 @@ func QuarantineRows(ctx context.Context, eng *engine.Engine, table, check string
 		if strings.HasPrefix(table, "bronze_") {
 			col = "error_type"
 		}
-		q += fmt.Sprintf(" WHERE list_contains(string_split(%s, ','), %s)", col, engine.Literal(check))
+		q += fmt.Sprintf(" WHERE list_contains(string_split(replace(%s, ' ', ''), ','), %s)", col, engine.Literal(check))
 	}
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)

@@ -409,14 +409,15 @@ func boundSQL(v string) string {
 	return lit(v)
 }
 
-// quarantined is the SQL condition "the row fails a quarantine check".
-var quarantined = fmt.Sprintf("len(list_filter(%s, lambda f: f.quarantine)) > 0", Ident(FailuresColumn))
+// Quarantined is the SQL condition, on an annotated row, "the row fails a
+// quarantine check": the one definition of which rows leave the flow.
+var Quarantined = fmt.Sprintf("len(list_filter(%s, lambda f: f.quarantine)) > 0", Ident(FailuresColumn))
 
 // PublishSQL selects the rows of an annotated table that go on: those failing
 // no quarantine check (rows failing only keep checks included), with the
 // relation's columns only.
 func PublishSQL(annotated string) string {
-	return fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s WHERE NOT (%s)", Ident(FailuresColumn), annotated, quarantined)
+	return fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s WHERE NOT (%s)", Ident(FailuresColumn), annotated, Quarantined)
 }
 
 // QuarantineSQL selects the rows of an annotated table that leave the flow,
@@ -429,5 +430,5 @@ func QuarantineSQL(annotated string) string {
     array_to_string(list_transform(%[2]s, lambda f: f.check_id), ', ') AS check_id,
     array_to_string(list_transform(%[2]s, lambda f: f.reason), '; ') AS reason,
     %[1]s
-FROM %[3]s WHERE %[4]s`, Ident(FailuresColumn), q, annotated, quarantined)
+FROM %[3]s WHERE %[4]s`, Ident(FailuresColumn), q, annotated, Quarantined)
 }

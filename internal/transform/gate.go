@@ -32,7 +32,6 @@ type gateResult struct {
 	quarantined int64
 	passing     string // SELECT of the rows to publish
 	checked     string // the annotated rows
-	fails       string // predicate: the row fails a quarantine rule
 	cleanup     func()
 }
 
@@ -70,9 +69,8 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateR
 		cleanup()
 		return nil, fmt.Errorf("model %s: quality suite %s: %w", m.Name, s.File, err)
 	}
-	failsQuarantine := "len(list_filter(" + quality.FailuresColumn + ", f -> f.quarantine)) > 0"
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * EXCLUDE (%s) FROM %s WHERE NOT (%s)",
-		pass, quality.FailuresColumn, checked, failsQuarantine)); err != nil {
+	failsQuarantine := quality.Quarantined
+	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+pass+" AS "+quality.PublishSQL(checked)); err != nil {
 		cleanup()
 		return nil, err
 	}
@@ -103,20 +101,19 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateR
 		return nil, err
 	}
 	g.quarantined = quarantined
-	g.checked, g.fails = checked, failsQuarantine
+	g.checked = checked
 	return g, nil
 }
 
 // writeQuarantine publishes quarantine.<layer>_<table> with the rows of this
 // build that failed a quarantine rule: every original column plus the ids and
 // reasons of all the rules each failed (a row is quarantined once).
-func (x *executor) writeQuarantine(ctx context.Context, m *Model, checked, failsQuarantine, fingerprint string) error {
+func (x *executor) writeQuarantine(ctx context.Context, m *Model, checked, fingerprint string) error {
 	st, err := x.lk.Stage(lake.Quarantine, QuarantineTable(m.Layer, m.Table), x.opts.RunID)
 	if err != nil {
 		return err
 	}
-	from := fmt.Sprintf("(SELECT * FROM %s WHERE %s)", checked, failsQuarantine)
-	if err := x.copyQuarantine(ctx, from, filepath.Join(st.Dir(), "part-0.parquet")); err != nil {
+	if err := x.copyQuarantine(ctx, checked, filepath.Join(st.Dir(), "part-0.parquet")); err != nil {
 		st.Abort()
 		return fmt.Errorf("model %s: write quarantine: %w", m.Name, err)
 	}
@@ -133,22 +130,14 @@ func (x *executor) writeQuarantine(ctx context.Context, m *Model, checked, fails
 	return x.eng.Register(ctx, man)
 }
 
-// copyQuarantine writes annotated rows (a relation with the failures column)
-// as quarantine rows: every original column, the failed check ids, the
-// reasons, the failures list, the run and the time.
-func (x *executor) copyQuarantine(ctx context.Context, from, file string) error {
-	stmt := fmt.Sprintf(`COPY (
-  SELECT * EXCLUDE (%[1]s),
-    array_to_string(list_transform(%[1]s, f -> f.check_id), ',') AS %[2]s,
-    array_to_string(list_transform(%[1]s, f -> f.reason), '; ') AS %[3]s,
-    %[1]s AS %[4]s,
-    %[5]s AS %[6]s,
-    %[7]s::TIMESTAMPTZ AS %[8]s
-  FROM %[9]s
-) TO %[10]s (FORMAT parquet, COMPRESSION zstd)`,
-		quality.FailuresColumn, QColCheckIDs, QColReason, QColFailures,
-		engine.Literal(x.opts.RunID), QColRunID, engine.Literal(time.Now().UTC().Format(time.RFC3339Nano)), QColQuarantinedAt,
-		from, engine.Literal(file))
+// copyQuarantine writes the rows of an annotated relation that fail a
+// quarantine rule, as quality.QuarantineSQL shapes them (every original
+// column, check_id, reason), with the failures list, the run and the time.
+func (x *executor) copyQuarantine(ctx context.Context, annotated, file string) error {
+	stmt := fmt.Sprintf("COPY (SELECT * EXCLUDE (%[1]s), %[1]s AS %[2]s, %[3]s AS %[4]s, %[5]s::TIMESTAMPTZ AS %[6]s FROM (%[7]s)) TO %[8]s (FORMAT parquet, COMPRESSION zstd)",
+		quality.FailuresColumn, QColFailures, engine.Literal(x.opts.RunID), QColRunID,
+		engine.Literal(time.Now().UTC().Format(time.RFC3339Nano)), QColQuarantinedAt,
+		quality.QuarantineSQL(annotated), engine.Literal(file))
 	_, err := x.eng.DB().ExecContext(ctx, stmt)
 	return err
 }

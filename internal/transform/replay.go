@@ -89,7 +89,7 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+checked+" AS "+annotate); err != nil {
 		return res, fmt.Errorf("replay %s: %w", model, err)
 	}
-	fails := "len(list_filter(" + quality.FailuresColumn + ", f -> f.quarantine)) > 0"
+	fails := quality.Quarantined
 	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*), count(*) FILTER (WHERE NOT (%s)), count(*) FILTER (WHERE %s) FROM %s WHERE _replayed",
 		fails, fails, checked)).Scan(&res.Replayed, &res.Moved, &res.Kept); err != nil {
 		return res, err
@@ -162,7 +162,7 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	if err != nil {
 		return res, err
 	}
-	kept := fmt.Sprintf("(SELECT * EXCLUDE (_replayed) FROM %s WHERE _replayed AND %s)", checked, fails)
+	kept := fmt.Sprintf("(SELECT * EXCLUDE (_replayed) FROM %s WHERE _replayed)", checked)
 	if err := x.copyQuarantine(ctx, kept, filepath.Join(qst.Dir(), "part-0.parquet")); err != nil {
 		qst.Abort()
 		return res, err

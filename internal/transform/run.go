@@ -302,7 +302,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		// The quarantine follows its table: a crash in between leaves the
 		// previous quarantine and a fingerprint mismatch, so the next run
 		// rebuilds both.
-		if err := x.writeQuarantine(ctx, m, gate.checked, gate.fails, fp); err != nil {
+		if err := x.writeQuarantine(ctx, m, gate.checked, fp); err != nil {
 			return fail(err)
 		}
 	}
