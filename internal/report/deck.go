@@ -293,7 +293,7 @@ func latestQuality(lk *lake.Lake) (QualitySummary, error) {
 			continue
 		}
 		q.Found = true
-		q.RunID, q.Started, q.Status = h.RunID, h.Started, h.Status
+		q.RunID, q.Started, q.Status = h.RunID, h.Started, string(h.Status)
 		for _, r := range h.Results {
 			q.Checks++
 			q.RowsChecked += r.RowsChecked

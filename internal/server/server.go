@@ -221,9 +221,17 @@ func (s *Server) current(ctx context.Context) *state {
 	next := &state{sig: sig, version: s.versions.Add(1), cache: map[string][]byte{}}
 	s.rw.Lock()
 	if st != nil {
-		s.log.Info("lake changed: refreshing views")
-		if err := s.eng.Refresh(ctx); err != nil {
+		// Requests hold the read lock for their whole life, so the move to
+		// the new snapshot happens between requests only.
+		s.log.Info("lake changed: moving to its current snapshot")
+		lk, err := s.lk.Reopen()
+		if err == nil {
+			err = s.eng.Use(ctx, lk)
+		}
+		if err != nil {
 			next.err = err
+		} else {
+			s.lk = lk
 		}
 	}
 	s.rw.Unlock()
@@ -244,10 +252,16 @@ func (s *Server) current(ctx context.Context) *state {
 	return next
 }
 
-// signature identifies the lake's version: its manifests and latest run.
+// signature identifies the lake's version: its current snapshot pointer and
+// latest run.
 func (s *Server) signature() (string, error) {
 	var b strings.Builder
-	for _, dir := range []string{s.lk.MetaDir("tables"), s.lk.MetaDir("runs")} {
+	ptr, err := os.ReadFile(s.lk.MetaDir("CURRENT"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	b.Write(ptr)
+	for _, dir := range []string{s.lk.MetaDir("runs")} {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", err

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,15 +41,18 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	}
 	qName := QuarantineTable(m.Layer, m.Table)
 	qm, err := lk.Manifest(lake.Quarantine, qName)
+	if errors.Is(err, lake.ErrNoTable) {
+		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
+	}
 	if err != nil {
 		return res, err
 	}
 	pm, err := lk.Manifest(m.Layer, m.Table)
+	if errors.Is(err, lake.ErrNoTable) {
+		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
+	}
 	if err != nil {
 		return res, err
-	}
-	if qm == nil || pm == nil {
-		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
 	}
 	if qm.Rows == 0 {
 		return res, nil
