@@ -122,5 +122,23 @@ func (l *Lake) Intact(layer, table string) *Manifest {
 	if err != nil || len(l.Verify(m)) > 0 {
 		return nil
 	}
+	// The manifest itself may have been damaged since this handle cached it
+	// (a long-lived writer): read it again.
+	if l.snap != nil && !l.isPending(m) {
+		if ref, ok := l.snap.Tables[m.Name()]; ok {
+			if _, err := readManifestFile(l.Abs(ref.Manifest)); err != nil {
+				return nil
+			}
+		}
+	}
 	return m
+}
+
+func (l *Lake) isPending(m *Manifest) bool {
+	if l.tx == nil {
+		return false
+	}
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	return l.tx.pending[m.Name()] == m
 }
