@@ -130,7 +130,10 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			sum.Steps = append(sum.Steps, st)
 		}
 	}
-	if err := saveRun(lk, sum); err != nil { // the quality report reads it
+	// The reports Finish writes read this record: it must carry the run's
+	// status already, or they show a run in progress as failed.
+	sum.finish(errs)
+	if err := saveRun(lk, sum); err != nil {
 		return sum, err
 	}
 	if opts.Finish != nil {
@@ -140,16 +143,21 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 		sum.Steps = append(sum.Steps, st)
 	}
-	sum.Duration = time.Since(sum.Started)
-	sum.err = errors.Join(errs...)
-	sum.Status = "succeeded"
-	if sum.err != nil {
-		sum.Status = "failed"
-	}
+	sum.finish(errs)
 	if err := saveRun(lk, sum); err != nil {
 		return sum, err
 	}
 	return sum, ctx.Err()
+}
+
+// finish sets the duration, error and status from the failures so far.
+func (s *Summary) finish(errs []error) {
+	s.Duration = time.Since(s.Started)
+	s.err = errors.Join(errs...)
+	s.Status = "succeeded"
+	if s.err != nil {
+		s.Status = "failed"
+	}
 }
 
 // LoadGraph reads the models (built-in plus the project's) and checks their
