@@ -135,6 +135,9 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			if err != nil {
 				return err
 			}
+			if format == "table" { // one block per row: the reasons are long
+				return res.WriteRecords(os.Stdout)
+			}
 			return res.Write(os.Stdout, format)
 		},
 	}
