@@ -60,7 +60,7 @@ check of severity error fails.`,
 				}
 			} else {
 				printChecks(os.Stdout, run.Results, true)
-				fmt.Printf("%d checks in %s (run %s)\n", len(run.Results), run.Duration.Round(time.Millisecond), run.RunID)
+				fmt.Printf("%s in %s (run %s)\n", tally(run.Results), run.Duration.Round(time.Millisecond), run.RunID)
 			}
 			if run.Failed() {
 				return exitError{1}
@@ -73,6 +73,25 @@ check of severity error fails.`,
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra suites/*.yaml and models")
 	return cmd
+}
+
+// tally counts verdicts: "165 checks: 143 passed, 17 warnings, 5 failed (0 blocking)".
+func tally(results []quality.Result) string {
+	var pass, warn, fail, blocking int
+	for _, r := range results {
+		switch r.Verdict {
+		case quality.VerdictPass:
+			pass++
+		case quality.VerdictWarn:
+			warn++
+		case quality.VerdictFail:
+			fail++
+		}
+		if r.Blocking {
+			blocking++
+		}
+	}
+	return fmt.Sprintf("%d checks: %d passed, %d warnings, %d failed (%d blocking)", len(results), pass, warn, fail, blocking)
 }
 
 // printChecks prints a verdict table; all=false prints only failures and warnings.
@@ -140,6 +159,9 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			res, err := pipeline.QuarantineRows(cmd.Context(), eng, args[0], check, limit)
 			if err != nil {
 				return err
+			}
+			if format == "table" { // one block per row: the reasons are long
+				return res.WriteRecords(os.Stdout)
 			}
 			return res.Write(os.Stdout, format)
 		},

@@ -170,12 +170,9 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if snap != nil && snap.RunID == opts.RunID {
 		sum.Snapshot = snap.ID
 	}
-	// The reports read the run record: it holds the run's verdict already.
-	sum.Status = RunSucceeded
-	if len(errs) > 0 {
-		sum.Status = RunFailed
-	}
-	sum.Duration = time.Since(sum.Started)
+	// The reports Finish writes read this record: it must carry the run's
+	// status already, or they show a run in progress as failed.
+	sum.finish(errs)
 	if err := saveRun(lk, sum); err != nil {
 		return sum, err
 	}
@@ -186,16 +183,21 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 		sum.Steps = append(sum.Steps, st)
 	}
-	sum.Duration = time.Since(sum.Started)
-	sum.err = errors.Join(errs...)
-	sum.Status = RunSucceeded
-	if sum.err != nil {
-		sum.Status = RunFailed
-	}
+	sum.finish(errs)
 	if err := saveRun(lk, sum); err != nil {
 		return sum, err
 	}
 	return sum, ctx.Err()
+}
+
+// finish sets the duration, error and status from the failures so far.
+func (s *Summary) finish(errs []error) {
+	s.Duration = time.Since(s.Started)
+	s.err = errors.Join(errs...)
+	s.Status = RunSucceeded
+	if s.err != nil {
+		s.Status = RunFailed
+	}
 }
 
 // LoadGraph reads the models (built-in plus the project's) and checks their

@@ -222,25 +222,32 @@ func (s *Suite) Dependencies() []string {
 	return out
 }
 
-// Result is the outcome of one check.
+// Result is the outcome of one check. Its JSON names are snake_case, like
+// every JSON the CLI writes (run records, `check --format json`).
 type Result struct {
-	Table, CheckID, Kind, Description, Severity, OnFail string
-	File                                                string
-	Line                                                int
-	RowsChecked, RowsFailed                             int64
-	Verdict                                             string // pass, fail (severity error and failed), warn (severity warn and failed)
+	Table       string `json:"table"`
+	CheckID     string `json:"check_id"`
+	Kind        string `json:"kind"`
+	Description string `json:"description"`
+	Severity    string `json:"severity"`
+	OnFail      string `json:"on_fail,omitempty"`
+	File        string `json:"file,omitempty"`
+	Line        int    `json:"line,omitempty"`
+	RowsChecked int64  `json:"rows_checked"`
+	RowsFailed  int64  `json:"rows_failed"`
+	Verdict     string `json:"verdict"` // pass, fail (severity error and failed), warn (severity warn and failed)
 	// Blocking: the table must not be published (a failed table-level error
 	// check, or a row-level check over its max_failed_ratio).
-	Blocking bool
-	Observed string    // what was measured (table-level), or the failing share (row-level)
-	Examples []Example // up to MaxExamples failing rows (row-level)
-	Duration time.Duration
+	Blocking bool          `json:"blocking"`
+	Observed string        `json:"observed,omitempty"` // what was measured (table-level), or the failing share (row-level)
+	Examples []Example     `json:"examples,omitempty"` // up to MaxExamples failing rows (row-level)
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // Example is one failing row: its key columns and the reason.
 type Example struct {
-	Key    map[string]string
-	Reason string
+	Key    map[string]string `json:"key"`
+	Reason string            `json:"reason"`
 }
 
 // MaxExamples is the number of failing rows Evaluate keeps per check.
