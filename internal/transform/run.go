@@ -404,8 +404,16 @@ func (x *executor) inspect(ctx context.Context, dir string, hive bool) (map[stri
 			r.Close()
 			return nil, nil, err
 		}
-		rel, _ := filepath.Rel(dir, name)
+		rel, err := filepath.Rel(dir, name)
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
 		rows[filepath.ToSlash(rel)] = n
+	}
+	if err := r.Err(); err != nil {
+		r.Close()
+		return nil, nil, fmt.Errorf("parquet footers of %s: %w", dir, err)
 	}
 	r.Close()
 	var schema []lake.Column
@@ -414,7 +422,10 @@ func (x *executor) inspect(ctx context.Context, dir string, hive bool) (map[stri
 		return nil, nil, err
 	}
 	defer r.Close()
-	cols, _ := r.Columns()
+	cols, err := r.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
 	for r.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
