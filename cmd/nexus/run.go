@@ -15,6 +15,7 @@ import (
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/progress"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/report"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -121,6 +122,9 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	}
 	if unchanged == len(s.Steps) {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since the last run")
+	}
+	if s.Sales != nil {
+		fmt.Fprintf(w, "sales quarantined: %d orders, %s\n", s.Sales.Orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100))
 	}
 	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
 	for _, r := range s.Reports {

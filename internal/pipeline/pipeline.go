@@ -61,7 +61,10 @@ type Summary struct {
 	Status   string        `json:"status"` // succeeded or failed
 	Steps    []Step        `json:"steps"`
 	Reports  []string      `json:"reports,omitempty"`
-	err      error
+	// Sales is what the Silver quarantines hold of the sales after the run
+	// (nil when no model ran).
+	Sales *SalesQuarantine `json:"sales_quarantined,omitempty"`
+	err   error
 }
 
 // Err is the joined error of the failed steps.
@@ -116,6 +119,13 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		res, err := transform.Run(ctx, lk, eng, g, transform.Options{
 			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect, Suites: suites,
 		})
+		if err == nil {
+			sales, serr := QuarantinedSales(ctx, eng)
+			if serr != nil {
+				errs = append(errs, serr)
+			}
+			sum.Sales = &sales
+		}
 		eng.Close()
 		if err != nil {
 			return nil, err
