@@ -120,11 +120,10 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect, Suites: suites,
 		})
 		if err == nil {
-			sales, serr := QuarantinedSales(ctx, eng)
-			if serr != nil {
+			var serr error
+			if sum.Sales, serr = salesOfRun(ctx, eng, res); serr != nil {
 				errs = append(errs, serr)
 			}
-			sum.Sales = &sales
 		}
 		eng.Close()
 		if err != nil {

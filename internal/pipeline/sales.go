@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -19,6 +20,23 @@ import (
 type SalesQuarantine struct {
 	Orders       int64 `json:"orders"`
 	PaymentCents int64 `json:"payment_cents"`
+	// NotBuilt lists the Silver sales tables that failed or were skipped in
+	// the run: their quarantine is not this run's, so the figure is unknown.
+	NotBuilt []string `json:"not_built,omitempty"`
+}
+
+// salesOfRun is QuarantinedSales after a transform run, with the sales
+// tables the run could not build.
+func salesOfRun(ctx context.Context, eng *engine.Engine, res transform.Result) (*SalesQuarantine, error) {
+	s, err := QuarantinedSales(ctx, eng)
+	for _, m := range res.Models {
+		layer, table, _ := strings.Cut(m.Model, ".")
+		if layer == lake.Silver && slices.Contains(salesTables, table) &&
+			(m.Status == transform.StatusFailed || m.Status == transform.StatusSkipped) {
+			s.NotBuilt = append(s.NotBuilt, m.Model)
+		}
+	}
+	return &s, err
 }
 
 // salesTables are the Silver tables whose quarantined rows are sales.
