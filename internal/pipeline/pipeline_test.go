@@ -244,6 +244,33 @@ checks:
 			}
 		}
 	}
+	// `nexus check` counts the published quarantine on the Silver side too,
+	// and the gate's quality_flags column is no schema drift.
+	_, suites, err := LoadGated(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(context.Background(), lk, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk, err := Check(context.Background(), lk, eng, suites, "silver", "")
+	eng.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, r := range chk.Results {
+		if strings.HasSuffix(r.CheckID, "_bronze_reconcile") || r.Kind == "schema" {
+			seen++
+			if r.Verdict != "pass" {
+				t.Errorf("check %s %s: %s %s", r.Table, r.CheckID, r.Verdict, r.Observed)
+			}
+		}
+	}
+	if seen < 11 {
+		t.Errorf("check ran %d reconciliations and schema checks, want 2 + 9", seen)
+	}
 
 	// A model that drops the second payment of every order.
 	os.MkdirAll(filepath.Join(project, "models", "silver"), 0o755)

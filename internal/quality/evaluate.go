@@ -467,7 +467,9 @@ func fmtNum(f float64) string {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
 		return strconv.FormatFloat(f, 'f', 0, 64)
 	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
+	// Sums of cents carry binary noise (-1251.6999999999534): 6 decimals
+	// are more than any amount needs.
+	return strconv.FormatFloat(math.Round(f*1e6)/1e6, 'f', -1, 64)
 }
 
 func pct(n, of int64) string {

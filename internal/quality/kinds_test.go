@@ -494,12 +494,13 @@ func TestBronzeReconciliation(t *testing.T) {
 	tests := []struct {
 		name, table, check, published, quarantine string
 		pass                                      bool
+		diff                                      string // the difference as Observed shows it
 	}{
-		{"payments: Silver + quarantine = Bronze", "silver.order_payments", "payments_bronze_reconcile", "pay", "pay_q", true},
-		{"payments: a payment dropped", "silver.order_payments", "payments_bronze_reconcile", "(SELECT * FROM pay WHERE payment_sequential <> 2)", "pay_q", false},
-		{"payments: the quarantine not counted", "silver.order_payments", "payments_bronze_reconcile", "pay", "(SELECT * FROM pay_q WHERE false)", false},
-		{"items: Silver + quarantine = Bronze", "silver.order_items", "prices_bronze_reconcile", "items", "items_q", true},
-		{"items: an item dropped", "silver.order_items", "prices_bronze_reconcile", "(SELECT * FROM items WHERE order_item_id <> 2)", "items_q", false},
+		{"payments: Silver + quarantine = Bronze", "silver.order_payments", "payments_bronze_reconcile", "pay", "pay_q", true, "0"},
+		{"payments: a payment dropped", "silver.order_payments", "payments_bronze_reconcile", "(SELECT * FROM pay WHERE payment_sequential <> 2)", "pay_q", false, "-0.05"},
+		{"payments: the quarantine not counted", "silver.order_payments", "payments_bronze_reconcile", "pay", "(SELECT * FROM pay_q WHERE false)", false, "-7"},
+		{"items: Silver + quarantine = Bronze", "silver.order_items", "prices_bronze_reconcile", "items", "items_q", true, "0"},
+		{"items: an item dropped", "silver.order_items", "prices_bronze_reconcile", "(SELECT * FROM items WHERE order_item_id <> 2)", "items_q", false, "-0.01"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -516,6 +517,9 @@ func TestBronzeReconciliation(t *testing.T) {
 			}
 			if !tc.pass && !r.Blocking {
 				t.Errorf("a failed reconciliation must block the publish: %+v", r)
+			}
+			if !strings.Contains(r.Observed, "difference "+tc.diff+" ") {
+				t.Errorf("observed %q, want difference %s", r.Observed, tc.diff)
 			}
 			if !strings.Contains(r.Observed, "(published + quarantined)") || !strings.Contains(r.Observed, "(distinct records)") {
 				t.Errorf("observed %q does not say what was summed", r.Observed)
