@@ -16,6 +16,7 @@ import (
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/transform"
 )
 
 // CheckRun is the record of a `nexus check`: the suites run on what is
@@ -76,7 +77,7 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+tmp+" AS "+annotate); err != nil {
 			return nil, fmt.Errorf("check %s (%s): %w", name, s.File, err)
 		}
-		res, err := quality.Evaluate(ctx, db, s, tmp, engine.Ident(l)+"."+engine.Ident(t), keyOf(s, published[name]))
+		res, err := quality.Evaluate(ctx, db, s, tmp, engine.Ident(l)+"."+engine.Ident(t), builtRelation(published, l, t), keyOf(s, published[name]))
 		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tmp)
 		if err != nil {
 			return nil, err
@@ -101,6 +102,17 @@ func RecordCheck(lk *lake.Lake, run *CheckRun) error {
 		return fmt.Errorf("%w (%v)", ErrHistoryReadOnly, err)
 	}
 	return err
+}
+
+// builtRelation is every row the last build of layer.table produced: the
+// published rows plus its quarantine, when there is one.
+func builtRelation(published map[string]*lake.Manifest, layer, table string) string {
+	rel := engine.Ident(layer) + "." + engine.Ident(table)
+	q := transform.QuarantineTable(layer, table)
+	if published[lake.Quarantine+"."+q] == nil {
+		return rel
+	}
+	return fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * FROM %s.%s)", rel, engine.Ident(lake.Quarantine), engine.Ident(q))
 }
 
 // keyOf picks the columns to show with a failing row: the model's key when the

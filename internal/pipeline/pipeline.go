@@ -82,7 +82,10 @@ type Summary struct {
 	Snapshot int64    `json:"snapshot,omitempty"`
 	Steps    []Step   `json:"steps"`
 	Reports  []string `json:"reports,omitempty"`
-	err      error
+	// Sales is what the Silver quarantines hold of the sales after the run
+	// (nil when no model ran).
+	Sales *SalesQuarantine `json:"sales_quarantined,omitempty"`
+	err   error
 }
 
 // Err is the joined error of the failed steps.
@@ -143,6 +146,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		res, err := transform.Run(ctx, lk, eng, g, transform.Options{
 			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect, Suites: suites,
 		})
+		if err == nil {
+			var serr error
+			if sum.Sales, serr = salesOfRun(ctx, eng, res); serr != nil {
+				errs = append(errs, serr)
+			}
+		}
 		eng.Close()
 		if err != nil {
 			return nil, err
