@@ -66,6 +66,8 @@ func main() {
 	cache := flag.Bool("cache", true, "use the server's answer cache (false: every request queries the lake)")
 	warm := flag.Bool("warm", true, "warm up as `nexus serve` does before measuring")
 	refresh := flag.Duration("refresh", 2*time.Second, "how often the server looks for a new lake version (as nexus serve)")
+	maxQueries := flag.Int("max-queries", 0, "the server's --max-queries (0 = its default)")
+	queryTimeout := flag.Duration("query-timeout", 0, "the server's --query-timeout (0 = its default)")
 	flag.StringVar(&cfg.during, "during", "", "mix: a shell command to run while the clients send requests")
 	flag.DurationVar(&cfg.abandonAfter, "abandon-after", 100*time.Millisecond, "abandon: how long the clients wait before they go away")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the request mix")
@@ -92,7 +94,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer eng.Close()
-	opts := server.Options{RefreshEvery: *refresh}
+	opts := server.Options{RefreshEvery: *refresh, MaxQueries: *maxQueries, QueryTimeout: *queryTimeout}
 	if !*cache {
 		opts.CacheEntries = -1
 	}
