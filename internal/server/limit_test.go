@@ -305,37 +305,3 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
-
-// TestVersionSettles: the server moves to a new version of the lake only
-// once it has stayed the same for a check interval, not at every table a run
-// publishes.
-func TestVersionSettles(t *testing.T) {
-	s := NewServer(testEng, testLake, nil, Options{RefreshEvery: time.Nanosecond})
-	ctx := context.Background()
-	v0 := s.current(ctx)
-	n := 0
-	touch := func() {
-		t.Helper()
-		n++
-		m := testLake.MetaDir("tables", "gold.dim_date.json")
-		later := time.Now().Add(time.Duration(n) * time.Minute)
-		if err := os.Chtimes(m, later, later); err != nil {
-			t.Fatal(err)
-		}
-	}
-	touch()
-	if s.current(ctx) != v0 {
-		t.Fatal("moved at the first sight of a change")
-	}
-	touch() // changed again: still moving
-	if s.current(ctx) != v0 {
-		t.Fatal("moved while the lake was changing")
-	}
-	v1 := s.current(ctx)
-	if v1 == v0 || v1.err != nil || v1.version != v0.version+1 {
-		t.Fatalf("did not move once the lake stayed the same: version %d → %d (%v)", v0.version, v1.version, v1.err)
-	}
-	if s.current(ctx) != v1 {
-		t.Fatal("moved without a change")
-	}
-}

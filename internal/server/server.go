@@ -62,7 +62,6 @@ type Server struct {
 	rw        sync.RWMutex
 	cur       atomic.Pointer[state]
 	checking  sync.Mutex
-	settling  string       // signature seen changed at the last check; guarded by checking
 	lastCheck atomic.Int64 // unix nanos
 	versions  atomic.Int64
 }

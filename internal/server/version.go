@@ -65,14 +65,6 @@ func (s *Server) current(ctx context.Context) *state {
 	if st != nil && (err != nil || sig == st.sig) {
 		return st
 	}
-	// A run publishes its tables one after the other: move only once the lake
-	// has stayed the same for a check interval, so that the server neither
-	// rebuilds its state for every table nor serves the mix of a run midway.
-	// (With run-level snapshots a change is one whole run and this goes.)
-	if st != nil && sig != s.settling {
-		s.settling = sig
-		return st
-	}
 	// The preparation outlives the request that noticed the change: others
 	// are waiting for the same state.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
