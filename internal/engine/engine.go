@@ -205,7 +205,7 @@ func (e *Engine) registerDamaged(ctx context.Context, layer, table string, schem
 			break
 		}
 	}
-	msg := findings[0].Error() + "; run `nexus doctor` (and `nexus doctor --repair`)"
+	msg := findings[0].Error() + damagedHint
 	cols := make([]string, 0, len(schema))
 	for _, c := range schema {
 		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, Ident(c.Name)))
@@ -224,6 +224,15 @@ func (e *Engine) registerDamaged(ctx context.Context, layer, table string, schem
 		}
 	}
 	return nil
+}
+
+// damagedHint ends the error a damaged table's view raises; IsDamaged
+// recognises it in the error DuckDB returns.
+const damagedHint = "; run `nexus doctor` (and `nexus doctor --repair`)"
+
+// IsDamaged reports whether a query failed because it read a damaged table.
+func IsDamaged(err error) bool {
+	return err != nil && strings.Contains(err.Error(), " is damaged: ") && strings.Contains(err.Error(), damagedHint)
 }
 
 // Damaged returns the findings of the tables that could not be registered,
