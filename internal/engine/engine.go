@@ -230,9 +230,15 @@ func (e *Engine) registerDamaged(ctx context.Context, layer, table string, schem
 // recognises it in the error DuckDB returns.
 const damagedHint = "; run `nexus doctor` (and `nexus doctor --repair`)"
 
-// IsDamaged reports whether a query failed because it read a damaged table.
+// IsDamaged reports whether a query failed because it read a damaged table:
+// one found damaged when it was registered, or a file that went missing or
+// became unreadable since (DuckDB's IO errors).
 func IsDamaged(err error) bool {
-	return err != nil && strings.Contains(err.Error(), " is damaged: ") && strings.Contains(err.Error(), damagedHint)
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return (strings.Contains(msg, " is damaged: ") && strings.Contains(msg, damagedHint)) || strings.Contains(msg, "IO Error: ")
 }
 
 // Damaged returns the findings of the tables that could not be registered,
