@@ -31,15 +31,15 @@ import (
 type state struct {
 	sig     string
 	lk      *lake.Lake // the snapshot this version reads
-	version int64   // numbers the states, so single-flight keys never mix versions
-	db      *sql.DB // where this version's queries run
+	version int64      // numbers the states, so single-flight keys never mix versions
+	db      *sql.DB    // where this version's queries run
 	lists   *FilterLists
 	// listsErr: the filter lists could not be read (a damaged dimension);
 	// filters are then refused and /api/filters says why.
 	listsErr error
 	err      error // the lake cannot be queried (no gold tables, say)
-	mu      sync.Mutex
-	cache   map[string][]byte
+	mu       sync.Mutex
+	cache    map[string][]byte
 }
 
 // refreshTimeout bounds the preparation of a new version (views, working
