@@ -25,9 +25,6 @@ const (
 // QuarantineTable is the name of the quarantine table of a model's rows.
 func QuarantineTable(layer, table string) string { return layer + "_" + table }
 
-// errGateFailed marks a model stopped by a blocking check.
-var errGateFailed = quality.ErrGateFailed
-
 // stageName names a model's working tables in the _stage schema.
 func stageName(m *Model) string { return m.Layer + "__" + m.Table }
 
@@ -35,7 +32,7 @@ func stageName(m *Model) string { return m.Layer + "__" + m.Table }
 // checked and stored in one pass (no separate materialization of the model),
 // then judged. The caller publishes g.Passing() and the quarantine, then
 // closes the gate. A blocking check stops the model: the error wraps
-// errGateFailed and the results are still returned.
+// quality.ErrGateFailed and the results are still returned.
 func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quality.Gate, []quality.Result, error) {
 	if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
 		return nil, nil, err
