@@ -22,7 +22,8 @@ type Record struct {
 // RecordError is a malformed record: the reader skips it and goes on.
 type RecordError struct {
 	Line   int64
-	Column int // 1-based field number, 0 when unknown
+	Offset int64 // byte offset of the record's first byte in the stream
+	Column int   // 1-based field number, 0 when unknown
 	Kind   string
 	Msg    string
 	Raw    []byte
@@ -57,6 +58,7 @@ type csvReader struct {
 	pending        []byte // bytes pushed back after a recovery, read before br
 	line           int64  // lines consumed so far
 	consumed       int64  // bytes consumed so far (the stream's offset)
+	recStart       int64  // offset of the record being read
 	maxQuotedLines int
 	maxRecordBytes int
 
@@ -128,6 +130,7 @@ func (r *csvReader) Next() (*Record, error) {
 	r.quoted = r.quoted[:0]
 	startLine := r.line + 1
 	startOffset := r.consumed
+	r.recStart = startOffset
 
 	var err error
 	r.raw, err = r.readLine(r.raw)
@@ -139,7 +142,7 @@ func (r *csvReader) Next() (*Record, error) {
 	if err != nil {
 		if errors.Is(err, errTooLong) {
 			r.skipRestOfLine()
-			return nil, &RecordError{Line: startLine, Kind: ErrKindTooLong, Msg: fmt.Sprintf("line longer than %d bytes (binary data?)", r.maxRecordBytes), Raw: clip(r.raw)}
+			return nil, &RecordError{Line: startLine, Offset: startOffset, Kind: ErrKindTooLong, Msg: fmt.Sprintf("line longer than %d bytes (binary data?)", r.maxRecordBytes), Raw: clip(r.raw)}
 		}
 		return nil, fmt.Errorf("line %d: %w", startLine, err)
 	}
@@ -193,7 +196,7 @@ func (r *csvReader) Next() (*Record, error) {
 						if errors.Is(err, errTooLong) {
 							r.skipRestOfLine()
 							r.line++ // the over-long line is consumed: later line numbers stay right
-							return nil, &RecordError{Line: startLine, Column: col, Kind: ErrKindTooLong, Msg: "record too long (binary data?)", Raw: clip(r.raw)}
+							return nil, &RecordError{Line: startLine, Offset: startOffset, Column: col, Kind: ErrKindTooLong, Msg: "record too long (binary data?)", Raw: clip(r.raw)}
 						}
 						return nil, fmt.Errorf("line %d: %w", r.line+1, err)
 					}
@@ -266,7 +269,7 @@ func (r *csvReader) recoverAs(startLine int64, col int, kind, msg string) error 
 		r.consumed -= int64(len(rest))
 		r.line = startLine
 	}
-	return &RecordError{Line: startLine, Column: col, Kind: kind, Msg: msg, Raw: clip(trimEOL(first))}
+	return &RecordError{Line: startLine, Offset: r.recStart, Column: col, Kind: kind, Msg: msg, Raw: clip(trimEOL(first))}
 }
 
 func (r *csvReader) skipRestOfLine() {

@@ -257,6 +257,9 @@ func FuzzCSVReader(f *testing.F) {
 				if re.Line < 1 || re.Line > lines+1 {
 					t.Fatalf("error line %d outside 1..%d", re.Line, lines+1)
 				}
+				if re.Offset < 0 || !strings.HasPrefix(in[re.Offset:], string(re.Raw)) {
+					t.Fatalf("error at line %d: offset %d does not hold its raw bytes %q", re.Line, re.Offset, re.Raw)
+				}
 				clean = false
 				continue
 			}

@@ -328,11 +328,8 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 // nulReason locates the first NUL byte of a record: its column (1-based,
 // 0 when it is not inside a field value) and a reason with its offsets in the
 // value and in the file.
-func (w *tableWriter) nulReason(rec *Record, gz bool) (int, string) {
-	file := "file"
-	if gz {
-		file = "decompressed file"
-	}
+func (w *tableWriter) nulReason(rec *Record, src *source) (int, string) {
+	file := src.what()
 	at := rec.Offset + int64(bytes.IndexByte(rec.Raw, 0))
 	for i, f := range rec.Fields {
 		j := bytes.IndexByte(f, 0)
@@ -549,7 +546,12 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 				return fmt.Errorf("ingest %s: %w", w.path, err)
 			}
 			w.read++
-			if err := reject(re.Line, re.Column, re.Kind, re.Msg, re.Raw); err != nil {
+			kind, msg := re.Kind, re.Msg
+			if i := bytes.IndexByte(re.Raw, 0); i >= 0 {
+				// A NUL before a quote breaks the quoting: the NUL is the cause.
+				kind, msg = ErrKindNUL, fmt.Sprintf("NUL byte at offset %d of the %s (%s)", re.Offset+int64(i), src.what(), re.Msg)
+			}
+			if err := reject(re.Line, re.Column, kind, msg, re.Raw); err != nil {
 				return err
 			}
 			continue
@@ -572,7 +574,7 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 		// 33-character order_id that then orphans the order's items), so the
 		// record is quarantined here, whatever the column's type.
 		if bytes.IndexByte(rec.Raw, 0) >= 0 {
-			col, reason := w.nulReason(rec, src.gz)
+			col, reason := w.nulReason(rec, src)
 			if err := reject(rec.Line, col, ErrKindNUL, reason, clip(rec.Raw)); err != nil {
 				return err
 			}

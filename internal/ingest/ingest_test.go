@@ -208,6 +208,8 @@ func TestIngestCorruptedInputs(t *testing.T) {
 			quarantined: []string{"5|NUL BYTE|order_id"}, reasonHas: "at offset 20 of the value, offset 263 of the file"},
 		{name: "NUL after a BOM", table: "category_translation", apply: replaceIn("product_category_name_translation.csv", "housewares", "house\x00wares"),
 			quarantined: []string{"2|NUL BYTE|product_category_name_english"}, reasonHas: "at offset 5 of the value, offset 83 of the file"},
+		{name: "NUL before a quoted field", table: "sellers", apply: replaceIn(sellersFile, `,"31570"`, ",\x00\"31570\""),
+			quarantined: []string{"3|NUL BYTE|seller_zip_code_prefix"}, reasonHas: "NUL byte at offset 152 of the file (bare quote"},
 		{name: "NUL in a number", table: "order_payments", apply: replaceIn(paymentsFile, "282.92", "282.\x0092"),
 			quarantined: []string{"5|NUL BYTE|payment_value"}},
 		{name: "NULs on several records", table: "sellers", apply: func(t *testing.T, dir string) {

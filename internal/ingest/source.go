@@ -142,6 +142,14 @@ type source struct {
 
 func (s *source) Close() error { return s.close() }
 
+// what names the stream that offsets count in.
+func (s *source) what() string {
+	if s.gz {
+		return "decompressed file"
+	}
+	return "file"
+}
+
 // readSource reads the opened file f (named path), decompressing .gz, and
 // checks that it looks like text: an empty file, a compressed file under a
 // .csv name, or a file that is not text are file-level errors. Stray bad
