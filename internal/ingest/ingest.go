@@ -237,7 +237,7 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	defer f.Close()
 	in, err := lake.FingerprintReader(fileReader{ctx: ctx, r: f})
 	if err != nil {
-		return fail(fileErr(path, "read: %v", err))
+		return fail(readErr(path, err))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fail(fileErr(path, "%v", err))

@@ -455,8 +455,8 @@ func TestIngestCancelled(t *testing.T) {
 		t.Errorf("Run error %v, want context.Canceled", err)
 	}
 	for _, r := range res.Tables {
-		if r.Status == StatusIngested {
-			t.Errorf("%s ingested after cancellation", r.Table)
+		if r.Status != StatusFailed || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("%s: %s %v after cancellation, want failed with context.Canceled", r.Table, r.Status, r.Err)
 		}
 	}
 	for _, tb := range olist.Tables() {

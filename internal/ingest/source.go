@@ -160,7 +160,7 @@ func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64
 	src := &source{close: func() error { return nil }}
 	head, err := r.(*bufio.Reader).Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fileErr(path, "read: %v", err)
+		return nil, readErr(path, err)
 	}
 	if strings.HasSuffix(path, ".gz") {
 		if !bytes.Equal(head, gzipMagic) {
@@ -168,6 +168,9 @@ func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64
 		}
 		zr, err := gzip.NewReader(r)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, readErr(path, ctx.Err())
+			}
 			return nil, fileErr(path, "broken gzip stream: %v", err)
 		}
 		r = bufio.NewReaderSize(zr, 1<<20)
@@ -179,7 +182,7 @@ func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64
 	peek, err := br.Peek(64 << 10)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		src.close()
-		return nil, fileErr(path, "read: %v", err)
+		return nil, readErr(path, err)
 	}
 	if bytes.HasPrefix(peek, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
@@ -196,6 +199,15 @@ func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64
 	}
 	src.Reader = br
 	return src, nil
+}
+
+// readErr reports a failed read of a source file; a cancellation stays one
+// (errors.Is(err, context.Canceled)), it says nothing about the file.
+func readErr(path string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ingest %s: %w", path, err)
+	}
+	return fileErr(path, "read: %v", err)
 }
 
 // Thresholds of sniffText. A real CSV with a few corrupted records stays far

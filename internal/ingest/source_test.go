@@ -45,3 +45,27 @@ func TestSourceReadCancelled(t *testing.T) {
 		t.Errorf("read the whole file (%d bytes) after cancellation", total)
 	}
 }
+
+// A cancelled read is reported as the cancellation, not as a broken file.
+func TestSourceOpenCancelled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"plain.csv", "packed.csv.gz"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("\x1f\x8ba,b\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, _, err := openRegular(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err = readSource(ctx, f, p, nil)
+		f.Close()
+		var fe *FileError
+		if !errors.Is(err, context.Canceled) || errors.As(err, &fe) {
+			t.Errorf("%s: %v (%T), want the cancellation", name, err, err)
+		}
+	}
+}
