@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +57,7 @@ numbers).`,
 			}
 			f, err := analytics.ParseFilter(from, to, state, category)
 			if err != nil {
-				return err
+				return flagError(err)
 			}
 			_, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
@@ -65,6 +66,17 @@ numbers).`,
 			defer eng.Close()
 			if len(eng.Tables()) == 0 {
 				return engine.ErrNoTables
+			}
+			if f.State != "" || f.Category != "" {
+				// As the API does: a state or category the lake does not
+				// have is an error, not a table of zeros.
+				v, err := analytics.LoadFilterValues(cmd.Context(), eng.DB())
+				if err != nil {
+					return fmt.Errorf("analyze %s: %w (has the lake been built? run 'nexus run' or 'nexus demo')", an.Name, err)
+				}
+				if err := v.Check(f); err != nil {
+					return flagError(err)
+				}
 			}
 			res, err := an.Run(cmd.Context(), eng.DB(), f)
 			if err != nil {
@@ -79,6 +91,15 @@ numbers).`,
 	cmd.Flags().StringVar(&state, "state", "", "customer state on the order (UF), e.g. SP")
 	cmd.Flags().StringVar(&category, "category", "", "product category (category_en), e.g. health_beauty")
 	return cmd
+}
+
+// flagError names the flag of a bad filter value (--state, not state).
+func flagError(err error) error {
+	var fe *analytics.FilterError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("--%s: %s", fe.Param, fe.Msg)
+	}
+	return err
 }
 
 func writeAnalysis(w io.Writer, res any, format string) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +47,11 @@ check of severity error fails.`,
 			if err != nil {
 				return err
 			}
+			if err := pipeline.RecordCheck(lk, run); errors.Is(err, pipeline.ErrHistoryReadOnly) {
+				fmt.Fprintln(os.Stderr, "note:", err)
+			} else if err != nil {
+				return err
+			}
 			if format == "json" {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
@@ -54,7 +60,7 @@ check of severity error fails.`,
 				}
 			} else {
 				printChecks(os.Stdout, run.Results, true)
-				fmt.Printf("%d checks in %s (run %s)\n", len(run.Results), run.Duration.Round(time.Millisecond), run.RunID)
+				fmt.Printf("%s in %s (run %s)\n", tally(run.Results), run.Duration.Round(time.Millisecond), run.RunID)
 			}
 			if run.Failed() {
 				return exitError{1}
@@ -67,6 +73,25 @@ check of severity error fails.`,
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra suites/*.yaml and models")
 	return cmd
+}
+
+// tally counts verdicts: "165 checks: 143 passed, 17 warnings, 5 failed (0 blocking)".
+func tally(results []quality.Result) string {
+	var pass, warn, fail, blocking int
+	for _, r := range results {
+		switch r.Verdict {
+		case quality.VerdictPass:
+			pass++
+		case quality.VerdictWarn:
+			warn++
+		case quality.VerdictFail:
+			fail++
+		}
+		if r.Blocking {
+			blocking++
+		}
+	}
+	return fmt.Sprintf("%d checks: %d passed, %d warnings, %d failed (%d blocking)", len(results), pass, warn, fail, blocking)
 }
 
 // printChecks prints a verdict table; all=false prints only failures and warnings.
@@ -135,7 +160,12 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			if err != nil {
 				return err
 			}
-			if err := res.Write(os.Stdout, format); err != nil {
+			if format == "table" { // one block per row: the reasons are long
+				err = res.WriteRecords(os.Stdout)
+			} else {
+				err = res.Write(os.Stdout, format)
+			}
+			if err != nil {
 				return err
 			}
 			if limit <= 0 || len(res.Rows) < limit {
@@ -185,8 +215,12 @@ quarantine (silver_orders). Downstream tables are rebuilt by the next run.`,
 			}
 			defer eng.Close()
 			model := pipeline.ModelOfQuarantine(args[0])
-			res, err := transform.Replay(cmd.Context(), lk, eng, g, suites, model, lake.NewRunID(time.Now()))
+			runID := lake.NewRunID(time.Now())
+			res, err := transform.Replay(cmd.Context(), lk, eng, g, suites, model, runID)
 			if err != nil {
+				return err
+			}
+			if err := a.commit(lk, lake.CommitReplay, runID); err != nil {
 				return err
 			}
 			fmt.Printf("%s: %d quarantined row(s) replayed: %d moved back into %s, %d still quarantined\n",

@@ -3,37 +3,10 @@ package analytics
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// ParseFilter builds a Filter from command-line or query-string values:
-// dates as yyyy-mm-dd (empty = open), the state upper-cased, all trimmed.
-func ParseFilter(from, to, state, category string) (Filter, error) {
-	var f Filter
-	for _, d := range []struct {
-		name, s string
-		dst     *time.Time
-	}{{"from", from, &f.From}, {"to", to, &f.To}} {
-		s := strings.TrimSpace(d.s)
-		if s == "" {
-			continue
-		}
-		t, err := time.Parse(time.DateOnly, s)
-		if err != nil {
-			return Filter{}, fmt.Errorf("%s: %q is not a date yyyy-mm-dd", d.name, s)
-		}
-		*d.dst = t
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return Filter{}, fmt.Errorf("to (%s) is before from (%s)", f.To.Format(time.DateOnly), f.From.Format(time.DateOnly))
-	}
-	f.State = strings.ToUpper(strings.TrimSpace(state))
-	f.Category = strings.TrimSpace(category)
-	return f, nil
-}
 
 // query collects positional parameters ($1, $2, ...) while SQL is assembled
 // from fixed fragments; user-supplied values only ever become parameters.

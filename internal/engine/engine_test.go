@@ -52,3 +52,50 @@ func TestQueryFormats(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
+
+// TestNestedValues: lists and structs (a quarantine's failures column) print
+// as JSON text in csv and table, never as Go map syntax, and stay structured
+// in json; the record view prints long texts whole.
+func TestNestedValues(t *testing.T) {
+	t.Parallel()
+	eng, err := Open(context.Background(), nil, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	long := strings.Repeat("x", 150)
+	res, err := eng.Query(context.Background(), `SELECT [{'check_id': 'a', 'reason': '`+long+`', 'quarantine': true}] AS failures,
+		{'price': 1.50::DECIMAL(12,2), 'n': 2} AS s, MAP {'k': 1} AS m`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		format string
+		want   []string
+	}{
+		{"csv", []string{`"[{""check_id"":""a"",""quarantine"":true,""reason"":""` + long + `""}]"`, `"{""n"":2,""price"":1.50}"`, `"{""k"":1}"`}},
+		{"table", []string{`[{"check_id":"a","quarantine":true,`}},
+		{"json", []string{`"failures": [{"check_id":"a","quarantine":true,"reason":"` + long + `"}]`, `"s": {"n":2,"price":1.50}`}},
+		{"records", []string{`failures  [{"check_id":"a","quarantine":true,"reason":"` + long + `"}]`, "-[ row 1 ]", "(1 row)"}},
+	}
+	for _, tc := range tests {
+		var sb strings.Builder
+		if tc.format == "records" {
+			err = res.WriteRecords(&sb)
+		} else {
+			err = res.Write(&sb, tc.format)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := sb.String()
+		if strings.Contains(out, "map[") {
+			t.Errorf("%s prints Go map syntax:\n%s", tc.format, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s lacks %s:\n%s", tc.format, w, out)
+			}
+		}
+	}
+}

@@ -92,6 +92,14 @@ func Text(v any) string {
 		return strconv.FormatFloat(float64(x), 'f', -1, 32)
 	case *big.Int:
 		return x.String()
+	case []any, map[string]any, duckdb.Map, duckdb.OrderedMap:
+		// A list or struct as JSON text (not Go's map syntax): readable, and
+		// a CSV reader can parse the cell.
+		b, err := json.Marshal(jsonValue(x))
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return string(b)
 	case fmt.Stringer:
 		return x.String()
 	default:
@@ -131,6 +139,31 @@ func jsonValue(v any) any {
 		return json.Number(x.String())
 	case float64:
 		return x
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = jsonValue(e)
+		}
+		return out
+	case duckdb.Map:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[Text(k)] = jsonValue(e)
+		}
+		return out
+	case duckdb.OrderedMap:
+		out := make(map[string]any, x.Len())
+		for _, k := range x.Keys() {
+			e, _ := x.Get(k)
+			out[Text(k)] = jsonValue(e)
+		}
+		return out
 	default:
 		return x
 	}
@@ -249,6 +282,30 @@ func (r *Result) writeTable(w io.Writer) error {
 	line(seps)
 	for _, c := range cells {
 		line(c)
+	}
+	fmt.Fprintf(&sb, "(%d row%s)\n", len(r.Rows), plural(len(r.Rows)))
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// WriteRecords prints each row as a block of "column  value" lines, values
+// whole (nothing cut): for wide rows with long texts, such as quarantined
+// rows and their reasons.
+func (r *Result) WriteRecords(w io.Writer) error {
+	width := 0
+	for _, c := range r.Columns {
+		width = max(width, utf8.RuneCountInString(c))
+	}
+	var sb strings.Builder
+	for j, row := range r.Rows {
+		fmt.Fprintf(&sb, "-[ row %d ]%s\n", j+1, strings.Repeat("-", max(0, width-6)))
+		for i, v := range row {
+			val := "NULL"
+			if v != nil {
+				val = strings.NewReplacer("\r\n", "⏎", "\n", "⏎", "\t", " ").Replace(*v)
+			}
+			fmt.Fprintf(&sb, "%-*s  %s\n", width, r.Columns[i], val)
+		}
 	}
 	fmt.Fprintf(&sb, "(%d row%s)\n", len(r.Rows), plural(len(r.Rows)))
 	_, err := io.WriteString(w, sb.String())

@@ -32,8 +32,7 @@ func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 	if err == nil {
 		sum.Reports = append(sum.Reports, q)
 	}
-	gold, err := lk.Manifest(lake.Gold, "fact_sales")
-	if err != nil || gold == nil {
+	if _, err := lk.Manifest(lake.Gold, "fact_sales"); err != nil {
 		st.Status = "skipped"
 		return done() // nothing to chart until Gold is published
 	}
@@ -76,8 +75,9 @@ func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 	return done()
 }
 
-// WriteQualityReport renders quality.html from the run history (the last
-// runs that have check results) into dir (default <lake>/_nexus/reports).
+// WriteQualityReport renders quality.html from the run history into dir
+// (default <lake>/_nexus/reports), with a trend over the last runs that have
+// check results.
 func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 	if dir == "" {
 		dir = lk.MetaDir("reports")
@@ -86,15 +86,14 @@ func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Every run with results: a table's verdict may come from an older run
+	// than the trend shows (a later `check` looked at other tables only).
 	var qruns []report.QualityRun
 	for _, h := range hist {
 		if len(h.Results) == 0 {
 			continue
 		}
 		qruns = append(qruns, report.QualityRun{RunID: h.RunID, Started: h.Started, Kind: h.Kind, Results: h.Results})
-		if len(qruns) == runs {
-			break
-		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -105,7 +104,7 @@ func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns}); err != nil {
+	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns, Trend: runs}); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return "", err

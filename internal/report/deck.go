@@ -46,7 +46,7 @@ type DeckData struct {
 	Models         int
 	LakeBytes      int64
 	QuarantineRows int64
-	Checks         int // checks defined in the suites
+	Checks         int // checks the gates run (Quality.Checks once a run recorded them)
 
 	Quality QualitySummary
 	Late    LateImpact
@@ -83,21 +83,19 @@ type Growth struct {
 	Trimmed     int // edge months left out (under 5% of the busiest month's orders)
 }
 
-// QualitySummary is the latest run with quality results.
+// QualitySummary is the current verdict of every check (the newest run
+// that checked each table).
 type QualitySummary struct {
-	RunID       string
+	RunID       string // the newest run that contributed verdicts
 	Started     time.Time
-	Status      string
 	Checks      int
 	Pass        int
 	Warn        int
 	Fail        int
 	RowsChecked int64
-	Quarantined int64 // rows quarantined by that run's steps
-	Reconciles  int   // reconcile checks (layer vs layer counts and totals)
+	Reconciles  int // reconcile checks (layer vs layer counts and totals)
 	ReconPass   int
-	LatestRunID string
-	LatestKind  string
+	ByLayer     map[string]int // checks per layer (silver, gold)
 	Found       bool
 }
 
@@ -228,14 +226,18 @@ func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *Analyses) 
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range suites {
-		d.Checks += len(s.Checks)
-	}
-	d.ArchSVG = template.HTML(ArchitectureSVG(ArchInput{Graph: g, Suites: suites, QuarantineRows: d.QuarantineRows}))
-
 	if d.Quality, err = latestQuality(lk); err != nil {
 		return nil, err
 	}
+	// One number of checks on every slide: the verdicts the gates recorded,
+	// as the run summary counts them (row accounting included).
+	d.Checks = d.Quality.Checks
+	if !d.Quality.Found {
+		for _, s := range suites {
+			d.Checks += len(s.Checks)
+		}
+	}
+	d.ArchSVG = template.HTML(ArchitectureSVG(ArchInput{Graph: g, Suites: suites, Checks: d.Quality.ByLayer, QuarantineRows: d.QuarantineRows}))
 	d.derive()
 
 	// charts, rendered in parallel
@@ -278,44 +280,40 @@ func lateImpact(ctx context.Context, db *sql.DB) (LateImpact, error) {
 	return li, nil
 }
 
-// latestQuality summarizes the newest run that has check results.
+// latestQuality summarizes the current verdict of every check: for each
+// table, the newest run that checked it (see pipeline.LatestVerdicts).
 func latestQuality(lk *lake.Lake) (QualitySummary, error) {
 	var q QualitySummary
 	hist, err := pipeline.History(lk, 0)
 	if err != nil {
 		return q, err
 	}
-	if len(hist) > 0 {
-		q.LatestRunID, q.LatestKind = hist[0].RunID, hist[0].Kind
+	v := pipeline.LatestVerdicts(hist)
+	if !v.Found() {
+		return q, nil
 	}
-	for _, h := range hist {
-		if len(h.Results) == 0 {
-			continue
-		}
-		q.Found = true
-		q.RunID, q.Started, q.Status = h.RunID, h.Started, h.Status
-		for _, r := range h.Results {
-			q.Checks++
-			q.RowsChecked += r.RowsChecked
-			if r.Kind == "reconcile" {
-				q.Reconciles++
-				if r.Verdict == "pass" {
-					q.ReconPass++
-				}
-			}
-			switch r.Verdict {
-			case "pass":
-				q.Pass++
-			case "warn":
-				q.Warn++
-			default:
-				q.Fail++
+	n := v.Newest()
+	q.Found, q.RunID, q.Started = true, n.RunID, n.Started
+	q.ByLayer = map[string]int{}
+	for _, r := range v.Results {
+		q.Checks++
+		layer, _, _ := strings.Cut(r.Table, ".")
+		q.ByLayer[layer]++
+		q.RowsChecked += r.RowsChecked
+		if r.Kind == "reconcile" {
+			q.Reconciles++
+			if r.Verdict == "pass" {
+				q.ReconPass++
 			}
 		}
-		for _, st := range h.Steps {
-			q.Quarantined += st.Quarantined
+		switch r.Verdict {
+		case "pass":
+			q.Pass++
+		case "warn":
+			q.Warn++
+		default:
+			q.Fail++
 		}
-		break
 	}
 	return q, nil
 }

@@ -16,8 +16,10 @@ import (
 // pipeline's model graph, its quality suites and the row counts of the
 // quarantine.
 type ArchInput struct {
-	Graph          *transform.Graph
-	Suites         map[string]*quality.Suite // by table
+	Graph  *transform.Graph
+	Suites map[string]*quality.Suite // by table
+	// Checks per layer as the gates recorded them; nil: count the suites.
+	Checks         map[string]int
 	QuarantineRows int64
 }
 
@@ -140,10 +142,13 @@ func ArchitectureSVG(in ArchInput) string {
 	gap := (W - 40 - boxW*colCount) / (colCount - 1)
 	colX := func(c int) float64 { return 20 + float64(c)*(boxW+gap) }
 
-	checks := map[string]int{}
-	for table, s := range in.Suites {
-		layer, _, _ := strings.Cut(table, ".")
-		checks[layer] += len(s.Checks)
+	checks := in.Checks
+	if checks == nil {
+		checks = map[string]int{}
+		for table, s := range in.Suites {
+			layer, _, _ := strings.Cut(table, ".")
+			checks[layer] += len(s.Checks)
+		}
 	}
 
 	var sb strings.Builder

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,10 @@ func buildTestLake(t *testing.T) (*lake.Lake, *engine.Engine) {
 	t.Cleanup(func() { eng.Close() })
 	return lk, eng
 }
+
+// checksRE finds "147 quality checks", "<b>147</b>quality checks" and the
+// architecture's "gate: 90 checks".
+var checksRE = regexp.MustCompile(`(gate: )?(\d+)(?:</b>|</span>)? ?(?:quality )?checks\b`)
 
 var sectionRE = regexp.MustCompile(`<section class="slide[^"]*" data-title="([^"]*)"`)
 
@@ -134,6 +139,28 @@ func TestReportsOnGeneratedLake(t *testing.T) {
 		}
 		if d.Quality.RunID == "" || d.Quality.Checks == 0 {
 			t.Errorf("no quality run found: %+v", d.Quality)
+		}
+		// One number of checks on every slide, the one the run summary
+		// prints; the gates of the architecture slide add up to it.
+		hist, err := pipeline.History(lk, 1)
+		if err != nil || len(hist) != 1 {
+			t.Fatalf("history: %v", err)
+		}
+		ran := len(hist[0].Results)
+		gates, mentions := 0, 0
+		for _, m := range checksRE.FindAllStringSubmatch(html, -1) {
+			n, _ := strconv.Atoi(m[2])
+			if m[1] != "" {
+				gates += n
+				continue
+			}
+			mentions++
+			if n != ran {
+				t.Errorf("deck says %q; the run checked %d", m[0], ran)
+			}
+		}
+		if mentions < 3 || gates != ran {
+			t.Errorf("%d mentions of the number of checks, gates add up to %d; the run checked %d", mentions, gates, ran)
 		}
 		for _, bad := range []string{"NaN", "Inf", "n/a", "%!"} {
 			if strings.Contains(html, bad) {

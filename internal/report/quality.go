@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
 )
 
@@ -24,10 +25,12 @@ type QualityRun struct {
 }
 
 // QualityData is the input of the quality report: the runs, newest first.
+// Every table shows the verdicts of the newest run that checked it.
 type QualityData struct {
 	Generated time.Time
 	Lake      string
 	Runs      []QualityRun
+	Trend     int // runs shown in the trend (default 12)
 }
 
 type reportCheck struct {
@@ -47,25 +50,40 @@ type reportTable struct {
 	Checks []reportCheck
 	Fail   int
 	Warn   int
+	From   pipeline.TableSource // the run that gave the verdicts
+	Older  bool                 // From is not the newest run of the report
 }
 
 // WriteQuality renders the one-page HTML validation report: per table, each
-// check of the latest run with its verdict, failed rows and failing examples,
-// and the failed-row trend over the runs given.
+// check of the newest run that checked the table with its verdict, failed
+// rows and failing examples, and the failed-row trend over the last runs.
 func WriteQuality(w io.Writer, d QualityData) error {
 	if len(d.Runs) == 0 {
 		return fmt.Errorf("quality report: no run with check results yet; run `nexus run` or `nexus check`")
 	}
-	latest := d.Runs[0]
+	hist := make([]pipeline.RunRecord, len(d.Runs))
+	for i, r := range d.Runs {
+		hist[i] = pipeline.RunRecord{RunID: r.RunID, Started: r.Started, Kind: r.Kind, Results: r.Results}
+	}
+	latest := pipeline.LatestVerdicts(hist)
+	newest := latest.Newest()
+	from := map[string]pipeline.TableSource{}
+	for _, ts := range latest.Tables {
+		from[ts.Table] = ts
+	}
 	byTable := map[string]*reportTable{}
 	history := d.Runs
-	if len(history) > 12 {
-		history = history[:12]
+	trend := d.Trend
+	if trend <= 0 {
+		trend = 12
+	}
+	if len(history) > trend {
+		history = history[:trend]
 	}
 	for _, r := range latest.Results {
 		t := byTable[r.Table]
 		if t == nil {
-			t = &reportTable{Name: r.Table}
+			t = &reportTable{Name: r.Table, From: from[r.Table], Older: from[r.Table].RunID != newest.RunID}
 			byTable[r.Table] = t
 		}
 		rc := reportCheck{Result: r}
@@ -125,6 +143,7 @@ func WriteQuality(w io.Writer, d QualityData) error {
 	tpl, err := template.New("quality.html").Funcs(template.FuncMap{
 		"fmtTime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"num":     thousands,
+		"sub":     func(a, b int) int { return a - b },
 		"ms":      func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
 		"keys": func(m map[string]string) string {
 			var parts []string
@@ -139,9 +158,22 @@ func WriteQuality(w io.Writer, d QualityData) error {
 		return err
 	}
 	return tpl.Execute(w, map[string]any{
-		"Generated": d.Generated, "Lake": d.Lake, "Run": latest, "Tables": tables,
+		"Generated": d.Generated, "Lake": d.Lake, "Run": newest, "Tables": tables, "Sources": len(runsOf(latest)),
 		"Pass": pass, "Fail": fail, "Warn": warn, "Runs": len(history),
 	})
+}
+
+// runsOf lists the distinct runs the verdicts come from.
+func runsOf(v pipeline.Verdicts) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range v.Tables {
+		if !seen[t.RunID] {
+			seen[t.RunID] = true
+			out = append(out, t.RunID)
+		}
+	}
+	return out
 }
 
 func verdictRank(v string) int {

@@ -53,3 +53,30 @@ func TestWriteQuality(t *testing.T) {
 		t.Error("a report with no runs should be an error")
 	}
 }
+
+// TestWriteQualityKeepsOtherTables: a `check --layer gold` after a run that
+// failed Silver checks must not show "0 failed".
+func TestWriteQualityKeepsOtherTables(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+	run := QualityRun{RunID: "r1", Started: now.Add(-time.Hour), Kind: "run", Results: []quality.Result{
+		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: "expression", Severity: "error", Verdict: "fail", RowsChecked: 100, RowsFailed: 8},
+		{Table: "gold.fact_sales", CheckID: "payments_reconcile", Kind: "reconcile", Severity: "error", Verdict: "pass"},
+	}}
+	check := QualityRun{RunID: "c2", Started: now, Kind: "check", Results: []quality.Result{
+		{Table: "gold.fact_sales", CheckID: "payments_reconcile", Kind: "reconcile", Severity: "error", Verdict: "pass"},
+	}}
+	var sb strings.Builder
+	if err := WriteQuality(&sb, QualityData{Generated: now, Lake: "/lake", Runs: []QualityRun{check, run}}); err != nil {
+		t.Fatal(err)
+	}
+	html := sb.String()
+	for _, want := range []string{
+		`<b style="color:var(--fail)">1</b>failed`, `<b style="color:var(--pass)">1</b>passed`,
+		"carrier_after_purchase", "as of run r1", "run <b>c2</b>",
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}

@@ -99,7 +99,7 @@ func LoadFilters(ctx context.Context, db *sql.DB) (*FilterLists, error) {
 // verdicts of the latest quality checks.
 type Freshness struct {
 	LastRun     *RunInfo  `json:"last_run"`         // latest `nexus run`; nil when none
-	Checks      *RunInfo  `json:"checks,omitempty"` // latest run or `nexus check` with check results
+	Checks      *RunInfo  `json:"checks,omitempty"` // latest verdict of every check (run_id: the newest run that gave some)
 	GoldUpdated time.Time `json:"gold_updated"`     // newest publish of a gold table
 	GoldTables  int       `json:"gold_tables"`
 }
@@ -135,15 +135,15 @@ func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
 	}
 	for i := range hist {
 		h := &hist[i]
-		if fr.LastRun == nil && h.Kind == "run" {
+		if h.Kind == "run" {
 			fr.LastRun = runInfo(h)
-		}
-		if fr.Checks == nil && len(h.Results) > 0 {
-			fr.Checks = runInfo(h)
-		}
-		if fr.LastRun != nil && fr.Checks != nil {
 			break
 		}
+	}
+	// Each table's verdicts from the newest run that checked it.
+	if v := pipeline.LatestVerdicts(hist); v.Found() {
+		n := v.Newest()
+		fr.Checks = runInfo(&pipeline.RunRecord{RunID: n.RunID, Kind: n.Kind, Started: n.Started, Results: v.Results})
 	}
 	ms, err := lk.Manifests()
 	if err != nil {
@@ -162,7 +162,7 @@ func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
 }
 
 func runInfo(h *pipeline.RunRecord) *RunInfo {
-	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: h.Status, Issues: []CheckIssue{}}
+	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: string(h.Status), Issues: []CheckIssue{}}
 	for _, st := range h.Steps {
 		if ri.Steps == nil {
 			ri.Steps = map[string]int{}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -31,42 +32,27 @@ func parseQuery(q url.Values, allowed []string, lists *filterLists) (analytics.F
 	var f analytics.Filter
 	for k, v := range q {
 		if !slices.Contains(allowed, k) {
-			return f, &paramError{k, "unknown parameter; accepted: " + strings.Join(allowed, ", ")}
+			return f, &paramError{clip(k), "unknown parameter; accepted: " + strings.Join(allowed, ", ")}
 		}
 		if len(v) > 1 {
-			return f, &paramError{k, "given more than once"}
+			return f, &paramError{clip(k), "given more than once"}
 		}
 	}
-	for _, name := range []string{"from", "to"} {
-		s := strings.TrimSpace(q.Get(name))
-		if s == "" {
-			continue
+	// The same parsing and validation as `nexus analyze` (one function).
+	f, err := analytics.ParseFilter(q.Get("from"), q.Get("to"), q.Get("state"), q.Get("category"))
+	if err == nil {
+		var v analytics.FilterValues
+		if lists != nil {
+			v = analytics.FilterValues{States: lists.States, Categories: lists.Categories}
 		}
-		d, err := time.Parse(time.DateOnly, s)
-		if err != nil {
-			return f, &paramError{name, fmt.Sprintf("%q is not a date in the form yyyy-mm-dd", s)}
-		}
-		if name == "from" {
-			f.From = d
-		} else {
-			f.To = d
-		}
+		err = v.Check(f)
 	}
-	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return f, &paramError{"to", fmt.Sprintf("%s is before from=%s", f.To.Format(time.DateOnly), f.From.Format(time.DateOnly))}
+	var fe *analytics.FilterError
+	if errors.As(err, &fe) {
+		return analytics.Filter{}, &paramError{fe.Param, fe.Msg}
 	}
-	if s := strings.TrimSpace(q.Get("state")); s != "" {
-		s = strings.ToUpper(s)
-		if lists == nil || !slices.Contains(lists.States, s) {
-			return f, &paramError{"state", fmt.Sprintf("%q is not a customer state of the lake (see /api/filters)", clip(s))}
-		}
-		f.State = s
-	}
-	if s := strings.TrimSpace(q.Get("category")); s != "" {
-		if lists == nil || !slices.Contains(lists.Categories, s) {
-			return f, &paramError{"category", fmt.Sprintf("%q is not a product category of the lake (see /api/filters)", clip(s))}
-		}
-		f.Category = s
+	if err != nil {
+		return analytics.Filter{}, err
 	}
 	return f, nil
 }
@@ -84,9 +70,18 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// maxEcho is how much of a client's value an answer repeats: enough to
+// recognise it, never a whole 200 KB parameter.
+const maxEcho = 100
+
+// clip shortens s to maxEcho characters (runes), marking the cut.
 func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	n := 0
+	for i := range s {
+		if n == maxEcho {
+			return s[:i] + "…"
+		}
+		n++
 	}
 	return s
 }

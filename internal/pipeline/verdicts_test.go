@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/keystone/nexus/internal/quality"
+)
+
+func TestLatestVerdicts(t *testing.T) {
+	t.Parallel()
+	res := func(table, check, verdict string) quality.Result {
+		return quality.Result{Table: table, CheckID: check, Verdict: verdict}
+	}
+	full := RunRecord{RunID: "r1", Kind: "run", Results: []quality.Result{
+		res("silver.orders", "carrier_after_purchase", "fail"), res("silver.orders", "order_id_unique", "pass"),
+		res("gold.fact_sales", "payments_reconcile", "pass"),
+	}}
+	goldOnly := RunRecord{RunID: "r2", Kind: "check", Results: []quality.Result{
+		res("gold.fact_sales", "payments_reconcile", "warn"),
+	}}
+	silverAgain := RunRecord{RunID: "r3", Kind: "check", Results: []quality.Result{
+		res("silver.orders", "order_id_unique", "pass"), // a check removed since r1 no longer shows
+	}}
+	for _, tc := range []struct {
+		name string
+		hist []RunRecord // newest first
+		want string      // table/check=verdict@run, in order
+	}{
+		{"empty", nil, ""},
+		{"one run", []RunRecord{full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1"},
+		{"a narrow check keeps the other tables", []RunRecord{goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2"},
+		{"a table's newest run decides its checks", []RunRecord{silverAgain, goldOnly, full}, "gold.fact_sales/payments_reconcile=warn@r2 silver.orders/order_id_unique=pass@r3"},
+		{"a run without results changes nothing", []RunRecord{{RunID: "r4", Kind: "run"}, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := LatestVerdicts(tc.hist)
+			from := map[string]string{}
+			for _, ts := range v.Tables {
+				from[ts.Table] = ts.RunID
+			}
+			var got []string
+			for _, r := range v.Results {
+				got = append(got, r.Table+"/"+r.CheckID+"="+r.Verdict+"@"+from[r.Table])
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("got  %s\nwant %s", g, tc.want)
+			}
+			if v.Found() != (tc.want != "") {
+				t.Errorf("Found = %v", v.Found())
+			}
+		})
+	}
+}
