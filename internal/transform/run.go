@@ -183,7 +183,8 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	res := ModelResult{Model: m.Name}
 	fail := func(err error) ModelResult {
 		res.Status, res.Err = StatusFailed, err
-		x.opts.Logger.Error("model failed", "model", m.Name, "err", err)
+		// Info, not error: the run summary prints the failure once.
+		x.opts.Logger.Info("model failed", "model", m.Name, "err", err)
 		return res
 	}
 	if err := ctx.Err(); err != nil {
