@@ -36,10 +36,10 @@ func Tabulate(v any, human bool) (*engine.Result, error) {
 		t.row(t.str("first purchase date"), t.date(x.DataFrom))
 		t.row(t.str("last purchase date"), t.date(x.DataTo))
 	case []MonthPoint:
-		t.cols("month:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "aov:DOUBLE", "mom:DOUBLE", "yoy:DOUBLE")
+		t.cols("month:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "aov:DOUBLE", "mom:DOUBLE", "yoy:DOUBLE", "partial:BOOLEAN")
 		for _, p := range x {
 			t.row(t.str(p.Month.Format("2006-01")), t.money(p.Revenue), t.count(p.Orders), t.money(p.AOV),
-				t.growth(p.MoM), t.growth(p.YoY))
+				t.growth(p.MoM), t.growth(p.YoY), t.flag(p.Partial, "partial"))
 		}
 	case []Ranked:
 		t.cols("rank:BIGINT", "key:VARCHAR", "label:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "units:BIGINT", "share:DOUBLE")
@@ -141,6 +141,9 @@ func Tabulate(v any, human bool) (*engine.Result, error) {
 	default:
 		return nil, fmt.Errorf("tabulate: unsupported result type %T", v)
 	}
+	// An empty cell is "not applicable" here (growth without a base, a
+	// count that has no meaning for the row), not a missing value.
+	t.res.BlankNull = true
 	return &t.res, nil
 }
 
@@ -179,6 +182,17 @@ func (t *tab) row(cs ...cell) {
 func mk(s string, raw any) cell { return cell{&s, raw} }
 
 func (t *tab) null() cell         { return cell{} }
+
+// flag is a boolean: the word or nothing for reading, true/false for CSV.
+func (t *tab) flag(b bool, word string) cell {
+	if t.human {
+		if b {
+			return mk(word, b)
+		}
+		return mk("", b)
+	}
+	return mk(strconv.FormatBool(b), b)
+}
 func (t *tab) str(s string) cell  { return mk(s, s) }
 func (t *tab) count(n int64) cell { return mk(t.intText(n), n) }
 

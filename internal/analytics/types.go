@@ -26,8 +26,8 @@ type KPIs struct {
 	DataTo     time.Time `json:"data_to"`
 }
 
-// MonthPoint is one month of sales; growth is nil when the base month is
-// missing or zero.
+// MonthPoint is one month of sales; growth is nil unless both months are
+// Comparable and the base had revenue.
 type MonthPoint struct {
 	Month   time.Time `json:"month"` // first day of the local month
 	Revenue float64   `json:"revenue"`
@@ -35,6 +35,9 @@ type MonthPoint struct {
 	AOV     float64   `json:"aov"`
 	MoM     *float64  `json:"mom,omitempty"` // revenue growth vs previous month, 0.1 = +10%
 	YoY     *float64  `json:"yoy,omitempty"` // revenue growth vs same month a year before
+	// Partial: the data set covers only part of the month (it starts after
+	// the 1st or ends before the last day).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Ranked is one entry of a top-N list.
