@@ -181,7 +181,7 @@ func (t *tab) row(cs ...cell) {
 
 func mk(s string, raw any) cell { return cell{&s, raw} }
 
-func (t *tab) null() cell         { return cell{} }
+func (t *tab) null() cell { return cell{} }
 
 // flag is a boolean: the word or nothing for reading, true/false for CSV.
 func (t *tab) flag(b bool, word string) cell {
