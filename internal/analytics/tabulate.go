@@ -25,16 +25,17 @@ func Tabulate(v any, human bool) (*engine.Result, error) {
 	case *KPIs:
 		return Tabulate(*x, human)
 	case KPIs:
-		t.cols("metric:VARCHAR", "value:DOUBLE")
-		t.row(t.str("revenue (R$)"), t.money(x.Revenue))
-		t.row(t.str("orders"), t.count(x.Orders))
-		t.row(t.str("average order value (R$)"), t.money(x.AOV))
-		t.row(t.str("customers (persons)"), t.count(x.Customers))
-		t.row(t.str("repeat rate"), t.pct(x.RepeatRate))
-		t.row(t.str("average review (1-5)"), t.num(x.AvgReview, 2))
-		t.row(t.str("late share (delivered orders)"), t.pct(x.LateShare))
-		t.row(t.str("first purchase date"), t.date(x.DataFrom))
-		t.row(t.str("last purchase date"), t.date(x.DataTo))
+		t.cols("metric:VARCHAR", "value:DOUBLE", "definition:VARCHAR")
+		values := map[string]cell{
+			"revenue": t.money(x.Revenue), "orders": t.count(x.Orders), "aov": t.money(x.AOV),
+			"customers": t.count(x.Customers), "repeat_rate": t.pct(x.RepeatRate), "avg_review": t.num(x.AvgReview, 2),
+			"late_share": t.pct(x.LateShare),
+		}
+		for _, d := range KPIDefs {
+			t.row(t.str(strings.ToLower(d.Label)), values[d.Key], t.str(d.Def))
+		}
+		t.row(t.str("first purchase date"), t.date(x.DataFrom), t.null())
+		t.row(t.str("last purchase date"), t.date(x.DataTo), t.null())
 	case []MonthPoint:
 		t.cols("month:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "aov:DOUBLE", "mom:DOUBLE", "yoy:DOUBLE", "partial:BOOLEAN")
 		for _, p := range x {

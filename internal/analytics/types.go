@@ -166,3 +166,34 @@ type DeliveryResult struct {
 	Histogram   []Bin        `json:"histogram"` // delivery days
 	LateByMonth []MonthShare `json:"late_by_month"`
 }
+
+// KPIDef names and defines a headline number: one wording for the CLI
+// (`analyze kpis`), the dashboard's cards and the deck.
+type KPIDef struct {
+	Key   string `json:"key"` // the KPIs JSON field
+	Label string `json:"label"`
+	Def   string `json:"def"`
+}
+
+// KPIDefs are the headline numbers in the order they are shown. Revenue and
+// AOV differ on purpose: revenue is what the items sold for, AOV what a
+// customer paid per order, freight included; revenue / orders is lower.
+var KPIDefs = []KPIDef{
+	{"revenue", "Revenue", "item prices, freight excluded"},
+	{"orders", "Orders", "distinct sales orders"},
+	{"aov", "Avg order value", "paid per order, freight included"},
+	{"customers", "Customers", "distinct persons"},
+	{"repeat_rate", "Repeat rate", "persons with 2+ orders"},
+	{"avg_review", "Average review", "score out of 5"},
+	{"late_share", "Late deliveries", "of delivered orders"},
+}
+
+// KPIDefOf returns the definition of a KPIs field (zero when unknown).
+func KPIDefOf(key string) KPIDef {
+	for _, d := range KPIDefs {
+		if d.Key == key {
+			return d
+		}
+	}
+	return KPIDef{}
+}

@@ -490,6 +490,8 @@ var deckFuncs = template.FuncMap{
 	"month":    func(t time.Time) string { return t.Format("Jan 2006") },
 	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"join":     strings.Join,
+	"kpi":      analytics.KPIDefOf,
+	"lower":    strings.ToLower,
 	"title":    capitalize,
 	"sub":      func(a, b float64) float64 { return a - b },
 	"mul":      func(a, b float64) float64 { return a * b },
