@@ -193,6 +193,13 @@ func TestReportsOnGeneratedLake(t *testing.T) {
 		}
 	})
 
+	t.Run("deck_layout", func(t *testing.T) {
+		if files.HTML == "" {
+			t.Skip("deck_html failed")
+		}
+		checkDeckLayout(t, files.HTML, deckSlides)
+	})
+
 	t.Run("deck_pdf", func(t *testing.T) {
 		if FindBrowser() == "" {
 			if os.Getenv("NEXUS_REQUIRE_BROWSER") == "1" {
