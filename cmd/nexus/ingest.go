@@ -54,6 +54,9 @@ Unchanged inputs are skipped (size + content hash).`,
 				return err
 			}
 			printIngest(os.Stdout, res)
+			if err := a.commit(lk, lake.CommitRun, res.RunID); err != nil {
+				return err
+			}
 			if len(res.Failed()) > 0 {
 				return exitError{1}
 			}

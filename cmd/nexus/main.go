@@ -17,6 +17,7 @@ import (
 	"github.com/keystone/nexus/internal/config"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
 )
 
 // app is the state shared by all commands: flags of the root command and the
@@ -83,6 +84,9 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newReportCmd(a),
 		newServeCmd(a),
 		newAnalyzeCmd(a),
+		newSnapshotsCmd(a),
+		newRollbackCmd(a),
+		newDoctorCmd(a),
 	)
 	return root
 }
@@ -108,12 +112,15 @@ func (a *app) init(cmd *cobra.Command) error {
 	return nil
 }
 
-func (a *app) openLake() (*lake.Lake, error) { return lake.Open(a.cfg.Lake) }
+// openLake opens the lake read-only, pinned to its current snapshot: it never
+// creates or writes anything.
+func (a *app) openLake() (*lake.Lake, error) { return lake.OpenRead(a.cfg.Lake) }
 
-// openLakeForWrite opens the lake and takes its writer lock; call the
-// returned function to release it.
+// openLakeForWrite opens (creating) the lake and takes its writer lock; call
+// the returned function to release it. What the command publishes becomes
+// visible when it commits (commit).
 func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
-	lk, err := a.openLake()
+	lk, err := lake.Open(a.cfg.Lake)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -136,6 +143,19 @@ func (a *app) openLakeEngine(ctx context.Context) (*lake.Lake, *engine.Engine, e
 		return nil, nil, err
 	}
 	return lk, eng, nil
+}
+
+// commit makes what a writer command published visible as one snapshot.
+func (a *app) commit(lk *lake.Lake, kind lake.CommitKind, runID string) error {
+	n := len(lk.Pending())
+	snap, err := pipeline.Commit(lk, lake.CommitInfo{Kind: kind, RunID: runID}, a.log)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Printf("committed snapshot %d (%d table(s) changed)\n", snap.ID, len(snap.Changed))
+	}
+	return nil
 }
 
 func (a *app) openEngine(ctx context.Context, lk *lake.Lake) (*engine.Engine, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +45,11 @@ check of severity error fails.`,
 			defer eng.Close()
 			run, err := pipeline.Check(cmd.Context(), lk, eng, suites, layer, table)
 			if err != nil {
+				return err
+			}
+			if err := pipeline.RecordCheck(lk, run); errors.Is(err, pipeline.ErrHistoryReadOnly) {
+				fmt.Fprintln(os.Stderr, "note:", err)
+			} else if err != nil {
 				return err
 			}
 			if format == "json" {
@@ -189,8 +195,12 @@ quarantine (silver_orders). Downstream tables are rebuilt by the next run.`,
 			}
 			defer eng.Close()
 			model := pipeline.ModelOfQuarantine(args[0])
-			res, err := transform.Replay(cmd.Context(), lk, eng, g, suites, model, lake.NewRunID(time.Now()))
+			runID := lake.NewRunID(time.Now())
+			res, err := transform.Replay(cmd.Context(), lk, eng, g, suites, model, runID)
 			if err != nil {
+				return err
+			}
+			if err := a.commit(lk, lake.CommitReplay, runID); err != nil {
 				return err
 			}
 			fmt.Printf("%s: %d quarantined row(s) replayed: %d moved back into %s, %d still quarantined\n",

@@ -13,7 +13,10 @@ import (
 )
 
 func newQueryCmd(a *app) *cobra.Command {
-	var format string
+	var (
+		format   string
+		snapshot int64
+	)
 	cmd := &cobra.Command{
 		Use:   "query [flags] \"SQL\"",
 		Short: "Run SQL on the lake with DuckDB",
@@ -24,12 +27,21 @@ that reads exactly the files its manifest lists.`,
   nexus query --format csv "SELECT * FROM bronze.sellers LIMIT 10"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, eng, err := a.openLakeEngine(cmd.Context())
+			lk, err := a.openLake()
+			if err != nil {
+				return err
+			}
+			if snapshot > 0 {
+				if lk, err = lk.At(snapshot); err != nil {
+					return err
+				}
+			}
+			eng, err := a.openEngine(cmd.Context(), lk)
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			if len(eng.Tables()) == 0 {
+			if len(eng.Tables()) == 0 && len(eng.Damaged()) == 0 {
 				return engine.ErrNoTables
 			}
 			res, err := eng.Query(cmd.Context(), args[0])
@@ -40,6 +52,7 @@ that reads exactly the files its manifest lists.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	cmd.Flags().Int64Var(&snapshot, "snapshot", 0, "read this older snapshot instead of the current one (see `nexus snapshots`)")
 	return cmd
 }
 

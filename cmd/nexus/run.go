@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/progress"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/report"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -136,6 +138,13 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	}
 	if unchanged == len(s.Steps) {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since the last run")
+	}
+	switch {
+	case s.Sales == nil:
+	case len(s.Sales.NotBuilt) > 0:
+		fmt.Fprintf(w, "sales quarantined: unknown (%s not built in this run)\n", strings.Join(s.Sales.NotBuilt, ", "))
+	default:
+		fmt.Fprintf(w, "sales quarantined: %d orders, %s\n", s.Sales.Orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100))
 	}
 	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
 	for _, r := range s.Reports {

@@ -44,6 +44,9 @@ previous version, and the models downstream of it are skipped.`,
 				return err
 			}
 			printTransform(os.Stdout, res)
+			if err := a.commit(lk, lake.CommitRun, res.RunID); err != nil {
+				return err
+			}
 			if res.Err() != nil {
 				return exitError{1}
 			}

@@ -35,10 +35,11 @@ type Options struct {
 // the lake is a view named layer.table over exactly the files its manifest
 // lists.
 type Engine struct {
-	db     *sql.DB
-	lake   *lake.Lake
-	ddl    sync.Mutex // catalog changes are serialized: DuckDB rejects concurrent ones
-	tables []*lake.Manifest
+	db      *sql.DB
+	lake    *lake.Lake
+	ddl     sync.Mutex // catalog changes are serialized: DuckDB rejects concurrent ones
+	tables  []*lake.Manifest
+	damaged map[string][]lake.Finding
 }
 
 // Open starts DuckDB and registers the lake's published tables. With a nil
@@ -47,11 +48,12 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.GOMAXPROCS(0)
 	}
-	if opts.TempDir == "" && lk != nil {
+	if opts.TempDir == "" && lk != nil && lk.Writable() {
 		opts.TempDir = lk.MetaDir("tmp")
 	}
 	if opts.TempDir == "" {
-		opts.TempDir = filepath.Join(os.TempDir(), "nexus-duckdb")
+		// A reader never writes into the lake (it may be read-only).
+		opts.TempDir = filepath.Join(os.TempDir(), fmt.Sprintf("nexus-duckdb-%d", os.Getuid()))
 	}
 	if err := os.MkdirAll(opts.TempDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine temp dir: %w", err)
@@ -90,7 +92,7 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 		db.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{db: db, lake: lk}
+	e := &Engine{db: db, lake: lk, damaged: map[string][]lake.Finding{}}
 	if lk == nil {
 		return e, nil
 	}
@@ -101,32 +103,85 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Refresh re-reads the manifests and (re)creates a view per published table.
+// Refresh re-reads the lake handle's tables and (re)creates a view per
+// table. Tables register independently: a damaged one (unreadable manifest,
+// missing file, size mismatch, bad footer) becomes a view that fails with
+// what is wrong, and every other table keeps working.
 func (e *Engine) Refresh(ctx context.Context) error {
-	ms, err := e.lake.Manifests()
-	if err != nil {
-		return err
-	}
 	e.ddl.Lock()
+	old := map[string]bool{}
+	for _, m := range e.tables {
+		old[m.Name()] = true
+	}
+	for n := range e.damaged {
+		old[n] = true
+	}
 	e.tables = nil
+	e.damaged = map[string][]lake.Finding{}
 	e.ddl.Unlock()
-	for _, m := range ms {
-		if err := e.Register(ctx, m); err != nil {
+	tables := e.lake.Tables()
+	for _, t := range tables {
+		delete(old, t.Name)
+	}
+	// Tables the new snapshot no longer has (after a rollback) disappear.
+	for n := range old {
+		layer, table, _ := strings.Cut(n, ".")
+		e.ddl.Lock()
+		_, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+Ident(layer)+"."+Ident(table))
+		e.ddl.Unlock()
+		if err != nil {
+			return fmt.Errorf("drop view %s: %w", n, err)
+		}
+	}
+	for _, t := range tables {
+		if t.Err != nil {
+			layer, table, _ := strings.Cut(t.Name, ".")
+			f := lake.Finding{Table: t.Name, Problem: lake.ProblemManifest, Detail: t.Err.Error()}
+			if err := e.registerDamaged(ctx, layer, table, nil, []lake.Finding{f}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.Register(ctx, t.Manifest); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// Use re-points the engine at another lake handle (a newer snapshot) and
+// re-creates the views. The caller makes sure no query runs meanwhile.
+func (e *Engine) Use(ctx context.Context, lk *lake.Lake) error {
+	e.ddl.Lock()
+	e.lake = lk
+	e.ddl.Unlock()
+	return e.Refresh(ctx)
+}
+
 // Register (re)creates the view of one published table, e.g. right after a
-// new version of it is published.
+// new version of it is published. A table whose files do not verify gets a
+// view that fails with the finding instead.
 func (e *Engine) Register(ctx context.Context, m *lake.Manifest) error {
+	if findings := e.lake.Verify(m); len(findings) > 0 {
+		return e.registerDamaged(ctx, m.Layer, m.Table, m.Schema, findings)
+	}
 	e.ddl.Lock()
 	defer e.ddl.Unlock()
 	stmt := "CREATE SCHEMA IF NOT EXISTS " + Ident(m.Layer) + "; " + ViewSQL(e.lake, m)
 	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("register %s: %w", m.Name(), err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("register %s: %w", m.Name(), err)
+		}
+		// DuckDB could not read the files (a corrupt footer past the magic
+		// bytes, say): damaged, not fatal.
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		f := lake.Finding{Table: m.Name(), Version: m.Version, Problem: lake.ProblemFooter, Detail: first}
+		e.ddl.Unlock()
+		err := e.registerDamaged(ctx, m.Layer, m.Table, m.Schema, []lake.Finding{f})
+		e.ddl.Lock()
+		return err
 	}
+	delete(e.damaged, m.Name())
 	for i, t := range e.tables {
 		if t.Name() == m.Name() {
 			e.tables[i] = m
@@ -136,6 +191,70 @@ func (e *Engine) Register(ctx context.Context, m *lake.Manifest) error {
 	e.tables = append(e.tables, m)
 	return nil
 }
+
+// registerDamaged creates a view with the table's columns that fails, when
+// read, with the finding and what to do about it.
+func (e *Engine) registerDamaged(ctx context.Context, layer, table string, schema []lake.Column, findings []lake.Finding) error {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	name := layer + "." + table
+	e.damaged[name] = findings
+	for i, t := range e.tables {
+		if t.Name() == name {
+			e.tables = append(e.tables[:i], e.tables[i+1:]...)
+			break
+		}
+	}
+	msg := findings[0].Error() + damagedHint
+	cols := make([]string, 0, len(schema))
+	for _, c := range schema {
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, Ident(c.Name)))
+	}
+	view := func(cols []string) string {
+		if len(cols) == 0 {
+			cols = []string{"NULL AS damaged"}
+		}
+		return fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE OR REPLACE VIEW %s.%s AS SELECT %s FROM (SELECT 1) WHERE error(%s)",
+			Ident(layer), Ident(layer), Ident(table), strings.Join(cols, ", "), Literal(msg))
+	}
+	if _, err := e.db.ExecContext(ctx, view(cols)); err != nil {
+		// A type the cast cannot spell: the view still fails with the finding.
+		if _, err := e.db.ExecContext(ctx, view(nil)); err != nil {
+			return fmt.Errorf("register damaged %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// damagedHint ends the error a damaged table's view raises; IsDamaged
+// recognises it in the error DuckDB returns.
+const damagedHint = "; run `nexus doctor` (and `nexus doctor --repair`)"
+
+// IsDamaged reports whether a query failed because it read a damaged table:
+// one found damaged when it was registered, or a file that went missing or
+// became unreadable since (DuckDB's IO errors).
+func IsDamaged(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return (strings.Contains(msg, " is damaged: ") && strings.Contains(msg, damagedHint)) || strings.Contains(msg, "IO Error: ")
+}
+
+// Damaged returns the findings of the tables that could not be registered,
+// by table name.
+func (e *Engine) Damaged() map[string][]lake.Finding {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	out := make(map[string][]lake.Finding, len(e.damaged))
+	for k, v := range e.damaged {
+		out[k] = v
+	}
+	return out
+}
+
+// Lake returns the lake handle (and so the snapshot) the engine reads.
+func (e *Engine) Lake() *lake.Lake { return e.lake }
 
 // ViewSQL is the statement that exposes a published table as a view reading
 // exactly the manifest's files.

@@ -225,17 +225,12 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	in.Name = filepath.Base(path)
 	res.InputBytes = in.Size
 	fp := tableFingerprint(in, t, opts.OnDrift)
-	prev, err := lk.Manifest(lake.Bronze, t.Name)
-	if err != nil {
-		return fail(err)
-	}
+	// A damaged Bronze version is re-ingested, not trusted.
+	prev := lk.Intact(lake.Bronze, t.Name)
 	upToDate := prev != nil && prev.Fingerprint == fp
 	if upToDate {
 		// Bronze is current only together with the quarantine of the same file.
-		qm, err := lk.Manifest(lake.Quarantine, "bronze_"+t.Name)
-		if err != nil {
-			return fail(err)
-		}
+		qm := lk.Intact(lake.Quarantine, "bronze_"+t.Name)
 		upToDate = qm != nil && qm.Fingerprint == fp
 	}
 	if upToDate && !opts.Force {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -23,28 +24,153 @@ const (
 	Quarantine = "quarantine"
 )
 
-// metaDir holds manifests, locks and the run store.
+// Layers lists the data layers, in flow order.
+func Layers() []string { return []string{Bronze, Silver, Gold, Quarantine} }
+
+// metaDir holds manifests, snapshots, locks and the run store.
 const metaDir = "_nexus"
 
-// Lake is a lake rooted at a local directory.
+// ErrNoTable is returned by Manifest for a table the pinned snapshot does not
+// hold (never published, or not yet at that snapshot).
+var ErrNoTable = errors.New("table not published")
+
+// ErrReadOnly is returned when a lake opened for reading is asked to write.
+var ErrReadOnly = errors.New("lake opened read-only")
+
+// Lake is a lake rooted at a local directory, seen through one pinned
+// snapshot: every Manifest and Manifests call answers from that snapshot, so a
+// command reads one consistent state however many runs commit meanwhile. A
+// lake opened for writing also sees the versions it published itself and not
+// yet committed (its transaction); nobody else sees them until Commit.
 type Lake struct {
 	Root string
+
+	snap     *Snapshot // nil: nothing committed yet
+	writable bool
+	tx       *txState // shared by the handle and its stagings
+
+	cacheMu sync.Mutex
+	cache   map[string]manifestEntry // manifest path → loaded manifest (files are immutable)
 }
 
-// Open returns the lake at root, creating its directories.
+type manifestEntry struct {
+	m   *Manifest
+	err error
+}
+
+type txState struct {
+	mu      sync.Mutex
+	pending map[string]*Manifest // layer.table → published in this transaction
+	order   []string
+}
+
+// Open opens the lake at root for writing, creating its directories, pinned to
+// the current snapshot. Writers also take the lock (Lock) before staging.
 func Open(root string) (*Lake, error) {
+	abs, err := absRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(abs, metaDir, "snapshots"), 0o755); err != nil {
+		return nil, fmt.Errorf("lake %s: %w", root, err)
+	}
+	l := &Lake{Root: abs, writable: true, tx: &txState{pending: map[string]*Manifest{}}}
+	if err := l.pin(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// OpenRead opens an existing lake for reading, pinned to its current snapshot.
+// It never creates or writes anything, so it works on a read-only lake.
+func OpenRead(root string) (*Lake, error) {
+	abs, err := absRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(abs, metaDir)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no lake at %s (run `nexus demo` or `nexus run` to create one, or pass --lake)", root)
+		}
+		return nil, fmt.Errorf("lake %s: %w", root, err)
+	}
+	l := &Lake{Root: abs}
+	if err := l.pin(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func absRoot(root string) (string, error) {
 	if root == "" {
-		return nil, errors.New("lake: empty root directory")
+		return "", errors.New("lake: empty root directory")
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, fmt.Errorf("lake %s: %w", root, err)
+		return "", fmt.Errorf("lake %s: %w", root, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, metaDir, "tables"), 0o755); err != nil {
-		return nil, fmt.Errorf("lake %s: %w", root, err)
-	}
-	return &Lake{Root: abs}, nil
+	return abs, nil
 }
+
+// pin loads the current snapshot.
+func (l *Lake) pin() error {
+	s, err := l.currentSnapshot()
+	if err != nil {
+		return err
+	}
+	l.snap = s
+	return nil
+}
+
+// At returns a read-only handle on the same lake pinned to snapshot id (time
+// travel). The snapshot must still be kept by retention.
+func (l *Lake) At(id int64) (*Lake, error) {
+	s, err := l.ReadSnapshot(id)
+	if err != nil {
+		return nil, err
+	}
+	return &Lake{Root: l.Root, snap: s, cache: l.sharedCache()}, nil
+}
+
+// Reopen returns a read-only handle pinned to the lake's current snapshot, or
+// l itself when that is still the one l is pinned to (servers call it between
+// requests).
+func (l *Lake) Reopen() (*Lake, error) {
+	id, err := l.currentID()
+	if err != nil {
+		return nil, err
+	}
+	if id == l.SnapshotID() && !l.writable {
+		return l, nil
+	}
+	return l.At(id)
+}
+
+func (l *Lake) sharedCache() map[string]manifestEntry {
+	l.cacheMu.Lock()
+	defer l.cacheMu.Unlock()
+	out := make(map[string]manifestEntry, len(l.cache))
+	for k, v := range l.cache {
+		if v.err == nil {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Snapshot returns the pinned snapshot (nil when nothing was committed yet).
+func (l *Lake) Snapshot() *Snapshot { return l.snap }
+
+// SnapshotID returns the pinned snapshot's id, 0 when nothing was committed.
+func (l *Lake) SnapshotID() int64 {
+	if l.snap == nil {
+		return 0
+	}
+	return l.snap.ID
+}
+
+// Writable reports whether the handle may stage and commit.
+func (l *Lake) Writable() bool { return l.writable }
 
 // MetaDir returns the directory for the lake's own state (manifests, runs, tmp).
 func (l *Lake) MetaDir(parts ...string) string {
@@ -74,25 +200,24 @@ type Input struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
-// Manifest describes the published version of a table. Readers read only the
-// files it lists; switching it is the atomic publish.
+// Manifest describes one immutable version of a table. Readers read only the
+// files it lists; a snapshot maps each table to one manifest.
 type Manifest struct {
-	Layer        string           `json:"layer"`
-	Table        string           `json:"table"`
-	Version      int64            `json:"version"`
-	RunID        string           `json:"run_id"`
-	CreatedAt    time.Time        `json:"created_at"`
-	Dir          string           `json:"dir"`
-	Files        []File           `json:"files"`
-	Rows         int64            `json:"rows"`
-	Bytes        int64            `json:"bytes"`
-	Schema       []Column         `json:"schema"`
-	PartitionBy  []string         `json:"partition_by,omitempty"`
-	Inputs       []Input          `json:"inputs,omitempty"`
-	Fingerprint  string           `json:"fingerprint,omitempty"`
-	Stats        map[string]int64 `json:"stats,omitempty"`
-	Description  string           `json:"description,omitempty"`
-	PreviousDirs []string         `json:"previous_dirs,omitempty"`
+	Layer       string           `json:"layer"`
+	Table       string           `json:"table"`
+	Version     int64            `json:"version"`
+	RunID       string           `json:"run_id"`
+	CreatedAt   time.Time        `json:"created_at"`
+	Dir         string           `json:"dir"`
+	Files       []File           `json:"files"`
+	Rows        int64            `json:"rows"`
+	Bytes       int64            `json:"bytes"`
+	Schema      []Column         `json:"schema"`
+	PartitionBy []string         `json:"partition_by,omitempty"`
+	Inputs      []Input          `json:"inputs,omitempty"`
+	Fingerprint string           `json:"fingerprint,omitempty"`
+	Stats       map[string]int64 `json:"stats,omitempty"`
+	Description string           `json:"description,omitempty"`
 }
 
 // Name returns "layer.table".
@@ -102,81 +227,154 @@ func (m *Manifest) Name() string { return m.Layer + "." + m.Table }
 func (l *Lake) AbsFiles(m *Manifest) []string {
 	out := make([]string, len(m.Files))
 	for i, f := range m.Files {
-		out[i] = filepath.Join(l.Root, filepath.FromSlash(f.Path))
+		out[i] = l.Abs(f.Path)
 	}
 	return out
 }
 
-func (l *Lake) manifestPath(layer, table string) string {
-	return l.MetaDir("tables", layer+"."+table+".json")
+// Abs returns the absolute path of a lake-relative path.
+func (l *Lake) Abs(rel string) string { return filepath.Join(l.Root, filepath.FromSlash(rel)) }
+
+// Manifest returns the manifest of layer.table at the pinned snapshot (or
+// published in this handle's transaction). It returns an error wrapping
+// ErrNoTable when the table is not there, and a descriptive error when its
+// manifest cannot be read.
+func (l *Lake) Manifest(layer, table string) (*Manifest, error) {
+	name := layer + "." + table
+	if l.tx != nil {
+		l.tx.mu.Lock()
+		m := l.tx.pending[name]
+		l.tx.mu.Unlock()
+		if m != nil {
+			return m, nil
+		}
+	}
+	if l.snap == nil {
+		return nil, fmt.Errorf("%s: %w", name, ErrNoTable)
+	}
+	ref, ok := l.snap.Tables[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, ErrNoTable)
+	}
+	return l.loadManifest(name, ref.Manifest)
 }
 
-// Manifest returns the published manifest of a table, or nil if the table has
-// never been published.
-func (l *Lake) Manifest(layer, table string) (*Manifest, error) {
-	b, err := os.ReadFile(l.manifestPath(layer, table))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+// TableState is one table of the pinned view: its manifest, or why it could
+// not be read.
+type TableState struct {
+	Name     string
+	Manifest *Manifest // nil when Err is set
+	Err      error
+}
+
+// Tables returns every table of the pinned view (snapshot plus this handle's
+// uncommitted versions) in layer order, with the manifests that could be read
+// and an error for those that could not: one damaged table never hides the
+// others.
+func (l *Lake) Tables() []TableState {
+	names := map[string]bool{}
+	if l.snap != nil {
+		for n := range l.snap.Tables {
+			names[n] = true
+		}
 	}
+	if l.tx != nil {
+		l.tx.mu.Lock()
+		for n := range l.tx.pending {
+			names[n] = true
+		}
+		l.tx.mu.Unlock()
+	}
+	var out []TableState
+	for n := range names {
+		layer, table, _ := strings.Cut(n, ".")
+		m, err := l.Manifest(layer, table)
+		out = append(out, TableState{Name: n, Manifest: m, Err: err})
+	}
+	sort.Slice(out, func(i, j int) bool { return lessTable(out[i].Name, out[j].Name) })
+	return out
+}
+
+// Manifests returns the readable manifests of the pinned view, sorted by
+// layer order and name. Tables whose manifest cannot be read are left out
+// (Tables reports them).
+func (l *Lake) Manifests() ([]*Manifest, error) {
+	var out []*Manifest
+	for _, t := range l.Tables() {
+		if t.Manifest != nil {
+			out = append(out, t.Manifest)
+		}
+	}
+	return out, nil
+}
+
+func lessTable(a, b string) bool {
+	la, ta, _ := strings.Cut(a, ".")
+	lb, tb, _ := strings.Cut(b, ".")
+	if ra, rb := layerRank(la), layerRank(lb); ra != rb {
+		return ra < rb
+	}
+	return ta < tb
+}
+
+func layerRank(l string) int {
+	for i, x := range Layers() {
+		if x == l {
+			return i
+		}
+	}
+	return len(Layers())
+}
+
+func (l *Lake) loadManifest(name, rel string) (*Manifest, error) {
+	l.cacheMu.Lock()
+	if e, ok := l.cache[rel]; ok {
+		l.cacheMu.Unlock()
+		return e.m, e.err
+	}
+	l.cacheMu.Unlock()
+	m, err := readManifestFile(l.Abs(rel))
 	if err != nil {
-		return nil, fmt.Errorf("read manifest %s.%s: %w", layer, table, err)
+		err = fmt.Errorf("%s: manifest %s unreadable: %w", name, rel, err)
+	}
+	l.cacheMu.Lock()
+	if l.cache == nil {
+		l.cache = map[string]manifestEntry{}
+	}
+	l.cache[rel] = manifestEntry{m: m, err: err}
+	l.cacheMu.Unlock()
+	return m, err
+}
+
+func readManifestFile(p string) (*Manifest, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", l.manifestPath(layer, table), err)
+		return nil, err
+	}
+	if m.Layer == "" || m.Table == "" {
+		return nil, errors.New("no layer or table")
 	}
 	return &m, nil
 }
 
-// Manifests returns every published manifest, sorted by layer order and name.
-func (l *Lake) Manifests() ([]*Manifest, error) {
-	entries, err := os.ReadDir(l.MetaDir("tables"))
-	if err != nil {
-		return nil, fmt.Errorf("list manifests: %w", err)
-	}
-	var out []*Manifest
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
-			continue
-		}
-		layer, table, ok := strings.Cut(strings.TrimSuffix(name, ".json"), ".")
-		if !ok {
-			continue
-		}
-		m, err := l.Manifest(layer, table)
-		if err != nil {
-			return nil, err
-		}
-		if m != nil {
-			out = append(out, m)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if a, b := layerRank(out[i].Layer), layerRank(out[j].Layer); a != b {
-			return a < b
-		}
-		return out[i].Table < out[j].Table
-	})
-	return out, nil
+// manifestRel is where the immutable manifest of a version is stored.
+func manifestRel(layer, table, dir string) string {
+	return metaDir + "/manifests/" + layer + "." + table + "/" + pathBase(dir) + ".json"
 }
 
-func layerRank(l string) int {
-	switch l {
-	case Bronze:
-		return 0
-	case Silver:
-		return 1
-	case Gold:
-		return 2
-	case Quarantine:
-		return 3
+func pathBase(p string) string {
+	if i := strings.LastIndex(p, "/"); i >= 0 {
+		return p[i+1:]
 	}
-	return 4
+	return p
 }
 
 // Staging is a new version of a table being written. Nothing a reader sees
-// changes until Publish.
+// changes until the transaction commits.
 type Staging struct {
 	lake    *Lake
 	Layer   string
@@ -188,18 +386,22 @@ type Staging struct {
 }
 
 // Stage starts a new version of layer.table. The version's files go under
-// <layer>/<table>/v<version>-<run>/ beside the published version.
+// <layer>/<table>/v<version>-<run>/ beside the published versions.
 func (l *Lake) Stage(layer, table, runID string) (*Staging, error) {
+	if !l.writable {
+		return nil, fmt.Errorf("stage %s.%s: %w", layer, table, ErrReadOnly)
+	}
 	prev, err := l.Manifest(layer, table)
-	if err != nil {
-		return nil, err
+	if err != nil && !errors.Is(err, ErrNoTable) {
+		// A damaged table is rebuilt: its new version replaces it.
+		prev = nil
 	}
-	version := int64(1)
-	if prev != nil {
-		version = prev.Version + 1
+	if errors.Is(err, ErrNoTable) {
+		prev = nil
 	}
-	rel := filepath.ToSlash(filepath.Join(layer, table, fmt.Sprintf("v%06d-%s", version, runID)))
-	abs := filepath.Join(l.Root, filepath.FromSlash(rel))
+	version := l.nextVersion(layer+"."+table, prev)
+	rel := fmt.Sprintf("%s/%s/v%06d-%s", layer, table, version, runID)
+	abs := l.Abs(rel)
 	if err := os.RemoveAll(abs); err != nil {
 		return nil, fmt.Errorf("stage %s.%s: %w", layer, table, err)
 	}
@@ -209,8 +411,27 @@ func (l *Lake) Stage(layer, table, runID string) (*Staging, error) {
 	return &Staging{lake: l, Layer: layer, Table: table, Version: version, RunID: runID, dir: rel, prev: prev}, nil
 }
 
+// nextVersion is one more than any version of the table in the pinned view
+// or recorded by the snapshot, so a version number is never reused after a
+// rollback.
+func (l *Lake) nextVersion(name string, prev *Manifest) int64 {
+	var v int64
+	if prev != nil {
+		v = prev.Version
+	}
+	if l.snap != nil {
+		if ref, ok := l.snap.Tables[name]; ok && ref.Version > v {
+			v = ref.Version
+		}
+		if hw := l.snap.HighWater[name]; hw > v {
+			v = hw
+		}
+	}
+	return v + 1
+}
+
 // Dir returns the absolute directory to write the version's files into.
-func (s *Staging) Dir() string { return filepath.Join(s.lake.Root, filepath.FromSlash(s.dir)) }
+func (s *Staging) Dir() string { return s.lake.Abs(s.dir) }
 
 // Previous returns the manifest this version replaces, or nil.
 func (s *Staging) Previous() *Manifest { return s.prev }
@@ -218,10 +439,12 @@ func (s *Staging) Previous() *Manifest { return s.prev }
 // Abort removes the staged files; the published version is untouched.
 func (s *Staging) Abort() { _ = os.RemoveAll(s.Dir()) }
 
-// Publish lists the staged Parquet files into m, fsyncs them and switches the
-// table's manifest by atomic rename. m's Layer, Table, Version, RunID, Dir and
-// Files are filled in here; Files' Rows must be given by the caller through
-// rows (path relative to the staging dir → rows), since only the writer knows.
+// Publish lists the staged Parquet files into m, fsyncs them, writes the
+// version's immutable manifest and adds it to the handle's transaction: the
+// handle sees it at once, other readers when the transaction commits. m's
+// Layer, Table, Version, RunID, Dir and Files are filled in here; Files' Rows
+// must be given by the caller through rows (path relative to the staging dir →
+// rows), since only the writer knows.
 func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) {
 	m.Layer, m.Table, m.Version, m.RunID, m.Dir = s.Layer, s.Table, s.Version, s.RunID, s.dir
 	if m.CreatedAt.IsZero() {
@@ -249,7 +472,10 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		if err := syncFile(p); err != nil {
 			return err
 		}
-		relToStage, _ := filepath.Rel(root, p)
+		relToStage, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
 		relToStage = filepath.ToSlash(relToStage)
 		n, ok := rows[relToStage]
 		if !ok && rows != nil {
@@ -276,99 +502,63 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		}
 		m.Rows = total
 	}
-	if s.prev != nil {
-		m.PreviousDirs = append([]string{s.prev.Dir}, s.prev.PreviousDirs...)
-		if len(m.PreviousDirs) > keepVersions {
-			m.PreviousDirs = m.PreviousDirs[:keepVersions]
-		}
-	}
-	if err := s.lake.writeManifest(&m); err != nil {
+	b, err := json.MarshalIndent(&m, "", "  ")
+	if err != nil {
 		return nil, err
 	}
-	s.lake.collect(s.Layer, s.Table, &m)
+	if err := writeFileAtomic(s.lake.Abs(manifestRel(m.Layer, m.Table, m.Dir)), append(b, '\n'), false); err != nil {
+		return nil, fmt.Errorf("publish %s: manifest: %w", m.Name(), err)
+	}
+	s.lake.tx.mu.Lock()
+	if _, seen := s.lake.tx.pending[m.Name()]; !seen {
+		s.lake.tx.order = append(s.lake.tx.order, m.Name())
+	}
+	s.lake.tx.pending[m.Name()] = &m
+	s.lake.tx.mu.Unlock()
 	return &m, nil
 }
 
-// keepVersions is how many replaced versions stay on disk, for readers that
-// opened them just before a publish and for a manual rollback.
-const keepVersions = 1
-
-func (l *Lake) writeManifest(m *Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+// writeFileAtomic writes b to p through a temporary file, fsync and rename
+// (or, with exclusive, a hard link that fails when p exists: the local
+// equivalent of S3's If-None-Match: *), then syncs the directory.
+func writeFileAtomic(p string, b []byte, exclusive bool) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	final := l.manifestPath(m.Layer, m.Table)
-	tmp := final + ".tmp-" + m.RunID
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write manifest %s: %w", m.Name(), err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("write manifest %s: %w", m.Name(), err)
+		os.Remove(tmp)
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("sync manifest %s: %w", m.Name(), err)
-	}
-	if err := f.Close(); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("publish manifest %s: %w", m.Name(), err)
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
 	}
-	return syncDir(filepath.Dir(final))
-}
-
-// collect removes version directories of a table that no manifest refers to:
-// versions older than those kept, and orphans of crashed runs.
-func (l *Lake) collect(layer, table string, m *Manifest) {
-	keep := map[string]bool{m.Dir: true}
-	for _, d := range m.PreviousDirs {
-		keep[d] = true
+	if exclusive {
+		err = os.Link(tmp, p)
+		os.Remove(tmp)
+	} else {
+		err = os.Rename(tmp, p)
 	}
-	base := filepath.Join(l.Root, layer, table)
-	entries, err := os.ReadDir(base)
 	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		rel := layer + "/" + table + "/" + e.Name()
-		if e.IsDir() && strings.HasPrefix(e.Name(), "v") && !keep[rel] {
-			_ = os.RemoveAll(filepath.Join(base, e.Name()))
+		if !exclusive {
+			os.Remove(tmp)
 		}
+		return err
 	}
-}
-
-// Orphans lists version directories that no manifest refers to (left by a
-// crashed run). They are removed by the next publish of their table.
-func (l *Lake) Orphans() ([]string, error) {
-	ms, err := l.Manifests()
-	if err != nil {
-		return nil, err
-	}
-	keep := map[string]bool{}
-	for _, m := range ms {
-		keep[m.Dir] = true
-		for _, d := range m.PreviousDirs {
-			keep[d] = true
-		}
-	}
-	var out []string
-	for _, layer := range []string{Bronze, Silver, Gold, Quarantine} {
-		tables, _ := os.ReadDir(filepath.Join(l.Root, layer))
-		for _, t := range tables {
-			versions, _ := os.ReadDir(filepath.Join(l.Root, layer, t.Name()))
-			for _, v := range versions {
-				rel := layer + "/" + t.Name() + "/" + v.Name()
-				if v.IsDir() && !keep[rel] {
-					out = append(out, rel)
-				}
-			}
-		}
-	}
-	return out, nil
+	return syncDir(filepath.Dir(p))
 }
 
 func syncFile(p string) error {
@@ -396,10 +586,13 @@ func NewRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// Lock takes the lake's writer lock, so that two writers never publish the
-// same table at once. Readers need no lock. The lock is released by the
-// returned function or when the process dies.
+// Lock takes the lake's writer lock, so that two writers never stage and
+// commit at once. Readers need no lock. The lock is released by the returned
+// function or when the process dies.
 func (l *Lake) Lock() (func(), error) {
+	if !l.writable {
+		return nil, fmt.Errorf("lake lock: %w", ErrReadOnly)
+	}
 	p := l.MetaDir("lock")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -409,8 +602,26 @@ func (l *Lake) Lock() (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("lake %s is locked by another nexus process (%s): %w", l.Root, p, err)
 	}
+	// A writer starts from the latest commit, not the one current when the
+	// handle was opened: another writer may have committed in between.
+	if err := l.rebase(); err != nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		return nil, err
+	}
 	return func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// rebase re-pins a writer with nothing pending to the current snapshot.
+func (l *Lake) rebase() error {
+	l.tx.mu.Lock()
+	n := len(l.tx.pending)
+	l.tx.mu.Unlock()
+	if n > 0 {
+		return nil
+	}
+	return l.pin()
 }

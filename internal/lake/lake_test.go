@@ -1,9 +1,12 @@
 package lake
 
 import (
+	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func writePart(t *testing.T, s *Staging, name, content string) {
@@ -17,84 +20,267 @@ func writePart(t *testing.T, s *Staging, name, content string) {
 	}
 }
 
-func TestPublishVersionsAndCollect(t *testing.T) {
-	t.Parallel()
-	lk, err := Open(t.TempDir())
+// parquetish is the smallest byte string Verify accepts as Parquet.
+func parquetish(body string) string {
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(body)))
+	return "PAR1" + body + string(n[:]) + "PAR1"
+}
+
+func publish(t *testing.T, lk *Lake, layer, table, run string, rows int64) *Manifest {
+	t.Helper()
+	s, err := lk.Stage(layer, table, run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := lk.Manifest(Bronze, "orders"); err != nil || m != nil {
-		t.Fatalf("unpublished table: %v %v", m, err)
+	writePart(t, s, "part-0.parquet", parquetish("rows"))
+	m, err := s.Publish(Manifest{Schema: []Column{{Name: "a", Type: "INTEGER"}}}, map[string]int64{"part-0.parquet": rows})
+	if err != nil {
+		t.Fatal(err)
 	}
-	var dirs []string
-	for i, run := range []string{"r1", "r2", "r3"} {
-		s, err := lk.Stage(Bronze, "orders", run)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writePart(t, s, "year=2017/part-0.parquet", "x")
-		writePart(t, s, "part-1.parquet", "yy")
-		m, err := s.Publish(Manifest{Schema: []Column{{Name: "a", Type: "INTEGER"}}},
-			map[string]int64{"year=2017/part-0.parquet": 3, "part-1.parquet": 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Version != int64(i+1) || m.Rows != 7 || m.Bytes != 3 || len(m.Files) != 2 || m.RunID != run {
-			t.Fatalf("manifest %+v", m)
-		}
-		dirs = append(dirs, m.Dir)
+	return m
+}
+
+func TestPublishIsInvisibleUntilCommit(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	w, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The current and one previous version are kept; older ones are removed.
-	for i, d := range dirs {
-		_, err := os.Stat(filepath.Join(lk.Root, d))
-		if exists := err == nil; exists != (i >= 1) {
-			t.Errorf("version dir %s exists=%v", d, exists)
-		}
+	if _, err := w.Manifest(Bronze, "orders"); !errors.Is(err, ErrNoTable) {
+		t.Fatalf("unpublished table: %v", err)
 	}
-	m, _ := lk.Manifest(Bronze, "orders")
-	for _, f := range lk.AbsFiles(m) {
-		if _, err := os.Stat(f); err != nil {
-			t.Errorf("published file missing: %v", err)
-		}
+	s, err := w.Stage(Bronze, "orders", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePart(t, s, "year=2017/part-0.parquet", "x")
+	writePart(t, s, "part-1.parquet", "yy")
+	m, err := s.Publish(Manifest{}, map[string]int64{"year=2017/part-0.parquet": 3, "part-1.parquet": 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Version != 1 || m.Rows != 7 || m.Bytes != 3 || len(m.Files) != 2 || m.RunID != "r1" {
+		t.Fatalf("manifest %+v", m)
+	}
+	// The writer sees its own version; a reader does not, until the commit.
+	if got, err := w.Manifest(Bronze, "orders"); err != nil || got.Version != 1 {
+		t.Fatalf("writer view: %v %v", got, err)
+	}
+	r, err := OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Manifest(Bronze, "orders"); !errors.Is(err, ErrNoTable) {
+		t.Fatalf("reader sees an uncommitted version: %v", err)
+	}
+	snap, err := w.Commit(CommitInfo{RunID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.ID != 1 || len(snap.Changed) != 1 || snap.Changed[0] != "bronze.orders" {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	// The old reader stays pinned; a new one sees the commit.
+	if _, err := r.Manifest(Bronze, "orders"); !errors.Is(err, ErrNoTable) {
+		t.Fatalf("pinned reader moved: %v", err)
+	}
+	r2, _ := r.Reopen()
+	if got, err := r2.Manifest(Bronze, "orders"); err != nil || got.Version != 1 {
+		t.Fatalf("reopened reader: %v %v", got, err)
+	}
+	// Nothing pending: no new snapshot.
+	if again, err := w.Commit(CommitInfo{}); err != nil || again.ID != 1 {
+		t.Fatalf("empty commit: %+v %v", again, err)
 	}
 }
 
-func TestAbortAndOrphans(t *testing.T) {
+func TestOpenReadNeverCreates(t *testing.T) {
 	t.Parallel()
-	lk, _ := Open(t.TempDir())
-	s, _ := lk.Stage(Silver, "orders", "ok")
-	writePart(t, s, "part-0.parquet", "x")
-	if _, err := s.Publish(Manifest{}, map[string]int64{"part-0.parquet": 1}); err != nil {
+	root := filepath.Join(t.TempDir(), "nope")
+	if _, err := OpenRead(root); err == nil {
+		t.Fatal("OpenRead of a missing lake succeeded")
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Fatalf("OpenRead created %s", root)
+	}
+	existing := t.TempDir()
+	if _, err := Open(existing); err != nil {
 		t.Fatal(err)
 	}
-	// A crashed writer leaves a staged version that no manifest lists.
-	crashed, _ := lk.Stage(Silver, "orders", "crashed")
+	r, err := OpenRead(existing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Stage(Bronze, "x", "r"); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("stage on a read handle: %v", err)
+	}
+}
+
+func TestRollbackAtAndVacuum(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	w, _ := Open(root)
+	var dirs []string
+	for i, run := range []string{"r1", "r2", "r3"} {
+		m := publish(t, w, Silver, "orders", run, int64(10*(i+1)))
+		publish(t, w, Gold, "fact_"+run, run, 1)
+		if _, err := w.Commit(CommitInfo{RunID: run}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, m.Dir)
+	}
+	// Time travel.
+	old, err := w.At(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := old.Manifest(Silver, "orders"); err != nil || m.Rows != 10 {
+		t.Fatalf("snapshot 1: %+v %v", m, err)
+	}
+	if _, err := old.Manifest(Gold, "fact_r2"); !errors.Is(err, ErrNoTable) {
+		t.Fatalf("snapshot 1 has a later table: %v", err)
+	}
+	// Rollback is a new commit with the old mapping.
+	s, err := w.Rollback(1, "rb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ID != 4 || s.Kind != CommitRollback || len(s.Removed) != 2 {
+		t.Fatalf("rollback snapshot %+v", s)
+	}
+	if m, _ := w.Manifest(Silver, "orders"); m.Rows != 10 || m.Version != 1 {
+		t.Fatalf("after rollback: %+v", m)
+	}
+	// A version number is never reused after a rollback.
+	if m := publish(t, w, Silver, "orders", "r5", 5); m.Version != 4 {
+		t.Fatalf("version after rollback = %d, want 4", m.Version)
+	}
+	if _, err := w.Commit(CommitInfo{RunID: "r5"}); err != nil {
+		t.Fatal(err)
+	}
+	// A crashed writer's staged version is an orphan.
+	crashed, _ := w.Stage(Silver, "orders", "crashed")
 	writePart(t, crashed, "part-0.parquet", "half")
-	orphans, err := lk.Orphans()
+	w2, _ := Open(root)
+	orphans, err := w2.Orphans()
 	if err != nil || len(orphans) != 1 {
 		t.Fatalf("orphans = %v, %v", orphans, err)
 	}
-	m, _ := lk.Manifest(Silver, "orders")
-	if m.RunID != "ok" || m.Version != 1 {
-		t.Fatalf("published manifest changed by a crashed writer: %+v", m)
-	}
-	// The next publish of the table removes the orphan.
-	s2, _ := lk.Stage(Silver, "orders", "next")
-	writePart(t, s2, "part-0.parquet", "x")
-	if _, err := s2.Publish(Manifest{}, map[string]int64{"part-0.parquet": 1}); err != nil {
+	// Retention: keep 2 snapshots, no grace: snapshots 1-3 go, with the
+	// versions only they referenced and the orphan.
+	res, err := w2.Vacuum(Retention{Keep: 2}, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if orphans, _ := lk.Orphans(); len(orphans) != 0 {
-		t.Errorf("orphans after publish: %v", orphans)
+	if len(res.Snapshots) != 3 {
+		t.Fatalf("vacuumed snapshots %v", res.Snapshots)
 	}
-	aborted, _ := lk.Stage(Silver, "orders", "aborted")
-	aborted.Abort()
-	if _, err := os.Stat(aborted.Dir()); !os.IsNotExist(err) {
-		t.Errorf("aborted stage still on disk")
+	for i, d := range dirs {
+		_, err := os.Stat(filepath.Join(root, d))
+		// dirs[0] (v1) is referenced by snapshot 4 (the rollback).
+		if exists := err == nil; exists != (i == 0) {
+			t.Errorf("version dir %s exists=%v", d, exists)
+		}
 	}
-	if _, err := s2.Publish(Manifest{}, map[string]int64{}); err == nil {
-		// part-0 has no row count in the map: must be an error, not a silent 0.
-		t.Errorf("publish without row counts accepted")
+	if orphans, _ := w2.Orphans(); len(orphans) != 0 {
+		t.Errorf("orphans after vacuum: %v", orphans)
+	}
+	if _, err := w2.At(2); err == nil {
+		t.Errorf("vacuumed snapshot still readable")
+	}
+	// Grace keeps recently superseded snapshots.
+	publish(t, w2, Silver, "orders", "r6", 6)
+	if _, err := w2.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := w2.Vacuum(Retention{Keep: 1, Grace: time.Hour}, time.Now()); len(res.Snapshots) != 0 {
+		t.Errorf("grace did not keep snapshots: %v", res.Snapshots)
+	}
+}
+
+func TestConcurrentCommitLoses(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	a, _ := Open(root)
+	b, _ := Open(root)
+	publish(t, a, Bronze, "orders", "a", 1)
+	publish(t, b, Bronze, "orders", "b", 2)
+	if _, err := a.Commit(CommitInfo{RunID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Commit(CommitInfo{RunID: "b"}); !errors.Is(err, ErrConcurrentCommit) {
+		t.Fatalf("second writer: %v", err)
+	}
+	r, _ := OpenRead(root)
+	if m, _ := r.Manifest(Bronze, "orders"); m.RunID != "a" {
+		t.Fatalf("current = %+v", m)
+	}
+}
+
+func TestVerifyAndDamagedManifest(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	w, _ := Open(root)
+	good := publish(t, w, Silver, "orders", "r1", 1)
+	bad := publish(t, w, Gold, "fact_sales", "r1", 1)
+	trunc := publish(t, w, Gold, "dim_date", "r1", 1)
+	if _, err := w.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if f := w.Verify(good); len(f) != 0 {
+		t.Fatalf("intact table: %v", f)
+	}
+	if err := os.Remove(w.AbsFiles(bad)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.AbsFiles(trunc)[0], []byte("PAR1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := OpenRead(root)
+	got := map[string]Problem{}
+	for _, f := range r.Check() {
+		got[f.Table] = f.Problem
+	}
+	want := map[string]Problem{"gold.fact_sales": ProblemMissingFile, "gold.dim_date": ProblemSize}
+	if len(got) != len(want) || got["gold.fact_sales"] != want["gold.fact_sales"] || got["gold.dim_date"] != want["gold.dim_date"] {
+		t.Fatalf("findings %v, want %v", got, want)
+	}
+	// A truncated manifest damages its table only.
+	if err := os.WriteFile(filepath.Join(root, manifestRel(Gold, "fact_sales", bad.Dir)), []byte(`{"lay`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = OpenRead(root)
+	ms, err := r.Manifests()
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("manifests with one damaged: %d %v", len(ms), err)
+	}
+	if _, err := r.Manifest(Gold, "fact_sales"); err == nil || errors.Is(err, ErrNoTable) {
+		t.Fatalf("damaged manifest: %v", err)
+	}
+}
+
+func TestLegacyLakeIsSnapshotZero(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "_nexus", "tables"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	legacy := `{"layer":"bronze","table":"orders","version":3,"run_id":"old","dir":"bronze/orders/v000003-old","files":[],"rows":5}`
+	if err := os.WriteFile(filepath.Join(root, "_nexus", "tables", "bronze.orders.json"), []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := Open(root)
+	if m, err := w.Manifest(Bronze, "orders"); err != nil || m.Version != 3 {
+		t.Fatalf("legacy manifest: %+v %v", m, err)
+	}
+	if m := publish(t, w, Silver, "orders", "new", 1); m.Version != 1 {
+		t.Fatal(m.Version)
+	}
+	s, err := w.Commit(CommitInfo{})
+	if err != nil || s.ID != 1 || s.Tables["bronze.orders"].Version != 3 {
+		t.Fatalf("first commit over a legacy lake: %+v %v", s, err)
 	}
 }
 

@@ -3,16 +3,20 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/transform"
 )
 
 // CheckRun is the record of a `nexus check`: the suites run on what is
@@ -22,6 +26,7 @@ type CheckRun struct {
 	Kind     string           `json:"kind"` // "check"
 	Started  time.Time        `json:"started"`
 	Duration time.Duration    `json:"duration_ns"`
+	Snapshot int64            `json:"snapshot"` // the lake snapshot checked
 	Results  []quality.Result `json:"results"`
 }
 
@@ -36,9 +41,10 @@ func (c *CheckRun) Failed() bool {
 }
 
 // Check runs the suites of the published tables matching layer and table
-// (empty = all) and stores the results in the run history.
+// (empty = all) on the engine's snapshot. It writes nothing: RecordCheck adds
+// the results to the run history.
 func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[string]*quality.Suite, layer, table string) (*CheckRun, error) {
-	run := &CheckRun{RunID: lake.NewRunID(time.Now()), Kind: "check", Started: time.Now().UTC()}
+	run := &CheckRun{RunID: lake.NewRunID(time.Now()), Kind: "check", Started: time.Now().UTC(), Snapshot: lk.SnapshotID()}
 	names := make([]string, 0, len(suites))
 	for n := range suites {
 		names = append(names, n)
@@ -71,7 +77,7 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+tmp+" AS "+annotate); err != nil {
 			return nil, fmt.Errorf("check %s (%s): %w", name, s.File, err)
 		}
-		res, err := quality.Evaluate(ctx, db, s, tmp, engine.Ident(l)+"."+engine.Ident(t), keyOf(s, published[name]))
+		res, err := quality.Evaluate(ctx, db, s, tmp, engine.Ident(l)+"."+engine.Ident(t), builtRelation(published, l, t), keyOf(s, published[name]))
 		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tmp)
 		if err != nil {
 			return nil, err
@@ -82,7 +88,31 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 		return nil, fmt.Errorf("check: no published table with a suite matches layer=%q table=%q (suites: %s)", layer, table, strings.Join(names, ", "))
 	}
 	run.Duration = time.Since(run.Started)
-	return run, saveJSON(lk, run.RunID, run)
+	return run, nil
+}
+
+// ErrHistoryReadOnly is returned by RecordCheck when the lake cannot be
+// written (a read-only mount, another user's lake): the check itself stands.
+var ErrHistoryReadOnly = errors.New("the lake is read-only: results not recorded in the run history")
+
+// RecordCheck adds a check's results to the run history.
+func RecordCheck(lk *lake.Lake, run *CheckRun) error {
+	err := saveJSON(lk, run.RunID, run)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%w (%v)", ErrHistoryReadOnly, err)
+	}
+	return err
+}
+
+// builtRelation is every row the last build of layer.table produced: the
+// published rows plus its quarantine, when there is one.
+func builtRelation(published map[string]*lake.Manifest, layer, table string) string {
+	rel := engine.Ident(layer) + "." + engine.Ident(table)
+	q := transform.QuarantineTable(layer, table)
+	if published[lake.Quarantine+"."+q] == nil {
+		return rel
+	}
+	return fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * FROM %s.%s)", rel, engine.Ident(lake.Quarantine), engine.Ident(q))
 }
 
 // keyOf picks the columns to show with a failing row: the model's key when the
@@ -107,7 +137,7 @@ type RunRecord struct {
 	RunID   string
 	Started time.Time
 	Kind    string
-	Status  string
+	Status  RunStatus
 	Results []quality.Result // every check result of the run
 	Steps   []Step
 }
@@ -142,7 +172,7 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 			RunID   string           `json:"run_id"`
 			Kind    string           `json:"kind"`
 			Started time.Time        `json:"started"`
-			Status  string           `json:"status"`
+			Status  RunStatus        `json:"status"`
 			Steps   []Step           `json:"steps"`
 			Results []quality.Result `json:"results"`
 		}
@@ -156,11 +186,16 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 		for _, st := range raw.Steps {
 			rec.Results = append(rec.Results, st.Checks...)
 		}
+		if rec.Status == "" && rec.Kind == "run" {
+			// Written before run records had a status from the start: a run
+			// that died before it finished.
+			rec.Status = RunAbandoned
+		}
 		if rec.Status == "" {
-			rec.Status = "succeeded"
+			rec.Status = RunSucceeded
 			for _, r := range rec.Results {
 				if r.Verdict == "fail" {
-					rec.Status = "failed"
+					rec.Status = RunFailed
 				}
 			}
 		}

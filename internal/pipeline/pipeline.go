@@ -5,9 +5,14 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -52,16 +57,35 @@ type Step struct {
 	Checks []quality.Result `json:"checks,omitempty"`
 }
 
+// RunStatus is the state of a run record.
+type RunStatus string
+
+// Run statuses. A record is written as running when the run starts, so a run
+// killed midway is found and marked abandoned by the next writer.
+const (
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunAbandoned RunStatus = "abandoned"
+	RunCancelled RunStatus = "cancelled"
+)
+
 // Summary is the record of a run, also stored under _nexus/runs/.
 type Summary struct {
 	RunID    string        `json:"run_id"`
 	Kind     string        `json:"kind"` // "run"
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration_ns"`
-	Status   string        `json:"status"` // succeeded or failed
-	Steps    []Step        `json:"steps"`
-	Reports  []string      `json:"reports,omitempty"`
-	err      error
+	Status   RunStatus     `json:"status"`
+	// Snapshot is the lake snapshot the run committed (0: it committed
+	// nothing, e.g. nothing changed or it was cancelled).
+	Snapshot int64    `json:"snapshot,omitempty"`
+	Steps    []Step   `json:"steps"`
+	Reports  []string `json:"reports,omitempty"`
+	// Sales is what the Silver quarantines hold of the sales after the run
+	// (nil when no model ran).
+	Sales *SalesQuarantine `json:"sales_quarantined,omitempty"`
+	err   error
 }
 
 // Err is the joined error of the failed steps.
@@ -77,7 +101,13 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	sum := &Summary{RunID: opts.RunID, Kind: "run", Started: time.Now().UTC()}
+	sum := &Summary{RunID: opts.RunID, Kind: "run", Started: time.Now().UTC(), Status: RunRunning}
+	if err := MarkAbandoned(lk); err != nil {
+		return nil, err
+	}
+	if err := saveRun(lk, sum); err != nil {
+		return nil, err
+	}
 	var errs []error
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
@@ -116,6 +146,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		res, err := transform.Run(ctx, lk, eng, g, transform.Options{
 			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect, Suites: suites,
 		})
+		if err == nil {
+			var serr error
+			if sum.Sales, serr = salesOfRun(ctx, eng, res); serr != nil {
+				errs = append(errs, serr)
+			}
+		}
 		eng.Close()
 		if err != nil {
 			return nil, err
@@ -129,6 +165,19 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			}
 			sum.Steps = append(sum.Steps, st)
 		}
+	}
+	// One commit for the whole run: readers see all of it or none of it. A
+	// cancelled run commits nothing.
+	if err := ctx.Err(); err != nil {
+		sum.Status, sum.Duration = RunCancelled, time.Since(sum.Started)
+		return sum, errors.Join(err, saveRun(lk, sum))
+	}
+	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRun, RunID: opts.RunID}, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if snap != nil && snap.RunID == opts.RunID {
+		sum.Snapshot = snap.ID
 	}
 	// The reports Finish writes read this record: it must carry the run's
 	// status already, or they show a run in progress as failed.
@@ -154,9 +203,9 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 func (s *Summary) finish(errs []error) {
 	s.Duration = time.Since(s.Started)
 	s.err = errors.Join(errs...)
-	s.Status = "succeeded"
+	s.Status = RunSucceeded
 	if s.err != nil {
-		s.Status = "failed"
+		s.Status = RunFailed
 	}
 }
 
@@ -248,3 +297,65 @@ func LoadSuites(projectDir string, g *transform.Graph) (map[string]*quality.Suit
 
 // saveRun writes the run record to _nexus/runs/<run_id>.json.
 func saveRun(lk *lake.Lake, s *Summary) error { return saveJSON(lk, s.RunID, s) }
+
+// Commit commits what the handle published as one snapshot, then removes
+// what retention no longer keeps. A failed clean-up is logged, not fatal: the
+// commit stands and the next one retries.
+func Commit(lk *lake.Lake, info lake.CommitInfo, log *slog.Logger) (*lake.Snapshot, error) {
+	pending := len(lk.Pending())
+	snap, err := lk.Commit(info)
+	if err != nil {
+		return nil, err
+	}
+	if pending == 0 {
+		return snap, nil
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Info("committed", "snapshot", snap.ID, "tables", len(snap.Changed))
+	res, err := lk.Vacuum(lake.DefaultRetention, time.Now())
+	if err != nil {
+		log.Warn("vacuum after commit failed; the next commit retries", "err", err)
+	} else if n := len(res.Versions) + len(res.Snapshots); n > 0 {
+		log.Info("vacuumed", "snapshots", len(res.Snapshots), "versions", len(res.Versions))
+	}
+	return snap, nil
+}
+
+// MarkAbandoned marks the run records left as running by a process that died
+// (the caller holds the lake's writer lock, so no run is in progress).
+func MarkAbandoned(lk *lake.Lake) error {
+	dir := lk.MetaDir("runs")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("run history: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("run history: %w", err)
+		}
+		var s Summary
+		if err := json.Unmarshal(b, &s); err != nil {
+			continue // History reports unreadable records
+		}
+		// Records of runs killed before this version wrote a status stay
+		// without one; they are abandoned runs too.
+		if s.Kind != "run" || (s.Status != RunRunning && s.Status != "") {
+			continue
+		}
+		s.Status = RunAbandoned
+		if err := saveRun(lk, &s); err != nil {
+			return err
+		}
+	}
+	return nil
+}

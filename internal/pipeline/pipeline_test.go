@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -105,11 +105,14 @@ func column(t *testing.T, lk *lake.Lake, q string) []string {
 	return out
 }
 
-// TestQuarantineHoldsPlantedDefects: on generated data, the quarantine holds
-// exactly the planted orders whose defects are quarantine rules (an event
-// before the purchase), with those reasons, plus their items, payments and
-// reviews; nothing else leaves the flow.
-func TestQuarantineHoldsPlantedDefects(t *testing.T) {
+// TestTimestampDefectsKeepTheirSales: on generated data, the planted orders
+// with a logistics timestamp out of order (carrier hand-over or delivery
+// before the purchase, and the rest) are real sales: they stay in Silver,
+// flagged in quality_flags, keep their revenue and payments in
+// gold.fact_sales, and only the measures a defect corrupts are NULL. Nothing
+// leaves the flow, Bronze = Silver + quarantine to the cent, and the run
+// says "0 orders, R$ 0.00" of sales quarantined.
+func TestTimestampDefectsKeepTheirSales(t *testing.T) {
 	t.Parallel()
 	src := generated(t)
 	lk, _ := lake.Open(t.TempDir())
@@ -117,44 +120,65 @@ func TestQuarantineHoldsPlantedDefects(t *testing.T) {
 	if sum.Err() != nil {
 		t.Fatalf("run failed: %v", sum.Err())
 	}
-	quarantineQuirks := map[string]string{
+	flagOf := map[string]string{
 		"carrier_before_purchase":   "carrier_after_purchase",
 		"delivered_before_purchase": "delivered_after_purchase",
+		"carrier_before_approval":   "carrier_after_approval",
+		"delivered_before_carrier":  "delivered_after_carrier",
 	}
-	want := map[string]bool{}
+	byQuirk := map[string][]string{}
 	for _, p := range readPlanted(t, src) {
-		if p.Table == "orders" && quarantineQuirks[p.Quirk] != "" {
-			want[p.Key["order_id"].(string)] = true
+		if p.Table == "orders" && flagOf[p.Quirk] != "" {
+			byQuirk[p.Quirk] = append(byQuirk[p.Quirk], "'"+p.Key["order_id"].(string)+"'")
 		}
 	}
-	if len(want) == 0 {
-		t.Fatal("the generator planted no quarantine-worthy order at this scale")
+	for quirk, flag := range flagOf {
+		ids := byQuirk[quirk]
+		if len(ids) == 0 {
+			t.Errorf("the generator planted no %s at this scale", quirk)
+			continue
+		}
+		in := "(" + strings.Join(ids, ", ") + ")"
+		t.Run(quirk, func(t *testing.T) {
+			// In Silver, each flagged with its rule.
+			got := column(t, lk, fmt.Sprintf("SELECT count(*) FILTER (WHERE list_contains(quality_flags, '%s')) || '/' || count(*) FROM silver.orders WHERE order_id IN %s", flag, in))[0]
+			if want := fmt.Sprintf("%d/%d", len(ids), len(ids)); got != want {
+				t.Errorf("silver.orders: %s of the planted orders flagged %s, want %s", got, flag, want)
+			}
+			// In Gold, with every item and every real of their payments.
+			for _, q := range []string{
+				"SELECT (SELECT count(*) || '/' || sum(price) FROM gold.fact_sales WHERE order_id IN %[1]s) = (SELECT count(*) || '/' || sum(price) FROM bronze.order_items WHERE order_id IN %[1]s)",
+				"SELECT (SELECT sum(payment_value) FROM gold.fact_sales WHERE order_id IN %[1]s) = (SELECT sum(payment_value) FROM bronze.order_payments WHERE order_id IN %[1]s AND order_id IN (SELECT order_id FROM bronze.order_items))",
+				"SELECT (SELECT sum(price) FROM gold.fact_sales WHERE order_id IN %[1]s) > 0",
+			} {
+				if r := column(t, lk, fmt.Sprintf(q, in))[0]; r != "true" {
+					t.Errorf("revenue lost: %s", fmt.Sprintf(q, in))
+				}
+			}
+			// Only a delivery before the purchase corrupts measures: delivery_days and is_late.
+			nulled := column(t, lk, fmt.Sprintf("SELECT count(*) FILTER (WHERE delivery_days IS NULL AND is_late IS NULL) FROM silver.orders WHERE order_id IN %s", in))[0]
+			want := "0"
+			if quirk == "delivered_before_purchase" {
+				want = fmt.Sprint(len(ids))
+			}
+			if nulled != want {
+				t.Errorf("%s orders with delivery_days and is_late NULL, want %s", nulled, want)
+			}
+		})
 	}
-	got := column(t, lk, "SELECT order_id FROM quarantine.silver_orders ORDER BY 1")
-	var wantList []string
-	for id := range want {
-		wantList = append(wantList, id)
-	}
-	sort.Strings(wantList)
-	if strings.Join(got, ",") != strings.Join(wantList, ",") {
-		t.Errorf("quarantined orders\n got %v\nwant %v", got, wantList)
-	}
-	reasons := column(t, lk, "SELECT DISTINCT unnest(string_split(check_id, ', ')) FROM quarantine.silver_orders")
-	for _, r := range reasons {
-		if r != "carrier_after_purchase" && r != "delivered_after_purchase" && r != "carrier_after_approval" && r != "delivered_after_carrier" {
-			t.Errorf("unexpected check %q in quarantine.silver_orders", r)
+	// Clean data: nothing leaves the flow.
+	for _, st := range sum.Steps {
+		if st.Kind == "model" && st.Quarantined != 0 {
+			t.Errorf("%s quarantined %d rows", st.Name, st.Quarantined)
+		}
+		for _, c := range st.Checks {
+			if strings.HasSuffix(c.CheckID, "_bronze_reconcile") && c.Verdict != "pass" {
+				t.Errorf("%s %s: %s %s", st.Name, c.CheckID, c.Verdict, c.Observed)
+			}
 		}
 	}
-	// The children of a quarantined order follow it, with the orphan reason.
-	for _, child := range []string{"order_items", "order_payments", "order_reviews"} {
-		n := column(t, lk, "SELECT count(*) FILTER (WHERE order_id NOT IN (SELECT order_id FROM quarantine.silver_orders)) FROM quarantine.silver_"+child)
-		if n[0] != "0" {
-			t.Errorf("quarantine.silver_%s holds %s rows of orders that were not quarantined", child, n[0])
-		}
-		leak := column(t, lk, "SELECT count(*) FROM silver."+child+" WHERE order_id IN (SELECT order_id FROM quarantine.silver_orders)")
-		if leak[0] != "0" {
-			t.Errorf("silver.%s still holds %s rows of quarantined orders", child, leak[0])
-		}
+	if sum.Sales == nil || sum.Sales.Orders != 0 || sum.Sales.PaymentCents != 0 || len(sum.Sales.NotBuilt) != 0 {
+		t.Errorf("sales quarantined = %+v, want 0 orders, R$ 0", sum.Sales)
 	}
 	// Row accounting at every gated step.
 	for _, st := range sum.Steps {
@@ -183,20 +207,105 @@ func TestQuarantineHoldsPlantedDefects(t *testing.T) {
 	}
 }
 
+// TestQuarantinedSalesAndDroppedPayment: orders quarantined as orphans are
+// counted, with their money, in the run's "sales quarantined" figure; and a
+// model that loses a payment fails its Bronze = Silver + quarantine check,
+// which blocks the table.
+func TestQuarantinedSalesAndDroppedPayment(t *testing.T) {
+	t.Parallel()
+	src := generated(t)
+	lk, _ := lake.Open(t.TempDir())
+	// The project quarantines every order of one state's customers (as an
+	// orphan rule would) to have sales in quarantine.
+	project := t.TempDir()
+	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
+	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
+checks:
+  - id: not_from_acre
+    kind: expression
+    expr: customer_id NOT IN (SELECT customer_id FROM silver.customers WHERE customer_state = 'AC')
+    description: for the test
+`), 0o644)
+	sum := runPipeline(t, lk, src, project, "q")
+	if sum.Err() != nil {
+		t.Fatalf("run failed: %v", sum.Err())
+	}
+	want := column(t, lk, `SELECT (SELECT count(*) FROM quarantine.silver_orders) || ',' ||
+		(SELECT CAST(sum(payment_value) * 100 AS BIGINT) FROM bronze.order_payments WHERE order_id IN (SELECT order_id FROM quarantine.silver_orders))`)[0]
+	var orders, cents int
+	splitInts(t, want, &orders, &cents)
+	if orders == 0 || sum.Sales == nil || sum.Sales.Orders != int64(orders) || sum.Sales.PaymentCents != int64(cents) {
+		t.Errorf("sales quarantined = %+v, want %d orders, %d cents", sum.Sales, orders, cents)
+	}
+	for _, st := range sum.Steps {
+		for _, c := range st.Checks {
+			if strings.HasSuffix(c.CheckID, "_bronze_reconcile") && c.Verdict != "pass" {
+				t.Errorf("%s %s: %s %s", st.Name, c.CheckID, c.Verdict, c.Observed)
+			}
+		}
+	}
+	// `nexus check` counts the published quarantine on the Silver side too,
+	// and the gate's quality_flags column is no schema drift.
+	_, suites, err := LoadGated(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(context.Background(), lk, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk, err := Check(context.Background(), lk, eng, suites, "silver", "")
+	eng.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, r := range chk.Results {
+		if strings.HasSuffix(r.CheckID, "_bronze_reconcile") || r.Kind == "schema" {
+			seen++
+			if r.Verdict != "pass" {
+				t.Errorf("check %s %s: %s %s", r.Table, r.CheckID, r.Verdict, r.Observed)
+			}
+		}
+	}
+	if seen < 11 {
+		t.Errorf("check ran %d reconciliations and schema checks, want 2 + 9", seen)
+	}
+
+	// A model that drops the second payment of every order.
+	os.MkdirAll(filepath.Join(project, "models", "silver"), 0o755)
+	model, err := os.ReadFile("../transform/models/silver/order_payments.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := strings.Replace(string(model), "FROM source('bronze.order_payments')", "FROM source('bronze.order_payments') WHERE payment_sequential <> 2", 1)
+	if lossy == string(model) {
+		t.Fatal("could not rewrite the payments model")
+	}
+	os.WriteFile(filepath.Join(project, "models", "silver", "order_payments.sql"), []byte(lossy), 0o644)
+	sum = runPipeline(t, lk, src, project, "lossy")
+	if sum.Err() == nil || !strings.Contains(sum.Err().Error(), "payments_bronze_reconcile") {
+		t.Fatalf("run error = %v, want payments_bronze_reconcile to fail", sum.Err())
+	}
+	for _, st := range sum.Steps {
+		if st.Name == "silver.order_payments" && st.Status != transform.StatusFailed {
+			t.Errorf("silver.order_payments %s, want failed", st.Status)
+		}
+	}
+	// The quarantine is not this run's: the figure is unknown, not 0.
+	if sum.Sales == nil || strings.Join(sum.Sales.NotBuilt, ",") != "silver.order_payments" {
+		t.Errorf("sales quarantined = %+v, want silver.order_payments not built", sum.Sales)
+	}
+}
+
 // TestReplayAfterRuleChange: relaxing a rule and replaying moves the rows that
 // now pass back into the table, keeps the others, and duplicates nothing.
 func TestReplayAfterRuleChange(t *testing.T) {
 	t.Parallel()
 	src := generated(t)
 	lk, _ := lake.Open(t.TempDir())
-	if sum := runPipeline(t, lk, src, "", "r1"); sum.Err() != nil {
-		t.Fatal(sum.Err())
-	}
-	before := column(t, lk, "SELECT (SELECT count(*) FROM silver.orders) || ',' || (SELECT count(*) FROM quarantine.silver_orders)")[0]
-	var published, quarantined int
-	splitInts(t, before, &published, &quarantined)
-
-	// The project relaxes carrier_after_purchase to a warning.
+	// A project that (wrongly) quarantines the orders handed to the carrier
+	// before the purchase.
 	project := t.TempDir()
 	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
 	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
@@ -204,11 +313,17 @@ checks:
   - id: carrier_after_purchase
     kind: expression
     expr: order_delivered_carrier_date >= order_purchase_timestamp
-    severity: warn
-    on_fail: keep
-    description: relaxed for the test
+    description: strict for the test
 `), 0o644)
-	g, suites, err := LoadGated(project)
+	if sum := runPipeline(t, lk, src, project, "r1"); sum.Err() != nil {
+		t.Fatal(sum.Err())
+	}
+	before := column(t, lk, "SELECT (SELECT count(*) FROM silver.orders) || ',' || (SELECT count(*) FROM quarantine.silver_orders)")[0]
+	var published, quarantined int
+	splitInts(t, before, &published, &quarantined)
+
+	// The rule is relaxed back to the default (keep and flag): replay.
+	g, suites, err := LoadGated("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +350,10 @@ checks:
 		if strings.Contains(c, "carrier_after_purchase") {
 			t.Errorf("a row still quarantined for the relaxed rule: %s", c)
 		}
+	}
+	// The rows that came back carry the flag of the rule that now keeps them.
+	if n := column(t, lk, "SELECT count(*) FROM silver.orders WHERE list_contains(quality_flags, 'carrier_after_purchase')")[0]; n != fmt.Sprint(res.Moved) {
+		t.Errorf("%s replayed orders flagged carrier_after_purchase, want %d", n, res.Moved)
 	}
 
 	// The items of the orders that came back now pass their foreign key: a

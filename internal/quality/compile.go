@@ -415,9 +415,39 @@ var Quarantined = fmt.Sprintf("len(list_filter(%s, lambda f: f.quarantine)) > 0"
 
 // PublishSQL selects the rows of an annotated table that go on: those failing
 // no quarantine check (rows failing only keep checks included), with the
-// relation's columns only.
-func PublishSQL(annotated string) string {
-	return fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s WHERE NOT (%s)", Ident(FailuresColumn), annotated, Quarantined)
+// relation's columns, where the columns a failed keep check names in nulls
+// are NULL, plus FlagsColumn when the suite has keep rules (see the package
+// doc). Columns keep their order; FlagsColumn comes last.
+func PublishSQL(s *Suite, annotated string) string {
+	ids := fmt.Sprintf("list_transform(%s, lambda f: f.check_id)", Ident(FailuresColumn))
+	// The checks that null each column, columns in order of first mention.
+	var cols []string
+	by := map[string][]string{}
+	for _, c := range s.Checks {
+		if !c.RowLevel() || c.Quarantine() {
+			continue
+		}
+		for _, col := range c.Nulls {
+			if _, ok := by[col]; !ok {
+				cols = append(cols, col)
+			}
+			by[col] = append(by[col], lit(c.ID))
+		}
+	}
+	sel := "* EXCLUDE (" + Ident(FailuresColumn) + ")"
+	if len(cols) > 0 {
+		var repl []string
+		for _, col := range cols {
+			repl = append(repl, fmt.Sprintf("CASE WHEN list_has_any(%s, [%s]) THEN NULL ELSE %s END AS %s",
+				ids, strings.Join(by[col], ", "), Ident(col), Ident(col)))
+		}
+		sel += " REPLACE (" + strings.Join(repl, ", ") + ")"
+	}
+	if s.HasFlags() {
+		// A published row fails no quarantine check: its failures are its flags.
+		sel += ", " + ids + " AS " + Ident(FlagsColumn)
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE NOT (%s)", sel, annotated, Quarantined)
 }
 
 // QuarantineSQL selects the rows of an annotated table that leave the flow,

@@ -22,12 +22,14 @@ import (
 // pass itself is not included.
 //
 // Table-level checks run one query each against relation, the rows that would
-// be published (after quarantine).
+// be published (after quarantine); a reconcile with include_quarantined reads
+// built instead: every row the build produced, published and quarantined
+// ("" = relation).
 //
 // A DuckDB error (e.g. a bad expression) is returned naming FILE:LINE and the
 // check id when it can be pinned to one check; for the shared row-level
 // queries use DiagnoseAnnotate.
-func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation string, keyCols []string) ([]Result, error) {
+func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string) ([]Result, error) {
 	results := make([]Result, len(s.Checks))
 	for i, c := range s.Checks {
 		results[i] = Result{
@@ -57,7 +59,11 @@ func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation str
 		case KindFreshness:
 			err = evalFreshness(ctx, db, c, relation, &results[i])
 		case KindReconcile:
-			err = evalReconcile(ctx, db, c, relation, &results[i])
+			side := relation
+			if c.IncludeQuarantined && built != "" {
+				side = built
+			}
+			err = evalReconcile(ctx, db, c, side, &results[i])
 		default:
 			err = fmt.Errorf("unknown kind %q", c.Kind)
 		}
@@ -317,7 +323,8 @@ func evalSchema(ctx context.Context, db *sql.DB, c Check, relation string, r *Re
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	ignore := map[string]bool{FailuresColumn: true}
+	// The gate's own columns are not part of a model's contract.
+	ignore := map[string]bool{FailuresColumn: true, FlagsColumn: true}
 	for _, c := range c.Ignore {
 		ignore[c] = true
 	}
@@ -431,6 +438,14 @@ func evalReconcile(ctx context.Context, db *sql.DB, c Check, relation string, r 
 	if c.To != "" {
 		other, otherName = TableRef(c.To), c.To
 	}
+	if c.ToDistinct {
+		other = fmt.Sprintf("(SELECT DISTINCT COLUMNS(c -> NOT starts_with(c, '_')) FROM %s)", other)
+		otherName += " (distinct records)"
+	}
+	name := c.Expr
+	if c.IncludeQuarantined {
+		name += " (published + quarantined)"
+	}
 	q := fmt.Sprintf("SELECT CAST((SELECT %s FROM %s%s) AS DOUBLE), CAST((SELECT %s FROM %s%s) AS DOUBLE)",
 		c.Expr, relation, whereClause(c.Where), c.ToExpr, other, whereClause(c.ToWhere))
 	var a, b sql.NullFloat64
@@ -440,7 +455,7 @@ func evalReconcile(ctx context.Context, db *sql.DB, c Check, relation string, r 
 	// An aggregate over no rows (NULL) counts as 0.
 	diff := a.Float64 - b.Float64
 	obs := fmt.Sprintf("%s = %s, %s %s = %s, difference %s (tolerance %g)",
-		c.Expr, fmtNum(a.Float64), otherName, c.ToExpr, fmtNum(b.Float64), fmtNum(diff), c.Tolerance)
+		name, fmtNum(a.Float64), otherName, c.ToExpr, fmtNum(b.Float64), fmtNum(diff), c.Tolerance)
 	if math.Abs(diff) > c.Tolerance+1e-12*math.Max(math.Abs(a.Float64), math.Abs(b.Float64)) {
 		r.Verdict = failVerdict(c)
 	}
@@ -452,7 +467,9 @@ func fmtNum(f float64) string {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
 		return strconv.FormatFloat(f, 'f', 0, 64)
 	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
+	// Sums of cents carry binary noise (-1251.6999999999534): 6 decimals
+	// are more than any amount needs.
+	return strconv.FormatFloat(math.Round(f*1e6)/1e6, 'f', -1, 64)
 }
 
 func pct(n, of int64) string {

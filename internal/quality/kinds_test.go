@@ -63,7 +63,7 @@ func run(t *testing.T, db *sql.DB, s *Suite) map[string]Result {
 			t.Fatalf("annotation changed the row count: %d rows in, %d out", in, out)
 		}
 	}
-	res, err := Evaluate(ctx, db, s, annotated, "t", []string{"id"})
+	res, err := Evaluate(ctx, db, s, annotated, "t", "", []string{"id"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestExpressionErrorNamesCheck(t *testing.T) {
 	s = suiteOf(t, `
   - {id: fine, kind: row_count, min_rows: 1}
   - {id: broken, kind: reconcile, expr: sum(nope), to_expr: count(*)}`)
-	_, err = Evaluate(context.Background(), db, s, "", "t", nil)
+	_, err = Evaluate(context.Background(), db, s, "", "t", "", nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "test.yaml:5: check broken (reconcile of main.t): ") {
 		t.Fatalf("err = %v", err)
 	}
@@ -359,7 +359,7 @@ func TestPublishAndQuarantine(t *testing.T) {
 		t.Fatal(err)
 	}
 	var published string
-	if err := db.QueryRow(`SELECT string_agg(CAST(id AS VARCHAR) || ':' || name || ':' || CAST(amount AS VARCHAR), ',' ORDER BY id) FROM (` + PublishSQL("_a") + `)`).Scan(&published); err != nil {
+	if err := db.QueryRow(`SELECT string_agg(CAST(id AS VARCHAR) || ':' || name || ':' || CAST(amount AS VARCHAR), ',' ORDER BY id) FROM (` + PublishSQL(s, "_a") + `)`).Scan(&published); err != nil {
 		t.Fatal(err)
 	}
 	if published != "3:y:5,4:z:1" {
@@ -382,5 +382,148 @@ func TestPublishAndQuarantine(t *testing.T) {
 	want := "1|name_nn, amount_pos|name is NULL; amount (-1) is not >= 0\n2|amount_pos|amount (-1) is not >= 0"
 	if strings.Join(got, "\n") != want {
 		t.Errorf("quarantined\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+}
+
+// A keep rule keeps the row, lists its id in quality_flags and nulls only
+// the measures it names; a quarantine rule still takes the row out.
+func TestKeepFlagsAndNulls(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, `CREATE TABLE t AS SELECT * FROM (VALUES
+		(1, 'o1', 10, 5.5, TRUE),
+		(2, 'o2', -2, -3.0, FALSE),
+		(3, 'o3', 10, 99.0, TRUE),
+		(4, 'o4', -2, 99.0, TRUE),
+		(5, NULL, -2, 1.0, FALSE)) v(id, order_id, carrier_gap, delivery_days, is_late)`)
+	s := suiteOf(t, `
+  - {id: order_nn, kind: not_null, column: order_id}
+  - {id: delivered_after_purchase, kind: between, column: delivery_days, min: "0", severity: warn, on_fail: keep, nulls: [delivery_days, is_late]}
+  - {id: carrier_after_purchase, kind: between, column: carrier_gap, min: "0", severity: warn, on_fail: keep}
+  - {id: fast, kind: between, column: delivery_days, max: "60", severity: warn, on_fail: keep, nulls: [delivery_days]}`)
+	if err := Annotate(context.Background(), db, s, "t", "_a"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		id   int
+		want string // order_id|delivery_days|is_late|quality_flags, or "" when not published
+	}{
+		{"passes every rule: nothing flagged or nulled", 1, "o1|5.5|true|[]"},
+		{"two keep rules: both listed in suite order, the named measures nulled", 2, "o2|NULL|NULL|[delivered_after_purchase, carrier_after_purchase]"},
+		{"keep rule that nulls one measure only", 3, "o3|NULL|true|[fast]"},
+		{"keep rule without nulls: flagged, measures kept", 4, "o4|NULL|true|[carrier_after_purchase, fast]"},
+		{"a quarantine rule still takes the row out", 5, ""},
+	}
+	q := `SELECT coalesce(order_id, 'NULL') || '|' || coalesce(CAST(delivery_days AS VARCHAR), 'NULL') || '|' ||
+		coalesce(CAST(is_late AS VARCHAR), 'NULL') || '|' || CAST(quality_flags AS VARCHAR) FROM (` + PublishSQL(s, "_a") + `) WHERE id = ?`
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got string
+			err := db.QueryRow(q, tc.id).Scan(&got)
+			if tc.want == "" {
+				if err != sql.ErrNoRows {
+					t.Fatalf("row %d published (%q, %v), want it quarantined", tc.id, got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("row %d = %q, want %q", tc.id, got, tc.want)
+			}
+		})
+	}
+	// Column order is kept; the flags come last, typed as a list of ids.
+	var cols string
+	if err := db.QueryRow(`SELECT string_agg(column_name || ' ' || column_type, ', ') FROM (DESCRIBE ` + PublishSQL(s, "_a") + `)`).Scan(&cols); err != nil {
+		t.Fatal(err)
+	}
+	if want := "id INTEGER, order_id VARCHAR, carrier_gap INTEGER, delivery_days DECIMAL(3,1), is_late BOOLEAN, quality_flags VARCHAR[]"; cols != want {
+		t.Errorf("columns\n%s\nwant\n%s", cols, want)
+	}
+	// Without keep rules there is nothing to flag: no extra column.
+	s2 := suiteOf(t, `
+  - {id: order_nn, kind: not_null, column: order_id}`)
+	if err := Annotate(context.Background(), db, s2, "t", "_b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT string_agg(column_name, ',') FROM (DESCRIBE ` + PublishSQL(s2, "_b") + `)`).Scan(&cols); err != nil {
+		t.Fatal(err)
+	}
+	if cols != "id,order_id,carrier_gap,delivery_days,is_late" {
+		t.Errorf("columns without keep rules: %s", cols)
+	}
+}
+
+// The Bronze = Silver + quarantine reconciliations of the default suites:
+// they pass when every real is accounted for (an exact duplicate record of
+// Bronze counts once) and fail when a payment or an item is dropped.
+func TestBronzeReconciliation(t *testing.T) {
+	t.Parallel()
+	suites, err := LoadSuites("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOf := func(table, id string) Check {
+		for _, s := range suites {
+			if c, ok := s.Check(id); ok && s.Table == table {
+				return c
+			}
+		}
+		t.Fatalf("no check %s in %s", id, table)
+		return Check{}
+	}
+	setup := []string{
+		"CREATE SCHEMA bronze",
+		// Line 3 is an exact duplicate of line 2 (Silver keeps one).
+		`CREATE TABLE bronze.order_payments AS SELECT * FROM (VALUES
+			('o1', 1, 'credit_card', 1, 10.10, 2), ('o1', 1, 'credit_card', 1, 10.10, 3),
+			('o1', 2, 'voucher', 1, 0.05, 4), ('o2', 1, 'boleto', 1, 99.99, 5), ('o3', 1, 'boleto', 1, 7.00, 6))
+			v(order_id, payment_sequential, payment_type, payment_installments, payment_value, _source_line)`,
+		`CREATE TABLE bronze.order_items AS SELECT * FROM (VALUES
+			('o1', 1, 20.00, 2), ('o1', 2, 0.01, 3), ('o2', 1, 5.55, 4), ('o2', 1, 5.55, 5))
+			v(order_id, order_item_id, price, _source_line)`,
+		// o3's payment was quarantined (its order is unknown).
+		`CREATE TABLE pay AS SELECT * FROM (VALUES ('o1', 1, CAST(10.10 AS DECIMAL(12,2))), ('o1', 2, 0.05), ('o2', 1, 99.99)) v(order_id, payment_sequential, payment_value)`,
+		`CREATE TABLE pay_q AS SELECT * FROM (VALUES ('o3', 1, CAST(7.00 AS DECIMAL(12,2)), 'order_exists')) v(order_id, payment_sequential, payment_value, check_id)`,
+		`CREATE TABLE items AS SELECT * FROM (VALUES ('o1', 1, CAST(20.00 AS DECIMAL(12,2))), ('o1', 2, 0.01), ('o2', 1, 5.55)) v(order_id, order_item_id, price)`,
+		`CREATE TABLE items_q AS SELECT 'x' AS order_id, 1 AS order_item_id, CAST(1 AS DECIMAL(12,2)) AS price WHERE false`,
+	}
+	db := openDB(t, setup...)
+	tests := []struct {
+		name, table, check, published, quarantine string
+		pass                                      bool
+		diff                                      string // the difference as Observed shows it
+	}{
+		{"payments: Silver + quarantine = Bronze", "silver.order_payments", "payments_bronze_reconcile", "pay", "pay_q", true, "0"},
+		{"payments: a payment dropped", "silver.order_payments", "payments_bronze_reconcile", "(SELECT * FROM pay WHERE payment_sequential <> 2)", "pay_q", false, "-0.05"},
+		{"payments: the quarantine not counted", "silver.order_payments", "payments_bronze_reconcile", "pay", "(SELECT * FROM pay_q WHERE false)", false, "-7"},
+		{"items: Silver + quarantine = Bronze", "silver.order_items", "prices_bronze_reconcile", "items", "items_q", true, "0"},
+		{"items: an item dropped", "silver.order_items", "prices_bronze_reconcile", "(SELECT * FROM items WHERE order_item_id <> 2)", "items_q", false, "-0.01"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkOf(tc.table, tc.check)
+			s := &Suite{Table: tc.table, Checks: []Check{c}}
+			built := fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * FROM %s)", tc.published, tc.quarantine)
+			res, err := Evaluate(context.Background(), db, s, "", tc.published, built, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res[0]
+			if got := r.Verdict == VerdictPass; got != tc.pass {
+				t.Errorf("verdict %s (%s), want pass=%v", r.Verdict, r.Observed, tc.pass)
+			}
+			if !tc.pass && !r.Blocking {
+				t.Errorf("a failed reconciliation must block the publish: %+v", r)
+			}
+			if !strings.Contains(r.Observed, "difference "+tc.diff+" ") {
+				t.Errorf("observed %q, want difference %s", r.Observed, tc.diff)
+			}
+			if !strings.Contains(r.Observed, "(published + quarantined)") || !strings.Contains(r.Observed, "(distinct records)") {
+				t.Errorf("observed %q does not say what was summed", r.Observed)
+			}
+		})
 	}
 }

@@ -75,7 +75,7 @@ func TestDefaultSuitesOnLake(t *testing.T) {
 			}
 			annot = time.Since(start)
 		}
-		res, err := quality.Evaluate(ctx, db, s, annotated, "_stage", nil)
+		res, err := quality.Evaluate(ctx, db, s, annotated, "_stage", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

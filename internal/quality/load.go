@@ -286,17 +286,17 @@ var (
 // fieldsOf lists, per kind, the fields a check may set beyond the common ones
 // (id, kind, description, severity, disabled), and the required ones.
 var kindFields = map[string]struct{ allowed, required []string }{
-	KindNotNull:        {[]string{"column", "where", "on_fail", "max_failed_ratio"}, []string{"column"}},
-	KindUnique:         {[]string{"column", "columns", "where", "on_fail", "max_failed_ratio"}, nil},
-	KindAcceptedValues: {[]string{"column", "values", "where", "on_fail", "max_failed_ratio"}, []string{"column", "values"}},
-	KindBetween:        {[]string{"column", "min", "max", "exclusive", "where", "on_fail", "max_failed_ratio"}, []string{"column"}},
-	KindRegex:          {[]string{"column", "pattern", "where", "on_fail", "max_failed_ratio"}, []string{"column", "pattern"}},
-	KindRelationships:  {[]string{"column", "to", "field", "where", "on_fail", "max_failed_ratio"}, []string{"column", "to"}},
-	KindExpression:     {[]string{"expr", "message", "where", "on_fail", "max_failed_ratio"}, []string{"expr"}},
+	KindNotNull:        {[]string{"column", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column"}},
+	KindUnique:         {[]string{"column", "columns", "where", "on_fail", "max_failed_ratio", "nulls"}, nil},
+	KindAcceptedValues: {[]string{"column", "values", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column", "values"}},
+	KindBetween:        {[]string{"column", "min", "max", "exclusive", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column"}},
+	KindRegex:          {[]string{"column", "pattern", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column", "pattern"}},
+	KindRelationships:  {[]string{"column", "to", "field", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column", "to"}},
+	KindExpression:     {[]string{"expr", "message", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"expr"}},
 	KindRowCount:       {[]string{"min_rows", "max_rows", "relative_to", "min_ratio", "max_ratio", "where"}, nil},
 	KindSchema:         {[]string{"expect", "ignore"}, []string{"expect"}},
 	KindFreshness:      {[]string{"column", "max_age", "reference", "where"}, []string{"column", "max_age"}},
-	KindReconcile:      {[]string{"expr", "to", "to_expr", "where", "to_where", "tolerance"}, []string{"expr"}},
+	KindReconcile:      {[]string{"expr", "to", "to_expr", "where", "to_where", "tolerance", "include_quarantined", "to_distinct"}, []string{"expr"}},
 }
 
 var commonFields = map[string]bool{"id": true, "kind": true, "description": true, "severity": true, "disabled": true}
@@ -431,6 +431,10 @@ func parseCheck(file string, item ast.Node) (Check, error) {
 		if c.Tolerance < 0 {
 			return c, errAt(file, at("tolerance"), "check %s: tolerance must be >= 0", c.ID)
 		}
+	}
+	if len(c.Nulls) > 0 && c.Quarantine() {
+		// A quarantined row is not published: nulling its measures means nothing.
+		return c, errAt(file, at("nulls"), "check %s: nulls applies to on_fail: keep (the row stays, its corrupted measures become NULL)", c.ID)
 	}
 	if c.MaxFailedRatio != nil && (*c.MaxFailedRatio < 0 || *c.MaxFailedRatio > 1) {
 		return c, errAt(file, at("max_failed_ratio"), "check %s: max_failed_ratio must be between 0 and 1", c.ID)

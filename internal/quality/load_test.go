@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/keystone/nexus/internal/ingest"
+	"github.com/keystone/nexus/internal/olist"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -42,6 +45,9 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"relationships to", "table: silver.orders\nchecks:\n  - {id: a, kind: relationships, column: x, to: orders}\n", `bad.yaml:3: check a: to "orders" is not layer.table`},
 		{"ratio without relative_to", "table: silver.orders\nchecks:\n  - {id: a, kind: row_count, min_rows: 1, min_ratio: 1}\n", "bad.yaml:3: check a: min_ratio/max_ratio need relative_to"},
 		{"checks not a list", "table: silver.orders\nchecks:\n  a: b\n", "bad.yaml:3: checks: must be a list"},
+		{"nulls on a quarantine rule", "table: silver.orders\nchecks:\n  - id: a\n    kind: not_null\n    column: x\n    nulls: [y]\n", "bad.yaml:6: check a: nulls applies to on_fail: keep"},
+		{"nulls on a table-level check", "table: silver.orders\nchecks:\n  - {id: a, kind: row_count, min_rows: 1, nulls: [y]}\n", "bad.yaml:3: check a: nulls does not apply to kind row_count"},
+		{"include_quarantined on a row check", "table: silver.orders\nchecks:\n  - {id: a, kind: not_null, column: x, include_quarantined: true}\n", "bad.yaml:3: check a: include_quarantined does not apply to kind not_null"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +67,7 @@ func TestValidateErrors(t *testing.T) {
 	t.Parallel()
 	schemas := map[string][]string{
 		"silver.orders":    {"order_id", "customer_id", "status"},
-		"silver.customers": {"customer_id", "state"},
+		"silver.customers": {"customer_id", "state", "quality_flags"},
 	}
 	tests := []struct {
 		name, src, want string
@@ -75,6 +81,8 @@ func TestValidateErrors(t *testing.T) {
 		{"unknown referenced field", "table: silver.orders\nchecks:\n  - {id: a, kind: relationships, column: customer_id, to: silver.customers, field: id}\n", `s.yaml:3: check a: field: unknown column "id" in silver.customers`},
 		{"unknown message column", "table: silver.orders\nchecks:\n  - {id: a, kind: expression, expr: status <> 'x', message: '{state} is x'}\n", `s.yaml:3: check a: message: unknown column "state" in silver.orders`},
 		{"unknown relative table", "table: silver.orders\nchecks:\n  - {id: a, kind: row_count, relative_to: silver.items, min_ratio: 1}\n", "s.yaml:3: check a: relative_to: unknown table silver.items"},
+		{"unknown nulls column", "table: silver.orders\nchecks:\n  - {id: a, kind: not_null, column: status, on_fail: keep, nulls: [stat]}\n", `s.yaml:3: check a: nulls: unknown column "stat" in silver.orders (did you mean status?)`},
+		{"model outputs the flags column", "table: silver.customers\nchecks:\n  - {id: a, kind: not_null, column: state, on_fail: keep}\n", "s.yaml:1: silver.customers has a column quality_flags, the column the quality gate adds for keep rules; rename it in the model"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,6 +187,36 @@ func modelColumns(t *testing.T) map[string][]string {
 	return out
 }
 
+// bronzeColumns returns the Bronze tables' columns (the source contract plus
+// the lineage columns ingest adds) and their DDL.
+func bronzeColumns() (map[string][]string, []string) {
+	out := map[string][]string{}
+	ddl := []string{"CREATE SCHEMA bronze"}
+	lineage := []string{ingest.ColSourceFile + " VARCHAR", ingest.ColSourceLine + " BIGINT", ingest.ColRunID + " VARCHAR", ingest.ColIngestedAt + " TIMESTAMPTZ"}
+	for _, tb := range olist.Tables() {
+		name := "bronze." + tb.Name
+		var cols []string
+		for _, c := range tb.Columns {
+			out[name] = append(out[name], c.Name)
+			cols = append(cols, Ident(c.Name)+" "+c.Type.SQL())
+		}
+		out[name] = append(out[name], ingest.ColSourceFile, ingest.ColSourceLine, ingest.ColRunID, ingest.ColIngestedAt)
+		ddl = append(ddl, fmt.Sprintf("CREATE TABLE %s (%s)", TableRef(name), strings.Join(append(cols, lineage...), ", ")))
+	}
+	return out, ddl
+}
+
+// knownColumns is what a pipeline validates the suites against: the models'
+// documented columns and Bronze.
+func knownColumns(t *testing.T) map[string][]string {
+	out := modelColumns(t)
+	bronze, _ := bronzeColumns()
+	for k, v := range bronze {
+		out[k] = v
+	}
+	return out
+}
+
 // The default suites load, validate against the models' documented columns,
 // have a schema check that matches those columns exactly, carry a "why"
 // comment per check, and compile and run on empty tables of the contract's
@@ -190,13 +228,13 @@ func TestDefaultSuites(t *testing.T) {
 		t.Fatal(err)
 	}
 	schemas := modelColumns(t)
-	if err := Validate(suites, schemas); err != nil {
+	if err := Validate(suites, knownColumns(t)); err != nil {
 		t.Fatal(err)
 	}
 	if len(suites) != len(schemas) {
 		t.Errorf("%d suites for %d models", len(suites), len(schemas))
 	}
-	var ddl []string
+	_, ddl := bronzeColumns()
 	for _, layer := range []string{"silver", "gold"} {
 		ddl = append(ddl, "CREATE SCHEMA "+layer)
 	}
@@ -252,7 +290,7 @@ func TestDefaultSuites(t *testing.T) {
 			if err := Annotate(ctx, db, s, rel, "_a"); err != nil {
 				return nil, err
 			}
-			return Evaluate(ctx, db, s, "_a", rel, nil)
+			return Evaluate(ctx, db, s, "_a", rel, "", nil)
 		}()
 		if err != nil {
 			t.Errorf("%s: %v", s.Table, err)
@@ -273,7 +311,7 @@ func TestAnnotateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Validate(suites, modelColumns(t)); err != nil {
+	if err := Validate(suites, knownColumns(t)); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"silver.orders", "silver.order_items"} {
@@ -315,7 +353,7 @@ func TestDefaultSuiteDependenciesAcyclic(t *testing.T) {
 	for _, s := range suites {
 		deps[s.Table] = s.Dependencies()
 	}
-	if got := strings.Join(deps["silver.order_items"], ","); got != "silver.orders,silver.products,silver.sellers" {
+	if got := strings.Join(deps["silver.order_items"], ","); got != "silver.orders,silver.products,silver.sellers,bronze.order_items" {
 		t.Errorf("silver.order_items depends on %s", got)
 	}
 	state := map[string]int{} // 1 visiting, 2 done
@@ -335,5 +373,69 @@ func TestDefaultSuiteDependenciesAcyclic(t *testing.T) {
 	}
 	for n := range deps {
 		visit(n, nil)
+	}
+}
+
+// whyOf returns the "# why" comment of the check defined at line (1-based) of
+// lines: on the line itself or in the comment block right above it.
+func whyOf(lines []string, line int) string {
+	if i := strings.Index(lines[line-1], "# why"); i >= 0 {
+		return lines[line-1][i:]
+	}
+	var block []string
+	for j := line - 2; j >= 0 && strings.HasPrefix(strings.TrimSpace(lines[j]), "#"); j-- {
+		block = append([]string{strings.TrimSpace(lines[j])}, block...)
+	}
+	for i, l := range block {
+		if strings.HasPrefix(l, "# why") {
+			return strings.Join(block[i:], " ")
+		}
+	}
+	return ""
+}
+
+// Every rule that takes rows out of the flow says which of the DESIGN.md
+// reasons it applies: no key, duplicate key, orphan, unparseable, impossible
+// amount. "(guard)" is accepted only for a rule that can never quarantine: an
+// error with max_failed_ratio 0 blocks the publish on its first failing row.
+func TestQuarantineRulesSayWhy(t *testing.T) {
+	t.Parallel()
+	suites, err := LoadSuites("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := regexp.MustCompile(`^# why \((no key|duplicate key|orphan|unparseable|impossible amount|guard)\): `)
+	files := map[string][]string{}
+	quarantining := 0
+	for _, s := range suites {
+		for _, c := range s.Checks {
+			lines, ok := files[c.File]
+			if !ok {
+				src, err := os.ReadFile(c.File)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines = strings.Split(string(src), "\n")
+				files[c.File] = lines
+			}
+			w := whyOf(lines, c.Line)
+			m := why.FindStringSubmatch(w)
+			if !c.Quarantine() {
+				if m != nil {
+					t.Errorf("%s: check %s keeps its rows but its why names a reason to quarantine: %s", c.Pos(), c.ID, w)
+				}
+				continue
+			}
+			quarantining++
+			switch {
+			case m == nil:
+				t.Errorf("%s: quarantining check %s: its why must start with the reason, e.g. \"# why (orphan): \"; got %q", c.Pos(), c.ID, w)
+			case m[1] == "guard" && (c.Severity != SeverityError || c.MaxFailedRatio == nil || *c.MaxFailedRatio != 0):
+				t.Errorf("%s: check %s is a (guard) but can quarantine rows: it needs severity error and max_failed_ratio 0", c.Pos(), c.ID)
+			}
+		}
+	}
+	if quarantining < 50 {
+		t.Errorf("only %d quarantining checks found: is the why lookup broken?", quarantining)
 	}
 }

@@ -28,6 +28,15 @@
 //     failing rows exceeds it — a defect that hits many rows is a broken feed,
 //     not a few bad records, and publishing the rest would be misleading.
 //
+// What leaves the flow (the principle every suite follows): only a row that
+// cannot be trusted as a fact — no key, duplicate key, orphan, unparseable,
+// impossible amount — is quarantined. A row with a wrong secondary attribute
+// (a logistics timestamp out of order, a missing dimension value) stays: a
+// keep rule lists its id in the row's FlagsColumn, and the check's nulls
+// names the measures the defect corrupts, which PublishSQL sets to NULL on
+// that row only (e.g. delivery before purchase nulls delivery_days and
+// is_late, not the sale).
+//
 // Evaluate computes the Results of a suite from the annotated rows (row-level)
 // and from the rows to publish (table-level).
 package quality
@@ -41,6 +50,12 @@ import (
 // LIST(STRUCT(check_id VARCHAR, reason VARCHAR, quarantine BOOLEAN)) of the
 // row-level checks the row fails, empty when the row passes them all.
 const FailuresColumn = "_nexus_failures"
+
+// FlagsColumn is the LIST(VARCHAR) column PublishSQL adds to the published
+// rows of a table whose suite has keep rules: the ids of the keep rules the
+// row fails, in suite order (empty when it passes them all). The gate owns
+// it: a model must not output a column of that name.
+const FlagsColumn = "quality_flags"
 
 // Check kinds.
 const (
@@ -140,6 +155,20 @@ type Check struct {
 	// fail, the result is Blocking (see the package doc). Nil: never blocks.
 	MaxFailedRatio *float64 `yaml:"max_failed_ratio"`
 
+	// Nulls: row-level with on_fail: keep: the columns (measures) the defect
+	// corrupts; PublishSQL sets them to NULL on the failing rows, the rest of
+	// the row is published as is.
+	Nulls []string `yaml:"nulls"`
+
+	// IncludeQuarantined: reconcile: this table's side counts the rows its
+	// gate quarantined too (published + quarantined = every row built), so
+	// that "Bronze = Silver + quarantine" can be checked.
+	IncludeQuarantined bool `yaml:"include_quarantined"`
+	// ToDistinct: reconcile: the other side counts each exact duplicate record
+	// once (DISTINCT over its columns not starting with _, i.e. without the
+	// lineage columns), as Silver models drop exact duplicates.
+	ToDistinct bool `yaml:"to_distinct"`
+
 	File string `yaml:"-"` // where the check was defined (set by the loader)
 	Line int    `yaml:"-"`
 }
@@ -186,6 +215,17 @@ func (s *Suite) RowLevelChecks() []Check {
 // HasRowLevel reports whether the suite has a row-level check, i.e. whether
 // the table needs an annotation pass at all.
 func (s *Suite) HasRowLevel() bool { return len(s.RowLevelChecks()) > 0 }
+
+// HasFlags reports whether the published table carries FlagsColumn: the
+// suite has at least one keep rule.
+func (s *Suite) HasFlags() bool {
+	for _, c := range s.Checks {
+		if c.RowLevel() && !c.Quarantine() {
+			return true
+		}
+	}
+	return false
+}
 
 // Check returns the check with the given id.
 func (s *Suite) Check(id string) (Check, bool) {

@@ -9,7 +9,7 @@ import (
 
 // Validate checks every suite against the known schemas (layer.table → column
 // names): the suite's table, every column a check names (column, columns,
-// freshness column, {placeholders} of an expression message) and the tables
+// nulls, freshness column, {placeholders} of an expression message) and the tables
 // and columns it points to (relationships to/field, row_count relative_to,
 // reconcile to). A schema check's expect keys are not validated: drift is what
 // it reports. SQL (expr, where, reference) is left to DuckDB at run time.
@@ -43,6 +43,9 @@ func Validate(suites []*Suite, schemas map[string][]string) error {
 			continue
 		}
 		s.columns = cols
+		if s.HasFlags() && cols[FlagsColumn] {
+			errs = append(errs, errAt(s.File, s.Line, "%s has a column %s, the column the quality gate adds for keep rules; rename it in the model", s.Table, FlagsColumn))
+		}
 		ids := map[string]bool{}
 		for _, c := range s.Checks {
 			if ids[c.ID] {
@@ -82,6 +85,9 @@ func Validate(suites []*Suite, schemas map[string][]string) error {
 				need("column", c.Column, cols, s.Table)
 				for _, col := range c.Columns {
 					need("columns", col, cols, s.Table)
+				}
+				for _, col := range c.Nulls {
+					need("nulls", col, cols, s.Table)
 				}
 				if c.Kind == KindExpression {
 					for _, ph := range placeholders(c.Message) {

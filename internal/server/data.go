@@ -162,7 +162,7 @@ func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
 }
 
 func runInfo(h *pipeline.RunRecord) *RunInfo {
-	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: h.Status, Issues: []CheckIssue{}}
+	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: string(h.Status), Issues: []CheckIssue{}}
 	for _, st := range h.Steps {
 		if ri.Steps == nil {
 			ri.Steps = map[string]int{}

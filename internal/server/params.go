@@ -32,10 +32,10 @@ func parseQuery(q url.Values, allowed []string, lists *filterLists) (analytics.F
 	var f analytics.Filter
 	for k, v := range q {
 		if !slices.Contains(allowed, k) {
-			return f, &paramError{k, "unknown parameter; accepted: " + strings.Join(allowed, ", ")}
+			return f, &paramError{clip(k), "unknown parameter; accepted: " + strings.Join(allowed, ", ")}
 		}
 		if len(v) > 1 {
-			return f, &paramError{k, "given more than once"}
+			return f, &paramError{clip(k), "given more than once"}
 		}
 	}
 	// The same parsing and validation as `nexus analyze` (one function).
@@ -70,9 +70,18 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// maxEcho is how much of a client's value an answer repeats: enough to
+// recognise it, never a whole 200 KB parameter.
+const maxEcho = 100
+
+// clip shortens s to maxEcho characters (runes), marking the cut.
 func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	n := 0
+	for i := range s {
+		if n == maxEcho {
+			return s[:i] + "…"
+		}
+		n++
 	}
 	return s
 }

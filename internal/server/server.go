@@ -11,15 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/engine"
@@ -34,37 +33,37 @@ type Options struct {
 	// RefreshEvery is how often the handler looks for a newer version of the
 	// lake (new manifests or runs); 0 = 2s.
 	RefreshEvery time.Duration
-	// QueryTimeout bounds one request's queries; 0 = 60s.
+	// MaxQueries bounds the computations (cache misses) that run at once;
+	// the others wait for a slot. 0 = 2 × GOMAXPROCS.
+	MaxQueries int
+	// QueryTimeout bounds one computation, waiting for a slot included:
+	// 503 when no slot freed up in time, 504 when the query ran out of it.
+	// 0 = 10s.
 	QueryTimeout time.Duration
+	// AllowedHosts are the names (host or host:port) that requests may carry
+	// in their Host header besides the loopback names (localhost, 127.0.0.1,
+	// ::1): typically the listen address. Any other Host is answered 421.
+	AllowedHosts []string
 }
 
 // Server serves the dashboard and its API. It is an http.Handler.
 type Server struct {
-	eng  *engine.Engine
-	db   *sql.DB
-	lk   *lake.Lake
-	log  *slog.Logger
-	opts Options
-	mux  *http.ServeMux
+	eng   *engine.Engine
+	db    *sql.DB
+	lk    *lake.Lake
+	log   *slog.Logger
+	opts  Options
+	mux   *http.ServeMux
+	hosts hostSet
+	gate  *gate
 
-	// rw is held shared by queries and exclusively while the engine's views
-	// are re-created for a new version of the lake.
+	// rw is held shared by queries and exclusively while a new version of
+	// the lake is prepared (version.go).
 	rw        sync.RWMutex
 	cur       atomic.Pointer[state]
 	checking  sync.Mutex
 	lastCheck atomic.Int64 // unix nanos
-	flight    singleflight.Group
-	versions  atomic.Int64 // numbers the states, so single-flight keys never mix versions
-}
-
-// state is what the handler knows of one version of the lake.
-type state struct {
-	sig     string
-	lists   *FilterLists
-	err     error // the lake cannot be queried (no gold tables, say)
-	mu      sync.Mutex
-	cache   map[string][]byte
-	version int64
+	versions  atomic.Int64
 }
 
 // New returns the dashboard handler over an engine opened on lk.
@@ -83,10 +82,14 @@ func NewServer(eng *engine.Engine, lk *lake.Lake, logger *slog.Logger, opts Opti
 	if opts.RefreshEvery == 0 {
 		opts.RefreshEvery = 2 * time.Second
 	}
-	if opts.QueryTimeout == 0 {
-		opts.QueryTimeout = 60 * time.Second
+	if opts.MaxQueries <= 0 {
+		opts.MaxQueries = 2 * runtime.GOMAXPROCS(0)
 	}
-	s := &Server{eng: eng, db: eng.DB(), lk: lk, log: logger, opts: opts, mux: http.NewServeMux()}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = 10 * time.Second
+	}
+	s := &Server{eng: eng, db: eng.DB(), lk: lk, log: logger, opts: opts, mux: http.NewServeMux(),
+		hosts: newHostSet(opts.AllowedHosts), gate: newGate(opts.MaxQueries)}
 	s.routes()
 	return s
 }
@@ -151,6 +154,7 @@ func (s *Server) routes() {
 		writeError(w, http.StatusNotFound, "", "no such endpoint; endpoints: "+strings.Join(names, ", "))
 	})
 	s.mux.HandleFunc("/healthz", s.healthz)
+	s.mux.HandleFunc("/metrics", s.metrics)
 	s.mux.HandleFunc("/", s.page)
 }
 
@@ -161,13 +165,16 @@ func nonNil[T any](v []T, err error) (any, error) {
 	return v, err
 }
 
-// ServeHTTP logs the request and dispatches it. Only GET and HEAD exist.
+// ServeHTTP logs the request and dispatches it. Only GET and HEAD exist,
+// for the Host names of Options.AllowedHosts.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	w = rec
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !s.hosts.allows(r.Host) {
+		writeError(w, http.StatusMisdirectedRequest, "", fmt.Sprintf("this server does not answer for host %q (nexus serve --allowed-host adds one)", clip(r.Host)))
+	} else if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, "", "the API is read-only: only GET and HEAD")
 	} else {
@@ -177,7 +184,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec.status >= 500 {
 		level = slog.LevelError
 	}
-	s.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+	if rec.bytes == 0 && r.Context().Err() != nil {
+		rec.status = 499 // client gone before the answer (nginx's code)
+	}
+	s.log.Log(r.Context(), level, "http", "method", r.Method, "host", clip(r.Host), "path", clip(r.URL.Path), "query", clip(r.URL.RawQuery),
 		"status", rec.status, "bytes", rec.bytes, "ms", float64(time.Since(start).Microseconds())/1000)
 }
 
@@ -194,94 +204,13 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// current returns the state of the lake's current version, re-creating the
-// engine's views when the lake changed (checked at most every RefreshEvery).
-func (s *Server) current(ctx context.Context) *state {
-	st := s.cur.Load()
-	now := time.Now().UnixNano()
-	if st != nil && now-s.lastCheck.Load() < int64(s.opts.RefreshEvery) {
-		return st
-	}
-	if st != nil {
-		if !s.checking.TryLock() { // another request is checking: use what we have
-			return st
-		}
-	} else {
-		s.checking.Lock()
-	}
-	defer s.checking.Unlock()
-	if st2 := s.cur.Load(); st2 != st && st2 != nil { // refreshed while we waited
-		return st2
-	}
-	sig, err := s.signature()
-	s.lastCheck.Store(time.Now().UnixNano())
-	if st != nil && (err != nil || sig == st.sig) {
-		return st
-	}
-	next := &state{sig: sig, version: s.versions.Add(1), cache: map[string][]byte{}}
-	s.rw.Lock()
-	if st != nil {
-		s.log.Info("lake changed: refreshing views")
-		if err := s.eng.Refresh(ctx); err != nil {
-			next.err = err
-		}
-	}
-	s.rw.Unlock()
-	if next.err == nil {
-		next.err = s.checkGold()
-	}
-	if next.err == nil {
-		s.rw.RLock()
-		next.lists, next.err = LoadFilters(ctx, s.db)
-		s.rw.RUnlock()
-	}
-	if next.err != nil {
-		s.log.Error("lake not queryable", "err", next.err)
-		// Try again on the next request rather than after RefreshEvery.
-		next.sig = "error:" + next.err.Error()
-	}
-	s.cur.Store(next)
-	return next
-}
-
-// signature identifies the lake's version: its manifests and latest run.
-func (s *Server) signature() (string, error) {
-	var b strings.Builder
-	for _, dir := range []string{s.lk.MetaDir("tables"), s.lk.MetaDir("runs")} {
-		entries, err := os.ReadDir(dir)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", err
-		}
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".json") {
-				continue
-			}
-			fi, err := e.Info()
-			if err != nil {
-				continue
-			}
-			fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	return b.String(), nil
-}
-
-func (s *Server) checkGold() error {
-	for _, m := range s.eng.Tables() {
-		if m.Layer == lake.Gold && m.Table == "fact_sales" {
-			return nil
-		}
-	}
-	return errors.New("the lake has no gold tables yet; run `nexus run` or `nexus demo` first")
-}
-
 // data serves one analysis endpoint.
 func (s *Server) data(name string, ep endpoint) http.HandlerFunc {
 	allowed := append(append([]string{}, filterParams...), ep.params...)
 	return func(w http.ResponseWriter, r *http.Request) {
 		st := s.current(r.Context())
 		if st.err != nil {
-			writeError(w, http.StatusServiceUnavailable, "", st.err.Error())
+			writeError(w, http.StatusServiceUnavailable, "", s.redact(st.err.Error()))
 			return
 		}
 		q := r.URL.Query()
@@ -303,14 +232,14 @@ func (s *Server) data(name string, ep endpoint) http.HandlerFunc {
 			key += "&" + p + "=" + strconv.Itoa(n)
 		}
 		body, cached, err := s.cached(r.Context(), st, key, func(ctx context.Context) (any, error) {
-			return ep.run(ctx, s.db, f, ints)
+			return ep.run(ctx, st.db, f, ints)
 		})
 		if err != nil {
 			if r.Context().Err() != nil {
-				return // client gone
+				return // client gone: nobody to answer
 			}
 			s.log.Error("query failed", "endpoint", name, "filter", filterKey(f), "err", err)
-			writeError(w, http.StatusInternalServerError, "", name+": "+err.Error())
+			s.writeQueryError(w, name, err)
 			return
 		}
 		if cached {
@@ -321,7 +250,8 @@ func (s *Server) data(name string, ep endpoint) http.HandlerFunc {
 }
 
 // cached returns the JSON of key for the lake version st, computing it once
-// however many requests ask at the same time.
+// however many requests ask at the same time (through the gate: bounded,
+// timed, cancelled when every requester has gone).
 func (s *Server) cached(ctx context.Context, st *state, key string, compute func(context.Context) (any, error)) ([]byte, bool, error) {
 	if s.opts.CacheEntries > 0 {
 		st.mu.Lock()
@@ -331,10 +261,7 @@ func (s *Server) cached(ctx context.Context, st *state, key string, compute func
 			return b, true, nil
 		}
 	}
-	v, err, _ := s.flight.Do(strconv.FormatInt(st.version, 10)+"/"+key, func() (any, error) {
-		// Detached from the first caller: others may be waiting on it.
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.QueryTimeout)
-		defer cancel()
+	b, err := s.gate.do(ctx, strconv.FormatInt(st.version, 10)+"/"+key, s.opts.QueryTimeout, func(qctx context.Context) ([]byte, error) {
 		s.rw.RLock()
 		v, err := compute(qctx)
 		s.rw.RUnlock()
@@ -358,17 +285,21 @@ func (s *Server) cached(ctx context.Context, st *state, key string, compute func
 	if err != nil {
 		return nil, false, err
 	}
-	return v.([]byte), false, nil
+	return b, false, nil
 }
 
 func (s *Server) filters(w http.ResponseWriter, r *http.Request) {
 	st := s.current(r.Context())
 	if st.err != nil {
-		writeError(w, http.StatusServiceUnavailable, "", st.err.Error())
+		writeError(w, http.StatusServiceUnavailable, "", s.redact(st.err.Error()))
 		return
 	}
 	if _, err := parseQuery(r.URL.Query(), nil, nil); err != nil {
 		writeParamError(w, err)
+		return
+	}
+	if st.listsErr != nil {
+		writeError(w, http.StatusServiceUnavailable, "", "filters: "+s.redact(st.listsErr.Error()))
 		return
 	}
 	writeJSON(w, http.StatusOK, st.lists)
@@ -383,10 +314,14 @@ func (s *Server) freshness(w http.ResponseWriter, r *http.Request) {
 	// per version like the others.
 	st := s.current(r.Context())
 	body, cached, err := s.cached(r.Context(), st, "freshness", func(context.Context) (any, error) {
-		return LoadFreshness(s.lk)
+		return LoadFreshness(st.lk)
 	})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "", err.Error())
+		if r.Context().Err() != nil {
+			return
+		}
+		s.log.Error("freshness", "err", err)
+		s.writeQueryError(w, "freshness", err)
 		return
 	}
 	if cached {
@@ -399,25 +334,36 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "", "duckdb: "+err.Error())
+		s.log.Error("healthz", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "", "duckdb: "+s.redact(err.Error()))
 		return
 	}
 	st := s.current(ctx)
 	if st.err != nil {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "error": st.err.Error()})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "error": s.redact(st.err.Error())})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "lake": s.lk.Root, "tables": len(s.eng.Tables())})
+	// No path of the machine here: the lake is named by its directory's name.
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "lake": lakeName(s.lk), "tables": len(s.eng.Tables())})
+}
+
+// lakeName is what clients are told of the lake: its directory's name.
+func lakeName(lk *lake.Lake) string {
+	if abs, err := filepath.Abs(lk.Root); err == nil {
+		return filepath.Base(abs)
+	}
+	return filepath.Base(lk.Root)
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" && r.URL.Path != "/index.html" {
-		writeError(w, http.StatusNotFound, "", "not found: "+r.URL.Path)
+		writeError(w, http.StatusNotFound, "", "not found: "+clip(r.URL.Path))
 		return
 	}
-	b, err := renderPage(Boot{Mode: "live", Generated: time.Now().UTC(), Lake: s.lk.Root})
+	b, err := renderPage(Boot{Mode: "live", Generated: time.Now().UTC(), Lake: lakeName(s.lk)})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "", err.Error())
+		s.log.Error("page", "err", err)
+		writeError(w, http.StatusInternalServerError, "", "render the page")
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

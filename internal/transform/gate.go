@@ -70,11 +70,15 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateR
 		return nil, fmt.Errorf("model %s: quality suite %s: %w", m.Name, s.File, err)
 	}
 	failsQuarantine := quality.Quarantined
-	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+pass+" AS "+quality.PublishSQL(checked)); err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+pass+" AS "+quality.PublishSQL(s, checked)); err != nil {
 		cleanup()
 		return nil, err
 	}
-	results, err := quality.Evaluate(ctx, db, s, checked, pass, m.Key)
+	// Every row built, as published (flags, nulled measures) or quarantined:
+	// what a reconcile with include_quarantined compares with its source.
+	built := fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
+		pass, quality.Ident(quality.FailuresColumn), checked, failsQuarantine)
+	results, err := quality.Evaluate(ctx, db, s, checked, pass, built, m.Key)
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("model %s: %w", m.Name, err)

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,15 +41,18 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	}
 	qName := QuarantineTable(m.Layer, m.Table)
 	qm, err := lk.Manifest(lake.Quarantine, qName)
+	if errors.Is(err, lake.ErrNoTable) {
+		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
+	}
 	if err != nil {
 		return res, err
 	}
 	pm, err := lk.Manifest(m.Layer, m.Table)
+	if errors.Is(err, lake.ErrNoTable) {
+		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
+	}
 	if err != nil {
 		return res, err
-	}
-	if qm == nil || pm == nil {
-		return res, fmt.Errorf("replay %s: nothing to replay (table or quarantine not published)", model)
 	}
 	if qm.Rows == 0 {
 		return res, nil
@@ -64,12 +68,20 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	db := eng.DB()
 	qView := engine.Ident(lake.Quarantine) + "." + engine.Ident(qName)
 	pView := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
-	// The published rows keep their partition columns out: they are in the paths.
 	exclude := []string{QColCheckIDs, QColReason, QColFailures, QColRunID, QColQuarantinedAt}
+	// The published rows keep their partition columns out (they are in the
+	// paths) and the flags of their gate (the replayed rows get theirs from
+	// the annotation below).
 	partCols := pm.PartitionBy
+	pExclude := append([]string(nil), partCols...)
+	for _, c := range pm.Schema {
+		if c.Name == quality.FlagsColumn {
+			pExclude = append(pExclude, quality.Ident(quality.FlagsColumn))
+		}
+	}
 	pSelect := "SELECT *, false AS _replayed FROM " + pView
-	if len(partCols) > 0 {
-		pSelect = "SELECT * EXCLUDE (" + strings.Join(partCols, ", ") + "), false AS _replayed FROM " + pView
+	if len(pExclude) > 0 {
+		pSelect = "SELECT * EXCLUDE (" + strings.Join(pExclude, ", ") + "), false AS _replayed FROM " + pView
 	}
 	union := `"_stage"."replay__` + qName + `"`
 	checked := `"_stage"."replay__` + qName + `__checked"`
@@ -122,7 +134,7 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 		}
 		rows["prev/"+rel] = f.Rows
 	}
-	passing := fmt.Sprintf("SELECT * EXCLUDE (_replayed, %s) FROM %s WHERE _replayed AND NOT (%s)", quality.FailuresColumn, checked, fails)
+	passing := quality.PublishSQL(s, fmt.Sprintf("(SELECT * EXCLUDE (_replayed) FROM %s WHERE _replayed)", checked))
 	newDir := filepath.Join(st.Dir(), "replay-"+runID)
 	if err := os.MkdirAll(newDir, 0o755); err != nil { // COPY to one file does not create its directory
 		st.Abort()

@@ -201,11 +201,11 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	for _, in := range x.g.Parents[m.Name] {
 		layer, table, _ := strings.Cut(in, ".")
 		im, err := x.lk.Manifest(layer, table)
-		if err != nil {
-			return fail(err)
-		}
-		if im == nil {
+		if errors.Is(err, lake.ErrNoTable) {
 			return fail(fmt.Errorf("model %s (%s): input %s is not published yet; run `nexus ingest` or build it first", m.Name, m.Path, in))
+		}
+		if err != nil {
+			return fail(fmt.Errorf("model %s: input %w", m.Name, err))
 		}
 		inputs = append(inputs, lake.Input{Name: in, Version: im.Version, Fingerprint: im.Fingerprint})
 		fpParts = append(fpParts, fmt.Sprintf("%s@%d:%s", in, im.Version, im.Fingerprint))
@@ -214,18 +214,14 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		}
 	}
 	fp := lake.HashStrings(fpParts...)
-	prev, err := x.lk.Manifest(m.Layer, m.Table)
-	if err != nil {
-		return fail(err)
-	}
+	// A damaged published version (missing file, bad footer, unreadable
+	// manifest) is not up to date: it is rebuilt.
+	prev := x.lk.Intact(m.Layer, m.Table)
 	upToDate := prev != nil && prev.Fingerprint == fp
 	var quarantined int64
 	if upToDate && suite != nil {
 		// A gated table is up to date only with the quarantine of the same build.
-		qm, err := x.lk.Manifest(lake.Quarantine, QuarantineTable(m.Layer, m.Table))
-		if err != nil {
-			return fail(err)
-		}
+		qm := x.lk.Intact(lake.Quarantine, QuarantineTable(m.Layer, m.Table))
 		upToDate = qm != nil && qm.Fingerprint == fp
 		if upToDate {
 			quarantined = qm.Rows
@@ -238,6 +234,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	}
 
 	body := m.Compiled()
+	var err error
 	var gate *gateResult
 	if suite != nil {
 		gate, err = x.gate(ctx, m, suite)
@@ -407,8 +404,16 @@ func (x *executor) inspect(ctx context.Context, dir string, hive bool) (map[stri
 			r.Close()
 			return nil, nil, err
 		}
-		rel, _ := filepath.Rel(dir, name)
+		rel, err := filepath.Rel(dir, name)
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
 		rows[filepath.ToSlash(rel)] = n
+	}
+	if err := r.Err(); err != nil {
+		r.Close()
+		return nil, nil, fmt.Errorf("parquet footers of %s: %w", dir, err)
 	}
 	r.Close()
 	var schema []lake.Column
@@ -417,7 +422,10 @@ func (x *executor) inspect(ctx context.Context, dir string, hive bool) (map[stri
 		return nil, nil, err
 	}
 	defer r.Close()
-	cols, _ := r.Columns()
+	cols, err := r.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
 	for r.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKillMidRunCommitsNothing SIGKILLs `nexus run` after it has published
+// some new table versions: readers still see the previous snapshot whole,
+// nothing is damaged, the run's record is marked abandoned by the next run,
+// and the next run converges and vacuums the orphans.
+func TestKillMidRunCommitsNothing(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "a", "--scale", "0.05", "--seed", "3")
+	nexus(t, dir, false, "generate", "--out", "b", "--scale", "0.05", "--seed", "4")
+	nexus(t, dir, false, "run", "--source", "a")
+	before := queryJSON(t, dir, "SELECT (SELECT count(*) FROM bronze.orders) AS bo, (SELECT count(*) FROM gold.fact_sales) AS fs, (SELECT min(order_id) FROM silver.orders) AS o")
+	var killedRun string
+	for attempt := 0; ; attempt++ {
+		cmd := exec.Command(nexusBin, "run", "--source", "b")
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill once a new Silver version is on disk: Bronze is published in
+		// the run's transaction, Silver is being built.
+		deadline := time.Now().Add(60 * time.Second)
+		killed := false
+		for time.Now().Before(deadline) {
+			if m, _ := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "manifests", "silver.*", "v000002-*.json")); len(m) > 0 {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		err := cmd.Wait()
+		if killed && err != nil {
+			killedRun = runningRecord(t, dir)
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("could not kill the run mid-way (killed=%v err=%v)", killed, err)
+		}
+		nexus(t, dir, false, "rollback", "1")
+	}
+	after := queryJSON(t, dir, "SELECT (SELECT count(*) FROM bronze.orders) AS bo, (SELECT count(*) FROM gold.fact_sales) AS fs, (SELECT min(order_id) FROM silver.orders) AS o")
+	if after[0]["bo"] != before[0]["bo"] || after[0]["fs"] != before[0]["fs"] || after[0]["o"] != before[0]["o"] {
+		t.Fatalf("a killed run is visible: before %v, after %v", before, after)
+	}
+	if out := nexus(t, dir, false, "doctor"); !strings.Contains(out, "all intact") {
+		t.Errorf("doctor after kill:\n%s", out)
+	}
+	if killedRun == "" {
+		t.Fatal("the killed run left no record with status running")
+	}
+	nexus(t, dir, false, "run", "--source", "b")
+	var rec struct{ Status string }
+	b, err := os.ReadFile(filepath.Join(dir, "lake", "_nexus", "runs", killedRun+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Status != "abandoned" {
+		t.Errorf("killed run record status %q (%v)", rec.Status, err)
+	}
+	final := queryJSON(t, dir, "SELECT (SELECT count(*) FROM silver.orders) AS n, (SELECT count(DISTINCT _ingest_run_id) FROM bronze.orders) AS runs")
+	if final[0]["runs"].(float64) != 1 || final[0]["n"].(float64) == 0 {
+		t.Errorf("after re-run: %v", final)
+	}
+	out := nexus(t, dir, false, "snapshots")
+	if !strings.Contains(out, "2 *") {
+		t.Errorf("snapshots after kill and re-run (the killed run must not have a snapshot):\n%s", out)
+	}
+}
+
+// runningRecord returns the id of the run record with status running.
+func runningRecord(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "runs", "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			RunID  string `json:"run_id"`
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(b, &rec) == nil && rec.Status == "running" {
+			return rec.RunID
+		}
+	}
+	return ""
+}
+
+// TestDamagedLakeCommands: with one part file of gold.fact_sales removed,
+// every command still works on the other tables, check runs, doctor names the
+// damage, and run / transform --full-refresh / doctor --repair fix it.
+func TestDamagedLakeCommands(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.02", "--seed", "5")
+	nexus(t, dir, false, "run", "--source", "src")
+	damage := func() string {
+		files, _ := filepath.Glob(filepath.Join(dir, "lake", "gold", "fact_sales", "v*", "year=*", "month=*", "*.parquet"))
+		if len(files) == 0 {
+			t.Fatal("no fact_sales files")
+		}
+		// The newest version's first file.
+		victim := files[0]
+		for _, f := range files {
+			if filepath.Dir(filepath.Dir(filepath.Dir(f))) > filepath.Dir(filepath.Dir(filepath.Dir(victim))) {
+				victim = f
+			}
+		}
+		if err := os.Remove(victim); err != nil {
+			t.Fatal(err)
+		}
+		return victim
+	}
+	damage()
+	if n := queryJSON(t, dir, "SELECT count(*) AS n FROM gold.dim_customer"); n[0]["n"].(float64) == 0 {
+		t.Error("dim_customer empty")
+	}
+	bad := nexus(t, dir, true, "query", "SELECT count(*) FROM gold.fact_sales")
+	if !strings.Contains(bad, "gold.fact_sales is damaged: missing file") {
+		t.Errorf("query on the damaged table:\n%s", bad)
+	}
+	doc := nexus(t, dir, true, "doctor")
+	if !strings.Contains(doc, "gold.fact_sales") || !strings.Contains(doc, "missing file") || !strings.Contains(doc, "1 of") {
+		t.Errorf("doctor:\n%s", doc)
+	}
+	// check runs: the suites of intact tables give verdicts.
+	chk := nexus(t, dir, false, "check", "--table", "silver.orders")
+	if !strings.Contains(chk, "order_id_unique") {
+		t.Errorf("check on a damaged lake:\n%s", chk)
+	}
+	nexus(t, dir, false, "transform", "--full-refresh")
+	if out := nexus(t, dir, false, "doctor"); !strings.Contains(out, "all intact") {
+		t.Errorf("after transform --full-refresh:\n%s", out)
+	}
+	damage()
+	out := nexus(t, dir, false, "run", "--source", "src")
+	if !strings.Contains(out, "gold.fact_sales") {
+		t.Errorf("run on a damaged lake:\n%s", out)
+	}
+	if out := nexus(t, dir, false, "doctor"); !strings.Contains(out, "all intact") {
+		t.Errorf("after run:\n%s", out)
+	}
+	damage()
+	rep := nexus(t, dir, false, "doctor", "--repair")
+	if !strings.Contains(rep, "rebuilt from upstream") || !strings.Contains(rep, "after repair: 0 finding(s)") {
+		t.Errorf("doctor --repair:\n%s", rep)
+	}
+}
+
+// TestReadCommandsOnReadOnlyLake runs the read commands on a lake the user
+// cannot write to: they work, and nothing in the lake changes.
+func TestReadCommandsOnReadOnlyLake(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "6")
+	nexus(t, dir, false, "run", "--source", "src")
+	lakeDir := filepath.Join(dir, "lake")
+	ro := readOnlyRunner(t, dir, lakeDir)
+	before := treeState(t, lakeDir)
+	for _, args := range [][]string{
+		{"query", "SELECT count(*) FROM gold.fact_sales"},
+		{"tables"},
+		{"snapshots"},
+		{"doctor"},
+		{"check", "--layer", "gold"},
+		{"query", "--snapshot", "1", "SELECT count(*) FROM silver.orders"},
+	} {
+		out, err := ro(args...)
+		if err != nil && !(args[0] == "check" && strings.Contains(out, "fail")) {
+			t.Errorf("nexus %s on a read-only lake: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "check" && !strings.Contains(out, "not recorded") {
+			t.Errorf("check did not say its results were not recorded:\n%s", out)
+		}
+	}
+	if after := treeState(t, lakeDir); after != before {
+		t.Errorf("a read command changed the lake:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// A read command never creates a lake.
+	missing := filepath.Join(dir, "nonexistent")
+	out := nexus(t, dir, true, "tables", "--lake", missing)
+	if !strings.Contains(out, "no lake at") {
+		t.Errorf("tables on a missing lake: %s", out)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("tables created %s", missing)
+	}
+}
+
+func treeState(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b.WriteString(p + " " + info.ModTime().String() + " " + info.Mode().String() + "\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// readOnlyRunner makes the lake read-only for the process that runs nexus:
+// without write permission for a normal user; as root (who ignores
+// permissions) by running nexus as nobody through setpriv.
+func readOnlyRunner(t *testing.T, dir, lakeDir string) func(args ...string) (string, error) {
+	t.Helper()
+	if err := filepath.WalkDir(lakeDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o444)
+		if d.IsDir() {
+			mode = 0o555
+		}
+		return os.Chmod(p, mode)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = filepath.WalkDir(lakeDir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil {
+				_ = os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+	})
+	var prefix []string
+	if os.Geteuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("running as root without setpriv: cannot make the lake read-only for nexus")
+		}
+		// nobody must reach the lake and the binary.
+		for _, p := range []string{dir, filepath.Dir(dir), filepath.Dir(nexusBin)} {
+			if err := os.Chmod(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
+	}
+	return func(args ...string) (string, error) {
+		full := append(append(append([]string{}, prefix...), nexusBin, "--lake", lakeDir), args...)
+		cmd := exec.Command(full[0], full[1:]...)
+		cmd.Dir = lakeDir
+		cmd.Env = append(os.Environ(), "HOME="+os.TempDir())
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+}

@@ -1,0 +1,574 @@
+package lake
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CommitKind says what made a snapshot.
+type CommitKind string
+
+// Kinds of commit.
+const (
+	CommitRun      CommitKind = "run"      // a pipeline run, an ingest or a transform
+	CommitReplay   CommitKind = "replay"   // quarantine replay
+	CommitRollback CommitKind = "rollback" // an older mapping made current again
+	CommitRepair   CommitKind = "repair"   // doctor --repair
+	CommitLegacy   CommitKind = "legacy"   // the per-table manifests of a lake from before snapshots
+)
+
+// TableRef is a table's entry in a snapshot: the version and its manifest.
+type TableRef struct {
+	Version  int64  `json:"version"`
+	Manifest string `json:"manifest"` // relative to the lake root
+	RunID    string `json:"run_id,omitempty"`
+	Rows     int64  `json:"rows"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// Snapshot is one committed state of the whole lake: every table mapped to
+// one immutable version. Snapshot files never change once written; the
+// pointer _nexus/CURRENT names the current one. Committing a run is writing a
+// new snapshot file (create-if-absent) and swapping the pointer (atomic
+// rename here; a conditional PUT on object storage).
+type Snapshot struct {
+	ID        int64               `json:"id"`
+	Parent    int64               `json:"parent"`
+	Kind      CommitKind          `json:"kind"`
+	RunID     string              `json:"run_id,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
+	Note      string              `json:"note,omitempty"`
+	Tables    map[string]TableRef `json:"tables"`
+	Changed   []string            `json:"changed"`
+	Removed   []string            `json:"removed,omitempty"`
+	// HighWater is the highest version ever given to each table, so that a
+	// version number is never reused after a rollback.
+	HighWater map[string]int64 `json:"high_water,omitempty"`
+	// Meta carries what a writer commits with its data, atomically: the
+	// stream's consumed offsets, for example.
+	Meta map[string]string `json:"meta,omitempty"`
+}
+
+type pointer struct {
+	Snapshot int64 `json:"snapshot"`
+}
+
+func (l *Lake) pointerPath() string { return l.MetaDir("CURRENT") }
+
+func (l *Lake) snapshotPath(id int64) string {
+	return l.MetaDir("snapshots", fmt.Sprintf("%010d.json", id))
+}
+
+// currentID reads the pointer; 0 when nothing was committed yet.
+func (l *Lake) currentID() (int64, error) {
+	b, err := os.ReadFile(l.pointerPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lake %s: read current snapshot pointer: %w", l.Root, err)
+	}
+	var p pointer
+	if err := json.Unmarshal(b, &p); err != nil || p.Snapshot <= 0 {
+		return 0, fmt.Errorf("lake %s: current snapshot pointer %s is damaged (%q); `nexus rollback N` to an existing snapshot (see `nexus snapshots`) rewrites it", l.Root, l.pointerPath(), strings.TrimSpace(string(b)))
+	}
+	return p.Snapshot, nil
+}
+
+func (l *Lake) currentSnapshot() (*Snapshot, error) {
+	id, err := l.currentID()
+	if err != nil {
+		return nil, err
+	}
+	if id == 0 {
+		return l.legacySnapshot()
+	}
+	return l.ReadSnapshot(id)
+}
+
+// ReadSnapshot reads one snapshot by id.
+func (l *Lake) ReadSnapshot(id int64) (*Snapshot, error) {
+	if id == 0 {
+		if s, err := l.legacySnapshot(); err != nil || s != nil {
+			return s, err
+		}
+	}
+	b, err := os.ReadFile(l.snapshotPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("snapshot %d does not exist or is no longer kept by retention (see `nexus snapshots`)", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %d: %w", id, err)
+	}
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("snapshot %d (%s) is damaged: %w", id, l.snapshotPath(id), err)
+	}
+	return &s, nil
+}
+
+// legacySnapshot maps a lake written before snapshots existed (one mutable
+// manifest per table under _nexus/tables/) to snapshot 0, so such a lake stays
+// readable and its first commit carries its tables over.
+func (l *Lake) legacySnapshot() (*Snapshot, error) {
+	entries, err := os.ReadDir(l.MetaDir("tables"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lake %s: %w", l.Root, err)
+	}
+	s := &Snapshot{Kind: CommitLegacy, Tables: map[string]TableRef{}}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		table := strings.TrimSuffix(name, ".json")
+		ref := TableRef{Manifest: metaDir + "/tables/" + name}
+		if m, err := readManifestFile(l.Abs(ref.Manifest)); err == nil {
+			ref.Version, ref.RunID, ref.Rows, ref.Bytes = m.Version, m.RunID, m.Rows, m.Bytes
+		}
+		s.Tables[table] = ref
+	}
+	if len(s.Tables) == 0 {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// SnapshotIDs lists the ids of the snapshot files kept, ascending.
+func (l *Lake) SnapshotIDs() ([]int64, error) {
+	entries, err := os.ReadDir(l.MetaDir("snapshots"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	var ids []int64
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		id, err := strconv.ParseInt(strings.TrimSuffix(name, ".json"), 10, 64)
+		if err == nil && id > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// ErrConcurrentCommit is returned when another writer committed after this
+// handle's snapshot was pinned: nothing of this transaction became visible.
+var ErrConcurrentCommit = errors.New("concurrent commit")
+
+// CommitInfo describes a commit.
+type CommitInfo struct {
+	Kind  CommitKind
+	RunID string
+	Note  string
+	Meta  map[string]string
+}
+
+// Pending returns the names of the tables published in this handle's
+// transaction and not yet committed.
+func (l *Lake) Pending() []string {
+	if l.tx == nil {
+		return nil
+	}
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	return append([]string(nil), l.tx.order...)
+}
+
+// Commit makes everything this handle published visible at once, as one new
+// snapshot. With nothing pending it commits nothing and returns the pinned
+// snapshot. After a commit the handle is pinned to the new snapshot.
+func (l *Lake) Commit(info CommitInfo) (*Snapshot, error) {
+	if !l.writable {
+		return nil, fmt.Errorf("commit: %w", ErrReadOnly)
+	}
+	l.tx.mu.Lock()
+	pending := l.tx.pending
+	order := l.tx.order
+	l.tx.mu.Unlock()
+	if len(pending) == 0 && len(info.Meta) == 0 {
+		return l.snap, nil
+	}
+	tables := map[string]TableRef{}
+	if l.snap != nil {
+		for n, r := range l.snap.Tables {
+			tables[n] = r
+		}
+	}
+	for n, m := range pending {
+		tables[n] = refOf(m)
+	}
+	changed := append([]string(nil), order...)
+	sort.Slice(changed, func(i, j int) bool { return lessTable(changed[i], changed[j]) })
+	s, err := l.commit(tables, changed, nil, info)
+	if err != nil {
+		return nil, err
+	}
+	l.tx.mu.Lock()
+	l.tx.pending = map[string]*Manifest{}
+	l.tx.order = nil
+	l.tx.mu.Unlock()
+	return s, nil
+}
+
+func refOf(m *Manifest) TableRef {
+	return TableRef{Version: m.Version, Manifest: manifestRel(m.Layer, m.Table, m.Dir), RunID: m.RunID, Rows: m.Rows, Bytes: m.Bytes}
+}
+
+// commit writes a snapshot with the given mapping, parented on the pinned
+// one, and swaps the pointer to it.
+func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
+	base := l.SnapshotID()
+	cur, err := l.currentID()
+	if err != nil {
+		return nil, err
+	}
+	if cur != base {
+		return nil, fmt.Errorf("commit to %s: %w: snapshot %d was committed by another writer after this one started from %d; nothing of this run is visible, run it again", l.Root, ErrConcurrentCommit, cur, base)
+	}
+	ids, err := l.SnapshotIDs()
+	if err != nil {
+		return nil, err
+	}
+	next := base + 1
+	if len(ids) > 0 && ids[len(ids)-1] >= next {
+		// A snapshot written by a writer that died before its pointer swap:
+		// never reuse its id.
+		next = ids[len(ids)-1] + 1
+	}
+	hw := map[string]int64{}
+	if l.snap != nil {
+		for n, v := range l.snap.HighWater {
+			hw[n] = v
+		}
+	}
+	for n, r := range tables {
+		if r.Version > hw[n] {
+			hw[n] = r.Version
+		}
+	}
+	meta := map[string]string{}
+	if l.snap != nil {
+		for k, v := range l.snap.Meta {
+			meta[k] = v
+		}
+	}
+	for k, v := range info.Meta {
+		meta[k] = v
+	}
+	if len(meta) == 0 {
+		meta = nil
+	}
+	kind := info.Kind
+	if kind == "" {
+		kind = CommitRun
+	}
+	s := &Snapshot{ID: next, Parent: base, Kind: kind, RunID: info.RunID, CreatedAt: time.Now().UTC(), Note: info.Note,
+		Tables: tables, Changed: changed, Removed: removed, HighWater: hw, Meta: meta}
+	if s.Changed == nil {
+		s.Changed = []string{}
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(l.snapshotPath(next), append(b, '\n'), true); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("commit to %s: %w: snapshot %d already exists", l.Root, ErrConcurrentCommit, next)
+		}
+		return nil, fmt.Errorf("commit snapshot %d: %w", next, err)
+	}
+	// The swap: readers see the old snapshot or the new one, never a mix.
+	pb, err := json.Marshal(pointer{Snapshot: next})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(l.pointerPath(), append(pb, '\n'), false); err != nil {
+		return nil, fmt.Errorf("commit snapshot %d: swap pointer: %w", next, err)
+	}
+	l.snap = s
+	return s, nil
+}
+
+// Rollback makes snapshot id's mapping current again, as a new commit: no
+// snapshot or file is deleted, and rolling forward is another rollback.
+func (l *Lake) Rollback(id int64, runID string) (*Snapshot, error) {
+	if !l.writable {
+		return nil, fmt.Errorf("rollback: %w", ErrReadOnly)
+	}
+	if len(l.Pending()) > 0 {
+		return nil, errors.New("rollback: the handle has uncommitted versions")
+	}
+	target, err := l.ReadSnapshot(id)
+	if err != nil {
+		return nil, err
+	}
+	tables := map[string]TableRef{}
+	for n, r := range target.Tables {
+		tables[n] = r
+	}
+	changed, removed := diffTables(l.snap, tables)
+	return l.commit(tables, changed, removed, CommitInfo{Kind: CommitRollback, RunID: runID, Note: fmt.Sprintf("rollback to snapshot %d", id)})
+}
+
+// Replace commits the pinned mapping, plus what this handle published, with
+// some tables pointed at other existing versions (doctor --repair rolls
+// single damaged tables back), as one snapshot.
+func (l *Lake) Replace(refs map[string]TableRef, info CommitInfo) (*Snapshot, error) {
+	if !l.writable {
+		return nil, fmt.Errorf("replace: %w", ErrReadOnly)
+	}
+	tables := map[string]TableRef{}
+	if l.snap != nil {
+		for n, r := range l.snap.Tables {
+			tables[n] = r
+		}
+	}
+	for _, m := range l.pendingManifests() {
+		tables[m.Name()] = refOf(m)
+	}
+	for n, r := range refs {
+		tables[n] = r
+	}
+	changed, removed := diffTables(l.snap, tables)
+	s, err := l.commit(tables, changed, removed, info)
+	if err != nil {
+		return nil, err
+	}
+	l.tx.mu.Lock()
+	l.tx.pending = map[string]*Manifest{}
+	l.tx.order = nil
+	l.tx.mu.Unlock()
+	return s, nil
+}
+
+func diffTables(from *Snapshot, to map[string]TableRef) (changed, removed []string) {
+	changed = []string{}
+	old := map[string]TableRef{}
+	if from != nil {
+		old = from.Tables
+	}
+	for n, r := range to {
+		if o, ok := old[n]; !ok || o.Manifest != r.Manifest {
+			changed = append(changed, n)
+		}
+	}
+	for n := range old {
+		if _, ok := to[n]; !ok {
+			removed = append(removed, n)
+		}
+	}
+	sort.Slice(changed, func(i, j int) bool { return lessTable(changed[i], changed[j]) })
+	sort.Strings(removed)
+	return changed, removed
+}
+
+// Retention says which snapshots (and so which table versions) are kept.
+type Retention struct {
+	// Keep is how many of the newest snapshots are always kept.
+	Keep int
+	// Grace keeps a snapshot that was current less than this long ago, so a
+	// reader that pinned it keeps reading its files.
+	Grace time.Duration
+}
+
+// DefaultRetention keeps the last 10 snapshots and any snapshot current
+// within the last hour.
+var DefaultRetention = Retention{Keep: 10, Grace: time.Hour}
+
+// VacuumResult tells what Vacuum removed.
+type VacuumResult struct {
+	Snapshots []int64
+	Versions  []string // version directories, lake-relative
+	Manifests []string
+}
+
+// Vacuum deletes snapshots that retention no longer keeps, then every table
+// version directory and manifest that no kept snapshot references (replaced
+// versions and the orphans of crashed runs). It must run under the writer
+// lock with nothing pending.
+func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
+	var res VacuumResult
+	if !l.writable {
+		return res, fmt.Errorf("vacuum: %w", ErrReadOnly)
+	}
+	if len(l.Pending()) > 0 {
+		return res, errors.New("vacuum: the handle has uncommitted versions")
+	}
+	cur, err := l.currentID()
+	if err != nil {
+		return res, err
+	}
+	ids, err := l.SnapshotIDs()
+	if err != nil {
+		return res, err
+	}
+	kept := map[int64]*Snapshot{}
+	for i, id := range ids {
+		keep := id == cur || i >= len(ids)-r.Keep || id > cur
+		var s *Snapshot
+		if !keep && i+1 < len(ids) {
+			// When was it superseded? When the next snapshot was written.
+			next, err := l.ReadSnapshot(ids[i+1])
+			if err == nil && now.Sub(next.CreatedAt) < r.Grace {
+				keep = true
+			}
+		}
+		if !keep {
+			if err := os.Remove(l.snapshotPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return res, fmt.Errorf("vacuum snapshot %d: %w", id, err)
+			}
+			res.Snapshots = append(res.Snapshots, id)
+			continue
+		}
+		s, err = l.ReadSnapshot(id)
+		if err != nil {
+			// A damaged snapshot file keeps nothing alive but is not deleted.
+			continue
+		}
+		kept[id] = s
+	}
+	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
+		kept[0] = legacy
+	}
+	manifests := map[string]bool{}
+	dirs := map[string]bool{}
+	for _, s := range kept {
+		for name, ref := range s.Tables {
+			if manifests[ref.Manifest] {
+				continue
+			}
+			manifests[ref.Manifest] = true
+			m, err := l.loadManifest(name, ref.Manifest)
+			if err != nil {
+				// Unreadable manifest: keep the whole table's directory, doctor
+				// decides what to do with it.
+				layer, table, _ := strings.Cut(name, ".")
+				dirs[layer+"/"+table+"/*"] = true
+				continue
+			}
+			dirs[m.Dir] = true
+		}
+	}
+	for _, layer := range Layers() {
+		tables, err := os.ReadDir(filepath.Join(l.Root, layer))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("vacuum: %w", err)
+		}
+		for _, t := range tables {
+			if !t.IsDir() || dirs[layer+"/"+t.Name()+"/*"] {
+				continue
+			}
+			versions, err := os.ReadDir(filepath.Join(l.Root, layer, t.Name()))
+			if err != nil {
+				return res, fmt.Errorf("vacuum: %w", err)
+			}
+			for _, v := range versions {
+				rel := layer + "/" + t.Name() + "/" + v.Name()
+				if v.IsDir() && strings.HasPrefix(v.Name(), "v") && !dirs[rel] {
+					if err := os.RemoveAll(l.Abs(rel)); err != nil {
+						return res, fmt.Errorf("vacuum %s: %w", rel, err)
+					}
+					res.Versions = append(res.Versions, rel)
+				}
+			}
+		}
+	}
+	mroot := l.MetaDir("manifests")
+	tdirs, err := os.ReadDir(mroot)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("vacuum: %w", err)
+	}
+	for _, td := range tdirs {
+		files, err := os.ReadDir(filepath.Join(mroot, td.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			rel := metaDir + "/manifests/" + td.Name() + "/" + f.Name()
+			if !manifests[rel] {
+				if err := os.Remove(l.Abs(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return res, fmt.Errorf("vacuum %s: %w", rel, err)
+				}
+				res.Manifests = append(res.Manifests, rel)
+			}
+		}
+	}
+	return res, nil
+}
+
+// Orphans lists version directories that no kept snapshot refers to (left by
+// a crashed run or replaced); the next Vacuum removes them.
+func (l *Lake) Orphans() ([]string, error) {
+	ids, err := l.SnapshotIDs()
+	if err != nil {
+		return nil, err
+	}
+	dirs := map[string]bool{}
+	snaps := []*Snapshot{}
+	for _, id := range ids {
+		if s, err := l.ReadSnapshot(id); err == nil {
+			snaps = append(snaps, s)
+		}
+	}
+	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
+		snaps = append(snaps, legacy)
+	}
+	for _, s := range snaps {
+		for name, ref := range s.Tables {
+			if m, err := l.loadManifest(name, ref.Manifest); err == nil {
+				dirs[m.Dir] = true
+			}
+		}
+	}
+	for _, m := range l.pendingManifests() {
+		dirs[m.Dir] = true
+	}
+	var out []string
+	for _, layer := range Layers() {
+		tables, _ := os.ReadDir(filepath.Join(l.Root, layer))
+		for _, t := range tables {
+			versions, _ := os.ReadDir(filepath.Join(l.Root, layer, t.Name()))
+			for _, v := range versions {
+				rel := layer + "/" + t.Name() + "/" + v.Name()
+				if v.IsDir() && !dirs[rel] {
+					out = append(out, rel)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (l *Lake) pendingManifests() []*Manifest {
+	if l.tx == nil {
+		return nil
+	}
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	var out []*Manifest
+	for _, m := range l.tx.pending {
+		out = append(out, m)
+	}
+	return out
+}

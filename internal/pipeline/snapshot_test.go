@@ -1,0 +1,305 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+)
+
+// invariantSQL counts violations of what one run guarantees across tables:
+// every order of gold.fact_sales is in silver.orders, and its payments in
+// Gold add up to its payments in Silver.
+const invariantSQL = `
+SELECT
+  (SELECT count(*) FROM (SELECT DISTINCT order_id FROM gold.fact_sales) f ANTI JOIN silver.orders o USING (order_id)),
+  (SELECT count(*) FROM (SELECT order_id, sum(payment_value) p FROM gold.fact_sales GROUP BY 1) f
+     JOIN (SELECT order_id, sum(payment_value) p FROM silver.order_payments GROUP BY 1) s USING (order_id)
+   WHERE f.p <> s.p),
+  (SELECT count(*) FROM gold.fact_sales)`
+
+// TestReadersNeverSeeHalfARun commits runs over two different data sets in a
+// loop while readers check a cross-table invariant in a loop. With one
+// commit per run no reader ever sees Gold of one run with Silver of another.
+func TestReadersNeverSeeHalfARun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline several times")
+	}
+	ctx := context.Background()
+	var srcs []string
+	for _, seed := range []int64{21, 22} {
+		dir := t.TempDir()
+		if _, err := olist.Generate(ctx, dir, olist.GenOptions{Scale: 0.01, Seed: seed}); err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, dir)
+	}
+	root := t.TempDir()
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, w, Options{SourceDir: srcs[0]}); err != nil {
+		t.Fatal(err)
+	}
+
+	var stop atomic.Bool
+	var reads, violations atomic.Int64
+	seen := sync.Map{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				lk, err := lake.OpenRead(root)
+				if err != nil {
+					errs <- err
+					return
+				}
+				eng, err := engine.Open(ctx, lk, engine.Options{Threads: 1})
+				if err != nil {
+					errs <- err
+					return
+				}
+				var orphans, mismatched, rows int64
+				err = eng.DB().QueryRowContext(ctx, invariantSQL).Scan(&orphans, &mismatched, &rows)
+				eng.Close()
+				if err != nil {
+					errs <- fmt.Errorf("snapshot %d: %w", lk.SnapshotID(), err)
+					return
+				}
+				reads.Add(1)
+				seen.Store(lk.SnapshotID(), true)
+				if orphans > 0 || mismatched > 0 || rows == 0 {
+					violations.Add(1)
+					errs <- fmt.Errorf("snapshot %d: %d fact orders not in silver.orders, %d with payments that disagree, %d fact rows", lk.SnapshotID(), orphans, mismatched, rows)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i <= 4; i++ {
+		if _, err := Run(ctx, w, Options{SourceDir: srcs[i%2], Force: true}); err != nil {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	snaps := 0
+	seen.Range(func(any, any) bool { snaps++; return true })
+	t.Logf("%d consistent reads over %d snapshots, %d violations", reads.Load(), snaps, violations.Load())
+	if snaps < 2 {
+		t.Errorf("readers saw %d snapshot(s): the test did not overlap reads with commits", snaps)
+	}
+}
+
+// TestDamagedTableNeverBricksTheLake removes a part file of gold.fact_sales
+// and truncates the manifest of another table: the other tables stay
+// queryable, the damaged ones fail with what is wrong, and a run rebuilds them.
+func TestDamagedTableNeverBricksTheLake(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := generated(t)
+	if _, err := Run(ctx, w, Options{SourceDir: src}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := w.Manifest(lake.Gold, "fact_sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.AbsFiles(fs)[0]); err != nil {
+		t.Fatal(err)
+	}
+	dd, err := w.Manifest(lake.Gold, "dim_seller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, w.Snapshot().Tables["gold.dim_seller"].Manifest), []byte(`{"layer": "go`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = dd
+
+	r, err := lake.OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := r.Check()
+	got := map[string]lake.Problem{}
+	for _, f := range findings {
+		got[f.Table] = f.Problem
+	}
+	if got["gold.fact_sales"] != lake.ProblemMissingFile || got["gold.dim_seller"] != lake.ProblemManifest || len(got) != 2 {
+		t.Fatalf("findings = %v", findings)
+	}
+	eng, err := engine.Open(ctx, r, engine.Options{})
+	if err != nil {
+		t.Fatalf("engine on a damaged lake: %v", err)
+	}
+	var n int64
+	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM gold.dim_customer").Scan(&n); err != nil || n == 0 {
+		t.Errorf("an intact table is not queryable: %d %v", n, err)
+	}
+	for _, table := range []string{"gold.fact_sales", "gold.dim_seller"} {
+		err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n)
+		if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "nexus doctor") {
+			t.Errorf("%s: error %v, want one naming the damage and doctor", table, err)
+		}
+	}
+	if len(eng.Damaged()) != 2 {
+		t.Errorf("engine damaged = %v", eng.Damaged())
+	}
+	eng.Close()
+
+	// A run rebuilds the damaged derived tables instead of failing.
+	sum, err := Run(ctx, w, Options{SourceDir: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Err() != nil {
+		t.Fatalf("run on a damaged lake: %v", sum.Err())
+	}
+	built := map[string]string{}
+	for _, st := range sum.Steps {
+		built[st.Name] = st.Status
+	}
+	if built["gold.fact_sales"] != "built" || built["gold.dim_seller"] != "built" || built["gold.dim_customer"] != "unchanged" {
+		t.Errorf("statuses after damage: fact_sales=%s dim_seller=%s dim_customer=%s", built["gold.fact_sales"], built["gold.dim_seller"], built["gold.dim_customer"])
+	}
+	r, _ = lake.OpenRead(root)
+	if f := r.Check(); len(f) != 0 {
+		t.Errorf("after run: %v", f)
+	}
+}
+
+// TestRepairRollsBackOrRebuilds: doctor's repair rebuilds a model and, with
+// no source at hand, rolls a Bronze table back to its last intact version.
+func TestRepairRollsBackOrRebuilds(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := generated(t)
+	if _, err := Run(ctx, w, Options{SourceDir: src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, w, Options{SourceDir: src, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bronze.sellers", "silver.orders"} {
+		layer, table, _ := strings.Cut(name, ".")
+		m, err := w.Manifest(layer, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(w.AbsFiles(m)[0], 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repairs, snap, err := RepairLake(ctx, w, DoctorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]RepairAction{}
+	for _, r := range repairs {
+		got[r.Table] = r.Action
+	}
+	if got["bronze.sellers"] != RepairRolledBack || got["silver.orders"] != RepairRebuilt || len(got) != 2 {
+		t.Fatalf("repairs = %+v", repairs)
+	}
+	if snap.Kind != lake.CommitRepair {
+		t.Errorf("repair snapshot kind %s", snap.Kind)
+	}
+	r, _ := lake.OpenRead(root)
+	if f := r.Check(); len(f) != 0 {
+		t.Errorf("after repair: %v", f)
+	}
+	if m, _ := r.Manifest(lake.Bronze, "sellers"); m.Version != 1 {
+		t.Errorf("bronze.sellers rolled back to version %d, want 1", m.Version)
+	}
+	// With the source at hand, Bronze is re-ingested instead.
+	m, _ := w.Manifest(lake.Bronze, "sellers")
+	if err := os.Remove(w.AbsFiles(m)[0]); err != nil {
+		t.Fatal(err)
+	}
+	repairs, _, err = RepairLake(ctx, w, DoctorOptions{SourceDir: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repairs) != 1 || repairs[0].Action != RepairReingested {
+		t.Fatalf("repairs with source = %+v", repairs)
+	}
+}
+
+// TestAbandonedRunIsMarked: a run record left as running (its process died)
+// is marked abandoned by the next run.
+func TestAbandonedRunIsMarked(t *testing.T) {
+	root := t.TempDir()
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &Summary{RunID: "20200101T000000Z-dead00", Kind: "run", Status: RunRunning}
+	if err := saveRun(w, dead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), w, Options{SourceDir: generated(t), SkipModels: true}); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := History(w, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]RunStatus{}
+	for _, h := range hist {
+		status[h.RunID] = h.Status
+	}
+	if status[dead.RunID] != RunAbandoned {
+		t.Errorf("dead run status = %q", status[dead.RunID])
+	}
+	if len(hist) != 2 || status[hist[0].RunID] != RunSucceeded {
+		t.Errorf("history = %+v", hist)
+	}
+}
+
+// TestCheckRecordsOnlyWhenWritable: a check on a lake it cannot write to
+// still runs and says its results were not recorded.
+func TestCheckRecordsOnlyWhenWritable(t *testing.T) {
+	root := t.TempDir()
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the run history directory should be: writing fails the way
+	// a read-only mount makes it fail for a non-root user.
+	if err := os.WriteFile(w.MetaDir("runs"), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	err = RecordCheck(w, &CheckRun{RunID: "x", Kind: "check"})
+	if err == nil || errors.Is(err, ErrHistoryReadOnly) {
+		// Not a permission error: must stay a real error.
+		t.Fatalf("record into a file: %v", err)
+	}
+}
