@@ -79,14 +79,8 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 }
 
 // rowsIn is what entered a step's gate: the records a Bronze ingest read, or
-// the rows a model built. (A model's Step.RowsIn counts the rows of all its
-// inputs, which says little: a dimension reads facts to build a few rows.)
-func rowsIn(st pipeline.Step) int64 {
-	if st.Kind == "model" {
-		return st.RowsOut + st.Quarantined
-	}
-	return st.RowsIn
-}
+// the rows a model built.
+func rowsIn(st pipeline.Step) int64 { return st.RowsIn }
 
 func printRun(w io.Writer, s *pipeline.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

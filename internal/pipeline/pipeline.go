@@ -48,7 +48,8 @@ type Step struct {
 	Name        string        `json:"name"`
 	Kind        string        `json:"kind"` // ingest or model
 	Status      string        `json:"status"`
-	RowsIn      int64         `json:"rows_in"`
+	RowsIn      int64         `json:"rows_in"`              // records read (ingest) or rows built (model)
+	InputRows   int64         `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
 	RowsOut     int64         `json:"rows_out"`
 	Quarantined int64         `json:"quarantined"`
 	Duration    time.Duration `json:"duration_ns"`
@@ -157,8 +158,11 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return nil, err
 		}
 		for _, m := range res.Models {
-			st := Step{Name: m.Model, Kind: "model", Status: m.Status, RowsIn: m.RowsIn, RowsOut: m.RowsOut,
-				Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
+			// A model's rows in are the rows it built (its gate's input), so
+			// rows in = rows out + quarantined on every step; what it read
+			// from its inputs is InputRows.
+			st := Step{Name: m.Model, Kind: "model", Status: m.Status, RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
+				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
 				errs = append(errs, m.Err)
