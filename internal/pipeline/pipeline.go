@@ -118,7 +118,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return nil, err
 		}
 		for _, t := range res.Tables {
-			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: t.Status, RowsIn: t.RecordsRead,
+			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: string(t.Status), RowsIn: t.RecordsRead,
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
 			if t.Err != nil {
 				st.Error = t.Err.Error()
@@ -157,7 +157,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return nil, err
 		}
 		for _, m := range res.Models {
-			st := Step{Name: m.Model, Kind: "model", Status: m.Status, RowsIn: m.RowsIn, RowsOut: m.RowsOut,
+			st := Step{Name: m.Model, Kind: "model", Status: string(m.Status), RowsIn: m.RowsIn, RowsOut: m.RowsOut,
 				Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
 			if m.Err != nil {
 				st.Error = m.Err.Error()

@@ -29,6 +29,11 @@ const (
 	KindReconcile      Kind = "reconcile"
 )
 
+// KindRowAccounting is the kind of the result a gated build adds for each
+// model: rows built = rows published + rows quarantined. It is no suite kind
+// (not in the registry): a suite cannot declare it.
+const KindRowAccounting Kind = "row_accounting"
+
 // Level says what a kind judges: each row, or the table as a whole.
 type Level string
 
