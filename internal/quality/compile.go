@@ -427,7 +427,7 @@ func boundSQL(v string) string {
 
 // Quarantined is the SQL condition, on an annotated row, "the row fails a
 // quarantine check": the one definition of which rows leave the flow.
-var Quarantined = fmt.Sprintf("len(list_filter(%s, lambda f: f.quarantine)) > 0", Ident(FailuresColumn))
+const Quarantined = `len(list_filter("` + FailuresColumn + `", lambda f: f.quarantine)) > 0`
 
 // PublishSQL selects the rows of an annotated table that go on: those failing
 // no quarantine check (rows failing only keep checks included), with the

@@ -2,19 +2,20 @@
 // declarative checks (YAML), their compilation to DuckDB SQL and their
 // verdicts.
 //
-// A suite lists the checks of one table (layer.table). Checks are of two
-// sorts:
+// A suite lists the checks of one table (layer.table). Each check is of a
+// kind; the kinds are registered in kinds.go, one entry each, and their
+// reference (Reference, testdata/check_reference.md) is rendered from there.
+// Kinds are of two levels:
 //
-//   - Row-level checks (not_null, unique, accepted_values, between, regex,
-//     relationships, expression) judge each row. AnnotateSQL compiles all of a
-//     table's row-level checks into ONE query that adds the column
-//     FailuresColumn to every row: the list of the checks the row fails, each
-//     with a human-readable reason carrying the offending value and whether
-//     the failure sends the row to quarantine (on_fail: quarantine) or only
-//     flags it (on_fail: keep). A row failing several checks is one row with
-//     several failures.
-//   - Table-level checks (row_count, schema, freshness, reconcile) judge the
-//     rows that would be published as a whole.
+//   - Row-level kinds (not_null, unique, ...) judge each row. AnnotateSQL
+//     compiles all of a table's row-level checks into ONE query that adds the
+//     column FailuresColumn to every row: the list of the checks the row
+//     fails, each with a human-readable reason carrying the offending value
+//     and whether the failure sends the row to quarantine (on_fail:
+//     quarantine) or only flags it (on_fail: keep). A row failing several
+//     checks is one row with several failures.
+//   - Table-level kinds (row_count, schema, ...) judge the rows that would be
+//     published as a whole.
 //
 // Severity and blocking. A failed check's verdict is "fail" when its severity
 // is error and "warn" when it is warn. What a verdict does:
