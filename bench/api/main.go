@@ -78,11 +78,11 @@ func main() {
 	if cfg.n < 1 || cfg.n > 5000 || cfg.conc < 1 || cfg.conc > 64 {
 		log.Fatal("-n must be 1..5000 and -c 1..64")
 	}
-	if _, err := os.Stat(*lakeDir + "/_nexus/tables"); err != nil {
-		log.Fatalf("not a lake: %v", err)
-	}
 	ctx := context.Background()
-	lk := &lake.Lake{Root: *lakeDir} // not lake.Open: it would create directories
+	lk, err := lake.OpenRead(*lakeDir) // pinned to the current snapshot; writes nothing
+	if err != nil {
+		log.Fatal(err)
+	}
 	tmp, err := os.MkdirTemp("", "nexus-bench-api")
 	if err != nil {
 		log.Fatal(err)

@@ -230,7 +230,7 @@ func medianOf(ctx context.Context, db *sql.DB, q string) float64 {
 
 // openEngine opens a DuckDB session over the lake's published tables.
 func openEngine(ctx context.Context, lakeDir string) (*engine.Engine, error) {
-	lk, err := lake.Open(lakeDir)
+	lk, err := lake.OpenRead(lakeDir)
 	if err != nil {
 		return nil, err
 	}

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/pipeline"
 )
 
@@ -23,7 +22,8 @@ func newDemoCmd(a *app) *cobra.Command {
 		Short: "Generate a data set, run the whole pipeline into ./lake and print a summary",
 		Long: `The whole pipeline on a fresh machine, with no services: generate a synthetic
 Olist data set into ./data/generated (skipped when one with the same scale and
-seed is already there), ingest it into Bronze and build Silver and Gold in the
+seed is already there; another generated one is replaced; other Olist files are
+never overwritten), ingest it into Bronze and build Silver and Gold in the
 lake (./lake), and print what was published. Re-running does only what changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -37,13 +37,25 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 				out = a.cfg.Source
 			}
 			start := time.Now()
-			if generatedMatches(out, scale, seed) {
+			ex, err := olist.InspectOutput(out, olist.GenOptions{Scale: scale, Seed: seed})
+			if err != nil {
+				return err
+			}
+			switch ex.State {
+			case olist.OutputSame:
 				fmt.Printf("using the data set already in %s (scale %g, seed %d)\n", out, scale, seed)
-			} else {
+			case olist.OutputEmpty, olist.OutputOther:
+				// Another generated data set is the demo's own: it is
+				// regenerated, and the user is told.
+				if ex.State == olist.OutputOther {
+					fmt.Printf("replacing %s in %s\n", ex.Desc, out)
+				}
 				fmt.Printf("generating a synthetic Olist data set in %s (scale %g, seed %d)\n", out, scale, seed)
 				if _, _, err := generate(cmd, out, scale, seed); err != nil {
 					return err
 				}
+			default:
+				return fmt.Errorf("demo: %s holds %s, which the demo does not overwrite: choose another --out (or run 'nexus generate --force')", out, ex.Desc)
 			}
 			lk, unlock, err := a.openLakeForWrite()
 			if err != nil {
@@ -72,21 +84,4 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 	cmd.Flags().Float64Var(&scale, "scale", 0.1, "size of the generated data set (1 ≈ the real 1.55 M rows)")
 	cmd.Flags().Int64Var(&seed, "seed", 42, "random seed of the generated data set")
 	return cmd
-}
-
-// generatedMatches reports whether dir holds a complete generated data set of
-// the given scale and seed, so the demo does not regenerate it.
-func generatedMatches(dir string, scale float64, seed int64) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "_generator.json"))
-	if err != nil {
-		return false
-	}
-	var meta struct {
-		Scale float64 `json:"scale"`
-		Seed  int64   `json:"seed"`
-	}
-	if json.Unmarshal(b, &meta) != nil {
-		return false
-	}
-	return meta.Scale == scale && meta.Seed == seed
 }

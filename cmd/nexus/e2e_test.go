@@ -173,3 +173,123 @@ func TestCrashMidIngest(t *testing.T) {
 		t.Errorf("orphaned versions left after re-run: %v", versions)
 	}
 }
+
+// generate writes into a directory only when nothing is lost: the same data
+// set is skipped, anything else needs --force.
+func TestGenerateDoesNotOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	seedOf := func() float64 {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, "src", "_generator.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta struct {
+			Seed float64 `json:"seed"`
+		}
+		if err := json.Unmarshal(b, &meta); err != nil {
+			t.Fatal(err)
+		}
+		return meta.Seed
+	}
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "1")
+	same := nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "1")
+	if !strings.Contains(same, "already holds this data set") {
+		t.Errorf("same data set again:\n%s", same)
+	}
+	other := nexus(t, dir, true, "generate", "--out", "src", "--scale", "0.01", "--seed", "2")
+	if !strings.Contains(other, "another generated data set (scale 0.01, seed 1)") || !strings.Contains(other, "--force") {
+		t.Errorf("another seed without --force:\n%s", other)
+	}
+	if s := seedOf(); s != 1 {
+		t.Fatalf("data set overwritten without --force: seed %v", s)
+	}
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "2", "--force")
+	if s := seedOf(); s != 2 {
+		t.Fatalf("--force did not replace the data set: seed %v", s)
+	}
+	// Olist files the generator did not write (real data) are never replaced
+	// without --force, by generate or by demo.
+	if err := os.Remove(filepath.Join(dir, "src", "_generator.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"generate", "--out", "src", "--scale", "0.01", "--seed", "2"},
+		{"demo", "--out", "src", "--scale", "0.01", "--seed", "2"},
+	} {
+		out := nexus(t, dir, true, args...)
+		if !strings.Contains(out, "Olist files that the generator did not write") {
+			t.Errorf("nexus %s over real files:\n%s", args[0], out)
+		}
+	}
+}
+
+// Source files that are not the expected CSV fail at once and clearly, each
+// failure is printed once, and the content of a foreign file is not echoed.
+func TestIngestBadSourceFiles(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "3")
+	secret := filepath.Join(dir, "passwd")
+	if err := os.WriteFile(secret, []byte("root:x:0:0:root:/root:/bin/bash\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, target := range map[string]string{"olist_sellers_dataset.csv": "/dev/zero", "olist_customers_dataset.csv": secret} {
+		p := filepath.Join(dir, "src", file)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := nexus(t, dir, true, "ingest", "--source", "src", "--table", "sellers", "--table", "customers")
+	for _, want := range []string{"symbolic link to /dev/zero, a character device, not a regular file", "line 1 is not the header of olist_customers_dataset.csv"} {
+		if n := strings.Count(out, want); n != 1 {
+			t.Errorf("%q printed %d times, want once:\n%s", want, n, out)
+		}
+	}
+	if strings.Contains(out, "root:") {
+		t.Errorf("the content of a foreign file is echoed:\n%s", out)
+	}
+}
+
+// quarantine show --limit says how many rows there are in all.
+func TestQuarantineShowLimit(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "4")
+	// Three sellers with a stray NUL: each is quarantined, the table ingested.
+	p := filepath.Join(dir, "src", "olist_sellers_dataset.csv")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	for i := 1; i <= 3; i++ {
+		lines[i] = strings.Replace(lines[i], ",", ",\x00", 1)
+	}
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nexus(t, dir, false, "ingest", "--source", "src", "--table", "sellers")
+	rows := queryJSON(t, dir, "SELECT error_type, column_name FROM quarantine.bronze_sellers")
+	if len(rows) != 3 || rows[0]["error_type"] != "NUL BYTE" || rows[0]["column_name"] != "seller_zip_code_prefix" {
+		t.Fatalf("quarantined sellers: %v", rows)
+	}
+	out := nexus(t, dir, false, "quarantine", "show", "bronze_sellers", "--limit", "2")
+	if !strings.Contains(out, "showing 2 of 3 rows") {
+		t.Errorf("quarantine show --limit 2:\n%s", out)
+	}
+	cmd := exec.Command(nexusBin, "quarantine", "show", "bronze_sellers", "--limit", "2", "--format", "json")
+	cmd.Dir = dir
+	js, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown []map[string]any
+	if err := json.Unmarshal(js, &shown); err != nil || len(shown) != 2 {
+		t.Errorf("JSON output is not 2 rows (%v):\n%s", err, js)
+	}
+	if all := nexus(t, dir, false, "quarantine", "show", "bronze_sellers", "--limit", "3"); strings.Contains(all, "showing") {
+		t.Errorf("every row shown, yet a note:\n%s", all)
+	}
+}

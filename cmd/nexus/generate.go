@@ -17,6 +17,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 		out   string
 		scale float64
 		seed  int64
+		force bool
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -26,7 +27,11 @@ func newGenerateCmd(a *app) *cobra.Command {
 local timestamps), consistent keys, realistic distributions and the known data
 quirks at realistic rates. --scale 1 is about the real size (99 k orders, 1 M
 geolocation rows, ~125 MB). Output is deterministic for a seed. The planted
-quirks are listed in _planted.jsonl beside the files.`,
+quirks are listed in _planted.jsonl beside the files.
+
+When --out already holds the same data set (seed, scale, unchanged files),
+nothing is written. Any other Olist files there (another seed or scale, edited
+files, real data) are replaced only with --force.`,
 		Example: `  nexus generate --out data/generated --scale 0.01
   nexus generate --out /tmp/olist10 --scale 10 --seed 7`,
 		Args: cobra.NoArgs,
@@ -42,6 +47,17 @@ quirks are listed in _planted.jsonl beside the files.`,
 			}
 			if scale <= 0 {
 				return fmt.Errorf("--scale must be positive, got %g", scale)
+			}
+			ex, err := olist.InspectOutput(out, olist.GenOptions{Scale: scale, Seed: seed})
+			if err != nil {
+				return err
+			}
+			switch {
+			case ex.State == olist.OutputSame && !force:
+				fmt.Printf("%s already holds this data set (scale %g, seed %d): nothing to do (--force writes it again)\n", out, scale, seed)
+				return nil
+			case ex.State != olist.OutputEmpty && ex.State != olist.OutputSame && !force:
+				return fmt.Errorf("generate: %s holds %s; pass --force to replace it, or choose another --out", out, ex.Desc)
 			}
 			rep, elapsed, err := generate(cmd, out, scale, seed)
 			if err != nil {
@@ -64,6 +80,7 @@ quirks are listed in _planted.jsonl beside the files.`,
 	cmd.Flags().StringVar(&out, "out", "", "output directory (default \"data/generated\")")
 	cmd.Flags().Float64Var(&scale, "scale", 0.1, "size relative to the real data set (1 ≈ 1.55 M rows)")
 	cmd.Flags().Int64Var(&seed, "seed", 42, "random seed; the same seed and scale give the same bytes")
+	cmd.Flags().BoolVar(&force, "force", false, "replace the Olist files already in --out (another data set, edited or real files)")
 	return cmd
 }
 

@@ -29,10 +29,11 @@ per file, typed by the source contract, with lineage columns (_source_file,
 _source_line, _ingest_run_id, _ingested_at).
 
 A malformed record (wrong field count, bad number or timestamp, broken quoting,
-invalid UTF-8) goes to quarantine.bronze_<table> with its line, raw text and
-reason; for every file, records read = rows written + rows quarantined.
-A file-level problem (missing, empty, wrong header or delimiter, binary) fails
-that table only and leaves its published version untouched; the exit status is 1.
+invalid UTF-8, a NUL byte) goes to quarantine.bronze_<table> with its line, raw
+text and reason; for every file, records read = rows written + rows quarantined.
+A file-level problem (missing, empty, not a regular file, wrong header or
+delimiter, mostly binary, not UTF-8) fails that table only and leaves its
+published version untouched; the exit status is 1.
 Unchanged inputs are skipped (size + content hash).`,
 		Example: `  nexus ingest --source data/generated
   nexus ingest --source ~/olist --on-drift evolve --lake /data/lake`,

@@ -161,9 +161,29 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 				return err
 			}
 			if format == "table" { // one block per row: the reasons are long
-				return res.WriteRecords(os.Stdout)
+				err = res.WriteRecords(os.Stdout)
+			} else {
+				err = res.Write(os.Stdout, format)
 			}
-			return res.Write(os.Stdout, format)
+			if err != nil {
+				return err
+			}
+			if limit <= 0 || len(res.Rows) < limit {
+				return nil // every row is shown
+			}
+			total, err := pipeline.QuarantineCount(cmd.Context(), eng, args[0], check)
+			if err != nil {
+				return err
+			}
+			if total > int64(len(res.Rows)) {
+				// CSV and JSON stay parseable: the note goes to stderr.
+				note := os.Stdout
+				if format == "csv" || format == "json" {
+					note = os.Stderr
+				}
+				fmt.Fprintf(note, "showing %d of %d rows (--limit 0 shows all)\n", len(res.Rows), total)
+			}
+			return nil
 		},
 	}
 	show.Flags().StringVar(&check, "check", "", "only rows that failed this check id (or error type for bronze_ tables)")

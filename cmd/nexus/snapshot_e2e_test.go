@@ -248,7 +248,10 @@ func readOnlyRunner(t *testing.T, dir, lakeDir string) func(args ...string) (str
 	if os.Geteuid() == 0 {
 		setpriv, err := exec.LookPath("setpriv")
 		if err != nil {
-			t.Skip("running as root without setpriv: cannot make the lake read-only for nexus")
+			if os.Getenv("NEXUS_REQUIRE_TOOLS") != "" {
+				t.Fatal("setpriv (util-linux) is required (NEXUS_REQUIRE_TOOLS is set)")
+			}
+			t.Skip("running as root without setpriv (util-linux): cannot make the lake read-only for nexus")
 		}
 		// nobody must reach the lake and the binary.
 		for _, p := range []string{dir, filepath.Dir(dir), filepath.Dir(nexusBin)} {

@@ -12,6 +12,7 @@ import (
 // buffers and are valid until the next call to Next.
 type Record struct {
 	Line   int64    // physical line (1-based) where the record starts
+	Offset int64    // byte offset of the record's first byte in the stream
 	Lines  int      // physical lines the record spans
 	Fields [][]byte // unquoted field values
 	Quoted []bool   // whether each field was quoted (a quoted empty field is "", not NULL)
@@ -21,7 +22,8 @@ type Record struct {
 // RecordError is a malformed record: the reader skips it and goes on.
 type RecordError struct {
 	Line   int64
-	Column int // 1-based field number, 0 when unknown
+	Offset int64 // byte offset of the record's first byte in the stream
+	Column int   // 1-based field number, 0 when unknown
 	Kind   string
 	Msg    string
 	Raw    []byte
@@ -42,6 +44,7 @@ const (
 	ErrKindCast        = "CAST"
 	ErrKindTooLong     = "RECORD TOO LONG"
 	ErrKindUnterminate = "UNTERMINATED QUOTE"
+	ErrKindNUL         = "NUL BYTE"
 )
 
 // csvReader is an RFC 4180 reader that, unlike encoding/csv, reports the
@@ -54,6 +57,8 @@ type csvReader struct {
 	br             *bufio.Reader
 	pending        []byte // bytes pushed back after a recovery, read before br
 	line           int64  // lines consumed so far
+	consumed       int64  // bytes consumed so far (the stream's offset)
+	recStart       int64  // offset of the record being read
 	maxQuotedLines int
 	maxRecordBytes int
 
@@ -84,12 +89,14 @@ func (r *csvReader) readLine(dst []byte) ([]byte, error) {
 		} else {
 			l, r.pending = r.pending[:i+1], r.pending[i+1:]
 		}
+		r.consumed += int64(len(l))
 		return append(dst, l...), nil
 	}
 	start := len(dst)
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		dst = append(dst, chunk...)
+		r.consumed += int64(len(chunk))
 		if err == nil {
 			return dst, nil
 		}
@@ -122,6 +129,8 @@ func (r *csvReader) Next() (*Record, error) {
 	r.ends = r.ends[:0]
 	r.quoted = r.quoted[:0]
 	startLine := r.line + 1
+	startOffset := r.consumed
+	r.recStart = startOffset
 
 	var err error
 	r.raw, err = r.readLine(r.raw)
@@ -133,7 +142,7 @@ func (r *csvReader) Next() (*Record, error) {
 	if err != nil {
 		if errors.Is(err, errTooLong) {
 			r.skipRestOfLine()
-			return nil, &RecordError{Line: startLine, Kind: ErrKindTooLong, Msg: fmt.Sprintf("line longer than %d bytes (binary data?)", r.maxRecordBytes), Raw: clip(r.raw)}
+			return nil, &RecordError{Line: startLine, Offset: startOffset, Kind: ErrKindTooLong, Msg: fmt.Sprintf("line longer than %d bytes (binary data?)", r.maxRecordBytes), Raw: clip(r.raw)}
 		}
 		return nil, fmt.Errorf("line %d: %w", startLine, err)
 	}
@@ -155,7 +164,7 @@ func (r *csvReader) Next() (*Record, error) {
 			r.quoted = append(r.quoted, false)
 			body = body[i+1:]
 		}
-		return r.record(startLine, lines), nil
+		return r.record(startLine, startOffset, lines), nil
 	}
 
 	// Slow path: a state machine over the record, pulling more lines while a
@@ -187,7 +196,7 @@ func (r *csvReader) Next() (*Record, error) {
 						if errors.Is(err, errTooLong) {
 							r.skipRestOfLine()
 							r.line++ // the over-long line is consumed: later line numbers stay right
-							return nil, &RecordError{Line: startLine, Column: col, Kind: ErrKindTooLong, Msg: "record too long (binary data?)", Raw: clip(r.raw)}
+							return nil, &RecordError{Line: startLine, Offset: startOffset, Column: col, Kind: ErrKindTooLong, Msg: "record too long (binary data?)", Raw: clip(r.raw)}
 						}
 						return nil, fmt.Errorf("line %d: %w", r.line+1, err)
 					}
@@ -217,7 +226,7 @@ func (r *csvReader) Next() (*Record, error) {
 				col++
 				continue
 			case len(trimEOL(rest)) == 0:
-				return r.record(startLine, lines), nil
+				return r.record(startLine, startOffset, lines), nil
 			default:
 				return nil, r.recover(startLine, col, fmt.Sprintf("unexpected %q after the closing quote of field %d", rest[0], col))
 			}
@@ -237,7 +246,7 @@ func (r *csvReader) Next() (*Record, error) {
 		r.ends = append(r.ends, len(r.field))
 		r.quoted = append(r.quoted, false)
 		if last {
-			return r.record(startLine, lines), nil
+			return r.record(startLine, startOffset, lines), nil
 		}
 		pos += end + 1
 		col++
@@ -257,22 +266,25 @@ func (r *csvReader) recoverAs(startLine int64, col int, kind, msg string) error 
 		first = r.raw[:i+1]
 		rest := append([]byte(nil), r.raw[i+1:]...)
 		r.pending = append(rest, r.pending...)
+		r.consumed -= int64(len(rest))
 		r.line = startLine
 	}
-	return &RecordError{Line: startLine, Column: col, Kind: kind, Msg: msg, Raw: clip(trimEOL(first))}
+	return &RecordError{Line: startLine, Offset: r.recStart, Column: col, Kind: kind, Msg: msg, Raw: clip(trimEOL(first))}
 }
 
 func (r *csvReader) skipRestOfLine() {
 	for {
-		_, err := r.br.ReadSlice('\n')
+		chunk, err := r.br.ReadSlice('\n')
+		r.consumed += int64(len(chunk))
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return
 		}
 	}
 }
 
-func (r *csvReader) record(line int64, lines int) *Record {
+func (r *csvReader) record(line, offset int64, lines int) *Record {
 	r.rec.Line = line
+	r.rec.Offset = offset
 	r.rec.Lines = lines
 	r.rec.Raw = trimEOL(r.raw)
 	r.rec.Fields = r.rec.Fields[:0]

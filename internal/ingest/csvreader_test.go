@@ -187,6 +187,33 @@ func TestCSVReaderOverlongLine(t *testing.T) {
 	}
 }
 
+// Every record knows the offset of its first byte, also after a recovery
+// pushed lines back and after an over-long line was skipped: the reason of a
+// NUL byte quotes it.
+func TestCSVReaderOffsets(t *testing.T) {
+	t.Parallel()
+	in := "a,b\r\n\"x\r\ny\",2\r\n1,\"open\n3,4\n" + strings.Repeat("z", 300) + "\n5,\"6\x00\"\n"
+	r := newCSVReader(strings.NewReader(in))
+	r.maxRecordBytes = 100
+	var got []string
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			continue
+		}
+		if !strings.HasPrefix(in[rec.Offset:], string(rec.Raw)) {
+			t.Errorf("line %d: offset %d holds %q, not the record %q", rec.Line, rec.Offset, in[rec.Offset:], rec.Raw)
+		}
+		got = append(got, fmt.Sprintf("%d@%d", rec.Line, rec.Offset))
+	}
+	if want := "1@0,2@5,5@23,6@27,7@328"; strings.Join(got, ",") != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}
+
 // FuzzCSVReader checks the reader against encoding/csv on inputs both accept,
 // and that it never panics, never loses its line count and always advances.
 func FuzzCSVReader(f *testing.F) {
@@ -196,6 +223,15 @@ func FuzzCSVReader(f *testing.F) {
 		"a,b\n\"unclosed\n3,4\n",
 		"a\n\"\"\"\"\n",
 		"\ufeffa,b\r\nc,d",
+		// NUL bytes are data to the reader (the ingest quarantines their
+		// records): inside bare and quoted fields, in a multi-line field, and
+		// next to separators and quotes.
+		"a,b\n1\x00,2\n",
+		"a,b\n\"x\x00y\",2\n",
+		"a,b\r\n\"x\r\n\x00\r\ny\",2\r\n",
+		"a,b\n\x00,\x00\n\x00\"\x00\n",
+		"\x00\x00\x00\x00\n\x00",
+		"a,b\n\"unclosed\x00\n3,4\n",
 	} {
 		f.Add(s)
 	}
@@ -221,11 +257,17 @@ func FuzzCSVReader(f *testing.F) {
 				if re.Line < 1 || re.Line > lines+1 {
 					t.Fatalf("error line %d outside 1..%d", re.Line, lines+1)
 				}
+				if re.Offset < 0 || !strings.HasPrefix(in[re.Offset:], string(re.Raw)) {
+					t.Fatalf("error at line %d: offset %d does not hold its raw bytes %q", re.Line, re.Offset, re.Raw)
+				}
 				clean = false
 				continue
 			}
 			if rec.Line < 1 || rec.Line > lines+1 {
 				t.Fatalf("record line %d outside 1..%d", rec.Line, lines+1)
+			}
+			if rec.Offset < 0 || !strings.HasPrefix(in[rec.Offset:], string(rec.Raw)) {
+				t.Fatalf("record at line %d: offset %d does not hold its raw bytes %q", rec.Line, rec.Offset, rec.Raw)
 			}
 			var fs []string
 			for _, f := range rec.Fields {

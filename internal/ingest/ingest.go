@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -161,6 +162,10 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 			results[i].Status, results[i].Err = StatusFailed, fileErr(path, "%v", err)
 			continue
 		}
+		if msg := notRegular(path, st.Mode()); msg != "" {
+			results[i].Status, results[i].Err = StatusFailed, fileErr(path, "%s", msg)
+			continue
+		}
 		results[i].File = path
 		jobs = append(jobs, job{i, t, path, st.Size()})
 	}
@@ -218,12 +223,27 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	res := TableResult{Table: t.Name, File: path}
 	fail := func(err error) TableResult {
 		res.Status, res.Err = StatusFailed, err
-		opts.Logger.Error("ingest failed", "table", t.Name, "file", path, "err", err)
+		// The caller reports the failure from the result; logging it as an
+		// error too printed it twice.
+		opts.Logger.Info("ingest failed", "table", t.Name, "file", path, "err", err)
 		return res
 	}
-	in, err := lake.FingerprintFile(path)
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	// One descriptor, checked to be a regular file, is hashed and then read,
+	// so the bytes ingested are the bytes fingerprinted.
+	f, info, err := openRegular(path)
 	if err != nil {
 		return fail(err)
+	}
+	defer f.Close()
+	in, err := lake.FingerprintReader(fileReader{ctx: ctx, r: f})
+	if err != nil {
+		return fail(readErr(path, err))
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail(fileErr(path, "%v", err))
 	}
 	in.Name = filepath.Base(path)
 	res.InputBytes = in.Size
@@ -260,7 +280,7 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 		bronze.Abort()
 		return fail(err)
 	}
-	w := &tableWriter{opts: opts, t: t, path: path, sourceName: in.Name}
+	w := &tableWriter{opts: opts, t: t, path: path, file: f, size: info.Size(), sourceName: in.Name}
 	if err := w.run(ctx, bronze.Dir(), quar.Dir()); err != nil {
 		bronze.Abort()
 		quar.Abort()
@@ -303,6 +323,32 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	return res
 }
 
+// nulReason locates the first NUL byte of a record: its column (1-based,
+// 0 when it is not inside a field value) and a reason with its offsets in the
+// value and in the file.
+func (w *tableWriter) nulReason(rec *Record, src *source) (int, string) {
+	file := src.what()
+	at := rec.Offset + int64(bytes.IndexByte(rec.Raw, 0))
+	for i, f := range rec.Fields {
+		j := bytes.IndexByte(f, 0)
+		if j < 0 {
+			continue
+		}
+		name := fmt.Sprintf("field %d", i+1)
+		if i < len(w.colIdx) {
+			name = fmt.Sprintf("column %q", w.cols[w.colIdx[i]].Name)
+		}
+		return i + 1, fmt.Sprintf("NUL byte in %s at offset %d of the value, offset %d of the %s", name, j, at, file)
+	}
+	return 0, fmt.Sprintf("NUL byte at offset %d of the %s", at, file)
+}
+
+// textOf makes raw record bytes storable text for the quarantine: invalid
+// UTF-8 and NUL bytes become U+FFFD (the reason says where they were).
+func textOf(raw []byte) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(string(raw), "\uFFFD"), "\x00", "\uFFFD")
+}
+
 func quarantineColumns() []lake.Column {
 	return []lake.Column{
 		{Name: ColSourceFile, Type: "VARCHAR"}, {Name: ColSourceLine, Type: "BIGINT"},
@@ -318,6 +364,8 @@ type tableWriter struct {
 	opts       Options
 	t          olist.Table
 	path       string
+	file       *os.File // the opened source, checked to be a regular file
+	size       int64    // its size, for progress
 	sourceName string
 
 	cols    []bronzeColumn
@@ -340,15 +388,15 @@ func (w *tableWriter) schemaColumns() []lake.Column {
 
 func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err error) {
 	var readBytes atomic.Int64
-	src, closeSrc, err := openSource(w.path, &readBytes)
+	src, err := readSource(ctx, w.file, w.path, &readBytes)
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
-	info, _ := os.Stat(w.path)
-	total := info.Size()
+	defer src.Close()
+	total := w.size
 
 	rd := newCSVReader(src)
+	rd.consumed = src.offset
 	hdr, err := rd.Next()
 	if err != nil {
 		var re *RecordError
@@ -469,7 +517,7 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 				colName = parquet.ByteArrayValue([]byte(cols[w.colIdx[col-1]].Name)).Level(0, 1, 3)
 			}
 		}
-		rawStr := strings.ToValidUTF8(string(raw), "\uFFFD")
+		rawStr := textOf(raw)
 		quarRows = append(quarRows, parquet.Row{
 			fileVal.Level(0, 0, 0), parquet.Int64Value(line).Level(0, 0, 1), colIdx, colName,
 			parquet.ByteArrayValue([]byte(kind)).Level(0, 0, 4), parquet.ByteArrayValue([]byte(reason)).Level(0, 0, 5),
@@ -496,7 +544,12 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 				return fmt.Errorf("ingest %s: %w", w.path, err)
 			}
 			w.read++
-			if err := reject(re.Line, re.Column, re.Kind, re.Msg, re.Raw); err != nil {
+			kind, msg := re.Kind, re.Msg
+			if i := bytes.IndexByte(re.Raw, 0); i >= 0 {
+				// A NUL before a quote breaks the quoting: the NUL is the cause.
+				kind, msg = ErrKindNUL, fmt.Sprintf("NUL byte at offset %d of the %s (%s)", re.Offset+int64(i), src.what(), re.Msg)
+			}
+			if err := reject(re.Line, re.Column, kind, msg, re.Raw); err != nil {
 				return err
 			}
 			continue
@@ -514,6 +567,16 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (err e
 				w.opts.Progress(w.t.Name, readBytes.Load(), total)
 				lastProgress = time.Now()
 			}
+		}
+		// A NUL is never text: it would pass into Bronze inside a value (a
+		// 33-character order_id that then orphans the order's items), so the
+		// record is quarantined here, whatever the column's type.
+		if bytes.IndexByte(rec.Raw, 0) >= 0 {
+			col, reason := w.nulReason(rec, src)
+			if err := reject(rec.Line, col, ErrKindNUL, reason, clip(rec.Raw)); err != nil {
+				return err
+			}
+			continue
 		}
 		if len(rec.Fields) != w.nFields {
 			kind := "expected %d fields, found %d"

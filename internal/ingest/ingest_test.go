@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -136,7 +138,12 @@ type damage struct {
 	errHas string
 	// record-level: the table is ingested with these quarantined rows.
 	quarantined []string // "line|error_type|column_name"
-	opts        Options
+	// reasonHas, when set, must appear in the quarantined rows' reasons.
+	reasonHas string
+	// errLacks, when set, must not appear in a file-level error: the content
+	// of a file that is not the expected CSV is never echoed.
+	errLacks string
+	opts     Options
 }
 
 func replaceIn(file, old, new string) func(t *testing.T, dir string) {
@@ -191,6 +198,24 @@ func TestIngestCorruptedInputs(t *testing.T) {
 			quarantined: []string{"2|BROKEN QUOTING|review_comment_message"}},
 		{name: "invalid UTF-8", table: "sellers", apply: replaceIn(sellersFile, "belo horizonte", "belo horizonte \xe3"),
 			quarantined: []string{"3|INVALID UTF-8|seller_city"}},
+		// A stray NUL is a defect of its record, not of the file; the reason
+		// gives the byte offset in the field and in the file.
+		{name: "NUL in a text column", table: "sellers", apply: replaceIn(sellersFile, "maua", "ma\x00ua"),
+			quarantined: []string{"2|NUL BYTE|seller_city"}, reasonHas: `NUL byte in column "seller_city" at offset 2 of the value, offset 111 of the file`},
+		{name: "NUL in a key column", table: "orders", apply: replaceIn(ordersFile, "e481f51cbdc54678b7cc49136f2d6af7,", "e481f51cbdc54678b7cc49136f2d6af7\x00,"),
+			quarantined: []string{"2|NUL BYTE|order_id"}, reasonHas: "at offset 32 of the value"},
+		{name: "NUL in a quoted key column", table: "order_payments", apply: replaceIn(paymentsFile, `"53cdb2fc8bc7dce0b6741e2150273451"`, "\"53cdb2fc8bc7dce0b674\x001e2150273451\""),
+			quarantined: []string{"5|NUL BYTE|order_id"}, reasonHas: "at offset 20 of the value, offset 263 of the file"},
+		{name: "NUL after a BOM", table: "category_translation", apply: replaceIn("product_category_name_translation.csv", "housewares", "house\x00wares"),
+			quarantined: []string{"2|NUL BYTE|product_category_name_english"}, reasonHas: "at offset 5 of the value, offset 83 of the file"},
+		{name: "NUL before a quoted field", table: "sellers", apply: replaceIn(sellersFile, `,"31570"`, ",\x00\"31570\""),
+			quarantined: []string{"3|NUL BYTE|seller_zip_code_prefix"}, reasonHas: "NUL byte at offset 152 of the file (bare quote"},
+		{name: "NUL in a number", table: "order_payments", apply: replaceIn(paymentsFile, "282.92", "282.\x0092"),
+			quarantined: []string{"5|NUL BYTE|payment_value"}},
+		{name: "NULs on several records", table: "sellers", apply: func(t *testing.T, dir string) {
+			replaceIn(sellersFile, "maua", "\x00\x00\x00")(t, dir)
+			replaceIn(sellersFile, ",MG", ",M\x00")(t, dir)
+		}, quarantined: []string{"2|NUL BYTE|seller_city", "3|NUL BYTE|seller_state"}},
 		// File-level damage: the table fails, with a clear message naming the file.
 		{name: "missing file", table: "sellers", apply: func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, sellersFile)) },
 			errHas: "missing source file for table sellers"},
@@ -204,7 +229,31 @@ func TestIngestCorruptedInputs(t *testing.T) {
 		{name: "wrong delimiter", table: "sellers", apply: writeFile(sellersFile, []byte("\"seller_id\";\"seller_zip_code_prefix\";\"seller_city\";\"seller_state\"\nx;\"01001\";sao paulo;SP\n")),
 			errHas: "semicolon"},
 		{name: "binary garbage", table: "sellers", apply: writeFile(sellersFile, append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{0, 1, 2, 250}, 100)...)),
+			errHas: "binary data", errLacks: "PNG"},
+		{name: "mostly NUL after a valid header", table: "sellers",
+			apply:  writeFile(sellersFile, append([]byte("\"seller_id\",\"seller_zip_code_prefix\",\"seller_city\",\"seller_state\"\n"), make([]byte, 4096)...)),
 			errHas: "binary data"},
+		{name: "UTF-16 text", table: "sellers", apply: writeFile(sellersFile, encodeUTF16LE("\ufeff\"seller_id\",\"seller_zip_code_prefix\",\"seller_city\",\"seller_state\"\r\nx,\"01001\",sao paulo,SP\r\n")),
+			errHas: "UTF-16"},
+		{name: "Latin-1 text", table: "sellers", apply: writeFile(sellersFile, []byte("\"seller_id\",\"seller_zip_code_prefix\",\"seller_city\",\"seller_state\"\n"+
+			strings.Repeat("x,\"01001\",s\xe3o paulo,SP\nx,\"01001\",mau\xe1,SP\n", 40))),
+			errHas: "not UTF-8"},
+		{name: "not the expected CSV", table: "sellers", apply: writeFile(sellersFile, []byte("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")),
+			errHas: "not the header of olist_sellers_dataset.csv", errLacks: "root"},
+		{name: "header with a NUL", table: "sellers", apply: replaceIn(sellersFile, `"seller_city"`, "\"seller_\x00city\""),
+			errHas: "line 1 column 3: NUL byte"},
+		// Non-regular files fail at once instead of being read forever.
+		{name: "FIFO", table: "sellers", apply: func(t *testing.T, dir string) {
+			p := filepath.Join(dir, sellersFile)
+			os.Remove(p)
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		}, errHas: "is a named pipe (FIFO), not a regular file"},
+		{name: "symlink to /dev/zero", table: "sellers", apply: symlinkTo("/dev/zero"),
+			errHas: "is a symbolic link to /dev/zero, a character device, not a regular file"},
+		{name: "symlink to a directory", table: "sellers", apply: symlinkTo("/"),
+			errHas: "is a symbolic link to /, a directory, not a regular file"},
 		{name: "gzip under a .csv name", table: "sellers", apply: func(t *testing.T, dir string) {
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
@@ -242,6 +291,9 @@ func TestIngestCorruptedInputs(t *testing.T) {
 				if r.Status != StatusFailed || r.Err == nil || !strings.Contains(r.Err.Error(), tc.errHas) {
 					t.Fatalf("status %s err %v, want failure containing %q", r.Status, r.Err, tc.errHas)
 				}
+				if tc.errLacks != "" && strings.Contains(r.Err.Error(), tc.errLacks) {
+					t.Errorf("error %q echoes the file's content %q", r.Err, tc.errLacks)
+				}
 				if !strings.Contains(r.Err.Error(), filepath.Join(dir, olistFile(t, tc.table))) {
 					t.Errorf("error %q does not name the file", r.Err)
 				}
@@ -257,18 +309,42 @@ func TestIngestCorruptedInputs(t *testing.T) {
 			if r.RecordsRead != r.RowsWritten+r.RowsQuarantined || r.RowsQuarantined != int64(len(tc.quarantined)) {
 				t.Errorf("read %d written %d quarantined %d, want %d quarantined", r.RecordsRead, r.RowsWritten, r.RowsQuarantined, len(tc.quarantined))
 			}
-			var got []string
+			var got, reasons []string
 			for _, row := range query(t, lk, "SELECT _source_line, error_type, column_name, reason, raw_record FROM quarantine.bronze_"+tc.table+" ORDER BY 1") {
 				got = append(got, strings.Join(row[:3], "|"))
+				reasons = append(reasons, row[3])
 				if row[3] == "" || row[4] == "" {
 					t.Errorf("quarantined row without reason or raw text: %v", row)
 				}
+			}
+			if tc.reasonHas != "" && !strings.Contains(strings.Join(reasons, "\n"), tc.reasonHas) {
+				t.Errorf("reasons %q lack %q", reasons, tc.reasonHas)
 			}
 			if strings.Join(got, ";") != strings.Join(tc.quarantined, ";") {
 				t.Errorf("quarantine %v, want %v", got, tc.quarantined)
 			}
 		})
 	}
+}
+
+// symlinkTo replaces the sellers file by a symbolic link to target.
+func symlinkTo(target string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		p := filepath.Join(dir, sellersFile)
+		os.Remove(p)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// encodeUTF16LE encodes s as UTF-16 little-endian (ASCII only).
+func encodeUTF16LE(s string) []byte {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return b
 }
 
 func olistFile(t *testing.T, table string) string {
@@ -343,5 +419,49 @@ func TestIngestIncremental(t *testing.T) {
 	}
 	if got := query(t, lk, "SELECT count(*), count(DISTINCT _ingest_run_id) FROM bronze.sellers"); got[0][0] != "3" || got[0][1] != "1" {
 		t.Errorf("sellers after re-ingest = %v (duplicates?)", got)
+	}
+}
+
+// A source file may be a symbolic link to a regular file elsewhere.
+func TestIngestSymlinkToRegularFile(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := copyValid(t)
+	elsewhere := filepath.Join(t.TempDir(), "sellers.csv")
+	if err := os.Rename(filepath.Join(dir, sellersFile), elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(dir, sellersFile)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), lk, Options{SourceDir: dir, Tables: []string{"sellers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Tables[0]; r.Status != StatusIngested || r.RowsWritten != 3 || r.RowsQuarantined != 0 {
+		t.Fatalf("sellers through a symlink: %s written %d quarantined %d err %v", r.Status, r.RowsWritten, r.RowsQuarantined, r.Err)
+	}
+}
+
+// A cancelled context stops reading (SIGTERM during a long read): every table
+// fails with the cancellation and nothing is published.
+func TestIngestCancelled(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := Run(ctx, lk, Options{SourceDir: copyValid(t)})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run error %v, want context.Canceled", err)
+	}
+	for _, r := range res.Tables {
+		if r.Status != StatusFailed || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("%s: %s %v after cancellation, want failed with context.Canceled", r.Table, r.Status, r.Err)
+		}
+	}
+	for _, tb := range olist.Tables() {
+		if m, err := lk.Manifest(lake.Bronze, tb.Name); err == nil && m != nil {
+			t.Errorf("bronze.%s published after cancellation", tb.Name)
+		}
 	}
 }

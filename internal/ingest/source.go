@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/keystone/nexus/internal/olist"
@@ -50,85 +52,199 @@ func locate(dir string, t olist.Table) (string, error) {
 	}
 }
 
-// countingReader counts the bytes read from the file, for progress.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+// notRegular describes why a source path is not a regular file, or returns
+// "" when it is one. A FIFO or a device would block or never end (a symlink
+// to /dev/zero is read forever), so they fail before anything reads them.
+func notRegular(path string, mode fs.FileMode) string {
+	if mode.IsRegular() {
+		return ""
+	}
+	var kind string
+	switch {
+	case mode.IsDir():
+		kind = "directory"
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "named pipe (FIFO)"
+	case mode&fs.ModeSocket != 0:
+		kind = "socket"
+	case mode&fs.ModeCharDevice != 0:
+		kind = "character device"
+	case mode&fs.ModeDevice != 0:
+		kind = "block device"
+	default:
+		kind = "special file"
+	}
+	if li, err := os.Lstat(path); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			return fmt.Sprintf("is a symbolic link to %s, a %s, not a regular file", target, kind)
+		}
+	}
+	return fmt.Sprintf("is a %s, not a regular file", kind)
 }
 
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-var gzipMagic = []byte{0x1f, 0x8b}
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
-
-// openSource opens a source file, decompressing .gz, and checks that it looks
-// like text: an empty file, a compressed file under a .csv name, or binary
-// data are file-level errors. The returned reader starts after any BOM.
-func openSource(path string, read *atomic.Int64) (io.Reader, func() error, error) {
-	f, err := os.Open(path)
+// openRegular opens a source file for reading and checks, on the opened
+// descriptor, that it is a regular file. O_NONBLOCK keeps the open of a FIFO
+// from waiting for a writer; it changes nothing for a regular file.
+func openRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fileErr(path, "%v", err)
 	}
-	var r io.Reader = bufio.NewReaderSize(countingReader{f, read}, 1<<20)
-	closeFn := f.Close
-	head, _ := r.(*bufio.Reader).Peek(2)
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fileErr(path, "%v", err)
+	}
+	if msg := notRegular(path, info.Mode()); msg != "" {
+		f.Close()
+		return nil, nil, fileErr(path, "%s", msg)
+	}
+	return f, info, nil
+}
+
+// fileReader reads a source file, counting the bytes for progress and
+// stopping as soon as the context is cancelled: a long read must not outlive
+// SIGTERM or hold the lake lock.
+type fileReader struct {
+	ctx context.Context
+	r   io.Reader
+	n   *atomic.Int64 // nil: not counted
+}
+
+func (c fileReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	utf8BOM   = []byte{0xEF, 0xBB, 0xBF}
+	utf16LE   = []byte{0xFF, 0xFE}
+	utf16BE   = []byte{0xFE, 0xFF}
+)
+
+// source is an opened source file: decompressed, past any BOM, checked to be
+// text.
+type source struct {
+	io.Reader
+	close func() error
+	// offset is the position of the reader's first byte in the (decompressed)
+	// file: the BOM's length, so that offsets in reasons are the file's.
+	offset int64
+	gz     bool
+}
+
+func (s *source) Close() error { return s.close() }
+
+// what names the stream that offsets count in.
+func (s *source) what() string {
+	if s.gz {
+		return "decompressed file"
+	}
+	return "file"
+}
+
+// readSource reads the opened file f (named path), decompressing .gz, and
+// checks that it looks like text: an empty file, a compressed file under a
+// .csv name, or a file that is not text are file-level errors. Stray bad
+// bytes in a text file are left to the records that hold them. read counts
+// the bytes read from f. Closing the source does not close f.
+func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64) (*source, error) {
+	var r io.Reader = bufio.NewReaderSize(fileReader{ctx, f, read}, 1<<20)
+	src := &source{close: func() error { return nil }}
+	head, err := r.(*bufio.Reader).Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, readErr(path, err)
+	}
 	if strings.HasSuffix(path, ".gz") {
 		if !bytes.Equal(head, gzipMagic) {
-			f.Close()
-			return nil, nil, fileErr(path, "named .gz but is not gzip-compressed")
+			return nil, fileErr(path, "named .gz but is not gzip-compressed")
 		}
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			f.Close()
-			return nil, nil, fileErr(path, "broken gzip stream: %v", err)
+			if ctx.Err() != nil {
+				return nil, readErr(path, ctx.Err())
+			}
+			return nil, fileErr(path, "broken gzip stream: %v", err)
 		}
 		r = bufio.NewReaderSize(zr, 1<<20)
-		closeFn = func() error { zr.Close(); return f.Close() }
+		src.close, src.gz = zr.Close, true
 	} else if bytes.Equal(head, gzipMagic) {
-		f.Close()
-		return nil, nil, fileErr(path, "is gzip-compressed data; name it %s.gz", filepath.Base(path))
+		return nil, fileErr(path, "is gzip-compressed data; name it %s.gz", filepath.Base(path))
 	}
 	br := r.(*bufio.Reader)
 	peek, err := br.Peek(64 << 10)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		closeFn()
-		return nil, nil, fileErr(path, "read: %v", err)
+		src.close()
+		return nil, readErr(path, err)
 	}
 	if bytes.HasPrefix(peek, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
 		peek = peek[len(utf8BOM):]
+		src.offset = int64(len(utf8BOM))
 	}
 	if len(bytes.TrimSpace(peek)) == 0 {
-		closeFn()
-		return nil, nil, fileErr(path, "file is empty (no header line)")
+		src.close()
+		return nil, fileErr(path, "file is empty (no header line)")
 	}
-	if i := bytes.IndexByte(peek, 0); i >= 0 {
-		closeFn()
-		return nil, nil, fileErr(path, "binary data, not CSV text (NUL byte at offset %d)", i)
+	if msg := sniffText(peek); msg != "" {
+		src.close()
+		return nil, fileErr(path, "%s", msg)
 	}
-	if bad := controlShare(peek); bad > 0.01 {
-		closeFn()
-		return nil, nil, fileErr(path, "binary data, not CSV text (%.0f%% control or invalid bytes in the first %d bytes)", bad*100, len(peek))
-	}
-	return br, closeFn, nil
+	src.Reader = br
+	return src, nil
 }
 
-// controlShare is the share of bytes in b that text never has: control
-// characters other than tab and line breaks, and invalid UTF-8.
-func controlShare(b []byte) float64 {
-	if len(b) == 0 {
-		return 0
+// readErr reports a failed read of a source file; a cancellation stays one
+// (errors.Is(err, context.Canceled)), it says nothing about the file.
+func readErr(path string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ingest %s: %w", path, err)
 	}
-	bad := 0
+	return fileErr(path, "read: %v", err)
+}
+
+// Thresholds of sniffText. A real CSV with a few corrupted records stays far
+// below them, and the floor keeps a small file with one bad record from
+// failing as a whole.
+const (
+	binaryShare  = 0.10 // control or invalid bytes: mostly binary
+	invalidShare = 0.01 // invalid UTF-8: another encoding (Latin-1...)
+	minBadBytes  = 16
+)
+
+// sniffText says what is wrong with a file whose first bytes are b when it is
+// not UTF-8 text, or returns "". It never quotes the content: the file may
+// be anything (a symlink to a private file, an image).
+func sniffText(b []byte) string {
+	if bytes.HasPrefix(b, utf16LE) || bytes.HasPrefix(b, utf16BE) {
+		return "is UTF-16 text; Olist files are UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)"
+	}
+	ctrl, invalid := badBytes(b)
+	share := func(n int) float64 { return float64(n) / float64(len(b)) }
+	switch {
+	case ctrl+invalid >= minBadBytes && share(ctrl+invalid) > binaryShare:
+		return fmt.Sprintf("binary data, not CSV text (%.0f%% control or invalid bytes in the first %d bytes)", share(ctrl+invalid)*100, len(b))
+	case invalid >= minBadBytes && share(invalid) > invalidShare:
+		return fmt.Sprintf("not UTF-8 text (%d invalid UTF-8 bytes in the first %d bytes; Latin-1 or Windows-1252? convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8)", invalid, len(b))
+	}
+	return ""
+}
+
+// badBytes counts the bytes in b that text never has: control characters
+// other than tab and line breaks (NUL among them), and invalid UTF-8.
+func badBytes(b []byte) (ctrl, invalid int) {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-				bad++
+				ctrl++
 			}
 			i++
 			continue
@@ -137,13 +253,13 @@ func controlShare(b []byte) float64 {
 		if r == utf8.RuneError && n <= 1 {
 			// A multi-byte rune cut by the peek window is not garbage.
 			if len(b)-i >= utf8.UTFMax {
-				bad++
+				invalid++
 			}
 			n = 1
 		}
 		i += n
 	}
-	return float64(bad) / float64(len(b))
+	return ctrl, invalid
 }
 
 // headerMap matches a file's header to the contract. It returns, for each
@@ -161,6 +277,9 @@ func headerMap(path string, t olist.Table, header [][]byte, onDrift string) (idx
 	idx = make([]int, len(header))
 	var unexpected []string
 	for i, h := range header {
+		if bytes.IndexByte(h, 0) >= 0 {
+			return nil, nil, fileErr(path, "line 1 column %d: NUL byte in the header", i+1)
+		}
 		name := normalizeHeader(string(h))
 		if !utf8.ValidString(name) {
 			return nil, nil, fileErr(path, "line 1 column %d: header is not valid UTF-8", i+1)
@@ -184,14 +303,19 @@ func headerMap(path string, t olist.Table, header [][]byte, onDrift string) (idx
 		}
 	}
 	switch {
+	case len(missing) == len(t.Columns):
+		// Not one expected column: this is some other file, whose first line
+		// is not repeated (it may be anything, /etc/passwd through a symlink).
+		return nil, nil, fileErr(path, "line 1 is not the header of %s: none of its columns (%s) is there; is this the right file?",
+			t.File, strings.Join(t.ColumnNames(), ","))
 	case len(missing) > 0 && len(unexpected) > 0:
 		return nil, nil, fileErr(path, "line 1: header is missing column(s) %s and has unexpected column(s) %s (renamed?); expected %s",
-			strings.Join(missing, ", "), strings.Join(unexpected, ", "), strings.Join(t.ColumnNames(), ","))
+			strings.Join(missing, ", "), clipNames(unexpected), strings.Join(t.ColumnNames(), ","))
 	case len(missing) > 0:
 		return nil, nil, fileErr(path, "line 1: header is missing column(s) %s; expected %s", strings.Join(missing, ", "), strings.Join(t.ColumnNames(), ","))
 	case len(unexpected) > 0 && onDrift != DriftEvolve:
 		return nil, nil, fileErr(path, "line 1: header has column(s) %s that the contract does not know (schema drift); re-run with --on-drift evolve to keep them as text columns",
-			strings.Join(unexpected, ", "))
+			clipNames(unexpected))
 	}
 	for _, u := range unexpected {
 		if u == "" || strings.HasPrefix(u, "_") {
@@ -214,6 +338,19 @@ func checkDelimiter(path string, t olist.Table, rawHeader []byte) error {
 		}
 	}
 	return nil
+}
+
+// clipNames lists header names for a message, each cut to a sane length.
+func clipNames(names []string) string {
+	const max = 64
+	out := make([]string, len(names))
+	for i, n := range names {
+		if r := []rune(n); len(r) > max {
+			n = string(r[:max]) + "…"
+		}
+		out[i] = n
+	}
+	return strings.Join(out, ", ")
 }
 
 func normalizeHeader(s string) string {

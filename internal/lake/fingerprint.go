@@ -18,13 +18,25 @@ func FingerprintFile(path string) (Input, error) {
 		return Input{}, fmt.Errorf("fingerprint %s: %w", path, err)
 	}
 	defer f.Close()
-	h := xxh3.New()
-	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	in, err := FingerprintReader(f)
 	if err != nil {
 		return Input{}, fmt.Errorf("fingerprint %s: %w", path, err)
 	}
+	in.Name = path
+	return in, nil
+}
+
+// FingerprintReader is FingerprintFile for content the caller has opened
+// (a file it checked and reads through a cancellable reader, for example).
+// The returned Input has no Name.
+func FingerprintReader(r io.Reader) (Input, error) {
+	h := xxh3.New()
+	n, err := io.CopyBuffer(h, r, make([]byte, 1<<20))
+	if err != nil {
+		return Input{}, err
+	}
 	sum := h.Sum128().Bytes()
-	return Input{Name: path, Size: n, Hash: "xxh3:" + hex.EncodeToString(sum[:])}, nil
+	return Input{Size: n, Hash: "xxh3:" + hex.EncodeToString(sum[:])}, nil
 }
 
 // HashStrings returns a short stable hash of the given strings, for

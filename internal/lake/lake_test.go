@@ -282,6 +282,17 @@ func TestLegacyLakeIsSnapshotZero(t *testing.T) {
 	if err != nil || s.ID != 1 || s.Tables["bronze.orders"].Version != 3 {
 		t.Fatalf("first commit over a legacy lake: %+v %v", s, err)
 	}
+	// Once no kept snapshot uses the legacy manifest, vacuum removes it.
+	publish(t, w, Bronze, "orders", "newer", 2)
+	if _, err := w.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Vacuum(Retention{Keep: 1}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "_nexus", "tables", "bronze.orders.json")); !os.IsNotExist(err) {
+		t.Errorf("legacy manifest kept after vacuum: %v", err)
+	}
 }
 
 func TestLockExcludesSecondWriter(t *testing.T) {

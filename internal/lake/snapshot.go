@@ -445,8 +445,12 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 		}
 		kept[id] = s
 	}
-	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
-		kept[0] = legacy
+	if len(ids) == 0 {
+		// A lake from before snapshots, not committed to yet: its manifests
+		// are its state.
+		if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
+			kept[0] = legacy
+		}
 	}
 	manifests := map[string]bool{}
 	dirs := map[string]bool{}
@@ -491,6 +495,18 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 					}
 					res.Versions = append(res.Versions, rel)
 				}
+			}
+		}
+	}
+	// Manifests of a lake from before snapshots that no kept snapshot uses.
+	if legacy, err := os.ReadDir(l.MetaDir("tables")); err == nil {
+		for _, f := range legacy {
+			rel := metaDir + "/tables/" + f.Name()
+			if strings.HasSuffix(f.Name(), ".json") && !manifests[rel] {
+				if err := os.Remove(l.Abs(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return res, fmt.Errorf("vacuum %s: %w", rel, err)
+				}
+				res.Manifests = append(res.Manifests, rel)
 			}
 		}
 	}

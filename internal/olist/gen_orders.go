@@ -120,14 +120,13 @@ type itemPlan struct {
 
 type ordersModel struct {
 	*gen
-	n       int64
-	plant   *planter
-	lateMul []float64 // per state
-	cutoff  int64
-	bfFrom  int64
-	bfTo    int64
-	cnFrom  int64
-	cnTo    int64
+	n      int64
+	plant  *planter
+	cutoff int64
+	bfFrom int64
+	bfTo   int64
+	cnFrom int64
+	cnTo   int64
 }
 
 func newOrdersModel(g *gen) *ordersModel {

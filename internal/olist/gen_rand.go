@@ -71,8 +71,6 @@ func newRNG(seed int64, kind uint64, idx uint64) rng {
 	return r
 }
 
-func (r *rng) u64() uint64 { return r.p.Uint64() }
-
 // float returns a uniform value in [0,1).
 func (r *rng) float() float64 { return float64(r.p.Uint64()>>11) * 0x1p-53 }
 

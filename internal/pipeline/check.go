@@ -69,17 +69,17 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 		}
 		matched++
 		s := suites[name]
-		annotate, err := quality.AnnotateSQL(s, engine.Ident(l)+"."+engine.Ident(t))
-		if err != nil {
-			return nil, err
+		// The same gate as a build's, over what is published: row-level
+		// checks on its rows, table-level checks on the table as published.
+		rel := engine.Ident(l) + "." + engine.Ident(t)
+		gate := quality.NewGate(db, s, "_check", l+"__"+t)
+		if err := gate.Annotate(ctx, rel); err != nil {
+			gate.Close()
+			return nil, fmt.Errorf("check %s: %w", name, err)
 		}
-		tmp := `"_check"."` + l + "__" + t + `"`
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+tmp+" AS "+annotate); err != nil {
-			return nil, fmt.Errorf("check %s (%s): %w", name, s.File, err)
-		}
-		res, err := quality.Evaluate(ctx, db, s, tmp, engine.Ident(l)+"."+engine.Ident(t), builtRelation(published, l, t), keyOf(s, published[name]))
-		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tmp)
-		if err != nil {
+		res, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: rel, Built: builtRelation(published, l, t), Key: keyOf(s, published[name])})
+		gate.Close()
+		if err != nil && !errors.Is(err, quality.ErrGateFailed) {
 			return nil, err
 		}
 		run.Results = append(run.Results, res...)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -34,6 +35,38 @@ func QuarantineSummary(ctx context.Context, eng *engine.Engine) (*engine.Result,
 
 // QuarantineRows returns quarantined rows of a table, optionally of one check.
 func QuarantineRows(ctx context.Context, eng *engine.Engine, table, check string, limit int) (*engine.Result, error) {
+	q, err := quarantineSelect(eng, table, check)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return eng.Query(ctx, q)
+}
+
+// QuarantineCount counts the rows QuarantineRows returns with no limit, so
+// that a limited listing can say how many there are.
+func QuarantineCount(ctx context.Context, eng *engine.Engine, table, check string) (int64, error) {
+	q, err := quarantineSelect(eng, table, check)
+	if err != nil {
+		return 0, err
+	}
+	res, err := eng.Query(ctx, "SELECT count(*) FROM ("+q+")")
+	if err != nil {
+		return 0, err
+	}
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 || res.Rows[0][0] == nil {
+		return 0, fmt.Errorf("quarantine: count of %s returned no value", table)
+	}
+	n, err := strconv.ParseInt(*res.Rows[0][0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("quarantine: count of %s: %w", table, err)
+	}
+	return n, nil
+}
+
+func quarantineSelect(eng *engine.Engine, table, check string) (string, error) {
 	table = strings.TrimPrefix(table, "quarantine.")
 	if l, t, ok := strings.Cut(table, "."); ok {
 		table = l + "_" + t // silver.orders → silver_orders
@@ -45,7 +78,7 @@ func QuarantineRows(ctx context.Context, eng *engine.Engine, table, check string
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("quarantine: no table %q (see `nexus quarantine list`)", table)
+		return "", fmt.Errorf("quarantine: no table %q (see `nexus quarantine list`)", table)
 	}
 	q := "SELECT * FROM " + engine.Ident(lake.Quarantine) + "." + engine.Ident(table)
 	if check != "" {
@@ -55,10 +88,7 @@ func QuarantineRows(ctx context.Context, eng *engine.Engine, table, check string
 		}
 		q += fmt.Sprintf(" WHERE list_contains(string_split(replace(%s, ' ', ''), ','), %s)", col, engine.Literal(check))
 	}
-	if limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", limit)
-	}
-	return eng.Query(ctx, q)
+	return q, nil
 }
 
 // ModelOfQuarantine maps silver_orders or quarantine.silver_orders to

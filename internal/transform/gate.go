@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -26,87 +25,33 @@ const (
 // QuarantineTable is the name of the quarantine table of a model's rows.
 func QuarantineTable(layer, table string) string { return layer + "_" + table }
 
-// gateResult is what a quality gate decided for one model build.
-type gateResult struct {
-	checks      []quality.Result
-	quarantined int64
-	passing     string // SELECT of the rows to publish
-	checked     string // the annotated rows
-	cleanup     func()
-}
+// stageName names a model's working tables in the _stage schema.
+func stageName(m *Model) string { return m.Layer + "__" + m.Table }
 
-// errGateFailed marks a model stopped by a table-level error check.
-var errGateFailed = errors.New("quality gate failed")
-
-// stageName is a table in the _stage schema for one model's build.
-func stageName(m *Model, suffix string) string {
-	return `"_stage"."` + m.Layer + "__" + m.Table + suffix + `"`
-}
-
-// gate materializes the model once, runs its suite in one pass, writes the
-// rows that fail a quarantine rule to quarantine.<layer>_<table> (with every
-// column, the failed check ids and reasons) and returns the query of the rows
-// to publish. A failed table-level check of severity error stops the model.
-func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*gateResult, error) {
-	db := x.eng.DB()
-	stage, checked, pass := stageName(m, ""), stageName(m, "__checked"), stageName(m, "__pass")
-	cleanup := func() {
-		_, _ = db.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+pass+"; DROP TABLE IF EXISTS "+checked+"; DROP TABLE IF EXISTS "+stage)
-	}
+// gate runs the model's SQL through its quality gate: the rows are computed,
+// checked and stored in one pass (no separate materialization of the model),
+// then judged. The caller publishes g.Passing() and the quarantine, then
+// closes the gate. A blocking check stops the model: the error wraps
+// quality.ErrGateFailed and the results are still returned.
+func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quality.Gate, []quality.Result, error) {
 	if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+stage+" AS "+m.Compiled()); err != nil {
-		cleanup()
-		return nil, x.modelError(m, err)
-	}
-	annotate, err := quality.AnnotateSQL(s, stage)
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("model %s: %w", m.Name, err)
-	}
-	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+checked+" AS "+annotate); err != nil {
-		cleanup()
-		return nil, fmt.Errorf("model %s: quality suite %s: %w", m.Name, s.File, err)
-	}
-	failsQuarantine := quality.Quarantined
-	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+pass+" AS "+quality.PublishSQL(s, checked)); err != nil {
-		cleanup()
-		return nil, err
-	}
-	// Every row built, as published (flags, nulled measures) or quarantined:
-	// what a reconcile with include_quarantined compares with its source.
-	built := fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
-		pass, quality.Ident(quality.FailuresColumn), checked, failsQuarantine)
-	results, err := quality.Evaluate(ctx, db, s, checked, pass, built, m.Key)
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("model %s: %w", m.Name, err)
-	}
-	g := &gateResult{checks: results, passing: "SELECT * FROM " + pass, cleanup: cleanup}
-	var failed []string
-	for _, r := range results {
-		if r.Blocking {
-			detail := r.Observed
-			if detail == "" {
-				detail = fmt.Sprintf("%d of %d rows failed", r.RowsFailed, r.RowsChecked)
-			}
-			failed = append(failed, fmt.Sprintf("%s (%s)", r.CheckID, detail))
+	g := quality.NewGate(x.eng.DB(), s, "_stage", stageName(m))
+	if err := g.Annotate(ctx, m.Compiled()); err != nil {
+		g.Close()
+		var se *quality.SourceError
+		if errors.As(err, &se) {
+			return nil, nil, x.modelError(m, se.Err)
 		}
+		return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
-	if len(failed) > 0 {
-		cleanup()
-		g.cleanup = func() {}
-		return g, fmt.Errorf("model %s: %w: %s", m.Name, errGateFailed, strings.Join(failed, "; "))
+	results, err := g.Evaluate(ctx, quality.EvalOptions{Key: m.Key})
+	if err != nil {
+		g.Close()
+		return nil, results, fmt.Errorf("model %s: %w", m.Name, err)
 	}
-	var total, quarantined int64
-	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*), count(*) FILTER (WHERE %s) FROM %s", failsQuarantine, checked)).Scan(&total, &quarantined); err != nil {
-		cleanup()
-		return nil, err
-	}
-	g.quarantined = quarantined
-	g.checked = checked
-	return g, nil
+	return g, results, nil
 }
 
 // writeQuarantine publishes quarantine.<layer>_<table> with the rows of this

@@ -84,8 +84,7 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 		pSelect = "SELECT * EXCLUDE (" + strings.Join(pExclude, ", ") + "), false AS _replayed FROM " + pView
 	}
 	union := `"_stage"."replay__` + qName + `"`
-	checked := `"_stage"."replay__` + qName + `__checked"`
-	defer db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+checked+"; DROP TABLE IF EXISTS "+union)
+	defer db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+union)
 	if err := eng.EnsureSchema(ctx, "_stage"); err != nil {
 		return res, err
 	}
@@ -94,13 +93,14 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
 		return res, fmt.Errorf("replay %s: %w", model, err)
 	}
-	annotate, err := quality.AnnotateSQL(s, union)
-	if err != nil {
-		return res, err
-	}
-	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+checked+" AS "+annotate); err != nil {
+	// The same gate as the build's, over the published and the quarantined
+	// rows together (unique and the ratios see the whole table).
+	gate := quality.NewGate(db, s, "_stage", "replay__"+qName)
+	defer gate.Close()
+	if err := gate.Annotate(ctx, union); err != nil {
 		return res, fmt.Errorf("replay %s: %w", model, err)
 	}
+	checked := gate.Checked()
 	fails := quality.Quarantined
 	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*), count(*) FILTER (WHERE NOT (%s)), count(*) FILTER (WHERE %s) FROM %s WHERE _replayed",
 		fails, fails, checked)).Scan(&res.Replayed, &res.Moved, &res.Kept); err != nil {

@@ -186,7 +186,8 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	res := ModelResult{Model: m.Name}
 	fail := func(err error) ModelResult {
 		res.Status, res.Err = StatusFailed, err
-		x.opts.Logger.Error("model failed", "model", m.Name, "err", err)
+		// Info, not error: the run summary prints the failure once.
+		x.opts.Logger.Info("model failed", "model", m.Name, "err", err)
 		return res
 	}
 	if err := ctx.Err(); err != nil {
@@ -237,19 +238,17 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	}
 
 	body := m.Compiled()
-	var err error
-	var gate *gateResult
+	var gate *quality.Gate
 	if suite != nil {
-		gate, err = x.gate(ctx, m, suite)
-		if gate != nil {
-			res.Checks = gate.checks
-		}
+		g, checks, err := x.gate(ctx, m, suite)
+		res.Checks = checks
 		if err != nil {
 			return fail(err)
 		}
-		defer gate.cleanup()
-		body = gate.passing
-		res.Quarantined = gate.quarantined
+		gate = g
+		defer gate.Close()
+		body = gate.Passing()
+		res.Quarantined = gate.Quarantined
 	}
 	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
 	if err != nil {
@@ -266,25 +265,22 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		return fail(fmt.Errorf("model %s: inspect output: %w", m.Name, err))
 	}
 	if gate != nil {
-		// Row accounting: every row the model produced is published or quarantined.
+		// Row accounting: every row the model produced is published (the
+		// files just written say how many) or quarantined.
 		var written int64
 		for _, n := range rows {
 			written += n
 		}
-		var total int64
-		if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+stageName(m, "")).Scan(&total); err != nil {
-			st.Abort()
-			return fail(err)
-		}
+		total := gate.Built
 		// A built-in check, reported with the suite's.
 		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
 			Description: "Rows built = rows published + rows quarantined.", RowsChecked: total, Verdict: quality.VerdictPass,
-			Observed: fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.quarantined)}
-		if total != written+gate.quarantined {
-			acct.Verdict, acct.Blocking, acct.RowsFailed = quality.VerdictFail, true, total-written-gate.quarantined
+			Observed: fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.Quarantined)}
+		if total != written+gate.Quarantined {
+			acct.Verdict, acct.Blocking, acct.RowsFailed = quality.VerdictFail, true, total-written-gate.Quarantined
 			res.Checks = append(res.Checks, acct)
 			st.Abort()
-			return fail(fmt.Errorf("model %s: row accounting broken: %d rows built != %d published + %d quarantined", m.Name, total, written, gate.quarantined))
+			return fail(fmt.Errorf("model %s: row accounting broken: %d rows built != %d published + %d quarantined", m.Name, total, written, gate.Quarantined))
 		}
 		res.Checks = append(res.Checks, acct)
 		res.RowsBuilt = total
@@ -302,7 +298,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		// The quarantine follows its table: a crash in between leaves the
 		// previous quarantine and a fingerprint mismatch, so the next run
 		// rebuilds both.
-		if err := x.writeQuarantine(ctx, m, gate.checked, fp); err != nil {
+		if err := x.writeQuarantine(ctx, m, gate.Checked(), fp); err != nil {
 			return fail(err)
 		}
 	}

@@ -1,0 +1,104 @@
+package quality
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestGateSeam: one gate annotates a table or a query in one pass, counts
+// what leaves, splits the rows, and names the check (file:line, id) whose
+// SQL fails, or says the source itself failed.
+func TestGateSeam(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t,
+		"CREATE TABLE t AS SELECT * FROM (VALUES (1, 10), (2, -5), (2, 7), (3, NULL)) v(id, amount)",
+		"CREATE SCHEMA g")
+	suite := suiteOf(t, `
+  - id: id_unique
+    kind: unique
+    column: id
+  - id: amount_positive
+    kind: expression
+    expr: amount >= 0
+    on_fail: keep
+    severity: warn
+  - id: rows
+    kind: row_count
+    min_rows: 1
+`)
+	for _, tc := range []struct {
+		name, source string
+	}{
+		{"table", "t"},
+		{"query", "SELECT id, amount FROM t\nWHERE true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewGate(db, suite, "g", "x_"+tc.name)
+			defer g.Close()
+			if err := g.Annotate(ctx, tc.source); err != nil {
+				t.Fatal(err)
+			}
+			if g.Built != 4 || g.Quarantined != 2 {
+				t.Fatalf("built %d quarantined %d, want 4 and 2", g.Built, g.Quarantined)
+			}
+			results, err := g.Evaluate(ctx, EvalOptions{Key: []string{"id"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(results) != 3 {
+				t.Fatalf("results %+v", results)
+			}
+			var pass, quar int64
+			if err := db.QueryRow("SELECT count(*) FROM (" + g.Passing() + ")").Scan(&pass); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.QueryRow("SELECT count(*) FROM (" + g.QuarantineRows() + ")").Scan(&quar); err != nil {
+				t.Fatal(err)
+			}
+			if pass != 2 || quar != 2 {
+				t.Errorf("passing %d, quarantined %d", pass, quar)
+			}
+		})
+	}
+
+	bad := suiteOf(t, `
+  - id: amount_ok
+    kind: expression
+    expr: amount >= 0
+  - id: broken
+    kind: expression
+    expr: no_such_function(amount) > 0
+`)
+	g := NewGate(db, bad, "g", "bad")
+	defer g.Close()
+	err := g.Annotate(ctx, "SELECT * FROM t")
+	if err == nil || !strings.Contains(err.Error(), "check broken") || !strings.Contains(err.Error(), "test.yaml:7") {
+		t.Errorf("bad expression error = %v, want the check id and test.yaml:7", err)
+	}
+	var se *SourceError
+	if errors.As(err, &se) {
+		t.Errorf("a check error reported as a source error")
+	}
+	err = NewGate(db, suite, "g", "src").Annotate(ctx, "SELECT nope FROM t")
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("source error = %v", err)
+	}
+
+	// A blocking check: the results come with an error wrapping ErrGateFailed.
+	strict := suiteOf(t, `
+  - id: many_rows
+    kind: row_count
+    min_rows: 100
+`)
+	sg := NewGate(db, strict, "g", "strict")
+	defer sg.Close()
+	if err := sg.Annotate(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sg.Evaluate(ctx, EvalOptions{})
+	if !errors.Is(err, ErrGateFailed) || len(res) != 1 || !res[0].Blocking || !strings.Contains(err.Error(), "many_rows") {
+		t.Errorf("blocking gate: %v %+v", err, res)
+	}
+}
