@@ -148,3 +148,22 @@ func TestParseFollowsRegistry(t *testing.T) {
 		}
 	}
 }
+
+// The gate materializes a model's rows once when a check reads them twice;
+// the compilers say which do.
+func TestReadsTwice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		checks string
+		want   bool
+	}{
+		{"  - {id: a, kind: not_null, column: x}\n  - {id: b, kind: expression, expr: x > 0}\n", false},
+		{"  - {id: a, kind: relationships, column: x, to: main.u}\n", false},
+		{"  - {id: a, kind: not_null, column: x}\n  - {id: b, kind: unique, columns: [x, y]}\n", true},
+		{"  - {id: a, kind: row_count, min_rows: 1}\n", false},
+	} {
+		if got := suiteOf(t, tc.checks).readsTwice(); got != tc.want {
+			t.Errorf("%s: readsTwice = %v, want %v", tc.checks, got, tc.want)
+		}
+	}
+}
