@@ -379,4 +379,14 @@ func TestDashboardBrowser(t *testing.T) {
 	if disabled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#filters fieldset').disabled`)); err != nil || !disabled {
 		t.Errorf("the static export's filters are not disabled (%v)", err)
 	}
+
+	// On a phone (400 px) the page does not scroll sideways: wide tables
+	// scroll inside their panels.
+	run("open on a phone", chromedp.EmulateViewport(400, 900),
+		chromedp.Navigate("file://"+filepath.Join(expDir, "dashboard.html")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="all"]`)))
+	if w := value("page width", chromedp.Evaluate[string](`document.documentElement.scrollWidth + ' / ' + document.documentElement.clientWidth`)); w != "400 / 400" {
+		t.Errorf("at 400 px the page is %s px wide (scroll width / viewport): it scrolls sideways", w)
+	}
+	screenshot("dashboard-phone.png")
 }

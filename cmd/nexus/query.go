@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
 )
 
 func newQueryCmd(a *app) *cobra.Command {
@@ -56,10 +57,13 @@ that reads exactly the files its manifest lists.`,
 }
 
 func newTablesCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	cmd := &cobra.Command{
 		Use:   "tables",
 		Short: "List the lake's published tables with rows, versions and last update",
-		Args:  cobra.NoArgs,
+		Long: `List the lake's published tables with rows, versions and last update. Empty
+quarantine tables (a gate that quarantined nothing) are left out unless --all.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lk, err := a.openLake()
 			if err != nil {
@@ -73,15 +77,37 @@ func newTablesCmd(a *app) *cobra.Command {
 				fmt.Println("no tables published yet in", lk.Root, "- run `nexus demo` or `nexus ingest`")
 				return nil
 			}
+			shown, hidden := visibleTables(ms, all)
 			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "table\trows\tversion\tfiles\tbytes\tupdated (UTC)\trun\t")
-			for _, m := range ms {
+			for _, m := range shown {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", m.Name(), m.Rows, m.Version, len(m.Files),
 					humanBytes(m.Bytes), m.CreatedAt.UTC().Format(time.DateTime), m.RunID)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if hidden > 0 {
+				fmt.Printf("(%d empty quarantine table(s) not shown; --all lists them)\n", hidden)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "also list empty quarantine tables")
+	return cmd
+}
+
+// visibleTables leaves out the empty quarantine tables unless all: every gated
+// table has one, and a first user reads 27 empty tables as noise.
+func visibleTables(ms []*lake.Manifest, all bool) (shown []*lake.Manifest, hidden int) {
+	for _, m := range ms {
+		if !all && m.Layer == lake.Quarantine && m.Rows == 0 {
+			hidden++
+			continue
+		}
+		shown = append(shown, m)
+	}
+	return shown, hidden
 }
 
 func humanBytes(n int64) string {

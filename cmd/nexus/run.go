@@ -78,15 +78,30 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 	return sum, err
 }
 
+// rowsIn is what entered a step's gate: the records a Bronze ingest read, or
+// the rows a model built. (A model's Step.RowsIn counts the rows of all its
+// inputs, which says little: a dimension reads facts to build a few rows.)
+func rowsIn(st pipeline.Step) int64 {
+	if st.Kind == "model" {
+		return st.RowsOut + st.Quarantined
+	}
+	return st.RowsIn
+}
+
 func printRun(w io.Writer, s *pipeline.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "step\tstatus\trows in\trows out\tquarantined\ttime\t")
 	var q int64
 	for _, st := range s.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, st.RowsIn, st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))
+		if st.Kind == "report" { // files, not rows
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\t\n", st.Name, st.Status, st.Duration.Round(time.Millisecond))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, rowsIn(st), st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))
 		q += st.Quarantined
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built, before its quality gate; rows out: rows published; rows in = rows out + quarantined")
 	for _, st := range s.Steps {
 		if st.Error != "" {
 			fmt.Fprintf(w, "FAILED %s: %s\n", st.Name, st.Error)

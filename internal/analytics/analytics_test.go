@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,10 @@ func TestMonthlySales(t *testing.T) {
 		o("5", "2018-01-10", 200), // Jan 2018: YoY vs 100 → +100%
 		o("6", "2018-02-10", 75),  // Feb 2018: YoY vs 150 → −50%, MoM vs 200 → −62.5%
 		{id: "7", person: "x", state: "SP", date: "2017-03-10", status: "canceled", items: []fxItem{{"P1", 999, 999}}},
+		// Orders that are not sales set the data's span: the first and
+		// last months are complete.
+		{id: "8", person: "x", state: "SP", date: "2017-01-01", status: "canceled", items: []fxItem{{"P1", 1, 1}}},
+		{id: "9", person: "x", state: "SP", date: "2018-02-28", status: "unavailable", items: []fxItem{{"P1", 1, 1}}},
 	}}
 	db := fx.open(t)
 	ms, err := MonthlySales(bg, db, Filter{})
@@ -285,4 +290,71 @@ func TestReviewCountsOncePerProductOfOrder(t *testing.T) {
 	checkI(t, "products", rs.Products, 2)
 	checkF(t, "on-time score", rs.ByPunctuality[0].AvgScore, 3.5)
 	checkI(t, "on-time orders", rs.ByPunctuality[0].Orders, 2)
+}
+
+// TestMonthlyPartialAndThin: the data set's first and last months are
+// marked partial and get no growth; a base month of a handful of orders
+// gives no growth either (+19,000% against a one-order month says nothing).
+func TestMonthlyPartialAndThin(t *testing.T) {
+	t.Parallel()
+	var orders []fxOrder
+	add := func(month string, n int, day string) {
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("%s-%d", month, i)
+			orders = append(orders, fxOrder{id: id, person: "p" + id, state: "SP", date: month + "-" + day, status: "delivered", days: 3,
+				items: []fxItem{{"P1", 100, 110}}})
+		}
+	}
+	add("2017-01", 1, "15")  // the data starts mid-January: partial
+	add("2017-02", 40, "10") // base partial: no MoM
+	add("2017-03", 1, "10")  // thin, but its own MoM is real: -97.5%
+	add("2017-04", 40, "10") // base thin: no MoM
+	add("2017-05", 20, "10") // the data ends on the 10th: partial
+	db := fixture{products: map[string]string{"P1": "X"}, orders: orders}.open(t)
+	ms, err := MonthlySales(bg, db, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		partial bool
+		mom     string
+	}
+	wants := []want{{true, "nil"}, {false, "nil"}, {false, "-0.975"}, {false, "nil"}, {true, "nil"}}
+	if len(ms) != len(wants) {
+		t.Fatalf("%d months: %+v", len(ms), ms)
+	}
+	for i, m := range ms {
+		mom := "nil"
+		if m.MoM != nil {
+			mom = strconv.FormatFloat(*m.MoM, 'f', 3, 64)
+		}
+		if m.Partial != wants[i].partial || mom != wants[i].mom {
+			t.Errorf("%s: partial %v mom %s, want %+v", m.Month.Format("2006-01"), m.Partial, mom, wants[i])
+		}
+	}
+	for _, tc := range []struct {
+		format string
+		human  bool
+		want   []string
+	}{
+		{"table", true, []string{"2017-01", "partial", "-97.5%"}},
+		{"csv", false, []string{"2017-01,100.00,1,110.00,,,true", "2017-03,100.00,1,110.00,-0.975000,,false"}},
+	} {
+		tab, err := Tabulate(ms, tc.human)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		if err := tab.Write(&sb, tc.format); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(sb.String(), "NULL") {
+			t.Errorf("%s prints NULL for an empty cell:\n%s", tc.format, sb.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(sb.String(), w) {
+				t.Errorf("%s lacks %q:\n%s", tc.format, w, sb.String())
+			}
+		}
+	}
 }

@@ -8,7 +8,10 @@
 //     canceled nor unavailable). Every analysis looks at sales only.
 //   - Revenue is sum(price) of those rows (freight excluded); orders are
 //     distinct order_id; payments (AOV, CLV) are the payment_value allocated
-//     to the items; customers are persons (customer_unique_id).
+//     to the items, freight included; customers are persons
+//     (customer_unique_id). AOV = payments / orders, as in
+//     gold.mart_monthly_sales, so it is above revenue / orders. KPIDefs
+//     words these definitions once for the CLI, the dashboard and the deck.
 //   - Order-level attributes (delivery_days, is_late) are repeated on every
 //     item of an order in fact_sales: they are deduplicated per order_id
 //     before any average or share, so a 3-item order counts once.

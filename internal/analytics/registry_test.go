@@ -219,3 +219,22 @@ func TestMissingTables(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestKPIsTableDefinesMetrics: `analyze kpis` says what each number is, in
+// the words of KPIDefs (the dashboard and the deck use them too).
+func TestKPIsTableDefinesMetrics(t *testing.T) {
+	t.Parallel()
+	tab, err := Tabulate(KPIs{Revenue: 100, Orders: 2, AOV: 60}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	if err := tab.Write(&sb, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range KPIDefs {
+		if !strings.Contains(sb.String(), strings.ToLower(d.Label)+",") || !strings.Contains(sb.String(), d.Def) {
+			t.Errorf("kpis lacks %s (%s):\n%s", d.Label, d.Def, sb.String())
+		}
+	}
+}

@@ -60,9 +60,11 @@ SELECT t.revenue, t.orders, t.paid, t.late, t.delivered, t.d0, t.d1, p.persons, 
 
 // MonthlySales is revenue, orders and AOV per local business month, every
 // month from the first to the last month with sales in the filter (months
-// without sales as zeros). MoM compares a month's revenue with the month
-// before, YoY with the same month a year before; both are nil when that month
-// is outside the series or had no revenue.
+// without sales as zeros). A month the data set covers only in part (its
+// first and last month) is Partial. MoM compares a month's revenue with the
+// month before, YoY with the same month a year before; both are nil when the
+// month is partial or its base is not Comparable (a partial month against a
+// full one, or a base of a handful of orders, gives rates that mean nothing).
 func MonthlySales(ctx context.Context, db *sql.DB, f Filter) ([]MonthPoint, error) {
 	ws, release, err := prepare(ctx, db)
 	if err != nil {
@@ -105,20 +107,51 @@ FROM sales GROUP BY 1 ORDER BY 1`
 	if first.IsZero() {
 		return out, nil
 	}
-	idx := map[time.Time]int{}
+	// The data set's span, whatever the filter and including orders that
+	// are not sales: a state with no sale on the first days of a month
+	// still had those days covered.
+	var d0, d1 time.Time
+	if err := db.QueryRowContext(ctx, `SELECT min(purchase_date), max(purchase_date) FROM gold.fact_sales`).Scan(&d0, &d1); err != nil {
+		return nil, fmt.Errorf("monthly sales: data span: %w", err)
+	}
+	d0, d1 = dateUTC(d0), dateUTC(d1)
+	var maxOrders int64
 	for m := first; !m.After(last); m = m.AddDate(0, 1, 0) {
 		a := byMonth[m]
-		p := MonthPoint{Month: m, Revenue: a.rev, Orders: a.orders, AOV: ratio(a.paid, float64(a.orders))}
-		if i, ok := idx[m.AddDate(0, -1, 0)]; ok {
-			p.MoM = growth(a.rev, out[i].Revenue, true)
+		partial := d0.After(m) || d1.Before(m.AddDate(0, 1, -1))
+		out = append(out, MonthPoint{Month: m, Revenue: a.rev, Orders: a.orders, AOV: ratio(a.paid, float64(a.orders)), Partial: partial})
+		maxOrders = max(maxOrders, a.orders)
+	}
+	idx := map[time.Time]int{}
+	for i, p := range out {
+		idx[p.Month] = i
+	}
+	for i := range out {
+		p := &out[i]
+		for _, c := range []struct {
+			base time.Time
+			dst  **float64
+		}{{p.Month.AddDate(0, -1, 0), &p.MoM}, {p.Month.AddDate(-1, 0, 0), &p.YoY}} {
+			// A thin current month keeps its growth (-100% for a month
+			// without sales is true); a thin base does not.
+			if j, ok := idx[c.base]; ok && !p.Partial && Comparable(out[j], maxOrders) {
+				*c.dst = growth(p.Revenue, out[j].Revenue, true)
+			}
 		}
-		if i, ok := idx[m.AddDate(-1, 0, 0)]; ok {
-			p.YoY = growth(a.rev, out[i].Revenue, true)
-		}
-		idx[m] = len(out)
-		out = append(out, p)
 	}
 	return out, nil
+}
+
+// ThinShare: a month with fewer orders than this share of the busiest month
+// of its series is too thin to compare (the data set's first months have a
+// handful of orders: +19,000% growth against one of them says nothing).
+const ThinShare = 0.05
+
+// Comparable reports whether growth rates to or from p mean something: the
+// month is complete and not thin (see ThinShare). maxOrders is the busiest
+// month's orders in the series.
+func Comparable(p MonthPoint, maxOrders int64) bool {
+	return !p.Partial && float64(p.Orders) >= ThinShare*float64(maxOrders)
 }
 
 // TopProducts ranks products by revenue (ties by product_id); n <= 0 means

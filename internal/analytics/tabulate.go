@@ -25,21 +25,22 @@ func Tabulate(v any, human bool) (*engine.Result, error) {
 	case *KPIs:
 		return Tabulate(*x, human)
 	case KPIs:
-		t.cols("metric:VARCHAR", "value:DOUBLE")
-		t.row(t.str("revenue (R$)"), t.money(x.Revenue))
-		t.row(t.str("orders"), t.count(x.Orders))
-		t.row(t.str("average order value (R$)"), t.money(x.AOV))
-		t.row(t.str("customers (persons)"), t.count(x.Customers))
-		t.row(t.str("repeat rate"), t.pct(x.RepeatRate))
-		t.row(t.str("average review (1-5)"), t.num(x.AvgReview, 2))
-		t.row(t.str("late share (delivered orders)"), t.pct(x.LateShare))
-		t.row(t.str("first purchase date"), t.date(x.DataFrom))
-		t.row(t.str("last purchase date"), t.date(x.DataTo))
+		t.cols("metric:VARCHAR", "value:DOUBLE", "definition:VARCHAR")
+		values := map[string]cell{
+			"revenue": t.money(x.Revenue), "orders": t.count(x.Orders), "aov": t.money(x.AOV),
+			"customers": t.count(x.Customers), "repeat_rate": t.pct(x.RepeatRate), "avg_review": t.num(x.AvgReview, 2),
+			"late_share": t.pct(x.LateShare),
+		}
+		for _, d := range KPIDefs {
+			t.row(t.str(strings.ToLower(d.Label)), values[d.Key], t.str(d.Def))
+		}
+		t.row(t.str("first purchase date"), t.date(x.DataFrom), t.null())
+		t.row(t.str("last purchase date"), t.date(x.DataTo), t.null())
 	case []MonthPoint:
-		t.cols("month:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "aov:DOUBLE", "mom:DOUBLE", "yoy:DOUBLE")
+		t.cols("month:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "aov:DOUBLE", "mom:DOUBLE", "yoy:DOUBLE", "partial:BOOLEAN")
 		for _, p := range x {
 			t.row(t.str(p.Month.Format("2006-01")), t.money(p.Revenue), t.count(p.Orders), t.money(p.AOV),
-				t.growth(p.MoM), t.growth(p.YoY))
+				t.growth(p.MoM), t.growth(p.YoY), t.flag(p.Partial, "partial"))
 		}
 	case []Ranked:
 		t.cols("rank:BIGINT", "key:VARCHAR", "label:VARCHAR", "revenue:DOUBLE", "orders:BIGINT", "units:BIGINT", "share:DOUBLE")
@@ -141,6 +142,9 @@ func Tabulate(v any, human bool) (*engine.Result, error) {
 	default:
 		return nil, fmt.Errorf("tabulate: unsupported result type %T", v)
 	}
+	// An empty cell is "not applicable" here (growth without a base, a
+	// count that has no meaning for the row), not a missing value.
+	t.res.BlankNull = true
 	return &t.res, nil
 }
 
@@ -178,7 +182,18 @@ func (t *tab) row(cs ...cell) {
 
 func mk(s string, raw any) cell { return cell{&s, raw} }
 
-func (t *tab) null() cell         { return cell{} }
+func (t *tab) null() cell { return cell{} }
+
+// flag is a boolean: the word or nothing for reading, true/false for CSV.
+func (t *tab) flag(b bool, word string) cell {
+	if t.human {
+		if b {
+			return mk(word, b)
+		}
+		return mk("", b)
+	}
+	return mk(strconv.FormatBool(b), b)
+}
 func (t *tab) str(s string) cell  { return mk(s, s) }
 func (t *tab) count(n int64) cell { return mk(t.intText(n), n) }
 

@@ -26,8 +26,8 @@ type KPIs struct {
 	DataTo     time.Time `json:"data_to"`
 }
 
-// MonthPoint is one month of sales; growth is nil when the base month is
-// missing or zero.
+// MonthPoint is one month of sales; growth is nil unless both months are
+// Comparable and the base had revenue.
 type MonthPoint struct {
 	Month   time.Time `json:"month"` // first day of the local month
 	Revenue float64   `json:"revenue"`
@@ -35,6 +35,9 @@ type MonthPoint struct {
 	AOV     float64   `json:"aov"`
 	MoM     *float64  `json:"mom,omitempty"` // revenue growth vs previous month, 0.1 = +10%
 	YoY     *float64  `json:"yoy,omitempty"` // revenue growth vs same month a year before
+	// Partial: the data set covers only part of the month (it starts after
+	// the 1st or ends before the last day).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Ranked is one entry of a top-N list.
@@ -162,4 +165,35 @@ type DeliveryResult struct {
 	LateShare   float64      `json:"late_share"`
 	Histogram   []Bin        `json:"histogram"` // delivery days
 	LateByMonth []MonthShare `json:"late_by_month"`
+}
+
+// KPIDef names and defines a headline number: one wording for the CLI
+// (`analyze kpis`), the dashboard's cards and the deck.
+type KPIDef struct {
+	Key   string `json:"key"` // the KPIs JSON field
+	Label string `json:"label"`
+	Def   string `json:"def"`
+}
+
+// KPIDefs are the headline numbers in the order they are shown. Revenue and
+// AOV differ on purpose: revenue is what the items sold for, AOV what a
+// customer paid per order, freight included; revenue / orders is lower.
+var KPIDefs = []KPIDef{
+	{"revenue", "Revenue", "item prices, freight excluded"},
+	{"orders", "Orders", "distinct sales orders"},
+	{"aov", "Avg order value", "paid per order, freight included"},
+	{"customers", "Customers", "distinct persons"},
+	{"repeat_rate", "Repeat rate", "persons with 2+ orders"},
+	{"avg_review", "Average review", "score out of 5"},
+	{"late_share", "Late deliveries", "of delivered orders"},
+}
+
+// KPIDefOf returns the definition of a KPIs field (zero when unknown).
+func KPIDefOf(key string) KPIDef {
+	for _, d := range KPIDefs {
+		if d.Key == key {
+			return d
+		}
+	}
+	return KPIDef{}
 }

@@ -23,6 +23,9 @@ type Result struct {
 	Rows    [][]*string
 	// Raw keeps the typed values for JSON output.
 	Raw [][]any
+	// BlankNull prints NULL as an empty cell in the table format (default:
+	// the word NULL, to tell it from an empty string).
+	BlankNull bool
 }
 
 // Query runs one SQL statement and collects its result.
@@ -232,9 +235,13 @@ func (r *Result) writeTable(w io.Writer) error {
 	for i, c := range r.Columns {
 		widths[i] = utf8.RuneCountInString(c)
 	}
+	null := "NULL"
+	if r.BlankNull {
+		null = ""
+	}
 	cell := func(v *string) string {
 		if v == nil {
-			return "NULL"
+			return null
 		}
 		s := strings.NewReplacer("\r\n", "⏎", "\n", "⏎", "\t", " ").Replace(*v)
 		if utf8.RuneCountInString(s) > maxWidth {

@@ -261,7 +261,9 @@ func RFMChart(r analytics.RFMResult) *Chart {
 			blank[i] = plot.Tick{Value: float64(i)}
 		}
 		right.Y.Tick.Marker = plot.ConstantTicks(blank)
-		cs := plot.Align([][]*plot.Plot{{left, right}}, draw.Tiles{Rows: 1, Cols: 2, PadX: px(30)}, dc)
+		// The panels' end ticks ("3,000" and "R$ 0") are centred on the
+		// panels' edges: the gap must hold half of each and some air.
+		cs := plot.Align([][]*plot.Plot{{left, right}}, draw.Tiles{Rows: 1, Cols: 2, PadX: px(64)}, dc)
 		drawPanel(cs[0][0], left, "Customers")
 		drawPanel(cs[0][1], right, "Revenue (R$)")
 		return nil

@@ -81,7 +81,7 @@ type Growth struct {
 	Rate        float64
 	PeakMonth   time.Time
 	PeakRevenue float64
-	Trimmed     int // edge months left out (under 5% of the busiest month's orders)
+	Trimmed     int // edge months left out: partial or thin (analytics.Comparable)
 }
 
 // QualitySummary is the current verdict of every check (the newest run
@@ -386,10 +386,10 @@ func growth(pts []analytics.MonthPoint) Growth {
 		}
 	}
 	lo, hi := 0, len(pts)
-	for lo < hi && float64(pts[lo].Orders) < 0.05*float64(maxOrders) {
+	for lo < hi && !analytics.Comparable(pts[lo], maxOrders) {
 		lo++
 	}
-	for hi > lo && float64(pts[hi-1].Orders) < 0.05*float64(maxOrders) {
+	for hi > lo && !analytics.Comparable(pts[hi-1], maxOrders) {
 		hi--
 	}
 	g.Trimmed = len(pts) - (hi - lo)
@@ -491,6 +491,8 @@ var deckFuncs = template.FuncMap{
 	"month":    func(t time.Time) string { return t.Format("Jan 2006") },
 	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"join":     strings.Join,
+	"kpi":      analytics.KPIDefOf,
+	"lower":    strings.ToLower,
 	"title":    capitalize,
 	"sub":      func(a, b float64) float64 { return a - b },
 	"mul":      func(a, b float64) float64 { return a * b },

@@ -167,15 +167,47 @@ func ArchitectureSVG(in ArchInput) string {
 		fmt.Fprintf(&sb, `<text x="%g" y="26" text-anchor="middle" font-size="17" font-weight="700" fill="#0f172a">%s</text>`, x+boxW/2, esc(h.title))
 		fmt.Fprintf(&sb, `<text x="%g" y="45" text-anchor="middle" font-size="12.5" fill="#475569">%s</text>`, x+boxW/2, esc(h.sub))
 	}
-	// edges under the boxes
+	// lane returns the y of the free horizontal lane of column c nearest to
+	// y: between two boxes, or above the first or below the last one.
+	lane := func(c int, y float64) float64 {
+		var lanes []float64
+		for i, b := range cols[c] {
+			if i == 0 {
+				lanes = append(lanes, b.y-10)
+			} else {
+				lanes = append(lanes, (cols[c][i-1].y+boxH+b.y)/2)
+			}
+		}
+		if n := len(cols[c]); n > 0 {
+			lanes = append(lanes, cols[c][n-1].y+boxH+10)
+		}
+		best := y
+		for i, l := range lanes {
+			if i == 0 || math.Abs(l-y) < math.Abs(best-y) {
+				best = l
+			}
+		}
+		return best
+	}
+	// edges under the boxes; an edge that skips a column (silver.customers
+	// → a mart) runs through a lane of that column instead of across its
+	// boxes
 	for c := 1; c < colCount; c++ {
 		for _, b := range cols[c] {
 			for _, p := range parents(b) {
 				x1, y1 := colX(p.col)+boxW, p.y+boxH/2
 				x2, y2 := colX(b.col)-2, b.y+boxH/2
+				d := fmt.Sprintf("M%.1f,%.1f", x1, y1)
+				for mid := p.col + 1; mid < b.col; mid++ {
+					ly := lane(mid, (y1+y2)/2)
+					in, out := colX(mid)-6, colX(mid)+boxW+6
+					mx := (x1 + in) / 2
+					d += fmt.Sprintf(" C%.1f,%.1f %.1f,%.1f %.1f,%.1f L%.1f,%.1f", mx, y1, mx, ly, in, ly, out, ly)
+					x1, y1 = out, ly
+				}
 				mx := (x1 + x2) / 2
-				fmt.Fprintf(&sb, `<path d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="#94a3b8" stroke-width="1.2" opacity="0.8" marker-end="url(#arr)"/>`,
-					x1, y1, mx, y1, mx, y2, x2, y2)
+				d += fmt.Sprintf(" C%.1f,%.1f %.1f,%.1f %.1f,%.1f", mx, y1, mx, y2, x2, y2)
+				fmt.Fprintf(&sb, `<path d="%s" fill="none" stroke="#94a3b8" stroke-width="1.2" opacity="0.8" marker-end="url(#arr)"/>`, d)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	stdhtml "html"
 	"image"
 	"os"
 	"path/filepath"
@@ -140,6 +141,13 @@ func TestReportsOnGeneratedLake(t *testing.T) {
 		if d.Quality.RunID == "" || d.Quality.Checks == 0 {
 			t.Errorf("no quality run found: %+v", d.Quality)
 		}
+		// The headline numbers are labelled and defined as in the CLI and
+		// the dashboard.
+		for _, def := range analytics.KPIDefs {
+			if !strings.Contains(stdhtml.UnescapeString(html), `<div class="l">`+strings.ToLower(def.Label)+`</div><div class="h">`+def.Def+`</div>`) {
+				t.Errorf("deck lacks the KPI %s defined as %q", def.Key, def.Def)
+			}
+		}
 		// One number of checks on every slide, the one the run summary
 		// prints; the gates of the architecture slide add up to it.
 		hist, err := pipeline.History(lk, 1)
@@ -183,6 +191,13 @@ func TestReportsOnGeneratedLake(t *testing.T) {
 		if !strings.Contains(html, "@page") || !strings.Contains(html, "page-break-after") || !strings.Contains(html, "ArrowRight") {
 			t.Errorf("deck lacks print CSS or keyboard navigation")
 		}
+	})
+
+	t.Run("deck_layout", func(t *testing.T) {
+		if files.HTML == "" {
+			t.Skip("deck_html failed")
+		}
+		checkDeckLayout(t, files.HTML, deckSlides)
 	})
 
 	t.Run("deck_pdf", func(t *testing.T) {

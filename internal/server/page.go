@@ -49,7 +49,7 @@ type Boot struct {
 
 func renderPage(b Boot) ([]byte, error) {
 	var buf bytes.Buffer
-	err := pageTpl.Execute(&buf, map[string]any{"Boot": b, "CSS": pageCSS, "JS": pageJS, "Static": b.Mode == "static"})
+	err := pageTpl.Execute(&buf, map[string]any{"Boot": b, "CSS": pageCSS, "JS": pageJS, "Static": b.Mode == "static", "KPIs": analytics.KPIDefs})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard page: %w", err)
 	}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/quality"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name (rewritten with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -run %s -update to accept):\n--- got\n%s--- want\n%s", path, t.Name(), got, want)
+	}
+}
+
+// TestPrintRun: a model's "rows in" is the rows it built (rows out +
+// quarantined), not the sum of its inputs' rows; the columns are explained.
+func TestPrintRun(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	sum := &pipeline.Summary{RunID: "r1", Status: "succeeded", Duration: 4 * time.Second, Steps: []pipeline.Step{
+		{Name: "bronze.orders", Kind: "ingest", Status: "ingested", RowsIn: 9944, RowsOut: 9944, Duration: 208 * ms},
+		{Name: "silver.geolocation", Kind: "model", Status: "built", RowsIn: 100016, RowsOut: 4840, Duration: 269 * ms},
+		{Name: "silver.orders", Kind: "model", Status: "built", RowsIn: 9944, RowsOut: 9927, Quarantined: 17, Duration: 484 * ms,
+			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: "expression", Verdict: "fail", RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
+		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", RowsIn: 35048, RowsOut: 9602},
+		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
+	}}
+	var sb strings.Builder
+	printRun(&sb, sum)
+	golden(t, "run_summary.golden", sb.String())
+}
