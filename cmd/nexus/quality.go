@@ -100,7 +100,7 @@ func printChecks(w io.Writer, results []quality.Result, all bool) {
 	fmt.Fprintln(tw, "table\tcheck\tkind\tverdict\tchecked\tfailed\tdetail")
 	n := 0
 	for _, r := range results {
-		if !all && r.Verdict == "pass" {
+		if !all && r.Verdict == quality.VerdictPass {
 			continue
 		}
 		n++

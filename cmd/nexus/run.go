@@ -109,9 +109,9 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 		var fails, warns, blocking int
 		for _, c := range checks {
 			switch c.Verdict {
-			case "fail":
+			case quality.VerdictFail:
 				fails++
-			case "warn":
+			case quality.VerdictWarn:
 				warns++
 			}
 			if c.Blocking {

@@ -37,11 +37,11 @@ func golden(t *testing.T, name, got string) {
 func TestPrintRun(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
-	sum := &pipeline.Summary{RunID: "r1", Status: "succeeded", Duration: 4 * time.Second, Steps: []pipeline.Step{
+	sum := &pipeline.Summary{RunID: "r1", Status: pipeline.RunSucceeded, Duration: 4 * time.Second, Steps: []pipeline.Step{
 		{Name: "bronze.orders", Kind: "ingest", Status: "ingested", RowsIn: 9944, RowsOut: 9944, Duration: 208 * ms},
 		{Name: "silver.geolocation", Kind: "model", Status: "built", RowsIn: 4840, InputRows: 100016, RowsOut: 4840, Duration: 269 * ms},
 		{Name: "silver.orders", Kind: "model", Status: "built", RowsIn: 9944, RowsOut: 9927, Quarantined: 17, Duration: 484 * ms,
-			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: "expression", Verdict: "fail", RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
+			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Verdict: quality.VerdictFail, RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
 		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", RowsIn: 9602, InputRows: 35048, RowsOut: 9602},
 		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
 	}}

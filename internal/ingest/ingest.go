@@ -51,17 +51,20 @@ type Options struct {
 }
 
 // Status of one table after a run.
+type Status string
+
+// Table statuses.
 const (
-	StatusIngested  = "ingested"
-	StatusUnchanged = "unchanged"
-	StatusFailed    = "failed"
+	StatusIngested  Status = "ingested"
+	StatusUnchanged Status = "unchanged"
+	StatusFailed    Status = "failed"
 )
 
 // TableResult is the accounting of one source file.
 type TableResult struct {
 	Table           string        `json:"table"`
 	File            string        `json:"file"`
-	Status          string        `json:"status"`
+	Status          Status        `json:"status"`
 	RecordsRead     int64         `json:"records_read"`
 	RowsWritten     int64         `json:"rows_written"`
 	RowsQuarantined int64         `json:"rows_quarantined"`

@@ -119,7 +119,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return nil, err
 		}
 		for _, t := range res.Tables {
-			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: t.Status, RowsIn: t.RecordsRead,
+			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: string(t.Status), RowsIn: t.RecordsRead,
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
 			if t.Err != nil {
 				st.Error = t.Err.Error()
@@ -161,7 +161,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			// A model's rows in are the rows it built (its gate's input), so
 			// rows in = rows out + quarantined on every step; what it read
 			// from its inputs is InputRows.
-			st := Step{Name: m.Model, Kind: "model", Status: m.Status, RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
+			st := Step{Name: m.Model, Kind: "model", Status: string(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
 				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
 			if m.Err != nil {
 				st.Error = m.Err.Error()

@@ -14,6 +14,7 @@ import (
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/quality"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -172,7 +173,7 @@ func TestTimestampDefectsKeepTheirSales(t *testing.T) {
 			t.Errorf("%s quarantined %d rows", st.Name, st.Quarantined)
 		}
 		for _, c := range st.Checks {
-			if strings.HasSuffix(c.CheckID, "_bronze_reconcile") && c.Verdict != "pass" {
+			if strings.HasSuffix(c.CheckID, "_bronze_reconcile") && c.Verdict != quality.VerdictPass {
 				t.Errorf("%s %s: %s %s", st.Name, c.CheckID, c.Verdict, c.Observed)
 			}
 		}
@@ -182,7 +183,7 @@ func TestTimestampDefectsKeepTheirSales(t *testing.T) {
 	}
 	// Row accounting at every gated step.
 	for _, st := range sum.Steps {
-		if st.Kind == "model" && st.Status == transform.StatusBuilt {
+		if st.Kind == "model" && transform.Status(st.Status) == transform.StatusBuilt {
 			layer, table, _ := strings.Cut(st.Name, ".")
 			m, _ := lk.Manifest(layer, table)
 			if m.Rows != st.RowsOut {
@@ -239,7 +240,7 @@ checks:
 	}
 	for _, st := range sum.Steps {
 		for _, c := range st.Checks {
-			if strings.HasSuffix(c.CheckID, "_bronze_reconcile") && c.Verdict != "pass" {
+			if strings.HasSuffix(c.CheckID, "_bronze_reconcile") && c.Verdict != quality.VerdictPass {
 				t.Errorf("%s %s: %s %s", st.Name, c.CheckID, c.Verdict, c.Observed)
 			}
 		}
@@ -261,9 +262,9 @@ checks:
 	}
 	seen := 0
 	for _, r := range chk.Results {
-		if strings.HasSuffix(r.CheckID, "_bronze_reconcile") || r.Kind == "schema" {
+		if strings.HasSuffix(r.CheckID, "_bronze_reconcile") || r.Kind == quality.KindSchema {
 			seen++
-			if r.Verdict != "pass" {
+			if r.Verdict != quality.VerdictPass {
 				t.Errorf("check %s %s: %s %s", r.Table, r.CheckID, r.Verdict, r.Observed)
 			}
 		}
@@ -288,7 +289,7 @@ checks:
 		t.Fatalf("run error = %v, want payments_bronze_reconcile to fail", sum.Err())
 	}
 	for _, st := range sum.Steps {
-		if st.Name == "silver.order_payments" && st.Status != transform.StatusFailed {
+		if st.Name == "silver.order_payments" && transform.Status(st.Status) != transform.StatusFailed {
 			t.Errorf("silver.order_payments %s, want failed", st.Status)
 		}
 	}
@@ -405,9 +406,9 @@ checks:
 	if sum.Err() == nil || !strings.Contains(sum.Err().Error(), "impossible_row_count") {
 		t.Fatalf("run error = %v, want the failed check named", sum.Err())
 	}
-	status := map[string]string{}
+	status := map[string]transform.Status{}
 	for _, st := range sum.Steps {
-		status[st.Name] = st.Status
+		status[st.Name] = transform.Status(st.Status)
 	}
 	if status["silver.orders"] != transform.StatusFailed || status["gold.fact_sales"] != transform.StatusSkipped {
 		t.Errorf("statuses: silver.orders %s, gold.fact_sales %s", status["silver.orders"], status["gold.fact_sales"])

@@ -9,18 +9,18 @@ import (
 
 func TestLatestVerdicts(t *testing.T) {
 	t.Parallel()
-	res := func(table, check, verdict string) quality.Result {
+	res := func(table, check string, verdict quality.Verdict) quality.Result {
 		return quality.Result{Table: table, CheckID: check, Verdict: verdict}
 	}
 	full := RunRecord{RunID: "r1", Kind: "run", Results: []quality.Result{
-		res("silver.orders", "carrier_after_purchase", "fail"), res("silver.orders", "order_id_unique", "pass"),
-		res("gold.fact_sales", "payments_reconcile", "pass"),
+		res("silver.orders", "carrier_after_purchase", quality.VerdictFail), res("silver.orders", "order_id_unique", quality.VerdictPass),
+		res("gold.fact_sales", "payments_reconcile", quality.VerdictPass),
 	}}
 	goldOnly := RunRecord{RunID: "r2", Kind: "check", Results: []quality.Result{
-		res("gold.fact_sales", "payments_reconcile", "warn"),
+		res("gold.fact_sales", "payments_reconcile", quality.VerdictWarn),
 	}}
 	silverAgain := RunRecord{RunID: "r3", Kind: "check", Results: []quality.Result{
-		res("silver.orders", "order_id_unique", "pass"), // a check removed since r1 no longer shows
+		res("silver.orders", "order_id_unique", quality.VerdictPass), // a check removed since r1 no longer shows
 	}}
 	for _, tc := range []struct {
 		name string
@@ -41,7 +41,7 @@ func TestLatestVerdicts(t *testing.T) {
 			}
 			var got []string
 			for _, r := range v.Results {
-				got = append(got, r.Table+"/"+r.CheckID+"="+r.Verdict+"@"+from[r.Table])
+				got = append(got, r.Table+"/"+r.CheckID+"="+string(r.Verdict)+"@"+from[r.Table])
 			}
 			if g := strings.Join(got, " "); g != tc.want {
 				t.Errorf("got  %s\nwant %s", g, tc.want)

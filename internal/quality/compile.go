@@ -25,22 +25,20 @@ import (
 func AnnotateSQL(s *Suite, relation string) (string, error) {
 	var elems, joins, flags, names []string
 	for _, c := range s.Checks {
-		if !c.RowLevel() {
+		k, ok := lookupKind(c.Kind)
+		if !ok || k.compile == nil {
 			continue
 		}
-		fail, reason, join, err := s.compileRow(c, relation, len(joins)+1)
-		if err != nil {
-			return "", err
+		n := len(joins) + 1 // numbers the check's join and carried column
+		r := k.compile(s, c, relation, n)
+		if r.join != "" {
+			joins = append(joins, r.join)
 		}
-		if join != "" {
-			joins = append(joins, join)
-			if c.Kind == KindUnique {
-				// the group's size, for the reason
-				n := len(joins)
-				names = append(names, fmt.Sprintf("__nexus_n%d", n))
-				flags = append(flags, fmt.Sprintf("        __nexus_u%d.__nexus_n AS __nexus_n%d", n, n))
-			}
+		if r.carry != "" {
+			names = append(names, fmt.Sprintf("__nexus_n%d", n))
+			flags = append(flags, fmt.Sprintf("        %s AS __nexus_n%d", r.carry, n))
 		}
+		fail := r.fail
 		if c.Where != "" {
 			fail = fmt.Sprintf("coalesce((%s), FALSE) AND %s", c.Where, fail)
 		}
@@ -48,7 +46,7 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 		names = append(names, name)
 		flags = append(flags, fmt.Sprintf("        %s AS %s", fail, name))
 		elems = append(elems, fmt.Sprintf("            CASE WHEN %s THEN {'check_id': %s, 'reason': %s, 'quarantine': %t} END",
-			name, lit(c.ID), reason, c.Quarantine()))
+			name, lit(c.ID), r.reason, c.Quarantine()))
 	}
 	const empty = "CAST([] AS STRUCT(check_id VARCHAR, reason VARCHAR, quarantine BOOLEAN)[])"
 	var b strings.Builder
@@ -79,117 +77,135 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 	return b.String(), nil
 }
 
-// compileRow returns the failure predicate (never NULL), the SQL expression of
-// the reason, and a join clause the predicate needs (relationships).
-func (s *Suite) compileRow(c Check, relation string, joinN int) (fail, reason, join string, err error) {
+// The compilers of the row-level kinds (see kindSpec.compile). A row's
+// columns are t.<column>; n numbers the check's join alias and carried
+// column.
+
+func compileNotNull(_ *Suite, c Check, _ string, _ int) rowSQL {
 	col := "t." + Ident(c.Column)
-	switch c.Kind {
-	case KindNotNull:
-		return col + " IS NULL", lit(c.Column + " is NULL"), "", nil
+	return rowSQL{fail: col + " IS NULL", reason: lit(c.Column + " is NULL")}
+}
 
-	case KindUnique:
-		// A hash aggregate of the duplicated keys joined back: cheaper than a
-		// window (no sort). NULL keys never join, so they pass.
-		cols := c.Columns
-		if len(cols) == 0 {
-			cols = []string{c.Column}
-		}
-		alias := fmt.Sprintf("__nexus_u%d", joinN)
-		var sel, group, on, vals []string
-		for i, k := range cols {
-			sel = append(sel, fmt.Sprintf("%s AS __nexus_k%d", Ident(k), i+1))
-			group = append(group, Ident(k))
-			on = append(on, fmt.Sprintf("%s.__nexus_k%d = t.%s", alias, i+1, Ident(k)))
-			vals = append(vals, valueSQL("t."+Ident(k)))
-		}
-		join = fmt.Sprintf("LEFT JOIN (SELECT %s, count(*) AS __nexus_n FROM %s%s GROUP BY %s HAVING count(*) > 1) AS %s ON %s",
-			strings.Join(sel, ", "), relation, whereClause(c.Where), strings.Join(group, ", "), alias, strings.Join(on, " AND "))
-		fail = alias + ".__nexus_n IS NOT NULL"
-		v := vals[0]
-		if len(vals) > 1 {
-			v = "concat_ws(', ', " + strings.Join(vals, ", ") + ")"
-		}
-		var b concatSQL
-		b.lit(strings.Join(cols, ", ") + " (")
-		b.expr(v)
-		b.lit(") is not unique: ")
-		b.expr(fmt.Sprintf("CAST(t.__nexus_n%d AS VARCHAR)", joinN))
-		b.lit(" rows have it")
-		return fail, b.String(), join, nil
-
-	case KindAcceptedValues:
-		vals := make([]string, len(c.Values))
-		for i, v := range c.Values {
-			vals[i] = lit(v)
-		}
-		fail = fmt.Sprintf("coalesce(%s NOT IN (%s), FALSE)", col, strings.Join(vals, ", "))
-		what := "one of " + strconv.Itoa(len(c.Values)) + " accepted values"
-		if len(c.Values) <= 10 {
-			what = "one of " + strings.Join(c.Values, ", ")
-		}
-		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") is not "+what)), "", nil
-
-	case KindBetween:
-		lo, hi := ">=", "<="
-		if c.Exclusive {
-			lo, hi = ">", "<"
-		}
-		var conds []string
-		var desc string
-		if c.Min != nil {
-			conds = append(conds, fmt.Sprintf("%s %s %s", col, lo, boundSQL(*c.Min)))
-		}
-		if c.Max != nil {
-			conds = append(conds, fmt.Sprintf("%s %s %s", col, hi, boundSQL(*c.Max)))
-		}
-		switch {
-		case c.Min != nil && c.Max != nil && c.Exclusive:
-			desc = fmt.Sprintf("is outside (%s, %s)", *c.Min, *c.Max)
-		case c.Min != nil && c.Max != nil:
-			desc = fmt.Sprintf("is outside [%s, %s]", *c.Min, *c.Max)
-		case c.Min != nil:
-			desc = fmt.Sprintf("is not %s %s", lo, *c.Min)
-		default:
-			desc = fmt.Sprintf("is not %s %s", hi, *c.Max)
-		}
-		fail = fmt.Sprintf("NOT coalesce(%s, TRUE)", strings.Join(conds, " AND "))
-		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") "+desc)), "", nil
-
-	case KindRegex:
-		fail = fmt.Sprintf("NOT coalesce(regexp_full_match(CAST(%s AS VARCHAR), %s), TRUE)", col, lit(c.Pattern))
-		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") does not match "+c.Pattern)), "", nil
-
-	case KindRelationships:
-		// IN (subquery) plans as a mark join on the referenced keys.
-		field := c.Field
-		if field == "" {
-			field = c.Column
-		}
-		fail = fmt.Sprintf("(%s IS NOT NULL AND NOT coalesce(%s IN (SELECT %s FROM %s), FALSE))", col, col, Ident(field), TableRef(c.To))
-		return fail, fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") not found in "+c.To+"."+field)), "", nil
-
-	case KindExpression:
-		fail = fmt.Sprintf("NOT coalesce((%s), TRUE)", c.Expr)
-		if c.Message != "" {
-			return fail, s.messageSQL(c.Message), "", nil
-		}
-		var b concatSQL
-		b.lit("expression failed: " + c.Expr)
-		for i, ref := range s.exprColumns(c.Expr) {
-			if i == 0 {
-				b.lit(" [")
-			} else {
-				b.lit(", ")
-			}
-			b.lit(ref + "=")
-			b.expr(valueSQL("t." + Ident(ref)))
-		}
-		if len(s.exprColumns(c.Expr)) > 0 {
-			b.lit("]")
-		}
-		return fail, b.String(), "", nil
+// compileUnique joins the GROUP BY of the duplicated keys back: a hash
+// aggregate, cheaper than a window (no sort). NULL keys never join, so they
+// pass.
+func compileUnique(_ *Suite, c Check, relation string, n int) rowSQL {
+	cols := c.Columns
+	if len(cols) == 0 {
+		cols = []string{c.Column}
 	}
-	return "", "", "", fmt.Errorf("%s: check %s: kind %s is not row-level", c.Pos(), c.ID, c.Kind)
+	alias := fmt.Sprintf("__nexus_u%d", n)
+	var sel, group, on, vals []string
+	for i, k := range cols {
+		sel = append(sel, fmt.Sprintf("%s AS __nexus_k%d", Ident(k), i+1))
+		group = append(group, Ident(k))
+		on = append(on, fmt.Sprintf("%s.__nexus_k%d = t.%s", alias, i+1, Ident(k)))
+		vals = append(vals, valueSQL("t."+Ident(k)))
+	}
+	join := fmt.Sprintf("LEFT JOIN (SELECT %s, count(*) AS __nexus_n FROM %s%s GROUP BY %s HAVING count(*) > 1) AS %s ON %s",
+		strings.Join(sel, ", "), relation, whereClause(c.Where), strings.Join(group, ", "), alias, strings.Join(on, " AND "))
+	v := vals[0]
+	if len(vals) > 1 {
+		v = "concat_ws(', ', " + strings.Join(vals, ", ") + ")"
+	}
+	var b concatSQL
+	b.lit(strings.Join(cols, ", ") + " (")
+	b.expr(v)
+	b.lit(") is not unique: ")
+	b.expr(fmt.Sprintf("CAST(t.__nexus_n%d AS VARCHAR)", n)) // the group's size, carried
+	b.lit(" rows have it")
+	return rowSQL{fail: alias + ".__nexus_n IS NOT NULL", reason: b.String(), join: join, carry: alias + ".__nexus_n"}
+}
+
+func compileAcceptedValues(_ *Suite, c Check, _ string, _ int) rowSQL {
+	col := "t." + Ident(c.Column)
+	vals := make([]string, len(c.Values))
+	for i, v := range c.Values {
+		vals[i] = lit(v)
+	}
+	what := "one of " + strconv.Itoa(len(c.Values)) + " accepted values"
+	if len(c.Values) <= 10 {
+		what = "one of " + strings.Join(c.Values, ", ")
+	}
+	return rowSQL{
+		fail:   fmt.Sprintf("coalesce(%s NOT IN (%s), FALSE)", col, strings.Join(vals, ", ")),
+		reason: fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") is not "+what)),
+	}
+}
+
+func compileBetween(_ *Suite, c Check, _ string, _ int) rowSQL {
+	col := "t." + Ident(c.Column)
+	lo, hi := ">=", "<="
+	if c.Exclusive {
+		lo, hi = ">", "<"
+	}
+	var conds []string
+	var desc string
+	if c.Min != nil {
+		conds = append(conds, fmt.Sprintf("%s %s %s", col, lo, boundSQL(*c.Min)))
+	}
+	if c.Max != nil {
+		conds = append(conds, fmt.Sprintf("%s %s %s", col, hi, boundSQL(*c.Max)))
+	}
+	switch {
+	case c.Min != nil && c.Max != nil && c.Exclusive:
+		desc = fmt.Sprintf("is outside (%s, %s)", *c.Min, *c.Max)
+	case c.Min != nil && c.Max != nil:
+		desc = fmt.Sprintf("is outside [%s, %s]", *c.Min, *c.Max)
+	case c.Min != nil:
+		desc = fmt.Sprintf("is not %s %s", lo, *c.Min)
+	default:
+		desc = fmt.Sprintf("is not %s %s", hi, *c.Max)
+	}
+	return rowSQL{
+		fail:   fmt.Sprintf("NOT coalesce(%s, TRUE)", strings.Join(conds, " AND ")),
+		reason: fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") "+desc)),
+	}
+}
+
+func compileRegex(_ *Suite, c Check, _ string, _ int) rowSQL {
+	col := "t." + Ident(c.Column)
+	return rowSQL{
+		fail:   fmt.Sprintf("NOT coalesce(regexp_full_match(CAST(%s AS VARCHAR), %s), TRUE)", col, lit(c.Pattern)),
+		reason: fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") does not match "+c.Pattern)),
+	}
+}
+
+// compileRelationships uses IN (subquery), which plans as a mark join on the
+// referenced keys.
+func compileRelationships(_ *Suite, c Check, _ string, _ int) rowSQL {
+	col := "t." + Ident(c.Column)
+	field := c.Field
+	if field == "" {
+		field = c.Column
+	}
+	return rowSQL{
+		fail:   fmt.Sprintf("(%s IS NOT NULL AND NOT coalesce(%s IN (SELECT %s FROM %s), FALSE))", col, col, Ident(field), TableRef(c.To)),
+		reason: fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") not found in "+c.To+"."+field)),
+	}
+}
+
+func compileExpression(s *Suite, c Check, _ string, _ int) rowSQL {
+	fail := fmt.Sprintf("NOT coalesce((%s), TRUE)", c.Expr)
+	if c.Message != "" {
+		return rowSQL{fail: fail, reason: s.messageSQL(c.Message)}
+	}
+	var b concatSQL
+	b.lit("expression failed: " + c.Expr)
+	refs := s.exprColumns(c.Expr)
+	for i, ref := range refs {
+		if i == 0 {
+			b.lit(" [")
+		} else {
+			b.lit(", ")
+		}
+		b.lit(ref + "=")
+		b.expr(valueSQL("t." + Ident(ref)))
+	}
+	if len(refs) > 0 {
+		b.lit("]")
+	}
+	return rowSQL{fail: fail, reason: b.String()}
 }
 
 // messageSQL renders a message template: {column} becomes "column (value)".
@@ -411,7 +427,7 @@ func boundSQL(v string) string {
 
 // Quarantined is the SQL condition, on an annotated row, "the row fails a
 // quarantine check": the one definition of which rows leave the flow.
-var Quarantined = fmt.Sprintf("len(list_filter(%s, lambda f: f.quarantine)) > 0", Ident(FailuresColumn))
+const Quarantined = `len(list_filter("` + FailuresColumn + `", lambda f: f.quarantine)) > 0`
 
 // PublishSQL selects the rows of an annotated table that go on: those failing
 // no quarantine check (rows failing only keep checks included), with the

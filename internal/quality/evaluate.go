@@ -45,27 +45,18 @@ func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 			return nil, err
 		}
 	}
+	in := tableInput{relation: relation, built: built}
+	if built == "" {
+		in.built = relation
+	}
 	for i, c := range s.Checks {
 		if c.RowLevel() {
 			continue
 		}
 		start := time.Now()
-		var err error
-		switch c.Kind {
-		case KindRowCount:
-			err = evalRowCount(ctx, db, c, relation, &results[i])
-		case KindSchema:
-			err = evalSchema(ctx, db, c, relation, &results[i])
-		case KindFreshness:
-			err = evalFreshness(ctx, db, c, relation, &results[i])
-		case KindReconcile:
-			side := relation
-			if c.IncludeQuarantined && built != "" {
-				side = built
-			}
-			err = evalReconcile(ctx, db, c, side, &results[i])
-		default:
-			err = fmt.Errorf("unknown kind %q", c.Kind)
+		err := fmt.Errorf("unknown kind %q", c.Kind)
+		if k, ok := lookupKind(c.Kind); ok {
+			err = k.eval(ctx, db, c, in, &results[i])
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: check %s (%s of %s): %w", c.Pos(), c.ID, c.Kind, s.Table, err)
@@ -79,19 +70,11 @@ func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 	return results, nil
 }
 
-func failVerdict(c Check) string {
-	if c.Severity == SeverityWarn {
-		return VerdictWarn
-	}
-	return VerdictFail
-}
-
 func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, annotated string, keyCols []string) error {
 	start := time.Now()
 	idx := map[string]int{}
 	var inner, outer []string
 	inner = append(inner, fmt.Sprintf("list_transform(%s, lambda f: f.check_id) AS __nexus_ids", Ident(FailuresColumn)))
-	outer = append(outer, "count(*)")
 	var rowChecks []int
 	for i, c := range s.Checks {
 		if !c.RowLevel() {
@@ -117,15 +100,14 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 	if err := db.QueryRowContext(ctx, q).Scan(ptrs...); err != nil {
 		return s.pinError(ctx, db, annotated, err, "counting row-level failures")
 	}
-	total := vals[0]
 	anyFailed := false
 	for n, i := range rowChecks {
 		c := s.Checks[i]
 		r := &results[i]
-		r.RowsChecked, r.RowsFailed = vals[1+2*n], vals[2+2*n]
+		r.RowsChecked, r.RowsFailed = vals[2*n], vals[2*n+1]
 		if r.RowsFailed > 0 {
 			anyFailed = true
-			r.Verdict = failVerdict(c)
+			r.Verdict = c.Severity.failed()
 			r.Observed = fmt.Sprintf("%d of %d rows (%s)", r.RowsFailed, r.RowsChecked, pct(r.RowsFailed, r.RowsChecked))
 			if c.MaxFailedRatio != nil && c.Severity == SeverityError && r.RowsChecked > 0 &&
 				float64(r.RowsFailed)/float64(r.RowsChecked) > *c.MaxFailedRatio {
@@ -134,7 +116,6 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 			}
 		}
 	}
-	_ = total
 	if anyFailed {
 		if err := s.examples(ctx, db, results, idx, annotated, keyCols); err != nil {
 			return err
@@ -257,7 +238,8 @@ func whereClause(w string) string {
 	return " WHERE " + w
 }
 
-func evalRowCount(ctx context.Context, db *sql.DB, c Check, relation string, r *Result) error {
+func evalRowCount(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
+	relation := in.relation
 	q := fmt.Sprintf("SELECT count(*) FROM %s%s", relation, whereClause(c.Where))
 	if c.RelativeTo != "" {
 		q = fmt.Sprintf("SELECT (%s), (SELECT count(*) FROM %s)", q, TableRef(c.RelativeTo))
@@ -296,7 +278,7 @@ func evalRowCount(ctx context.Context, db *sql.DB, c Check, relation string, r *
 		}
 	}
 	if len(problems) > 0 {
-		r.Verdict = failVerdict(c)
+		r.Verdict = c.Severity.failed()
 		r.Observed = strings.Join(problems, "; ")
 	} else {
 		r.Observed = obs
@@ -304,8 +286,8 @@ func evalRowCount(ctx context.Context, db *sql.DB, c Check, relation string, r *
 	return nil
 }
 
-func evalSchema(ctx context.Context, db *sql.DB, c Check, relation string, r *Result) error {
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM %s)", relation))
+func evalSchema(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM %s)", in.relation))
 	if err != nil {
 		return err
 	}
@@ -355,7 +337,7 @@ func evalSchema(ctx context.Context, db *sql.DB, c Check, relation string, r *Re
 	r.RowsChecked = int64(len(order))
 	r.RowsFailed = int64(len(drift))
 	if len(drift) > 0 {
-		r.Verdict = failVerdict(c)
+		r.Verdict = c.Severity.failed()
 		r.Observed = "schema drift: " + strings.Join(drift, "; ")
 	} else {
 		r.Observed = fmt.Sprintf("%d columns as expected", len(expected))
@@ -391,7 +373,7 @@ func NormalizeType(t string) string {
 	return base
 }
 
-func evalFreshness(ctx context.Context, db *sql.DB, c Check, relation string, r *Result) error {
+func evalFreshness(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
 	ref := "now()"
 	if c.Reference != "" {
 		ref = "(" + c.Reference + ")"
@@ -400,7 +382,7 @@ func evalFreshness(ctx context.Context, db *sql.DB, c Check, relation string, r 
     epoch(CAST(%[2]s AS TIMESTAMPTZ) - CAST(max(%[1]s) AS TIMESTAMPTZ)),
     CAST(%[2]s AS TIMESTAMPTZ) - CAST(max(%[1]s) AS TIMESTAMPTZ) > CAST(%[3]s AS INTERVAL),
     CAST(CAST(%[2]s AS TIMESTAMPTZ) AS VARCHAR)
-FROM %[4]s%[5]s`, Ident(c.Column), ref, lit(c.MaxAge), relation, whereClause(c.Where))
+FROM %[4]s%[5]s`, Ident(c.Column), ref, lit(c.MaxAge), in.relation, whereClause(c.Where))
 	var n int64
 	var newest, refText sql.NullString
 	var age sql.NullFloat64
@@ -411,10 +393,10 @@ FROM %[4]s%[5]s`, Ident(c.Column), ref, lit(c.MaxAge), relation, whereClause(c.W
 	r.RowsChecked = n
 	switch {
 	case !newest.Valid:
-		r.Verdict = failVerdict(c)
+		r.Verdict = c.Severity.failed()
 		r.Observed = fmt.Sprintf("no %s value: nothing is fresh", c.Column)
 	case stale.Valid && stale.Bool:
-		r.Verdict = failVerdict(c)
+		r.Verdict = c.Severity.failed()
 		r.Observed = fmt.Sprintf("newest %s %s is %s old at %s > max_age %s", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
 	default:
 		r.Observed = fmt.Sprintf("newest %s %s is %s old at %s (max_age %s)", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
@@ -433,7 +415,13 @@ func fmtAge(seconds float64) string {
 	}
 }
 
-func evalReconcile(ctx context.Context, db *sql.DB, c Check, relation string, r *Result) error {
+// evalReconcile: with include_quarantined, this table's side is every row
+// built.
+func evalReconcile(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
+	relation := in.relation
+	if c.IncludeQuarantined {
+		relation = in.built
+	}
 	other, otherName := relation, "this table"
 	if c.To != "" {
 		other, otherName = TableRef(c.To), c.To
@@ -457,7 +445,7 @@ func evalReconcile(ctx context.Context, db *sql.DB, c Check, relation string, r 
 	obs := fmt.Sprintf("%s = %s, %s %s = %s, difference %s (tolerance %g)",
 		name, fmtNum(a.Float64), otherName, c.ToExpr, fmtNum(b.Float64), fmtNum(diff), c.Tolerance)
 	if math.Abs(diff) > c.Tolerance+1e-12*math.Max(math.Abs(a.Float64), math.Abs(b.Float64)) {
-		r.Verdict = failVerdict(c)
+		r.Verdict = c.Severity.failed()
 	}
 	r.Observed = obs
 	return nil

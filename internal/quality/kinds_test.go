@@ -39,7 +39,7 @@ func suiteOf(t *testing.T, checks string) *Suite {
 
 type want struct {
 	checked, failed int64
-	verdict         string
+	verdict         Verdict
 	blocking        bool
 	observed        string   // substring of Observed
 	reasons         []string // substrings of the examples' reasons, in key order

@@ -142,37 +142,40 @@ func yamlError(file string, err error) error {
 	return errAt(file, 0, "%v", err)
 }
 
-var goTypeErr = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field Check\.(\w+) of type (\S+)`)
+var goTypeErr = regexp.MustCompile(`cannot unmarshal (.+?) into Go struct field Check\.(\w+) of type (\S+)`)
 
 // friendlyYAML rewrites go-yaml's Go-speak type errors in terms of the suite
-// format: "min_rows: want int64, got string".
+// format, with the types of the check reference: "min_rows: want an integer,
+// got string", "severity: want a string, got a list".
 func friendlyYAML(msg string) string {
 	m := goTypeErr.FindStringSubmatch(msg)
 	if m == nil {
 		return msg
 	}
-	name := m[2]
-	if f, ok := reflect.TypeOf(Check{}).FieldByName(name); ok {
-		if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag != "" {
-			name = tag
-		}
+	f, ok := reflect.TypeFor[Check]().FieldByName(m[2])
+	if !ok {
+		return msg
 	}
-	want := strings.TrimLeft(m[3], "*")
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	want := yamlType(f.Type)
 	switch {
-	case strings.HasPrefix(want, "int"):
-		want = "an integer"
-	case strings.HasPrefix(want, "float"):
-		want = "a number"
-	case want == "bool":
+	case want == "boolean":
 		want = "true or false"
-	case want == "string":
-		want = "a string"
-	case strings.HasPrefix(want, "[]"):
-		want = "a list"
-	case strings.HasPrefix(want, "map"):
-		want = "a mapping"
+	case want == "integer":
+		want = "an integer"
+	default:
+		want = "a " + want
 	}
-	return fmt.Sprintf("%s: want %s, got %s", name, want, m[1])
+	got := m[1]
+	switch {
+	case strings.HasPrefix(got, "[]"):
+		got = "a list"
+	case strings.HasPrefix(got, "map["):
+		got = "a mapping"
+	case strings.HasPrefix(got, "int"), strings.HasPrefix(got, "uint"), strings.HasPrefix(got, "float"):
+		got = "a number"
+	}
+	return fmt.Sprintf("%s: want %s, got %s", name, want, got)
 }
 
 func nodeLine(n ast.Node) int {
@@ -283,24 +286,6 @@ var (
 	checkID   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 )
 
-// fieldsOf lists, per kind, the fields a check may set beyond the common ones
-// (id, kind, description, severity, disabled), and the required ones.
-var kindFields = map[string]struct{ allowed, required []string }{
-	KindNotNull:        {[]string{"column", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column"}},
-	KindUnique:         {[]string{"column", "columns", "where", "on_fail", "max_failed_ratio", "nulls"}, nil},
-	KindAcceptedValues: {[]string{"column", "values", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column", "values"}},
-	KindBetween:        {[]string{"column", "min", "max", "exclusive", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column"}},
-	KindRegex:          {[]string{"column", "pattern", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column", "pattern"}},
-	KindRelationships:  {[]string{"column", "to", "field", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"column", "to"}},
-	KindExpression:     {[]string{"expr", "message", "where", "on_fail", "max_failed_ratio", "nulls"}, []string{"expr"}},
-	KindRowCount:       {[]string{"min_rows", "max_rows", "relative_to", "min_ratio", "max_ratio", "where"}, nil},
-	KindSchema:         {[]string{"expect", "ignore"}, []string{"expect"}},
-	KindFreshness:      {[]string{"column", "max_age", "reference", "where"}, []string{"column", "max_age"}},
-	KindReconcile:      {[]string{"expr", "to", "to_expr", "where", "to_where", "tolerance", "include_quarantined", "to_distinct"}, []string{"expr"}},
-}
-
-var commonFields = map[string]bool{"id": true, "kind": true, "description": true, "severity": true, "disabled": true}
-
 func parseCheck(file string, item ast.Node) (Check, error) {
 	line := nodeLine(item)
 	pairs, ok := mappingPairs(item)
@@ -338,7 +323,7 @@ func parseCheck(file string, item ast.Node) (Check, error) {
 	if c.Kind == "" {
 		return c, errAt(file, line, "check %s: missing kind", c.ID)
 	}
-	spec, known := kindFields[c.Kind]
+	spec, known := lookupKind(c.Kind)
 	if !known {
 		return c, errAt(file, at("kind"), "check %s: unknown kind %q (want one of %s)", c.ID, c.Kind, strings.Join(kindNames(), ", "))
 	}
@@ -359,77 +344,23 @@ func parseCheck(file string, item ast.Node) (Check, error) {
 		}
 	}
 	allowed := map[string]bool{}
-	for _, f := range spec.allowed {
-		allowed[f] = true
+	for _, f := range spec.fields {
+		allowed[f.Name] = true
 	}
 	for _, mv := range pairs {
 		k := keyName(mv)
-		if !commonFields[k] && !allowed[k] {
+		if !registry.common[k] && !allowed[k] {
 			return c, errAt(file, at(k), "check %s: %s does not apply to kind %s", c.ID, k, c.Kind)
 		}
 	}
-	for _, f := range spec.required {
-		if _, ok := keyLine[f]; !ok {
-			return c, errAt(file, line, "check %s: kind %s needs %s", c.ID, c.Kind, f)
+	for _, f := range spec.fields {
+		if _, ok := keyLine[f.Name]; f.Required && !ok {
+			return c, errAt(file, line, "check %s: kind %s needs %s", c.ID, c.Kind, f.Name)
 		}
 	}
-	// Kind-specific validation.
-	switch c.Kind {
-	case KindUnique:
-		if (c.Column == "") == (len(c.Columns) == 0) {
-			return c, errAt(file, line, "check %s: unique needs column or columns (one of them)", c.ID)
-		}
-	case KindAcceptedValues:
-		if len(c.Values) == 0 {
-			return c, errAt(file, at("values"), "check %s: values is empty", c.ID)
-		}
-	case KindBetween:
-		if c.Min == nil && c.Max == nil {
-			return c, errAt(file, line, "check %s: between needs min, max or both", c.ID)
-		}
-	case KindRegex:
-		if _, err := regexp.Compile(c.Pattern); err != nil {
-			return c, errAt(file, at("pattern"), "check %s: pattern: %v", c.ID, err)
-		}
-	case KindRelationships:
-		if !tableName.MatchString(c.To) {
-			return c, errAt(file, at("to"), "check %s: to %q is not layer.table", c.ID, c.To)
-		}
-		if c.Field == "" {
-			c.Field = c.Column
-		}
-	case KindRowCount:
-		if c.MinRows == nil && c.MaxRows == nil && c.RelativeTo == "" {
-			return c, errAt(file, line, "check %s: row_count needs min_rows, max_rows or relative_to", c.ID)
-		}
-		if c.RelativeTo != "" {
-			if !tableName.MatchString(c.RelativeTo) {
-				return c, errAt(file, at("relative_to"), "check %s: relative_to %q is not layer.table", c.ID, c.RelativeTo)
-			}
-			if c.MinRatio == nil && c.MaxRatio == nil {
-				return c, errAt(file, at("relative_to"), "check %s: relative_to needs min_ratio, max_ratio or both", c.ID)
-			}
-		} else if c.MinRatio != nil || c.MaxRatio != nil {
-			return c, errAt(file, at("min_ratio"), "check %s: min_ratio/max_ratio need relative_to", c.ID)
-		}
-	case KindSchema:
-		if len(c.Expect) == 0 {
-			return c, errAt(file, at("expect"), "check %s: expect is empty", c.ID)
-		}
-	case KindReconcile:
-		if c.To == "" {
-			// Both sides on this table: to_expr is required.
-			if c.ToExpr == "" {
-				return c, errAt(file, line, "check %s: reconcile needs to (another table) or to_expr (on this table)", c.ID)
-			}
-		} else if !tableName.MatchString(c.To) {
-			return c, errAt(file, at("to"), "check %s: to %q is not layer.table", c.ID, c.To)
-		}
-		if c.ToExpr == "" {
-			c.ToExpr = c.Expr
-		}
-		if c.Tolerance < 0 {
-			return c, errAt(file, at("tolerance"), "check %s: tolerance must be >= 0", c.ID)
+	if spec.check != nil {
+		if err := spec.check(&c, checkAt{file: file, line: line, keyLine: keyLine, id: c.ID}); err != nil {
+			return c, err
 		}
 	}
 	if len(c.Nulls) > 0 && c.Quarantine() {
@@ -440,13 +371,4 @@ func parseCheck(file string, item ast.Node) (Check, error) {
 		return c, errAt(file, at("max_failed_ratio"), "check %s: max_failed_ratio must be between 0 and 1", c.ID)
 	}
 	return c, nil
-}
-
-func kindNames() []string {
-	out := make([]string, 0, len(kindFields))
-	for k := range kindFields {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -40,6 +40,7 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"on_fail on a table-level check", "table: silver.orders\nchecks:\n  - id: a\n    kind: row_count\n    min_rows: 1\n    on_fail: keep\n", "bad.yaml:6: check a: on_fail does not apply to kind row_count"},
 		{"unknown field", "table: silver.orders\nchecks:\n  - id: a\n    kind: not_null\n    colum: x\n", `bad.yaml:5: unknown field "colum"`},
 		{"wrong type", "table: silver.orders\nchecks:\n  - id: a\n    kind: row_count\n    min_rows: many\n", "bad.yaml:5: min_rows: want an integer, got string"},
+		{"list for a string", "table: silver.orders\nchecks:\n  - id: a\n    kind: not_null\n    column: x\n    severity: [error]\n", "bad.yaml:6: severity: want a string, got a list"},
 		{"between without bounds", "table: silver.orders\nchecks:\n  - {id: a, kind: between, column: x}\n", "bad.yaml:3: check a: between needs min, max or both"},
 		{"unique without columns", "table: silver.orders\nchecks:\n  - {id: a, kind: unique}\n", "bad.yaml:3: check a: unique needs column or columns"},
 		{"relationships to", "table: silver.orders\nchecks:\n  - {id: a, kind: relationships, column: x, to: orders}\n", `bad.yaml:3: check a: to "orders" is not layer.table`},

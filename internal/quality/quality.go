@@ -2,19 +2,20 @@
 // declarative checks (YAML), their compilation to DuckDB SQL and their
 // verdicts.
 //
-// A suite lists the checks of one table (layer.table). Checks are of two
-// sorts:
+// A suite lists the checks of one table (layer.table). Each check is of a
+// kind; the kinds are registered in kinds.go, one entry each, and their
+// reference (Reference, testdata/check_reference.md) is rendered from there.
+// Kinds are of two levels:
 //
-//   - Row-level checks (not_null, unique, accepted_values, between, regex,
-//     relationships, expression) judge each row. AnnotateSQL compiles all of a
-//     table's row-level checks into ONE query that adds the column
-//     FailuresColumn to every row: the list of the checks the row fails, each
-//     with a human-readable reason carrying the offending value and whether
-//     the failure sends the row to quarantine (on_fail: quarantine) or only
-//     flags it (on_fail: keep). A row failing several checks is one row with
-//     several failures.
-//   - Table-level checks (row_count, schema, freshness, reconcile) judge the
-//     rows that would be published as a whole.
+//   - Row-level kinds (not_null, unique, ...) judge each row. AnnotateSQL
+//     compiles all of a table's row-level checks into ONE query that adds the
+//     column FailuresColumn to every row: the list of the checks the row
+//     fails, each with a human-readable reason carrying the offending value
+//     and whether the failure sends the row to quarantine (on_fail:
+//     quarantine) or only flags it (on_fail: keep). A row failing several
+//     checks is one row with several failures.
+//   - Table-level kinds (row_count, schema, ...) judge the rows that would be
+//     published as a whole.
 //
 // Severity and blocking. A failed check's verdict is "fail" when its severity
 // is error and "warn" when it is warn. What a verdict does:
@@ -57,50 +58,49 @@ const FailuresColumn = "_nexus_failures"
 // it: a model must not output a column of that name.
 const FlagsColumn = "quality_flags"
 
-// Check kinds.
+// Severity says what a failed check's verdict is.
+type Severity string
+
+// Severities.
 const (
-	KindNotNull        = "not_null"
-	KindUnique         = "unique"
-	KindAcceptedValues = "accepted_values"
-	KindBetween        = "between"
-	KindRegex          = "regex"
-	KindRelationships  = "relationships"
-	KindExpression     = "expression"
-	KindRowCount       = "row_count"
-	KindSchema         = "schema"
-	KindFreshness      = "freshness"
-	KindReconcile      = "reconcile"
+	SeverityError Severity = "error"
+	SeverityWarn  Severity = "warn"
 )
 
-// Severities, on_fail actions and verdicts.
+// OnFail says what becomes of the rows a row-level check fails.
+type OnFail string
+
+// On_fail actions.
 const (
-	SeverityError = "error"
-	SeverityWarn  = "warn"
-
-	OnFailQuarantine = "quarantine"
-	OnFailKeep       = "keep"
-
-	VerdictPass = "pass"
-	VerdictFail = "fail"
-	VerdictWarn = "warn"
+	OnFailQuarantine OnFail = "quarantine"
+	OnFailKeep       OnFail = "keep"
 )
 
-var rowLevelKinds = map[string]bool{
-	KindNotNull: true, KindUnique: true, KindAcceptedValues: true, KindBetween: true,
-	KindRegex: true, KindRelationships: true, KindExpression: true,
-}
+// Verdict is the outcome of a check.
+type Verdict string
 
-var tableLevelKinds = map[string]bool{
-	KindRowCount: true, KindSchema: true, KindFreshness: true, KindReconcile: true,
+// Verdicts.
+const (
+	VerdictPass Verdict = "pass"
+	VerdictFail Verdict = "fail" // failed, severity error
+	VerdictWarn Verdict = "warn" // failed, severity warn
+)
+
+// failed is the verdict of a failed check of this severity.
+func (s Severity) failed() Verdict {
+	if s == SeverityWarn {
+		return VerdictWarn
+	}
+	return VerdictFail
 }
 
 // Check is one expectation, as written in a suite file.
 type Check struct {
-	ID          string `yaml:"id"`
-	Kind        string `yaml:"kind"`
-	Description string `yaml:"description"`
-	Severity    string `yaml:"severity"` // error (default) | warn
-	OnFail      string `yaml:"on_fail"`  // row-level only: quarantine (default) | keep
+	ID          string   `yaml:"id"`
+	Kind        Kind     `yaml:"kind"`
+	Description string   `yaml:"description"`
+	Severity    Severity `yaml:"severity"` // error (default) | warn
+	OnFail      OnFail   `yaml:"on_fail"`  // row-level only: quarantine (default) | keep
 	// Disabled removes the check; a project suite uses it to switch off an
 	// embedded check by id.
 	Disabled bool `yaml:"disabled"`
@@ -186,10 +186,32 @@ type Suite struct {
 }
 
 // RowLevel reports whether the check judges individual rows.
-func (c Check) RowLevel() bool { return rowLevelKinds[c.Kind] }
+func (c Check) RowLevel() bool {
+	k, ok := lookupKind(c.Kind)
+	return ok && k.level() == LevelRow
+}
 
 // Quarantine reports whether rows failing the check leave the flow.
 func (c Check) Quarantine() bool { return c.RowLevel() && c.OnFail != OnFailKeep }
+
+// refs are the tables and columns the check names (see kindSpec.refs): its
+// kind's, plus the nulls of a row-level check.
+func (c Check) refs() []ref {
+	k, ok := lookupKind(c.Kind)
+	if !ok {
+		return nil
+	}
+	var out []ref
+	if k.refs != nil {
+		out = k.refs(c)
+	}
+	if k.level() == LevelRow {
+		for _, col := range c.Nulls {
+			out = append(out, ref{field: "nulls", column: col})
+		}
+	}
+	return out
+}
 
 // Pos is "FILE:LINE" of the check's definition.
 func (c Check) Pos() string { return pos(c.File, c.Line) }
@@ -237,8 +259,8 @@ func (s *Suite) Check(id string) (Check, bool) {
 	return Check{}, false
 }
 
-// Dependencies returns the other tables (layer.table) the suite reads:
-// relationships' and reconcile's To, row_count's RelativeTo. They must be
+// Dependencies returns the other tables (layer.table) the suite's checks name
+// (relationships' and reconcile's to, row_count's relative_to). They must be
 // published (with their own gates applied) before this suite runs, or the
 // checks see stale data. Tables referenced inside free SQL (expr, where,
 // reference) are not detected.
@@ -252,11 +274,8 @@ func (s *Suite) Dependencies() []string {
 		}
 	}
 	for _, c := range s.Checks {
-		switch c.Kind {
-		case KindRelationships, KindReconcile:
-			add(c.To)
-		case KindRowCount:
-			add(c.RelativeTo)
+		for _, r := range c.refs() {
+			add(r.table)
 		}
 	}
 	return out
@@ -265,17 +284,17 @@ func (s *Suite) Dependencies() []string {
 // Result is the outcome of one check. Its JSON names are snake_case, like
 // every JSON the CLI writes (run records, `check --format json`).
 type Result struct {
-	Table       string `json:"table"`
-	CheckID     string `json:"check_id"`
-	Kind        string `json:"kind"`
-	Description string `json:"description"`
-	Severity    string `json:"severity"`
-	OnFail      string `json:"on_fail,omitempty"`
-	File        string `json:"file,omitempty"`
-	Line        int    `json:"line,omitempty"`
-	RowsChecked int64  `json:"rows_checked"`
-	RowsFailed  int64  `json:"rows_failed"`
-	Verdict     string `json:"verdict"` // pass, fail (severity error and failed), warn (severity warn and failed)
+	Table       string   `json:"table"`
+	CheckID     string   `json:"check_id"`
+	Kind        Kind     `json:"kind"`
+	Description string   `json:"description"`
+	Severity    Severity `json:"severity"`
+	OnFail      OnFail   `json:"on_fail,omitempty"`
+	File        string   `json:"file,omitempty"`
+	Line        int      `json:"line,omitempty"`
+	RowsChecked int64    `json:"rows_checked"`
+	RowsFailed  int64    `json:"rows_failed"`
+	Verdict     Verdict  `json:"verdict"`
 	// Blocking: the table must not be published (a failed table-level error
 	// check, or a row-level check over its max_failed_ratio).
 	Blocking bool          `json:"blocking"`

@@ -16,13 +16,16 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	}
 	if p.CheckID == "" {
 		var legacy struct {
-			Table, CheckID, Kind, Description, Severity, OnFail, File string
-			Line                                                      int
-			RowsChecked, RowsFailed                                   int64
-			Verdict                                                   string
-			Blocking                                                  bool
-			Observed                                                  string
-			Examples                                                  []struct {
+			Table, CheckID, Description, File string
+			Kind                              Kind
+			Severity                          Severity
+			OnFail                            OnFail
+			Line                              int
+			RowsChecked, RowsFailed           int64
+			Verdict                           Verdict
+			Blocking                          bool
+			Observed                          string
+			Examples                          []struct {
 				Key    map[string]string
 				Reason string
 			}

@@ -20,7 +20,8 @@ func TestResultJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"check_id":"carrier_after_purchase"`, `"rows_failed":2`, `"duration_ns":1000000`, `"examples":[{"key":{"order_id":"a"},"reason":"before"}]`} {
+	for _, want := range []string{`"check_id":"carrier_after_purchase"`, `"rows_failed":2`, `"duration_ns":1000000`, `"examples":[{"key":{"order_id":"a"},"reason":"before"}]`,
+		`"kind":"expression"`, `"severity":"error"`, `"on_fail":"quarantine"`, `"verdict":"fail"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %s", b, want)
 		}

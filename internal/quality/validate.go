@@ -8,9 +8,9 @@ import (
 )
 
 // Validate checks every suite against the known schemas (layer.table → column
-// names): the suite's table, every column a check names (column, columns,
-// nulls, freshness column, {placeholders} of an expression message) and the tables
-// and columns it points to (relationships to/field, row_count relative_to,
+// names): the suite's table, and every table and column its checks name, as
+// their kinds list them (kindSpec.refs: column, columns, nulls, {placeholders}
+// of an expression message, relationships to/field, row_count relative_to,
 // reconcile to). A schema check's expect keys are not validated: drift is what
 // it reports. SQL (expr, where, reference) is left to DuckDB at run time.
 //
@@ -52,47 +52,19 @@ func Validate(suites []*Suite, schemas map[string][]string) error {
 				errs = append(errs, errAt(c.File, c.Line, "duplicate check id %q in the suite of %s", c.ID, s.Table))
 			}
 			ids[c.ID] = true
-			need := func(what, col string, in map[string]bool, table string) {
-				if col != "" && !in[col] {
-					errs = append(errs, errAt(c.File, c.Line, "check %s: %s: unknown column %q in %s%s",
-						c.ID, what, col, table, suggest(col, setKeys(in))))
+			for _, r := range c.refs() {
+				table, set, ok := s.Table, cols, true
+				if r.table != "" {
+					table = r.table
+					set, ok = colSet(table)
 				}
-			}
-			needTable := func(what, table string) (map[string]bool, bool) {
-				set, ok := colSet(table)
-				if !ok {
+				switch {
+				case !ok && r.column == "":
 					errs = append(errs, errAt(c.File, c.Line, "check %s: %s: unknown table %s%s",
-						c.ID, what, table, suggest(table, keys(schemas))))
-				}
-				return set, ok
-			}
-			switch c.Kind {
-			case KindSchema:
-			case KindRelationships:
-				need("column", c.Column, cols, s.Table)
-				if to, ok := needTable("to", c.To); ok {
-					need("field", c.Field, to, c.To)
-				}
-			case KindRowCount:
-				if c.RelativeTo != "" {
-					needTable("relative_to", c.RelativeTo)
-				}
-			case KindReconcile:
-				if c.To != "" {
-					needTable("to", c.To)
-				}
-			default:
-				need("column", c.Column, cols, s.Table)
-				for _, col := range c.Columns {
-					need("columns", col, cols, s.Table)
-				}
-				for _, col := range c.Nulls {
-					need("nulls", col, cols, s.Table)
-				}
-				if c.Kind == KindExpression {
-					for _, ph := range placeholders(c.Message) {
-						need("message", ph, cols, s.Table)
-					}
+						c.ID, r.field, table, suggest(table, keys(schemas))))
+				case ok && r.column != "" && !set[r.column]:
+					errs = append(errs, errAt(c.File, c.Line, "check %s: %s: unknown column %q in %s%s",
+						c.ID, r.field, r.column, table, suggest(r.column, setKeys(set))))
 				}
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 // DeckFiles are the files WriteDeck wrote. PDF is empty when no Chromium
@@ -300,16 +301,16 @@ func latestQuality(lk *lake.Lake) (QualitySummary, error) {
 		layer, _, _ := strings.Cut(r.Table, ".")
 		q.ByLayer[layer]++
 		q.RowsChecked += r.RowsChecked
-		if r.Kind == "reconcile" {
+		if r.Kind == quality.KindReconcile {
 			q.Reconciles++
-			if r.Verdict == "pass" {
+			if r.Verdict == quality.VerdictPass {
 				q.ReconPass++
 			}
 		}
 		switch r.Verdict {
-		case "pass":
+		case quality.VerdictPass:
 			q.Pass++
-		case "warn":
+		case quality.VerdictWarn:
 			q.Warn++
 		default:
 			q.Fail++

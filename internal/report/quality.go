@@ -106,9 +106,9 @@ func WriteQuality(w io.Writer, d QualityData) error {
 			}
 		}
 		switch r.Verdict {
-		case "fail":
+		case quality.VerdictFail:
 			t.Fail++
-		case "warn":
+		case quality.VerdictWarn:
 			t.Warn++
 		}
 		t.Checks = append(t.Checks, rc)
@@ -132,11 +132,11 @@ func WriteQuality(w io.Writer, d QualityData) error {
 	var pass, fail, warn int
 	for _, r := range latest.Results {
 		switch r.Verdict {
-		case "pass":
+		case quality.VerdictPass:
 			pass++
-		case "fail":
+		case quality.VerdictFail:
 			fail++
-		case "warn":
+		case quality.VerdictWarn:
 			warn++
 		}
 	}
@@ -176,11 +176,11 @@ func runsOf(v pipeline.Verdicts) []string {
 	return out
 }
 
-func verdictRank(v string) int {
+func verdictRank(v quality.Verdict) int {
 	switch v {
-	case "fail":
+	case quality.VerdictFail:
 		return 0
-	case "warn":
+	case quality.VerdictWarn:
 		return 1
 	}
 	return 2

@@ -13,11 +13,11 @@ func TestWriteQuality(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
 	older := QualityRun{RunID: "r1", Started: now.Add(-time.Hour), Kind: "run", Results: []quality.Result{
-		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: "expression", Severity: "error", Verdict: "fail", RowsChecked: 100, RowsFailed: 8},
+		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Severity: quality.SeverityError, Verdict: quality.VerdictFail, RowsChecked: 100, RowsFailed: 8},
 	}}
 	latest := QualityRun{RunID: "r2", Started: now, Kind: "run", Results: []quality.Result{
-		{Table: "gold.dim_date", CheckID: "no_gaps", Kind: "reconcile", Severity: "error", Verdict: "pass", Observed: "difference 0"},
-		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: "expression", Severity: "error", OnFail: "quarantine", Verdict: "fail",
+		{Table: "gold.dim_date", CheckID: "no_gaps", Kind: quality.KindReconcile, Severity: quality.SeverityError, Verdict: quality.VerdictPass, Observed: "difference 0"},
+		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Severity: quality.SeverityError, OnFail: quality.OnFailQuarantine, Verdict: quality.VerdictFail,
 			RowsChecked: 120, RowsFailed: 3, Examples: []quality.Example{{Key: map[string]string{"order_id": "abc"}, Reason: "carrier date <before> purchase"}}},
 	}}
 	var sb strings.Builder
@@ -60,11 +60,11 @@ func TestWriteQualityKeepsOtherTables(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
 	run := QualityRun{RunID: "r1", Started: now.Add(-time.Hour), Kind: "run", Results: []quality.Result{
-		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: "expression", Severity: "error", Verdict: "fail", RowsChecked: 100, RowsFailed: 8},
-		{Table: "gold.fact_sales", CheckID: "payments_reconcile", Kind: "reconcile", Severity: "error", Verdict: "pass"},
+		{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Severity: quality.SeverityError, Verdict: quality.VerdictFail, RowsChecked: 100, RowsFailed: 8},
+		{Table: "gold.fact_sales", CheckID: "payments_reconcile", Kind: quality.KindReconcile, Severity: quality.SeverityError, Verdict: quality.VerdictPass},
 	}}
 	check := QualityRun{RunID: "c2", Started: now, Kind: "check", Results: []quality.Result{
-		{Table: "gold.fact_sales", CheckID: "payments_reconcile", Kind: "reconcile", Severity: "error", Verdict: "pass"},
+		{Table: "gold.fact_sales", CheckID: "payments_reconcile", Kind: quality.KindReconcile, Severity: quality.SeverityError, Verdict: quality.VerdictPass},
 	}}
 	var sb strings.Builder
 	if err := WriteQuality(&sb, QualityData{Generated: now, Lake: "/lake", Runs: []QualityRun{check, run}}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 // Sizes of the lists the dashboard shows.
@@ -119,11 +120,11 @@ type RunInfo struct {
 
 // CheckIssue is a check that did not pass.
 type CheckIssue struct {
-	Table      string `json:"table"`
-	Check      string `json:"check"`
-	Verdict    string `json:"verdict"`
-	RowsFailed int64  `json:"rows_failed"`
-	Observed   string `json:"observed,omitempty"`
+	Table      string          `json:"table"`
+	Check      string          `json:"check"`
+	Verdict    quality.Verdict `json:"verdict"`
+	RowsFailed int64           `json:"rows_failed"`
+	Observed   string          `json:"observed,omitempty"`
 }
 
 // LoadFreshness reads the run history and the gold manifests.
@@ -172,12 +173,12 @@ func runInfo(h *pipeline.RunRecord) *RunInfo {
 	var warns []CheckIssue
 	for _, r := range h.Results {
 		switch r.Verdict {
-		case "pass":
+		case quality.VerdictPass:
 			ri.Pass++
-		case "fail":
+		case quality.VerdictFail:
 			ri.Fail++
 			ri.Issues = append(ri.Issues, CheckIssue{r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed})
-		case "warn":
+		case quality.VerdictWarn:
 			ri.Warn++
 			warns = append(warns, CheckIssue{r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed})
 		}

@@ -37,17 +37,20 @@ type Options struct {
 }
 
 // Status of a model after a run.
+type Status string
+
+// Model statuses.
 const (
-	StatusBuilt     = "built"
-	StatusUnchanged = "unchanged"
-	StatusFailed    = "failed"
-	StatusSkipped   = "skipped" // an input failed in this run
+	StatusBuilt     Status = "built"
+	StatusUnchanged Status = "unchanged"
+	StatusFailed    Status = "failed"
+	StatusSkipped   Status = "skipped" // an input failed in this run
 )
 
 // ModelResult is what happened to one model.
 type ModelResult struct {
 	Model   string `json:"model"`
-	Status  string `json:"status"`
+	Status  Status `json:"status"`
 	RowsIn  int64  `json:"rows_in"`
 	RowsOut int64  `json:"rows_out"`
 	// RowsBuilt is what the model's SQL produced (= RowsOut + Quarantined).
@@ -270,11 +273,11 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		}
 		total := gate.Built
 		// A built-in check, reported with the suite's.
-		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: "row_accounting", Severity: "error",
-			Description: "Rows built = rows published + rows quarantined.", RowsChecked: total, Verdict: "pass",
+		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
+			Description: "Rows built = rows published + rows quarantined.", RowsChecked: total, Verdict: quality.VerdictPass,
 			Observed: fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.Quarantined)}
 		if total != written+gate.Quarantined {
-			acct.Verdict, acct.Blocking, acct.RowsFailed = "fail", true, total-written-gate.Quarantined
+			acct.Verdict, acct.Blocking, acct.RowsFailed = quality.VerdictFail, true, total-written-gate.Quarantined
 			res.Checks = append(res.Checks, acct)
 			st.Abort()
 			return fail(fmt.Errorf("model %s: row accounting broken: %d rows built != %d published + %d quarantined", m.Name, total, written, gate.Quarantined))
