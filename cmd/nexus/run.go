@@ -126,7 +126,7 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	}
 	unchanged := 0
 	for _, st := range s.Steps {
-		if st.Status == "unchanged" {
+		if st.Status == pipeline.StepUnchanged {
 			unchanged++
 		}
 	}

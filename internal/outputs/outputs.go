@@ -26,42 +26,42 @@ func reportDir(lk *lake.Lake, name string) string { return lk.MetaDir("reports",
 // them is queried from the lake now.
 func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pipeline.Summary) pipeline.Step {
 	start := time.Now()
-	st := pipeline.Step{Name: "reports", Kind: "report", Status: "built"}
+	st := pipeline.Step{Name: "reports", Kind: "report", Status: pipeline.StepBuilt}
 	done := func() pipeline.Step { st.Duration = time.Since(start); return st }
 	q, err := WriteQualityReport(lk, "", 12)
 	if err == nil {
 		sum.Reports = append(sum.Reports, q)
 	}
 	if _, err := lk.Manifest(lake.Gold, "fact_sales"); err != nil {
-		st.Status = "skipped"
+		st.Status = pipeline.StepSkipped
 		return done() // nothing to chart until Gold is published
 	}
 	deckHTML := filepath.Join(reportDir(lk, "deck"), "deck.html")
 	changed := false
 	for _, s := range sum.Steps {
-		if s.Status != "unchanged" {
+		if s.Status != pipeline.StepUnchanged {
 			changed = true
 		}
 	}
 	if _, err := os.Stat(deckHTML); err == nil && !changed && !opts.Force {
-		st.Status = "unchanged"
+		st.Status = pipeline.StepUnchanged
 		sum.Reports = append(sum.Reports, deckHTML, filepath.Join(reportDir(lk, "dashboard"), "dashboard.html"), reportDir(lk, "charts"))
 		return done()
 	}
 	eng, err := engine.Open(ctx, lk, opts.Engine)
 	if err != nil {
-		st.Status, st.Error = "failed", err.Error()
+		st.Status, st.Error = pipeline.StepFailed, err.Error()
 		return done()
 	}
 	defer eng.Close()
 	charts, deck, err := report.WriteReports(ctx, eng.DB(), lk, reportDir(lk, "charts"), reportDir(lk, "deck"))
 	if err != nil {
-		st.Status, st.Error = "failed", fmt.Sprintf("charts and deck: %v", err)
+		st.Status, st.Error = pipeline.StepFailed, fmt.Sprintf("charts and deck: %v", err)
 		return done()
 	}
 	dash, err := server.WriteDashboard(ctx, eng.DB(), lk, reportDir(lk, "dashboard"))
 	if err != nil {
-		st.Status, st.Error = "failed", fmt.Sprintf("dashboard: %v", err)
+		st.Status, st.Error = pipeline.StepFailed, fmt.Sprintf("dashboard: %v", err)
 		return done()
 	}
 	st.RowsOut = int64(len(charts)) + 2

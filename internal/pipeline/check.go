@@ -33,7 +33,7 @@ type CheckRun struct {
 // Failed reports whether any check has verdict fail.
 func (c *CheckRun) Failed() bool {
 	for _, r := range c.Results {
-		if r.Verdict == "fail" {
+		if r.Verdict == quality.VerdictFail {
 			return true
 		}
 	}
@@ -119,10 +119,10 @@ func builtRelation(published map[string]*lake.Manifest, layer, table string) str
 // manifest's schema has it, else the first column.
 func keyOf(s *quality.Suite, m *lake.Manifest) []string {
 	for _, c := range s.Checks {
-		if c.Kind == "unique" && len(c.Columns) > 0 {
+		if c.Kind == quality.KindUnique && len(c.Columns) > 0 {
 			return c.Columns
 		}
-		if c.Kind == "unique" && c.Column != "" {
+		if c.Kind == quality.KindUnique && c.Column != "" {
 			return []string{c.Column}
 		}
 	}
@@ -194,7 +194,7 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 		if rec.Status == "" {
 			rec.Status = RunSucceeded
 			for _, r := range rec.Results {
-				if r.Verdict == "fail" {
+				if r.Verdict == quality.VerdictFail {
 					rec.Status = RunFailed
 				}
 			}

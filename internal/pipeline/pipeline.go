@@ -47,7 +47,7 @@ type Options struct {
 type Step struct {
 	Name        string        `json:"name"`
 	Kind        string        `json:"kind"` // ingest or model
-	Status      string        `json:"status"`
+	Status      StepStatus    `json:"status"`
 	RowsIn      int64         `json:"rows_in"`              // records read (ingest) or rows built (model)
 	InputRows   int64         `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
 	RowsOut     int64         `json:"rows_out"`
@@ -57,6 +57,19 @@ type Step struct {
 	// Checks are the quality results of the step's gate.
 	Checks []quality.Result `json:"checks,omitempty"`
 }
+
+// StepStatus is what happened to one step of a run: the statuses of ingest
+// (ingest.Status) and of models (transform.Status) carry over by value.
+type StepStatus string
+
+// Step statuses.
+const (
+	StepIngested  StepStatus = "ingested"
+	StepBuilt     StepStatus = "built"
+	StepUnchanged StepStatus = "unchanged"
+	StepSkipped   StepStatus = "skipped"
+	StepFailed    StepStatus = "failed"
+)
 
 // RunStatus is the state of a run record.
 type RunStatus string
@@ -119,7 +132,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return nil, err
 		}
 		for _, t := range res.Tables {
-			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: string(t.Status), RowsIn: t.RecordsRead,
+			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
 			if t.Err != nil {
 				st.Error = t.Err.Error()
@@ -161,7 +174,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			// A model's rows in are the rows it built (its gate's input), so
 			// rows in = rows out + quarantined on every step; what it read
 			// from its inputs is InputRows.
-			st := Step{Name: m.Model, Kind: "model", Status: string(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
+			st := Step{Name: m.Model, Kind: "model", Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
 				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
 			if m.Err != nil {
 				st.Error = m.Err.Error()

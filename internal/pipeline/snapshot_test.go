@@ -179,11 +179,11 @@ func TestDamagedTableNeverBricksTheLake(t *testing.T) {
 	if sum.Err() != nil {
 		t.Fatalf("run on a damaged lake: %v", sum.Err())
 	}
-	built := map[string]string{}
+	built := map[string]StepStatus{}
 	for _, st := range sum.Steps {
 		built[st.Name] = st.Status
 	}
-	if built["gold.fact_sales"] != "built" || built["gold.dim_seller"] != "built" || built["gold.dim_customer"] != "unchanged" {
+	if built["gold.fact_sales"] != StepBuilt || built["gold.dim_seller"] != StepBuilt || built["gold.dim_customer"] != StepUnchanged {
 		t.Errorf("statuses after damage: fact_sales=%s dim_seller=%s dim_customer=%s", built["gold.fact_sales"], built["gold.dim_seller"], built["gold.dim_customer"])
 	}
 	r, _ = lake.OpenRead(root)

@@ -168,7 +168,7 @@ func runInfo(h *pipeline.RunRecord) *RunInfo {
 		if ri.Steps == nil {
 			ri.Steps = map[string]int{}
 		}
-		ri.Steps[st.Status]++
+		ri.Steps[string(st.Status)]++
 	}
 	var warns []CheckIssue
 	for _, r := range h.Results {
