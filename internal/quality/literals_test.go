@@ -17,8 +17,7 @@ import (
 // pendingVerdictLiterals are files outside this package still allowed verdict
 // literals, with the reason. An entry whose file no longer has one fails the
 // test, so the list only shrinks.
-var pendingVerdictLiterals = map[string]string{
-}
+var pendingVerdictLiterals = map[string]string{}
 
 // No code outside this package spells a verdict as a string literal
 // ("pass", "fail", "warn"): it compares with and assigns the Verdict

@@ -28,7 +28,6 @@ type archBox struct {
 	label string
 	col   int
 	y     float64
-	sub   string
 }
 
 // ArchitectureSVG draws the lake's data flow as inline SVG: source files →
