@@ -217,15 +217,7 @@ func (l *Lake) Commit(info CommitInfo) (*Snapshot, error) {
 	}
 	changed := append([]string(nil), order...)
 	sort.Slice(changed, func(i, j int) bool { return lessTable(changed[i], changed[j]) })
-	s, err := l.commit(tables, changed, nil, info)
-	if err != nil {
-		return nil, err
-	}
-	l.tx.mu.Lock()
-	l.tx.pending = map[string]*Manifest{}
-	l.tx.order = nil
-	l.tx.mu.Unlock()
-	return s, nil
+	return l.commit(tables, changed, nil, info)
 }
 
 func refOf(m *Manifest) TableRef {
@@ -233,7 +225,8 @@ func refOf(m *Manifest) TableRef {
 }
 
 // commit writes a snapshot with the given mapping, parented on the pinned
-// one, and swaps the pointer to it.
+// one, and swaps the pointer to it; the handle's transaction is then empty
+// (the mapping includes what it had published).
 func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
 	base := l.SnapshotID()
 	cur, err := l.currentID()
@@ -304,6 +297,12 @@ func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, inf
 		return nil, fmt.Errorf("commit snapshot %d: swap pointer: %w", next, err)
 	}
 	l.snap = s
+	if l.tx != nil {
+		l.tx.mu.Lock()
+		l.tx.pending = map[string]*Manifest{}
+		l.tx.order = nil
+		l.tx.mu.Unlock()
+	}
 	return s, nil
 }
 
@@ -348,15 +347,7 @@ func (l *Lake) Replace(refs map[string]TableRef, info CommitInfo) (*Snapshot, er
 		tables[n] = r
 	}
 	changed, removed := diffTables(l.snap, tables)
-	s, err := l.commit(tables, changed, removed, info)
-	if err != nil {
-		return nil, err
-	}
-	l.tx.mu.Lock()
-	l.tx.pending = map[string]*Manifest{}
-	l.tx.order = nil
-	l.tx.mu.Unlock()
-	return s, nil
+	return l.commit(tables, changed, removed, info)
 }
 
 func diffTables(from *Snapshot, to map[string]TableRef) (changed, removed []string) {
