@@ -232,6 +232,8 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	if err != nil {
 		return fail(err)
 	}
+	// The source is only read: closing it cannot lose data, and the outcome
+	// is already decided by the time it is closed.
 	defer f.Close()
 	in, err := lake.FingerprintReader(fileReader{ctx: ctx, r: f})
 	if err != nil {

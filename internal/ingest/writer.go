@@ -299,7 +299,7 @@ func (w *tableWriter) openOutputs(bronzeDir, quarDir string, schema *parquet.Sch
 	if err != nil {
 		// The empty file is removed with its staging directory; its close
 		// error has nothing to add to this one.
-		bf.Close()
+		_ = bf.Close()
 		return nil, fmt.Errorf("ingest %s: %w", w.path, err)
 	}
 	lin := lineage{
