@@ -5,8 +5,6 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/keystone/nexus/internal/olist"
 )
 
 // The parsers below are written by hand because they run once per field of
@@ -159,6 +157,3 @@ func checkUTF8(b []byte) error {
 	}
 	return fmt.Errorf("invalid UTF-8")
 }
-
-// fieldKind is the parse function a column needs.
-type fieldKind = olist.Type

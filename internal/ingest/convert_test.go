@@ -59,7 +59,10 @@ func TestParseTimestamp(t *testing.T) {
 			continue
 		}
 		if err == nil {
-			want, _ := time.Parse(time.DateTime, tc.in)
+			want, err := time.Parse(time.DateTime, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got != want.UnixMicro() {
 				t.Errorf("parseTimestamp(%q) = %d, want %d", tc.in, got, want.UnixMicro())
 			}

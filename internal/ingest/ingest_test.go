@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func query(t *testing.T, lk *lake.Lake, q string) [][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	closeOK(t, eng)
 	res, err := eng.Query(context.Background(), q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -163,6 +164,38 @@ func replaceIn(file, old, new string) func(t *testing.T, dir string) {
 	}
 }
 
+// removeFile removes a fixture file, which must exist.
+func removeFile(t *testing.T, p string) {
+	t.Helper()
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gzipBytes compresses b.
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// closeOK closes c when the test ends and fails the test if that fails.
+func closeOK(t *testing.T, c io.Closer) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 func writeFile(file string, content []byte) func(t *testing.T, dir string) {
 	return func(t *testing.T, dir string) {
 		if err := os.WriteFile(filepath.Join(dir, file), content, 0o644); err != nil {
@@ -217,7 +250,7 @@ func TestIngestCorruptedInputs(t *testing.T) {
 			replaceIn(sellersFile, ",MG", ",M\x00")(t, dir)
 		}, quarantined: []string{"2|NUL BYTE|seller_city", "3|NUL BYTE|seller_state"}},
 		// File-level damage: the table fails, with a clear message naming the file.
-		{name: "missing file", table: "sellers", apply: func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, sellersFile)) },
+		{name: "missing file", table: "sellers", apply: func(t *testing.T, dir string) { removeFile(t, filepath.Join(dir, sellersFile)) },
 			errHas: "missing source file for table sellers"},
 		{name: "empty file", table: "sellers", apply: writeFile(sellersFile, nil), errHas: "file is empty"},
 		{name: "missing column", table: "sellers", apply: replaceIn(sellersFile, `,"seller_state"`, ``),
@@ -245,7 +278,7 @@ func TestIngestCorruptedInputs(t *testing.T) {
 		// Non-regular files fail at once instead of being read forever.
 		{name: "FIFO", table: "sellers", apply: func(t *testing.T, dir string) {
 			p := filepath.Join(dir, sellersFile)
-			os.Remove(p)
+			removeFile(t, p)
 			if err := syscall.Mkfifo(p, 0o644); err != nil {
 				t.Skipf("mkfifo: %v", err)
 			}
@@ -255,11 +288,7 @@ func TestIngestCorruptedInputs(t *testing.T) {
 		{name: "symlink to a directory", table: "sellers", apply: symlinkTo("/"),
 			errHas: "is a symbolic link to /, a directory, not a regular file"},
 		{name: "gzip under a .csv name", table: "sellers", apply: func(t *testing.T, dir string) {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write([]byte("a,b\n"))
-			zw.Close()
-			writeFile(sellersFile, buf.Bytes())(t, dir)
+			writeFile(sellersFile, gzipBytes(t, []byte("a,b\n")))(t, dir)
 		}, errHas: "gzip-compressed"},
 	}
 	for _, tc := range tests {
@@ -331,7 +360,7 @@ func TestIngestCorruptedInputs(t *testing.T) {
 func symlinkTo(target string) func(t *testing.T, dir string) {
 	return func(t *testing.T, dir string) {
 		p := filepath.Join(dir, sellersFile)
-		os.Remove(p)
+		removeFile(t, p)
 		if err := os.Symlink(target, p); err != nil {
 			t.Fatal(err)
 		}
@@ -366,13 +395,14 @@ func TestIngestDriftEvolveAndGzip(t *testing.T) {
 	replaceIn(sellersFile, `brasil",SP`, `brasil",SP,3`)(t, dir)
 	// The same data compressed: .csv.gz is read transparently.
 	p := filepath.Join(dir, ordersFile)
-	b, _ := os.ReadFile(p)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	zw.Close()
-	os.Remove(p)
-	os.WriteFile(p+".gz", buf.Bytes(), 0o644)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeFile(t, p)
+	if err := os.WriteFile(p+".gz", gzipBytes(t, b), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	res, err := Run(context.Background(), lk, Options{SourceDir: dir, OnDrift: DriftEvolve})
 	if err != nil || res.Err() != nil {

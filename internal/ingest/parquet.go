@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"fmt"
 	"io"
 	"strings"
 
@@ -126,9 +125,11 @@ func quarantineSchema() *parquet.Schema {
 	return parquet.NewSchema("quarantine", g)
 }
 
-// newParquetWriter opens a Parquet writer with the lake's settings.
-func newParquetWriter(w io.Writer, schema *parquet.Schema, codec compress.Codec) *parquet.Writer {
-	return parquet.NewWriter(w, schema,
+// newParquetWriter opens a Parquet writer with the lake's settings. The rows
+// are built as parquet.Row values against a schema known only at run time
+// (extra columns under --on-drift evolve), hence the any type parameter.
+func newParquetWriter(w io.Writer, schema *parquet.Schema, codec compress.Codec) *parquet.GenericWriter[any] {
+	return parquet.NewGenericWriter[any](w, schema,
 		parquet.Compression(codec),
 		parquet.MaxRowsPerRowGroup(256<<10),
 		parquet.CreatedBy("keystone-nexus", "0.1", ""),
@@ -138,7 +139,3 @@ func newParquetWriter(w io.Writer, schema *parquet.Schema, codec compress.Codec)
 // sqlTypeOf returns the DuckDB type that reading a Bronze column yields; the
 // manifest records it as the table's schema.
 func sqlTypeOf(t olist.Type) string { return t.SQL() }
-
-func schemaError(table string, err error) error {
-	return fmt.Errorf("bronze schema for %s: %w", table, err)
-}

@@ -90,13 +90,15 @@ func openRegular(path string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, fileErr(path, "%v", err)
 	}
+	// On the failures below nothing was read: closing the read-only
+	// descriptor cannot lose data, and its error would hide the cause.
 	info, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, fileErr(path, "%v", err)
 	}
 	if msg := notRegular(path, info.Mode()); msg != "" {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, fileErr(path, "%s", msg)
 	}
 	return f, info, nil
@@ -156,9 +158,10 @@ func (s *source) what() string {
 // bytes in a text file are left to the records that hold them. read counts
 // the bytes read from f. Closing the source does not close f.
 func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64) (*source, error) {
-	var r io.Reader = bufio.NewReaderSize(fileReader{ctx, f, read}, 1<<20)
+	fr := bufio.NewReaderSize(fileReader{ctx, f, read}, 1<<20)
+	br := fr // the text: fr itself or its decompression
 	src := &source{close: func() error { return nil }}
-	head, err := r.(*bufio.Reader).Peek(2)
+	head, err := fr.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, readErr(path, err)
 	}
@@ -166,39 +169,45 @@ func readSource(ctx context.Context, f *os.File, path string, read *atomic.Int64
 		if !bytes.Equal(head, gzipMagic) {
 			return nil, fileErr(path, "named .gz but is not gzip-compressed")
 		}
-		zr, err := gzip.NewReader(r)
+		zr, err := gzip.NewReader(fr)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, readErr(path, ctx.Err())
 			}
 			return nil, fileErr(path, "broken gzip stream: %v", err)
 		}
-		r = bufio.NewReaderSize(zr, 1<<20)
+		br = bufio.NewReaderSize(zr, 1<<20)
 		src.close, src.gz = zr.Close, true
 	} else if bytes.Equal(head, gzipMagic) {
 		return nil, fileErr(path, "is gzip-compressed data; name it %s.gz", filepath.Base(path))
 	}
-	br := r.(*bufio.Reader)
 	peek, err := br.Peek(64 << 10)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		src.close()
-		return nil, readErr(path, err)
+		return nil, src.drop(readErr(path, err))
 	}
 	if bytes.HasPrefix(peek, utf8BOM) {
-		_, _ = br.Discard(len(utf8BOM))
+		if _, err := br.Discard(len(utf8BOM)); err != nil {
+			return nil, src.drop(readErr(path, err))
+		}
 		peek = peek[len(utf8BOM):]
 		src.offset = int64(len(utf8BOM))
 	}
 	if len(bytes.TrimSpace(peek)) == 0 {
-		src.close()
-		return nil, fileErr(path, "file is empty (no header line)")
+		return nil, src.drop(fileErr(path, "file is empty (no header line)"))
 	}
 	if msg := sniffText(peek); msg != "" {
-		src.close()
-		return nil, fileErr(path, "%s", msg)
+		return nil, src.drop(fileErr(path, "%s", msg))
 	}
 	src.Reader = br
 	return src, nil
+}
+
+// drop closes a source that failed its checks and returns err, the cause.
+// The close error is left out: a gzip reader's Close only repeats an error of
+// its own reads, which err already reports or which is moot beside it.
+func (s *source) drop(err error) error {
+	_ = s.close()
+	return err
 }
 
 // readErr reports a failed read of a source file; a cancellation stays one

@@ -26,12 +26,12 @@ func TestSourceReadCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	closeOK(t, f)
 	src, err := readSource(ctx, f, p, &read)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	closeOK(t, src)
 	buf := make([]byte, 4096)
 	if _, err := io.ReadFull(src, buf); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,9 @@ func TestSourceOpenCancelled(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err = readSource(ctx, f, p, nil)
-		f.Close()
+		if cerr := f.Close(); cerr != nil {
+			t.Fatal(cerr)
+		}
 		var fe *FileError
 		if !errors.Is(err, context.Canceled) || errors.As(err, &fe) {
 			t.Errorf("%s: %v (%T), want the cancellation", name, err, err)
