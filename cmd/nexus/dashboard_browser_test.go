@@ -279,7 +279,7 @@ func TestDashboardBrowser(t *testing.T) {
 	getJSON(t, base+"/api/kpis", &all)
 	// Filter on the state with the second highest revenue: a real, visible change.
 	var geo analytics.Geo
-	getJSON(t, base+"/api/geo", &geo)
+	getJSON(t, base+"/api/geography", &geo)
 	if len(geo.States) < 2 {
 		t.Fatalf("geo: %+v", geo)
 	}
