@@ -42,6 +42,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/server"
@@ -411,8 +412,11 @@ func mix(r *rand.Rand, fl *server.FilterLists, n int) []string {
 		}
 		filters = append(filters, strings.Join(p, "&"))
 	}
-	endpoints := []string{"/api/kpis", "/api/monthly", "/api/categories?n=10", "/api/products?n=10", "/api/rfm",
-		"/api/geo?flows=8", "/api/delivery", "/api/reviews"}
+	// The page's requests: one per analysis of the dashboard, with its defaults.
+	var endpoints []string
+	for _, a := range analytics.Select(analytics.InDashboard) {
+		endpoints = append(endpoints, "/api/"+a.Name)
+	}
 	out := make([]string, 0, n)
 	for len(out) < n {
 		// one page load: every endpoint with the same filter, shuffled

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -226,54 +224,8 @@ func saveScreenshot(t *testing.T, name string, png []byte) {
 func TestDashboardBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	lakeDir := buildTestLake(t)
-	addr := freePort(t)
-	base := "http://" + addr
-
-	var out, errb bytes.Buffer
-	srv := exec.Command(nexusBin, "--lake", lakeDir, "--log-level", "info", "serve", "--addr", addr)
-	srv.Stdout, srv.Stderr = &out, &errb
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = srv.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("nexus serve did not exit cleanly on SIGINT: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-			}
-		case <-time.After(15 * time.Second):
-			_ = srv.Process.Kill()
-			t.Errorf("nexus serve did not stop within 15s of SIGINT")
-		}
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nexus serve exited: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nexus serve not healthy after 30s\nstdout:\n%s\nstderr:\n%s", out.String(), errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv := startServe(t, lakeDir)
+	base, out, errb, stop := srv.base, &srv.out, &srv.errb, srv.stop
 
 	var all analytics.KPIs
 	getJSON(t, base+"/api/kpis", &all)

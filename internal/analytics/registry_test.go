@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"math"
 	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/keystone/nexus/internal/jsoneq"
 )
 
 func TestAnalysesAndTabulate(t *testing.T) {
@@ -377,7 +378,7 @@ func TestRunAll(t *testing.T) {
 				t.Fatal(err)
 			}
 			ob, _ := json.Marshal(one)
-			if !sameJSON(m[a.Name], ob) {
+			if same, err := jsoneq.Approx(m[a.Name], ob); err != nil || !same {
 				t.Errorf("output %d: %s differs from its own run:\n%s\n%s", o, a.Name, m[a.Name], ob)
 			}
 		}
@@ -395,46 +396,4 @@ func TestRunAll(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"monthly":[]}`), &Results{}); err == nil {
 		t.Error("an unknown analysis in JSON was accepted")
 	}
-}
-
-// sameJSON compares two JSON texts, numbers to 1e-9 relative: DuckDB's
-// parallel aggregates may differ in the last bits of a float.
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	var eq func(x, y any) bool
-	eq = func(x, y any) bool {
-		switch xv := x.(type) {
-		case float64:
-			yv, ok := y.(float64)
-			return ok && math.Abs(xv-yv) <= 1e-9*math.Max(1, math.Max(math.Abs(xv), math.Abs(yv)))
-		case []any:
-			yv, ok := y.([]any)
-			if !ok || len(xv) != len(yv) {
-				return false
-			}
-			for i := range xv {
-				if !eq(xv[i], yv[i]) {
-					return false
-				}
-			}
-			return true
-		case map[string]any:
-			yv, ok := y.(map[string]any)
-			if !ok || len(xv) != len(yv) {
-				return false
-			}
-			for k := range xv {
-				if !eq(xv[k], yv[k]) {
-					return false
-				}
-			}
-			return true
-		default:
-			return x == y
-		}
-	}
-	return eq(x, y)
 }

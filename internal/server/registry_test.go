@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/keystone/nexus/internal/analytics"
+	"github.com/keystone/nexus/internal/jsoneq"
 )
 
 // TestEveryAnalysisIsServedByItsName: each analysis of the registry is
@@ -121,48 +121,11 @@ func body(t *testing.T, url string, status int) []byte {
 	return b
 }
 
-// sameJSON compares two JSON texts, numbers to 1e-9 relative: DuckDB's
-// parallel aggregates may differ in the last bits of a float.
 func sameJSON(t *testing.T, a, b []byte) bool {
 	t.Helper()
-	var x, y any
-	if err := json.Unmarshal(a, &x); err != nil {
-		t.Fatalf("%v: %s", err, a)
+	same, err := jsoneq.Approx(a, b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &y); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	var eq func(x, y any) bool
-	eq = func(x, y any) bool {
-		switch xv := x.(type) {
-		case float64:
-			yv, ok := y.(float64)
-			return ok && math.Abs(xv-yv) <= 1e-9*math.Max(1, math.Max(math.Abs(xv), math.Abs(yv)))
-		case []any:
-			yv, ok := y.([]any)
-			if !ok || len(xv) != len(yv) {
-				return false
-			}
-			for i := range xv {
-				if !eq(xv[i], yv[i]) {
-					return false
-				}
-			}
-			return true
-		case map[string]any:
-			yv, ok := y.(map[string]any)
-			if !ok || len(xv) != len(yv) {
-				return false
-			}
-			for k := range xv {
-				if !eq(xv[k], yv[k]) {
-					return false
-				}
-			}
-			return true
-		default:
-			return x == y
-		}
-	}
-	return eq(x, y)
+	return same
 }
