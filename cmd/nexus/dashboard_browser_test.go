@@ -290,6 +290,19 @@ func TestDashboardBrowser(t *testing.T) {
 	if charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.chart svg').length`)); err != nil || charts != 6 {
 		t.Errorf("%d charts drawn, want 6 (%v)", charts, err)
 	}
+	// The tables read their analyses by registry name too.
+	tableRows := func(what string) {
+		t.Helper()
+		for _, c := range []struct {
+			sel  string
+			want int
+		}{{`#t-products tbody tr`, 10}, {`#t-states tbody tr`, 10}} {
+			if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+c.sel+`').length`)); err != nil || n != c.want {
+				t.Errorf("%s: %s has %d rows, want %d (%v)", what, c.sel, n, c.want, err)
+			}
+		}
+	}
+	tableRows("live")
 
 	// Pick the state in the select, as a user would.
 	run("filter on state "+state,
@@ -327,6 +340,7 @@ func TestDashboardBrowser(t *testing.T) {
 	run("open the static export", chromedp.Navigate("file://"+filepath.Join(expDir, "dashboard.html")),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="all"]`)))
 	checkCards(t, "static export", cardsNow("static export"), all)
+	tableRows("static export")
 	screenshot("dashboard-static.png")
 	if disabled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#filters fieldset').disabled`)); err != nil || !disabled {
 		t.Errorf("the static export's filters are not disabled (%v)", err)
