@@ -67,9 +67,9 @@ numbers).`,
 			if !ok {
 				return fmt.Errorf("unknown analysis %q; one of: %s", args[0], strings.Join(analytics.Names(), ", "))
 			}
-			for name, pf := range params {
+			for _, name := range order {
 				if cmd.Flags().Changed(name) && !slices.ContainsFunc(an.Params, func(p analytics.Param) bool { return p.Name == name }) {
-					return fmt.Errorf("--%s: not a parameter of %s (for %s)", name, an.Name, strings.Join(pf.takers, ", "))
+					return fmt.Errorf("--%s: not a parameter of %s (for %s)", name, an.Name, strings.Join(params[name].takers, ", "))
 				}
 			}
 			vals, err := analytics.ParseArgs(an.Params, func(name string) (string, bool) {
