@@ -252,7 +252,7 @@ func mixMode(ctx context.Context, client *http.Client, base string, cfg config) 
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	fmt.Printf("%-18s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	fmt.Printf("%-24s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	for _, k := range names {
 		printRow(k, by[k])
 	}
@@ -296,7 +296,7 @@ func newRangeMode(client *http.Client, base string, cfg config) error {
 		}
 		ds = append(ds, res.d)
 	}
-	fmt.Printf("%-18s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	fmt.Printf("%-24s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	printRow("/api/dashboard new", ds)
 	return nil
 }
@@ -452,7 +452,7 @@ func pick(r *rand.Rand, prefer, all []string) string {
 
 func printRow(name string, ds []time.Duration) {
 	if len(ds) == 0 {
-		fmt.Printf("%-18s %5d\n", name, 0)
+		fmt.Printf("%-24s %5d\n", name, 0)
 		return
 	}
 	slices.Sort(ds)
@@ -461,7 +461,7 @@ func printRow(name string, ds []time.Duration) {
 		i = max(0, min(len(ds)-1, i))
 		return float64(ds[i].Microseconds()) / 1000
 	}
-	fmt.Printf("%-18s %5d %9.1f %9.1f %9.1f %9.1f\n", name, len(ds), q(0.50), q(0.95), q(0.99), float64(ds[len(ds)-1].Microseconds())/1000)
+	fmt.Printf("%-24s %5d %9.1f %9.1f %9.1f %9.1f\n", name, len(ds), q(0.50), q(0.95), q(0.99), float64(ds[len(ds)-1].Microseconds())/1000)
 }
 
 func getJSON(client *http.Client, url string, v any) error {
