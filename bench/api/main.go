@@ -42,6 +42,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/server"
@@ -251,7 +252,7 @@ func mixMode(ctx context.Context, client *http.Client, base string, cfg config) 
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	fmt.Printf("%-18s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	fmt.Printf("%-24s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	for _, k := range names {
 		printRow(k, by[k])
 	}
@@ -295,7 +296,7 @@ func newRangeMode(client *http.Client, base string, cfg config) error {
 		}
 		ds = append(ds, res.d)
 	}
-	fmt.Printf("%-18s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	fmt.Printf("%-24s %5s %9s %9s %9s %9s\n", "endpoint", "n", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	printRow("/api/dashboard new", ds)
 	return nil
 }
@@ -411,8 +412,11 @@ func mix(r *rand.Rand, fl *server.FilterLists, n int) []string {
 		}
 		filters = append(filters, strings.Join(p, "&"))
 	}
-	endpoints := []string{"/api/kpis", "/api/monthly", "/api/categories?n=10", "/api/products?n=10", "/api/rfm",
-		"/api/geo?flows=8", "/api/delivery", "/api/reviews"}
+	// The page's requests: one per analysis of the dashboard, with its defaults.
+	var endpoints []string
+	for _, a := range analytics.Select(analytics.InDashboard) {
+		endpoints = append(endpoints, "/api/"+a.Name)
+	}
 	out := make([]string, 0, n)
 	for len(out) < n {
 		// one page load: every endpoint with the same filter, shuffled
@@ -448,7 +452,7 @@ func pick(r *rand.Rand, prefer, all []string) string {
 
 func printRow(name string, ds []time.Duration) {
 	if len(ds) == 0 {
-		fmt.Printf("%-18s %5d\n", name, 0)
+		fmt.Printf("%-24s %5d\n", name, 0)
 		return
 	}
 	slices.Sort(ds)
@@ -457,7 +461,7 @@ func printRow(name string, ds []time.Duration) {
 		i = max(0, min(len(ds)-1, i))
 		return float64(ds[i].Microseconds()) / 1000
 	}
-	fmt.Printf("%-18s %5d %9.1f %9.1f %9.1f %9.1f\n", name, len(ds), q(0.50), q(0.95), q(0.99), float64(ds[len(ds)-1].Microseconds())/1000)
+	fmt.Printf("%-24s %5d %9.1f %9.1f %9.1f %9.1f\n", name, len(ds), q(0.50), q(0.95), q(0.99), float64(ds[len(ds)-1].Microseconds())/1000)
 }
 
 func getJSON(client *http.Client, url string, v any) error {

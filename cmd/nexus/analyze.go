@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,16 +17,32 @@ import (
 
 func newAnalyzeCmd(a *app) *cobra.Command {
 	var format, from, to, state, category string
+	// Everything about the analyses (names, help, parameters) comes from the
+	// registry: a flag per parameter name, shared by the analyses that take it.
 	var list strings.Builder
-	for _, an := range analytics.Analyses {
+	params := map[string]*paramFlag{}
+	var order []string
+	for _, an := range analytics.Registry() {
 		fmt.Fprintf(&list, "  %-16s %s\n", an.Name, an.Description)
+		for _, p := range an.Params {
+			fmt.Fprintf(&list, "  %-16s   --%s N: %s (default %d, %d to %d)\n", "", p.Name, p.Description, p.Default, p.Min, p.Max)
+			if params[p.Name] == nil {
+				params[p.Name] = &paramFlag{}
+				order = append(order, p.Name)
+			}
+			params[p.Name].takers = append(params[p.Name].takers, an.Name)
+			params[p.Name].usage = append(params[p.Name].usage,
+				fmt.Sprintf("%s: %s (default %d, %d to %d)", an.Name, p.Description, p.Default, p.Min, p.Max))
+		}
 	}
 	cmd := &cobra.Command{
 		Use:   "analyze NAME [flags]",
 		Short: "Run an analysis on the Gold tables (monthly sales, top products, RFM, CLV, ...)",
 		Long: `Run one of the analyses behind the dashboard and the deck on the lake's Gold
 tables and print its result. Only sales count (orders neither canceled nor
-unavailable); revenue is the sum of item prices, freight excluded.
+unavailable); revenue is the sum of item prices, freight excluded. NAME is
+also the analysis' API endpoint under 'nexus serve' (/api/NAME, with the same
+parameters).
 
 Analyses:
 ` + list.String() + `
@@ -37,7 +54,7 @@ flat table (table with thousands separators and percentages, csv with plain
 numbers).`,
 		Example: `  nexus analyze monthly-sales
   nexus analyze rfm --format json
-  nexus analyze top-products --state SP --from 2018-01-01 --to 2018-06-30
+  nexus analyze top-products --limit 20 --state SP --from 2018-01-01 --to 2018-06-30
   nexus analyze kpis --category health_beauty --format csv`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: analytics.Names(),
@@ -49,6 +66,17 @@ numbers).`,
 			an, ok := analytics.Lookup(args[0])
 			if !ok {
 				return fmt.Errorf("unknown analysis %q; one of: %s", args[0], strings.Join(analytics.Names(), ", "))
+			}
+			for _, name := range order {
+				if cmd.Flags().Changed(name) && !slices.ContainsFunc(an.Params, func(p analytics.Param) bool { return p.Name == name }) {
+					return fmt.Errorf("--%s: not a parameter of %s (for %s)", name, an.Name, strings.Join(params[name].takers, ", "))
+				}
+			}
+			vals, err := analytics.ParseArgs(an.Params, func(name string) (string, bool) {
+				return params[name].text, cmd.Flags().Changed(name)
+			})
+			if err != nil {
+				return flagError(err)
 			}
 			switch format {
 			case "table", "csv", "json":
@@ -78,7 +106,7 @@ numbers).`,
 					return flagError(err)
 				}
 			}
-			res, err := an.Run(cmd.Context(), eng.DB(), f)
+			res, err := an.Run(cmd.Context(), eng.DB(), f, vals)
 			if err != nil {
 				return fmt.Errorf("analyze %s: %w (has the lake been built? run 'nexus run' or 'nexus demo')", an.Name, err)
 			}
@@ -90,12 +118,27 @@ numbers).`,
 	cmd.Flags().StringVar(&to, "to", "", "last purchase date, YYYY-MM-DD (inclusive)")
 	cmd.Flags().StringVar(&state, "state", "", "customer state on the order (UF), e.g. SP")
 	cmd.Flags().StringVar(&category, "category", "", "product category (category_en), e.g. health_beauty")
+	for _, name := range order {
+		cmd.Flags().Var(params[name], name, strings.Join(params[name].usage, "; "))
+	}
 	return cmd
 }
 
+// paramFlag is the text of an analysis parameter's flag; the registry parses
+// and bounds it (analytics.ParseArgs), as the API does.
+type paramFlag struct {
+	text   string
+	takers []string // the analyses that take it
+	usage  []string // what it means for each
+}
+
+func (f *paramFlag) String() string     { return f.text }
+func (f *paramFlag) Set(s string) error { f.text = s; return nil }
+func (f *paramFlag) Type() string       { return "int" }
+
 // flagError names the flag of a bad filter value (--state, not state).
 func flagError(err error) error {
-	var fe *analytics.FilterError
+	var fe *analytics.ParamError
 	if errors.As(err, &fe) {
 		return fmt.Errorf("--%s: %s", fe.Param, fe.Msg)
 	}

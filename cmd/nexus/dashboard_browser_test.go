@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -226,60 +224,14 @@ func saveScreenshot(t *testing.T, name string, png []byte) {
 func TestDashboardBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	lakeDir := buildTestLake(t)
-	addr := freePort(t)
-	base := "http://" + addr
-
-	var out, errb bytes.Buffer
-	srv := exec.Command(nexusBin, "--lake", lakeDir, "--log-level", "info", "serve", "--addr", addr)
-	srv.Stdout, srv.Stderr = &out, &errb
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = srv.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("nexus serve did not exit cleanly on SIGINT: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-			}
-		case <-time.After(15 * time.Second):
-			_ = srv.Process.Kill()
-			t.Errorf("nexus serve did not stop within 15s of SIGINT")
-		}
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nexus serve exited: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nexus serve not healthy after 30s\nstdout:\n%s\nstderr:\n%s", out.String(), errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv := startServe(t, lakeDir)
+	base, out, errb, stop := srv.base, &srv.out, &srv.errb, srv.stop
 
 	var all analytics.KPIs
 	getJSON(t, base+"/api/kpis", &all)
 	// Filter on the state with the second highest revenue: a real, visible change.
 	var geo analytics.Geo
-	getJSON(t, base+"/api/geo", &geo)
+	getJSON(t, base+"/api/geography", &geo)
 	if len(geo.States) < 2 {
 		t.Fatalf("geo: %+v", geo)
 	}
@@ -338,6 +290,19 @@ func TestDashboardBrowser(t *testing.T) {
 	if charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.chart svg').length`)); err != nil || charts != 6 {
 		t.Errorf("%d charts drawn, want 6 (%v)", charts, err)
 	}
+	// The tables read their analyses by registry name too.
+	tableRows := func(what string) {
+		t.Helper()
+		for _, c := range []struct {
+			sel  string
+			want int
+		}{{`#t-products tbody tr`, 10}, {`#t-states tbody tr`, 10}} {
+			if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+c.sel+`').length`)); err != nil || n != c.want {
+				t.Errorf("%s: %s has %d rows, want %d (%v)", what, c.sel, n, c.want, err)
+			}
+		}
+	}
+	tableRows("live")
 
 	// Pick the state in the select, as a user would.
 	run("filter on state "+state,
@@ -375,6 +340,7 @@ func TestDashboardBrowser(t *testing.T) {
 	run("open the static export", chromedp.Navigate("file://"+filepath.Join(expDir, "dashboard.html")),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="all"]`)))
 	checkCards(t, "static export", cardsNow("static export"), all)
+	tableRows("static export")
 	screenshot("dashboard-static.png")
 	if disabled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#filters fieldset').disabled`)); err != nil || !disabled {
 		t.Errorf("the static export's filters are not disabled (%v)", err)

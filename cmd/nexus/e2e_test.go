@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,64 @@ func nexus(t *testing.T, dir string, wantFail bool, args ...string) string {
 		t.Fatalf("nexus %s: err=%v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errb.String())
 	}
 	return out.String() + errb.String()
+}
+
+// served is a `nexus serve` of the binary under test.
+type served struct {
+	base      string // http://127.0.0.1:port
+	out, errb bytes.Buffer
+	stop      func() // SIGINT; the test fails unless it exits cleanly (also run at cleanup)
+}
+
+// startServe runs `nexus serve` on lakeDir and waits until /healthz answers.
+func startServe(t *testing.T, lakeDir string) *served {
+	t.Helper()
+	addr := freePort(t)
+	s := &served{base: "http://" + addr}
+	srv := exec.Command(nexusBin, "--lake", lakeDir, "--log-level", "info", "serve", "--addr", addr)
+	srv.Stdout, srv.Stderr = &s.out, &s.errb
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = srv.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("nexus serve did not exit cleanly on SIGINT: %v\nstdout:\n%s\nstderr:\n%s", err, s.out.String(), s.errb.String())
+			}
+		case <-time.After(15 * time.Second):
+			_ = srv.Process.Kill()
+			t.Errorf("nexus serve did not stop within 15s of SIGINT")
+		}
+	}
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("nexus serve exited: %v\nstdout:\n%s\nstderr:\n%s", err, s.out.String(), s.errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nexus serve not healthy after 30s\nstdout:\n%s\nstderr:\n%s", s.out.String(), s.errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func queryJSON(t *testing.T, dir, sql string) []map[string]any {

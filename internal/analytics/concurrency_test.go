@@ -22,8 +22,8 @@ func TestConcurrentAnalyses(t *testing.T) {
 	}
 	db.SetMaxOpenConns(4)
 	want := map[string]string{}
-	for _, a := range Analyses {
-		res, err := a.Run(bg, db, Filter{State: "SP"})
+	for _, a := range Registry() {
+		res, err := a.Run(bg, db, Filter{State: "SP"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,11 +36,11 @@ func TestConcurrentAnalyses(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
-		for _, a := range Analyses {
+		for _, a := range Registry() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := a.Run(bg, db, Filter{State: "SP"})
+				res, err := a.Run(bg, db, Filter{State: "SP"}, nil)
 				if err != nil {
 					t.Error(a.Name, err)
 					return

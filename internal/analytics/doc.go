@@ -29,6 +29,8 @@
 //     once per version of the lake (workset.go); call Warm after opening or
 //     refreshing an engine to build it ahead of the first request.
 //
-// Every analysis is also registered in Analyses (for `nexus analyze NAME` and
-// the server), and Tabulate flattens any result into an engine.Result.
+// Every analysis is registered once in the registry (registry.go: name,
+// parameters, which products show it); `nexus analyze NAME`, the API's
+// /api/NAME, the dashboard, the charts and the deck derive from it.
+// Tabulate flattens any result into an engine.Result.
 package analytics

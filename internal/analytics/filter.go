@@ -9,28 +9,35 @@ import (
 	"time"
 )
 
-// FilterError is a filter value that is not accepted. Param names the filter
-// as the CLI flag and the API parameter do: from, to, state or category.
-type FilterError struct {
+// ParamError is a filter value or an analysis parameter that is not
+// accepted. Param names it as the CLI flag and the API query parameter do
+// (from, to, state, category, or a Param of the registry).
+type ParamError struct {
 	Param string
 	Msg   string
 }
 
-func (e *FilterError) Error() string { return e.Param + ": " + e.Msg }
+func (e *ParamError) Error() string { return e.Param + ": " + e.Msg }
 
 // maxEcho bounds how much of a bad value an error repeats.
 const maxEcho = 100
 
+// clip shortens s to maxEcho runes (a cut inside a rune would make the
+// message invalid UTF-8).
 func clip(s string) string {
-	if len(s) > maxEcho {
-		return s[:maxEcho] + "…"
+	n := 0
+	for i := range s {
+		if n == maxEcho {
+			return s[:i] + "…"
+		}
+		n++
 	}
 	return s
 }
 
 // ParseFilter builds a Filter from command-line or query-string values:
 // dates as yyyy-mm-dd (empty = open), the state upper-cased, all trimmed.
-// Errors are *FilterError. The values of state and category are checked
+// Errors are *ParamError. The values of state and category are checked
 // against the lake by FilterValues.Check: the CLI and the API do both.
 func ParseFilter(from, to, state, category string) (Filter, error) {
 	var f Filter
@@ -44,12 +51,12 @@ func ParseFilter(from, to, state, category string) (Filter, error) {
 		}
 		t, err := time.Parse(time.DateOnly, s)
 		if err != nil {
-			return Filter{}, &FilterError{d.name, fmt.Sprintf("%q is not a date yyyy-mm-dd", clip(s))}
+			return Filter{}, &ParamError{d.name, fmt.Sprintf("%q is not a date yyyy-mm-dd", clip(s))}
 		}
 		*d.dst = t
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return Filter{}, &FilterError{"to", fmt.Sprintf("%s is before from (%s)", f.To.Format(time.DateOnly), f.From.Format(time.DateOnly))}
+		return Filter{}, &ParamError{"to", fmt.Sprintf("%s is before from (%s)", f.To.Format(time.DateOnly), f.From.Format(time.DateOnly))}
 	}
 	f.State = strings.ToUpper(strings.TrimSpace(state))
 	f.Category = strings.TrimSpace(category)
@@ -77,14 +84,14 @@ func LoadFilterValues(ctx context.Context, db *sql.DB) (FilterValues, error) {
 	return v, nil
 }
 
-// Check returns a *FilterError when f's state or category is not one of v.
+// Check returns a *ParamError when f's state or category is not one of v.
 func (v FilterValues) Check(f Filter) error {
 	if f.State != "" && !slices.Contains(v.States, f.State) {
-		return &FilterError{"state", fmt.Sprintf("%q is not a customer state with sales in the lake; accepted: %s",
+		return &ParamError{"state", fmt.Sprintf("%q is not a customer state with sales in the lake; accepted: %s",
 			clip(f.State), strings.Join(v.States, ", "))}
 	}
 	if f.Category != "" && !slices.Contains(v.Categories, f.Category) {
-		return &FilterError{"category", fmt.Sprintf("%q is not a product category with sales in the lake; accepted: %s",
+		return &ParamError{"category", fmt.Sprintf("%q is not a product category with sales in the lake; accepted: %s",
 			clip(f.Category), strings.Join(v.Categories, ", "))}
 	}
 	return nil

@@ -37,12 +37,12 @@ func TestFilterValidation(t *testing.T) {
 			if err == nil {
 				err = v.Check(f)
 			}
-			var fe *FilterError
+			var fe *ParamError
 			switch {
 			case tc.param == "" && err != nil:
 				t.Fatalf("rejected: %v", err)
 			case tc.param != "" && !errors.As(err, &fe):
-				t.Fatalf("err = %v, want a *FilterError for %s", err, tc.param)
+				t.Fatalf("err = %v, want a *ParamError for %s", err, tc.param)
 			case tc.param != "" && fe.Param != tc.param:
 				t.Errorf("error names %q, want %q: %v", fe.Param, tc.param, err)
 			case err != nil && len(err.Error()) > 1000 && tc.category == "":

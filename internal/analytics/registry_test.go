@@ -4,15 +4,23 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/keystone/nexus/internal/jsoneq"
 )
 
 func TestAnalysesAndTabulate(t *testing.T) {
 	t.Parallel()
 	db := shop().open(t)
 	seen := map[string]bool{}
-	for _, a := range Analyses {
+	for _, a := range Registry() {
 		if seen[a.Name] {
 			t.Errorf("duplicate analysis %s", a.Name)
 		}
@@ -20,7 +28,7 @@ func TestAnalysesAndTabulate(t *testing.T) {
 		if got, ok := Lookup(a.Name); !ok || got.Name != a.Name {
 			t.Errorf("lookup %s", a.Name)
 		}
-		res, err := a.Run(bg, db, Filter{})
+		res, err := a.Run(bg, db, Filter{}, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", a.Name, err)
 		}
@@ -236,5 +244,156 @@ func TestKPIsTableDefinesMetrics(t *testing.T) {
 		if !strings.Contains(sb.String(), strings.ToLower(d.Label)+",") || !strings.Contains(sb.String(), d.Def) {
 			t.Errorf("kpis lacks %s (%s):\n%s", d.Label, d.Def, sb.String())
 		}
+	}
+}
+
+var analysisName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+
+// TestRegistryIsTheOneList: every field of Results belongs to exactly one
+// registry entry, names are unique and fit a URL path and a command line,
+// parameters have their default within bounds, and the registry cannot be
+// changed through what Registry returns.
+func TestRegistryIsTheOneList(t *testing.T) {
+	t.Parallel()
+	var r Results
+	owner := map[uintptr]string{}
+	names := map[string]bool{}
+	for _, a := range Registry() {
+		if !analysisName.MatchString(a.Name) || names[a.Name] {
+			t.Errorf("analysis name %q: not lower-case-with-dashes or not unique", a.Name)
+		}
+		names[a.Name] = true
+		if a.Title == "" || a.Description == "" || a.run == nil || a.store == nil || a.field == nil {
+			t.Errorf("%s: incomplete entry", a.Name)
+		}
+		p := reflect.ValueOf(a.field(&r)).Pointer()
+		if o, dup := owner[p]; dup {
+			t.Errorf("%s and %s store into the same field of Results", o, a.Name)
+		}
+		owner[p] = a.Name
+		seen := map[string]bool{}
+		for _, p := range a.Params {
+			if !analysisName.MatchString(p.Name) || seen[p.Name] || p.Min > p.Default || p.Default > p.Max || p.Description == "" {
+				t.Errorf("%s: bad parameter %+v", a.Name, p)
+			}
+			seen[p.Name] = true
+		}
+	}
+	v := reflect.ValueOf(&r).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if f := v.Type().Field(i); f.IsExported() && owner[v.Field(i).Addr().Pointer()] == "" {
+			t.Errorf("Results.%s belongs to no analysis of the registry", f.Name)
+		}
+	}
+	if got := Names(); len(got) != len(names) {
+		t.Errorf("Names() = %v", got)
+	}
+	// What Registry returns is a copy.
+	reg := Registry()
+	reg[0].Name = "changed"
+	for i := range reg {
+		for j := range reg[i].Params {
+			reg[i].Params[j].Default = -1
+		}
+	}
+	for _, a := range Registry() {
+		if a.Name == "changed" {
+			t.Error("the registry changed through a returned slice")
+		}
+		for _, p := range a.Params {
+			if p.Default == -1 {
+				t.Errorf("%s: parameter %s changed through a returned slice", a.Name, p.Name)
+			}
+		}
+	}
+	for _, o := range []Output{InDashboard, InReport} {
+		if len(Select(o)) == 0 {
+			t.Errorf("no analysis in output %d", o)
+		}
+	}
+}
+
+// TestParseArgs: parameters come from text with defaults, within bounds,
+// with errors naming the parameter; Run refuses a parameter the analysis
+// does not take.
+func TestParseArgs(t *testing.T) {
+	t.Parallel()
+	for _, a := range Registry() {
+		def, err := ParseArgs(a.Params, func(string) (string, bool) { return "", false })
+		if err != nil || len(def) != len(a.Params) {
+			t.Fatalf("%s: defaults %v %v", a.Name, def, err)
+		}
+		for _, p := range a.Params {
+			if def[p.Name] != p.Default {
+				t.Errorf("%s: default %s = %d, want %d", a.Name, p.Name, def[p.Name], p.Default)
+			}
+			for _, tc := range []struct {
+				in string
+				ok bool
+			}{
+				{strconv.Itoa(p.Min), true}, {" " + strconv.Itoa(p.Max) + " ", true},
+				{strconv.Itoa(p.Min - 1), false}, {strconv.Itoa(p.Max + 1), false}, {"abc", false}, {"", false}, {"1.5", false},
+			} {
+				args, err := ParseArgs(a.Params, func(name string) (string, bool) { return tc.in, name == p.Name })
+				var pe *ParamError
+				switch {
+				case tc.ok && err != nil:
+					t.Errorf("%s --%s %q: %v", a.Name, p.Name, tc.in, err)
+				case tc.ok && strconv.Itoa(args[p.Name]) != strings.TrimSpace(tc.in):
+					t.Errorf("%s --%s %q: got %d", a.Name, p.Name, tc.in, args[p.Name])
+				case !tc.ok && (!errors.As(err, &pe) || pe.Param != p.Name || !strings.Contains(pe.Msg, strconv.Itoa(p.Max))):
+					t.Errorf("%s --%s %q: err = %v, want a ParamError naming %s and its bounds", a.Name, p.Name, tc.in, err, p.Name)
+				}
+			}
+		}
+		if _, err := a.Run(bg, nil, Filter{}, Args{"nope": 1}); err == nil || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("%s: Run with an unknown parameter: %v", a.Name, err)
+		}
+	}
+}
+
+// TestRunAll: the results of a product are those of each analysis run on its
+// own, and their JSON is keyed by analysis name and reads back the same.
+func TestRunAll(t *testing.T) {
+	t.Parallel()
+	db := shop().open(t)
+	for _, o := range []Output{InDashboard, InReport, InDashboard | InReport} {
+		res, err := RunAll(bg, db, Filter{}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, a := range Select(o) {
+			want = append(want, a.Name)
+			one, err := a.Run(bg, db, Filter{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ob, _ := json.Marshal(one)
+			if same, err := jsoneq.Approx(m[a.Name], ob); err != nil || !same {
+				t.Errorf("output %d: %s differs from its own run:\n%s\n%s", o, a.Name, m[a.Name], ob)
+			}
+		}
+		if len(m) != len(want) || strings.Join(res.Ran(), ",") != strings.Join(want, ",") {
+			t.Errorf("output %d: keys %v, ran %v, want %v", o, slices.Sorted(maps.Keys(m)), res.Ran(), want)
+		}
+		var back Results
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if b2, _ := json.Marshal(&back); string(b2) != string(b) {
+			t.Errorf("output %d: JSON does not read back:\n%s\n%s", o, b, b2)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"monthly":[]}`), &Results{}); err == nil {
+		t.Error("an unknown analysis in JSON was accepted")
 	}
 }

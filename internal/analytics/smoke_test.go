@@ -40,9 +40,9 @@ func TestGeneratedLake(t *testing.T) {
 	defer eng.Close()
 	db := eng.DB()
 
-	for _, a := range Analyses {
+	for _, a := range Registry() {
 		t0 := time.Now()
-		res, err := a.Run(bg, db, Filter{})
+		res, err := a.Run(bg, db, Filter{}, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", a.Name, err)
 		}

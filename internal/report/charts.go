@@ -190,59 +190,21 @@ func (ch *Chart) safeDraw(dc draw.Canvas) (err error) {
 	return ch.draw(dc)
 }
 
-// Analyses are the results the charts and the deck are drawn from, all
-// queried at generation time.
-type Analyses struct {
-	KPIs       analytics.KPIs
-	Monthly    []analytics.MonthPoint
-	Categories analytics.CategoryStats
-	Reviews    analytics.ReviewSales
-	RFM        analytics.RFMResult
-	Geo        analytics.Geo
-	CLV        analytics.CLVResult
-	Delivery   analytics.DeliveryResult
-}
-
-// LoadAnalyses runs every analysis the charts and the deck need.
-func LoadAnalyses(ctx context.Context, db *sql.DB, f analytics.Filter) (*Analyses, error) {
-	a := &Analyses{}
-	var err error
-	if a.KPIs, err = analytics.Kpis(ctx, db, f); err != nil {
-		return nil, fmt.Errorf("kpis: %w", err)
-	}
-	if a.Monthly, err = analytics.MonthlySales(ctx, db, f); err != nil {
-		return nil, fmt.Errorf("monthly sales: %w", err)
-	}
-	if a.Categories, err = analytics.TopCategories(ctx, db, f, 10); err != nil {
-		return nil, fmt.Errorf("top categories: %w", err)
-	}
-	if a.Reviews, err = analytics.ReviewVsSales(ctx, db, f); err != nil {
-		return nil, fmt.Errorf("review vs sales: %w", err)
-	}
-	if a.RFM, err = analytics.RFM(ctx, db, f); err != nil {
-		return nil, fmt.Errorf("rfm: %w", err)
-	}
-	if a.Geo, err = analytics.Geography(ctx, db, f, 10); err != nil {
-		return nil, fmt.Errorf("geography: %w", err)
-	}
-	if a.CLV, err = analytics.CLV(ctx, db, f); err != nil {
-		return nil, fmt.Errorf("clv: %w", err)
-	}
-	if a.Delivery, err = analytics.Delivery(ctx, db, f); err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
-	}
-	return a, nil
+// LoadAnalyses runs every analysis the charts and the deck are drawn from:
+// those of the registry that are part of the report (analytics.InReport).
+func LoadAnalyses(ctx context.Context, db *sql.DB, f analytics.Filter) (*analytics.Results, error) {
+	return analytics.RunAll(ctx, db, f, analytics.InReport)
 }
 
 // BuildCharts returns every chart of the analyses, in presentation order.
-func BuildCharts(a *Analyses) []*Chart {
+func BuildCharts(a *analytics.Results) []*Chart {
 	return []*Chart{
-		MonthlyChart(a.Monthly),
-		CategoryChart(a.Categories),
+		MonthlyChart(a.MonthlySales),
+		CategoryChart(a.TopCategories),
 		RFMChart(a.RFM),
-		PunctualityChart(a.Reviews),
+		PunctualityChart(a.ReviewVsSales),
 		DeliveryChart(a.Delivery),
-		StateMapChart(a.Geo.States),
+		StateMapChart(a.Geography.States),
 	}
 }
 

@@ -59,25 +59,25 @@ func TestFormatters(t *testing.T) {
 func fp(v float64) *float64 { return &v }
 
 // sampleAnalyses are hand-built results shaped like the scale-1 data.
-func sampleAnalyses() *Analyses {
+func sampleAnalyses() *analytics.Results {
 	r := rand.New(rand.NewPCG(1, 2))
-	a := &Analyses{}
+	a := &analytics.Results{}
 	start := time.Date(2016, 9, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 26; i++ {
 		o := int64(200 + i*280 + r.IntN(600))
 		if i == 14 {
 			o += 3000 // Black Friday
 		}
-		a.Monthly = append(a.Monthly, analytics.MonthPoint{Month: start.AddDate(0, i, 0), Orders: o, Revenue: float64(o) * (120 + r.Float64()*20), MoM: fp(0.1)})
+		a.MonthlySales = append(a.MonthlySales, analytics.MonthPoint{Month: start.AddDate(0, i, 0), Orders: o, Revenue: float64(o) * (120 + r.Float64()*20), MoM: fp(0.1)})
 	}
 	cats := []string{"health_beauty", "watches_gifts", "bed_bath_table", "sports_leisure", "computers_accessories",
 		"furniture_decor", "cool_stuff", "housewares", "auto", "garden_tools"}
 	for i, c := range cats {
 		rev := 1_260_000 - float64(i)*95_000
-		a.Categories.ByRevenue = append(a.Categories.ByRevenue, analytics.Ranked{Key: c, Label: c, Revenue: rev, Orders: int64(rev / 130), Share: rev / 13_591_643})
+		a.TopCategories.ByRevenue = append(a.TopCategories.ByRevenue, analytics.Ranked{Key: c, Label: c, Revenue: rev, Orders: int64(rev / 130), Share: rev / 13_591_643})
 	}
-	a.Categories.Top3Share = 0.258
-	a.Reviews = analytics.ReviewSales{ByPunctuality: []analytics.PunctualityRow{
+	a.TopCategories.Top3Share = 0.258
+	a.ReviewVsSales = analytics.ReviewSales{ByPunctuality: []analytics.PunctualityRow{
 		{Label: "on time", Orders: 88_644, AvgScore: 4.29, ShareLowScores: 0.096},
 		{Label: "late", Orders: 7_826, AvgScore: 2.57, ShareLowScores: 0.542},
 	}}
@@ -89,7 +89,7 @@ func sampleAnalyses() *Analyses {
 	ufs := []string{"SP", "RJ", "MG", "RS", "PR", "SC", "BA", "DF", "GO", "ES", "PE", "CE", "PA", "MT", "MA", "MS", "PB", "PI", "RN", "AL", "SE", "TO", "RO", "AM", "AC", "AP", "RR"}
 	rev := 5_200_000.0
 	for _, uf := range ufs {
-		a.Geo.States = append(a.Geo.States, analytics.StateRow{State: uf, Orders: int64(rev / 140), Revenue: rev, LateShare: 0.05 + r.Float64()*0.2, AvgDeliveryDays: 8 + r.Float64()*20})
+		a.Geography.States = append(a.Geography.States, analytics.StateRow{State: uf, Orders: int64(rev / 140), Revenue: rev, LateShare: 0.05 + r.Float64()*0.2, AvgDeliveryDays: 8 + r.Float64()*20})
 		rev *= 0.72
 	}
 	var bins []analytics.Bin
@@ -176,13 +176,13 @@ func TestChartsRenderHandBuilt(t *testing.T) {
 		}
 	}
 	// expected values in the drawing
-	svg, _ := StateMapChart(sampleAnalyses().Geo.States).SVG()
+	svg, _ := StateMapChart(sampleAnalyses().Geography.States).SVG()
 	for _, want := range []string{"SP", "RR", "R$ 5.2M", "Top states"} {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("state map lacks %q", want)
 		}
 	}
-	svg, _ = CategoryChart(sampleAnalyses().Categories).SVG()
+	svg, _ = CategoryChart(sampleAnalyses().TopCategories).SVG()
 	if !bytes.Contains(svg, []byte("R$ 1,260,000")) || !bytes.Contains(svg, []byte("25.8%")) {
 		t.Errorf("category chart lacks the formatted revenue or top-3 share")
 	}

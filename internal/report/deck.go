@@ -35,7 +35,7 @@ type DeckFiles struct {
 type DeckData struct {
 	Generated time.Time
 	LakeRoot  string
-	A         *Analyses
+	A         *analytics.Results
 
 	// charts, inline SVG
 	MonthlySVG, CategorySVG, RFMSVG, PunctualitySVG, DeliverySVG, MapSVG template.HTML
@@ -141,7 +141,7 @@ func WriteReports(ctx context.Context, db *sql.DB, lk *lake.Lake, chartsDir, dec
 }
 
 // WriteDeckFrom is WriteDeck with the analyses already run.
-func WriteDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *Analyses, dir string) (DeckFiles, error) {
+func WriteDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.Results, dir string) (DeckFiles, error) {
 	d, err := BuildDeckFrom(ctx, db, lk, a)
 	if err != nil {
 		return DeckFiles{}, err
@@ -180,7 +180,7 @@ func BuildDeck(ctx context.Context, db *sql.DB, lk *lake.Lake) (*DeckData, error
 }
 
 // BuildDeckFrom gathers the deck's data around analyses already run.
-func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *Analyses) (*DeckData, error) {
+func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.Results) (*DeckData, error) {
 	d := &DeckData{Generated: time.Now().UTC(), LakeRoot: lk.Root, A: a}
 	var err error
 	if d.Late, err = lateImpact(ctx, db); err != nil {
@@ -321,14 +321,16 @@ func latestQuality(lk *lake.Lake) (QualitySummary, error) {
 
 func (d *DeckData) derive() {
 	a := d.A
-	for i, r := range a.Categories.ByRevenue {
+	for i, r := range a.TopCategories.ByRevenue {
 		if i < 3 {
 			d.Top3Names = append(d.Top3Names, strings.ReplaceAll(r.Label, "_", " "))
 		}
-		d.Top10Share += r.Share
+		if i < 10 { // the deck says "the top 10" whatever the registry's default limit
+			d.Top10Share += r.Share
+		}
 	}
 	d.Repeaters = int64(math.Round(a.KPIs.RepeatRate * float64(a.KPIs.Customers)))
-	on, late, ok := punctuality(a.Reviews.ByPunctuality)
+	on, late, ok := punctuality(a.ReviewVsSales.ByPunctuality)
 	if ok {
 		d.OnTime, d.LateP = on, late
 		if on.ShareLowScores > 0 {
@@ -349,7 +351,7 @@ func (d *DeckData) derive() {
 			d.AtRisk.Share += s.Share
 		}
 	}
-	states := append([]analytics.StateRow(nil), a.Geo.States...)
+	states := append([]analytics.StateRow(nil), a.Geography.States...)
 	sort.Slice(states, func(i, j int) bool { return states[i].Revenue > states[j].Revenue })
 	var total float64
 	var orders int64
@@ -369,7 +371,7 @@ func (d *DeckData) derive() {
 			d.WorstState = s
 		}
 	}
-	d.Growth = growth(a.Monthly)
+	d.Growth = growth(a.MonthlySales)
 	d.RepeatLiftN = int64(math.Round(0.01 * float64(a.KPIs.Customers)))
 	d.RepeatLiftUSD = float64(d.RepeatLiftN) * a.KPIs.AOV
 }

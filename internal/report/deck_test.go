@@ -130,7 +130,7 @@ func TestReportsOnGeneratedLake(t *testing.T) {
 		k := d.A.KPIs
 		for _, want := range []string{
 			FormatBRL(k.Revenue), FormatInt(k.Orders), FormatInt(k.Customers), FormatPct(k.RepeatRate, 1),
-			FormatPct(d.A.Categories.Top3Share, 1), FormatPct(k.LateShare, 1), FormatInt(d.Late.LateOrders),
+			FormatPct(d.A.TopCategories.Top3Share, 1), FormatPct(k.LateShare, 1), FormatInt(d.Late.LateOrders),
 			FormatUSD(d.Cost.Scenarios[0].AthenaUSD), FormatUSD(d.Cost.Scenarios[1].RedshiftUSD),
 			FormatDecimalBytes(float64(d.LakeBytes)), d.Quality.RunID,
 		} {

@@ -6,60 +6,29 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
 )
 
-// Sizes of the lists the dashboard shows.
-const (
-	topProducts   = 10
-	topCategories = 10
-	geoFlows      = 10
-)
-
-// Bundle is everything the dashboard page shows for one filter. The live page
-// assembles it from the /api/ endpoints; the static export embeds it.
+// Bundle is everything the dashboard page shows for one filter: the
+// analyses of the registry that are part of the dashboard, keyed by name.
+// The live page asks /api/NAME for each; the static export embeds it, and
+// /api/dashboard answers it in one request.
 type Bundle struct {
-	Filter     analytics.Filter         `json:"filter"`
-	KPIs       analytics.KPIs           `json:"kpis"`
-	Monthly    []analytics.MonthPoint   `json:"monthly"`
-	Categories analytics.CategoryStats  `json:"categories"`
-	Products   []analytics.Ranked       `json:"products"`
-	RFM        analytics.RFMResult      `json:"rfm"`
-	Geo        analytics.Geo            `json:"geo"`
-	Delivery   analytics.DeliveryResult `json:"delivery"`
-	Reviews    analytics.ReviewSales    `json:"reviews"`
+	Filter   analytics.Filter   `json:"filter"`
+	Analyses *analytics.Results `json:"analyses"`
 }
 
 // Collect runs every analysis of the dashboard for f. The queries run
 // concurrently; how many overlap is bounded by the pool of db.
 func Collect(ctx context.Context, db *sql.DB, f analytics.Filter) (*Bundle, error) {
-	b := &Bundle{Filter: f}
-	g, ctx := errgroup.WithContext(ctx)
-	run := func(name string, fn func() error) {
-		g.Go(func() error {
-			if err := fn(); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
-	}
-	run("kpis", func() (err error) { b.KPIs, err = analytics.Kpis(ctx, db, f); return })
-	run("monthly", func() (err error) { b.Monthly, err = analytics.MonthlySales(ctx, db, f); return })
-	run("categories", func() (err error) { b.Categories, err = analytics.TopCategories(ctx, db, f, topCategories); return })
-	run("products", func() (err error) { b.Products, err = analytics.TopProducts(ctx, db, f, topProducts); return })
-	run("rfm", func() (err error) { b.RFM, err = analytics.RFM(ctx, db, f); return })
-	run("geo", func() (err error) { b.Geo, err = analytics.Geography(ctx, db, f, geoFlows); return })
-	run("delivery", func() (err error) { b.Delivery, err = analytics.Delivery(ctx, db, f); return })
-	run("reviews", func() (err error) { b.Reviews, err = analytics.ReviewVsSales(ctx, db, f); return })
-	if err := g.Wait(); err != nil {
+	r, err := analytics.RunAll(ctx, db, f, analytics.InDashboard)
+	if err != nil {
 		return nil, err
 	}
-	return b, nil
+	return &Bundle{Filter: f, Analyses: r}, nil
 }
 
 // FilterLists are the values the filters accept.

@@ -47,7 +47,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // slowQuery runs until it is interrupted.
-func slowQuery(ctx context.Context, db *sql.DB, _ analytics.Filter, _ map[string]int) (any, error) {
+func slowQuery(ctx context.Context, db *sql.DB, _ analytics.Filter, _ analytics.Args) (any, error) {
 	var n int64
 	err := db.QueryRowContext(ctx, "SELECT sum(hash(range)) FROM range(CAST(1e15 AS BIGINT))").Scan(&n)
 	return n, err
@@ -195,7 +195,7 @@ func TestEcho(t *testing.T) {
 		"/api/kpis?to=2017-01-0" + long,
 		"/api/kpis?state=" + long,
 		"/api/kpis?category=" + long,
-		"/api/products?n=" + long,
+		"/api/top-products?limit=" + long,
 		"/api/kpis?" + long + "=1",
 		"/" + long,
 	} {

@@ -36,18 +36,30 @@ func mustRead(name string) string {
 	return string(b)
 }
 
-// Boot is what the page starts from. In "live" mode it queries /api/; in
-// "static" mode everything it shows is in Data, Filters and Freshness.
+// Boot is what the page starts from. In "live" mode it queries /api/NAME
+// for each of Analyses; in "static" mode everything it shows is in Data,
+// Filters and Freshness.
 type Boot struct {
-	Mode      string       `json:"mode"` // live or static
-	Generated time.Time    `json:"generated"`
-	Lake      string       `json:"lake"`
-	Filters   *FilterLists `json:"filters,omitempty"`
-	Freshness *Freshness   `json:"freshness,omitempty"`
-	Data      *Bundle      `json:"data,omitempty"`
+	Mode      string         `json:"mode"` // live or static
+	Generated time.Time      `json:"generated"`
+	Lake      string         `json:"lake"`
+	Analyses  []PageAnalysis `json:"analyses"` // the registry's dashboard analyses (renderPage fills them in)
+	Filters   *FilterLists   `json:"filters,omitempty"`
+	Freshness *Freshness     `json:"freshness,omitempty"`
+	Data      *Bundle        `json:"data,omitempty"`
+}
+
+// PageAnalysis is an analysis the page shows, as the registry names it.
+type PageAnalysis struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
 }
 
 func renderPage(b Boot) ([]byte, error) {
+	b.Analyses = nil
+	for _, a := range analytics.Select(analytics.InDashboard) {
+		b.Analyses = append(b.Analyses, PageAnalysis{a.Name, a.Title})
+	}
 	var buf bytes.Buffer
 	err := pageTpl.Execute(&buf, map[string]any{"Boot": b, "CSS": pageCSS, "JS": pageJS, "Static": b.Mode == "static", "KPIs": analytics.KPIDefs})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +26,7 @@ var filterParams = []string{"from", "to", "state", "category"}
 // parseQuery validates the query string of an endpoint: only the listed
 // parameters are accepted, each at most once; from/to are yyyy-mm-dd; state
 // and category must be values the lake knows (lists from /api/filters).
-// n-like integer parameters are read by intParam.
+// An analysis' own parameters are read by analytics.ParseArgs.
 func parseQuery(q url.Values, allowed []string, lists *filterLists) (analytics.Filter, error) {
 	var f analytics.Filter
 	for k, v := range q {
@@ -47,27 +46,20 @@ func parseQuery(q url.Values, allowed []string, lists *filterLists) (analytics.F
 		}
 		err = v.Check(f)
 	}
-	var fe *analytics.FilterError
-	if errors.As(err, &fe) {
-		return analytics.Filter{}, &paramError{fe.Param, fe.Msg}
-	}
 	if err != nil {
-		return analytics.Filter{}, err
+		return analytics.Filter{}, apiParamError(err)
 	}
 	return f, nil
 }
 
-// intParam reads an optional integer parameter within [lo, hi].
-func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
-	s := strings.TrimSpace(q.Get(name))
-	if s == "" {
-		return def, nil
+// apiParamError is err as the API answers it: an *analytics.ParamError
+// becomes a *paramError (400 naming the parameter).
+func apiParamError(err error) error {
+	var pe *analytics.ParamError
+	if errors.As(err, &pe) {
+		return &paramError{pe.Param, pe.Msg}
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, &paramError{name, fmt.Sprintf("%q is not an integer between %d and %d", clip(s), lo, hi)}
-	}
-	return n, nil
+	return err
 }
 
 // maxEcho is how much of a client's value an answer repeats: enough to

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,75 +95,35 @@ func NewServer(eng *engine.Engine, lk *lake.Lake, logger *slog.Logger, opts Opti
 	return s
 }
 
-// endpoint is one JSON endpoint over a filter.
+// endpoint is one JSON endpoint over a filter: an analysis of the registry,
+// or the dashboard bundle.
 type endpoint struct {
-	params []string // accepted beyond the filter
-	run    func(ctx context.Context, db *sql.DB, f analytics.Filter, ints map[string]int) (any, error)
+	params []analytics.Param // accepted beyond the filter
+	run    func(ctx context.Context, db *sql.DB, f analytics.Filter, args analytics.Args) (any, error)
 }
 
-// intSpec is an integer parameter: default and range.
-var intSpecs = map[string][3]int{
-	"n":     {10, 1, 100},
-	"flows": {10, 0, 100},
-}
+// dashboardPath is the bundle of every analysis the dashboard shows.
+const dashboardPath = "/api/dashboard"
 
+// routes serves every analysis of the registry under its name, /api/NAME.
 func (s *Server) routes() {
-	eps := map[string]endpoint{
-		"kpis": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return analytics.Kpis(ctx, db, f)
-		}},
-		"monthly": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return nonNil(analytics.MonthlySales(ctx, db, f))
-		}},
-		"categories": {[]string{"n"}, func(ctx context.Context, db *sql.DB, f analytics.Filter, p map[string]int) (any, error) {
-			return analytics.TopCategories(ctx, db, f, p["n"])
-		}},
-		"products": {[]string{"n"}, func(ctx context.Context, db *sql.DB, f analytics.Filter, p map[string]int) (any, error) {
-			return nonNil(analytics.TopProducts(ctx, db, f, p["n"]))
-		}},
-		"rfm": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return analytics.RFM(ctx, db, f)
-		}},
-		"geo": {[]string{"flows"}, func(ctx context.Context, db *sql.DB, f analytics.Filter, p map[string]int) (any, error) {
-			return analytics.Geography(ctx, db, f, p["flows"])
-		}},
-		"delivery": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return analytics.Delivery(ctx, db, f)
-		}},
-		"reviews": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return analytics.ReviewVsSales(ctx, db, f)
-		}},
-		"clv": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return analytics.CLV(ctx, db, f)
-		}},
-		"dashboard": {nil, func(ctx context.Context, db *sql.DB, f analytics.Filter, _ map[string]int) (any, error) {
-			return Collect(ctx, db, f)
-		}},
+	paths := []string{dashboardPath, "/api/filters", "/api/freshness"}
+	for _, a := range analytics.Registry() {
+		s.mux.HandleFunc("/api/"+a.Name, s.data(a.Name, endpoint{a.Params, a.Run}))
+		paths = append(paths, "/api/"+a.Name)
 	}
-	for name, ep := range eps {
-		s.mux.HandleFunc("/api/"+name, s.data(name, ep))
-	}
+	s.mux.HandleFunc(dashboardPath, s.data("dashboard", endpoint{run: func(ctx context.Context, db *sql.DB, f analytics.Filter, _ analytics.Args) (any, error) {
+		return Collect(ctx, db, f)
+	}}))
 	s.mux.HandleFunc("/api/filters", s.filters)
 	s.mux.HandleFunc("/api/freshness", s.freshness)
+	sort.Strings(paths)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		names := make([]string, 0, len(eps)+2)
-		for n := range eps {
-			names = append(names, "/api/"+n)
-		}
-		names = append(names, "/api/filters", "/api/freshness")
-		sort.Strings(names)
-		writeError(w, http.StatusNotFound, "", "no such endpoint; endpoints: "+strings.Join(names, ", "))
+		writeError(w, http.StatusNotFound, "", "no such endpoint; endpoints: "+strings.Join(paths, ", "))
 	})
 	s.mux.HandleFunc("/healthz", s.healthz)
 	s.mux.HandleFunc("/metrics", s.metrics)
 	s.mux.HandleFunc("/", s.page)
-}
-
-func nonNil[T any](v []T, err error) (any, error) {
-	if v == nil {
-		v = []T{}
-	}
-	return v, err
 }
 
 // ServeHTTP logs the request and dispatches it. Only GET and HEAD exist,
@@ -206,7 +167,10 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 // data serves one analysis endpoint.
 func (s *Server) data(name string, ep endpoint) http.HandlerFunc {
-	allowed := append(append([]string{}, filterParams...), ep.params...)
+	allowed := slices.Clone(filterParams)
+	for _, p := range ep.params {
+		allowed = append(allowed, p.Name)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		st := s.current(r.Context())
 		if st.err != nil {
@@ -219,20 +183,18 @@ func (s *Server) data(name string, ep endpoint) http.HandlerFunc {
 			writeParamError(w, err)
 			return
 		}
-		ints := map[string]int{}
+		// An empty value is an absent one, as for the filters.
+		vals, err := analytics.ParseArgs(ep.params, func(p string) (string, bool) { return q.Get(p), strings.TrimSpace(q.Get(p)) != "" })
+		if err != nil {
+			writeParamError(w, apiParamError(err))
+			return
+		}
 		key := name + "?" + filterKey(f)
 		for _, p := range ep.params {
-			spec := intSpecs[p]
-			n, err := intParam(q, p, spec[0], spec[1], spec[2])
-			if err != nil {
-				writeParamError(w, err)
-				return
-			}
-			ints[p] = n
-			key += "&" + p + "=" + strconv.Itoa(n)
+			key += "&" + p.Name + "=" + strconv.Itoa(vals[p.Name])
 		}
 		body, cached, err := s.cached(r.Context(), st, key, func(ctx context.Context) (any, error) {
-			return ep.run(ctx, st.db, f, ints)
+			return ep.run(ctx, st.db, f, vals)
 		})
 		if err != nil {
 			if r.Context().Err() != nil {
@@ -417,8 +379,8 @@ func (s *Server) Warm(ctx context.Context) error {
 	if st.err != nil {
 		return st.err
 	}
-	for _, u := range []string{"/api/kpis", "/api/monthly", "/api/categories?n=10", "/api/products?n=10",
-		"/api/rfm", "/api/geo?flows=8", "/api/delivery", "/api/reviews"} {
+	for _, a := range analytics.Select(analytics.InDashboard) {
+		u := "/api/" + a.Name // with the defaults, as the page asks
 		if err := ctx.Err(); err != nil {
 			return err
 		}

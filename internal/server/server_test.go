@@ -113,7 +113,7 @@ func TestEndpointsShapes(t *testing.T) {
 		t.Fatalf("implausible KPIs: %+v", k)
 	}
 	var months []analytics.MonthPoint
-	get(t, ts, "/api/monthly", 200, &months)
+	get(t, ts, "/api/monthly-sales", 200, &months)
 	var sum float64
 	var orders int64
 	for _, m := range months {
@@ -124,12 +124,12 @@ func TestEndpointsShapes(t *testing.T) {
 		t.Fatalf("monthly: %d months, revenue %.2f orders %d; KPIs %.2f %d", len(months), sum, orders, k.Revenue, k.Orders)
 	}
 	var cats analytics.CategoryStats
-	get(t, ts, "/api/categories?n=5", 200, &cats)
+	get(t, ts, "/api/top-categories?limit=5", 200, &cats)
 	if len(cats.ByRevenue) != 5 || len(cats.ByOrders) != 5 || cats.Top3Share <= 0 || cats.Top3Share > 1 {
 		t.Fatalf("categories: %+v", cats)
 	}
 	var prods []analytics.Ranked
-	get(t, ts, "/api/products?n=7", 200, &prods)
+	get(t, ts, "/api/top-products?limit=7", 200, &prods)
 	if len(prods) != 7 || prods[0].Revenue < prods[6].Revenue {
 		t.Fatalf("products: %+v", prods)
 	}
@@ -143,7 +143,7 @@ func TestEndpointsShapes(t *testing.T) {
 		t.Fatalf("rfm: %d persons in segments, KPIs say %d: %+v", persons, k.Customers, rfm)
 	}
 	var geo analytics.Geo
-	get(t, ts, "/api/geo?flows=3", 200, &geo)
+	get(t, ts, "/api/geography?flows=3", 200, &geo)
 	if len(geo.States) < 10 || len(geo.Flows) != 3 {
 		t.Fatalf("geo: %d states, %d flows", len(geo.States), len(geo.Flows))
 	}
@@ -153,7 +153,7 @@ func TestEndpointsShapes(t *testing.T) {
 		t.Fatalf("delivery: %+v (KPI late share %v)", del, k.LateShare)
 	}
 	var rev analytics.ReviewSales
-	get(t, ts, "/api/reviews", 200, &rev)
+	get(t, ts, "/api/review-vs-sales", 200, &rev)
 	if len(rev.ByPunctuality) != 2 {
 		t.Fatalf("reviews: %+v", rev)
 	}
@@ -164,8 +164,8 @@ func TestEndpointsShapes(t *testing.T) {
 	}
 	var b Bundle
 	get(t, ts, "/api/dashboard", 200, &b)
-	if b.KPIs != k || len(b.Monthly) != len(months) {
-		t.Fatalf("dashboard bundle differs from /api/kpis: %+v vs %+v", b.KPIs, k)
+	if b.Analyses == nil || b.Analyses.KPIs != k || len(b.Analyses.MonthlySales) != len(months) {
+		t.Fatalf("dashboard bundle differs from /api/kpis: %+v vs %+v", b.Analyses, k)
 	}
 	var fl FilterLists
 	get(t, ts, "/api/filters", 200, &fl)
@@ -242,15 +242,15 @@ func TestBadParams(t *testing.T) {
 	}{
 		{"/api/kpis?from=2017-13-01", "from", 400},
 		{"/api/kpis?from=yesterday", "from", 400},
-		{"/api/monthly?to=2017-02-30", "to", 400},
+		{"/api/monthly-sales?to=2017-02-30", "to", 400},
 		{"/api/kpis?from=2018-01-01&to=2017-01-01", "to", 400},
 		{"/api/kpis?state=ZZ", "state", 400},
 		{"/api/kpis?state=SP%27%3B%20DROP%20TABLE%20x", "state", 400},
 		{"/api/kpis?category=no_such_category", "category", 400},
-		{"/api/products?n=abc", "n", 400},
-		{"/api/products?n=0", "n", 400},
-		{"/api/categories?n=1000", "n", 400},
-		{"/api/geo?flows=-1", "flows", 400},
+		{"/api/top-products?limit=abc", "limit", 400},
+		{"/api/top-products?limit=0", "limit", 400},
+		{"/api/top-categories?limit=1000", "limit", 400},
+		{"/api/geography?flows=-1", "flows", 400},
 		{"/api/kpis?n=5", "n", 400},
 		{"/api/kpis?sql=select+1", "sql", 400},
 		{"/api/kpis?state=SP&state=RJ", "state", 400},
@@ -305,7 +305,7 @@ func TestPage(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, want := range []string{`data-kpi="revenue"`, `id="f-state"`, `window.NEXUS_BOOT = {"mode":"live"`, "/api/kpis", "function monthlyChart"} {
+	for _, want := range []string{`data-kpi="revenue"`, `id="f-state"`, `window.NEXUS_BOOT = {"mode":"live"`, `"analyses":[{"name":"kpis"`, "function monthlyChart"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -338,7 +338,7 @@ func TestStaticExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if boot.Mode != "static" || boot.Data == nil || boot.Data.KPIs != k || boot.Freshness == nil || boot.Freshness.LastRun == nil || len(boot.Filters.States) == 0 {
+	if boot.Mode != "static" || boot.Data == nil || boot.Data.Analyses == nil || boot.Data.Analyses.KPIs != k || boot.Freshness == nil || boot.Freshness.LastRun == nil || len(boot.Filters.States) == 0 {
 		t.Fatalf("boot: mode %s data %v freshness %+v", boot.Mode, boot.Data != nil, boot.Freshness)
 	}
 	if !strings.Contains(page, "<fieldset disabled>") || !strings.Contains(page, "nexus serve") {
@@ -409,8 +409,8 @@ func TestCacheAndRefresh(t *testing.T) {
 // TestConcurrent fires mixed requests at once (run with -race).
 func TestConcurrent(t *testing.T) {
 	ts := newTestServer(t, Options{CacheEntries: -1})
-	paths := []string{"/api/kpis", "/api/kpis?state=SP", "/api/monthly?category=health_beauty", "/api/rfm?from=2017-06-01",
-		"/api/geo", "/api/delivery?state=RJ", "/api/reviews", "/api/products?n=3&state=MG", "/api/categories", "/api/freshness", "/healthz"}
+	paths := []string{"/api/kpis", "/api/kpis?state=SP", "/api/monthly-sales?category=health_beauty", "/api/rfm?from=2017-06-01",
+		"/api/geography", "/api/delivery?state=RJ", "/api/review-vs-sales", "/api/top-products?limit=3&state=MG", "/api/top-categories", "/api/freshness", "/healthz"}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3*len(paths))
 	for i := 0; i < 3; i++ {
@@ -486,7 +486,7 @@ func TestSnapshotMovesAndDamageDegrades(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
-	for _, p := range []string{"/api/kpis", "/api/products"} {
+	for _, p := range []string{"/api/kpis", "/api/top-products"} {
 		var e apiError
 		getJSONBody(t, ts, p, http.StatusServiceUnavailable, &e)
 		if !strings.Contains(e.Error, "gold.dim_seller is damaged") || !strings.Contains(e.Error, "nexus doctor") {

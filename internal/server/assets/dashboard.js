@@ -294,28 +294,29 @@
     tbody.appendChild(tr);
   }
   function tables(b) {
-    var tb = $('#t-products tbody');
+    var tb = $('#t-products tbody'), products = b['top-products'] || [], geo = b.geography || {};
     tb.textContent = '';
-    (b.products || []).forEach(function (p, i) {
+    products.forEach(function (p, i) {
       row(tb, [{ text: String(i + 1) }, { text: nice(p.label), cls: 'lbl', title: p.key }, { text: brl(p.revenue), cls: 'n' }, { text: int(p.orders), cls: 'n' }, { text: int(p.units), cls: 'n' }, { text: pct(p.share, 2), cls: 'n' }]);
     });
-    if (!(b.products || []).length) row(tb, [{ text: '' }, { text: 'No sales for this filter.' }]);
+    if (!products.length) row(tb, [{ text: '' }, { text: 'No sales for this filter.' }]);
     tb = $('#t-states tbody');
     tb.textContent = '';
-    var st = ((b.geo && b.geo.states) || []).slice().sort(function (a, c) { return c.revenue - a.revenue; }).slice(0, 10);
+    var st = (geo.states || []).slice().sort(function (a, c) { return c.revenue - a.revenue; }).slice(0, 10);
     st.forEach(function (r) {
       row(tb, [{ text: r.state }, { text: brl(r.revenue), cls: 'n' }, { text: int(r.orders), cls: 'n' }, { text: int(r.customers), cls: 'n' }, { text: num(r.avg_delivery_days, 1) + ' days', cls: 'n' }, { text: pct(r.late_share), cls: 'n' }]);
     });
     if (!st.length) row(tb, [{ text: 'No sales for this filter.' }]);
   }
 
+  // render draws the results of the analyses, keyed by their registry names.
   function render(b) {
     cards(b.kpis);
-    monthlyChart(b.monthly);
-    categoriesChart(b.categories || {});
-    statesChart(b.geo || {}, current.state);
+    monthlyChart(b['monthly-sales']);
+    categoriesChart(b['top-categories'] || {});
+    statesChart(b.geography || {}, current.state);
     rfmChart(b.rfm || {});
-    reviewsChart(b.reviews || {});
+    reviewsChart(b['review-vs-sales'] || {});
     deliveryChart(b.delivery || {});
     tables(b);
   }
@@ -389,20 +390,18 @@
   }
   var seq = 0;
   function load() {
-    var my = ++seq, q = query(current), qs = q ? '?' + q : '', amp = q ? '&' + q : '';
+    var my = ++seq, q = query(current), qs = q ? '?' + q : '';
     var t0 = performance.now();
     document.body.classList.add('loading');
     $('#status').textContent = 'Querying the lake…';
-    var parts = {
-      kpis: '/api/kpis' + qs, monthly: '/api/monthly' + qs, categories: '/api/categories?n=10' + amp,
-      products: '/api/products?n=10' + amp, rfm: '/api/rfm' + qs, geo: '/api/geo?flows=8' + amp,
-      delivery: '/api/delivery' + qs, reviews: '/api/reviews' + qs
-    };
-    var names = Object.keys(parts);
-    return Promise.all(names.map(function (n) { return getJSON(parts[n]); })).then(function (res) {
+    // One request per analysis of the dashboard, /api/<its name>, with its defaults.
+    var analyses = boot.analyses || [];
+    return Promise.all(analyses.map(function (a) {
+      return getJSON('/api/' + a.name + qs).catch(function (err) { throw new Error(a.title + ': ' + err.message); });
+    })).then(function (res) {
       if (my !== seq) return;
       var b = {};
-      names.forEach(function (n, i) { b[n] = res[i]; });
+      analyses.forEach(function (a, i) { b[a.name] = res[i]; });
       showError('');
       render(b);
       $('#status').textContent = 'Updated in ' + Math.round(performance.now() - t0) + ' ms';
@@ -456,7 +455,7 @@
     fillSelect($('#f-state'), fl.states || []);
     fillSelect($('#f-category'), fl.categories || [], nice);
     freshness(boot.freshness);
-    render(boot.data);
+    render((boot.data && boot.data.analyses) || {});
     $('#status').textContent = 'Exported ' + when(boot.generated);
     document.body.dataset.loaded = 'all';
   }
