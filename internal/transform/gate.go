@@ -38,6 +38,7 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quali
 		return nil, nil, err
 	}
 	g := quality.NewGate(x.eng.DB(), s, "_stage", stageName(m))
+	t0 := time.Now()
 	if err := g.Annotate(ctx, m.Compiled()); err != nil {
 		g.Close()
 		var se *quality.SourceError
@@ -46,6 +47,7 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quali
 		}
 		return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
+	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "annotate", "ms", time.Since(t0).Milliseconds())
 	results, err := g.Evaluate(ctx, quality.EvalOptions{Key: m.Key})
 	if err != nil {
 		g.Close()

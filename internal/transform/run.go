@@ -238,9 +238,14 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	}
 
 	body := m.Compiled()
+	// Phase timings at debug level: where a build's time goes.
+	phase, t0 := func(name string, since time.Time) {
+		x.opts.Logger.Debug("model phase", "model", m.Name, "phase", name, "ms", time.Since(since).Milliseconds())
+	}, time.Now()
 	var gate *quality.Gate
 	if suite != nil {
 		g, checks, err := x.gate(ctx, m, suite)
+		phase("gate", t0)
 		res.Checks = checks
 		if err != nil {
 			return fail(err)
@@ -254,12 +259,16 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	if err != nil {
 		return fail(err)
 	}
+	t1 := time.Now()
 	partCols, err := x.write(ctx, m, st.Dir(), body)
 	if err != nil {
 		st.Abort()
 		return fail(err)
 	}
+	phase("write", t1)
+	t1 = time.Now()
 	rows, schema, err := x.inspect(ctx, st.Dir(), len(partCols) > 0)
+	phase("inspect", t1)
 	if err != nil {
 		st.Abort()
 		return fail(fmt.Errorf("model %s: inspect output: %w", m.Name, err))
@@ -291,16 +300,20 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	if err != nil {
 		return fail(err)
 	}
+	t1 = time.Now()
 	if err := x.eng.Register(ctx, man); err != nil {
 		return fail(err)
 	}
+	phase("register", t1)
 	if gate != nil {
 		// The quarantine follows its table: a crash in between leaves the
 		// previous quarantine and a fingerprint mismatch, so the next run
 		// rebuilds both.
+		t1 = time.Now()
 		if err := x.writeQuarantine(ctx, m, gate.Checked(), fp); err != nil {
 			return fail(err)
 		}
+		phase("quarantine", t1)
 	}
 	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
 	x.opts.Logger.Info("model built", "model", m.Name, "rows", man.Rows, "files", len(man.Files))
