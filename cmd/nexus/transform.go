@@ -76,7 +76,7 @@ func runTransform(ctx context.Context, a *app, lk *lake.Lake, opts transform.Opt
 
 func printTransform(w io.Writer, res transform.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tstatus\trows in\trows out\tfiles\tsize\tversion\ttime\t")
+	fmt.Fprintln(tw, "model\tstatus\tinput rows\trows out\tfiles\tsize\tversion\ttime\t")
 	for _, m := range res.Models {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, m.RowsIn, m.RowsOut, m.Files,
 			humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
