@@ -22,9 +22,10 @@ func (e *ParamError) Error() string { return e.Param + ": " + e.Msg }
 // maxEcho bounds how much of a bad value an error repeats.
 const maxEcho = 100
 
-// clip shortens s to maxEcho runes (a cut inside a rune would make the
-// message invalid UTF-8).
-func clip(s string) string {
+// Clip shortens s to the 100 runes an error may repeat of a client's value
+// (a cut inside a rune would make the message invalid UTF-8); the CLI and
+// the server both use it.
+func Clip(s string) string {
 	n := 0
 	for i := range s {
 		if n == maxEcho {
@@ -51,7 +52,7 @@ func ParseFilter(from, to, state, category string) (Filter, error) {
 		}
 		t, err := time.Parse(time.DateOnly, s)
 		if err != nil {
-			return Filter{}, &ParamError{d.name, fmt.Sprintf("%q is not a date yyyy-mm-dd", clip(s))}
+			return Filter{}, &ParamError{d.name, fmt.Sprintf("%q is not a date yyyy-mm-dd", Clip(s))}
 		}
 		*d.dst = t
 	}
@@ -88,11 +89,11 @@ func LoadFilterValues(ctx context.Context, db *sql.DB) (FilterValues, error) {
 func (v FilterValues) Check(f Filter) error {
 	if f.State != "" && !slices.Contains(v.States, f.State) {
 		return &ParamError{"state", fmt.Sprintf("%q is not a customer state with sales in the lake; accepted: %s",
-			clip(f.State), strings.Join(v.States, ", "))}
+			Clip(f.State), strings.Join(v.States, ", "))}
 	}
 	if f.Category != "" && !slices.Contains(v.Categories, f.Category) {
 		return &ParamError{"category", fmt.Sprintf("%q is not a product category with sales in the lake; accepted: %s",
-			clip(f.Category), strings.Join(v.Categories, ", "))}
+			Clip(f.Category), strings.Join(v.Categories, ", "))}
 	}
 	return nil
 }

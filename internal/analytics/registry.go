@@ -109,7 +109,7 @@ func ParseArgs(params []Param, raw func(name string) (string, bool)) (Args, erro
 }
 
 func (p Param) rangeError(s string) *ParamError {
-	return &ParamError{p.Name, fmt.Sprintf("%q is not an integer between %d and %d", clip(s), p.Min, p.Max)}
+	return &ParamError{p.Name, fmt.Sprintf("%q is not an integer between %d and %d", Clip(s), p.Min, p.Max)}
 }
 
 // paramHint names the parameters a takes, for an error message.

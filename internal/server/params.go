@@ -62,21 +62,9 @@ func apiParamError(err error) error {
 	return err
 }
 
-// maxEcho is how much of a client's value an answer repeats: enough to
+// clip is how much of a client's value an answer repeats: enough to
 // recognise it, never a whole 200 KB parameter.
-const maxEcho = 100
-
-// clip shortens s to maxEcho characters (runes), marking the cut.
-func clip(s string) string {
-	n := 0
-	for i := range s {
-		if n == maxEcho {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
-}
+func clip(s string) string { return analytics.Clip(s) }
 
 // filterKey is the cache key part of a filter.
 func filterKey(f analytics.Filter) string {
