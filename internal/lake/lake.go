@@ -593,21 +593,34 @@ func (l *Lake) Lock() (func(), error) {
 	if !l.writable {
 		return nil, fmt.Errorf("lake lock: %w", ErrReadOnly)
 	}
-	p := l.MetaDir("lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := l.flock("lock", false)
 	if err != nil {
-		return nil, fmt.Errorf("lake lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lake %s is locked by another nexus process (%s): %w", l.Root, p, err)
+		return nil, err
 	}
 	// A writer starts from the latest commit, not the one current when the
 	// handle was opened: another writer may have committed in between.
 	if err := l.rebase(); err != nil {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		unlock()
 		return nil, err
+	}
+	return unlock, nil
+}
+
+// flock takes an exclusive lock on _nexus/<name>; wait blocks until it is
+// free, else a held lock is an error naming it.
+func (l *Lake) flock(name string, wait bool) (func(), error) {
+	p := l.MetaDir(name)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lake lock: %w", err)
+	}
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lake %s is locked by another nexus process (%s): %w", l.Root, p, err)
 	}
 	return func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

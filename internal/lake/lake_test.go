@@ -3,8 +3,10 @@ package lake
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -311,4 +313,62 @@ func TestLockExcludesSecondWriter(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	unlock2()
+}
+
+// TestConcurrentCommitsWithoutTheLock: writers that do not hold the writer
+// lock and commit from the same base at the same time: exactly one wins,
+// the others get ErrConcurrentCommit, and no reported commit is lost.
+func TestConcurrentCommitsWithoutTheLock(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	w0, _ := Open(root)
+	publish(t, w0, Bronze, "seed", "r0", 1)
+	if _, err := w0.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 40; round++ {
+		const n = 4
+		hs := make([]*Lake, n)
+		for i := range hs {
+			var err error
+			if hs[i], err = Open(root); err != nil {
+				t.Fatal(err)
+			}
+			publish(t, hs[i], Silver, fmt.Sprintf("r%d_w%d", round, i), fmt.Sprintf("run%d-%d", round, i), 1)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		won := make([]bool, n)
+		for i := range hs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := hs[i].Commit(CommitInfo{})
+				if err != nil && !errors.Is(err, ErrConcurrentCommit) {
+					t.Error(err)
+				}
+				won[i] = err == nil
+			}()
+		}
+		close(start)
+		wg.Wait()
+		cur, err := OpenRead(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wins := 0
+		for i, ok := range won {
+			if !ok {
+				continue
+			}
+			wins++
+			if _, in := cur.Snapshot().Tables[fmt.Sprintf("silver.r%d_w%d", round, i)]; !in {
+				t.Errorf("round %d: writer %d was told it committed, but the current snapshot does not hold its table", round, i)
+			}
+		}
+		if wins != 1 {
+			t.Errorf("round %d: %d writers committed from the same base", round, wins)
+		}
+	}
 }

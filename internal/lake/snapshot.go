@@ -228,6 +228,16 @@ func refOf(m *Manifest) TableRef {
 // one, and swaps the pointer to it; the handle's transaction is then empty
 // (the mapping includes what it had published).
 func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
+	// The check of the pointer, the snapshot write and the swap are one
+	// critical section even for writers that do not hold the writer lock
+	// (library callers): a writer that started from an older snapshot loses
+	// with ErrConcurrentCommit instead of overwriting a commit. (On object
+	// storage the same step is the pointer's conditional PUT.)
+	unlock, err := l.flock("commit.lock", true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	base := l.SnapshotID()
 	cur, err := l.currentID()
 	if err != nil {
