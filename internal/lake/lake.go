@@ -62,6 +62,9 @@ type txState struct {
 	mu      sync.Mutex
 	pending map[string]*Manifest // layer.table → published in this transaction
 	order   []string
+	// adopted are existing versions made current again by this transaction
+	// (a repair's roll-back), with their original snapshot entries.
+	adopted map[string]TableRef
 }
 
 // Open opens the lake at root for writing, creating its directories, pinned to
@@ -514,8 +517,33 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		s.lake.tx.order = append(s.lake.tx.order, m.Name())
 	}
 	s.lake.tx.pending[m.Name()] = &m
+	delete(s.lake.tx.adopted, m.Name()) // a new version replaces an adopted one
 	s.lake.tx.mu.Unlock()
 	return &m, nil
+}
+
+// Adopt makes an existing version (an entry of an older snapshot) part of
+// this transaction, as if it had just been published: the handle reads it
+// at once, and the next commit maps the table to it.
+func (l *Lake) Adopt(name string, ref TableRef) error {
+	if !l.writable {
+		return fmt.Errorf("adopt %s: %w", name, ErrReadOnly)
+	}
+	m, err := l.loadManifest(name, ref.Manifest)
+	if err != nil {
+		return err
+	}
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	if _, seen := l.tx.pending[name]; !seen {
+		l.tx.order = append(l.tx.order, name)
+	}
+	l.tx.pending[name] = m
+	if l.tx.adopted == nil {
+		l.tx.adopted = map[string]TableRef{}
+	}
+	l.tx.adopted[name] = ref
+	return nil
 }
 
 // writeFileAtomic writes b to p through a temporary file, fsync and rename

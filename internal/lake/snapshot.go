@@ -201,6 +201,7 @@ func (l *Lake) Commit(info CommitInfo) (*Snapshot, error) {
 	}
 	l.tx.mu.Lock()
 	pending := l.tx.pending
+	adopted := l.tx.adopted
 	order := l.tx.order
 	l.tx.mu.Unlock()
 	if len(pending) == 0 && len(info.Meta) == 0 {
@@ -213,6 +214,10 @@ func (l *Lake) Commit(info CommitInfo) (*Snapshot, error) {
 		}
 	}
 	for n, m := range pending {
+		if r, ok := adopted[n]; ok {
+			tables[n] = r
+			continue
+		}
 		tables[n] = refOf(m)
 	}
 	changed := append([]string(nil), order...)
@@ -311,6 +316,7 @@ func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, inf
 		l.tx.mu.Lock()
 		l.tx.pending = map[string]*Manifest{}
 		l.tx.order = nil
+		l.tx.adopted = nil
 		l.tx.mu.Unlock()
 	}
 	return s, nil

@@ -25,6 +25,7 @@ const (
 	RepairRebuilt    RepairAction = "rebuilt from upstream"
 	RepairReingested RepairAction = "re-ingested from source"
 	RepairRolledBack RepairAction = "rolled back"
+	RepairRefreshed  RepairAction = "rebuilt, input repaired"
 	RepairFailed     RepairAction = "not repaired"
 )
 
@@ -45,11 +46,15 @@ type DoctorOptions struct {
 	Logger     *slog.Logger
 }
 
-// RepairLake fixes every damaged table of the writer's snapshot: a Silver or
-// Gold table (and its quarantine) is rebuilt from its inputs; a Bronze table
-// is re-ingested when its source file is at hand, else rolled back to its
-// newest intact version in a kept snapshot; a model that cannot be rebuilt is
-// rolled back too. Everything is committed as one snapshot (kind repair).
+// RepairLake fixes every damaged table of the writer's snapshot and keeps
+// the lake consistent, in one commit (kind repair):
+//   - a damaged Bronze table (or its quarantine) is re-ingested when its
+//     source file is at hand, else the pair is rolled back together to the
+//     newest snapshot where both are intact;
+//   - then every model is brought up to date on what Bronze now holds: a
+//     damaged one is rebuilt, and so is everything downstream of a Bronze
+//     table or model that changed; a model that cannot be rebuilt is rolled
+//     back with its quarantine.
 func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repair, *lake.Snapshot, error) {
 	if opts.RunID == "" {
 		opts.RunID = lake.NewRunID(time.Now())
@@ -70,143 +75,126 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 	}
 	var out []Repair
 	done := map[string]bool{}
-	rolled := map[string]lake.TableRef{}
-
-	// Bronze first: models are rebuilt from it.
-	var bronze []string
-	for _, t := range olist.Tables() {
-		if damaged[lake.Bronze+"."+t.Name] || damaged[lake.Quarantine+".bronze_"+t.Name] {
-			bronze = append(bronze, t.Name)
+	report := func(names []string, action RepairAction, detail string) {
+		for _, n := range names {
+			if damaged[n] && !done[n] {
+				out = append(out, Repair{Table: n, Action: action, Detail: detail})
+				done[n] = true
+			}
 		}
 	}
-	for _, t := range bronze {
-		names := []string{lake.Bronze + "." + t, lake.Quarantine + ".bronze_" + t}
-		if src := sourceFile(opts.SourceDir, t); src != "" {
+
+	// Bronze first: the models are rebuilt from it.
+	for _, t := range olist.Tables() {
+		pair := []string{lake.Bronze + "." + t.Name, lake.Quarantine + ".bronze_" + t.Name}
+		if !damaged[pair[0]] && !damaged[pair[1]] {
+			continue
+		}
+		if src := sourceFile(opts.SourceDir, t.Name); src != "" {
 			res, err := ingest.Run(ctx, lk, ingest.Options{SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift,
-				Tables: []string{t}, Logger: opts.Logger})
+				Tables: []string{t.Name}, Force: true, Logger: opts.Logger})
 			if err == nil && len(res.Failed()) == 0 {
-				for _, n := range names {
-					if damaged[n] {
-						out = append(out, Repair{Table: n, Action: RepairReingested, Detail: src})
-						done[n] = true
-					}
-				}
+				report(pair, RepairReingested, src)
 				continue
 			}
 			if err == nil {
 				err = res.Failed()[0].Err
 			}
-			opts.Logger.Warn("re-ingest failed, rolling back instead", "table", t, "err", err)
+			opts.Logger.Warn("re-ingest failed, rolling back instead", "table", t.Name, "err", err)
 		}
-		for _, n := range names {
-			if damaged[n] {
-				out = append(out, rollbackTable(lk, n, rolled))
-				done[n] = true
-			}
-		}
+		action, detail := rollbackGroup(lk, pair)
+		report(pair, action, detail)
 	}
 
-	// Models: the damaged ones and those whose quarantine is damaged.
-	var models []string
-	for _, name := range g.Order {
-		m := g.Models[name]
-		q := lake.Quarantine + "." + transform.QuarantineTable(m.Layer, m.Table)
-		if damaged[name] || damaged[q] {
-			models = append(models, name)
-		}
+	// Every model on what Bronze now holds: unchanged ones are skipped by
+	// their fingerprints, damaged ones and those downstream of a change are
+	// rebuilt.
+	eopts := opts.Engine
+	if eopts.Conns == 0 {
+		eopts.Conns = 2
 	}
-	if len(models) > 0 {
-		eopts := opts.Engine
-		if eopts.Conns == 0 {
-			eopts.Conns = 2
-		}
-		eng, err := engine.Open(ctx, lk, eopts)
-		if err != nil {
-			return nil, nil, err
-		}
-		res, err := transform.Run(ctx, lk, eng, g, transform.Options{RunID: opts.RunID, Select: models, Suites: suites, Logger: opts.Logger})
-		eng.Close()
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, r := range res.Models {
-			m := g.Models[r.Model]
-			names := []string{r.Model, lake.Quarantine + "." + transform.QuarantineTable(m.Layer, m.Table)}
-			for _, n := range names {
-				if !damaged[n] {
-					continue
-				}
-				if r.Err == nil && lk.Intact(splitName(n)) != nil {
-					out = append(out, Repair{Table: n, Action: RepairRebuilt, Detail: fmt.Sprintf("version %d", r.Version)})
-				} else {
-					rep := rollbackTable(lk, n, rolled)
-					if r.Err != nil {
-						rep.Detail += " (rebuild failed: " + firstLine(r.Err.Error()) + ")"
-					}
-					out = append(out, rep)
-				}
-				done[n] = true
+	eng, err := engine.Open(ctx, lk, eopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := transform.Run(ctx, lk, eng, g, transform.Options{RunID: opts.RunID, Suites: suites, Logger: opts.Logger})
+	eng.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range res.Models {
+		m := g.Models[r.Model]
+		pair := []string{r.Model, lake.Quarantine + "." + transform.QuarantineTable(m.Layer, m.Table)}
+		switch {
+		case r.Err == nil && r.Status == transform.StatusBuilt:
+			if damaged[pair[0]] || damaged[pair[1]] {
+				report(pair, RepairRebuilt, fmt.Sprintf("version %d", r.Version))
+			} else {
+				out = append(out, Repair{Table: r.Model, Action: RepairRefreshed, Detail: fmt.Sprintf("version %d: an input was repaired", r.Version)})
 			}
+		case r.Err != nil && (damaged[pair[0]] || damaged[pair[1]]):
+			action, detail := rollbackGroup(lk, pair)
+			report(pair, action, detail+" (rebuild failed: "+firstLine(r.Err.Error())+")")
+		case r.Err != nil:
+			out = append(out, Repair{Table: r.Model, Action: RepairFailed,
+				Detail: "not rebuilt after its inputs were repaired: " + firstLine(r.Err.Error())})
 		}
 	}
 	for n := range damaged {
 		if !done[n] {
-			out = append(out, rollbackTable(lk, n, rolled))
+			action, detail := rollbackGroup(lk, []string{n})
+			report([]string{n}, action, detail)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Table < out[j].Table })
-
-	snap := lk.Snapshot()
-	if len(rolled) > 0 {
-		// Rolled-back tables point at older versions; rebuilt ones are pending.
-		// Both go into one commit.
-		snap, err = lk.Replace(rolled, lake.CommitInfo{Kind: lake.CommitRepair, RunID: opts.RunID, Note: "doctor --repair: roll back damaged tables"})
-		if err != nil {
-			return out, nil, err
-		}
-	} else if len(lk.Pending()) > 0 {
-		snap, err = Commit(lk, lake.CommitInfo{Kind: lake.CommitRepair, RunID: opts.RunID, Note: "doctor --repair"}, opts.Logger)
-		if err != nil {
-			return out, nil, err
-		}
+	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRepair, RunID: opts.RunID, Note: "doctor --repair"}, opts.Logger)
+	if err != nil {
+		return out, nil, err
 	}
 	return out, snap, nil
 }
 
-// rollbackTable finds the newest intact version of a table in the kept
-// snapshots other than the current one and records it in rolled.
-func rollbackTable(lk *lake.Lake, name string, rolled map[string]lake.TableRef) Repair {
+// rollbackGroup makes the newest kept snapshot in which every table of the
+// group is intact (and one of them differs from now) the source of their
+// versions, in the writer's transaction: a table and its quarantine move
+// together.
+func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
 	cur := lk.Snapshot()
 	ids, err := lk.SnapshotIDs()
 	if err != nil {
-		return Repair{Table: name, Action: RepairFailed, Detail: err.Error()}
-	}
-	var curRef string
-	if cur != nil {
-		curRef = cur.Tables[name].Manifest
+		return RepairFailed, err.Error()
 	}
 	for i := len(ids) - 1; i >= 0; i-- {
 		s, err := lk.ReadSnapshot(ids[i])
 		if err != nil {
 			continue
 		}
-		ref, ok := s.Tables[name]
-		if !ok || ref.Manifest == curRef {
-			continue
-		}
 		old, err := lk.At(s.ID)
 		if err != nil {
 			continue
 		}
-		if old.Intact(splitName(name)) == nil {
+		differs, ok := false, true
+		for _, n := range names {
+			ref, in := s.Tables[n]
+			if !in || old.Intact(splitName(n)) == nil {
+				ok = false
+				break
+			}
+			if cur == nil || cur.Tables[n].Manifest != ref.Manifest {
+				differs = true
+			}
+		}
+		if !ok || !differs {
 			continue
 		}
-		rolled[name] = ref
-		return Repair{Table: name, Action: RepairRolledBack,
-			Detail: fmt.Sprintf("to version %d of snapshot %d (%s)", ref.Version, s.ID, s.CreatedAt.Format(time.DateTime))}
+		for _, n := range names {
+			if err := lk.Adopt(n, s.Tables[n]); err != nil {
+				return RepairFailed, err.Error()
+			}
+		}
+		return RepairRolledBack, fmt.Sprintf("to version %d of snapshot %d (%s)", s.Tables[names[0]].Version, s.ID, s.CreatedAt.Format(time.DateTime))
 	}
-	return Repair{Table: name, Action: RepairFailed,
-		Detail: "no intact older version is kept; re-run `nexus run --source DIR` (Bronze) or fix its inputs"}
+	return RepairFailed, "no intact older version is kept; re-run `nexus run --source DIR` (Bronze) or fix its inputs"
 }
 
 func splitName(n string) (string, string) {

@@ -226,8 +226,12 @@ func TestRepairRollsBackOrRebuilds(t *testing.T) {
 	for _, r := range repairs {
 		got[r.Table] = r.Action
 	}
-	if got["bronze.sellers"] != RepairRolledBack || got["silver.orders"] != RepairRebuilt || len(got) != 2 {
+	if got["bronze.sellers"] != RepairRolledBack || got["silver.orders"] != RepairRebuilt {
 		t.Fatalf("repairs = %+v", repairs)
+	}
+	// What depends on the rolled-back Bronze table is rebuilt on it.
+	if got["silver.sellers"] != RepairRefreshed {
+		t.Errorf("silver.sellers after its Bronze table was rolled back: %q (%+v)", got["silver.sellers"], repairs)
 	}
 	if snap.Kind != lake.CommitRepair {
 		t.Errorf("repair snapshot kind %s", snap.Kind)
@@ -236,9 +240,27 @@ func TestRepairRollsBackOrRebuilds(t *testing.T) {
 	if f := r.Check(); len(f) != 0 {
 		t.Errorf("after repair: %v", f)
 	}
-	if m, _ := r.Manifest(lake.Bronze, "sellers"); m.Version != 1 {
-		t.Errorf("bronze.sellers rolled back to version %d, want 1", m.Version)
+	// A table and its quarantine moved together, and Silver is built on them.
+	bm, _ := r.Manifest(lake.Bronze, "sellers")
+	qm, _ := r.Manifest(lake.Quarantine, "bronze_sellers")
+	if bm.Version != 1 || qm.Version != 1 {
+		t.Errorf("bronze.sellers v%d, quarantine.bronze_sellers v%d, want both 1", bm.Version, qm.Version)
 	}
+	sm, _ := r.Manifest(lake.Silver, "sellers")
+	for _, in := range sm.Inputs {
+		if in.Name == "bronze.sellers" && in.Version != bm.Version {
+			t.Errorf("silver.sellers built on bronze.sellers v%d, current is v%d", in.Version, bm.Version)
+		}
+	}
+	eng, err := engine.Open(ctx, r, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphans, mismatched, rows int64
+	if err := eng.DB().QueryRowContext(ctx, invariantSQL).Scan(&orphans, &mismatched, &rows); err != nil || orphans+mismatched > 0 {
+		t.Errorf("after repair: %d orphans, %d mismatched payments (%v)", orphans, mismatched, err)
+	}
+	eng.Close()
 	// With the source at hand, Bronze is re-ingested instead.
 	m, _ := w.Manifest(lake.Bronze, "sellers")
 	if err := os.Remove(w.AbsFiles(m)[0]); err != nil {
@@ -248,7 +270,11 @@ func TestRepairRollsBackOrRebuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(repairs) != 1 || repairs[0].Action != RepairReingested {
+	got = map[string]RepairAction{}
+	for _, r := range repairs {
+		got[r.Table] = r.Action
+	}
+	if got["bronze.sellers"] != RepairReingested {
 		t.Fatalf("repairs with source = %+v", repairs)
 	}
 }
