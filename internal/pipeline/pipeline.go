@@ -77,11 +77,14 @@ type RunStatus string
 // Run statuses. A record is written as running when the run starts, so a run
 // killed midway is found and marked abandoned by the next writer.
 const (
-	RunRunning   RunStatus = "running"
-	RunSucceeded RunStatus = "succeeded"
-	RunFailed    RunStatus = "failed"
-	RunAbandoned RunStatus = "abandoned"
-	RunCancelled RunStatus = "cancelled"
+	RunRunning RunStatus = "running"
+	// RunCommitting: the steps are done and recorded, the commit is under
+	// way; the next writer resolves it from the snapshots.
+	RunCommitting RunStatus = "committing"
+	RunSucceeded  RunStatus = "succeeded"
+	RunFailed     RunStatus = "failed"
+	RunAbandoned  RunStatus = "abandoned"
+	RunCancelled  RunStatus = "cancelled"
 )
 
 // Summary is the record of a run, also stored under _nexus/runs/.
@@ -188,6 +191,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if err := ctx.Err(); err != nil {
 		sum.Status, sum.Duration = RunCancelled, time.Since(sum.Started)
 		return sum, errors.Join(err, saveRun(lk, sum))
+	}
+	// The record holds the steps before the commit: a run killed after its
+	// commit is then resolved from the snapshot, not lost as abandoned.
+	sum.Status, sum.Duration = RunCommitting, time.Since(sum.Started)
+	if err := saveRun(lk, sum); err != nil {
+		return sum, err
 	}
 	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRun, RunID: opts.RunID}, opts.Logger)
 	if err != nil {
@@ -340,8 +349,10 @@ func Commit(lk *lake.Lake, info lake.CommitInfo, log *slog.Logger) (*lake.Snapsh
 	return snap, nil
 }
 
-// MarkAbandoned marks the run records left as running by a process that died
-// (the caller holds the lake's writer lock, so no run is in progress).
+// MarkAbandoned resolves the run records left unfinished by a process that
+// died (the caller holds the lake's writer lock, so no run is in progress): a
+// run whose snapshot was committed gets its outcome and snapshot; the others
+// are abandoned.
 func MarkAbandoned(lk *lake.Lake) error {
 	dir := lk.MetaDir("runs")
 	entries, err := os.ReadDir(dir)
@@ -351,6 +362,7 @@ func MarkAbandoned(lk *lake.Lake) error {
 	if err != nil {
 		return fmt.Errorf("run history: %w", err)
 	}
+	var committed map[string]int64 // run id → snapshot, read once when needed
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
@@ -365,14 +377,49 @@ func MarkAbandoned(lk *lake.Lake) error {
 			continue // History reports unreadable records
 		}
 		// Records of runs killed before this version wrote a status stay
-		// without one; they are abandoned runs too.
-		if s.Kind != "run" || (s.Status != RunRunning && s.Status != "") {
+		// without one; they are unfinished runs too.
+		if s.Kind != "run" || (s.Status != RunRunning && s.Status != RunCommitting && s.Status != "") {
 			continue
 		}
+		if committed == nil {
+			if committed, err = committedRuns(lk); err != nil {
+				return err
+			}
+		}
 		s.Status = RunAbandoned
+		if id, ok := committed[s.RunID]; ok {
+			s.Snapshot, s.Status = id, RunSucceeded
+			for _, st := range s.Steps {
+				if st.Error != "" {
+					s.Status = RunFailed
+				}
+			}
+		}
 		if err := saveRun(lk, &s); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// committedRuns maps the run ids of the committed snapshots still kept (the
+// chain of parents from the current one: a snapshot file whose writer died
+// before the pointer swap was never committed) to their snapshot.
+func committedRuns(lk *lake.Lake) (map[string]int64, error) {
+	out := map[string]int64{}
+	s := lk.Snapshot()
+	for s != nil && s.ID > 0 {
+		if s.RunID != "" && s.Kind == lake.CommitRun {
+			out[s.RunID] = s.ID
+		}
+		if s.Parent <= 0 {
+			break
+		}
+		parent, err := lk.ReadSnapshot(s.Parent)
+		if err != nil {
+			break // older ones are no longer kept
+		}
+		s = parent
+	}
+	return out, nil
 }

@@ -308,6 +308,27 @@ func TestAbandonedRunIsMarked(t *testing.T) {
 	if len(hist) != 2 || status[hist[0].RunID] != RunSucceeded {
 		t.Errorf("history = %+v", hist)
 	}
+
+	// A run killed after its commit but before its final record: resolved
+	// from the snapshot it committed, not abandoned.
+	sum, err := Run(context.Background(), w, Options{RunID: "20200101T000001Z-live00", SourceDir: generated(t), SkipModels: true, Force: true})
+	if err != nil || sum.Snapshot == 0 {
+		t.Fatalf("run: %v (snapshot %d)", err, sum.Snapshot)
+	}
+	killed := *sum
+	killed.Status, killed.Snapshot = RunCommitting, 0
+	if err := saveRun(w, &killed); err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkAbandoned(w); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ = History(w, 0)
+	for _, h := range hist {
+		if h.RunID == sum.RunID && h.Status != RunSucceeded {
+			t.Errorf("a run killed after its commit is %q", h.Status)
+		}
+	}
 }
 
 // TestCheckRecordsOnlyWhenWritable: a check on a lake it cannot write to
