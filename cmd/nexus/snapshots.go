@@ -41,7 +41,9 @@ Read an older one with 'nexus query --snapshot N'; make it current again with
 			for i := len(ids) - 1; i >= 0; i-- {
 				s, err := lk.ReadSnapshot(ids[i])
 				if err != nil {
-					return err
+					// One damaged snapshot file does not hide the others.
+					fmt.Fprintln(os.Stderr, "warning:", err)
+					continue
 				}
 				snaps = append(snaps, s)
 			}

@@ -153,9 +153,21 @@ func (e *Engine) Refresh(ctx context.Context) error {
 // re-creates the views. The caller makes sure no query runs meanwhile.
 func (e *Engine) Use(ctx context.Context, lk *lake.Lake) error {
 	e.ddl.Lock()
+	prev := e.lake
 	e.lake = lk
 	e.ddl.Unlock()
-	return e.Refresh(ctx)
+	if err := e.Refresh(ctx); err != nil {
+		// Some views may read the new snapshot and some the old: back to the
+		// old one whole, so the caller can retry the move.
+		e.ddl.Lock()
+		e.lake = prev
+		e.ddl.Unlock()
+		if rerr := e.Refresh(context.WithoutCancel(ctx)); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	return nil
 }
 
 // Register (re)creates the view of one published table, e.g. right after a
