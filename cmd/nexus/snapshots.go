@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,11 @@ Read an older one with 'nexus query --snapshot N'; make it current again with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lk, err := a.openLake()
+			if errors.Is(err, lake.ErrDamagedPointer) {
+				// Listing is what it takes to choose a snapshot to roll back to.
+				fmt.Fprintln(os.Stderr, "warning:", err)
+				lk, err = lake.OpenUnpinned(a.cfg.Lake)
+			}
 			if err != nil {
 				return err
 			}
@@ -103,6 +109,14 @@ inputs say is out of date.`,
 				return fmt.Errorf("rollback: %q is not a snapshot number (see `nexus snapshots`)", args[0])
 			}
 			lk, unlock, err := a.openLakeForWrite()
+			if errors.Is(err, lake.ErrDamagedPointer) {
+				s, rerr := lake.RecoverPointer(a.cfg.Lake, id, lake.NewRunID(time.Now()))
+				if rerr != nil {
+					return errors.Join(err, rerr)
+				}
+				fmt.Printf("the current snapshot pointer was damaged; rolled back to snapshot %d: committed snapshot %d\n", id, s.ID)
+				return nil
+			}
 			if err != nil {
 				return err
 			}

@@ -78,9 +78,22 @@ func (l *Lake) currentID() (int64, error) {
 	}
 	var p pointer
 	if err := json.Unmarshal(b, &p); err != nil || p.Snapshot <= 0 {
-		return 0, fmt.Errorf("lake %s: current snapshot pointer %s is damaged (%q); `nexus rollback N` to an existing snapshot (see `nexus snapshots`) rewrites it", l.Root, l.pointerPath(), strings.TrimSpace(string(b)))
+		return 0, fmt.Errorf("lake %s: %w: %s holds %q; `nexus rollback N` to an existing snapshot (see `nexus snapshots`) rewrites it", l.Root, ErrDamagedPointer, l.pointerPath(), clipBytes(b))
 	}
 	return p.Snapshot, nil
+}
+
+// ErrDamagedPointer: _nexus/CURRENT cannot be read or names a snapshot that
+// is not there. Readers and writers refuse the lake until `nexus rollback N`
+// (RecoverPointer) rewrites it.
+var ErrDamagedPointer = errors.New("the current snapshot pointer is damaged")
+
+func clipBytes(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return s
 }
 
 func (l *Lake) currentSnapshot() (*Snapshot, error) {
@@ -91,7 +104,55 @@ func (l *Lake) currentSnapshot() (*Snapshot, error) {
 	if id == 0 {
 		return l.legacySnapshot()
 	}
-	return l.ReadSnapshot(id)
+	s, err := l.ReadSnapshot(id)
+	if err != nil {
+		return nil, fmt.Errorf("lake %s: %w: it names snapshot %d: %v; `nexus rollback N` to an existing snapshot (see `nexus snapshots`) rewrites it", l.Root, ErrDamagedPointer, id, err)
+	}
+	return s, nil
+}
+
+// OpenUnpinned opens an existing lake read-only without reading its current
+// snapshot: enough to list and read snapshot files when the pointer itself
+// is damaged.
+func OpenUnpinned(root string) (*Lake, error) {
+	abs, err := absRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(abs, metaDir)); err != nil {
+		return nil, fmt.Errorf("no lake at %s: %w", root, err)
+	}
+	return &Lake{Root: abs}, nil
+}
+
+// RecoverPointer makes snapshot id current on a lake whose pointer is
+// damaged: a new snapshot with id's mapping, and the pointer rewritten. It
+// takes the writer lock.
+func RecoverPointer(root string, id int64, runID string) (*Snapshot, error) {
+	abs, err := absRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lake{Root: abs, writable: true, tx: &txState{pending: map[string]*Manifest{}}}
+	unlock, err := l.flock("lock", false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	target, err := l.ReadSnapshot(id)
+	if err != nil {
+		return nil, err
+	}
+	tables := map[string]TableRef{}
+	changed := []string{}
+	for n, r := range target.Tables {
+		tables[n] = r
+		changed = append(changed, n)
+	}
+	sort.Slice(changed, func(i, j int) bool { return lessTable(changed[i], changed[j]) })
+	l.snap = &Snapshot{ID: target.ID, HighWater: target.HighWater}
+	return l.commit(tables, changed, nil, CommitInfo{Kind: CommitRollback, RunID: runID,
+		Note: fmt.Sprintf("rollback to snapshot %d over a damaged pointer", id), overwritePointer: true})
 }
 
 // ReadSnapshot reads one snapshot by id.
@@ -179,6 +240,8 @@ type CommitInfo struct {
 	RunID string
 	Note  string
 	Meta  map[string]string
+	// overwritePointer: RecoverPointer replaces a damaged pointer.
+	overwritePointer bool
 }
 
 // Pending returns the names of the tables published in this handle's
@@ -245,10 +308,13 @@ func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, inf
 	defer unlock()
 	base := l.SnapshotID()
 	cur, err := l.currentID()
+	if info.overwritePointer && errors.Is(err, ErrDamagedPointer) {
+		cur, err = base, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if cur != base {
+	if cur != base && !info.overwritePointer {
 		return nil, fmt.Errorf("commit to %s: %w: snapshot %d was committed by another writer after this one started from %d; nothing of this run is visible, run it again", l.Root, ErrConcurrentCommit, cur, base)
 	}
 	ids, err := l.SnapshotIDs()
