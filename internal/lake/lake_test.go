@@ -2,6 +2,7 @@ package lake
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -370,5 +371,82 @@ func TestConcurrentCommitsWithoutTheLock(t *testing.T) {
 		if wins != 1 {
 			t.Errorf("round %d: %d writers committed from the same base", round, wins)
 		}
+	}
+}
+
+// TestGraceDatesFromTheChain: a snapshot superseded a moment ago keeps its
+// files for the grace period even when a dead writer's snapshot file (never
+// current) dated hours ago sits between them.
+func TestGraceDatesFromTheChain(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	w, _ := Open(root)
+	publish(t, w, Bronze, "t", "run1", 1)
+	if _, err := w.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := Open(root)
+	dm := publish(t, dead, Bronze, "t", "dead", 1)
+	s2 := &Snapshot{ID: 2, Parent: 1, Kind: CommitRun, CreatedAt: time.Now().Add(-3 * time.Hour),
+		Tables: map[string]TableRef{"bronze.t": refOf(dm)}}
+	b, _ := json.Marshal(s2)
+	if err := os.WriteFile(dead.snapshotPath(2), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader, _ := OpenRead(root)
+	rm, _ := reader.Manifest(Bronze, "t")
+	w2, _ := Open(root)
+	publish(t, w2, Bronze, "t", "run3", 1)
+	if _, err := w2.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.Vacuum(Retention{Keep: 1, Grace: time.Hour}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if f := reader.Verify(rm); len(f) > 0 {
+		t.Errorf("snapshot 1 was current a moment ago but its files are gone: %v", f[0])
+	}
+}
+
+// TestLegacyReaderKeepsItsFiles: a reader pinned to a lake from before
+// snapshots keeps its files through the first commit and vacuum.
+func TestLegacyReaderKeepsItsFiles(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := "bronze/t/v000001-old"
+	body := parquetish("rows")
+	if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, dir, "part-0.parquet"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := Manifest{Layer: Bronze, Table: "t", Version: 1, RunID: "old", Dir: dir,
+		Files: []File{{Path: dir + "/part-0.parquet", Rows: 1, Bytes: int64(len(body))}}, Rows: 1, Bytes: int64(len(body))}
+	b, _ := json.Marshal(m)
+	if err := os.MkdirAll(filepath.Join(root, "_nexus", "tables"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "_nexus", "tables", "bronze.t.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := reader.Manifest(Bronze, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := Open(root)
+	publish(t, w, Bronze, "t", "new", 1)
+	if _, err := w.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Vacuum(DefaultRetention, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if f := reader.Verify(rm); len(f) > 0 {
+		t.Errorf("legacy-pinned reader lost its files at the first commit+vacuum: %v", f[0])
 	}
 }

@@ -493,35 +493,53 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 	if err != nil {
 		return res, err
 	}
+	// When did each snapshot stop being current? The chain of parents from
+	// the current one says: a parent was superseded when its child was
+	// committed. A snapshot off the chain (its writer died before the
+	// pointer swap) was never current.
+	all := map[int64]*Snapshot{}
+	for _, id := range ids {
+		if s, err := l.ReadSnapshot(id); err == nil {
+			all[id] = s
+		}
+	}
+	supersededAt := map[int64]time.Time{}
+	for _, s := range all {
+		supersededAt[s.ID] = s.CreatedAt
+	}
+	for s := all[cur]; s != nil; s = all[s.Parent] {
+		if s.Parent >= 0 {
+			supersededAt[s.Parent] = s.CreatedAt
+		}
+		if s.Parent <= 0 || s.Parent >= s.ID {
+			break
+		}
+	}
 	kept := map[int64]*Snapshot{}
 	for i, id := range ids {
 		keep := id == cur || i >= len(ids)-r.Keep || id > cur
-		var s *Snapshot
-		if !keep && i+1 < len(ids) {
-			// When was it superseded? When the next snapshot was written.
-			next, err := l.ReadSnapshot(ids[i+1])
-			if err == nil && now.Sub(next.CreatedAt) < r.Grace {
-				keep = true
-			}
+		if t, ok := supersededAt[id]; ok && now.Sub(t) < r.Grace {
+			keep = true
 		}
-		if !keep {
+		s, readable := all[id]
+		if !keep && readable || !keep && now.Sub(fileTime(l.snapshotPath(id))) >= r.Grace {
+			// A damaged snapshot file goes too once outside retention.
 			if err := os.Remove(l.snapshotPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return res, fmt.Errorf("vacuum snapshot %d: %w", id, err)
 			}
 			res.Snapshots = append(res.Snapshots, id)
 			continue
 		}
-		s, err = l.ReadSnapshot(id)
-		if err != nil {
-			// A damaged snapshot file keeps nothing alive but is not deleted.
-			continue
+		if readable {
+			kept[id] = s
 		}
-		kept[id] = s
 	}
-	if len(ids) == 0 {
-		// A lake from before snapshots, not committed to yet: its manifests
-		// are its state.
-		if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
+	// A lake from before snapshots: its manifests are its state until the
+	// first commit, and stay for readers that pinned them as long as the
+	// first snapshot is within retention.
+	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
+		first, hasFirst := all[1]
+		if len(ids) == 0 || len(ids) < r.Keep || (hasFirst && now.Sub(first.CreatedAt) < r.Grace) {
 			kept[0] = legacy
 		}
 	}
@@ -604,6 +622,14 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 		}
 	}
 	return res, nil
+}
+
+func fileTime(p string) time.Time {
+	info, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return info.ModTime()
 }
 
 // Orphans lists version directories that no kept snapshot refers to (left by
