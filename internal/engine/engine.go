@@ -243,14 +243,21 @@ func (e *Engine) registerDamaged(ctx context.Context, layer, table string, schem
 const damagedHint = "; run `nexus doctor` (and `nexus doctor --repair`)"
 
 // IsDamaged reports whether a query failed because it read a damaged table:
-// one found damaged when it was registered, or a file that went missing or
-// became unreadable since (DuckDB's IO errors).
-func IsDamaged(err error) bool {
+// one found damaged when it was registered, or a file of the lake that went
+// missing or became unreadable since (a DuckDB IO error naming a file under
+// the lake's root; a full spill disk is not damage).
+func (e *Engine) IsDamaged(err error) bool {
 	if err == nil {
 		return false
 	}
 	msg := err.Error()
-	return (strings.Contains(msg, " is damaged: ") && strings.Contains(msg, damagedHint)) || strings.Contains(msg, "IO Error: ")
+	if strings.Contains(msg, " is damaged: ") && strings.Contains(msg, damagedHint) {
+		return true
+	}
+	e.ddl.Lock()
+	lk := e.lake
+	e.ddl.Unlock()
+	return lk != nil && strings.Contains(msg, "IO Error: ") && strings.Contains(msg, lk.Root+string(os.PathSeparator))
 }
 
 // Damaged returns the findings of the tables that could not be registered,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/keystone/nexus/internal/engine"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -174,7 +173,7 @@ func (s *Server) writeQueryError(w http.ResponseWriter, name string, err error) 
 		writeError(w, http.StatusServiceUnavailable, "", name+": "+errBusy.Error())
 	case errors.Is(err, errTimeout):
 		writeError(w, http.StatusGatewayTimeout, "", fmt.Sprintf("%s: %s (%s)", name, errTimeout.Error(), s.opts.QueryTimeout))
-	case engine.IsDamaged(err):
+	case s.eng.IsDamaged(err):
 		// A damaged table degrades the endpoints that read it.
 		writeError(w, http.StatusServiceUnavailable, "", name+": "+s.redact(err.Error()))
 	default:
