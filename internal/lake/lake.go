@@ -550,8 +550,15 @@ func (l *Lake) Adopt(name string, ref TableRef) error {
 // (or, with exclusive, a hard link that fails when p exists: the local
 // equivalent of S3's If-None-Match: *), then syncs the directory.
 func writeFileAtomic(p string, b []byte, exclusive bool) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	dir := filepath.Dir(p)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		// A new directory's entry must survive a power loss too.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
 	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
