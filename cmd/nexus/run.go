@@ -120,8 +120,14 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 		}
 		// A failed row check quarantines its rows and the table is still
 		// published; only a blocking failure stops a table.
-		fmt.Fprintf(w, "\nquality gates: %d checks, %d failed (%d blocking; the others quarantined their rows), %d warnings\n",
-			len(checks), fails, blocking, warns)
+		failed := fmt.Sprintf("%d failed", fails)
+		switch {
+		case fails > 0 && blocking == fails:
+			failed += " (all blocking)"
+		case fails > 0:
+			failed += fmt.Sprintf(" (%d blocking; the others quarantined their rows)", blocking)
+		}
+		fmt.Fprintf(w, "\nquality gates: %d checks, %s, %d warnings\n", len(checks), failed, warns)
 		printChecks(w, checks, false)
 	}
 	unchanged := 0

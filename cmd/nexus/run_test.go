@@ -49,3 +49,27 @@ func TestPrintRun(t *testing.T) {
 	printRun(&sb, sum)
 	golden(t, "run_summary.golden", sb.String())
 }
+
+// TestGateLineWording: the summary's gate line claims quarantined rows only
+// when some check failed without blocking.
+func TestGateLineWording(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		verdict  quality.Verdict
+		blocking bool
+		want     string
+	}{
+		{quality.VerdictPass, false, "quality gates: 1 checks, 0 failed, 0 warnings"},
+		{quality.VerdictWarn, false, "quality gates: 1 checks, 0 failed, 1 warnings"},
+		{quality.VerdictFail, true, "quality gates: 1 checks, 1 failed (all blocking), 0 warnings"},
+		{quality.VerdictFail, false, "quality gates: 1 checks, 1 failed (0 blocking; the others quarantined their rows), 0 warnings"},
+	} {
+		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Steps: []pipeline.Step{{Name: "silver.orders", Kind: "model",
+			Checks: []quality.Result{{Table: "silver.orders", CheckID: "c", Kind: quality.KindExpression, Verdict: tc.verdict, Blocking: tc.blocking}}}}}
+		var sb strings.Builder
+		printRun(&sb, sum)
+		if !strings.Contains(sb.String(), tc.want) {
+			t.Errorf("%s/%v: want %q in\n%s", tc.verdict, tc.blocking, tc.want, sb.String())
+		}
+	}
+}
