@@ -296,3 +296,79 @@ func TestDamagedPointerRecovers(t *testing.T) {
 		t.Error("no sales after recovering the pointer")
 	}
 }
+
+// TestKillEveryCommitter SIGKILLs each command that commits once it has
+// published a new table version, and checks that the lake still reads the
+// snapshot it had, intact, and that a re-run of the command converges.
+func TestKillEveryCommitter(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.05", "--seed", "9")
+	nexus(t, dir, false, "run", "--source", "src")
+	manifests := func() map[string]bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "manifests", "*", "*.json"))
+		out := map[string]bool{}
+		for _, f := range files {
+			out[f] = true
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		damage func()
+	}{
+		{"transform", []string{"transform", "--full-refresh"}, nil},
+		{"ingest", []string{"ingest", "--source", "src", "--force"}, nil},
+		{"doctor --repair", []string{"doctor", "--repair", "--source", "src"}, func() {
+			files, _ := filepath.Glob(filepath.Join(dir, "lake", "silver", "orders", "v*", "*", "*", "*.parquet"))
+			for _, f := range files {
+				if err := os.Truncate(f, 10); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before string
+			for attempt := 1; ; attempt++ {
+				if tc.damage != nil {
+					tc.damage()
+				}
+				before = nexus(t, dir, false, "snapshots")
+				seen := manifests()
+				cmd := exec.Command(nexusBin, tc.args...)
+				cmd.Dir = dir
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				killed := false
+				for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+					if len(manifests()) > len(seen) {
+						_ = cmd.Process.Signal(syscall.SIGKILL)
+						killed = true
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				if err := cmd.Wait(); killed && err != nil {
+					break
+				}
+				if attempt == 3 {
+					t.Fatalf("%s finished before it could be killed, 3 times", tc.name)
+				}
+			}
+			if after := nexus(t, dir, false, "snapshots"); after != before {
+				t.Errorf("a killed %s changed the snapshots:\nbefore:\n%s\nafter:\n%s", tc.name, before, after)
+			}
+			if tc.damage == nil {
+				if out := nexus(t, dir, false, "doctor"); !strings.Contains(out, "all intact") {
+					t.Errorf("doctor after a killed %s:\n%s", tc.name, out)
+				}
+			}
+			nexus(t, dir, false, tc.args...)
+			if out := nexus(t, dir, false, "doctor"); !strings.Contains(out, "all intact") {
+				t.Errorf("doctor after re-running %s:\n%s", tc.name, out)
+			}
+		})
+	}
+}
