@@ -5,6 +5,7 @@ package outputs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,13 +29,24 @@ func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 	start := time.Now()
 	st := pipeline.Step{Name: "reports", Kind: "report", Status: pipeline.StepBuilt}
 	done := func() pipeline.Step { st.Duration = time.Since(start); return st }
+	// The validation report failing is reported, and the other reports are
+	// still written.
+	var qerr error
 	q, err := WriteQualityReport(lk, "", 12)
-	if err == nil {
+	if err != nil {
+		qerr = fmt.Errorf("quality report: %w", err)
+		st.Status, st.Error = pipeline.StepFailed, qerr.Error()
+	} else {
 		sum.Reports = append(sum.Reports, q)
 	}
-	if _, err := lk.Manifest(lake.Gold, "fact_sales"); err != nil {
-		st.Status = pipeline.StepSkipped
+	if _, err := lk.Manifest(lake.Gold, "fact_sales"); errors.Is(err, lake.ErrNoTable) {
+		if qerr == nil {
+			st.Status = pipeline.StepSkipped
+		}
 		return done() // nothing to chart until Gold is published
+	} else if err != nil {
+		st.Status, st.Error = pipeline.StepFailed, errors.Join(qerr, err).Error()
+		return done()
 	}
 	deckHTML := filepath.Join(reportDir(lk, "deck"), "deck.html")
 	changed := false
@@ -43,7 +55,7 @@ func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 			changed = true
 		}
 	}
-	if _, err := os.Stat(deckHTML); err == nil && !changed && !opts.Force {
+	if _, err := os.Stat(deckHTML); err == nil && !changed && !opts.Force && qerr == nil {
 		st.Status = pipeline.StepUnchanged
 		sum.Reports = append(sum.Reports, deckHTML, filepath.Join(reportDir(lk, "dashboard"), "dashboard.html"), reportDir(lk, "charts"))
 		return done()
@@ -56,12 +68,12 @@ func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 	defer eng.Close()
 	charts, deck, err := report.WriteReports(ctx, eng.DB(), lk, reportDir(lk, "charts"), reportDir(lk, "deck"))
 	if err != nil {
-		st.Status, st.Error = pipeline.StepFailed, fmt.Sprintf("charts and deck: %v", err)
+		st.Status, st.Error = pipeline.StepFailed, errors.Join(qerr, fmt.Errorf("charts and deck: %w", err)).Error()
 		return done()
 	}
 	dash, err := server.WriteDashboard(ctx, eng.DB(), lk, reportDir(lk, "dashboard"))
 	if err != nil {
-		st.Status, st.Error = pipeline.StepFailed, fmt.Sprintf("dashboard: %v", err)
+		st.Status, st.Error = pipeline.StepFailed, errors.Join(qerr, fmt.Errorf("dashboard: %w", err)).Error()
 		return done()
 	}
 	st.RowsOut = int64(len(charts)) + 2
