@@ -44,7 +44,7 @@ func FingerprintReader(r io.Reader) (Input, error) {
 func HashStrings(parts ...string) string {
 	h := xxh3.New()
 	for _, p := range parts {
-		_, _ = io.WriteString(h, p)
+		_, _ = io.WriteString(h, p) // a hash's Write never fails
 		_, _ = h.Write([]byte{0})
 	}
 	sum := h.Sum128().Bytes()

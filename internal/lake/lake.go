@@ -561,7 +561,7 @@ func writeFileAtomic(p string, b []byte, exclusive bool) error {
 		}
 	}
 	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails (Go 1.24+)
 	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp-"+hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -617,7 +617,7 @@ func syncDir(p string) error {
 // NewRunID returns a sortable, unique run id: UTC time plus random suffix.
 func NewRunID(now time.Time) string {
 	var b [3]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
@@ -658,6 +658,7 @@ func (l *Lake) flock(name string, wait bool) (func(), error) {
 		return nil, fmt.Errorf("lake %s is locked by another nexus process (%s): %w", l.Root, p, err)
 	}
 	return func() {
+		// Closing the file releases the lock even if the unlock failed.
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil

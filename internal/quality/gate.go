@@ -141,6 +141,8 @@ func (g *Gate) Evaluate(ctx context.Context, o EvalOptions) ([]Result, error) {
 
 // Close drops the gate's working tables.
 func (g *Gate) Close() {
+	// Best effort: working tables of an in-memory session; a failed drop
+	// only holds memory until the engine closes.
 	_, _ = g.db.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+g.pass+"; DROP TABLE IF EXISTS "+g.checked)
 }
 
