@@ -119,7 +119,7 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	e.tables = nil
 	e.damaged = map[string][]lake.Finding{}
 	e.ddl.Unlock()
-	tables := e.lake.Tables()
+	tables := e.Lake().Tables()
 	for _, t := range tables {
 		delete(old, t.Name)
 	}
@@ -171,26 +171,31 @@ func (e *Engine) Use(ctx context.Context, lk *lake.Lake) error {
 }
 
 // Register (re)creates the view of one published table, e.g. right after a
-// new version of it is published. A table whose files do not verify gets a
-// view that fails with the finding instead.
+// new version of it is published. A table whose files do not verify, or that
+// DuckDB cannot read (a corrupt footer past the magic bytes, say), gets a view
+// that fails with the finding instead: damaged, not fatal.
 func (e *Engine) Register(ctx context.Context, m *lake.Manifest) error {
-	if findings := e.lake.Verify(m); len(findings) > 0 {
-		return e.registerDamaged(ctx, m.Layer, m.Table, m.Schema, findings)
+	findings := e.Lake().Verify(m)
+	if len(findings) == 0 {
+		err := e.createView(ctx, m)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("register %s: %w", m.Name(), err)
+		}
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		findings = []lake.Finding{{Table: m.Name(), Version: m.Version, Problem: lake.ProblemFooter, Detail: first}}
 	}
+	return e.registerDamaged(ctx, m.Layer, m.Table, m.Schema, findings)
+}
+
+// createView creates the view of a table over its files and records it.
+func (e *Engine) createView(ctx context.Context, m *lake.Manifest) error {
 	e.ddl.Lock()
 	defer e.ddl.Unlock()
 	stmt := "CREATE SCHEMA IF NOT EXISTS " + Ident(m.Layer) + "; " + ViewSQL(e.lake, m)
 	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("register %s: %w", m.Name(), err)
-		}
-		// DuckDB could not read the files (a corrupt footer past the magic
-		// bytes, say): damaged, not fatal.
-		first, _, _ := strings.Cut(err.Error(), "\n")
-		f := lake.Finding{Table: m.Name(), Version: m.Version, Problem: lake.ProblemFooter, Detail: first}
-		e.ddl.Unlock()
-		err := e.registerDamaged(ctx, m.Layer, m.Table, m.Schema, []lake.Finding{f})
-		e.ddl.Lock()
 		return err
 	}
 	delete(e.damaged, m.Name())
@@ -254,9 +259,7 @@ func (e *Engine) IsDamaged(err error) bool {
 	if strings.Contains(msg, " is damaged: ") && strings.Contains(msg, damagedHint) {
 		return true
 	}
-	e.ddl.Lock()
-	lk := e.lake
-	e.ddl.Unlock()
+	lk := e.Lake()
 	return lk != nil && strings.Contains(msg, "IO Error: ") && strings.Contains(msg, lk.Root+string(os.PathSeparator))
 }
 
@@ -273,7 +276,11 @@ func (e *Engine) Damaged() map[string][]lake.Finding {
 }
 
 // Lake returns the lake handle (and so the snapshot) the engine reads.
-func (e *Engine) Lake() *lake.Lake { return e.lake }
+func (e *Engine) Lake() *lake.Lake {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	return e.lake
+}
 
 // ViewSQL is the statement that exposes a published table as a view reading
 // exactly the manifest's files.

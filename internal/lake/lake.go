@@ -87,6 +87,20 @@ func Open(root string) (*Lake, error) {
 // OpenRead opens an existing lake for reading, pinned to its current snapshot.
 // It never creates or writes anything, so it works on a read-only lake.
 func OpenRead(root string) (*Lake, error) {
+	l, err := OpenUnpinned(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.pin(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// OpenUnpinned opens an existing lake read-only without reading its current
+// snapshot: enough to list and read snapshot files when the pointer itself
+// is damaged.
+func OpenUnpinned(root string) (*Lake, error) {
 	abs, err := absRoot(root)
 	if err != nil {
 		return nil, err
@@ -97,11 +111,7 @@ func OpenRead(root string) (*Lake, error) {
 		}
 		return nil, fmt.Errorf("lake %s: %w", root, err)
 	}
-	l := &Lake{Root: abs}
-	if err := l.pin(); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return &Lake{Root: abs}, nil
 }
 
 func absRoot(root string) (string, error) {
@@ -395,11 +405,9 @@ func (l *Lake) Stage(layer, table, runID string) (*Staging, error) {
 		return nil, fmt.Errorf("stage %s.%s: %w", layer, table, ErrReadOnly)
 	}
 	prev, err := l.Manifest(layer, table)
-	if err != nil && !errors.Is(err, ErrNoTable) {
-		// A damaged table is rebuilt: its new version replaces it.
-		prev = nil
-	}
-	if errors.Is(err, ErrNoTable) {
+	if err != nil {
+		// Not published, or its manifest is damaged: the new version
+		// replaces it either way.
 		prev = nil
 	}
 	version := l.nextVersion(layer+"."+table, prev)

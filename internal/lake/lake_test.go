@@ -443,7 +443,7 @@ func TestLegacyReaderKeepsItsFiles(t *testing.T) {
 	if _, err := w.Commit(CommitInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Vacuum(DefaultRetention, time.Now()); err != nil {
+	if _, err := w.Vacuum(DefaultRetention(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if f := reader.Verify(rm); len(f) > 0 {

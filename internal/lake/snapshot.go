@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -111,20 +112,6 @@ func (l *Lake) currentSnapshot() (*Snapshot, error) {
 	return s, nil
 }
 
-// OpenUnpinned opens an existing lake read-only without reading its current
-// snapshot: enough to list and read snapshot files when the pointer itself
-// is damaged.
-func OpenUnpinned(root string) (*Lake, error) {
-	abs, err := absRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(abs, metaDir)); err != nil {
-		return nil, fmt.Errorf("no lake at %s: %w", root, err)
-	}
-	return &Lake{Root: abs}, nil
-}
-
 // RecoverPointer makes snapshot id current on a lake whose pointer is
 // damaged: a new snapshot with id's mapping, and the pointer rewritten. It
 // takes the writer lock.
@@ -143,15 +130,9 @@ func RecoverPointer(root string, id int64, runID string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	tables := map[string]TableRef{}
-	changed := []string{}
-	for n, r := range target.Tables {
-		tables[n] = r
-		changed = append(changed, n)
-	}
-	sort.Slice(changed, func(i, j int) bool { return lessTable(changed[i], changed[j]) })
+	// The commit's parent is the target: the damaged pointer names nothing.
 	l.snap = &Snapshot{ID: target.ID, HighWater: target.HighWater}
-	return l.commit(tables, changed, nil, CommitInfo{Kind: CommitRollback, RunID: runID,
+	return l.commitMapping(target, CommitInfo{Kind: CommitRollback, RunID: runID,
 		Note: fmt.Sprintf("rollback to snapshot %d over a damaged pointer", id), overwritePointer: true})
 }
 
@@ -401,31 +382,13 @@ func (l *Lake) Rollback(id int64, runID string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	tables := map[string]TableRef{}
-	for n, r := range target.Tables {
-		tables[n] = r
-	}
-	changed, removed := diffTables(l.snap, tables)
-	return l.commit(tables, changed, removed, CommitInfo{Kind: CommitRollback, RunID: runID, Note: fmt.Sprintf("rollback to snapshot %d", id)})
+	return l.commitMapping(target, CommitInfo{Kind: CommitRollback, RunID: runID, Note: fmt.Sprintf("rollback to snapshot %d", id)})
 }
 
-// Replace commits the pinned mapping, plus what this handle published, with
-// some tables pointed at other existing versions (doctor --repair rolls
-// single damaged tables back), as one snapshot.
-func (l *Lake) Replace(refs map[string]TableRef, info CommitInfo) (*Snapshot, error) {
-	if !l.writable {
-		return nil, fmt.Errorf("replace: %w", ErrReadOnly)
-	}
-	tables := map[string]TableRef{}
-	if l.snap != nil {
-		for n, r := range l.snap.Tables {
-			tables[n] = r
-		}
-	}
-	for _, m := range l.pendingManifests() {
-		tables[m.Name()] = refOf(m)
-	}
-	for n, r := range refs {
+// commitMapping commits target's mapping of tables to versions again.
+func (l *Lake) commitMapping(target *Snapshot, info CommitInfo) (*Snapshot, error) {
+	tables := make(map[string]TableRef, len(target.Tables))
+	for n, r := range target.Tables {
 		tables[n] = r
 	}
 	changed, removed := diffTables(l.snap, tables)
@@ -464,7 +427,7 @@ type Retention struct {
 
 // DefaultRetention keeps the last 10 snapshots and any snapshot current
 // within the last hour.
-var DefaultRetention = Retention{Keep: 10, Grace: time.Hour}
+func DefaultRetention() Retention { return Retention{Keep: 10, Grace: time.Hour} }
 
 // VacuumResult tells what Vacuum removed.
 type VacuumResult struct {
@@ -543,9 +506,54 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 			kept[0] = legacy
 		}
 	}
-	manifests := map[string]bool{}
-	dirs := map[string]bool{}
+	snaps := make([]*Snapshot, 0, len(kept))
 	for _, s := range kept {
+		snaps = append(snaps, s)
+	}
+	manifests, dirs := l.referenced(snaps)
+	versions, err := l.versionDirs()
+	if err != nil {
+		return res, fmt.Errorf("vacuum: %w", err)
+	}
+	for _, rel := range versions {
+		if !dirs[rel] && !dirs[path.Dir(rel)+"/*"] {
+			if err := os.RemoveAll(l.Abs(rel)); err != nil {
+				return res, fmt.Errorf("vacuum %s: %w", rel, err)
+			}
+			res.Versions = append(res.Versions, rel)
+		}
+	}
+	// Manifests no kept snapshot uses: the immutable ones, and those of a
+	// lake from before snapshots.
+	for _, dir := range []string{"manifests/*", "tables"} {
+		files, err := filepath.Glob(filepath.Join(l.MetaDir(), filepath.FromSlash(dir), "*"))
+		if err != nil {
+			return res, fmt.Errorf("vacuum: %w", err)
+		}
+		for _, f := range files {
+			rel, err := filepath.Rel(l.Root, f)
+			if err != nil {
+				return res, err
+			}
+			rel = filepath.ToSlash(rel)
+			if info, err := os.Stat(f); manifests[rel] || err != nil || info.IsDir() {
+				continue
+			}
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return res, fmt.Errorf("vacuum %s: %w", rel, err)
+			}
+			res.Manifests = append(res.Manifests, rel)
+		}
+	}
+	return res, nil
+}
+
+// referenced returns the manifests the snapshots map tables to and the
+// version directories those manifests list. A table whose manifest cannot be
+// read keeps its whole directory ("layer/table/*"): doctor decides about it.
+func (l *Lake) referenced(snaps []*Snapshot) (manifests, dirs map[string]bool) {
+	manifests, dirs = map[string]bool{}, map[string]bool{}
+	for _, s := range snaps {
 		for name, ref := range s.Tables {
 			if manifests[ref.Manifest] {
 				continue
@@ -553,8 +561,6 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 			manifests[ref.Manifest] = true
 			m, err := l.loadManifest(name, ref.Manifest)
 			if err != nil {
-				// Unreadable manifest: keep the whole table's directory, doctor
-				// decides what to do with it.
 				layer, table, _ := strings.Cut(name, ".")
 				dirs[layer+"/"+table+"/*"] = true
 				continue
@@ -562,66 +568,30 @@ func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
 			dirs[m.Dir] = true
 		}
 	}
+	return manifests, dirs
+}
+
+// versionDirs lists every table version directory on disk
+// (layer/table/v…), lake-relative.
+func (l *Lake) versionDirs() ([]string, error) {
+	var out []string
 	for _, layer := range Layers() {
-		tables, err := os.ReadDir(filepath.Join(l.Root, layer))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+		found, err := filepath.Glob(filepath.Join(l.Root, layer, "*", "v*"))
 		if err != nil {
-			return res, fmt.Errorf("vacuum: %w", err)
+			return nil, err
 		}
-		for _, t := range tables {
-			if !t.IsDir() || dirs[layer+"/"+t.Name()+"/*"] {
+		for _, f := range found {
+			if info, err := os.Stat(f); err != nil || !info.IsDir() {
 				continue
 			}
-			versions, err := os.ReadDir(filepath.Join(l.Root, layer, t.Name()))
+			rel, err := filepath.Rel(l.Root, f)
 			if err != nil {
-				return res, fmt.Errorf("vacuum: %w", err)
+				return nil, err
 			}
-			for _, v := range versions {
-				rel := layer + "/" + t.Name() + "/" + v.Name()
-				if v.IsDir() && strings.HasPrefix(v.Name(), "v") && !dirs[rel] {
-					if err := os.RemoveAll(l.Abs(rel)); err != nil {
-						return res, fmt.Errorf("vacuum %s: %w", rel, err)
-					}
-					res.Versions = append(res.Versions, rel)
-				}
-			}
+			out = append(out, filepath.ToSlash(rel))
 		}
 	}
-	// Manifests of a lake from before snapshots that no kept snapshot uses.
-	if legacy, err := os.ReadDir(l.MetaDir("tables")); err == nil {
-		for _, f := range legacy {
-			rel := metaDir + "/tables/" + f.Name()
-			if strings.HasSuffix(f.Name(), ".json") && !manifests[rel] {
-				if err := os.Remove(l.Abs(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return res, fmt.Errorf("vacuum %s: %w", rel, err)
-				}
-				res.Manifests = append(res.Manifests, rel)
-			}
-		}
-	}
-	mroot := l.MetaDir("manifests")
-	tdirs, err := os.ReadDir(mroot)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return res, fmt.Errorf("vacuum: %w", err)
-	}
-	for _, td := range tdirs {
-		files, err := os.ReadDir(filepath.Join(mroot, td.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range files {
-			rel := metaDir + "/manifests/" + td.Name() + "/" + f.Name()
-			if !manifests[rel] {
-				if err := os.Remove(l.Abs(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return res, fmt.Errorf("vacuum %s: %w", rel, err)
-				}
-				res.Manifests = append(res.Manifests, rel)
-			}
-		}
-	}
-	return res, nil
+	return out, nil
 }
 
 func fileTime(p string) time.Time {
@@ -632,15 +602,15 @@ func fileTime(p string) time.Time {
 	return info.ModTime()
 }
 
-// Orphans lists version directories that no kept snapshot refers to (left by
-// a crashed run or replaced); the next Vacuum removes them.
+// Orphans lists version directories that no kept snapshot nor this
+// handle's transaction refers to (left by a crashed run, or replaced); the
+// next Vacuum removes them.
 func (l *Lake) Orphans() ([]string, error) {
 	ids, err := l.SnapshotIDs()
 	if err != nil {
 		return nil, err
 	}
-	dirs := map[string]bool{}
-	snaps := []*Snapshot{}
+	var snaps []*Snapshot
 	for _, id := range ids {
 		if s, err := l.ReadSnapshot(id); err == nil {
 			snaps = append(snaps, s)
@@ -649,27 +619,18 @@ func (l *Lake) Orphans() ([]string, error) {
 	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
 		snaps = append(snaps, legacy)
 	}
-	for _, s := range snaps {
-		for name, ref := range s.Tables {
-			if m, err := l.loadManifest(name, ref.Manifest); err == nil {
-				dirs[m.Dir] = true
-			}
-		}
-	}
+	_, dirs := l.referenced(snaps)
 	for _, m := range l.pendingManifests() {
 		dirs[m.Dir] = true
 	}
+	versions, err := l.versionDirs()
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, layer := range Layers() {
-		tables, _ := os.ReadDir(filepath.Join(l.Root, layer))
-		for _, t := range tables {
-			versions, _ := os.ReadDir(filepath.Join(l.Root, layer, t.Name()))
-			for _, v := range versions {
-				rel := layer + "/" + t.Name() + "/" + v.Name()
-				if v.IsDir() && !dirs[rel] {
-					out = append(out, rel)
-				}
-			}
+	for _, rel := range versions {
+		if !dirs[rel] && !dirs[path.Dir(rel)+"/*"] {
+			out = append(out, rel)
 		}
 	}
 	return out, nil

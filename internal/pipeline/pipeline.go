@@ -340,7 +340,7 @@ func Commit(lk *lake.Lake, info lake.CommitInfo, log *slog.Logger) (*lake.Snapsh
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("committed", "snapshot", snap.ID, "tables", len(snap.Changed))
-	res, err := lk.Vacuum(lake.DefaultRetention, time.Now())
+	res, err := lk.Vacuum(lake.DefaultRetention(), time.Now())
 	if err != nil {
 		log.Warn("vacuum after commit failed; the next commit retries", "err", err)
 	} else if n := len(res.Versions) + len(res.Snapshots); n > 0 {
