@@ -126,13 +126,22 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	var errs []error
+	// A run that cannot go on is recorded as failed (not left running, which
+	// the next run would call abandoned); nothing of it was committed.
+	abort := func(err error) (*Summary, error) {
+		sum.finish(append(errs, err))
+		if ctx.Err() != nil {
+			sum.Status = RunCancelled
+		}
+		return nil, errors.Join(err, saveRun(lk, sum))
+	}
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
 			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force,
 			Logger: opts.Logger, Progress: opts.Progress,
 		})
 		if err != nil {
-			return nil, err
+			return abort(err)
 		}
 		for _, t := range res.Tables {
 			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
@@ -147,7 +156,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if !opts.SkipModels {
 		g, suites, err := LoadGated(opts.ProjectDir)
 		if err != nil {
-			return nil, err
+			return abort(err)
 		}
 		if opts.NoGates {
 			suites = nil
@@ -158,7 +167,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 		eng, err := engine.Open(ctx, lk, eopts)
 		if err != nil {
-			return nil, err
+			return abort(err)
 		}
 		res, err := transform.Run(ctx, lk, eng, g, transform.Options{
 			RunID: opts.RunID, FullRefresh: opts.Force, Logger: opts.Logger, Select: opts.ModelSelect, Suites: suites,
@@ -171,7 +180,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 		eng.Close()
 		if err != nil {
-			return nil, err
+			return abort(err)
 		}
 		for _, m := range res.Models {
 			// A model's rows in are the rows it built (its gate's input), so
@@ -189,8 +198,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	// One commit for the whole run: readers see all of it or none of it. A
 	// cancelled run commits nothing.
 	if err := ctx.Err(); err != nil {
-		sum.Status, sum.Duration = RunCancelled, time.Since(sum.Started)
-		return sum, errors.Join(err, saveRun(lk, sum))
+		return abort(err)
 	}
 	// The record holds the steps before the commit: a run killed after its
 	// commit is then resolved from the snapshot, not lost as abandoned.
@@ -200,7 +208,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	}
 	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRun, RunID: opts.RunID}, opts.Logger)
 	if err != nil {
-		return nil, err
+		return abort(err)
 	}
 	if snap != nil && snap.RunID == opts.RunID {
 		sum.Snapshot = snap.ID
