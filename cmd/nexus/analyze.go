@@ -100,7 +100,7 @@ numbers).`,
 				// have is an error, not a table of zeros.
 				v, err := analytics.LoadFilterValues(cmd.Context(), eng.DB())
 				if err != nil {
-					return fmt.Errorf("analyze %s: %w (has the lake been built? run 'nexus run' or 'nexus demo')", an.Name, err)
+					return fmt.Errorf("analyze %s: %w", an.Name, err)
 				}
 				if err := v.Check(f); err != nil {
 					return flagError(err)
@@ -108,7 +108,7 @@ numbers).`,
 			}
 			res, err := an.Run(cmd.Context(), eng.DB(), f, vals)
 			if err != nil {
-				return fmt.Errorf("analyze %s: %w (has the lake been built? run 'nexus run' or 'nexus demo')", an.Name, err)
+				return fmt.Errorf("analyze %s: %w", an.Name, err)
 			}
 			return writeAnalysis(os.Stdout, res, format)
 		},

@@ -223,16 +223,20 @@ func (e *Engine) registerDamaged(ctx context.Context, layer, table string, schem
 		}
 	}
 	msg := findings[0].Error() + damagedHint
+	// Every column is the error itself, not a NULL: a query that filters on
+	// a constant NULL column would be folded to an empty result by the
+	// optimizer, and answer zeros instead of failing.
+	fail := "error(" + Literal(msg) + ")"
 	cols := make([]string, 0, len(schema))
 	for _, c := range schema {
-		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, Ident(c.Name)))
+		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %s", fail, c.Type, Ident(c.Name)))
 	}
 	view := func(cols []string) string {
 		if len(cols) == 0 {
-			cols = []string{"NULL AS damaged"}
+			cols = []string{fail + " AS damaged"}
 		}
-		return fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE OR REPLACE VIEW %s.%s AS SELECT %s FROM (SELECT 1) WHERE error(%s)",
-			Ident(layer), Ident(layer), Ident(table), strings.Join(cols, ", "), Literal(msg))
+		return fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE OR REPLACE VIEW %s.%s AS SELECT %s FROM (SELECT 1) WHERE %s",
+			Ident(layer), Ident(layer), Ident(table), strings.Join(cols, ", "), fail)
 	}
 	if _, err := e.db.ExecContext(ctx, view(cols)); err != nil {
 		// A type the cast cannot spell: the view still fails with the finding.

@@ -58,29 +58,40 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 	if err := eng.EnsureSchema(ctx, "_check"); err != nil {
 		return nil, err
 	}
+	damaged := eng.Damaged()
 	matched := 0
 	for _, name := range names {
 		l, t, _ := strings.Cut(name, ".")
 		if (layer != "" && l != layer) || (table != "" && t != table && name != table) {
 			continue
 		}
+		s := suites[name]
+		if f, ok := damaged[name]; ok {
+			matched++
+			run.Results = append(run.Results, damagedResult(s, f[0].Error()))
+			continue
+		}
 		if published[name] == nil {
 			continue
 		}
 		matched++
-		s := suites[name]
 		// The same gate as a build's, over what is published: row-level
 		// checks on its rows, table-level checks on the table as published.
 		rel := engine.Ident(l) + "." + engine.Ident(t)
 		gate := quality.NewGate(db, s, "_check", l+"__"+t)
-		if err := gate.Annotate(ctx, rel); err != nil {
-			gate.Close()
-			return nil, fmt.Errorf("check %s: %w", name, err)
+		err := gate.Annotate(ctx, rel)
+		var res []quality.Result
+		if err == nil {
+			res, err = gate.Evaluate(ctx, quality.EvalOptions{Relation: rel, Built: builtRelation(published, l, t), Key: keyOf(s, published[name])})
 		}
-		res, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: rel, Built: builtRelation(published, l, t), Key: keyOf(s, published[name])})
 		gate.Close()
-		if err != nil && !errors.Is(err, quality.ErrGateFailed) {
-			return nil, err
+		switch {
+		case eng.IsDamaged(err):
+			// Its checks read a damaged table: no verdict, and says why.
+			run.Results = append(run.Results, damagedResult(s, err.Error()))
+			continue
+		case err != nil && !errors.Is(err, quality.ErrGateFailed):
+			return nil, fmt.Errorf("check %s: %w", name, err)
 		}
 		run.Results = append(run.Results, res...)
 	}
@@ -89,6 +100,14 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 	}
 	run.Duration = time.Since(run.Started)
 	return run, nil
+}
+
+// damagedResult is the blocking failure of a suite that cannot be run
+// because its table, or a table its checks read, is damaged.
+func damagedResult(s *quality.Suite, why string) quality.Result {
+	return quality.Result{Table: s.Table, CheckID: "readable", Kind: quality.KindDamaged, Severity: quality.SeverityError,
+		Description: "The table and the tables its checks read are intact (nexus doctor).", File: s.File, Line: s.Line,
+		Verdict: quality.VerdictFail, Blocking: true, Observed: why}
 }
 
 // ErrHistoryReadOnly is returned by RecordCheck when the lake cannot be

@@ -14,6 +14,7 @@ import (
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 // invariantSQL counts violations of what one run guarantees across tables:
@@ -160,6 +161,10 @@ func TestDamagedTableNeverBricksTheLake(t *testing.T) {
 	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM gold.dim_customer").Scan(&n); err != nil || n == 0 {
 		t.Errorf("an intact table is not queryable: %d %v", n, err)
 	}
+	// A filter on a column must not let the optimizer answer zero rows.
+	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM gold.fact_sales WHERE is_sale").Scan(&n); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("a filtered query on a damaged table answered %d rows (err %v)", n, err)
+	}
 	for _, table := range []string{"gold.fact_sales", "gold.dim_seller"} {
 		err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n)
 		if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "nexus doctor") {
@@ -168,6 +173,27 @@ func TestDamagedTableNeverBricksTheLake(t *testing.T) {
 	}
 	if len(eng.Damaged()) != 2 {
 		t.Errorf("engine damaged = %v", eng.Damaged())
+	}
+	// check gives a damaged table a blocking verdict that says so, and goes on.
+	_, suites, err := LoadGated("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := Check(ctx, r, eng, suites, "gold", "")
+	if err != nil {
+		t.Fatalf("check on a damaged lake: %v", err)
+	}
+	verdicts := map[string]quality.Result{}
+	for _, res := range run.Results {
+		if res.Kind == quality.KindDamaged {
+			verdicts[res.Table] = res
+		}
+	}
+	if v := verdicts["gold.fact_sales"]; !v.Blocking || !strings.Contains(v.Observed, "missing file") {
+		t.Errorf("check's verdict on damaged gold.fact_sales: %+v", v)
+	}
+	if len(run.Results) < 20 {
+		t.Errorf("check stopped at the damage: %d results", len(run.Results))
 	}
 	eng.Close()
 

@@ -34,6 +34,11 @@ const (
 // (not in the registry): a suite cannot declare it.
 const KindRowAccounting Kind = "row_accounting"
 
+// KindDamaged is the kind of the result `nexus check` gives a table it
+// cannot read (a damaged table, or a suite whose checks read one). It is no
+// suite kind either.
+const KindDamaged Kind = "damaged"
+
 // Level says what a kind judges: each row, or the table as a whole.
 type Level string
 
