@@ -189,7 +189,8 @@ got.`,
 				SourceDir: source, OnDrift: a.cfg.OnDrift, ProjectDir: project, Logger: a.log,
 				Engine: engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads},
 			})
-			if err != nil {
+			incomplete := errors.Is(err, pipeline.ErrRepairIncomplete)
+			if err != nil && !incomplete {
 				return err
 			}
 			fmt.Println()
@@ -204,6 +205,10 @@ got.`,
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			if incomplete {
+				fmt.Println("nothing committed: a table could not be repaired, and a partial repair would leave tables that disagree; `nexus run --source DIR` rebuilds from the source files")
+				return exitError{1}
 			}
 			if snap != nil {
 				fmt.Printf("committed snapshot %d\n", snap.ID)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,6 +36,10 @@ type Repair struct {
 	Action RepairAction `json:"action"`
 	Detail string       `json:"detail"`
 }
+
+// ErrRepairIncomplete: some table could not be repaired, so nothing of the
+// repair was committed.
+var ErrRepairIncomplete = errors.New("repair incomplete: nothing committed")
 
 // DoctorOptions configure a repair.
 type DoctorOptions struct {
@@ -90,7 +95,13 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 		if !damaged[pair[0]] && !damaged[pair[1]] {
 			continue
 		}
-		if src := sourceFile(opts.SourceDir, t.Name); src != "" {
+		src := sourceFile(opts.SourceDir, t.Name)
+		if src != "" && !sameSource(lk, pair[0], src) {
+			// Re-ingesting another file would swap the data silently.
+			opts.Logger.Warn("source file differs from the one ingested; rolling back instead", "table", t.Name, "file", src)
+			src = ""
+		}
+		if src != "" {
 			res, err := ingest.Run(ctx, lk, ingest.Options{SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift,
 				Tables: []string{t.Name}, Force: true, Logger: opts.Logger})
 			if err == nil && len(res.Failed()) == 0 {
@@ -147,6 +158,13 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Table < out[j].Table })
+	for _, r := range out {
+		if r.Action == RepairFailed {
+			// A partial repair would publish tables that disagree (facts
+			// without their dimension rows): commit nothing, say what failed.
+			return out, nil, ErrRepairIncomplete
+		}
+	}
 	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRepair, RunID: opts.RunID, Note: "doctor --repair"}, opts.Logger)
 	if err != nil {
 		return out, nil, err
@@ -164,6 +182,27 @@ func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
 	if err != nil {
 		return RepairFailed, err.Error()
 	}
+	// A version built from the same inputs holds the same rows: prefer it to a
+	// merely newer one, which may hold other data (an earlier source).
+	want := ""
+	if m, err := lk.Manifest(splitName(names[0])); err == nil {
+		want = m.Fingerprint
+	}
+	if want != "" {
+		if action, detail, ok := rollbackTo(lk, cur, ids, names, want); ok {
+			return action, detail + ", same inputs"
+		}
+	}
+	if action, detail, ok := rollbackTo(lk, cur, ids, names, ""); ok {
+		return action, detail + ", other inputs: what is built on it is rebuilt"
+	}
+	return RepairFailed, "no intact older version is kept; re-run `nexus run --source DIR` (Bronze) or fix its inputs"
+}
+
+// rollbackTo adopts the group's versions from the newest kept snapshot in
+// which they are all intact (and, when fingerprint is set, the first table's
+// version has that fingerprint).
+func rollbackTo(lk *lake.Lake, cur *lake.Snapshot, ids []int64, names []string, fingerprint string) (RepairAction, string, bool) {
 	for i := len(ids) - 1; i >= 0; i-- {
 		s, err := lk.ReadSnapshot(ids[i])
 		if err != nil {
@@ -174,9 +213,10 @@ func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
 			continue
 		}
 		differs, ok := false, true
-		for _, n := range names {
+		for j, n := range names {
 			ref, in := s.Tables[n]
-			if !in || old.Intact(splitName(n)) == nil {
+			m := old.Intact(splitName(n))
+			if !in || m == nil || (j == 0 && fingerprint != "" && m.Fingerprint != fingerprint) {
 				ok = false
 				break
 			}
@@ -189,12 +229,24 @@ func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
 		}
 		for _, n := range names {
 			if err := lk.Adopt(n, s.Tables[n]); err != nil {
-				return RepairFailed, err.Error()
+				return RepairFailed, err.Error(), true
 			}
 		}
-		return RepairRolledBack, fmt.Sprintf("to version %d of snapshot %d (%s)", s.Tables[names[0]].Version, s.ID, s.CreatedAt.Format(time.DateTime))
+		return RepairRolledBack, fmt.Sprintf("to version %d of snapshot %d (%s)", s.Tables[names[0]].Version, s.ID, s.CreatedAt.Format(time.DateTime)), true
 	}
-	return RepairFailed, "no intact older version is kept; re-run `nexus run --source DIR` (Bronze) or fix its inputs"
+	return "", "", false
+}
+
+// sameSource reports whether src is the file a Bronze table's version was
+// ingested from (same content hash); true when that cannot be told (the
+// manifest is unreadable).
+func sameSource(lk *lake.Lake, bronze, src string) bool {
+	m, err := lk.Manifest(splitName(bronze))
+	if err != nil || len(m.Inputs) == 0 || m.Inputs[0].Hash == "" {
+		return true
+	}
+	in, err := lake.FingerprintFile(src)
+	return err == nil && in.Hash == m.Inputs[0].Hash
 }
 
 func splitName(n string) (string, string) {

@@ -305,6 +305,52 @@ func TestRepairRollsBackOrRebuilds(t *testing.T) {
 	}
 }
 
+// TestRepairKeepsTheSameData: a Bronze table is rolled back to the version
+// built from the same source file, not to a newer one of another data set;
+// a source file other than the ingested one is not re-ingested.
+func TestRepairKeepsTheSameData(t *testing.T) {
+	ctx := context.Background()
+	other := t.TempDir()
+	if _, err := olist.Generate(ctx, other, olist.GenOptions{Scale: 0.01, Seed: 77}); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := generated(t)
+	for _, dir := range []string{src, other, src} {
+		if _, err := Run(ctx, w, Options{SourceDir: dir}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := w.Manifest(lake.Bronze, "sellers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.AbsFiles(m)[0]); err != nil {
+		t.Fatal(err)
+	}
+	repairs, snap, err := RepairLake(ctx, w, DoctorOptions{SourceDir: other})
+	if err != nil {
+		t.Fatalf("repair: %v (%+v)", err, repairs)
+	}
+	for _, r := range repairs {
+		if r.Table == "bronze.sellers" && (r.Action != RepairRolledBack || !strings.Contains(r.Detail, "same inputs")) {
+			t.Errorf("bronze.sellers: %s %s", r.Action, r.Detail)
+		}
+	}
+	r, _ := lake.OpenRead(root)
+	got, _ := r.Manifest(lake.Bronze, "sellers")
+	if got.Fingerprint != m.Fingerprint || got.Version != 1 {
+		t.Errorf("bronze.sellers rolled back to v%d (fingerprint %s), want v1 with %s", got.Version, got.Fingerprint, m.Fingerprint)
+	}
+	if f := r.Check(); len(f) != 0 || snap == nil {
+		t.Errorf("after repair: %v", f)
+	}
+}
+
 // TestAbandonedRunIsMarked: a run record left as running (its process died)
 // is marked abandoned by the next run.
 func TestAbandonedRunIsMarked(t *testing.T) {
