@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -39,6 +40,10 @@ func main() {
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "error:", err)
+		if errors.Is(err, fs.ErrPermission) {
+			// One hint for every command that met a read-only lake or directory.
+			fmt.Fprintln(os.Stderr, "hint: no write access there. Read commands (query, tables, check, analyze, doctor, serve) work on a read-only lake; commands that change it need write access; reports take --out DIR to write elsewhere.")
+		}
 		os.Exit(1)
 	}
 }

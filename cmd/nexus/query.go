@@ -31,7 +31,10 @@ that reads exactly the files its manifest lists.`,
 			if err != nil {
 				return err
 			}
-			if snapshot > 0 {
+			if cmd.Flags().Changed("snapshot") {
+				if snapshot < 1 {
+					return fmt.Errorf("--snapshot %d: snapshot ids start at 1 (see nexus snapshots)", snapshot)
+				}
 				if lk, err = lk.At(snapshot); err != nil {
 					return err
 				}
@@ -52,7 +55,7 @@ that reads exactly the files its manifest lists.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
-	cmd.Flags().Int64Var(&snapshot, "snapshot", 0, "read this older snapshot instead of the current one (see `nexus snapshots`)")
+	cmd.Flags().Int64Var(&snapshot, "snapshot", 0, "read this older snapshot instead of the current one (ids: nexus snapshots)")
 	return cmd
 }
 
@@ -73,7 +76,11 @@ quarantine tables (a gate that quarantined nothing) are left out unless --all.`,
 			if err != nil {
 				return err
 			}
-			if len(ms) == 0 {
+			damaged := map[string]bool{}
+			for _, f := range lk.Check() {
+				damaged[f.Table] = true
+			}
+			if len(ms) == 0 && len(damaged) == 0 {
 				fmt.Println("no tables published yet in", lk.Root, "- run `nexus demo` or `nexus ingest`")
 				return nil
 			}
@@ -81,11 +88,24 @@ quarantine tables (a gate that quarantined nothing) are left out unless --all.`,
 			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "table\trows\tversion\tfiles\tbytes\tupdated (UTC)\trun\t")
 			for _, m := range shown {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", m.Name(), m.Rows, m.Version, len(m.Files),
+				name := m.Name()
+				if damaged[name] {
+					name += " (DAMAGED)"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", name, m.Rows, m.Version, len(m.Files),
 					humanBytes(m.Bytes), m.CreatedAt.UTC().Format(time.DateTime), m.RunID)
+			}
+			// A table whose manifest cannot be read has no row to show.
+			for _, t := range lk.Tables() {
+				if t.Err != nil {
+					fmt.Fprintf(tw, "%s (DAMAGED)\t-\t-\t-\t-\t-\t-\t\n", t.Name)
+				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			if len(damaged) > 0 {
+				fmt.Printf("%d damaged table(s): `nexus doctor` says what is wrong, `nexus doctor --repair` fixes them\n", len(damaged))
 			}
 			if hidden > 0 {
 				fmt.Printf("(%d empty quarantine table(s) not shown; --all lists them)\n", hidden)

@@ -29,8 +29,9 @@ func newServeCmd(a *app) *cobra.Command {
 		Short: "Serve the live KPI dashboard and its read-only JSON API",
 		Long: `Serve the KPI dashboard of the lake: KPI cards, charts and top tables with
 filters for date range, state and category, re-queried on the lake's gold tables
-through a read-only JSON API under /api/ (kpis, monthly, categories, products,
-rfm, geo, delivery, reviews, clv, dashboard, filters, freshness) and /healthz.
+through a read-only JSON API: /api/NAME for every analysis of 'nexus analyze'
+(same names, filters and parameters), /api/dashboard, /api/filters,
+/api/freshness, /healthz and /metrics.
 The API runs only the built-in analyses, never SQL from a request. Everything
 the page needs is embedded in the binary: no CDN, no internet.
 

@@ -122,6 +122,10 @@ inputs say is out of date.`,
 			}
 			defer unlock()
 			from := lk.SnapshotID()
+			if id == from {
+				fmt.Printf("snapshot %d is already current: nothing to do\n", id)
+				return nil
+			}
 			s, err := lk.Rollback(id, lake.NewRunID(time.Now()))
 			if err != nil {
 				return err

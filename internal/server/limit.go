@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,7 +176,11 @@ func (s *Server) writeQueryError(w http.ResponseWriter, name string, err error) 
 		writeError(w, http.StatusGatewayTimeout, "", fmt.Sprintf("%s: %s (%s)", name, errTimeout.Error(), s.opts.QueryTimeout))
 	case s.eng.IsDamaged(err):
 		// A damaged table degrades the endpoints that read it.
-		writeError(w, http.StatusServiceUnavailable, "", name+": "+s.redact(err.Error()))
+		msg := name + ": " + s.redact(err.Error())
+		if !strings.Contains(msg, "nexus doctor") {
+			msg += " (a file of the lake is missing or unreadable: run `nexus doctor`)"
+		}
+		writeError(w, http.StatusServiceUnavailable, "", msg)
 	default:
 		writeError(w, http.StatusInternalServerError, "", name+": "+s.redact(err.Error()))
 	}

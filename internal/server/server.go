@@ -306,7 +306,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// No path of the machine here: the lake is named by its directory's name.
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "lake": lakeName(s.lk), "tables": len(s.eng.Tables())})
+	body := map[string]any{"status": "ok", "lake": lakeName(s.lk), "tables": len(s.eng.Tables())}
+	if damaged := s.eng.Damaged(); len(damaged) > 0 {
+		names := make([]string, 0, len(damaged))
+		for n := range damaged {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		body["status"], body["damaged"] = "degraded", names
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // lakeName is what clients are told of the lake: its directory's name.

@@ -494,7 +494,14 @@ func TestSnapshotMovesAndDamageDegrades(t *testing.T) {
 		}
 	}
 	getJSONBody(t, ts, "/api/freshness", 200, nil)
-	getJSONBody(t, ts, "/healthz", 200, nil)
+	var health struct {
+		Status  string
+		Damaged []string
+	}
+	getJSONBody(t, ts, "/healthz", 200, &health)
+	if health.Status != "degraded" || len(health.Damaged) != 1 || health.Damaged[0] != "gold.dim_seller" {
+		t.Errorf("healthz on a damaged lake: %+v", health)
+	}
 
 	// Rolling back is a new snapshot: the server follows it.
 	if _, err := w.Rollback(good, "rollback"); err != nil {
