@@ -298,8 +298,17 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 	if len(m.PartitionBy) > 0 {
 		hive = "true"
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS SELECT * FROM read_parquet([%s], hive_partitioning = %s)",
-		Ident(m.Layer), Ident(m.Table), strings.Join(quoted, ", "), hive)
+	// The batches of a landing-zone table may differ in extra columns
+	// (--on-drift evolve): read them by name.
+	union := ""
+	for _, f := range m.Files {
+		if f.Batch != "" {
+			union = ", union_by_name = true"
+			break
+		}
+	}
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS SELECT * FROM read_parquet([%s], hive_partitioning = %s%s)",
+		Ident(m.Layer), Ident(m.Table), strings.Join(quoted, ", "), hive, union)
 }
 
 // EnsureSchema creates a schema once. Catalog changes go through one lock:

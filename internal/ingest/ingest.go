@@ -30,7 +30,7 @@ const (
 // formatVersion changes when the Bronze layout changes, so that a new binary
 // re-ingests unchanged sources instead of trusting files it would write
 // differently.
-const formatVersion = "bronze-v1"
+const formatVersion = "bronze-v2"
 
 // Options configure an ingest run.
 type Options struct {
@@ -72,13 +72,18 @@ type TableResult struct {
 	Version         int64         `json:"version"`
 	Duration        time.Duration `json:"duration_ns"`
 	ExtraColumns    []string      `json:"extra_columns,omitempty"`
-	Err             error         `json:"-"`
+	// Batches is set for a landing zone: what happened to each batch.
+	Batches []BatchResult `json:"batches,omitempty"`
+	Err     error         `json:"-"`
 }
 
 // Result of an ingest run.
 type Result struct {
 	RunID  string
 	Tables []TableResult
+	// Batches is the number of batch folders of a landing zone; 0 for a
+	// directory of plain source files.
+	Batches int
 }
 
 // Failed returns the results of the tables that failed.
@@ -137,6 +142,13 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	tables, err := selectTables(opts.Tables)
 	if err != nil {
 		return Result{}, err
+	}
+	batches, landing, err := DiscoverBatches(opts.SourceDir)
+	if err != nil {
+		return Result{}, err
+	}
+	if landing {
+		return runLanding(ctx, lk, opts, tables, batches)
 	}
 
 	// Largest files first, so the long pole starts at once.
@@ -329,6 +341,6 @@ func quarantineColumns() []lake.Column {
 		{Name: "column_index", Type: "INTEGER"}, {Name: "column_name", Type: "VARCHAR"},
 		{Name: "error_type", Type: "VARCHAR"}, {Name: "reason", Type: "VARCHAR"},
 		{Name: "raw_record", Type: "VARCHAR"}, {Name: ColRunID, Type: "VARCHAR"},
-		{Name: ColIngestedAt, Type: "TIMESTAMP WITH TIME ZONE"},
+		{Name: ColIngestedAt, Type: "TIMESTAMP WITH TIME ZONE"}, {Name: ColBatch, Type: "DATE"},
 	}
 }

@@ -16,6 +16,9 @@ const (
 	ColSourceLine = "_source_line"
 	ColRunID      = "_ingest_run_id"
 	ColIngestedAt = "_ingested_at"
+	// ColBatch is the landing-zone batch (the dt= folder's date) a record
+	// came in; NULL for a source directory of plain files.
+	ColBatch = "_batch"
 )
 
 // bronzeColumn is one column of a Bronze Parquet file.
@@ -100,6 +103,7 @@ func bronzeSchema(t olist.Table, extra []string) (*parquet.Schema, []bronzeColum
 		{ColSourceLine, parquet.Int(64)},
 		{ColRunID, parquet.Encoded(parquet.String(), &parquet.RLEDictionary)},
 		{ColIngestedAt, parquet.TimestampAdjusted(parquet.Microsecond, true)},
+		{ColBatch, parquet.Optional(parquet.Date())},
 	}
 	for _, l := range lineage {
 		g.Group[l.name] = l.node
@@ -121,7 +125,8 @@ func quarantineSchema() *parquet.Schema {
 		"raw_record":   parquet.String(),
 		ColRunID:       parquet.String(),
 		ColIngestedAt:  parquet.TimestampAdjusted(parquet.Microsecond, true),
-	}, order: []string{ColSourceFile, ColSourceLine, "column_index", "column_name", "error_type", "reason", "raw_record", ColRunID, ColIngestedAt}}
+		ColBatch:       parquet.Optional(parquet.Date()),
+	}, order: []string{ColSourceFile, ColSourceLine, "column_index", "column_name", "error_type", "reason", "raw_record", ColRunID, ColIngestedAt, ColBatch}}
 	return parquet.NewSchema("quarantine", g)
 }
 

@@ -26,6 +26,8 @@ type tableWriter struct {
 	file       *os.File // the opened source, checked to be a regular file
 	size       int64    // its size, for progress
 	sourceName string
+	batch      int32 // _batch, days since the epoch, when hasBatch
+	hasBatch   bool
 
 	cols    []bronzeColumn
 	extras  []string
@@ -42,7 +44,8 @@ func (w *tableWriter) schemaColumns() []lake.Column {
 	}
 	return append(out,
 		lake.Column{Name: ColSourceFile, Type: "VARCHAR"}, lake.Column{Name: ColSourceLine, Type: "BIGINT"},
-		lake.Column{Name: ColRunID, Type: "VARCHAR"}, lake.Column{Name: ColIngestedAt, Type: "TIMESTAMP WITH TIME ZONE"})
+		lake.Column{Name: ColRunID, Type: "VARCHAR"}, lake.Column{Name: ColIngestedAt, Type: "TIMESTAMP WITH TIME ZONE"},
+		lake.Column{Name: ColBatch, Type: "DATE"})
 }
 
 // run writes the source's records into part-0.parquet of bronzeDir when they
@@ -349,9 +352,10 @@ func (w *tableWriter) openOutputs(bronzeDir, quarDir string, schema *parquet.Sch
 		return nil, fmt.Errorf("ingest %s: %w", w.path, err)
 	}
 	lin := lineage{
-		file: []byte(w.sourceName),
-		run:  []byte(w.opts.RunID),
-		at:   w.opts.Now().UTC().UnixMicro(),
+		file:  []byte(w.sourceName),
+		run:   []byte(w.opts.RunID),
+		at:    w.opts.Now().UTC().UnixMicro(),
+		batch: w.batch, hasBatch: w.hasBatch,
 	}
 	return &outputs{
 		path:       w.path,
@@ -402,12 +406,22 @@ func (o *outputs) abandon() {
 
 // lineageWidth is the number of lineage columns that follow the data columns
 // of a Bronze row (see bronzeSchema and bronzeSink.setLineage).
-const lineageWidth = 4
+const lineageWidth = 5
 
 // lineage holds the lineage values that all rows of a file share.
 type lineage struct {
 	file, run []byte
 	at        int64 // ingestion time, µs since the epoch
+	batch     int32 // the batch's date, days since the epoch, when hasBatch
+	hasBatch  bool
+}
+
+// batchValue is the _batch value of a row at column index col.
+func (l lineage) batchValue(col int) parquet.Value {
+	if !l.hasBatch {
+		return parquet.NullValue().Level(0, 0, col)
+	}
+	return parquet.Int32Value(l.batch).Level(0, 1, col)
 }
 
 // bronzeBatch is the number of rows handed to the encoder at once.
@@ -429,6 +443,7 @@ type bronzeSink struct {
 	path                string
 	ncols               int // contract and extra columns; lineage follows
 	fileVal, runVal, at parquet.Value
+	batchVal            parquet.Value
 
 	free, work chan rowBatch // empty batches; full batches to encode
 	done       chan error    // the encoder's first error, once work is closed
@@ -438,12 +453,13 @@ type bronzeSink struct {
 func newBronzeSink(pw *parquet.GenericWriter[any], path string, ncols int, lin lineage) *bronzeSink {
 	s := &bronzeSink{
 		pw: pw, path: path, ncols: ncols,
-		fileVal: parquet.ByteArrayValue(lin.file).Level(0, 0, ncols),
-		runVal:  parquet.ByteArrayValue(lin.run).Level(0, 0, ncols+2),
-		at:      parquet.Int64Value(lin.at).Level(0, 0, ncols+3),
-		free:    make(chan rowBatch, 3),
-		work:    make(chan rowBatch, 2),
-		done:    make(chan error, 1),
+		fileVal:  parquet.ByteArrayValue(lin.file).Level(0, 0, ncols),
+		runVal:   parquet.ByteArrayValue(lin.run).Level(0, 0, ncols+2),
+		at:       parquet.Int64Value(lin.at).Level(0, 0, ncols+3),
+		batchVal: lin.batchValue(ncols + 4),
+		free:     make(chan rowBatch, 3),
+		work:     make(chan rowBatch, 2),
+		done:     make(chan error, 1),
 	}
 	for i := 0; i < 3; i++ {
 		s.free <- rowBatch{
@@ -497,6 +513,7 @@ func (s *bronzeSink) setLineage(row []parquet.Value, line int64) {
 	row[s.ncols+1] = parquet.Int64Value(line).Level(0, 0, s.ncols+1)
 	row[s.ncols+2] = s.runVal
 	row[s.ncols+3] = s.at
+	row[s.ncols+4] = s.batchVal
 }
 
 // finish stops the encoder once it has written the batches sent, and returns
@@ -515,15 +532,17 @@ type quarantineSink struct {
 	pw                  *parquet.GenericWriter[any]
 	path                string
 	fileVal, runVal, at parquet.Value
+	batchVal            parquet.Value
 	rows                []parquet.Row
 }
 
 func newQuarantineSink(pw *parquet.GenericWriter[any], path string, lin lineage) *quarantineSink {
 	return &quarantineSink{
 		pw: pw, path: path,
-		fileVal: parquet.ByteArrayValue(lin.file).Level(0, 0, 0),
-		runVal:  parquet.ByteArrayValue(lin.run).Level(0, 0, 7),
-		at:      parquet.Int64Value(lin.at).Level(0, 0, 8),
+		fileVal:  parquet.ByteArrayValue(lin.file).Level(0, 0, 0),
+		runVal:   parquet.ByteArrayValue(lin.run).Level(0, 0, 7),
+		at:       parquet.Int64Value(lin.at).Level(0, 0, 8),
+		batchVal: lin.batchValue(9),
 	}
 }
 
@@ -541,7 +560,7 @@ func (q *quarantineSink) add(line int64, col int, name, kind, reason string, raw
 	q.rows = append(q.rows, parquet.Row{
 		q.fileVal, parquet.Int64Value(line).Level(0, 0, 1), colIdx, colName,
 		parquet.ByteArrayValue([]byte(kind)).Level(0, 0, 4), parquet.ByteArrayValue([]byte(reason)).Level(0, 0, 5),
-		parquet.ByteArrayValue([]byte(textOf(raw))).Level(0, 0, 6), q.runVal, q.at,
+		parquet.ByteArrayValue([]byte(textOf(raw))).Level(0, 0, 6), q.runVal, q.at, q.batchVal,
 	})
 	if len(q.rows) >= 1024 {
 		return q.flush()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -195,6 +196,20 @@ type File struct {
 	Path  string `json:"path"` // relative to the lake root, with forward slashes
 	Rows  int64  `json:"rows"`
 	Bytes int64  `json:"bytes"`
+	// Batch names the landing-zone batch (dt=YYYY-MM-DD folder date) whose
+	// rows the file holds; empty outside batch mode.
+	Batch string `json:"batch,omitempty"`
+}
+
+// VersionDir returns the version directory (layer/table/v…) a file lives
+// in. A version appends by listing files of earlier versions, so a file's
+// directory is not always its manifest's.
+func (f File) VersionDir() string {
+	parts := strings.SplitN(f.Path, "/", 4)
+	if len(parts) < 4 {
+		return path.Dir(f.Path)
+	}
+	return strings.Join(parts[:3], "/")
 }
 
 // Column is a column of a published table.
@@ -211,6 +226,9 @@ type Input struct {
 	Hash        string `json:"hash,omitempty"`
 	Version     int64  `json:"version,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Batch is the landing-zone batch the input belongs to; empty outside
+	// batch mode.
+	Batch string `json:"batch,omitempty"`
 }
 
 // Manifest describes one immutable version of a table. Readers read only the
@@ -396,6 +414,7 @@ type Staging struct {
 	RunID   string
 	dir     string // relative to the root
 	prev    *Manifest
+	carried []File
 }
 
 // Stage starts a new version of layer.table. The version's files go under
@@ -447,6 +466,24 @@ func (s *Staging) Dir() string { return s.lake.Abs(s.dir) }
 // Previous returns the manifest this version replaces, or nil.
 func (s *Staging) Previous() *Manifest { return s.prev }
 
+// BatchDir is the subdirectory of a version that holds the files of one
+// landing-zone batch; Publish records the batch of every file under it.
+func BatchDir(batch string) string { return "batch=" + batch }
+
+func batchOf(relToStage string) string {
+	first, _, nested := strings.Cut(relToStage, "/")
+	if b, ok := strings.CutPrefix(first, "batch="); ok && nested {
+		return b
+	}
+	return ""
+}
+
+// Carry lists files of earlier versions in the new one, unchanged: an
+// append writes only its new files and carries the rest. The files stay in
+// their own version directories, which vacuum keeps while any kept version
+// lists them.
+func (s *Staging) Carry(files ...File) { s.carried = append(s.carried, files...) }
+
 // Abort removes the staged files; the published version is untouched.
 func (s *Staging) Abort() { _ = os.RemoveAll(s.Dir()) }
 
@@ -492,7 +529,7 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		if !ok && rows != nil {
 			return fmt.Errorf("no row count for %s", relToStage)
 		}
-		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size()})
+		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batch: batchOf(relToStage)})
 		m.Bytes += info.Size()
 		return nil
 	})
@@ -504,6 +541,13 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		if err := syncDir(d); err != nil {
 			return nil, fmt.Errorf("publish %s.%s: sync %s: %w", s.Layer, s.Table, d, err)
 		}
+	}
+	for _, f := range s.carried {
+		if strings.HasPrefix(f.Path, s.dir+"/") {
+			return nil, fmt.Errorf("publish %s.%s: carried file %s is in the new version's directory", s.Layer, s.Table, f.Path)
+		}
+		m.Files = append(m.Files, f)
+		m.Bytes += f.Bytes
 	}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	if rows != nil {

@@ -566,6 +566,9 @@ func (l *Lake) referenced(snaps []*Snapshot) (manifests, dirs map[string]bool) {
 				continue
 			}
 			dirs[m.Dir] = true
+			for _, f := range m.Files {
+				dirs[f.VersionDir()] = true
+			}
 		}
 	}
 	return manifests, dirs
@@ -622,6 +625,9 @@ func (l *Lake) Orphans() ([]string, error) {
 	_, dirs := l.referenced(snaps)
 	for _, m := range l.pendingManifests() {
 		dirs[m.Dir] = true
+		for _, f := range m.Files {
+			dirs[f.VersionDir()] = true
+		}
 	}
 	versions, err := l.versionDirs()
 	if err != nil {

@@ -29,10 +29,13 @@ type Model struct {
 	PartitionBy string
 	Granularity string
 	Key         []string
-	Columns     []ColumnDoc
-	Refs        []Ref
-	SQL         string // the body: the SELECT, with ref()/source() calls
-	bodyLine    int    // file line where SQL starts (1-based)
+	// Batches documents how the model resolves the batches of a landing
+	// zone (the latest-state rule per key), for readers and the docs.
+	Batches  string
+	Columns  []ColumnDoc
+	Refs     []Ref
+	SQL      string // the body: the SELECT, with ref()/source() calls
+	bodyLine int    // file line where SQL starts (1-based)
 }
 
 // ColumnDoc documents one output column.
@@ -106,13 +109,15 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 					m.Key = append(m.Key, k)
 				}
 			}
+		case "batches":
+			m.Batches = strings.TrimSpace(m.Batches + " " + val)
 		case "column":
 			if arg == "" {
 				return nil, bad("column documentation needs a name: -- column NAME: description")
 			}
 			m.Columns = append(m.Columns, ColumnDoc{Name: arg, Description: val})
 		default:
-			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, column)", key)
+			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, batches, column)", key)
 		}
 	}
 	if m.PartitionBy != "" && m.Granularity == "" {

@@ -5,11 +5,22 @@
 -- column product_category_name_english: Category in English, trimmed.
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (product_category_name): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
+    SELECT *
+    FROM source('bronze.category_translation')
+    QUALIFY product_category_name IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(product_category_name))
+)
 SELECT
     trim(product_category_name) AS product_category_name,
     trim(product_category_name_english) AS product_category_name_english,
     _source_file,
-    _source_line
-FROM source('bronze.category_translation')
+    _source_line,
+    _batch
+FROM latest
 WHERE NULLIF(trim(product_category_name), '') IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY trim(product_category_name) ORDER BY _source_line) = 1

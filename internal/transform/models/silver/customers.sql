@@ -9,9 +9,19 @@
 -- column customer_state: Two-letter state (UF), upper case.
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
-WITH src AS (
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (customer_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
     SELECT *
     FROM source('bronze.customers')
+    QUALIFY customer_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(customer_id))
+),
+src AS (
+    SELECT *
+    FROM latest
     QUALIFY row_number() OVER (
         PARTITION BY customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state
         ORDER BY _source_line) = 1
@@ -25,5 +35,6 @@ SELECT
     NULLIF(regexp_replace(lower(strip_accents(trim(customer_city))), '\s+', ' ', 'g'), '') AS customer_city_normalized,
     NULLIF(upper(trim(customer_state)), '') AS customer_state,
     _source_file,
-    _source_line
+    _source_line,
+    _batch
 FROM src

@@ -1,6 +1,7 @@
 -- description: One row per zip code prefix, aggregated from the many Bronze points per prefix. Exact duplicate points are removed first; lat/lng are the median of the distinct points inside Brazil's bounding box (lat -33.75..5.3, lng -73.99..-34.79), so stray points abroad neither move nor blur the location; city and state are the most frequent normalized values over all distinct points (ties: alphabetical). A prefix whose points all lie outside the box has NULL lat/lng.
 -- materialized: table
 -- key: zip_code_prefix
+-- batches: Points have no key: the points of every landing-zone batch accumulate (a point sent again counts as an exact duplicate) and each prefix is aggregated over all of them.
 -- column zip_code_prefix: Zip code prefix (5-character string, left-padded with '0' when shorter).
 -- column geolocation_lat: Median latitude of the distinct points inside Brazil's bounding box; NULL when there is none.
 -- column geolocation_lng: Median longitude of the distinct points inside Brazil's bounding box; NULL when there is none.

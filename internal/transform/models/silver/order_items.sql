@@ -10,6 +10,16 @@
 -- column freight_value: Freight for the item in R$, DECIMAL(12,2).
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (order_id, order_item_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
+    SELECT *
+    FROM source('bronze.order_items')
+    QUALIFY order_id IS NULL OR order_item_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(order_id), order_item_id)
+)
 SELECT
     trim(order_id) AS order_id,
     order_item_id,
@@ -19,8 +29,9 @@ SELECT
     CAST(price AS DECIMAL(12,2)) AS price,
     CAST(freight_value AS DECIMAL(12,2)) AS freight_value,
     _source_file,
-    _source_line
-FROM source('bronze.order_items')
+    _source_line,
+    _batch
+FROM latest
 QUALIFY row_number() OVER (
     PARTITION BY order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value
     ORDER BY _source_line) = 1

@@ -8,6 +8,16 @@
 -- column payment_value: Amount paid in R$, DECIMAL(12,2).
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (order_id, payment_sequential): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
+    SELECT *
+    FROM source('bronze.order_payments')
+    QUALIFY order_id IS NULL OR payment_sequential IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(order_id), payment_sequential)
+)
 SELECT
     trim(order_id) AS order_id,
     payment_sequential,
@@ -15,8 +25,9 @@ SELECT
     payment_installments,
     CAST(payment_value AS DECIMAL(12,2)) AS payment_value,
     _source_file,
-    _source_line
-FROM source('bronze.order_payments')
+    _source_line,
+    _batch
+FROM latest
 QUALIFY row_number() OVER (
     PARTITION BY order_id, payment_sequential, payment_type, payment_installments, payment_value
     ORDER BY _source_line) = 1

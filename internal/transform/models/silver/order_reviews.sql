@@ -12,6 +12,16 @@
 -- column review_date: Brazilian local date of review_creation_date; the partition key.
 -- column _source_file: Source CSV file of the kept Bronze record.
 -- column _source_line: Line of the kept record in the source file.
+-- column _batch: Landing-zone batch (dt= folder date) of the kept record; NULL for a source of plain files.
+-- batches: Latest state per key (review_id, order_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
+    SELECT *
+    FROM source('bronze.order_reviews')
+    QUALIFY review_id IS NULL OR order_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(review_id), trim(order_id))
+)
 SELECT
     trim(review_id) AS review_id,
     trim(order_id) AS order_id,
@@ -22,8 +32,9 @@ SELECT
     timezone('America/Sao_Paulo', review_answer_timestamp) AS review_answer_timestamp,
     CAST(review_creation_date AS DATE) AS review_date,
     _source_file,
-    _source_line
-FROM source('bronze.order_reviews')
+    _source_line,
+    _batch
+FROM latest
 QUALIFY row_number() OVER (
     PARTITION BY trim(review_id), trim(order_id)
     ORDER BY review_answer_timestamp DESC NULLS LAST, _source_line) = 1

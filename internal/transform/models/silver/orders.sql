@@ -20,9 +20,19 @@
 -- column is_late: TRUE when the customer received the order on a later local date than the promised date (same day counts as on time); NULL when not delivered.
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
-WITH src AS (
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (order_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
     SELECT *
     FROM source('bronze.orders')
+    QUALIFY order_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(order_id))
+),
+src AS (
+    SELECT *
+    FROM latest
     QUALIFY row_number() OVER (
         PARTITION BY order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at,
                      order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date
@@ -42,7 +52,8 @@ typed AS (
         timezone('America/Sao_Paulo', order_delivered_customer_date) AS delivered_utc,
         timezone('America/Sao_Paulo', order_estimated_delivery_date) AS estimated_utc,
         _source_file,
-        _source_line
+        _source_line,
+        _batch
     FROM src
 )
 SELECT
@@ -64,5 +75,6 @@ SELECT
     CASE WHEN delivered_local IS NULL THEN NULL
          ELSE CAST(delivered_local AS DATE) > CAST(estimated_local AS DATE) END AS is_late,
     _source_file,
-    _source_line
+    _source_line,
+    _batch
 FROM typed

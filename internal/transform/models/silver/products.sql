@@ -15,9 +15,19 @@
 -- column product_width_cm: Width in cm.
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
-WITH src AS (
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (product_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
     SELECT *
     FROM source('bronze.products')
+    QUALIFY product_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(product_id))
+),
+src AS (
+    SELECT *
+    FROM latest
     QUALIFY row_number() OVER (
         PARTITION BY product_id, product_category_name, product_name_length, product_description_length,
                      product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm
@@ -41,7 +51,8 @@ SELECT
     p.product_height_cm,
     p.product_width_cm,
     p._source_file,
-    p._source_line
+    p._source_line,
+    p._batch
 FROM clean AS p
 LEFT JOIN ref('silver.category_translation') AS t
     ON t.product_category_name = p.category

@@ -9,9 +9,19 @@
 -- column seller_state: Two-letter state (UF), upper case.
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
-WITH src AS (
+-- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
+-- batches: Latest state per key (seller_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+WITH latest AS (
+    -- Latest state per key: only the rows of the newest batch that holds the key
+    -- (every row when the source has no batches). Rows without a key all stay:
+    -- the gate quarantines them, nothing vanishes here.
     SELECT *
     FROM source('bronze.sellers')
+    QUALIFY seller_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(seller_id))
+),
+src AS (
+    SELECT *
+    FROM latest
     QUALIFY row_number() OVER (
         PARTITION BY seller_id, seller_zip_code_prefix, seller_city, seller_state
         ORDER BY _source_line) = 1
@@ -24,7 +34,8 @@ clean AS (
         NULLIF(trim(seller_city), '') AS seller_city,
         NULLIF(upper(trim(seller_state)), '') AS seller_state,
         _source_file,
-        _source_line
+        _source_line,
+        _batch
     FROM src
 )
 SELECT
@@ -35,5 +46,6 @@ SELECT
     coalesce(NOT regexp_matches(seller_city, '[0-9@/\\,;()]'), FALSE) AS seller_city_is_valid,
     seller_state,
     _source_file,
-    _source_line
+    _source_line,
+    _batch
 FROM clean

@@ -1,0 +1,432 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+)
+
+// BatchPrefix starts the name of every batch folder of a landing zone.
+const BatchPrefix = "dt="
+
+// Batch is one folder of a landing zone: dt=YYYY-MM-DD/ with the usual
+// file names, each file optional.
+type Batch struct {
+	ID  string // the folder's date, YYYY-MM-DD
+	Dir string
+}
+
+// BatchStatus says what an ingest did with one batch of one table.
+type BatchStatus string
+
+// Batch statuses.
+const (
+	BatchNew       BatchStatus = "new"       // first seen: ingested and appended
+	BatchReplaced  BatchStatus = "replaced"  // its file changed: re-ingested in place of the old rows
+	BatchUnchanged BatchStatus = "unchanged" // ingested before from the same bytes: carried over
+	BatchRemoved   BatchStatus = "removed"   // ingested before, gone from the landing zone: its rows stay
+)
+
+// BatchResult is the accounting of one batch of one table.
+type BatchResult struct {
+	Batch           string      `json:"batch"`
+	Status          BatchStatus `json:"status"`
+	File            string      `json:"file,omitempty"`
+	RowsWritten     int64       `json:"rows_written"`
+	RowsQuarantined int64       `json:"rows_quarantined"`
+}
+
+// DiscoverBatches reports whether dir is a landing zone (it holds dt= folders)
+// and lists its batches, oldest first. Names starting with "." or "_" are
+// ignored (temporary copies, markers); any other dt= entry must be a folder
+// named after a valid date. A directory holding both batch folders and source
+// files at its top is ambiguous and refused.
+func DiscoverBatches(dir string) ([]Batch, bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("ingest: source directory: %w", err)
+	}
+	var out []Batch
+	for _, e := range entries {
+		name := e.Name()
+		id, ok := strings.CutPrefix(name, BatchPrefix)
+		if !ok {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, false, fileErr(p, "%v", err)
+		}
+		if !info.IsDir() {
+			return nil, false, fileErr(p, "a batch must be a folder dt=YYYY-MM-DD/ holding the source files")
+		}
+		d, err := time.Parse(time.DateOnly, id)
+		if err != nil || d.Format(time.DateOnly) != id {
+			return nil, false, fileErr(p, "folder name is not dt=YYYY-MM-DD (a valid date)")
+		}
+		out = append(out, Batch{ID: id, Dir: p})
+	}
+	if len(out) == 0 {
+		return nil, false, nil
+	}
+	for _, t := range olist.Tables() {
+		for _, f := range []string{t.File, t.File + ".gz"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				return nil, false, fileErr(filepath.Join(dir, f),
+					"the source directory holds both dt= batch folders and source files; put each file in its batch folder")
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, true, nil
+}
+
+// locateInBatch finds a table's file in a batch folder; found is false when
+// the batch has no such file (a day without records of that table).
+func locateInBatch(b Batch, t olist.Table) (path string, found bool, err error) {
+	for _, f := range []string{t.File, t.File + ".gz"} {
+		if _, err := os.Lstat(filepath.Join(b.Dir, f)); err == nil {
+			found = true
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", false, fileErr(filepath.Join(b.Dir, f), "%v", err)
+		}
+	}
+	if !found {
+		return "", false, nil
+	}
+	path, err = locate(b.Dir, t)
+	return path, err == nil, err
+}
+
+// batchDate is a batch id as days since the Unix epoch (the _batch value).
+func batchDate(id string) (int32, error) {
+	d, err := time.Parse(time.DateOnly, id)
+	if err != nil {
+		return 0, fmt.Errorf("batch %q: %w", id, err)
+	}
+	return int32(d.Unix() / 86400), nil
+}
+
+// previousBatches is what the published Bronze version of a table holds per
+// batch, when it was built from a landing zone.
+type previousBatch struct {
+	input             lake.Input
+	bronze, quarFiles []lake.File
+	written, quar     int64
+}
+
+func previousBatches(lk *lake.Lake, t olist.Table) (map[string]*previousBatch, *lake.Manifest) {
+	prev := lk.Intact(lake.Bronze, t.Name)
+	prevQ := lk.Intact(lake.Quarantine, "bronze_"+t.Name)
+	out := map[string]*previousBatch{}
+	// Bronze and its quarantine are published together with one
+	// fingerprint; a pair that disagrees is not trusted and re-ingested.
+	if prev == nil || prevQ == nil || prev.Fingerprint != prevQ.Fingerprint {
+		return out, nil
+	}
+	for _, in := range prev.Inputs {
+		if in.Batch != "" {
+			out[in.Batch] = &previousBatch{input: in}
+		}
+	}
+	for _, f := range prev.Files {
+		if pb := out[f.Batch]; pb != nil {
+			pb.bronze = append(pb.bronze, f)
+			pb.written += f.Rows
+		}
+	}
+	for _, f := range prevQ.Files {
+		if pb := out[f.Batch]; pb != nil {
+			pb.quarFiles = append(pb.quarFiles, f)
+			pb.quar += f.Rows
+		}
+	}
+	return out, prev
+}
+
+// batchJob is a batch file to ingest: opened, checked regular, fingerprinted.
+type batchJob struct {
+	batch  Batch
+	path   string
+	file   *os.File
+	info   fs.FileInfo
+	input  lake.Input
+	status BatchStatus
+}
+
+// ingestBatches brings a table up to date with a landing zone: every batch
+// whose file is new or changed is ingested into its own folder of a new
+// Bronze version (and of the quarantine), and every other batch's files are
+// carried over unchanged, so that an append writes only the new batch.
+func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table, batches []Batch) TableResult {
+	res := TableResult{Table: t.Name, File: t.File}
+	var jobs []*batchJob
+	defer func() {
+		for _, j := range jobs {
+			// Read-only descriptors: closing cannot lose data.
+			_ = j.file.Close()
+		}
+	}()
+	fail := func(err error) TableResult {
+		res.Status, res.Err = StatusFailed, err
+		opts.Logger.Info("ingest failed", "table", t.Name, "err", err)
+		return res
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	old, prev := previousBatches(lk, t)
+	present := map[string]bool{}
+	var carried []*previousBatch
+	for _, b := range batches {
+		path, found, err := locateInBatch(b, t)
+		if err != nil {
+			return fail(err)
+		}
+		if !found {
+			continue
+		}
+		present[b.ID] = true
+		f, info, err := openRegular(path)
+		if err != nil {
+			return fail(err)
+		}
+		in, err := lake.FingerprintReader(fileReader{ctx: ctx, r: f})
+		if err != nil {
+			_ = f.Close()
+			return fail(readErr(path, err))
+		}
+		in.Name = BatchPrefix + b.ID + "/" + filepath.Base(path)
+		in.Batch = b.ID
+		in.Fingerprint = tableFingerprint(in, t, opts.OnDrift)
+		res.InputBytes += in.Size
+		pb := old[b.ID]
+		if pb != nil && pb.input.Fingerprint == in.Fingerprint && !opts.Force {
+			_ = f.Close()
+			carried = append(carried, pb)
+			res.Batches = append(res.Batches, BatchResult{Batch: b.ID, Status: BatchUnchanged, File: in.Name,
+				RowsWritten: pb.written, RowsQuarantined: pb.quar})
+			continue
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			_ = f.Close()
+			return fail(fileErr(path, "%v", err))
+		}
+		st := BatchNew
+		if pb != nil {
+			st = BatchReplaced
+		}
+		jobs = append(jobs, &batchJob{batch: b, path: path, file: f, info: info, input: in, status: st})
+	}
+	for id, pb := range old {
+		if present[id] {
+			continue
+		}
+		// Bronze is the record of what arrived: a batch that vanished from
+		// the landing zone keeps its rows, and the user is told.
+		carried = append(carried, pb)
+		res.Batches = append(res.Batches, BatchResult{Batch: id, Status: BatchRemoved, File: pb.input.Name,
+			RowsWritten: pb.written, RowsQuarantined: pb.quar})
+		opts.Logger.Warn("batch no longer in the landing zone; its rows stay in Bronze", "table", t.Name, "batch", id, "file", pb.input.Name)
+	}
+	if len(jobs) == 0 && len(carried) == 0 {
+		return fail(fileErr(filepath.Dir(batches[0].Dir), "missing source file for table %s in every batch (expected %s in some dt= folder)", t.Name, t.File))
+	}
+	sort.Slice(res.Batches, func(i, j int) bool { return res.Batches[i].Batch < res.Batches[j].Batch })
+	if len(jobs) == 0 {
+		res.Status = StatusUnchanged
+		res.Version = prev.Version
+		res.ParquetBytes = prev.Bytes
+		res.InputBytes = 0
+		opts.Logger.Info("unchanged, skipped", "table", t.Name, "version", prev.Version, "batches", len(carried))
+		return res
+	}
+
+	bronze, err := lk.Stage(lake.Bronze, t.Name, opts.RunID)
+	if err != nil {
+		return fail(err)
+	}
+	quar, err := lk.Stage(lake.Quarantine, "bronze_"+t.Name, opts.RunID)
+	if err != nil {
+		bronze.Abort()
+		return fail(err)
+	}
+	abort := func(err error) TableResult {
+		bronze.Abort()
+		quar.Abort()
+		return fail(err)
+	}
+	inputs := make([]lake.Input, 0, len(jobs)+len(carried))
+	var schema []lake.Column
+	if prev != nil && len(carried) > 0 {
+		schema = prev.Schema
+	}
+	brows, qrows := map[string]int64{}, map[string]int64{}
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return abort(err)
+		}
+		day, err := batchDate(j.batch.ID)
+		if err != nil {
+			return abort(err)
+		}
+		sub := lake.BatchDir(j.batch.ID)
+		bdir, qdir := filepath.Join(bronze.Dir(), sub), filepath.Join(quar.Dir(), sub)
+		for _, d := range []string{bdir, qdir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return abort(fmt.Errorf("ingest %s: %w", j.path, err))
+			}
+		}
+		w := &tableWriter{opts: opts, t: t, path: j.path, file: j.file, size: j.info.Size(), sourceName: j.input.Name,
+			batch: day, hasBatch: true}
+		if err := w.run(ctx, bdir, qdir); err != nil {
+			return abort(err)
+		}
+		if w.read != w.written+w.quarantined {
+			return abort(fmt.Errorf("ingest %s: row accounting broken: read %d != written %d + quarantined %d", j.path, w.read, w.written, w.quarantined))
+		}
+		brows[sub+"/part-0.parquet"] = w.written
+		qrows[sub+"/part-0.parquet"] = w.quarantined
+		res.RecordsRead += w.read
+		res.RowsWritten += w.written
+		res.RowsQuarantined += w.quarantined
+		res.BlankLines += w.blank
+		res.ExtraColumns = mergeNames(res.ExtraColumns, w.extras)
+		schema = mergeSchema(schema, w.schemaColumns())
+		inputs = append(inputs, j.input)
+		res.Batches = append(res.Batches, BatchResult{Batch: j.batch.ID, Status: j.status, File: j.input.Name,
+			RowsWritten: w.written, RowsQuarantined: w.quarantined})
+	}
+	sort.Slice(res.Batches, func(i, j int) bool { return res.Batches[i].Batch < res.Batches[j].Batch })
+	var written, quarantined int64 = res.RowsWritten, res.RowsQuarantined
+	for _, pb := range carried {
+		bronze.Carry(pb.bronze...)
+		quar.Carry(pb.quarFiles...)
+		inputs = append(inputs, pb.input)
+		written += pb.written
+		quarantined += pb.quar
+	}
+	sort.Slice(inputs, func(i, j int) bool { return inputs[i].Batch < inputs[j].Batch })
+	parts := make([]string, len(inputs))
+	for i, in := range inputs {
+		parts[i] = in.Batch + "=" + in.Fingerprint
+	}
+	fp := lake.HashStrings(append([]string{formatVersion, "landing"}, parts...)...)
+	stats := map[string]int64{
+		"records_read":     written + quarantined,
+		"rows_written":     written,
+		"rows_quarantined": quarantined,
+		"batches":          int64(len(inputs)),
+	}
+	if _, err := quar.Publish(lake.Manifest{
+		Schema: quarantineColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats,
+		Description: "Malformed records of " + t.File + " with line, raw text, reason and batch.",
+	}, qrows); err != nil {
+		bronze.Abort()
+		return fail(err)
+	}
+	m, err := bronze.Publish(lake.Manifest{
+		Schema: schema, Inputs: inputs, Fingerprint: fp, Stats: stats, Description: t.Doc,
+	}, brows)
+	if err != nil {
+		return fail(err)
+	}
+	res.Status = StatusIngested
+	res.Version = m.Version
+	res.ParquetBytes = m.Bytes
+	opts.Logger.Info("ingested", "table", t.Name, "version", m.Version, "batches_ingested", len(jobs),
+		"batches_total", len(inputs), "rows", res.RowsWritten, "quarantined", res.RowsQuarantined)
+	return res
+}
+
+// mergeSchema adds the columns of next that cur lacks (extra columns of a
+// later batch under --on-drift evolve), keeping cur's order; the lineage
+// columns stay last.
+func mergeSchema(cur, next []lake.Column) []lake.Column {
+	if len(cur) == 0 {
+		return next
+	}
+	have := map[string]bool{}
+	for _, c := range cur {
+		have[c.Name] = true
+	}
+	var add []lake.Column
+	for _, c := range next {
+		if !have[c.Name] {
+			add = append(add, c)
+		}
+	}
+	if len(add) == 0 {
+		return cur
+	}
+	out := make([]lake.Column, 0, len(cur)+len(add))
+	var lineage []lake.Column
+	for _, c := range cur {
+		if isLineage(c.Name) {
+			lineage = append(lineage, c)
+		} else {
+			out = append(out, c)
+		}
+	}
+	out = append(out, add...)
+	return append(out, lineage...)
+}
+
+func isLineage(name string) bool {
+	switch name {
+	case ColSourceFile, ColSourceLine, ColRunID, ColIngestedAt, ColBatch:
+		return true
+	}
+	return false
+}
+
+func mergeNames(cur, next []string) []string {
+	for _, n := range next {
+		found := false
+		for _, c := range cur {
+			found = found || c == n
+		}
+		if !found {
+			cur = append(cur, n)
+		}
+	}
+	return cur
+}
+
+// runLanding ingests a landing zone: each table is brought up to date with
+// every batch, tables in parallel as in snapshot mode.
+func runLanding(ctx context.Context, lk *lake.Lake, opts Options, tables []olist.Table, batches []Batch) (Result, error) {
+	results := make([]TableResult, len(tables))
+	ch := make(chan int)
+	done := make(chan struct{})
+	for w := 0; w < opts.Workers; w++ {
+		go func() {
+			for i := range ch {
+				start := time.Now()
+				r := ingestBatches(ctx, lk, opts, tables[i], batches)
+				r.Duration = time.Since(start)
+				results[i] = r
+			}
+			done <- struct{}{}
+		}()
+	}
+	for i := range tables {
+		ch <- i
+	}
+	close(ch)
+	for w := 0; w < opts.Workers; w++ {
+		<-done
+	}
+	return Result{RunID: opts.RunID, Tables: results, Batches: len(batches)}, ctx.Err()
+}

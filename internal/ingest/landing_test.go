@@ -1,0 +1,220 @@
+package ingest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keystone/nexus/internal/lake"
+)
+
+
+// landingZone makes a landing zone whose base batch is the valid fixture set.
+func landingZone(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Rename(copyValid(t), filepath.Join(root, "dt=2018-01-01")); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// writeBatchFile writes one file of a batch: the orders header and lines.
+func writeBatchFile(t *testing.T, root, batch, file string, lines ...string) {
+	t.Helper()
+	dir := filepath.Join(root, "dt="+batch)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hdr := `"order_id","customer_id","order_status","order_purchase_timestamp","order_approved_at","order_delivered_carrier_date","order_delivered_customer_date","order_estimated_delivery_date"`
+	body := hdr + "\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func batchStatuses(r TableResult) map[string]BatchStatus {
+	out := map[string]BatchStatus{}
+	for _, b := range r.Batches {
+		out[b.Batch] = b.Status
+	}
+	return out
+}
+
+func ingestOK(t *testing.T, lk *lake.Lake, dir, run string) map[string]TableResult {
+	t.Helper()
+	res, err := Run(context.Background(), lk, Options{SourceDir: dir, RunID: run})
+	if err != nil || res.Err() != nil {
+		t.Fatalf("ingest %s: %v %v", run, err, res.Err())
+	}
+	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitRun, RunID: run}); err != nil {
+		t.Fatal(err)
+	}
+	return byTable(res)
+}
+
+// A landing zone is ingested batch by batch: a new folder is appended (the
+// files of earlier batches are carried, not rewritten), a changed one
+// replaces only its own rows, a removed one is reported and kept.
+func TestIngestLandingZone(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := landingZone(t)
+	const (
+		approved  = `a0000000000000000000000000000001,c0000000000000000000000000000001,approved,2018-01-02 10:00:00,2018-01-02 11:00:00,,,2018-01-20 00:00:00`
+		shipped   = `a0000000000000000000000000000001,c0000000000000000000000000000001,shipped,2018-01-02 10:00:00,2018-01-02 11:00:00,2018-01-03 09:00:00,,2018-01-20 00:00:00`
+		badRecord = `a0000000000000000000000000000002,c0000000000000000000000000000002,created,not a time,,,,2018-01-20 00:00:00`
+	)
+	writeBatchFile(t, dir, "2018-01-02", ordersFile, approved, badRecord)
+
+	first := ingestOK(t, lk, dir, "one")
+	if len(first) != 9 || first["orders"].Status != StatusIngested {
+		t.Fatalf("first ingest: %+v", first["orders"])
+	}
+	if got := batchStatuses(first["orders"]); got["2018-01-01"] != BatchNew || got["2018-01-02"] != BatchNew {
+		t.Errorf("orders batches = %v", got)
+	}
+	if got := batchStatuses(first["sellers"]); len(got) != 1 || got["2018-01-01"] != BatchNew {
+		t.Errorf("sellers batches = %v (a batch without the file is no batch of the table)", got)
+	}
+	got := query(t, lk, `SELECT _batch, _source_file, count(*) FROM bronze.orders GROUP BY ALL ORDER BY 1`)
+	if len(got) != 2 || got[0][0] != "2018-01-01" || got[1][0] != "2018-01-02" ||
+		got[1][1] != "dt=2018-01-02/"+ordersFile || got[1][2] != "1" {
+		t.Errorf("bronze.orders by batch = %v", got)
+	}
+	if q := query(t, lk, `SELECT _batch, _source_line, error_type FROM quarantine.bronze_orders`); len(q) != 1 || q[0][0] != "2018-01-02" || q[0][1] != "3" {
+		t.Errorf("quarantine keeps the batch and the line: %v", q)
+	}
+	baseRows := query(t, lk, `SELECT count(*) FROM bronze.orders WHERE _batch = DATE '2018-01-01'`)[0][0]
+
+	// Nothing changed: nothing re-ingested.
+	for name, r := range ingestOK(t, lk, dir, "two") {
+		if r.Status != StatusUnchanged {
+			t.Errorf("unchanged landing zone: %s %s", name, r.Status)
+		}
+	}
+
+	// A new day: only that batch is read and written.
+	before, err := lk.Manifest(lake.Bronze, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBatchFile(t, dir, "2018-01-03", ordersFile, shipped)
+	third := ingestOK(t, lk, dir, "three")
+	if got := batchStatuses(third["orders"]); got["2018-01-03"] != BatchNew || got["2018-01-02"] != BatchUnchanged || got["2018-01-01"] != BatchUnchanged {
+		t.Errorf("after a new day: %v", got)
+	}
+	if third["orders"].RecordsRead != 1 || third["customers"].Status != StatusUnchanged {
+		t.Errorf("a new day reads only its records: orders read %d, customers %s", third["orders"].RecordsRead, third["customers"].Status)
+	}
+	after, err := lk.Manifest(lake.Bronze, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]bool{}
+	for _, f := range after.Files {
+		kept[f.Path] = true
+	}
+	for _, f := range before.Files {
+		if !kept[f.Path] {
+			t.Errorf("file %s of an unchanged batch was not carried into the new version", f.Path)
+		}
+	}
+
+	// A changed day replaces its own rows only.
+	writeBatchFile(t, dir, "2018-01-02", ordersFile, approved)
+	fourth := ingestOK(t, lk, dir, "four")
+	if got := batchStatuses(fourth["orders"]); got["2018-01-02"] != BatchReplaced || got["2018-01-03"] != BatchUnchanged {
+		t.Errorf("after changing a day: %v", got)
+	}
+	if q := query(t, lk, `SELECT count(*) FROM quarantine.bronze_orders`); q[0][0] != "0" {
+		t.Errorf("the replaced batch's quarantine rows must go with it: %v", q)
+	}
+	got = query(t, lk, `SELECT _batch, count(*) FROM bronze.orders GROUP BY ALL ORDER BY 1`)
+	if len(got) != 3 || got[0][1] != baseRows || got[1][1] != "1" || got[2][1] != "1" {
+		t.Errorf("bronze.orders by batch after replace = %v", got)
+	}
+
+	// A removed day is reported and its rows stay.
+	if err := os.RemoveAll(filepath.Join(dir, "dt=2018-01-03")); err != nil {
+		t.Fatal(err)
+	}
+	fifth := ingestOK(t, lk, dir, "five")
+	if got := batchStatuses(fifth["orders"]); got["2018-01-03"] != BatchRemoved || fifth["orders"].Status != StatusUnchanged {
+		t.Errorf("after removing a day: %s %v", fifth["orders"].Status, got)
+	}
+	if q := query(t, lk, `SELECT count(*) FROM bronze.orders WHERE _batch = DATE '2018-01-03'`); q[0][0] != "1" {
+		t.Errorf("rows of a removed batch must stay: %v", q)
+	}
+
+	// Vacuum keeps every directory a kept version lists, including carried
+	// files of older versions.
+	if _, err := lk.Vacuum(lake.Retention{Keep: 1}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range lk.Tables() {
+		if st.Err != nil {
+			t.Fatal(st.Err)
+		}
+		if f := lk.Verify(st.Manifest); len(f) > 0 {
+			t.Errorf("after vacuum: %v", f)
+		}
+	}
+}
+
+func TestDiscoverBatches(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		setup   func(dir string) error
+		landing bool
+		batches []string
+		err     string
+	}{
+		{"plain files", func(d string) error { return os.WriteFile(filepath.Join(d, ordersFile), nil, 0o644) }, false, nil, ""},
+		{"two batches in order", func(d string) error {
+			for _, b := range []string{"dt=2018-02-01", "dt=2018-01-31", "_tmp", ".hidden"} {
+				if err := os.Mkdir(filepath.Join(d, b), 0o755); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, true, []string{"2018-01-31", "2018-02-01"}, ""},
+		{"not a date", func(d string) error { return os.Mkdir(filepath.Join(d, "dt=2018-02-30"), 0o755) }, false, nil, "dt=2018-02-30: folder name is not dt=YYYY-MM-DD"},
+		{"a file named like a batch", func(d string) error { return os.WriteFile(filepath.Join(d, "dt=2018-02-01"), nil, 0o644) }, false, nil, "a batch must be a folder"},
+		{"batches and files mixed", func(d string) error {
+			if err := os.Mkdir(filepath.Join(d, "dt=2018-02-01"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(d, ordersFile), nil, 0o644)
+		}, false, nil, "holds both dt= batch folders and source files"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := c.setup(dir); err != nil {
+				t.Fatal(err)
+			}
+			got, landing, err := DiscoverBatches(dir)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || landing != c.landing {
+				t.Fatalf("landing=%v err=%v", landing, err)
+			}
+			var ids []string
+			for _, b := range got {
+				ids = append(ids, b.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(c.batches, ",") {
+				t.Errorf("batches = %v, want %v", ids, c.batches)
+			}
+		})
+	}
+}
