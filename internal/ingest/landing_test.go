@@ -11,7 +11,6 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 )
 
-
 // landingZone makes a landing zone whose base batch is the valid fixture set.
 func landingZone(t *testing.T) string {
 	t.Helper()
