@@ -126,14 +126,14 @@ type previousBatch struct {
 	written, quar     int64
 }
 
-func previousBatches(lk *lake.Lake, t olist.Table) (map[string]*previousBatch, *lake.Manifest) {
-	prev := lk.Intact(lake.Bronze, t.Name)
-	prevQ := lk.Intact(lake.Quarantine, "bronze_"+t.Name)
+func previousBatches(lk *lake.Lake, t olist.Table) (old map[string]*previousBatch, prev, prevQ *lake.Manifest) {
+	prev = lk.Intact(lake.Bronze, t.Name)
+	prevQ = lk.Intact(lake.Quarantine, "bronze_"+t.Name)
 	out := map[string]*previousBatch{}
 	// Bronze and its quarantine are published together with one
 	// fingerprint; a pair that disagrees is not trusted and re-ingested.
 	if prev == nil || prevQ == nil || prev.Fingerprint != prevQ.Fingerprint {
-		return out, nil
+		return out, nil, nil
 	}
 	for _, in := range prev.Inputs {
 		if in.Batch != "" {
@@ -152,7 +152,7 @@ func previousBatches(lk *lake.Lake, t olist.Table) (map[string]*previousBatch, *
 			pb.quar += f.Rows
 		}
 	}
-	return out, prev
+	return out, prev, prevQ
 }
 
 // batchJob is a batch file to ingest: opened, checked regular, fingerprinted.
@@ -186,7 +186,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	old, prev := previousBatches(lk, t)
+	old, prev, prevQ := previousBatches(lk, t)
 	present := map[string]bool{}
 	var carried []*previousBatch
 	for _, b := range batches {
@@ -318,6 +318,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		quarantined += pb.quar
 	}
 	sort.Slice(inputs, func(i, j int) bool { return inputs[i].Batch < inputs[j].Batch })
+	bdelta, qdelta := batchDeltas(prev, prevQ, old, jobs, bronze.RelDir(), quar.RelDir())
 	parts := make([]string, len(inputs))
 	for i, in := range inputs {
 		parts[i] = in.Batch + "=" + in.Fingerprint
@@ -331,13 +332,13 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 	}
 	if _, err := quar.Publish(lake.Manifest{
 		Schema: quarantineColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats,
-		Description: "Malformed records of " + t.File + " with line, raw text, reason and batch.",
+		Description: "Malformed records of " + t.File + " with line, raw text, reason and batch.", Delta: qdelta,
 	}, qrows); err != nil {
 		bronze.Abort()
 		return fail(err)
 	}
 	m, err := bronze.Publish(lake.Manifest{
-		Schema: schema, Inputs: inputs, Fingerprint: fp, Stats: stats, Description: t.Doc,
+		Schema: schema, Inputs: inputs, Fingerprint: fp, Stats: stats, Description: t.Doc, Delta: bdelta,
 	}, brows)
 	if err != nil {
 		return fail(err)
@@ -348,6 +349,31 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 	opts.Logger.Info("ingested", "table", t.Name, "version", m.Version, "batches_ingested", len(jobs),
 		"batches_total", len(inputs), "rows", res.RowsWritten, "quarantined", res.RowsQuarantined)
 	return res
+}
+
+// batchDeltas describe an append for the models downstream: the rows that
+// changed are those of the batches ingested now and, for a replaced batch,
+// its old rows. A first ingest, or one that replaces a version not built
+// from this landing zone, changes everything.
+func batchDeltas(prev, prevQ *lake.Manifest, old map[string]*previousBatch, jobs []*batchJob, bronzeDir, quarDir string) (b, q *lake.Delta) {
+	if prev == nil || prevQ == nil || len(old) == 0 {
+		return &lake.Delta{Full: true}, &lake.Delta{Full: true}
+	}
+	b, q = &lake.Delta{Base: prev.Version}, &lake.Delta{Base: prevQ.Version}
+	for _, j := range jobs {
+		sub := lake.BatchDir(j.batch.ID) + "/part-0.parquet"
+		b.Files = append(b.Files, bronzeDir+"/"+sub)
+		q.Files = append(q.Files, quarDir+"/"+sub)
+		if pb := old[j.batch.ID]; pb != nil {
+			for _, f := range pb.bronze {
+				b.Files = append(b.Files, f.Path)
+			}
+			for _, f := range pb.quarFiles {
+				q.Files = append(q.Files, f.Path)
+			}
+		}
+	}
+	return b, q
 }
 
 // mergeSchema adds the columns of next that cur lacks (extra columns of a

@@ -249,7 +249,31 @@ type Manifest struct {
 	Fingerprint string           `json:"fingerprint,omitempty"`
 	Stats       map[string]int64 `json:"stats,omitempty"`
 	Description string           `json:"description,omitempty"`
+	// Code fingerprints what built the version apart from its inputs (a
+	// model's SQL and suite): an incremental build continues only a version
+	// built by the same code.
+	Code string `json:"code,omitempty"`
+	// Delta says what changed since the version it was built on, so that
+	// the tables downstream can rebuild only what depends on the change.
+	Delta *Delta `json:"delta,omitempty"`
 }
+
+// Delta is what changed between a table version and the version Base it was
+// built on. Full means "everything may have changed". Otherwise the rows
+// that were removed or added are in Files (Parquet, lake-relative paths):
+// for a Bronze append these are the new batch files plus the files of the
+// batches they replaced; for a model, one file holding the old versions of
+// the rows it rebuilt and their new versions.
+type Delta struct {
+	Base  int64    `json:"base"`
+	Full  bool     `json:"full,omitempty"`
+	Files []string `json:"files,omitempty"`
+	Rows  int64    `json:"rows,omitempty"`
+}
+
+// DeltaDir is the subdirectory of a version directory that holds its delta
+// files; they are not data files of the table.
+const DeltaDir = "_delta"
 
 // Name returns "layer.table".
 func (m *Manifest) Name() string { return m.Layer + "." + m.Table }
@@ -357,6 +381,24 @@ func layerRank(l string) int {
 	return len(Layers())
 }
 
+// ManifestAt returns version v of layer.table, read from its immutable
+// manifest while retention keeps it.
+func (l *Lake) ManifestAt(layer, table string, v int64) (*Manifest, error) {
+	name := layer + "." + table
+	found, err := filepath.Glob(l.MetaDir("manifests", name, fmt.Sprintf("v%06d-*.json", v)))
+	if err != nil {
+		return nil, err
+	}
+	if len(found) != 1 {
+		return nil, fmt.Errorf("%s version %d: %d manifests found: %w", name, v, len(found), ErrNoTable)
+	}
+	rel, err := filepath.Rel(l.Root, found[0])
+	if err != nil {
+		return nil, err
+	}
+	return l.loadManifest(name, filepath.ToSlash(rel))
+}
+
 func (l *Lake) loadManifest(name, rel string) (*Manifest, error) {
 	l.cacheMu.Lock()
 	if e, ok := l.cache[rel]; ok {
@@ -460,6 +502,9 @@ func (l *Lake) nextVersion(name string, prev *Manifest) int64 {
 	return v + 1
 }
 
+// RelDir returns the version's directory relative to the lake root.
+func (s *Staging) RelDir() string { return s.dir }
+
 // Dir returns the absolute directory to write the version's files into.
 func (s *Staging) Dir() string { return s.lake.Abs(s.dir) }
 
@@ -507,6 +552,9 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 			return err
 		}
 		if d.IsDir() {
+			if d.Name() == DeltaDir && p != root {
+				return filepath.SkipDir
+			}
 			dirs = append(dirs, p)
 			return nil
 		}

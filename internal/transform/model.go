@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"github.com/keystone/nexus/internal/lake"
+
 	"embed"
 	"fmt"
 	"io/fs"
@@ -29,6 +31,14 @@ type Model struct {
 	PartitionBy string
 	Granularity string
 	Key         []string
+	// Incremental is the column an incremental build rebuilds by: every
+	// output row with value k depends only on the input rows with the same
+	// value (in the inputs that have the column) and on rows reached through
+	// Lookups. Empty: the model is always rebuilt in full.
+	Incremental string
+	// Lookups map the changes of an input that lacks the Incremental column
+	// to the rows to rebuild, through a column of the model's own rows.
+	Lookups []Lookup
 	// Batches documents how the model resolves the batches of a landing
 	// zone (the latest-state rule per key), for readers and the docs.
 	Batches  string
@@ -36,6 +46,15 @@ type Model struct {
 	Refs     []Ref
 	SQL      string // the body: the SELECT, with ref()/source() calls
 	bodyLine int    // file line where SQL starts (1-based)
+}
+
+// Lookup says that a change of Input's column InputColumn affects the rows
+// of the model whose Column has the same value:
+// "-- incremental_lookup: silver.customers.customer_id -> customer_id".
+type Lookup struct {
+	Input       string // layer.table
+	InputColumn string
+	Column      string
 }
 
 // ColumnDoc documents one output column.
@@ -59,6 +78,7 @@ var (
 	refPattern   = regexp.MustCompile(`\b(ref|source)\(\s*'([^']*)'\s*(?:,\s*'([^']*)'\s*)?\)`)
 	headerLine   = regexp.MustCompile(`^--\s*([a-z_]+)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?\s*:\s*(.*)$`)
 	validName    = regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`)
+	validIdent   = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	granularites = map[string]bool{"year": true, "month": true, "day": true}
 )
 
@@ -109,6 +129,17 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 					m.Key = append(m.Key, k)
 				}
 			}
+		case "incremental":
+			if !validIdent.MatchString(val) {
+				return nil, bad("incremental %q must be one column name", val)
+			}
+			m.Incremental = val
+		case "incremental_lookup":
+			lk, err := parseLookup(val)
+			if err != nil {
+				return nil, bad("%v", err)
+			}
+			m.Lookups = append(m.Lookups, lk)
 		case "batches":
 			m.Batches = strings.TrimSpace(m.Batches + " " + val)
 		case "column":
@@ -117,8 +148,11 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			}
 			m.Columns = append(m.Columns, ColumnDoc{Name: arg, Description: val})
 		default:
-			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, batches, column)", key)
+			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, batches, column)", key)
 		}
+	}
+	if len(m.Lookups) > 0 && m.Incremental == "" {
+		return nil, fmt.Errorf("%s: incremental_lookup without incremental", file)
 	}
 	if m.PartitionBy != "" && m.Granularity == "" {
 		m.Granularity = DefaultGranularity
@@ -159,6 +193,26 @@ func (m *Model) Compiled() string {
 		layer, table, _ := strings.Cut(target, ".")
 		return `"` + layer + `"."` + table + `"`
 	})
+}
+
+// codeFingerprint identifies what builds the model apart from its inputs.
+func (m *Model) codeFingerprint(suite string) string {
+	parts := []string{modelFormat, m.SQL, m.PartitionBy, m.Granularity, suite, m.Incremental}
+	for _, l := range m.Lookups {
+		parts = append(parts, l.Input+"."+l.InputColumn+"->"+l.Column)
+	}
+	return lake.HashStrings(parts...)
+}
+
+// parseLookup reads "layer.table.column -> column".
+func parseLookup(val string) (Lookup, error) {
+	from, to, ok := strings.Cut(val, "->")
+	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+	i := strings.LastIndex(from, ".")
+	if !ok || i < 0 || !validName.MatchString(from[:i]) || !validIdent.MatchString(from[i+1:]) || !validIdent.MatchString(to) {
+		return Lookup{}, fmt.Errorf("incremental_lookup %q must read layer.table.column -> column", val)
+	}
+	return Lookup{Input: from[:i], InputColumn: from[i+1:], Column: to}, nil
 }
 
 // Inputs returns the distinct tables the model reads, sorted.

@@ -60,9 +60,22 @@ type ModelResult struct {
 	Version   int64         `json:"version"`
 	Duration  time.Duration `json:"duration_ns"`
 	// Quarantined rows failed a quarantine rule of the model's suite.
-	Quarantined int64            `json:"quarantined"`
+	Quarantined int64 `json:"quarantined"`
+	// Incremental is set when only the rows of changed keys were rebuilt:
+	// how many keys. FullReason says why an incremental model was rebuilt
+	// in full.
+	Incremental *IncrementalStats `json:"incremental,omitempty"`
+	FullReason  string            `json:"full_reason,omitempty"`
 	Checks      []quality.Result `json:"checks,omitempty"`
 	Err         error            `json:"-"`
+}
+
+// IncrementalStats describe an incremental build.
+type IncrementalStats struct {
+	Column       string `json:"column"`
+	Keys         int64  `json:"keys"`          // key values rebuilt
+	RowsRebuilt  int64  `json:"rows_rebuilt"`  // rows the model's SQL produced for them
+	FilesCarried int    `json:"files_carried"` // published files reused as they were
 }
 
 // Result of a transform run, in build order.
@@ -236,6 +249,18 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		res.Quarantined = quarantined
 		return res
 	}
+	code := m.codeFingerprint(suiteFingerprint(suite))
+	plan, why, err := x.planIncremental(ctx, m, suite, code)
+	if err != nil {
+		return fail(err)
+	}
+	if plan != nil {
+		return x.buildInc(ctx, m, suite, plan, res, inputs, fp, code)
+	}
+	if m.Incremental != "" {
+		res.FullReason = why
+		x.opts.Logger.Info("full build", "model", m.Name, "why", why)
+	}
 
 	body := m.Compiled()
 	// Phase timings at debug level: where a build's time goes.
@@ -294,8 +319,10 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		res.Checks = append(res.Checks, acct)
 		res.RowsBuilt = total
 	}
+	delta := x.diffDelta(ctx, m, prev, code, st, len(partCols) > 0)
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
+		Code: code, Delta: delta,
 	}, rows)
 	if err != nil {
 		return fail(err)
@@ -390,6 +417,9 @@ func (x *executor) modelError(m *Model, err error) error {
 func (x *executor) inspect(ctx context.Context, dir string, hive bool) (map[string]int64, []lake.Column, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == lake.DeltaDir {
+			return filepath.SkipDir // not data of the table
+		}
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
 			files = append(files, p)
 		}

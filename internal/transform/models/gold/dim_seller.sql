@@ -1,6 +1,8 @@
 -- description: One row per seller with location: city as typed, normalized city, validity flag for dirty city strings, state, and lat/lng of the zip prefix from silver.geolocation (NULL when the prefix has no point in Brazil).
 -- materialized: table
 -- key: seller_id
+-- incremental: seller_id
+-- incremental_lookup: silver.geolocation.zip_code_prefix -> seller_zip_code_prefix
 -- column seller_id: Seller id.
 -- column seller_zip_code_prefix: Zip code prefix (5 characters).
 -- column seller_city: City as typed by the seller, trimmed.

@@ -2,6 +2,12 @@
 -- materialized: table
 -- partition_by: purchase_date
 -- key: order_id, order_item_id
+-- incremental: order_id
+-- incremental_lookup: silver.customers.customer_id -> customer_id
+-- incremental_lookup: gold.dim_customer.customer_unique_id -> customer_unique_id
+-- incremental_lookup: gold.dim_product.product_id -> product_id
+-- incremental_lookup: gold.dim_seller.seller_id -> seller_id
+-- incremental_lookup: gold.dim_date.date_id -> date_id
 -- column order_id: Order id.
 -- column order_item_id: Sequence of the item within the order, from 1.
 -- column customer_unique_id: The person who bought (key of gold.dim_customer).

@@ -1,6 +1,8 @@
 -- description: One row per customer_id (that is, per order; exact duplicate records removed). customer_unique_id is the person. Strings trimmed, zip prefix left-padded to 5 digits, state upper-cased, city kept as typed plus a normalized form (lower case, accents folded, whitespace collapsed) for grouping and joins.
 -- materialized: table
 -- key: customer_id
+-- incremental: customer_id
+-- incremental_lookup: silver.geolocation.zip_code_prefix -> customer_zip_code_prefix
 -- column customer_id: Customer id; one per order.
 -- column customer_unique_id: The person; repeats for repeat buyers. Gold's customer key.
 -- column customer_zip_code_prefix: First 5 digits of the zip code as a string, left-padded with '0' when shorter.

@@ -1,6 +1,9 @@
 -- description: One row per unit sold (k units of a product are k rows); exact duplicate records removed. shipping_limit_date converted from America/Sao_Paulo local time to UTC.
 -- materialized: table
 -- key: order_id, order_item_id
+-- incremental: order_id
+-- incremental_lookup: silver.products.product_id -> product_id
+-- incremental_lookup: silver.sellers.seller_id -> seller_id
 -- column order_id: Order id.
 -- column order_item_id: Sequence of the item within the order, from 1.
 -- column product_id: Product id.

@@ -1,6 +1,7 @@
 -- description: One row per payment of an order (vouchers make several per order); exact duplicate records removed. The sum of an order's payment_value is what Gold allocates to the order's items.
 -- materialized: table
 -- key: order_id, payment_sequential
+-- incremental: order_id
 -- column order_id: Order id.
 -- column payment_sequential: Sequence of the payment within the order.
 -- column payment_type: credit_card, boleto, voucher, debit_card, not_defined (trimmed, lower case).

@@ -2,6 +2,7 @@
 -- materialized: table
 -- partition_by: review_date
 -- key: review_id, order_id
+-- incremental: order_id
 -- column review_id: Review id; not unique on its own (reused across orders).
 -- column order_id: Order id; an order can have several reviews.
 -- column review_score: 1 to 5 stars.

@@ -1,6 +1,8 @@
 -- description: One row per product (exact duplicate records removed), with its category in Portuguese and English. The English name comes from silver.category_translation; a category missing from the translation keeps its Portuguese name; a product without category gets 'unknown' in both names so that its revenue is never dropped by a join or a GROUP BY on the category.
 -- materialized: table
 -- key: product_id
+-- incremental: product_id
+-- incremental_lookup: silver.category_translation.product_category_name -> product_category_name
 -- column product_id: Product id.
 -- column product_category_name: Category in Portuguese as in the source, trimmed; NULL when the product has none.
 -- column category_pt: Category in Portuguese; 'unknown' when the product has none.

@@ -1,6 +1,8 @@
 -- description: One row per seller (exact duplicate records removed). Seller cities are typed by sellers and dirty (a zip code, 'sbc/sp', an e-mail address, 'city, state, country'): the original is kept trimmed, a normalized form is added, and seller_city_is_valid flags values that cannot be a plain city name.
 -- materialized: table
 -- key: seller_id
+-- incremental: seller_id
+-- incremental_lookup: silver.geolocation.zip_code_prefix -> seller_zip_code_prefix
 -- column seller_id: Seller id.
 -- column seller_zip_code_prefix: First 5 digits of the zip code as a string, left-padded with '0' when shorter.
 -- column seller_city: City as typed by the seller, trimmed.

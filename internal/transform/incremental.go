@@ -1,0 +1,647 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/quality"
+)
+
+// compactAt is the number of files past which an unpartitioned table that
+// grows by appends is rewritten into one file: reads stay fast however many
+// batches have been applied.
+const compactAt = 16
+
+// incPlan is an incremental build: the rows to rebuild are those whose
+// Incremental column is in the keys table.
+type incPlan struct {
+	prev, prevQ *lake.Manifest
+	keys        string // _inc.<model>__keys: one column k
+	nKeys       int64
+	// filtered maps an input to the column it is filtered on (the inputs
+	// that have the model's Incremental column).
+	filtered map[string]bool
+}
+
+// incSchema holds the working tables of incremental builds.
+const incSchema = "_inc"
+
+func incName(m *Model, what string) string {
+	return engine.Ident(incSchema) + "." + engine.Ident(m.Layer+"__"+m.Table+"__"+what)
+}
+
+// planIncremental decides whether m can be built incrementally on its
+// published version and, when it can, collects the keys to rebuild: the
+// values of m.Incremental in the rows that changed in each input since the
+// versions the published one was built from. Any doubt means a full build,
+// and the reason is returned: the result must always equal a full build.
+func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality.Suite, code string) (*incPlan, string, error) {
+	if m.Incremental == "" {
+		return nil, "not incremental", nil
+	}
+	if x.opts.FullRefresh {
+		return nil, "--full-refresh", nil
+	}
+	prev := x.lk.Intact(m.Layer, m.Table)
+	if prev == nil {
+		return nil, "no intact published version", nil
+	}
+	if prev.Code != code {
+		return nil, "the model's SQL or suite changed", nil
+	}
+	if !hasColumn(prev.Schema, m.Incremental) {
+		return nil, "the published version has no column " + m.Incremental, nil
+	}
+	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}}
+	if suite != nil {
+		for _, c := range suite.Checks {
+			// A unique check on columns without the key compares rows the
+			// build does not rebuild together.
+			if c.Kind == quality.KindUnique && !containsCol(append([]string{c.Column}, c.Columns...), m.Incremental) {
+				return nil, "check " + c.ID + " is unique on columns without " + m.Incremental, nil
+			}
+		}
+		qm := x.lk.Intact(lake.Quarantine, QuarantineTable(m.Layer, m.Table))
+		if qm == nil || qm.Fingerprint != prev.Fingerprint {
+			return nil, "its quarantine is not of the same build", nil
+		}
+		p.prevQ = qm
+	}
+	built := map[string]int64{}
+	for _, in := range prev.Inputs {
+		built[in.Name] = in.Version
+	}
+	var parts []string
+	for _, in := range x.g.Parents[m.Name] {
+		layer, table, _ := strings.Cut(in, ".")
+		cur, err := x.lk.Manifest(layer, table)
+		if err != nil {
+			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
+		}
+		if hasColumn(cur.Schema, m.Incremental) {
+			p.filtered[in] = true
+		}
+		from, ok := built[in]
+		if !ok {
+			return nil, "input " + in + " is new", nil
+		}
+		if cur.Version == from {
+			continue
+		}
+		files, why := x.deltaFiles(cur, from)
+		if why != "" {
+			return nil, in + ": " + why, nil
+		}
+		if len(files) == 0 {
+			continue
+		}
+		list := fileList(x.lk, files)
+		switch {
+		case p.filtered[in] && layer == lake.Bronze:
+			// Bronze keys are raw text; the models trim them. A changed
+			// row without key may concern any row: rebuild everything.
+			var nulls int64
+			q := fmt.Sprintf("SELECT count(*) FROM read_parquet(%s, union_by_name = true) WHERE %s IS NULL", list, engine.Ident(m.Incremental))
+			if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&nulls); err != nil {
+				return nil, "", fmt.Errorf("model %s: changes of %s: %w", m.Name, in, err)
+			}
+			if nulls > 0 {
+				return nil, in + ": changed rows without " + m.Incremental, nil
+			}
+			parts = append(parts, fmt.Sprintf("SELECT trim(%s) AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
+		case p.filtered[in]:
+			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
+		default:
+			lk, ok := m.lookup(in)
+			if !ok {
+				return nil, "no way to map the changes of " + in + " to " + m.Incremental + " (declare an incremental_lookup)", nil
+			}
+			if !hasColumn(cur.Schema, lk.InputColumn) {
+				return nil, in + " has no column " + lk.InputColumn, nil
+			}
+			changed := fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(lk.InputColumn), list)
+			own := []*lake.Manifest{prev}
+			if p.prevQ != nil {
+				own = append(own, p.prevQ)
+			}
+			for _, om := range own {
+				var paths []string
+				for _, f := range om.Files {
+					paths = append(paths, f.Path)
+				}
+				if len(paths) == 0 {
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s IN (%s)",
+					engine.Ident(m.Incremental), fileList(x.lk, paths), engine.Ident(lk.Column), changed))
+			}
+		}
+	}
+	if err := x.eng.EnsureSchema(ctx, incSchema); err != nil {
+		return nil, "", err
+	}
+	q := "SELECT NULL::VARCHAR AS k WHERE false"
+	if len(parts) > 0 {
+		q = "SELECT DISTINCT k FROM (" + strings.Join(parts, "\nUNION ALL\n") + ") WHERE k IS NOT NULL"
+	}
+	if _, err := x.eng.DB().ExecContext(ctx, "CREATE OR REPLACE TABLE "+p.keys+" AS "+q); err != nil {
+		return nil, "", fmt.Errorf("model %s: keys to rebuild: %w", m.Name, err)
+	}
+	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+p.keys).Scan(&p.nKeys); err != nil {
+		return nil, "", fmt.Errorf("model %s: keys to rebuild: %w", m.Name, err)
+	}
+	return p, "", nil
+}
+
+// deltaFiles collects the changed-row files of a table from version from
+// (exclusive) to cur (inclusive), following each version's delta back. A
+// version without a delta, a full one, or one retention removed: "" files
+// and a reason.
+func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string) {
+	var files []string
+	m := cur
+	for m.Version != from {
+		if m.Delta == nil || m.Delta.Full {
+			return nil, fmt.Sprintf("version %d has no record of what changed", m.Version)
+		}
+		files = append(files, m.Delta.Files...)
+		if m.Delta.Base == from {
+			return files, ""
+		}
+		if m.Delta.Base < from {
+			return nil, fmt.Sprintf("version %d does not descend from version %d", cur.Version, from)
+		}
+		older, err := x.lk.ManifestAt(m.Layer, m.Table, m.Delta.Base)
+		if err != nil {
+			return nil, fmt.Sprintf("version %d is no longer kept", m.Delta.Base)
+		}
+		m = older
+	}
+	return files, ""
+}
+
+func (m *Model) lookup(input string) (Lookup, bool) {
+	for _, l := range m.Lookups {
+		if l.Input == input {
+			return l, true
+		}
+	}
+	return Lookup{}, false
+}
+
+// compileFiltered is the model's SQL with every input that has the
+// Incremental column read only for the keys to rebuild.
+func (m *Model) compileFiltered(p *incPlan) string {
+	return refPattern.ReplaceAllStringFunc(m.SQL, func(s string) string {
+		mm := refPattern.FindStringSubmatch(s)
+		target := mm[2]
+		if mm[3] != "" {
+			target += "." + mm[3]
+		}
+		layer, table, _ := strings.Cut(target, ".")
+		rel := engine.Ident(layer) + "." + engine.Ident(table)
+		if !p.filtered[target] {
+			return rel
+		}
+		col := engine.Ident(m.Incremental)
+		if layer == lake.Bronze {
+			col = "trim(" + col + ")"
+		}
+		return fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (SELECT k FROM %s))", rel, col, p.keys)
+	})
+}
+
+func hasColumn(cols []lake.Column, name string) bool {
+	for _, c := range cols {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func containsCol(cols []string, name string) bool {
+	for _, c := range cols {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+func fileList(lk *lake.Lake, rel []string) string {
+	q := make([]string, len(rel))
+	for i, r := range rel {
+		q[i] = engine.Literal(lk.Abs(r))
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// incResult is what an incremental build wrote.
+type incResult struct {
+	carried []lake.File
+	rows    map[string]int64
+	schema  []lake.Column
+	delta   *lake.Delta
+}
+
+// buildIncremental writes the new version of m into st: the rows of the
+// keys to rebuild come from newRows (the model's filtered SQL, gated), the
+// others are the published version's, carried file by file where a file
+// holds none of the keys. It returns what to publish.
+func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, st *lake.Staging, newRows string) (*incResult, error) {
+	db := x.eng.DB()
+	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+	partCols := p.prev.PartitionBy
+	exclude := ""
+	if len(partCols) > 0 {
+		exclude = " EXCLUDE (" + strings.Join(partCols, ", ") + ")"
+	}
+	key := engine.Ident(m.Incremental)
+	inKeys := fmt.Sprintf("%s IN (SELECT k FROM %s)", key, p.keys)
+	notKeys := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
+	fresh := incName(m, "new")
+	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+fresh+" AS "+newRows); err != nil {
+		return nil, x.modelError(m, err)
+	}
+	res := &incResult{rows: map[string]int64{}}
+
+	// The delta: old versions of the rebuilt rows, then their new versions.
+	deltaFile := filepath.Join(st.Dir(), lake.DeltaDir, "changes.parquet")
+	if err := os.MkdirAll(filepath.Dir(deltaFile), 0o755); err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Name, err)
+	}
+	changes := fmt.Sprintf("SELECT *%s FROM %s WHERE %s UNION ALL BY NAME SELECT * FROM %s", exclude, prevRel, inKeys, fresh)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", changes, engine.Literal(deltaFile))); err != nil {
+		return nil, fmt.Errorf("model %s: write delta: %w", m.Name, err)
+	}
+	var nChanges int64
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+engine.Literal(deltaFile)+")").Scan(&nChanges); err != nil {
+		return nil, fmt.Errorf("model %s: delta: %w", m.Name, err)
+	}
+	res.delta = &lake.Delta{Base: p.prev.Version, Files: []string{st.RelDir() + "/" + lake.DeltaDir + "/changes.parquet"}, Rows: nChanges}
+
+	// Which published files hold a row to rebuild?
+	touched := map[string]bool{}
+	if p.nKeys > 0 {
+		r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT filename FROM read_parquet(%s, filename = true) WHERE %s",
+			fileList(x.lk, filePaths(p.prev.Files)), inKeys))
+		if err != nil {
+			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
+		}
+		for r.Next() {
+			var f string
+			if err := r.Scan(&f); err != nil {
+				r.Close()
+				return nil, err
+			}
+			touched[f] = true
+		}
+		if err := r.Close(); err != nil {
+			return nil, err
+		}
+	}
+	var nFresh int64
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+fresh).Scan(&nFresh); err != nil {
+		return nil, err
+	}
+
+	var rewrite []lake.File // published files whose rows are written again
+	if len(partCols) > 0 {
+		// A fact rebuilds only the partitions the change touches: those of
+		// the old rows rebuilt and those of the new rows.
+		parts := map[string]bool{}
+		for _, f := range p.prev.Files {
+			if touched[x.lk.Abs(f.Path)] {
+				parts[partitionOf(f.Path)] = true
+			}
+		}
+		if nFresh > 0 {
+			r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT %s FROM %s", partitionPathExpr(m, partCols), fresh))
+			if err != nil {
+				return nil, fmt.Errorf("model %s: partitions of new rows: %w", m.Name, err)
+			}
+			for r.Next() {
+				var s string
+				if err := r.Scan(&s); err != nil {
+					r.Close()
+					return nil, err
+				}
+				parts[s] = true
+			}
+			if err := r.Close(); err != nil {
+				return nil, err
+			}
+		}
+		for _, f := range p.prev.Files {
+			if parts[partitionOf(f.Path)] {
+				rewrite = append(rewrite, f)
+			} else {
+				res.carried = append(res.carried, f)
+			}
+		}
+	} else {
+		appendOnly := len(touched) == 0 && len(p.prev.Files)+1 <= compactAt
+		for _, f := range p.prev.Files {
+			if appendOnly {
+				res.carried = append(res.carried, f)
+			} else {
+				rewrite = append(rewrite, f)
+			}
+		}
+	}
+	body := "SELECT * FROM " + fresh
+	if len(rewrite) > 0 {
+		body = fmt.Sprintf("SELECT *%s FROM read_parquet(%s, hive_partitioning = %t) WHERE %s UNION ALL BY NAME %s",
+			exclude, fileList(x.lk, filePaths(rewrite)), len(partCols) > 0, notKeys, body)
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM ("+body+")").Scan(&n); err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Name, err)
+	}
+	res.schema = p.prev.Schema
+	if n > 0 || len(res.carried) == 0 {
+		if _, err := x.write(ctx, m, st.Dir(), body); err != nil {
+			return nil, err
+		}
+		rows, schema, err := x.inspect(ctx, st.Dir(), len(partCols) > 0)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: inspect output: %w", m.Name, err)
+		}
+		res.rows, res.schema = rows, schema
+	}
+	return res, nil
+}
+
+func filePaths(files []lake.File) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// partitionOf returns the hive partition of a data file's path
+// ("year=2017/month=3"), "" when it has none.
+func partitionOf(p string) string {
+	var parts []string
+	for _, seg := range strings.Split(p, "/") {
+		if strings.Contains(seg, "=") && !strings.HasPrefix(seg, "batch=") {
+			parts = append(parts, seg)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// partitionPathExpr is the SQL expression of a row's partition path, as
+// write lays it out.
+func partitionPathExpr(m *Model, cols []string) string {
+	col := engine.Ident(m.PartitionBy)
+	var segs []string
+	for _, c := range cols {
+		segs = append(segs, fmt.Sprintf("'%s=' || %s(%s)", c, c, col))
+	}
+	return strings.Join(segs, " || '/' || ")
+}
+
+// mergeQuarantine writes the model's quarantine for an incremental build:
+// the published quarantine rows of the keys not rebuilt, carried when no
+// file holds a rebuilt key, plus the rows the gate quarantined now.
+func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, checked, fingerprint string) error {
+	st, err := x.lk.Stage(lake.Quarantine, QuarantineTable(m.Layer, m.Table), x.opts.RunID)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		st.Abort()
+		return fmt.Errorf("model %s: write quarantine: %w", m.Name, err)
+	}
+	db := x.eng.DB()
+	key := engine.Ident(m.Incremental)
+	var touched int64
+	old := fileList(x.lk, filePaths(p.prevQ.Files))
+	if len(p.prevQ.Files) > 0 {
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s) WHERE %s IN (SELECT k FROM %s)", old, key, p.keys)).Scan(&touched); err != nil {
+			return fail(err)
+		}
+	}
+	file := filepath.Join(st.Dir(), "part-0.parquet")
+	if touched == 0 && len(p.prevQ.Files)+1 <= compactAt {
+		st.Carry(p.prevQ.Files...)
+		if err := x.copyQuarantine(ctx, checked, file); err != nil {
+			return fail(err)
+		}
+	} else {
+		tmp := incName(m, "quarantine")
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+tmp+" AS SELECT * FROM read_parquet("+old+") WHERE "+key+" IS NULL OR "+key+" NOT IN (SELECT k FROM "+p.keys+")"); err != nil {
+			return fail(err)
+		}
+		if err := x.copyQuarantine(ctx, checked, file); err != nil {
+			return fail(err)
+		}
+		stmt := fmt.Sprintf("COPY (SELECT * FROM %s UNION ALL BY NAME SELECT * FROM read_parquet(%s)) TO %s (FORMAT parquet, COMPRESSION zstd)",
+			tmp, engine.Literal(file), engine.Literal(file+".merged"))
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fail(err)
+		}
+		if err := os.Rename(file+".merged", file); err != nil {
+			return fail(err)
+		}
+	}
+	rows, schema, err := x.inspect(ctx, st.Dir(), false)
+	if err != nil {
+		return fail(err)
+	}
+	if len(p.prevQ.Schema) > 0 {
+		schema = p.prevQ.Schema
+	}
+	man, err := st.Publish(lake.Manifest{Schema: schema, Fingerprint: fingerprint,
+		Description: "Rows of " + m.Name + " that failed a quarantine rule, with the rules and reasons."}, rows)
+	if err != nil {
+		return err
+	}
+	return x.eng.Register(ctx, man)
+}
+
+// diffDelta records what a full build changed against the version it
+// replaces, by comparing the two row sets, so that the models downstream
+// can still build incrementally. Without a comparable previous version it
+// says everything changed.
+func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest, code string, st *lake.Staging, hive bool) *lake.Delta {
+	full := &lake.Delta{Full: true}
+	if prev == nil || prev.Code != code || len(x.g.Children(m.Name)) == 0 {
+		return full
+	}
+	var files []string
+	err := filepath.WalkDir(st.Dir(), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == lake.DeltaDir {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil || len(files) == 0 || len(prev.Files) == 0 {
+		return full
+	}
+	sort.Strings(files)
+	q := make([]string, len(files))
+	for i, f := range files {
+		q[i] = engine.Literal(f)
+	}
+	newRel := fmt.Sprintf("read_parquet([%s], hive_partitioning = %t)", strings.Join(q, ", "), hive)
+	oldRel := fmt.Sprintf("read_parquet(%s, hive_partitioning = %t)", fileList(x.lk, filePaths(prev.Files)), hive)
+	deltaFile := filepath.Join(st.Dir(), lake.DeltaDir, "changes.parquet")
+	if err := os.MkdirAll(filepath.Dir(deltaFile), 0o755); err != nil {
+		return full
+	}
+	stmt := fmt.Sprintf("COPY ((SELECT * FROM %[1]s EXCEPT ALL SELECT * FROM %[2]s) UNION ALL (SELECT * FROM %[2]s EXCEPT ALL SELECT * FROM %[1]s)) TO %[3]s (FORMAT parquet, COMPRESSION zstd)",
+		oldRel, newRel, engine.Literal(deltaFile))
+	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
+		x.opts.Logger.Debug("no delta for a full build", "model", m.Name, "err", err)
+		return full
+	}
+	var n int64
+	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+engine.Literal(deltaFile)+")").Scan(&n); err != nil {
+		return full
+	}
+	return &lake.Delta{Base: prev.Version, Files: []string{st.RelDir() + "/" + lake.DeltaDir + "/changes.parquet"}, Rows: n}
+}
+
+
+// buildInc builds m incrementally: the model's SQL runs on the inputs
+// filtered to the keys to rebuild, the gate judges those rows (row-level
+// checks) and the whole merged table (table-level checks), and the new
+// version is the published one with those keys' rows replaced.
+func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite, p *incPlan, res ModelResult, inputs []lake.Input, fp, code string) ModelResult {
+	fail := func(err error) ModelResult {
+		res.Status, res.Err = StatusFailed, err
+		x.opts.Logger.Info("model failed", "model", m.Name, "err", err)
+		return res
+	}
+	res.Incremental = &IncrementalStats{Column: m.Incremental, Keys: p.nKeys}
+	body := m.compileFiltered(p)
+	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+	exclude := ""
+	if len(p.prev.PartitionBy) > 0 {
+		exclude = " EXCLUDE (" + strings.Join(p.prev.PartitionBy, ", ") + ")"
+	}
+	key := engine.Ident(m.Incremental)
+	kept := fmt.Sprintf("SELECT *%s FROM %s WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s)", exclude, prevRel, key, key, p.keys)
+	var gate *quality.Gate
+	newRows := body
+	if suite != nil {
+		if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
+			return fail(err)
+		}
+		gate = quality.NewGate(x.eng.DB(), suite, "_stage", stageName(m))
+		defer gate.Close()
+		if err := gate.Annotate(ctx, body); err != nil {
+			var se *quality.SourceError
+			if errors.As(err, &se) {
+				return fail(x.modelError(m, se.Err))
+			}
+			return fail(fmt.Errorf("model %s: %w", m.Name, err))
+		}
+		// Row-level checks judge the rows rebuilt; table-level checks the
+		// table as it will be published (and, for reconciliations, with
+		// every quarantined row, old and new).
+		merged := "(" + kept + " UNION ALL BY NAME " + gate.Passing() + ")"
+		oldQ := "SELECT NULL WHERE false"
+		if len(p.prevQ.Files) > 0 {
+			oldQ = fmt.Sprintf("SELECT * EXCLUDE (%s, %s, %s, %s, %s) FROM read_parquet(%s) WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s)",
+				QColCheckIDs, QColReason, QColFailures, QColRunID, QColQuarantinedAt, fileList(x.lk, filePaths(p.prevQ.Files)), key, key, p.keys)
+		}
+		built := fmt.Sprintf("(%s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s UNION ALL BY NAME %s)",
+			merged[1:len(merged)-1], quality.Ident(quality.FailuresColumn), gate.Checked(), quality.Quarantined, oldQ)
+		if len(p.prevQ.Files) == 0 {
+			built = fmt.Sprintf("(%s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
+				merged[1:len(merged)-1], quality.Ident(quality.FailuresColumn), gate.Checked(), quality.Quarantined)
+		}
+		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key})
+		res.Checks = checks
+		if err != nil {
+			return fail(fmt.Errorf("model %s: %w", m.Name, err))
+		}
+		newRows = gate.Passing()
+		res.Quarantined = gate.Quarantined
+	}
+	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
+	if err != nil {
+		return fail(err)
+	}
+	out, err := x.buildIncremental(ctx, m, p, st, newRows)
+	if err != nil {
+		st.Abort()
+		return fail(err)
+	}
+	var oldAffected, published int64
+	if err := x.eng.DB().QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IN (SELECT k FROM %s)", prevRel, key, p.keys)).Scan(&oldAffected); err != nil {
+		st.Abort()
+		return fail(err)
+	}
+	for _, f := range out.carried {
+		published += f.Rows
+	}
+	for _, n := range out.rows {
+		published += n
+	}
+	var fresh int64
+	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+incName(m, "new")).Scan(&fresh); err != nil {
+		st.Abort()
+		return fail(err)
+	}
+	res.Incremental.RowsRebuilt = fresh
+	res.Incremental.FilesCarried = len(out.carried)
+	// Row accounting, on the whole table: what was published before, less
+	// the rows rebuilt, plus their new passing rows.
+	want := p.prev.Rows - oldAffected + fresh
+	if gate != nil {
+		res.RowsBuilt = gate.Built
+		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
+			Description: "Rows built = rows published + rows quarantined.", RowsChecked: gate.Built, Verdict: quality.VerdictPass,
+			Observed: fmt.Sprintf("%d rebuilt = %d published + %d quarantined; table %d = %d - %d replaced + %d", gate.Built, fresh, gate.Quarantined,
+				published, p.prev.Rows, oldAffected, fresh)}
+		if gate.Built != fresh+gate.Quarantined || published != want {
+			acct.Verdict, acct.Blocking = quality.VerdictFail, true
+			res.Checks = append(res.Checks, acct)
+			st.Abort()
+			return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, acct.Observed))
+		}
+		res.Checks = append(res.Checks, acct)
+	} else if published != want {
+		st.Abort()
+		return fail(fmt.Errorf("model %s: row accounting broken: table %d != %d - %d + %d", m.Name, published, p.prev.Rows, oldAffected, fresh))
+	}
+	st.Carry(out.carried...)
+	partCols := p.prev.PartitionBy
+	man, err := st.Publish(lake.Manifest{
+		Schema: out.schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
+		Code: code, Delta: out.delta,
+	}, out.rows)
+	if err != nil {
+		return fail(err)
+	}
+	if err := x.eng.Register(ctx, man); err != nil {
+		return fail(err)
+	}
+	if gate != nil {
+		if err := x.mergeQuarantine(ctx, m, p, gate.Checked(), fp); err != nil {
+			return fail(err)
+		}
+	}
+	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
+	x.opts.Logger.Info("model built incrementally", "model", m.Name, "keys", p.nKeys, "rows_rebuilt", fresh, "rows", man.Rows, "files_carried", len(out.carried))
+	return res
+}
