@@ -519,7 +519,6 @@ func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest,
 	return &lake.Delta{Base: prev.Version, Files: []string{st.RelDir() + "/" + lake.DeltaDir + "/changes.parquet"}, Rows: n}
 }
 
-
 // buildInc builds m incrementally: the model's SQL runs on the inputs
 // filtered to the keys to rebuild, the gate judges those rows (row-level
 // checks) and the whole merged table (table-level checks), and the new

@@ -66,8 +66,8 @@ type ModelResult struct {
 	// in full.
 	Incremental *IncrementalStats `json:"incremental,omitempty"`
 	FullReason  string            `json:"full_reason,omitempty"`
-	Checks      []quality.Result `json:"checks,omitempty"`
-	Err         error            `json:"-"`
+	Checks      []quality.Result  `json:"checks,omitempty"`
+	Err         error             `json:"-"`
 }
 
 // IncrementalStats describe an incremental build.
