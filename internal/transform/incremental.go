@@ -118,7 +118,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			parts = append(parts, fmt.Sprintf("SELECT trim(%s) AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
 		case p.filtered[in]:
 			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
-		default:
+		case containsCol(m.Inputs(), in):
 			lk, ok := m.lookup(in)
 			if !ok {
 				return nil, "no way to map the changes of " + in + " to " + m.Incremental + " (declare an incremental_lookup)", nil
@@ -127,20 +127,33 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				return nil, in + " has no column " + lk.InputColumn, nil
 			}
 			changed := fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(lk.InputColumn), list)
-			own := []*lake.Manifest{prev}
-			if p.prevQ != nil {
-				own = append(own, p.prevQ)
+			parts = append(parts, x.ownKeys(m, p, lk.Column, changed)...)
+		default:
+			// Only the gate reads this input. Table-level checks judge the
+			// whole merged table anyway; a foreign key changes its verdict
+			// only for values that appeared or disappeared.
+			if suite == nil {
+				continue
 			}
-			for _, om := range own {
-				var paths []string
-				for _, f := range om.Files {
-					paths = append(paths, f.Path)
-				}
-				if len(paths) == 0 {
+			for _, c := range suite.Checks {
+				if !c.RowLevel() {
 					continue
 				}
-				parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s IN (%s)",
-					engine.Ident(m.Incremental), fileList(x.lk, paths), engine.Ident(lk.Column), changed))
+				if c.Kind != quality.KindRelationships || c.To != in {
+					if strings.Contains(c.Expr, in) || strings.Contains(c.Where, in) {
+						return nil, "check " + c.ID + " reads " + in + " row by row", nil
+					}
+					continue
+				}
+				field := c.Field
+				if field == "" {
+					field = c.Column
+				}
+				changed := existenceChanges(field, list)
+				if layer == lake.Bronze { // its delta has new rows only
+					changed = fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(field), list)
+				}
+				parts = append(parts, x.ownKeys(m, p, c.Column, changed)...)
 			}
 		}
 	}
@@ -185,6 +198,35 @@ func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string)
 		m = older
 	}
 	return files, ""
+}
+
+// ownKeys selects the keys of the published rows (and quarantined ones)
+// whose column col is among the values changed selects.
+func (x *executor) ownKeys(m *Model, p *incPlan, col, changed string) []string {
+	own := []*lake.Manifest{p.prev}
+	if p.prevQ != nil {
+		own = append(own, p.prevQ)
+	}
+	var parts []string
+	for _, om := range own {
+		if len(om.Files) == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s IN (%s)",
+			engine.Ident(m.Incremental), fileList(x.lk, filePaths(om.Files)), engine.Ident(col), changed))
+	}
+	return parts
+}
+
+// changeColumn marks each row of a model's delta file as the version before
+// ('old') or after ('new') the change.
+const changeColumn = "_change"
+
+// existenceChanges selects the values of col that appeared or disappeared
+// in a delta: within one delta file, only old or only new rows.
+func existenceChanges(col, list string) string {
+	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = true) GROUP BY filename, %[1]s HAVING bool_and(%[3]s = 'old') OR bool_and(%[3]s = 'new')",
+		engine.Ident(col), list, changeColumn)
 }
 
 func (m *Model) lookup(input string) (Lookup, bool) {
@@ -250,49 +292,85 @@ type incResult struct {
 	rows    map[string]int64
 	schema  []lake.Column
 	delta   *lake.Delta
+	// fresh rows the SQL built for the keys; of them, the rows of the keys
+	// whose rows really changed replace the old rows of those keys.
+	fresh, added, removed int64
 }
 
-// buildIncremental writes the new version of m into st: the rows of the
-// keys to rebuild come from newRows (the model's filtered SQL, gated), the
-// others are the published version's, carried file by file where a file
-// holds none of the keys. It returns what to publish.
+// buildIncremental writes the new version of m into st. The keys rebuilt
+// are compared with their published rows: only keys whose rows really
+// changed are replaced (a re-checked order whose items are the same leaves
+// the item files alone), the others' rows stay where they are. Files and
+// partitions without a changed key are carried as they are.
 func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, st *lake.Staging, newRows string) (*incResult, error) {
 	db := x.eng.DB()
+	exec := func(q string) error {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("model %s: incremental build: %w", m.Name, err)
+		}
+		return nil
+	}
+	count := func(q string) (int64, error) {
+		var n int64
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return 0, fmt.Errorf("model %s: incremental build: %w", m.Name, err)
+		}
+		return n, nil
+	}
 	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
 	partCols := p.prev.PartitionBy
-	exclude := ""
-	if len(partCols) > 0 {
-		exclude = " EXCLUDE (" + strings.Join(partCols, ", ") + ")"
-	}
 	key := engine.Ident(m.Incremental)
-	inKeys := fmt.Sprintf("%s IN (SELECT k FROM %s)", key, p.keys)
-	notKeys := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
-	fresh := incName(m, "new")
+	fresh, old, changed := incName(m, "new"), incName(m, "old"), incName(m, "changed")
 	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+fresh+" AS "+newRows); err != nil {
 		return nil, x.modelError(m, err)
 	}
-	res := &incResult{rows: map[string]int64{}}
-
-	// The delta: old versions of the rebuilt rows, then their new versions.
-	deltaFile := filepath.Join(st.Dir(), lake.DeltaDir, "changes.parquet")
+	cols, err := x.columnsOf(ctx, fresh)
+	if err != nil {
+		return nil, err
+	}
+	// Compare by name: the published files list the same columns, plus
+	// the partition columns a hive read adds.
+	proj := strings.Join(cols, ", ")
+	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s WHERE %s IN (SELECT k FROM %s)", old, proj, prevRel, key, p.keys)); err != nil {
+		return nil, err
+	}
+	removedQ := fmt.Sprintf("SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s", proj, old, fresh)
+	addedQ := fmt.Sprintf("SELECT %[1]s FROM %[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s", proj, old, fresh)
+	deltaRel := lake.DeltaDir + "/changes.parquet"
+	deltaFile := filepath.Join(st.Dir(), filepath.FromSlash(deltaRel))
 	if err := os.MkdirAll(filepath.Dir(deltaFile), 0o755); err != nil {
 		return nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
-	changes := fmt.Sprintf("SELECT *%s FROM %s WHERE %s UNION ALL BY NAME SELECT * FROM %s", exclude, prevRel, inKeys, fresh)
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", changes, engine.Literal(deltaFile))); err != nil {
-		return nil, fmt.Errorf("model %s: write delta: %w", m.Name, err)
+	// The delta: the old versions of the rows that changed, then the new.
+	if err := exec(fmt.Sprintf("COPY (SELECT *, 'old' AS %[3]s FROM (%[1]s) UNION ALL SELECT *, 'new' FROM (%[2]s)) TO %[4]s (FORMAT parquet, COMPRESSION zstd)",
+		removedQ, addedQ, changeColumn, engine.Literal(deltaFile))); err != nil {
+		return nil, err
 	}
-	var nChanges int64
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+engine.Literal(deltaFile)+")").Scan(&nChanges); err != nil {
-		return nil, fmt.Errorf("model %s: delta: %w", m.Name, err)
+	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT DISTINCT %s AS k FROM read_parquet(%s)", changed, key, engine.Literal(deltaFile))); err != nil {
+		return nil, err
 	}
-	res.delta = &lake.Delta{Base: p.prev.Version, Files: []string{st.RelDir() + "/" + lake.DeltaDir + "/changes.parquet"}, Rows: nChanges}
+	res := &incResult{rows: map[string]int64{}}
+	var nDelta int64
+	if nDelta, err = count("SELECT count(*) FROM read_parquet(" + engine.Literal(deltaFile) + ")"); err != nil {
+		return nil, err
+	}
+	res.delta = &lake.Delta{Base: p.prev.Version, Files: []string{st.RelDir() + "/" + deltaRel}, Rows: nDelta}
+	inChanged := fmt.Sprintf("%s IN (SELECT k FROM %s)", key, changed)
+	if res.fresh, err = count("SELECT count(*) FROM " + fresh); err != nil {
+		return nil, err
+	}
+	if res.added, err = count("SELECT count(*) FROM " + fresh + " WHERE " + inChanged); err != nil {
+		return nil, err
+	}
+	if res.removed, err = count("SELECT count(*) FROM " + old + " WHERE " + inChanged); err != nil {
+		return nil, err
+	}
 
-	// Which published files hold a row to rebuild?
+	// Which published files hold a row that changed?
 	touched := map[string]bool{}
-	if p.nKeys > 0 {
+	if res.removed > 0 {
 		r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT filename FROM read_parquet(%s, filename = true) WHERE %s",
-			fileList(x.lk, filePaths(p.prev.Files)), inKeys))
+			fileList(x.lk, filePaths(p.prev.Files)), inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
@@ -308,23 +386,18 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 			return nil, err
 		}
 	}
-	var nFresh int64
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+fresh).Scan(&nFresh); err != nil {
-		return nil, err
-	}
-
 	var rewrite []lake.File // published files whose rows are written again
 	if len(partCols) > 0 {
 		// A fact rebuilds only the partitions the change touches: those of
-		// the old rows rebuilt and those of the new rows.
+		// the old rows replaced and those of the new rows.
 		parts := map[string]bool{}
 		for _, f := range p.prev.Files {
 			if touched[x.lk.Abs(f.Path)] {
 				parts[partitionOf(f.Path)] = true
 			}
 		}
-		if nFresh > 0 {
-			r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT %s FROM %s", partitionPathExpr(m, partCols), fresh))
+		if res.added > 0 {
+			r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", partitionPathExpr(m, partCols), fresh, inChanged))
 			if err != nil {
 				return nil, fmt.Errorf("model %s: partitions of new rows: %w", m.Name, err)
 			}
@@ -350,21 +423,21 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	} else {
 		appendOnly := len(touched) == 0 && len(p.prev.Files)+1 <= compactAt
 		for _, f := range p.prev.Files {
-			if appendOnly {
+			if appendOnly || (!touched[x.lk.Abs(f.Path)] && len(p.prev.Files)+1 <= compactAt) {
 				res.carried = append(res.carried, f)
 			} else {
 				rewrite = append(rewrite, f)
 			}
 		}
 	}
-	body := "SELECT * FROM " + fresh
+	body := fmt.Sprintf("SELECT %s FROM %s WHERE %s", proj, fresh, inChanged)
 	if len(rewrite) > 0 {
-		body = fmt.Sprintf("SELECT *%s FROM read_parquet(%s, hive_partitioning = %t) WHERE %s UNION ALL BY NAME %s",
-			exclude, fileList(x.lk, filePaths(rewrite)), len(partCols) > 0, notKeys, body)
+		body = fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = %t) WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s) UNION ALL %s",
+			proj, fileList(x.lk, filePaths(rewrite)), len(partCols) > 0, key, key, changed, body)
 	}
-	var n int64
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM ("+body+")").Scan(&n); err != nil {
-		return nil, fmt.Errorf("model %s: %w", m.Name, err)
+	n, err := count("SELECT count(*) FROM (" + body + ")")
+	if err != nil {
+		return nil, err
 	}
 	res.schema = p.prev.Schema
 	if n > 0 || len(res.carried) == 0 {
@@ -378,6 +451,24 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 		res.rows, res.schema = rows, schema
 	}
 	return res, nil
+}
+
+// columnsOf lists a relation's columns, quoted, in order.
+func (x *executor) columnsOf(ctx context.Context, rel string) ([]string, error) {
+	r, err := x.eng.DB().QueryContext(ctx, "SELECT column_name FROM (DESCRIBE SELECT * FROM "+rel+")")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var c string
+		if err := r.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, engine.Ident(c))
+	}
+	return out, r.Err()
 }
 
 func filePaths(files []lake.File) []string {
@@ -506,8 +597,8 @@ func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest,
 	if err := os.MkdirAll(filepath.Dir(deltaFile), 0o755); err != nil {
 		return full
 	}
-	stmt := fmt.Sprintf("COPY ((SELECT * FROM %[1]s EXCEPT ALL SELECT * FROM %[2]s) UNION ALL (SELECT * FROM %[2]s EXCEPT ALL SELECT * FROM %[1]s)) TO %[3]s (FORMAT parquet, COMPRESSION zstd)",
-		oldRel, newRel, engine.Literal(deltaFile))
+	stmt := fmt.Sprintf("COPY (SELECT *, 'old' AS %[4]s FROM (SELECT * FROM %[1]s EXCEPT ALL SELECT * FROM %[2]s) UNION ALL SELECT *, 'new' FROM (SELECT * FROM %[2]s EXCEPT ALL SELECT * FROM %[1]s)) TO %[3]s (FORMAT parquet, COMPRESSION zstd)",
+		oldRel, newRel, engine.Literal(deltaFile), changeColumn)
 	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
 		x.opts.Logger.Debug("no delta for a full build", "model", m.Name, "err", err)
 		return full
@@ -585,34 +676,25 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		st.Abort()
 		return fail(err)
 	}
-	var oldAffected, published int64
-	if err := x.eng.DB().QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IN (SELECT k FROM %s)", prevRel, key, p.keys)).Scan(&oldAffected); err != nil {
-		st.Abort()
-		return fail(err)
-	}
+	var published int64
 	for _, f := range out.carried {
 		published += f.Rows
 	}
 	for _, n := range out.rows {
 		published += n
 	}
-	var fresh int64
-	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+incName(m, "new")).Scan(&fresh); err != nil {
-		st.Abort()
-		return fail(err)
-	}
-	res.Incremental.RowsRebuilt = fresh
+	res.Incremental.RowsRebuilt = out.fresh
 	res.Incremental.FilesCarried = len(out.carried)
 	// Row accounting, on the whole table: what was published before, less
-	// the rows rebuilt, plus their new passing rows.
-	want := p.prev.Rows - oldAffected + fresh
+	// the rows replaced, plus their new versions.
+	want := p.prev.Rows - out.removed + out.added
+	tableAcct := fmt.Sprintf("table %d = %d - %d replaced + %d", published, p.prev.Rows, out.removed, out.added)
 	if gate != nil {
 		res.RowsBuilt = gate.Built
 		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
 			Description: "Rows built = rows published + rows quarantined.", RowsChecked: gate.Built, Verdict: quality.VerdictPass,
-			Observed: fmt.Sprintf("%d rebuilt = %d published + %d quarantined; table %d = %d - %d replaced + %d", gate.Built, fresh, gate.Quarantined,
-				published, p.prev.Rows, oldAffected, fresh)}
-		if gate.Built != fresh+gate.Quarantined || published != want {
+			Observed: fmt.Sprintf("%d rebuilt = %d published + %d quarantined; %s", gate.Built, out.fresh, gate.Quarantined, tableAcct)}
+		if gate.Built != out.fresh+gate.Quarantined || published != want {
 			acct.Verdict, acct.Blocking = quality.VerdictFail, true
 			res.Checks = append(res.Checks, acct)
 			st.Abort()
@@ -621,7 +703,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		res.Checks = append(res.Checks, acct)
 	} else if published != want {
 		st.Abort()
-		return fail(fmt.Errorf("model %s: row accounting broken: table %d != %d - %d + %d", m.Name, published, p.prev.Rows, oldAffected, fresh))
+		return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, tableAcct))
 	}
 	st.Carry(out.carried...)
 	partCols := p.prev.PartitionBy
@@ -641,6 +723,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 	}
 	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
-	x.opts.Logger.Info("model built incrementally", "model", m.Name, "keys", p.nKeys, "rows_rebuilt", fresh, "rows", man.Rows, "files_carried", len(out.carried))
+	x.opts.Logger.Info("model built incrementally", "model", m.Name, "keys", p.nKeys, "rows_rebuilt", out.fresh,
+		"rows_replaced", out.removed, "rows_added", out.added, "rows", man.Rows, "files_carried", len(out.carried))
 	return res
 }

@@ -4,8 +4,6 @@
 -- key: review_id, order_id
 -- incremental: order_id
 -- incremental_lookup: silver.customers.customer_unique_id -> customer_unique_id
--- incremental_lookup: gold.dim_customer.customer_unique_id -> customer_unique_id
--- incremental_lookup: gold.dim_date.date_id -> date_id
 -- column review_id: Review id (reused across orders in the source).
 -- column order_id: Reviewed order.
 -- column customer_unique_id: The person who reviewed (key of gold.dim_customer); NULL when the order is unknown.
