@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
@@ -121,7 +122,13 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		case containsCol(m.Inputs(), in):
 			lk, ok := m.lookup(in)
 			if !ok {
-				return nil, "no way to map the changes of " + in + " to " + m.Incremental + " (declare an incremental_lookup)", nil
+				km, ok := m.keyMap(cur.Schema)
+				if !ok {
+					return nil, "no way to map the changes of " + in + " to " + m.Incremental + " (declare an incremental_lookup or incremental_map)", nil
+				}
+				parts = append(parts, fmt.Sprintf("SELECT %[1]s AS k FROM (%[2]s) WHERE %[3]s IN (SELECT %[3]s FROM read_parquet(%[4]s, union_by_name = true))",
+					engine.Ident(m.Incremental), compileRefs(km.SQL), engine.Ident(km.Column), list))
+				continue
 			}
 			if !hasColumn(cur.Schema, lk.InputColumn) {
 				return nil, in + " has no column " + lk.InputColumn, nil
@@ -227,6 +234,16 @@ const changeColumn = "_change"
 func existenceChanges(col, list string) string {
 	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = true) GROUP BY filename, %[1]s HAVING bool_and(%[3]s = 'old') OR bool_and(%[3]s = 'new')",
 		engine.Ident(col), list, changeColumn)
+}
+
+// keyMap returns the first map whose column an input has.
+func (m *Model) keyMap(schema []lake.Column) (KeyMap, bool) {
+	for _, km := range m.Maps {
+		if hasColumn(schema, km.Column) {
+			return km, true
+		}
+	}
+	return KeyMap{}, false
 }
 
 func (m *Model) lookup(input string) (Lookup, bool) {
@@ -621,6 +638,9 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		return res
 	}
 	res.Incremental = &IncrementalStats{Column: m.Incremental, Keys: p.nKeys}
+	phase, t0 := func(name string, since time.Time) {
+		x.opts.Logger.Debug("model phase", "model", m.Name, "phase", name, "ms", time.Since(since).Milliseconds())
+	}, time.Now()
 	body := m.compileFiltered(p)
 	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
 	exclude := ""
@@ -644,6 +664,8 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 			}
 			return fail(fmt.Errorf("model %s: %w", m.Name, err))
 		}
+		phase("annotate", t0)
+		t0 = time.Now()
 		// Row-level checks judge the rows rebuilt; table-level checks the
 		// table as it will be published (and, for reconciliations, with
 		// every quarantined row, old and new).
@@ -666,6 +688,8 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 		newRows = gate.Passing()
 		res.Quarantined = gate.Quarantined
+		phase("evaluate", t0)
+		t0 = time.Now()
 	}
 	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
 	if err != nil {
@@ -676,6 +700,8 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		st.Abort()
 		return fail(err)
 	}
+	phase("merge", t0)
+	t0 = time.Now()
 	var published int64
 	for _, f := range out.carried {
 		published += f.Rows
@@ -722,6 +748,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 			return fail(err)
 		}
 	}
+	phase("publish", t0)
 	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
 	x.opts.Logger.Info("model built incrementally", "model", m.Name, "keys", p.nKeys, "rows_rebuilt", out.fresh,
 		"rows_replaced", out.removed, "rows_added", out.added, "rows", man.Rows, "files_carried", len(out.carried))

@@ -39,6 +39,10 @@ type Model struct {
 	// Lookups map the changes of an input that lacks the Incremental column
 	// to the rows to rebuild, through a column of the model's own rows.
 	Lookups []Lookup
+	// Maps translate the changed values of a column (order_id) into the
+	// Incremental column's values through a query over other models, for
+	// inputs that have neither the Incremental column nor a lookup.
+	Maps []KeyMap
 	// Batches documents how the model resolves the batches of a landing
 	// zone (the latest-state rule per key), for readers and the docs.
 	Batches  string
@@ -55,6 +59,14 @@ type Lookup struct {
 	Input       string // layer.table
 	InputColumn string
 	Column      string
+}
+
+// KeyMap is "-- incremental_map: order_id: SELECT order_id, customer_unique_id
+// FROM ref('silver.orders') ...": a query returning Column and the model's
+// Incremental column.
+type KeyMap struct {
+	Column string
+	SQL    string
 }
 
 // ColumnDoc documents one output column.
@@ -134,6 +146,13 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 				return nil, bad("incremental %q must be one column name", val)
 			}
 			m.Incremental = val
+		case "incremental_map":
+			col, q, ok := strings.Cut(val, ":")
+			col, q = strings.TrimSpace(col), strings.TrimSpace(q)
+			if !ok || !validIdent.MatchString(col) || !strings.HasPrefix(strings.ToUpper(q), "SELECT ") {
+				return nil, bad("incremental_map %q must read column: SELECT column, <incremental column> FROM ref(...)", val)
+			}
+			m.Maps = append(m.Maps, KeyMap{Column: col, SQL: q})
 		case "incremental_lookup":
 			lk, err := parseLookup(val)
 			if err != nil {
@@ -148,11 +167,11 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			}
 			m.Columns = append(m.Columns, ColumnDoc{Name: arg, Description: val})
 		default:
-			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, batches, column)", key)
+			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, incremental_map, batches, column)", key)
 		}
 	}
-	if len(m.Lookups) > 0 && m.Incremental == "" {
-		return nil, fmt.Errorf("%s: incremental_lookup without incremental", file)
+	if (len(m.Lookups) > 0 || len(m.Maps) > 0) && m.Incremental == "" {
+		return nil, fmt.Errorf("%s: incremental_lookup or incremental_map without incremental", file)
 	}
 	if m.PartitionBy != "" && m.Granularity == "" {
 		m.Granularity = DefaultGranularity
@@ -177,14 +196,36 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 		}
 		m.Refs = append(m.Refs, Ref{Kind: kind, Name: target, Line: line})
 	}
+	// A map or lookup reads tables: they must be inputs of the model, so
+	// that they are built before it.
+	inputs := m.Inputs()
+	for _, km := range m.Maps {
+		for _, mm := range refPattern.FindAllStringSubmatch(km.SQL, -1) {
+			target := mm[2]
+			if mm[3] != "" {
+				target += "." + mm[3]
+			}
+			if !containsCol(inputs, target) {
+				return nil, fmt.Errorf("%s: incremental_map reads %s, which the model's SQL does not", file, target)
+			}
+		}
+	}
+	for _, l := range m.Lookups {
+		if !containsCol(inputs, l.Input) {
+			return nil, fmt.Errorf("%s: incremental_lookup names %s, which the model's SQL does not read", file, l.Input)
+		}
+	}
 	return m, nil
 }
 
 // Compiled returns the model's SELECT with ref()/source() replaced by the
 // views of the tables they name. Line breaks are kept, so a DuckDB error's
 // line maps back to the file.
-func (m *Model) Compiled() string {
-	return refPattern.ReplaceAllStringFunc(m.SQL, func(s string) string {
+func (m *Model) Compiled() string { return compileRefs(m.SQL) }
+
+// compileRefs replaces ref() and source() calls by the tables' names.
+func compileRefs(sql string) string {
+	return refPattern.ReplaceAllStringFunc(sql, func(s string) string {
 		mm := refPattern.FindStringSubmatch(s)
 		target := mm[2]
 		if mm[3] != "" {
@@ -200,6 +241,9 @@ func (m *Model) codeFingerprint(suite string) string {
 	parts := []string{modelFormat, m.SQL, m.PartitionBy, m.Granularity, suite, m.Incremental}
 	for _, l := range m.Lookups {
 		parts = append(parts, l.Input+"."+l.InputColumn+"->"+l.Column)
+	}
+	for _, km := range m.Maps {
+		parts = append(parts, km.Column+":"+km.SQL)
 	}
 	return lake.HashStrings(parts...)
 }

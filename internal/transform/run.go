@@ -250,10 +250,12 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		return res
 	}
 	code := m.codeFingerprint(suiteFingerprint(suite))
+	tp := time.Now()
 	plan, why, err := x.planIncremental(ctx, m, suite, code)
 	if err != nil {
 		return fail(err)
 	}
+	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "plan", "ms", time.Since(tp).Milliseconds())
 	if plan != nil {
 		return x.buildInc(ctx, m, suite, plan, res, inputs, fp, code)
 	}

@@ -1,6 +1,10 @@
 -- description: One row per person (customer_unique_id); the source's customer_id is per order. City, state and zip are those of the person's most recent order (ties: highest customer_id), with lat/lng of that zip prefix from silver.geolocation (NULL when the prefix has no point in Brazil). Customer lifetime value is the sum of Silver payments of the person's orders that count as sales (status not canceled and not unavailable), including orders without items.
 -- materialized: table
 -- key: customer_unique_id
+-- incremental: customer_unique_id
+-- incremental_map: customer_id: SELECT customer_id, customer_unique_id FROM ref('silver.customers')
+-- incremental_map: order_id: SELECT o.order_id, c.customer_unique_id FROM ref('silver.orders') AS o JOIN ref('silver.customers') AS c USING (customer_id)
+-- incremental_lookup: silver.geolocation.zip_code_prefix -> customer_zip_code_prefix
 -- column customer_unique_id: The person.
 -- column customer_zip_code_prefix: Zip prefix of the person's most recent order.
 -- column customer_city: City of the most recent order, as typed.

@@ -1,6 +1,8 @@
 -- description: One row per product with its category (Portuguese and English, falling back to the Portuguese name when the translation is missing, 'unknown' when the product has no category), dimensions and review statistics. Reviews reach products through the fact grain: review -> order -> the order's items; a review counts once per distinct product of its order, however many units of it the order has.
 -- materialized: table
 -- key: product_id
+-- incremental: product_id
+-- incremental_map: order_id: SELECT order_id, product_id FROM ref('silver.order_items')
 -- column product_id: Product id.
 -- column category_pt: Category in Portuguese; 'unknown' when the product has none.
 -- column category_en: Category in English; the Portuguese name when untranslated; 'unknown' when none.

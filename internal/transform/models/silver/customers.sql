@@ -2,7 +2,6 @@
 -- materialized: table
 -- key: customer_id
 -- incremental: customer_id
--- incremental_lookup: silver.geolocation.zip_code_prefix -> customer_zip_code_prefix
 -- column customer_id: Customer id; one per order.
 -- column customer_unique_id: The person; repeats for repeat buyers. Gold's customer key.
 -- column customer_zip_code_prefix: First 5 digits of the zip code as a string, left-padded with '0' when shorter.

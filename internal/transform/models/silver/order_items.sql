@@ -2,8 +2,6 @@
 -- materialized: table
 -- key: order_id, order_item_id
 -- incremental: order_id
--- incremental_lookup: silver.products.product_id -> product_id
--- incremental_lookup: silver.sellers.seller_id -> seller_id
 -- column order_id: Order id.
 -- column order_item_id: Sequence of the item within the order, from 1.
 -- column product_id: Product id.

@@ -3,7 +3,6 @@
 -- partition_by: purchase_date
 -- key: order_id
 -- incremental: order_id
--- incremental_lookup: silver.customers.customer_id -> customer_id
 -- column order_id: Order id (32 hex chars).
 -- column customer_id: Customer id of this order (one per order; the person is silver.customers.customer_unique_id).
 -- column order_status: Status, trimmed and lower-cased: delivered, shipped, canceled, unavailable, invoiced, processing, created, approved.

@@ -2,7 +2,6 @@
 -- materialized: table
 -- key: seller_id
 -- incremental: seller_id
--- incremental_lookup: silver.geolocation.zip_code_prefix -> seller_zip_code_prefix
 -- column seller_id: Seller id.
 -- column seller_zip_code_prefix: First 5 digits of the zip code as a string, left-padded with '0' when shorter.
 -- column seller_city: City as typed by the seller, trimmed.
