@@ -307,7 +307,7 @@ func LoadGated(projectDir string) (*transform.Graph, map[string]*quality.Suite, 
 func SourceSchemas() map[string][]string {
 	out := map[string][]string{}
 	for _, t := range olist.Tables() {
-		out[lake.Bronze+"."+t.Name] = append(t.ColumnNames(), ingest.ColSourceFile, ingest.ColSourceLine, ingest.ColRunID, ingest.ColIngestedAt)
+		out[lake.Bronze+"."+t.Name] = append(t.ColumnNames(), ingest.ColSourceFile, ingest.ColSourceLine, ingest.ColRunID, ingest.ColIngestedAt, ingest.ColBatch)
 	}
 	return out
 }
