@@ -165,19 +165,7 @@ func (cw *csvWriter) write(r *record, z *tzTable) int64 {
 			if f.kind != fBytes {
 				panic(fmt.Sprintf("olist: %s.%s: not a string", cw.t.Name, c.Name))
 			}
-			v := r.buf[f.lo:f.hi]
-			switch c.Quoting {
-			case QuoteAlways:
-				cw.rec = appendQuoted(cw.rec, v, cw.eol, &cw.nl)
-			case QuoteNever:
-				cw.rec = append(cw.rec, v...)
-			default:
-				if needsQuote(v) {
-					cw.rec = appendQuoted(cw.rec, v, cw.eol, &cw.nl)
-				} else {
-					cw.rec = append(cw.rec, v...)
-				}
-			}
+			cw.rec = appendString(cw.rec, c.Quoting, r.buf[f.lo:f.hi], cw.eol, &cw.nl)
 			continue
 		case Int:
 			if f.kind == fInt {
@@ -287,6 +275,15 @@ func needsQuote[T string | []byte](v T) bool {
 		}
 	}
 	return false
+}
+
+// appendString appends a string value quoted as the column's Quoting says.
+func appendString[T string | []byte](dst []byte, q Quoting, v T, eol string, nl *int64) []byte {
+	switch {
+	case q == QuoteAlways, q == QuoteAsNeeded && needsQuote(v):
+		return appendQuoted(dst, v, eol, nl)
+	}
+	return append(dst, v...)
 }
 
 // appendQuoted quotes v, doubling quotes and writing every line break as eol.

@@ -28,6 +28,9 @@ const (
 type GenOptions struct {
 	Scale float64 // 1 ≈ real row counts; 0.01 for tests; 10+ for load tests. 0 means 1.
 	Seed  int64
+	// DailyFrom (YYYY-MM-DD), for GenerateDaily and InspectOutput: the first
+	// day of the landing zone's daily drops. Generate ignores it.
+	DailyFrom string
 	// Progress, when set, is called periodically (not per row) and once at the
 	// end of each file with done == total. done and total count the file's
 	// rows. Files are generated concurrently; calls are serialized.
@@ -169,6 +172,11 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return GenReport{}, err
 	}
+	// The dt= folders of a landing zone would make outDir look like one.
+	stale, err := findStale(outDir, false)
+	if err != nil {
+		return GenReport{}, err
+	}
 	g, err := newGen(opts.Seed, scale)
 	if err != nil {
 		return GenReport{}, err
@@ -305,6 +313,10 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 	temps = append(temps, metaTmp)
 
 	// Publish: CSVs first, the manifest files last.
+	if err := stale.remove(); err != nil {
+		cleanup()
+		return GenReport{}, err
+	}
 	for ti, t := range tables {
 		if err := os.Rename(results[ti].tmp, filepath.Join(outDir, t.File)); err != nil {
 			cleanup()
