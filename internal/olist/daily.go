@@ -38,9 +38,8 @@ import (
 //   - geolocation, the category translation, and products and sellers no
 //     item references: the base batch.
 //
-// A timestamp is known on its own day, and an order's timestamp never before
-// the order itself (a planted delivery before the purchase is known at the
-// purchase), so no folder shows an event of a later day. Promised dates
+// A timestamp is known on its own day or later (see orderEvents), never
+// before, so no folder shows an event of a later day. Promised dates
 // (Column.Promise: order_estimated_delivery_date, shipping_limit_date) are
 // set at purchase and are not events. A record whose day cannot be told (a
 // timestamp that does not parse, a wrong field count, a duplicated order_id,
@@ -54,10 +53,16 @@ import (
 
 // orderEvents are the timestamps of an order's life in their usual order,
 // with the status an earlier version of the order has once the timestamp is
-// known: the furthest event it shows decides. A status that no timestamp
-// marks (canceled, unavailable, invoiced, processing) only appears in the
-// order's last version, the full data set's row, which is also the only one
-// that may show a planted "delivered" without a delivery date.
+// known. A timestamp is known on its own day, or later when an event before
+// it in this list is known later: the versions of an order show a prefix of
+// its life, and their status is that of the furthest event shown (created,
+// approved, shipped, delivered), so it never moves backwards. A planted
+// timestamp out of order waits for the events before it: a carrier date
+// before the purchase or the approval appears with the approval, a delivery
+// before the carrier date with the carrier date. A status no timestamp marks
+// (canceled, unavailable, invoiced, processing) only appears in the order's
+// last version, the full data set's row, which is also the only one that may
+// show a planted "delivered" without a delivery date.
 var orderEvents = [...]struct {
 	col    string
 	status int
@@ -466,13 +471,16 @@ func splitOrders(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 			}
 			continue
 		}
-		// Nothing about an order is known before it is placed.
+		// An event is known once the events before it are: versions show
+		// a prefix of the order's life.
 		var days []int64
+		var upTo int64
 		for x := range known {
 			if known[x] >= 0 {
-				known[x] = max(known[x], known[evPurchase])
-				if !slices.Contains(days, known[x]) {
-					days = append(days, known[x])
+				upTo = max(upTo, known[x])
+				known[x] = upTo
+				if !slices.Contains(days, upTo) {
+					days = append(days, upTo)
 				}
 			}
 		}
