@@ -3,6 +3,7 @@ package olist
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,8 +12,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // A landing zone: the history of a generated data set as daily drops.
@@ -203,9 +207,7 @@ type splitter struct {
 	sellerDay map[string]int64
 
 	ord  orderCols
-	fbuf [][]byte
-	rbuf []byte
-	wbuf *bufio.Writer
+	fbuf [][]byte // for the routing jobs, which run one at a time
 }
 
 type drop struct {
@@ -261,7 +263,6 @@ func (sp *splitter) split(ctx context.Context) error {
 		return fmt.Errorf("%d tables, %d split jobs", len(sp.tables), len(splitJobs))
 	}
 	sp.orderDay, sp.custDay, sp.prodDay, sp.sellerDay = map[string]int64{}, map[string]int64{}, map[string]int64{}, map[string]int64{}
-	sp.wbuf = bufio.NewWriterSize(nil, 256<<10)
 	if err := sp.readPlanted(); err != nil {
 		return err
 	}
@@ -303,12 +304,11 @@ func (sp *splitter) split(ctx context.Context) error {
 	if sp.listed != sp.nPlanted {
 		return fmt.Errorf("%d of the %d planted entries point at no record", sp.nPlanted-sp.listed, sp.nPlanted)
 	}
-	for _, d := range sp.drops {
-		if err := os.WriteFile(filepath.Join(sp.work, d.name, PlantedFile), bytes.Join(d.planted, nil), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	drops := sp.sorted()
+	return parallel(len(drops), func(_ *scratch, i int) error {
+		d := drops[i]
+		return os.WriteFile(filepath.Join(sp.work, d.name, PlantedFile), bytes.Join(d.planted, nil), 0o644)
+	})
 }
 
 // folder returns the folder of a record known on day: the base batch holds
@@ -519,9 +519,9 @@ func versionStatus(vis uint8) int {
 
 // renderOrder appends an earlier version of order record raw: the events it
 // does not show are empty, and the status is versionStatus.
-func (sp *splitter) renderOrder(dst []byte, t Table, raw []byte, vis uint8) []byte {
-	f, _ := fields(raw, sp.ord.n, sp.fbuf[:0])
-	sp.fbuf = f
+func (sp *splitter) renderOrder(sc *scratch, dst []byte, t Table, raw []byte, vis uint8) []byte {
+	f, _ := fields(raw, sp.ord.n, sc.fbuf[:0])
+	sc.fbuf = f
 	for j := range f {
 		if j > 0 {
 			dst = append(dst, ',')
@@ -551,9 +551,9 @@ func (sp *splitter) hidden(col int, vis uint8) bool {
 // shows the defect planted on the order. The timestamp defects show once
 // both timestamps are known; an order without items or payments is one at
 // every version.
-func (sp *splitter) versionShows(raw []byte, vis uint8, quirk string) bool {
-	f, _ := fields(raw, sp.ord.n, sp.fbuf[:0])
-	sp.fbuf = f
+func (sp *splitter) versionShows(sc *scratch, raw []byte, vis uint8, quirk string) bool {
+	f, _ := fields(raw, sp.ord.n, sc.fbuf[:0])
+	sc.fbuf = f
 	var v [len(orderEvents)]string
 	for x := range v {
 		if vis&(1<<x) != 0 {
@@ -662,15 +662,16 @@ func splitReviews(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 
 // write writes each folder's part of one file: the records in the full
 // file's order, with the file's header, line endings and final newline.
+// Folders are written in parallel: creating files costs more than
+// formatting them.
 func (sp *splitter) write(ti int, sf *scannedFile, emits []emit) error {
-	t := sp.tables[ti]
-	eol := []byte("\n")
-	if t.CRLF {
-		eol = []byte("\r\n")
+	type group struct {
+		d      *drop
+		lo, hi int
+		listed int
 	}
-	headerNL := int64(bytes.Count(sf.header, []byte("\n")))
-	planted := sp.planted[t.Name]
-	sort.SliceStable(emits, func(a, b int) bool { return emits[a].day < emits[b].day })
+	emits = sortByDay(emits)
+	var groups []group
 	for g := 0; g < len(emits); {
 		h := g
 		for h < len(emits) && emits[h].day == emits[g].day {
@@ -680,53 +681,140 @@ func (sp *splitter) write(ti int, sf *scannedFile, emits []emit) error {
 		if err != nil {
 			return err
 		}
-		path := filepath.Join(sp.work, d.name, t.File)
-		file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return err
-		}
-		w := sp.wbuf
-		w.Reset(file)
-		n, _ := w.Write(sf.header)
-		size := int64(n)
-		nl := headerNL
-		for _, e := range emits[g:h] {
-			raw := sf.raw(int(e.src))
-			rec := raw
-			if e.vis != 0 {
-				sp.rbuf = sp.renderOrder(sp.rbuf[:0], t, raw, e.vis)
-				rec = sp.rbuf
-			}
-			n1, _ := w.Write(eol)
-			nl++
-			line := nl + 1
-			n2, _ := w.Write(rec)
-			size += int64(n1 + n2)
-			nl += int64(bytes.Count(rec, []byte("\n")))
-			for _, pe := range planted[sf.recs[e.src].line] {
-				if e.vis == 0 {
-					sp.addPlanted(d, ti, pe, line)
-					sp.listed++
-				} else if sp.versionShows(raw, e.vis, pe.quirk) {
-					sp.addPlanted(d, ti, pe, line)
-				}
-			}
-		}
-		if t.FinalNewline {
-			n, _ := w.Write(eol)
-			size += int64(n)
-		}
-		err = w.Flush()
-		if cerr := file.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		d.files[ti] = GenFile{Table: t.Name, Path: path, Rows: int64(h - g), Bytes: size}
+		groups = append(groups, group{d: d, lo: g, hi: h})
 		g = h
 	}
-	return nil
+	// A group is the only writer of its drop's entries for this table.
+	err := parallel(len(groups), func(sc *scratch, k int) error {
+		g := &groups[k]
+		var err error
+		g.listed, err = sp.writePart(sc, ti, sf, emits[g.lo:g.hi], g.d)
+		return err
+	})
+	for _, g := range groups {
+		sp.listed += g.listed
+	}
+	return err
+}
+
+// writePart writes one folder's file and returns the number of entries of
+// the full data set's _planted.jsonl it lists.
+func (sp *splitter) writePart(sc *scratch, ti int, sf *scannedFile, emits []emit, d *drop) (int, error) {
+	t := sp.tables[ti]
+	eol := []byte("\n")
+	if t.CRLF {
+		eol = []byte("\r\n")
+	}
+	planted := sp.planted[t.Name]
+	path := filepath.Join(sp.work, d.name, t.File)
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	w := sc.w
+	w.Reset(file)
+	n, _ := w.Write(sf.header)
+	size := int64(n)
+	nl := int64(bytes.Count(sf.header, []byte("\n")))
+	listed := 0
+	for _, e := range emits {
+		raw := sf.raw(int(e.src))
+		rec := raw
+		if e.vis != 0 {
+			sc.rbuf = sp.renderOrder(sc, sc.rbuf[:0], t, raw, e.vis)
+			rec = sc.rbuf
+		}
+		n1, _ := w.Write(eol)
+		nl++
+		line := nl + 1
+		n2, _ := w.Write(rec)
+		size += int64(n1 + n2)
+		nl += int64(bytes.Count(rec, []byte("\n")))
+		for _, pe := range planted[sf.recs[e.src].line] {
+			if e.vis == 0 {
+				sp.addPlanted(d, ti, pe, line)
+				listed++
+			} else if sp.versionShows(sc, raw, e.vis, pe.quirk) {
+				sp.addPlanted(d, ti, pe, line)
+			}
+		}
+	}
+	if t.FinalNewline {
+		n, _ := w.Write(eol)
+		size += int64(n)
+	}
+	err = w.Flush()
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	d.files[ti] = GenFile{Table: t.Name, Path: path, Rows: int64(len(emits)), Bytes: size}
+	return listed, nil
+}
+
+// scratch holds one worker's buffers.
+type scratch struct {
+	fbuf [][]byte
+	rbuf []byte
+	w    *bufio.Writer
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS workers and returns the first error.
+func parallel(n int, fn func(sc *scratch, i int) error) error {
+	var next atomic.Int64
+	errs := make([]error, min(runtime.GOMAXPROCS(0), n))
+	var wg sync.WaitGroup
+	for wk := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := &scratch{w: bufio.NewWriterSize(nil, 256<<10)}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(sc, i); err != nil {
+					errs[wk] = err
+					next.Store(int64(n)) // stop the others
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// sortByDay orders records by folder day, keeping the file order within a
+// day: a counting sort, days span a few hundred values.
+func sortByDay(emits []emit) []emit {
+	if len(emits) == 0 {
+		return emits
+	}
+	lo, hi := emits[0].day, emits[0].day
+	for _, e := range emits {
+		lo, hi = min(lo, e.day), max(hi, e.day)
+	}
+	if hi-lo > 1<<20 { // an unlikely spread: a comparison sort
+		slices.SortStableFunc(emits, func(a, b emit) int { return cmp.Compare(a.day, b.day) })
+		return emits
+	}
+	start := make([]int, hi-lo+2)
+	for _, e := range emits {
+		start[e.day-lo+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	out := make([]emit, len(emits))
+	for _, e := range emits {
+		out[start[e.day-lo]] = e
+		start[e.day-lo]++
+	}
+	return out
 }
 
 // --- the landing zone's _generator.json --------------------------------------------

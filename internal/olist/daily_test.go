@@ -974,3 +974,12 @@ func TestParseDayAndScan(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkGenerateDaily(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		if _, err := GenerateDaily(context.Background(), dir, GenOptions{Scale: 0.1, Seed: 1, DailyFrom: "2018-01-01"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
