@@ -132,7 +132,10 @@ var tableJobs = map[string]tableJob{
 // _generator.json (seed, scale, version, rows, bytes, planted counts) and
 // _planted.jsonl (one line per planted data-quality defect). The output is a
 // pure function of (Seed, Scale). Files are written under temporary names and
-// renamed only when every file is complete.
+// renamed only when every file is complete. The dt= folders of a landing zone
+// (GenerateDaily) in outDir are removed then, so that outDir is not taken for
+// a landing zone; a dt= folder holding other files stops Generate before it
+// writes anything.
 //
 // _planted.jsonl has one object per planted defect, in contract table order:
 // {"table":..., "key":{column: value...}, "line":N, "quirk":...}, where line
