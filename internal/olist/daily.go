@@ -104,6 +104,10 @@ type Drop struct {
 // DropDirPrefix starts the name of every folder of a landing zone.
 const DropDirPrefix = "dt="
 
+// landingWork names GenerateDaily's temporary folder in the output
+// directory (a pattern for os.MkdirTemp and filepath.Glob).
+const landingWork = ".landing-*.tmp"
+
 // GenerateDaily writes a landing zone to outDir (see the comment at the top
 // of this file): the data set Generate writes for (Seed, Scale), split into
 // the base batch before opts.DailyFrom and one folder per later day. The
@@ -132,7 +136,17 @@ func GenerateDaily(ctx context.Context, outDir string, opts GenOptions) (Landing
 	if err != nil {
 		return LandingReport{}, err
 	}
-	work, err := os.MkdirTemp(outDir, ".landing-*.tmp")
+	// The work folder of an interrupted run is of no use: a run starts over.
+	leftovers, err := filepath.Glob(filepath.Join(outDir, landingWork))
+	if err != nil {
+		return LandingReport{}, fmt.Errorf("olist: %w", err)
+	}
+	for _, l := range leftovers {
+		if err := os.RemoveAll(l); err != nil {
+			return LandingReport{}, fmt.Errorf("olist: remove the leftovers of an interrupted run: %w", err)
+		}
+	}
+	work, err := os.MkdirTemp(outDir, landingWork)
 	if err != nil {
 		return LandingReport{}, fmt.Errorf("olist: %w", err)
 	}

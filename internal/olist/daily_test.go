@@ -801,8 +801,13 @@ func TestDailyLayoutReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := GenOptions{Scale: 0.01, Seed: 1, DailyFrom: "2018-06-01"}
+	// The work folder of an interrupted run is removed.
+	os.MkdirAll(filepath.Join(dir, ".landing-123.tmp", "full"), 0o755)
 	if _, err := GenerateDaily(ctx, dir, opts); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".landing-123.tmp")); err == nil {
+		t.Error("the work folder of an interrupted run is still there")
 	}
 	readLanding(t, dir) // only dt= folders and the manifest
 	if ex, err := InspectOutput(dir, opts); err != nil || ex.State != OutputSame {
