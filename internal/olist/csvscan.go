@@ -97,22 +97,23 @@ func fields(rec []byte, n int, out [][]byte) ([][]byte, bool) {
 	return out, len(out) == n && !quoted
 }
 
-// fieldValue returns a field's value: quotes removed, doubled quotes undone.
-func fieldValue(f []byte) string {
+// fieldValue returns a field's value: quotes removed, doubled quotes undone
+// (only then is it a copy).
+func fieldValue(f []byte) []byte {
 	if len(f) >= 2 && f[0] == '"' && f[len(f)-1] == '"' {
 		in := f[1 : len(f)-1]
 		if bytes.Contains(in, []byte(`""`)) {
-			return string(bytes.ReplaceAll(in, []byte(`""`), []byte(`"`)))
+			return bytes.ReplaceAll(in, []byte(`""`), []byte(`"`))
 		}
-		return string(in)
+		return in
 	}
-	return string(f)
+	return f
 }
 
 // parseDay returns the civil day of a timestamp written as
 // "YYYY-MM-DD HH:MM:SS" (or of a bare "YYYY-MM-DD" when dateOnly), and false
 // for anything else, an impossible date or time included.
-func parseDay(v string, dateOnly bool) (int64, bool) {
+func parseDay[T string | []byte](v T, dateOnly bool) (int64, bool) {
 	n := 19
 	if dateOnly {
 		n = 10

@@ -420,9 +420,9 @@ func colIndexes(t Table, names ...string) ([]int, error) {
 }
 
 // minDay records that key was seen on day; the earliest day wins.
-func minDay(m map[string]int64, key string, day int64) {
-	if d, ok := m[key]; !ok || day < d {
-		m[key] = day
+func minDay(m map[string]int64, key []byte, day int64) {
+	if d, ok := m[string(key)]; !ok || day < d {
+		m[string(key)] = day
 	}
 }
 
@@ -439,30 +439,45 @@ func splitOrders(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 	copy(oc.ev[:], ci[3:])
 	sp.ord = oc
 
-	// An order_id written twice cannot be split into versions.
-	ids := make([]string, len(sf.recs))
-	count := make(map[string]int, len(sf.recs))
+	// An order_id written twice cannot be split into versions: a first
+	// pass marks them.
+	const twice, none = math.MinInt64, math.MinInt64
+	var dups []string
 	for i := range sf.recs {
 		f, ok := fields(sf.raw(i), oc.n, sp.fbuf[:0])
 		sp.fbuf = f
 		if ok {
-			ids[i] = fieldValue(f[oc.id])
-			count[ids[i]]++
+			id := fieldValue(f[oc.id])
+			if d, seen := sp.orderDay[string(id)]; !seen {
+				sp.orderDay[string(id)] = sp.base
+			} else if d != twice {
+				sp.orderDay[string(id)] = twice
+				dups = append(dups, string(id))
+			}
 		}
 	}
+	defer func() {
+		for _, id := range dups {
+			sp.orderDay[id] = sp.base // with its items and payments
+		}
+	}()
 	emits := make([]emit, 0, len(sf.recs)*3)
 	for i := range sf.recs {
 		f, ok := fields(sf.raw(i), oc.n, sp.fbuf[:0])
 		sp.fbuf = f
-		// known[x]: the day event x became known, -1 when the row has none.
+		var id []byte
+		if ok {
+			id = fieldValue(f[oc.id])
+		}
+		// known[x]: the day event x became known, none when the row has none.
 		var known [len(orderEvents)]int64
 		for x := range orderEvents {
-			known[x] = -1
+			known[x] = none
 			if !ok {
 				continue
 			}
 			v := fieldValue(f[oc.ev[x]])
-			if v == "" && x != evPurchase {
+			if len(v) == 0 && x != evPurchase {
 				continue
 			}
 			d, good := parseDay(v, false)
@@ -472,13 +487,13 @@ func splitOrders(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 			}
 			known[x] = d
 		}
-		if ok && count[ids[i]] > 1 {
+		if ok && sp.orderDay[string(id)] == twice {
 			ok = false
 		}
 		if !ok {
 			emits = append(emits, emit{day: sp.base, src: int32(i)})
-			if ids[i] != "" {
-				sp.orderDay[ids[i]] = sp.base
+			if id != nil && sp.orderDay[string(id)] != twice {
+				sp.orderDay[string(id)] = sp.base // with its items and payments
 			}
 			if len(f) == oc.n {
 				minDay(sp.custDay, fieldValue(f[oc.cust]), sp.base)
@@ -488,9 +503,9 @@ func splitOrders(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 		// An event is known once the events before it are: versions show
 		// a prefix of the order's life.
 		var days []int64
-		var upTo int64
+		upTo := int64(none)
 		for x := range known {
-			if known[x] >= 0 {
+			if known[x] != none {
 				upTo = max(upTo, known[x])
 				known[x] = upTo
 				if !slices.Contains(days, upTo) {
@@ -506,7 +521,7 @@ func splitOrders(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 			var vis uint8
 			if k+1 < len(days) {
 				for x := range known {
-					if known[x] >= 0 && known[x] <= v {
+					if known[x] != none && known[x] <= v {
 						vis |= 1 << x
 					}
 				}
@@ -514,7 +529,7 @@ func splitOrders(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 			emits = append(emits, emit{day: sp.folder(v), src: int32(i), vis: vis})
 		}
 		first := sp.folder(known[evPurchase])
-		sp.orderDay[ids[i]] = first
+		sp.orderDay[string(id)] = first
 		minDay(sp.custDay, fieldValue(f[oc.cust]), first)
 	}
 	return emits, nil
@@ -571,7 +586,7 @@ func (sp *splitter) versionShows(sc *scratch, raw []byte, vis uint8, quirk strin
 	var v [len(orderEvents)]string
 	for x := range v {
 		if vis&(1<<x) != 0 {
-			v[x] = fieldValue(f[sp.ord.ev[x]])
+			v[x] = string(fieldValue(f[sp.ord.ev[x]]))
 		}
 	}
 	p, a, c, d := v[evPurchase], v[evApproved], v[evCarrier], v[evDelivered]
@@ -603,7 +618,7 @@ func splitItems(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 		f, ok := fields(sf.raw(i), len(t.Columns), sp.fbuf[:0])
 		sp.fbuf = f
 		if ok {
-			if d, known := sp.orderDay[fieldValue(f[ci[0]])]; known {
+			if d, known := sp.orderDay[string(fieldValue(f[ci[0]]))]; known {
 				day = d
 			}
 			minDay(sp.prodDay, fieldValue(f[ci[1]]), day)
@@ -629,7 +644,7 @@ func splitByKey(col string, days func(sp *splitter) map[string]int64) splitJob {
 			f, ok := fields(sf.raw(i), len(t.Columns), sp.fbuf[:0])
 			sp.fbuf = f
 			if ok {
-				if d, known := m[fieldValue(f[ci[0]])]; known {
+				if d, known := m[string(fieldValue(f[ci[0]]))]; known {
 					day = d
 				}
 			}
@@ -658,7 +673,7 @@ func splitReviews(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 		f, ok := fields(sf.raw(i), len(t.Columns), sp.fbuf[:0])
 		sp.fbuf = f
 		if ok {
-			od, known := sp.orderDay[fieldValue(f[ci[0]])]
+			od, known := sp.orderDay[string(fieldValue(f[ci[0]]))]
 			latest := int64(math.MinInt64)
 			for _, j := range tsCols {
 				d, good := parseDay(fieldValue(f[j]), false)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,9 +307,9 @@ func checkLanding(t *testing.T, fullDir, dir string, from int64, exempt map[stri
 		determined := okP && ids[id] == 1 && !fo.short[i]
 		// An event is known on its day, or with the later events before it
 		// in the order's life.
-		var upTo int64
+		upTo := int64(math.MinInt64)
 		for x, e := range orderEvents {
-			evDays[x] = -1
+			evDays[x] = math.MinInt64
 			v := fo.get(i, e.col)
 			if v == "" {
 				continue
@@ -731,6 +732,7 @@ func TestDailyUndeterminedRecords(t *testing.T) {
 			`bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2,cccccccccccccccccccccccccccccc02,shipped,2018-05-02 10:00:00,yesterday,,,2018-05-20 00:00:00`,
 			`dddddddddddddddddddddddddddddd03,cccccccccccccccccccccccccccccc03,delivered,2018-05-02 10:00:00`,
 			dup,
+			`eeeeeeeeeeeeeeeeeeeeeeeeeeeeee04,cccccccccccccccccccccccccccccc04,created,1969-12-31 10:00:00,,,,1970-01-10 00:00:00`,
 		},
 		"olist_order_items_dataset.csv": {
 			`"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",1,eeeeeeeeeeeeeeeeeeeeeeeeeeeeee01,ffffffffffffffffffffffffffffff01,2018-03-05 10:00:00,10.00,1.00`,
