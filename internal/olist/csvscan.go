@@ -30,7 +30,8 @@ func scanCSV(data []byte, t Table) (*scannedFile, error) {
 	if t.CRLF {
 		eol = "\r\n"
 	}
-	sf := &scannedFile{data: data}
+	// One allocation: there are at most as many records as line feeds.
+	sf := &scannedFile{data: data, recs: make([]span, 0, bytes.Count(data, []byte("\n"))+1)}
 	var line int64 = 1
 	first := true
 	for pos := 0; pos < len(data); {
