@@ -122,8 +122,8 @@ const landingWork = ".landing-*.tmp"
 // entry of the full data set is listed in the folder that holds its record
 // (an order's: its last version); an order planted with a timestamp defect
 // is also listed at its earlier versions that already show it (a carrier date
-// before the purchase is known at the purchase), and one planted without
-// items or payments at every version.
+// before the purchase shows from the day the approval is known), and one
+// planted without items or payments at every version.
 func GenerateDaily(ctx context.Context, outDir string, opts GenOptions) (LandingReport, error) {
 	from, ok := parseDay(opts.DailyFrom, true)
 	if !ok {
@@ -150,6 +150,8 @@ func GenerateDaily(ctx context.Context, outDir string, opts GenOptions) (Landing
 	if err != nil {
 		return LandingReport{}, fmt.Errorf("olist: %w", err)
 	}
+	// What is left of the work folder (the full data set's routed files) is
+	// not needed; should removing it fail, the next run removes it.
 	defer os.RemoveAll(work)
 	full := filepath.Join(work, "full")
 	fopts := opts
