@@ -283,6 +283,39 @@ func TestGenerateDoesNotOverwrite(t *testing.T) {
 	}
 }
 
+// generate --daily-from writes a landing zone, with the same rules: the same
+// one is skipped, another one (or a flat data set there) needs --force, and
+// a flat data set and a landing zone never share a directory.
+func TestGenerateDailyLandingZone(t *testing.T) {
+	dir := t.TempDir()
+	daily := []string{"generate", "--out", "lz", "--scale", "0.01", "--seed", "1", "--daily-from", "2018-06-01"}
+	out := nexus(t, dir, false, daily...)
+	if !strings.Contains(out, "landing zone lz: base batch dt=2018-05-31, then ") || !strings.Contains(out, "olist_orders_dataset.csv") {
+		t.Errorf("generate --daily-from:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lz", "dt=2018-06-01", "olist_orders_dataset.csv")); err != nil {
+		t.Error(err)
+	}
+	if same := nexus(t, dir, false, daily...); !strings.Contains(same, "already holds this landing zone") {
+		t.Errorf("same landing zone again:\n%s", same)
+	}
+	other := nexus(t, dir, true, "generate", "--out", "lz", "--scale", "0.01", "--seed", "1", "--daily-from", "2018-07-01")
+	if !strings.Contains(other, "another generated landing zone (scale 0.01, seed 1, daily from 2018-06-01)") || !strings.Contains(other, "--force") {
+		t.Errorf("another daily-from without --force:\n%s", other)
+	}
+	if bad := nexus(t, dir, true, "generate", "--out", "lz2", "--daily-from", "2018-02-30"); !strings.Contains(bad, "--daily-from must be a date YYYY-MM-DD") {
+		t.Errorf("an impossible date:\n%s", bad)
+	}
+	nexus(t, dir, false, "generate", "--out", "lz", "--scale", "0.01", "--seed", "1", "--force")
+	if drops, _ := filepath.Glob(filepath.Join(dir, "lz", "dt=*")); len(drops) != 0 {
+		t.Errorf("a flat data set written over a landing zone left %d dt= folders", len(drops))
+	}
+	nexus(t, dir, false, append(daily, "--force")...)
+	if flat, _ := filepath.Glob(filepath.Join(dir, "lz", "*.csv")); len(flat) != 0 {
+		t.Errorf("a landing zone written over a flat data set left %v", flat)
+	}
+}
+
 // Source files that are not the expected CSV fail at once and clearly, each
 // failure is printed once, and the content of a foreign file is not echoed.
 func TestIngestBadSourceFiles(t *testing.T) {

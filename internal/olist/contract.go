@@ -74,7 +74,11 @@ type Column struct {
 	Type     Type
 	Nullable bool
 	Quoting  Quoting
-	Doc      string
+	// Promise marks a timestamp set when the record is made about a later
+	// moment (an estimate, a deadline), not the time of an event: a daily
+	// drop may show it before that moment comes.
+	Promise bool
+	Doc     string
 }
 
 // Table is one of the nine Olist source files.
@@ -124,6 +128,13 @@ func ts(name string, nullable bool, doc string) Column {
 	return Column{Name: name, Type: Timestamp, Nullable: nullable, Quoting: QuoteNever, Doc: doc}
 }
 
+// promise is a Timestamp column that holds a promised date, not an event.
+func promise(name, doc string) Column {
+	c := ts(name, false, doc)
+	c.Promise = true
+	return c
+}
+
 func num(name string, t Type, nullable bool, doc string) Column {
 	return Column{Name: name, Type: t, Nullable: nullable, Quoting: QuoteNever, Doc: doc}
 }
@@ -145,7 +156,7 @@ func Tables() []Table {
 				ts("order_approved_at", true, "When the payment was approved."),
 				ts("order_delivered_carrier_date", true, "When the seller handed the order to the carrier."),
 				ts("order_delivered_customer_date", true, "When the customer received the order."),
-				ts("order_estimated_delivery_date", false, "Delivery date promised at purchase (midnight)."),
+				promise("order_estimated_delivery_date", "Delivery date promised at purchase (midnight)."),
 			},
 		},
 		{
@@ -169,7 +180,7 @@ func Tables() []Table {
 				num("order_item_id", Int, false, "Sequence of the item within the order, from 1."),
 				id("product_id", "Product id."),
 				id("seller_id", "Seller id."),
-				ts("shipping_limit_date", false, "Deadline for the seller to hand the item to the carrier."),
+				promise("shipping_limit_date", "Deadline for the seller to hand the item to the carrier."),
 				num("price", Money, false, "Item price in R$."),
 				num("freight_value", Money, false, "Freight for the item in R$."),
 			},

@@ -165,19 +165,7 @@ func (cw *csvWriter) write(r *record, z *tzTable) int64 {
 			if f.kind != fBytes {
 				panic(fmt.Sprintf("olist: %s.%s: not a string", cw.t.Name, c.Name))
 			}
-			v := r.buf[f.lo:f.hi]
-			switch c.Quoting {
-			case QuoteAlways:
-				cw.rec = appendQuoted(cw.rec, v, cw.eol, &cw.nl)
-			case QuoteNever:
-				cw.rec = append(cw.rec, v...)
-			default:
-				if needsQuote(v) {
-					cw.rec = appendQuoted(cw.rec, v, cw.eol, &cw.nl)
-				} else {
-					cw.rec = append(cw.rec, v...)
-				}
-			}
+			cw.rec = appendString(cw.rec, c.Quoting, r.buf[f.lo:f.hi], cw.eol, &cw.nl)
 			continue
 		case Int:
 			if f.kind == fInt {
@@ -289,6 +277,15 @@ func needsQuote[T string | []byte](v T) bool {
 	return false
 }
 
+// appendString appends a string value quoted as the column's Quoting says.
+func appendString[T string | []byte](dst []byte, q Quoting, v T, eol string, nl *int64) []byte {
+	switch {
+	case q == QuoteAlways, q == QuoteAsNeeded && needsQuote(v):
+		return appendQuoted(dst, v, eol, nl)
+	}
+	return append(dst, v...)
+}
+
 // appendQuoted quotes v, doubling quotes and writing every line break as eol.
 func appendQuoted[T string | []byte](dst []byte, v T, eol string, nl *int64) []byte {
 	dst = append(dst, '"')
@@ -321,45 +318,58 @@ type manifest struct {
 	table  string
 	w      *bufio.Writer
 	buf    []byte
+	key    []byte // the entry's key object
 	nkeys  int
 	counts []PlantedCount
 	err    error
 }
 
 func newManifest(w io.Writer, table string) *manifest {
-	return &manifest{table: table, w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 512)}
+	return &manifest{table: table, w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 512), key: make([]byte, 0, 256)}
+}
+
+// appendPlanted appends one line of _planted.jsonl; key is a JSON object.
+// The landing zone's per-folder manifests are written with it too.
+func appendPlanted(dst []byte, table string, key []byte, line int64, quirk string) []byte {
+	dst = append(dst, `{"table":`...)
+	dst = appendJSONString(dst, table)
+	dst = append(dst, `,"key":`...)
+	dst = append(dst, key...)
+	dst = append(dst, `,"line":`...)
+	dst = strconv.AppendInt(dst, line, 10)
+	dst = append(dst, `,"quirk":`...)
+	dst = appendJSONString(dst, quirk)
+	return append(dst, "}\n"...)
 }
 
 // start begins an entry; add keys with key*, then call done.
 func (m *manifest) start() {
-	m.buf = append(m.buf[:0], `{"table":`...)
-	m.buf = appendJSONString(m.buf, m.table)
-	m.buf = append(m.buf, `,"key":{`...)
+	m.key = append(m.key[:0], '{')
 	m.nkeys = 0
 }
 
 func (m *manifest) keyName(name string) {
 	if m.nkeys > 0 {
-		m.buf = append(m.buf, ',')
+		m.key = append(m.key, ',')
 	}
 	m.nkeys++
-	m.buf = appendJSONString(m.buf, name)
-	m.buf = append(m.buf, ':')
+	m.key = appendJSONString(m.key, name)
+	m.key = append(m.key, ':')
 }
 
 func (m *manifest) keyStr(name string, v []byte) {
 	m.keyName(name)
-	m.buf = appendJSONString(m.buf, v)
+	m.key = appendJSONString(m.key, v)
 }
 
 func (m *manifest) keyInt(name string, v int64) {
 	m.keyName(name)
-	m.buf = strconv.AppendInt(m.buf, v, 10)
+	m.key = strconv.AppendInt(m.key, v, 10)
 }
 
 func (m *manifest) keyFloat(name string, v float64) {
 	m.keyName(name)
-	m.buf = strconv.AppendFloat(m.buf, v, 'f', -1, 64)
+	m.key = strconv.AppendFloat(m.key, v, 'f', -1, 64)
 }
 
 // countOnly quirks are counted, not listed: they are not bad rows (Silver
@@ -368,11 +378,8 @@ func (m *manifest) keyFloat(name string, v float64) {
 var countOnly = map[string]bool{qGeoDuplicate: true, qGeoAccentVariant: true}
 
 func (m *manifest) done(line int64, quirk string) {
-	m.buf = append(m.buf, `},"line":`...)
-	m.buf = strconv.AppendInt(m.buf, line, 10)
-	m.buf = append(m.buf, `,"quirk":`...)
-	m.buf = appendJSONString(m.buf, quirk)
-	m.buf = append(m.buf, "}\n"...)
+	m.key = append(m.key, '}')
+	m.buf = appendPlanted(m.buf[:0], m.table, m.key, line, quirk)
 	if m.err == nil && !countOnly[quirk] {
 		_, m.err = m.w.Write(m.buf)
 	}

@@ -28,6 +28,9 @@ const (
 type GenOptions struct {
 	Scale float64 // 1 ≈ real row counts; 0.01 for tests; 10+ for load tests. 0 means 1.
 	Seed  int64
+	// DailyFrom (YYYY-MM-DD), for GenerateDaily and InspectOutput: the first
+	// day of the landing zone's daily drops. Generate ignores it.
+	DailyFrom string
 	// Progress, when set, is called periodically (not per row) and once at the
 	// end of each file with done == total. done and total count the file's
 	// rows. Files are generated concurrently; calls are serialized.
@@ -129,7 +132,10 @@ var tableJobs = map[string]tableJob{
 // _generator.json (seed, scale, version, rows, bytes, planted counts) and
 // _planted.jsonl (one line per planted data-quality defect). The output is a
 // pure function of (Seed, Scale). Files are written under temporary names and
-// renamed only when every file is complete.
+// renamed only when every file is complete. The dt= folders of a landing zone
+// (GenerateDaily) in outDir are removed then, so that outDir is not taken for
+// a landing zone; a dt= folder holding other files stops Generate before it
+// writes anything.
 //
 // _planted.jsonl has one object per planted defect, in contract table order:
 // {"table":..., "key":{column: value...}, "line":N, "quirk":...}, where line
@@ -167,6 +173,11 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 		return GenReport{}, fmt.Errorf("olist: invalid scale %v", opts.Scale)
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return GenReport{}, err
+	}
+	// The dt= folders of a landing zone would make outDir look like one.
+	stale, err := findStale(outDir, false)
+	if err != nil {
 		return GenReport{}, err
 	}
 	g, err := newGen(opts.Seed, scale)
@@ -305,6 +316,10 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 	temps = append(temps, metaTmp)
 
 	// Publish: CSVs first, the manifest files last.
+	if err := stale.remove(); err != nil {
+		cleanup()
+		return GenReport{}, err
+	}
 	for ti, t := range tables {
 		if err := os.Rename(results[ti].tmp, filepath.Join(outDir, t.File)); err != nil {
 			cleanup()
