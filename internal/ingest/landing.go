@@ -17,7 +17,7 @@ import (
 )
 
 // BatchPrefix starts the name of every batch folder of a landing zone.
-const BatchPrefix = "dt="
+const BatchPrefix = olist.DropDirPrefix
 
 // Batch is one folder of a landing zone: dt=YYYY-MM-DD/ with the usual
 // file names, each file optional.
