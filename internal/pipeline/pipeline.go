@@ -54,6 +54,10 @@ type Step struct {
 	Quarantined int64         `json:"quarantined"`
 	Duration    time.Duration `json:"duration_ns"`
 	Error       string        `json:"error,omitempty"`
+	// Incremental is set for a model built incrementally (the keys it
+	// rebuilt); FullReason says why an incremental model was built in full.
+	Incremental *transform.IncrementalStats `json:"incremental,omitempty"`
+	FullReason  string                      `json:"full_reason,omitempty"`
 	// Checks are the quality results of the step's gate.
 	Checks []quality.Result `json:"checks,omitempty"`
 }
@@ -187,7 +191,8 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			// rows in = rows out + quarantined on every step; what it read
 			// from its inputs is InputRows.
 			st := Step{Name: m.Model, Kind: "model", Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
-				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks}
+				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
+				Incremental: m.Incremental, FullReason: m.FullReason}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
 				errs = append(errs, m.Err)
