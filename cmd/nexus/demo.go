@@ -63,7 +63,7 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 			}
 			defer unlock()
 			fmt.Printf("running the pipeline into %s\n\n", lk.Root)
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift})
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift}, true)
 			if err != nil {
 				return err
 			}

@@ -26,6 +26,7 @@ func newRunCmd(a *app) *cobra.Command {
 		force   bool
 		project string
 		noGates bool
+		noRep   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -48,7 +49,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 				return err
 			}
 			defer unlock()
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, ProjectDir: project, NoGates: noGates})
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, ProjectDir: project, NoGates: noGates}, !noRep)
 			if err != nil {
 				return err
 			}
@@ -64,15 +65,18 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest and rebuild everything, even when unchanged")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models/<layer>/*.sql and suites/*.yaml")
 	cmd.Flags().BoolVar(&noGates, "no-gates", false, "build the models without their quality suites (no checks, no quarantine)")
+	cmd.Flags().BoolVar(&noRep, "no-reports", false, "do not refresh the reports, charts, dashboard export and deck after the run")
 	return cmd
 }
 
-func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Options) (*pipeline.Summary, error) {
+func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Options, reports bool) (*pipeline.Summary, error) {
 	bars := progress.New(os.Stderr, progress.IsTerminal(os.Stderr))
 	opts.Progress = bars.Update
 	opts.Logger = a.log
 	opts.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
-	opts.Finish = outputs.Refresh
+	if reports {
+		opts.Finish = outputs.Refresh
+	}
 	sum, err := pipeline.Run(cmd.Context(), lk, opts)
 	bars.Wait()
 	return sum, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -370,5 +371,97 @@ func TestKillEveryCommitter(t *testing.T) {
 				t.Errorf("doctor after re-running %s:\n%s", tc.name, out)
 			}
 		})
+	}
+}
+
+// TestKillWhileApplyingDrop SIGKILLs `nexus run` while it applies one day of
+// a landing zone, re-runs, and gets exactly what a run that was never killed
+// gives, with every batch in Bronze once.
+func TestKillWhileApplyingDrop(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "lz", "--scale", "0.02", "--seed", "5", "--daily-from", "2018-08-20")
+	entries, err := os.ReadDir(filepath.Join(dir, "lz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "dt=") {
+			drops = append(drops, e.Name())
+		}
+	}
+	if len(drops) < 5 {
+		t.Fatalf("drops: %v", drops)
+	}
+	link := func(src string, ds ...string) {
+		for _, d := range ds {
+			if err := os.Symlink(filepath.Join(dir, "lz", d), filepath.Join(dir, src, d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, src := range []string{"src", "ref-src"} {
+		if err := os.Mkdir(filepath.Join(dir, src), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link(src, drops[:4]...)
+	}
+	nexus(t, dir, false, "--lake", "ref", "run", "--no-reports", "--source", "ref-src")
+	nexus(t, dir, false, "--lake", "lake", "run", "--no-reports", "--source", "src")
+	link("ref-src", drops[4])
+	nexus(t, dir, false, "--lake", "ref", "run", "--no-reports", "--source", "ref-src")
+
+	link("src", drops[4])
+	silverManifests := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "manifests", "silver.*", "*.json"))
+		return len(m)
+	}
+	before := silverManifests()
+	for attempt := 0; ; attempt++ {
+		cmd := exec.Command(nexusBin, "run", "--no-reports", "--source", "src")
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		killed := false
+		for time.Now().Before(deadline) {
+			if silverManifests() > before {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		err := cmd.Wait()
+		if killed && err != nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("could not kill the run while it applied the drop (killed=%v err=%v)", killed, err)
+		}
+		nexus(t, dir, false, "rollback", "1")
+	}
+	nexus(t, dir, false, "run", "--no-reports", "--source", "src")
+
+	// Every table has the rows of the run never killed (run ids aside).
+	const fingerprint = `SELECT '%[1]s' AS t, count(*) AS n, sum(hash(CAST(x AS VARCHAR))) AS h
+		FROM (SELECT * %[2]s FROM %[1]s) AS x`
+	for _, tc := range []struct{ table, exclude string }{
+		{"bronze.orders", "EXCLUDE (_ingest_run_id, _ingested_at)"}, {"bronze.order_reviews", "EXCLUDE (_ingest_run_id, _ingested_at)"},
+		{"silver.orders", ""}, {"silver.order_items", ""}, {"silver.order_reviews", ""}, {"silver.customers", ""},
+		{"gold.fact_sales", ""}, {"gold.fact_reviews", ""}, {"gold.dim_customer", ""}, {"gold.dim_product", ""},
+		{"gold.mart_monthly_sales", ""}, {"quarantine.silver_orders", "EXCLUDE (_quarantine_run_id, _quarantined_at)"},
+	} {
+		q := fmt.Sprintf(fingerprint, tc.table, tc.exclude)
+		got := nexus(t, dir, false, "--lake", "lake", "query", "--format", "csv", q)
+		want := nexus(t, dir, false, "--lake", "ref", "query", "--format", "csv", q)
+		if got != want {
+			t.Errorf("%s after kill and re-run:\n%s\nwant (never killed):\n%s", tc.table, got, want)
+		}
+	}
+	dup := queryJSON(t, dir, `SELECT count(*) AS n FROM (SELECT _batch, _source_line FROM bronze.orders GROUP BY ALL HAVING count(*) > 1)`)
+	if dup[0]["n"].(float64) != 0 {
+		t.Errorf("a batch was ingested twice: %v", dup)
 	}
 }
