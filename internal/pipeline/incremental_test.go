@@ -211,3 +211,74 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		t.Errorf("incremental != full build of the final state:\n%s", strings.Join(d, "\n"))
 	}
 }
+
+// TestLateAndBackwardsVersions: a version of an order in a later batch wins;
+// a batch older than the newest one, applied late, does not overwrite the
+// newer state; a status that moves backwards (delivered -> shipped) is
+// flagged by a check and the order stays.
+func TestLateAndBackwardsVersions(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	base := filepath.Join(src, "dt=2018-01-01")
+	if _, err := olist.Generate(ctx, base, olist.GenOptions{Scale: 0.005, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(base, "olist_orders_dataset.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	var header, delivered string
+	for i, l := range lines {
+		if i == 0 {
+			header = l
+		} else if strings.Contains(l, ",delivered,") && delivered == "" {
+			delivered = l
+		}
+	}
+	if delivered == "" {
+		t.Fatal("no delivered order in the base batch")
+	}
+	orderID := strings.Trim(strings.Split(delivered, ",")[0], `"`)
+	drop := func(day, status string) {
+		t.Helper()
+		f := strings.Split(delivered, ",")
+		f[2] = status
+		f[6] = "" // not delivered (yet)
+		dir := filepath.Join(src, "dt="+day)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "olist_orders_dataset.csv"), []byte(header+"\n"+strings.Join(f, ",")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	runOK(t, root, src)
+	drop("2018-01-02", "shipped")
+	runOK(t, root, src)
+	drop("2017-12-31", "created") // arrives late, is older than the newest
+	runOK(t, root, src)
+
+	lk := openRead(t, root)
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "512MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	var status, prev, flags string
+	var batch string
+	err = eng.DB().QueryRowContext(ctx, `SELECT order_status, previous_status, array_to_string(quality_flags, ','), CAST(_batch AS VARCHAR)
+		FROM silver.orders WHERE order_id = ?`, orderID).Scan(&status, &prev, &flags, &batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != "shipped" || prev != "delivered" || batch != "2018-01-02" || !strings.Contains(flags, "status_not_backwards") {
+		t.Errorf("order %s: status %q previous %q batch %s flags %q; want shipped after delivered, from 2018-01-02, flagged",
+			orderID, status, prev, batch, flags)
+	}
+	var n int64
+	if err := eng.DB().QueryRowContext(ctx, `SELECT count(*) FROM gold.fact_sales WHERE order_id = ? AND order_status = 'shipped'`, orderID).Scan(&n); err != nil || n == 0 {
+		t.Errorf("the flagged order must stay in gold.fact_sales with its new status: %d rows (%v)", n, err)
+	}
+}

@@ -19,6 +19,7 @@
 -- column delivery_days: Days from purchase to delivery to the customer, computed on the UTC instants, 2 decimals; NULL when not delivered. Can be negative where the source's timestamps are out of order.
 -- column estimated_days: Days from purchase to the promised delivery date, computed on the UTC instants, 2 decimals.
 -- column is_late: TRUE when the customer received the order on a later local date than the promised date (same day counts as on time); NULL when not delivered.
+-- column previous_status: Status of the order's previous version (an earlier landing-zone batch, or an earlier line of the same one); NULL for the first version. A check flags an order whose status moved backwards.
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
 -- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
@@ -27,7 +28,10 @@ WITH latest AS (
     -- Latest state per key: only the rows of the newest batch that holds the key
     -- (every row when the source has no batches). Rows without a key all stay:
     -- the gate quarantines them, nothing vanishes here.
-    SELECT *
+    SELECT
+        *,
+        -- the status of the order's version before this one (history is in Bronze)
+        lag(lower(trim(order_status))) OVER (PARTITION BY trim(order_id) ORDER BY _batch NULLS FIRST, _source_line) AS previous_status
     FROM source('bronze.orders')
     QUALIFY order_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(order_id))
 ),
@@ -52,6 +56,7 @@ typed AS (
         timezone('America/Sao_Paulo', order_delivered_carrier_date) AS carrier_utc,
         timezone('America/Sao_Paulo', order_delivered_customer_date) AS delivered_utc,
         timezone('America/Sao_Paulo', order_estimated_delivery_date) AS estimated_utc,
+        previous_status,
         _source_file,
         _source_line,
         _batch
@@ -75,6 +80,7 @@ SELECT
     CAST((epoch_us(estimated_utc) - epoch_us(purchase_utc)) / 86400e6 AS DECIMAL(9,2)) AS estimated_days,
     CASE WHEN delivered_local IS NULL THEN NULL
          ELSE CAST(delivered_local AS DATE) > CAST(estimated_local AS DATE) END AS is_late,
+    previous_status,
     _source_file,
     _source_line,
     _batch
