@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/pipeline"
 )
@@ -16,6 +20,7 @@ func newDemoCmd(a *app) *cobra.Command {
 		out   string
 		scale float64
 		seed  int64
+		daily int
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -32,6 +37,12 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 			}
 			if !cmd.Flags().Changed("seed") {
 				seed = a.cfg.Seed
+			}
+			if daily > 0 {
+				if out == "" {
+					out = "data/landing"
+				}
+				return demoDaily(cmd, a, out, scale, seed, daily)
 			}
 			if out == "" {
 				out = a.cfg.Source
@@ -83,5 +94,118 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 	cmd.Flags().StringVar(&out, "out", "", "where the generated CSV files go (default \"data/generated\")")
 	cmd.Flags().Float64Var(&scale, "scale", 0.1, "size of the generated data set (1 ≈ the real 1.55 M rows)")
 	cmd.Flags().Int64Var(&seed, "seed", 42, "random seed of the generated data set")
+	cmd.Flags().IntVar(&daily, "daily", 0, "generate a landing zone (default --out data/landing) and let the base batch and then N days arrive one after another, with a run after each")
 	return cmd
+}
+
+// demoDailyFrom is the first day of the daily demo's drops: mid-2018, when
+// the real data has most of its orders and updates.
+const demoDailyFrom = "2018-07-01"
+
+// demoDaily shows a landing zone at work: the base batch and then one day at
+// a time arrive in data/arrivals (as links to the generated folders), each
+// followed by a run that ingests the new batch and rebuilds what depends on it.
+func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed int64, days int) error {
+	start := time.Now()
+	opts := olist.GenOptions{Scale: scale, Seed: seed, DailyFrom: demoDailyFrom}
+	ex, err := olist.InspectOutput(landing, opts)
+	if err != nil {
+		return err
+	}
+	switch ex.State {
+	case olist.OutputSame:
+		fmt.Printf("using the landing zone already in %s (scale %g, seed %d, daily from %s)\n", landing, scale, seed, demoDailyFrom)
+	case olist.OutputEmpty, olist.OutputOther:
+		if ex.State == olist.OutputOther {
+			fmt.Printf("replacing %s in %s\n", ex.Desc, landing)
+		}
+		fmt.Printf("generating a landing zone in %s (scale %g, seed %d, daily from %s)\n", landing, scale, seed, demoDailyFrom)
+		if err := generateDaily(cmd, landing, scale, seed, demoDailyFrom); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("demo: %s holds %s, which the demo does not overwrite: choose another --out", landing, ex.Desc)
+	}
+	drops, err := ingest.DropFolders(landing)
+	if err != nil {
+		return err
+	}
+	if len(drops) > days+1 {
+		drops = drops[:days+1]
+	}
+	arrivals := filepath.Join(filepath.Dir(filepath.Clean(landing)), "arrivals")
+	if err := os.MkdirAll(arrivals, 0o755); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	lk, unlock, err := a.openLakeForWrite()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fmt.Printf("\nbatches arrive in %s; after each, a run into %s\n", arrivals, lk.Root)
+	var last *pipeline.Summary
+	for i, d := range drops {
+		link := filepath.Join(arrivals, filepath.Base(d))
+		target, err := filepath.Abs(d)
+		if err != nil {
+			return err
+		}
+		if cur, err := os.Readlink(link); err == nil && cur == target {
+			continue // arrived in an earlier demo
+		} else if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("demo: %s exists and is not the demo's link to %s; remove %s", link, target, arrivals)
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: arrivals, OnDrift: a.cfg.OnDrift}, i == len(drops)-1)
+		if err != nil {
+			return err
+		}
+		last = sum
+		fmt.Println(dailyLine(filepath.Base(d), i == 0, sum))
+		if sum.Err() != nil {
+			printRun(os.Stdout, sum)
+			return exitError{1}
+		}
+	}
+	if last != nil {
+		fmt.Println()
+		printRun(os.Stdout, last)
+	} else {
+		fmt.Printf("every batch had arrived already; nothing to do\n")
+	}
+	fmt.Printf("\ndaily demo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
+	fmt.Println(`  go run ./cmd/nexus query "SELECT _batch, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 1 DESC LIMIT 5"`)
+	fmt.Println(`  go run ./cmd/nexus query "SELECT order_id, previous_status, order_status FROM silver.orders WHERE previous_status IS NOT NULL LIMIT 5"`)
+	fmt.Println(`  go run ./cmd/nexus snapshots`)
+	return nil
+}
+
+// dailyLine sums up one batch's run: what arrived and how the models were
+// built.
+func dailyLine(batch string, base bool, sum *pipeline.Summary) string {
+	var orders int64
+	var inc, full, unchanged int
+	var keys int64
+	for _, st := range sum.Steps {
+		switch {
+		case st.Name == "bronze.orders":
+			orders = st.RowsIn
+		case st.Kind != "model":
+		case st.Incremental != nil:
+			inc++
+			keys += st.Incremental.Keys
+		case st.Status == pipeline.StepUnchanged:
+			unchanged++
+		default:
+			full++
+		}
+	}
+	what := "day"
+	if base {
+		what = "base batch"
+	}
+	return fmt.Sprintf("%-14s %-10s %7d order rows  run %6s  models: %d incremental (%d keys), %d full, %d unchanged",
+		batch, what, orders, sum.Duration.Round(time.Millisecond), inc, keys, full, unchanged)
 }

@@ -456,3 +456,19 @@ func runLanding(ctx context.Context, lk *lake.Lake, opts Options, tables []olist
 	}
 	return Result{RunID: opts.RunID, Tables: results, Batches: len(batches)}, ctx.Err()
 }
+
+// DropFolders lists the batch folders of a landing zone, oldest first.
+func DropFolders(dir string) ([]string, error) {
+	batches, landing, err := DiscoverBatches(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !landing {
+		return nil, fmt.Errorf("ingest: %s is not a landing zone (no dt=YYYY-MM-DD folders)", dir)
+	}
+	out := make([]string, len(batches))
+	for i, b := range batches {
+		out[i] = b.Dir
+	}
+	return out, nil
+}
