@@ -16,8 +16,9 @@ import (
 )
 
 // lineageCols differ between a landing zone and a flat data set of the same
-// final state (file names, lines, batches) and between runs (run ids, times).
-var lineageCols = []string{"_source_file", "_source_line", "_batch", "_ingest_run_id", "_ingested_at",
+// final state (file names, lines, batches, the status before the last
+// version: a flat file has no history) and between runs (run ids, times).
+var lineageCols = []string{"_source_file", "_source_line", "_batch", "previous_status", "_ingest_run_id", "_ingested_at",
 	transform.QColRunID, transform.QColQuarantinedAt}
 
 // landingDrops generates a landing zone and returns its dt= folders in order.
