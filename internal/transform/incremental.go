@@ -327,13 +327,6 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 		}
 		return nil
 	}
-	count := func(q string) (int64, error) {
-		var n int64
-		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
-			return 0, fmt.Errorf("model %s: incremental build: %w", m.Name, err)
-		}
-		return n, nil
-	}
 	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
 	partCols := p.prev.PartitionBy
 	key := engine.Ident(m.Incremental)
@@ -367,21 +360,15 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 		return nil, err
 	}
 	res := &incResult{rows: map[string]int64{}}
+	inChanged := fmt.Sprintf("%s IN (SELECT k FROM %s)", key, changed)
 	var nDelta int64
-	if nDelta, err = count("SELECT count(*) FROM read_parquet(" + engine.Literal(deltaFile) + ")"); err != nil {
-		return nil, err
+	err = db.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM read_parquet(%[1]s)), (SELECT count(*) FROM %[2]s),
+		(SELECT count(*) FROM %[2]s WHERE %[4]s), (SELECT count(*) FROM %[3]s WHERE %[4]s)`, engine.Literal(deltaFile), fresh, old, inChanged)).
+		Scan(&nDelta, &res.fresh, &res.added, &res.removed)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: incremental build: %w", m.Name, err)
 	}
 	res.delta = &lake.Delta{Base: p.prev.Version, Files: []string{st.RelDir() + "/" + deltaRel}, Rows: nDelta}
-	inChanged := fmt.Sprintf("%s IN (SELECT k FROM %s)", key, changed)
-	if res.fresh, err = count("SELECT count(*) FROM " + fresh); err != nil {
-		return nil, err
-	}
-	if res.added, err = count("SELECT count(*) FROM " + fresh + " WHERE " + inChanged); err != nil {
-		return nil, err
-	}
-	if res.removed, err = count("SELECT count(*) FROM " + old + " WHERE " + inChanged); err != nil {
-		return nil, err
-	}
 
 	// Which published files hold a row that changed?
 	touched := map[string]bool{}
@@ -452,9 +439,11 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 		body = fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = %t) WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s) UNION ALL %s",
 			proj, fileList(x.lk, filePaths(rewrite)), len(partCols) > 0, key, key, changed, body)
 	}
-	n, err := count("SELECT count(*) FROM (" + body + ")")
-	if err != nil {
-		return nil, err
+	// The rows written: those of the files rewritten, less the rows
+	// replaced (all in those files), plus their new versions.
+	n := res.added - res.removed
+	for _, f := range rewrite {
+		n += f.Rows
 	}
 	res.schema = p.prev.Schema
 	if n > 0 || len(res.carried) == 0 {
