@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -137,19 +138,21 @@ func previousBatches(lk *lake.Lake, t olist.Table) (old map[string]*previousBatc
 	}
 	for _, in := range prev.Inputs {
 		if in.Batch != "" {
-			out[in.Batch] = &previousBatch{input: in}
+			out[in.Batch] = &previousBatch{input: in, written: in.Rows, quar: in.Quarantined}
 		}
 	}
 	for _, f := range prev.Files {
-		if pb := out[f.Batch]; pb != nil {
-			pb.bronze = append(pb.bronze, f)
-			pb.written += f.Rows
+		for _, b := range batchesOf(f) {
+			if pb := out[b]; pb != nil {
+				pb.bronze = append(pb.bronze, f)
+			}
 		}
 	}
 	for _, f := range prevQ.Files {
-		if pb := out[f.Batch]; pb != nil {
-			pb.quarFiles = append(pb.quarFiles, f)
-			pb.quar += f.Rows
+		for _, b := range batchesOf(f) {
+			if pb := out[b]; pb != nil {
+				pb.quarFiles = append(pb.quarFiles, f)
+			}
 		}
 	}
 	return out, prev, prevQ
@@ -304,19 +307,50 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		res.BlankLines += w.blank
 		res.ExtraColumns = mergeNames(res.ExtraColumns, w.extras)
 		schema = mergeSchema(schema, w.schemaColumns())
+		j.input.Rows, j.input.Quarantined = w.written, w.quarantined
 		inputs = append(inputs, j.input)
 		res.Batches = append(res.Batches, BatchResult{Batch: j.batch.ID, Status: j.status, File: j.input.Name,
 			RowsWritten: w.written, RowsQuarantined: w.quarantined})
 	}
 	sort.Slice(res.Batches, func(i, j int) bool { return res.Batches[i].Batch < res.Batches[j].Batch })
 	var written, quarantined int64 = res.RowsWritten, res.RowsQuarantined
+	replaced := map[string]bool{}
+	for _, j := range jobs {
+		if j.status == BatchReplaced {
+			replaced[j.batch.ID] = true
+		}
+	}
+	var carryB, carryQ []lake.File
 	for _, pb := range carried {
-		bronze.Carry(pb.bronze...)
-		quar.Carry(pb.quarFiles...)
+		carryB = append(carryB, pb.bronze...)
+		carryQ = append(carryQ, pb.quarFiles...)
 		inputs = append(inputs, pb.input)
 		written += pb.written
 		quarantined += pb.quar
 	}
+	// A compacted file that holds a replaced batch is rewritten without it.
+	for id := range replaced {
+		for _, f := range old[id].bronze {
+			if len(f.Batches) > 0 {
+				carryB = append(carryB, f)
+			}
+		}
+		for _, f := range old[id].quarFiles {
+			if len(f.Batches) > 0 {
+				carryQ = append(carryQ, f)
+			}
+		}
+	}
+	carryB, carryQ = uniqueFiles(carryB), uniqueFiles(carryQ)
+	var err2 error
+	if carryB, err2 = compactIfNeeded(ctx, lk, opts, bronze, carryB, replaced, len(jobs), brows); err2 != nil {
+		return abort(fmt.Errorf("ingest %s: compact Bronze: %w", t.Name, err2))
+	}
+	if carryQ, err2 = compactIfNeeded(ctx, lk, opts, quar, carryQ, replaced, len(jobs), qrows); err2 != nil {
+		return abort(fmt.Errorf("ingest %s: compact quarantine: %w", t.Name, err2))
+	}
+	bronze.Carry(carryB...)
+	quar.Carry(carryQ...)
 	sort.Slice(inputs, func(i, j int) bool { return inputs[i].Batch < inputs[j].Batch })
 	bdelta, qdelta := batchDeltas(prev, prevQ, old, jobs, bronze.RelDir(), quar.RelDir())
 	parts := make([]string, len(inputs))
@@ -374,6 +408,45 @@ func batchDeltas(prev, prevQ *lake.Manifest, old map[string]*previousBatch, jobs
 		}
 	}
 	return b, q
+}
+
+// compactIfNeeded merges the carried files of a table into one new file
+// when the version would list more than compactAt files, or when a carried
+// compacted file holds a batch being replaced (its rows must go). It returns
+// the files still to carry; rows gets the new file's row count.
+func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.Staging, carry []lake.File, replaced map[string]bool, added int, rows map[string]int64) ([]lake.File, error) {
+	filter := false
+	var batches []string
+	for _, f := range carry {
+		for _, b := range batchesOf(f) {
+			if replaced[b] {
+				filter = true
+			} else {
+				batches = append(batches, b)
+			}
+		}
+	}
+	if !filter && (len(carry)+added <= compactAt || len(carry) < 2) {
+		return carry, nil
+	}
+	if err := os.MkdirAll(filepath.Join(st.Dir(), CompactDir), 0o755); err != nil {
+		return nil, err
+	}
+	rel := CompactDir + "/part-0.parquet"
+	n, err := compactFiles(ctx, lk, carry, replaced, filepath.Join(st.Dir(), filepath.FromSlash(rel)), opts.Codec)
+	if errors.Is(err, errSchemasDiffer) && !filter {
+		// Batches with different extra columns stay in their own files.
+		_ = os.RemoveAll(filepath.Join(st.Dir(), CompactDir))
+		return carry, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(batches)
+	st.Holds(rel, slices.Compact(batches))
+	rows[rel] = n
+	opts.Logger.Info("compacted", "table", st.Layer+"."+st.Table, "files", len(carry), "rows", n)
+	return nil, nil
 }
 
 // mergeSchema adds the columns of next that cur lacks (extra columns of a

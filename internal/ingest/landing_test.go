@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,5 +216,61 @@ func TestDiscoverBatches(t *testing.T) {
 				t.Errorf("batches = %v, want %v", ids, c.batches)
 			}
 		})
+	}
+}
+
+// Past compactAt files, the batch files of a table are merged into one
+// without changing a row; a batch replaced later is taken out of the merged
+// file and its new rows added.
+func TestLandingZoneCompaction(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := landingZone(t)
+	row := func(i int, status string) string {
+		return fmt.Sprintf(`a%031d,c%031d,%s,2018-01-02 10:00:00,,,,2018-01-20 00:00:00`, i, i, status)
+	}
+	day := func(i int) string { return time.Date(2018, 2, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly) }
+	for i := 0; i < compactAt+3; i++ {
+		writeBatchFile(t, dir, day(i), ordersFile, row(i, "created"))
+		ingestOK(t, lk, dir, fmt.Sprintf("r%02d", i))
+	}
+	before := query(t, lk, `SELECT count(*), count(DISTINCT _batch), sum(hash(order_id, order_status, _batch, _source_file, _source_line)) FROM bronze.orders`)
+	m, err := lk.Manifest(lake.Bronze, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compacted *lake.File
+	for i, f := range m.Files {
+		if len(f.Batches) > 0 {
+			compacted = &m.Files[i]
+		}
+	}
+	if len(m.Files) > compactAt || compacted == nil {
+		t.Fatalf("after %d batches: %d files, compacted %v", compactAt+4, len(m.Files), compacted)
+	}
+	if got := query(t, lk, `SELECT count(*) FROM bronze.orders WHERE order_status = 'created'`); got[0][0] != fmt.Sprint(compactAt+3) {
+		t.Errorf("rows after compaction: %v", got)
+	}
+
+	// Replace a batch held by the compacted file.
+	victim := compacted.Batches[len(compacted.Batches)-1]
+	var idx int
+	for i := 0; i < compactAt+3; i++ {
+		if day(i) == victim {
+			idx = i
+		}
+	}
+	writeBatchFile(t, dir, victim, ordersFile, row(idx, "approved"))
+	res := ingestOK(t, lk, dir, "replace")
+	if got := batchStatuses(res["orders"]); got[victim] != BatchReplaced {
+		t.Fatalf("batch %s: %v", victim, got)
+	}
+	after := query(t, lk, `SELECT count(*), count(DISTINCT _batch) FROM bronze.orders`)
+	if after[0][0] != before[0][0] || after[0][1] != before[0][1] {
+		t.Errorf("rows after replacing a compacted batch: %v, before %v", after, before)
+	}
+	got := query(t, lk, fmt.Sprintf(`SELECT order_status, count(*) FROM bronze.orders WHERE _batch = DATE '%s' GROUP BY 1`, victim))
+	if len(got) != 1 || got[0][0] != "approved" || got[0][1] != "1" {
+		t.Errorf("batch %s after its replacement: %v", victim, got)
 	}
 }

@@ -199,6 +199,9 @@ type File struct {
 	// Batch names the landing-zone batch (dt=YYYY-MM-DD folder date) whose
 	// rows the file holds; empty outside batch mode.
 	Batch string `json:"batch,omitempty"`
+	// Batches lists the batches of a file that merges many (a compacted
+	// Bronze file).
+	Batches []string `json:"batches,omitempty"`
 }
 
 // VersionDir returns the version directory (layer/table/v…) a file lives
@@ -229,6 +232,10 @@ type Input struct {
 	// Batch is the landing-zone batch the input belongs to; empty outside
 	// batch mode.
 	Batch string `json:"batch,omitempty"`
+	// Rows and Quarantined count what a batch input gave: rows written and
+	// records quarantined.
+	Rows        int64 `json:"rows,omitempty"`
+	Quarantined int64 `json:"quarantined,omitempty"`
 }
 
 // Manifest describes one immutable version of a table. Readers read only the
@@ -457,6 +464,16 @@ type Staging struct {
 	dir     string // relative to the root
 	prev    *Manifest
 	carried []File
+	holds   map[string][]string
+}
+
+// Holds records that the staged file rel (relative to the version's
+// directory) merges the rows of these batches.
+func (s *Staging) Holds(rel string, batches []string) {
+	if s.holds == nil {
+		s.holds = map[string][]string{}
+	}
+	s.holds[rel] = batches
 }
 
 // Stage starts a new version of layer.table. The version's files go under
@@ -577,7 +594,7 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		if !ok && rows != nil {
 			return fmt.Errorf("no row count for %s", relToStage)
 		}
-		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batch: batchOf(relToStage)})
+		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batch: batchOf(relToStage), Batches: s.holds[relToStage]})
 		m.Bytes += info.Size()
 		return nil
 	})

@@ -1,0 +1,154 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/keystone/nexus/internal/lake"
+)
+
+// compactAt is the number of files past which the batch files of a Bronze
+// table (and of its quarantine) are merged into one: a landing zone gets a
+// folder a day, and a table read as hundreds of small files gets slow.
+const compactAt = 32
+
+// CompactDir is the subdirectory of a Bronze version holding the file that
+// merges the files of many batches.
+const CompactDir = "compact"
+
+// errSchemasDiffer stops a compaction whose files do not share one schema
+// (extra columns kept under --on-drift evolve); the files stay as they are.
+var errSchemasDiffer = errors.New("files have different schemas")
+
+// compactFiles writes the rows of srcs (lake files) into dst, in order,
+// leaving out the rows of the batches in drop (a replaced batch). The rows
+// are copied as they are; only the files change.
+func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map[string]bool, dst string, codec compress.Codec) (int64, error) {
+	var schema *parquet.Schema
+	var files []*parquet.File
+	for _, f := range srcs {
+		fh, err := os.Open(lk.Abs(f.Path))
+		if err != nil {
+			return 0, err
+		}
+		// Read-only: closing cannot lose data.
+		defer fh.Close()
+		info, err := fh.Stat()
+		if err != nil {
+			return 0, err
+		}
+		pf, err := parquet.OpenFile(fh, info.Size())
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if schema == nil {
+			schema = pf.Schema()
+		} else if !parquet.EqualNodes(schema, pf.Schema()) {
+			return 0, errSchemasDiffer
+		}
+		files = append(files, pf)
+	}
+	if schema == nil {
+		return 0, errors.New("nothing to compact")
+	}
+	leaf, ok := schema.Lookup(ColBatch)
+	if !ok {
+		return 0, fmt.Errorf("no %s column", ColBatch)
+	}
+	days := map[int32]bool{}
+	for id := range drop {
+		d, err := batchDate(id)
+		if err != nil {
+			return 0, err
+		}
+		days[d] = true
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return 0, err
+	}
+	w := newParquetWriter(out, schema, codec)
+	var n int64
+	copyRows := func() error {
+		buf := make([]parquet.Row, 1024)
+		for _, pf := range files {
+			for _, rg := range pf.RowGroups() {
+				rows := rg.Rows()
+				for {
+					if err := ctx.Err(); err != nil {
+						_ = rows.Close()
+						return err
+					}
+					k, rerr := rows.ReadRows(buf)
+					kept := buf[:0]
+					for _, r := range buf[:k] {
+						v := r[leaf.ColumnIndex]
+						if !v.IsNull() && days[v.Int32()] {
+							continue
+						}
+						kept = append(kept, r)
+					}
+					if len(kept) > 0 {
+						if _, err := w.WriteRows(kept); err != nil {
+							_ = rows.Close()
+							return err
+						}
+						n += int64(len(kept))
+					}
+					if errors.Is(rerr, io.EOF) {
+						break
+					}
+					if rerr != nil {
+						_ = rows.Close()
+						return rerr
+					}
+				}
+				if err := rows.Close(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := copyRows(); err != nil {
+		_ = out.Close()
+		return 0, err
+	}
+	if err := w.Close(); err != nil {
+		_ = out.Close()
+		return 0, err
+	}
+	return n, out.Close()
+}
+
+// batchesOf lists the batches a file holds: its own, or those it merges.
+func batchesOf(f lake.File) []string {
+	if f.Batch != "" {
+		return []string{f.Batch}
+	}
+	return f.Batches
+}
+
+// uniqueFiles returns the files of the batches, each file once, in path
+// order (a compacted file serves many batches).
+func uniqueFiles(lists ...[]lake.File) []lake.File {
+	seen := map[string]bool{}
+	var out []lake.File
+	for _, l := range lists {
+		for _, f := range l {
+			if !seen[f.Path] {
+				seen[f.Path] = true
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
