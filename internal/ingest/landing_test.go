@@ -229,7 +229,9 @@ func TestLandingZoneCompaction(t *testing.T) {
 	row := func(i int, status string) string {
 		return fmt.Sprintf(`a%031d,c%031d,%s,2018-01-02 10:00:00,,,,2018-01-20 00:00:00`, i, i, status)
 	}
-	day := func(i int) string { return time.Date(2018, 2, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly) }
+	day := func(i int) string {
+		return time.Date(2018, 2, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly)
+	}
 	for i := 0; i < compactAt+3; i++ {
 		writeBatchFile(t, dir, day(i), ordersFile, row(i, "created"))
 		ingestOK(t, lk, dir, fmt.Sprintf("r%02d", i))
