@@ -113,6 +113,9 @@ func printIngest(w io.Writer, res ingest.Result) {
 			unchanged++
 		}
 	}
+	if c := res.BatchChanges(); c != nil {
+		fmt.Fprintln(w, c)
+	}
 	if unchanged == len(res.Tables) {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since its published version")
 	}

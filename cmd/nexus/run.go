@@ -134,6 +134,9 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 		fmt.Fprintf(w, "\nquality gates: %d checks, %s, %d warnings\n", len(checks), failed, warns)
 		printChecks(w, checks, false)
 	}
+	if s.Batches != nil {
+		fmt.Fprintln(w, s.Batches)
+	}
 	unchanged := 0
 	for _, st := range s.Steps {
 		if st.Status == pipeline.StepUnchanged {

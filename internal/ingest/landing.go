@@ -545,3 +545,66 @@ func DropFolders(dir string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// BatchChanges says what an ingest did with the batches of a landing zone:
+// the ids of the batches new, replaced or removed in some table (each once).
+type BatchChanges struct {
+	Total    int      `json:"total"`
+	New      []string `json:"new,omitempty"`
+	Replaced []string `json:"replaced,omitempty"`
+	Removed  []string `json:"removed,omitempty"`
+}
+
+// BatchChanges sums up the batches; nil for a directory of plain files.
+func (r Result) BatchChanges() *BatchChanges {
+	if r.Batches == 0 {
+		return nil
+	}
+	c := &BatchChanges{Total: r.Batches}
+	seen := map[BatchStatus]map[string]bool{}
+	for _, t := range r.Tables {
+		for _, b := range t.Batches {
+			if seen[b.Status] == nil {
+				seen[b.Status] = map[string]bool{}
+			}
+			if seen[b.Status][b.Batch] {
+				continue
+			}
+			seen[b.Status][b.Batch] = true
+			switch b.Status {
+			case BatchNew:
+				c.New = append(c.New, b.Batch)
+			case BatchReplaced:
+				c.Replaced = append(c.Replaced, b.Batch)
+			case BatchRemoved:
+				c.Removed = append(c.Removed, b.Batch)
+			}
+		}
+	}
+	for _, l := range [][]string{c.New, c.Replaced, c.Removed} {
+		sort.Strings(l)
+	}
+	return c
+}
+
+// String is one line for a run summary.
+func (c *BatchChanges) String() string {
+	list := func(ids []string) string {
+		if len(ids) > 5 {
+			return fmt.Sprintf("%s … %s", strings.Join(ids[:2], ", "), ids[len(ids)-1])
+		}
+		return strings.Join(ids, ", ")
+	}
+	s := fmt.Sprintf("landing zone: %d batches; %d new", c.Total, len(c.New))
+	if len(c.New) > 0 {
+		s += " (" + list(c.New) + ")"
+	}
+	s += fmt.Sprintf(", %d replaced", len(c.Replaced))
+	if len(c.Replaced) > 0 {
+		s += " (" + list(c.Replaced) + ")"
+	}
+	if len(c.Removed) > 0 {
+		s += fmt.Sprintf(", %d no longer in the landing zone (%s: their rows stay in Bronze)", len(c.Removed), list(c.Removed))
+	}
+	return s
+}

@@ -106,7 +106,9 @@ type Summary struct {
 	// Sales is what the Silver quarantines hold of the sales after the run
 	// (nil when no model ran).
 	Sales *SalesQuarantine `json:"sales_quarantined,omitempty"`
-	err   error
+	// Batches says what happened to the batches of a landing zone.
+	Batches *ingest.BatchChanges `json:"batches,omitempty"`
+	err     error
 }
 
 // Err is the joined error of the failed steps.
@@ -147,6 +149,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		if err != nil {
 			return abort(err)
 		}
+		sum.Batches = res.BatchChanges()
 		for _, t := range res.Tables {
 			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
