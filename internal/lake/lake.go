@@ -569,11 +569,12 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 			return err
 		}
 		if d.IsDir() {
-			if d.Name() == DeltaDir && p != root {
-				return filepath.SkipDir
-			}
 			dirs = append(dirs, p)
 			return nil
+		}
+		if filepath.Base(filepath.Dir(p)) == DeltaDir {
+			// Not data of the table, but the manifest names it: durable first.
+			return syncFile(p)
 		}
 		if !strings.HasSuffix(p, ".parquet") {
 			return nil

@@ -569,6 +569,13 @@ func (l *Lake) referenced(snaps []*Snapshot) (manifests, dirs map[string]bool) {
 			for _, f := range m.Files {
 				dirs[f.VersionDir()] = true
 			}
+			// A delta may name files of older versions (the batches a
+			// Bronze append replaced): the models downstream still read them.
+			if m.Delta != nil {
+				for _, f := range m.Delta.Files {
+					dirs[File{Path: f}.VersionDir()] = true
+				}
+			}
 		}
 	}
 	return manifests, dirs

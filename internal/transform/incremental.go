@@ -191,6 +191,11 @@ func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string)
 		if m.Delta == nil || m.Delta.Full {
 			return nil, fmt.Sprintf("version %d has no record of what changed", m.Version)
 		}
+		for _, f := range m.Delta.Files {
+			if _, err := os.Stat(x.lk.Abs(f)); err != nil {
+				return nil, fmt.Sprintf("version %d's record of what changed is unreadable (%v)", m.Version, err)
+			}
+		}
 		files = append(files, m.Delta.Files...)
 		if m.Delta.Base == from {
 			return files, ""
@@ -234,6 +239,69 @@ const changeColumn = "_change"
 func existenceChanges(col, list string) string {
 	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = true) GROUP BY filename, %[1]s HAVING bool_and(%[3]s = 'old') OR bool_and(%[3]s = 'new')",
 		engine.Ident(col), list, changeColumn)
+}
+
+// wholeTableRatios re-judges the row-level checks with a max_failed_ratio
+// over the table as it will be: the rows rebuilt now plus the published and
+// quarantined rows of the other keys.
+func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Suite, p *incPlan, results []quality.Result) error {
+	key := engine.Ident(m.Incremental)
+	others := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
+	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+	for i, c := range s.Checks {
+		if !c.RowLevel() || c.MaxFailedRatio == nil || c.Severity != quality.SeverityError {
+			continue
+		}
+		r := &results[i]
+		where := "TRUE"
+		if c.Where != "" {
+			where = "(" + c.Where + ")"
+		}
+		id := engine.Literal(c.ID)
+		failedPub := "0"
+		if !c.Quarantine() && s.HasFlags() {
+			failedPub = fmt.Sprintf("count(*) FILTER (WHERE %s AND list_contains(%s, %s))", where, engine.Ident(quality.FlagsColumn), id)
+		}
+		q := fmt.Sprintf("SELECT count(*) FILTER (WHERE %s), %s FROM %s WHERE %s", where, failedPub, prevRel, others)
+		var checked, failed int64
+		if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&checked, &failed); err != nil {
+			return fmt.Errorf("model %s: check %s over the table: %w", m.Name, c.ID, err)
+		}
+		if p.prevQ != nil && len(p.prevQ.Files) > 0 {
+			q := fmt.Sprintf("SELECT count(*) FILTER (WHERE %[1]s), count(*) FILTER (WHERE %[1]s AND list_contains(list_transform(%[2]s, lambda f: f.check_id), %[3]s)) FROM read_parquet(%[4]s) WHERE %[5]s",
+				where, engine.Ident(QColFailures), id, fileList(x.lk, filePaths(p.prevQ.Files)), others)
+			var qc, qf int64
+			if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&qc, &qf); err != nil {
+				return fmt.Errorf("model %s: check %s over the quarantine: %w", m.Name, c.ID, err)
+			}
+			checked, failed = checked+qc, failed+qf
+		}
+		checked, failed = checked+r.RowsChecked, failed+r.RowsFailed
+		ratio := 0.0
+		if checked > 0 {
+			ratio = float64(failed) / float64(checked)
+		}
+		r.Blocking = ratio > *c.MaxFailedRatio
+		if r.RowsFailed == 0 && !r.Blocking {
+			continue
+		}
+		r.Verdict = quality.VerdictFail
+		r.Observed = fmt.Sprintf("%d of %d rows rebuilt; table: %d of %d (%.3g%%)", r.RowsFailed, r.RowsChecked, failed, checked, 100*ratio)
+		if r.Blocking {
+			r.Observed += fmt.Sprintf(" > max_failed_ratio %g", *c.MaxFailedRatio)
+		}
+	}
+	return nil
+}
+
+// dropInc frees the working tables of m's incremental build. A failure to
+// drop only keeps memory until the engine closes: logged, not returned.
+func (x *executor) dropInc(m *Model) {
+	for _, what := range []string{"keys", "new", "old", "changed", "quarantine"} {
+		if _, err := x.eng.DB().ExecContext(context.Background(), "DROP TABLE IF EXISTS "+incName(m, what)); err != nil {
+			x.opts.Logger.Debug("drop working table", "model", m.Name, "table", what, "err", err)
+		}
+	}
 }
 
 // keyMap returns the first map whose column an input has.
@@ -503,7 +571,8 @@ func partitionPathExpr(m *Model, cols []string) string {
 	col := engine.Ident(m.PartitionBy)
 	var segs []string
 	for _, c := range cols {
-		segs = append(segs, fmt.Sprintf("'%s=' || %s(%s)", c, c, col))
+		// DuckDB writes a NULL partition value under this name.
+		segs = append(segs, fmt.Sprintf("'%s=' || coalesce(CAST(%s(%s) AS VARCHAR), '__HIVE_DEFAULT_PARTITION__')", c, c, col))
 	}
 	return strings.Join(segs, " || '/' || ")
 }
@@ -627,6 +696,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		return res
 	}
 	res.Incremental = &IncrementalStats{Column: m.Incremental, Keys: p.nKeys}
+	defer x.dropInc(m)
 	phase, t0 := func(name string, since time.Time) {
 		x.opts.Logger.Debug("model phase", "model", m.Name, "phase", name, "ms", time.Since(since).Milliseconds())
 	}, time.Now()
@@ -672,8 +742,23 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key})
 		res.Checks = checks
-		if err != nil {
+		if err != nil && !errors.Is(err, quality.ErrGateFailed) {
 			return fail(fmt.Errorf("model %s: %w", m.Name, err))
+		}
+		// A failed-row ratio says whether the table is a broken feed: it is
+		// judged on the whole table, as a full build would, not on the few
+		// rows rebuilt.
+		if err := x.wholeTableRatios(ctx, m, suite, p, checks); err != nil {
+			return fail(err)
+		}
+		var blocked []string
+		for _, r := range checks {
+			if r.Blocking {
+				blocked = append(blocked, fmt.Sprintf("%s (%s)", r.CheckID, r.Observed))
+			}
+		}
+		if len(blocked) > 0 {
+			return fail(fmt.Errorf("model %s: %w: %s", m.Name, quality.ErrGateFailed, strings.Join(blocked, "; ")))
 		}
 		newRows = gate.Passing()
 		res.Quarantined = gate.Quarantined

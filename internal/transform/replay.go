@@ -160,6 +160,9 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	}
 	np := *pm
 	np.CreatedAt = time.Time{} // this version's own time, set by Publish
+	// Rows came back: the models downstream cannot follow this version
+	// incrementally, and the table's next build must not continue it.
+	np.Delta, np.Code = &lake.Delta{Full: true}, ""
 	np.Inputs = append(append([]lake.Input(nil), pm.Inputs...), lake.Input{Name: "replay:" + qm.Name(), Version: qm.Version})
 	newTable, err := st.Publish(np, rows)
 	if err != nil {

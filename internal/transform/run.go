@@ -379,7 +379,11 @@ func (x *executor) write(ctx context.Context, m *Model, dir, body string) ([]str
 	if len(partCols) > 0 {
 		// No rows means no partition files: write one empty file with the
 		// partition columns so the table still has its schema.
-		if n, _ := filepath.Glob(filepath.Join(dir, "*")); len(n) == 0 {
+		written, err := filepath.Glob(filepath.Join(dir, partCols[0]+"=*"))
+		if err != nil {
+			return nil, err
+		}
+		if len(written) == 0 {
 			empty := fmt.Sprintf("COPY (SELECT *, %s FROM (%s\n) AS _model LIMIT 0) TO %s (%s)",
 				strings.Join(partColsExprs(m, partCols), ", "), body, engine.Literal(filepath.Join(dir, "part-0.parquet")), opts)
 			if _, err := x.eng.DB().ExecContext(ctx, empty); err != nil {

@@ -3,7 +3,7 @@
 -- partition_by: review_date
 -- key: review_id, order_id
 -- incremental: order_id
--- incremental_lookup: silver.customers.customer_unique_id -> customer_unique_id
+-- incremental_map: customer_id: SELECT customer_id, order_id FROM ref('silver.orders')
 -- column review_id: Review id (reused across orders in the source).
 -- column order_id: Reviewed order.
 -- column customer_unique_id: The person who reviewed (key of gold.dim_customer); NULL when the order is unknown.

@@ -14,7 +14,7 @@
 -- column _source_file: Source CSV file of the kept Bronze record.
 -- column _source_line: Line of the kept record in the source file.
 -- column _batch: Landing-zone batch (dt= folder date) of the kept record; NULL for a source of plain files.
--- batches: Latest state per key (review_id, order_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+-- batches: Latest state per key (review_id, order_id): the rows of the newest landing-zone batch (_batch) that holds the pair, then the rule above (latest answer); older versions stay in Bronze.
 WITH latest AS (
     -- Latest state per key: only the rows of the newest batch that holds the key
     -- (every row when the source has no batches). Rows without a key all stay:

@@ -23,17 +23,21 @@
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
 -- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
--- batches: Latest state per key (order_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+-- batches: Latest state per key (order_id): the last line of the newest landing-zone batch (_batch) that holds the key; older versions stay in Bronze. From plain files, conflicting rows of one key are duplicate keys (quarantined).
 WITH latest AS (
-    -- Latest state per key: only the rows of the newest batch that holds the key
-    -- (every row when the source has no batches). Rows without a key all stay:
-    -- the gate quarantines them, nothing vanishes here.
+    -- Latest state per key: in a landing zone, the last line of the newest batch
+    -- that holds the key (a batch is an export of changes, in order); from plain
+    -- files, every row (exact duplicates go below, conflicting ones to the
+    -- quarantine as duplicate keys). Rows without a key all stay: the gate
+    -- quarantines them, nothing vanishes here.
     SELECT
         *,
         -- the status of the order's version before this one (history is in Bronze)
         lag(lower(trim(order_status))) OVER (PARTITION BY trim(order_id) ORDER BY _batch NULLS FIRST, _source_line) AS previous_status
     FROM source('bronze.orders')
-    QUALIFY order_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(order_id))
+    QUALIFY order_id IS NULL
+        OR (_batch IS NULL AND max(_batch) OVER (PARTITION BY trim(order_id)) IS NULL)
+        OR (_batch IS NOT NULL AND row_number() OVER (PARTITION BY trim(order_id) ORDER BY _batch DESC, _source_line DESC) = 1)
 ),
 src AS (
     SELECT *

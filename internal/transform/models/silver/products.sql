@@ -18,14 +18,18 @@
 -- column _source_file: Source CSV file of the Bronze record.
 -- column _source_line: Line of the record in the source file.
 -- column _batch: Landing-zone batch (dt= folder date) the row's state came in; NULL for a source of plain files.
--- batches: Latest state per key (product_id): a key's rows come from the newest landing-zone batch (_batch) that holds it; older versions stay in Bronze.
+-- batches: Latest state per key (product_id): the last line of the newest landing-zone batch (_batch) that holds the key; older versions stay in Bronze. From plain files, conflicting rows of one key are duplicate keys (quarantined).
 WITH latest AS (
-    -- Latest state per key: only the rows of the newest batch that holds the key
-    -- (every row when the source has no batches). Rows without a key all stay:
-    -- the gate quarantines them, nothing vanishes here.
+    -- Latest state per key: in a landing zone, the last line of the newest batch
+    -- that holds the key (a batch is an export of changes, in order); from plain
+    -- files, every row (exact duplicates go below, conflicting ones to the
+    -- quarantine as duplicate keys). Rows without a key all stay: the gate
+    -- quarantines them, nothing vanishes here.
     SELECT *
     FROM source('bronze.products')
-    QUALIFY product_id IS NULL OR _batch IS NOT DISTINCT FROM max(_batch) OVER (PARTITION BY trim(product_id))
+    QUALIFY product_id IS NULL
+        OR (_batch IS NULL AND max(_batch) OVER (PARTITION BY trim(product_id)) IS NULL)
+        OR (_batch IS NOT NULL AND row_number() OVER (PARTITION BY trim(product_id) ORDER BY _batch DESC, _source_line DESC) = 1)
 ),
 src AS (
     SELECT *
