@@ -31,7 +31,8 @@ import (
 //   - Each chunk is parsed from its split point by a csvReader that is told
 //     the byte offset and line it starts at, and records where the first
 //     record at or after its end starts. A reader keeps no state from one
-//     record to the next but its position, so from a true record start it
+//     record to the next but its position (the bytes it pushes back after a
+//     recovery are the file's next bytes), so from a true record start it
 //     yields exactly the serial reader's records.
 //   - Chunk 0 starts after the header, a true record start. Going through
 //     the chunks in order, chunk i+1 is kept when it starts where the
@@ -91,7 +92,10 @@ type chunk struct {
 	err  error
 }
 
-func partName(i int) string { return fmt.Sprintf("part-%04d.parquet", i) }
+// partName names the part of chunk i of n: the names sort in file order.
+func partName(i, n int) string {
+	return fmt.Sprintf("part-%0*d.parquet", max(4, len(fmt.Sprint(n-1))), i)
+}
 
 // chunkBytes is the chunk size of the run: 0 when files are never split.
 func (w *tableWriter) chunkBytes() int64 {
@@ -138,7 +142,7 @@ func (w *tableWriter) planChunks(ctx context.Context, rd *csvReader, src *source
 		if i+1 < len(starts) {
 			end = starts[i+1]
 		}
-		chunks[i] = &chunk{index: i, start: s, end: end, name: partName(i), counted: make(chan struct{})}
+		chunks[i] = &chunk{index: i, start: s, end: end, name: partName(i, len(starts)), counted: make(chan struct{})}
 	}
 	return chunks, nil
 }
@@ -248,12 +252,15 @@ func (w *tableWriter) runChunks(ctx context.Context, chunks []*chunk, firstLine 
 			}
 		}()
 	}
-	for c := take(); c != nil; c = take() {
+	for c := take(); c != nil && ctx.Err() == nil; c = take() {
 		parse(c)
 	}
 	wg.Wait()
 	if err := chunkErr(chunks); err != nil {
 		return partRows{}, err
+	}
+	if err := ctx.Err(); err != nil { // cancelled before every chunk was taken
+		return partRows{}, fmt.Errorf("ingest %s: %w", w.path, err)
 	}
 	return w.keepVerified(ctx, chunks, src, dirs, readBytes)
 }
