@@ -71,11 +71,35 @@ type csvReader struct {
 }
 
 func newCSVReader(r io.Reader) *csvReader {
+	return newCSVReaderSize(r, 1<<20)
+}
+
+// newCSVReaderSize is newCSVReader with a read buffer of size bytes. The
+// records are the same whatever the size (a line longer than the buffer is
+// read in pieces); a small buffer suits a reader that only peeks at a few
+// records.
+func newCSVReaderSize(r io.Reader, size int) *csvReader {
 	return &csvReader{
-		br:             bufio.NewReaderSize(r, 1<<20),
+		br:             bufio.NewReaderSize(r, size),
 		maxQuotedLines: 200,
 		maxRecordBytes: 8 << 20,
 	}
+}
+
+// startAt makes the reader read a stream that starts at byte offset of the
+// file, after line lines: the offsets and lines of its records are then the
+// file's.
+func (r *csvReader) startAt(offset, line int64) {
+	r.consumed, r.line = offset, line
+}
+
+// reset makes the reader read src from its start, forgetting all state but
+// its buffers.
+func (r *csvReader) reset(src io.Reader) {
+	r.br.Reset(src)
+	r.pending = nil
+	r.line, r.consumed, r.recStart = 0, 0, 0
+	r.eof = false
 }
 
 // readLine returns the next physical line including its terminator (LF), or

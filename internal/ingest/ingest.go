@@ -39,13 +39,24 @@ type Options struct {
 	OnDrift   string   // DriftFail (default) or DriftEvolve
 	Tables    []string // subset of tables; empty = all nine
 	Force     bool     // re-ingest even when the inputs are unchanged
-	Workers   int      // tables ingested at once; 0 = GOMAXPROCS
+	Workers   int      // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
 	Codec     compress.Codec
 	Logger    *slog.Logger
 	// Progress, when set, is called from time to time with the bytes read so
 	// far of each file; it must be safe for concurrent use.
 	Progress func(table string, read, total int64)
 	Now      func() time.Time
+
+	// ChunkBytes: a plain (not gzip) source file with more bytes than this is
+	// parsed in chunks of about this size, in parallel on the parsers that no
+	// table needs; the rows, lines and quarantine are the same. 0 means
+	// DefaultChunkBytes; < 0, never split.
+	ChunkBytes int64
+
+	slots cpuSlots // the run's parsers (Workers), shared by its tables
+	// splitBlind (tests) splits at the first line start past each share of a
+	// file, unprobed, so that many guesses are wrong and are redone.
+	splitBlind bool
 }
 
 // Status of one table after a run.
@@ -132,6 +143,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	opts.slots = newCPUSlots(opts.Workers)
 	info, err := os.Stat(opts.SourceDir)
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest: source directory: %w", err)
@@ -293,7 +305,8 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 		return fail(err)
 	}
 	w := &tableWriter{opts: opts, t: t, path: path, file: f, size: info.Size(), sourceName: in.Name}
-	if err := w.run(ctx, bronze.Dir(), quar.Dir()); err != nil {
+	parts, err := w.run(ctx, bronze.Dir(), quar.Dir())
+	if err != nil {
 		bronze.Abort()
 		quar.Abort()
 		return fail(err)
@@ -318,13 +331,13 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	if _, err := quar.Publish(lake.Manifest{
 		Schema: quarantineColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats,
 		Description: "Malformed records of " + t.File + " with line, raw text and reason.",
-	}, map[string]int64{"part-0.parquet": res.RowsQuarantined}); err != nil {
+	}, parts.quarantine); err != nil {
 		bronze.Abort()
 		return fail(err)
 	}
 	m, err := bronze.Publish(lake.Manifest{
 		Schema: w.schemaColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats, Description: t.Doc,
-	}, map[string]int64{"part-0.parquet": res.RowsWritten})
+	}, parts.bronze)
 	if err != nil {
 		return fail(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,8 +35,29 @@ type tableWriter struct {
 	colIdx  []int // file field → Bronze column (contract columns first, then extras)
 	nFields int
 
+	counts
+}
+
+// counts is the accounting of the records of a file, or of a chunk of it.
+type counts struct {
 	read, written, quarantined, blank int64
 }
+
+func (c *counts) add(o counts) {
+	c.read += o.read
+	c.written += o.written
+	c.quarantined += o.quarantined
+	c.blank += o.blank
+}
+
+// partRows maps the Parquet files that a run wrote, relative to their
+// staging directory, to their row counts: lake.Staging.Publish takes them.
+type partRows struct {
+	bronze, quarantine map[string]int64
+}
+
+// serialPart is the one file of a source parsed in one piece.
+const serialPart = "part-0.parquet"
 
 func (w *tableWriter) schemaColumns() []lake.Column {
 	var out []lake.Column
@@ -48,13 +70,24 @@ func (w *tableWriter) schemaColumns() []lake.Column {
 		lake.Column{Name: ColBatch, Type: "DATE"})
 }
 
-// run writes the source's records into part-0.parquet of bronzeDir when they
-// fit the contract, and of quarDir (with the reason) when they do not.
-func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) error {
+// run writes the source's records into Parquet files of bronzeDir when they
+// fit the contract, and of quarDir (with the reason) when they do not: one
+// part-0.parquet each, or one part per chunk of a large file (see chunks.go).
+// It returns the files written and their rows.
+func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (partRows, error) {
+	slots := w.opts.slots
+	if slots == nil {
+		slots = newCPUSlots(1)
+	}
+	// The file's own parser holds a slot; idle slots parse its chunks.
+	if err := slots.acquire(ctx); err != nil {
+		return partRows{}, fmt.Errorf("ingest %s: %w", w.path, err)
+	}
+	defer slots.release()
 	var readBytes atomic.Int64
 	src, err := readSource(ctx, w.file, w.path, &readBytes)
 	if err != nil {
-		return err
+		return partRows{}, err
 	}
 	// Closing a source only ends its gzip reader (w.file is the caller's): it
 	// returns nil after a full read, and after a failed one that read's error,
@@ -65,23 +98,38 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) error 
 	rd.consumed = src.offset
 	schema, err := w.readHeader(rd)
 	if err != nil {
-		return err
+		return partRows{}, err
 	}
-	out, err := w.openOutputs(bronzeDir, quarDir, schema)
-	if err != nil {
-		return err
-	}
-	if err := w.readRecords(ctx, rd, src, out, &readBytes); err != nil {
-		out.abandon()
-		return err
-	}
-	if err := out.close(); err != nil {
-		return err
+	dirs := outDirs{bronze: bronzeDir, quar: quarDir, schema: schema}
+	var parts partRows
+	if chunks, err := w.planChunks(ctx, rd, src); err != nil {
+		return partRows{}, err
+	} else if len(chunks) > 1 {
+		parts, err = w.runChunks(ctx, chunks, rd.line, src, dirs, slots, &readBytes)
+		if err != nil {
+			return partRows{}, err
+		}
+	} else {
+		out, err := w.openOutputs(dirs, serialPart)
+		if err != nil {
+			return partRows{}, err
+		}
+		if _, err := w.readRecords(ctx, rd, src, out, &readBytes, noEnd); err != nil {
+			out.abandon()
+			return partRows{}, err
+		}
+		if err := out.close(); err != nil {
+			return partRows{}, err
+		}
+		parts = partRows{
+			bronze:     map[string]int64{serialPart: w.written},
+			quarantine: map[string]int64{serialPart: w.quarantined},
+		}
 	}
 	if w.opts.Progress != nil {
 		w.opts.Progress(w.t.Name, w.size, w.size)
 	}
-	return nil
+	return parts, nil
 }
 
 // readHeader reads line 1, checks it against the contract and lays out the
@@ -141,9 +189,20 @@ func bronzeIndex(idx []int, nContract int) []int {
 	return out
 }
 
+// noEnd is the end of a range that goes to the end of the source.
+const noEnd = math.MaxInt64
+
+// next is where a range of records ended: the byte offset and the line of
+// the first record that starts at or after the range's end, or of the end of
+// the source.
+type next struct {
+	offset, line int64
+}
+
 // readRecords reads the records after the header, each into Bronze or the
-// quarantine, until the end of the source.
-func (w *tableWriter) readRecords(ctx context.Context, rd *csvReader, src *source, out *outputs, readBytes *atomic.Int64) error {
+// quarantine, until the end of the source or the first record that starts at
+// or after byte offset end; it returns where that record starts.
+func (w *tableWriter) readRecords(ctx context.Context, rd *csvReader, src *source, out *outputs, readBytes *atomic.Int64, end int64) (next, error) {
 	// The batch being filled is a local: its slices are updated for every
 	// field, and on the stack that costs no GC write barrier.
 	b := out.bronze.take()
@@ -152,11 +211,20 @@ func (w *tableWriter) readRecords(ctx context.Context, rd *csvReader, src *sourc
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			out.bronze.send(b)
-			return nil
+			return next{rd.consumed, rd.line + 1}, nil
+		}
+		var re *RecordError
+		switch {
+		case errors.As(err, &re) && re.Offset >= end:
+			out.bronze.send(b)
+			return next{re.Offset, re.Line}, nil
+		case err == nil && rec.Offset >= end:
+			out.bronze.send(b)
+			return next{rec.Offset, rec.Line}, nil
 		}
 		if err != nil {
 			if err := w.rejectUnreadable(out, src, err); err != nil {
-				return err
+				return next{}, err
 			}
 			continue
 		}
@@ -167,15 +235,16 @@ func (w *tableWriter) readRecords(ctx context.Context, rd *csvReader, src *sourc
 		w.read++
 		if w.read&0x3fff == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return next{}, err
 			}
 			if w.opts.Progress != nil && time.Since(lastProgress) > 100*time.Millisecond {
-				w.opts.Progress(w.t.Name, readBytes.Load(), w.size)
+				// Chunks read a little past their ends: the sum may pass the size.
+				w.opts.Progress(w.t.Name, min(readBytes.Load(), w.size), w.size)
 				lastProgress = time.Now()
 			}
 		}
 		if err := w.writeRecord(out, src, rec, &b); err != nil {
-			return err
+			return next{}, err
 		}
 	}
 }
@@ -337,14 +406,21 @@ type outputs struct {
 	quar       *quarantineSink
 }
 
-// openOutputs creates part-0.parquet in both staging directories and starts
+// outDirs are the staging directories of a file's Bronze and quarantine
+// parts, and the Bronze schema.
+type outDirs struct {
+	bronze, quar string
+	schema       *parquet.Schema
+}
+
+// openOutputs creates the file name in both staging directories and starts
 // the Bronze encoder.
-func (w *tableWriter) openOutputs(bronzeDir, quarDir string, schema *parquet.Schema) (*outputs, error) {
-	bf, err := os.Create(filepath.Join(bronzeDir, "part-0.parquet"))
+func (w *tableWriter) openOutputs(dirs outDirs, name string) (*outputs, error) {
+	bf, err := os.Create(filepath.Join(dirs.bronze, name))
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", w.path, err)
 	}
-	qf, err := os.Create(filepath.Join(quarDir, "part-0.parquet"))
+	qf, err := os.Create(filepath.Join(dirs.quar, name))
 	if err != nil {
 		// The empty file is removed with its staging directory; its close
 		// error has nothing to add to this one.
@@ -361,7 +437,7 @@ func (w *tableWriter) openOutputs(bronzeDir, quarDir string, schema *parquet.Sch
 		path:       w.path,
 		bronzeFile: bf,
 		quarFile:   qf,
-		bronze:     newBronzeSink(newParquetWriter(bf, schema, w.opts.Codec), w.path, len(w.cols), lin),
+		bronze:     newBronzeSink(newParquetWriter(bf, dirs.schema, w.opts.Codec), w.path, len(w.cols), lin),
 		quar:       newQuarantineSink(newParquetWriter(qf, quarantineSchema(), w.opts.Codec), w.path, lin),
 	}, nil
 }
