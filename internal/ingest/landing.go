@@ -166,6 +166,8 @@ type batchJob struct {
 	info   fs.FileInfo
 	input  lake.Input
 	status BatchStatus
+	// the files written, relative to the staging directories
+	bparts, qparts []string
 }
 
 // ingestBatches brings a table up to date with a landing zone: every batch
@@ -293,14 +295,23 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		}
 		w := &tableWriter{opts: opts, t: t, path: j.path, file: j.file, size: j.info.Size(), sourceName: j.input.Name,
 			batch: day, hasBatch: true}
-		if err := w.run(ctx, bdir, qdir); err != nil {
+		parts, err := w.run(ctx, bdir, qdir)
+		if err != nil {
 			return abort(err)
 		}
 		if w.read != w.written+w.quarantined {
 			return abort(fmt.Errorf("ingest %s: row accounting broken: read %d != written %d + quarantined %d", j.path, w.read, w.written, w.quarantined))
 		}
-		brows[sub+"/part-0.parquet"] = w.written
-		qrows[sub+"/part-0.parquet"] = w.quarantined
+		for name, n := range parts.bronze {
+			brows[sub+"/"+name] = n
+			j.bparts = append(j.bparts, sub+"/"+name)
+		}
+		for name, n := range parts.quarantine {
+			qrows[sub+"/"+name] = n
+			j.qparts = append(j.qparts, sub+"/"+name)
+		}
+		sort.Strings(j.bparts)
+		sort.Strings(j.qparts)
 		res.RecordsRead += w.read
 		res.RowsWritten += w.written
 		res.RowsQuarantined += w.quarantined
@@ -395,9 +406,12 @@ func batchDeltas(prev, prevQ *lake.Manifest, old map[string]*previousBatch, jobs
 	}
 	b, q = &lake.Delta{Base: prev.Version}, &lake.Delta{Base: prevQ.Version}
 	for _, j := range jobs {
-		sub := lake.BatchDir(j.batch.ID) + "/part-0.parquet"
-		b.Files = append(b.Files, bronzeDir+"/"+sub)
-		q.Files = append(q.Files, quarDir+"/"+sub)
+		for _, f := range j.bparts {
+			b.Files = append(b.Files, bronzeDir+"/"+f)
+		}
+		for _, f := range j.qparts {
+			q.Files = append(q.Files, quarDir+"/"+f)
+		}
 		if pb := old[j.batch.ID]; pb != nil {
 			for _, f := range pb.bronze {
 				b.Files = append(b.Files, f.Path)
