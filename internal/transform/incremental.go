@@ -243,16 +243,15 @@ func existenceChanges(col, list string) string {
 
 // wholeTableRatios re-judges the row-level checks with a max_failed_ratio
 // over the table as it will be: the rows rebuilt now plus the published and
-// quarantined rows of the other keys.
+// quarantined rows of the other keys (one scan of each for all the checks).
 func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Suite, p *incPlan, results []quality.Result) error {
-	key := engine.Ident(m.Incremental)
-	others := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
-	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+	var idx []int
+	var pubCols, qCols []string
 	for i, c := range s.Checks {
 		if !c.RowLevel() || c.MaxFailedRatio == nil || c.Severity != quality.SeverityError {
 			continue
 		}
-		r := &results[i]
+		idx = append(idx, i)
 		where := "TRUE"
 		if c.Where != "" {
 			where = "(" + c.Where + ")"
@@ -262,21 +261,42 @@ func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Su
 		if !c.Quarantine() && s.HasFlags() {
 			failedPub = fmt.Sprintf("count(*) FILTER (WHERE %s AND list_contains(%s, %s))", where, engine.Ident(quality.FlagsColumn), id)
 		}
-		q := fmt.Sprintf("SELECT count(*) FILTER (WHERE %s), %s FROM %s WHERE %s", where, failedPub, prevRel, others)
-		var checked, failed int64
-		if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&checked, &failed); err != nil {
-			return fmt.Errorf("model %s: check %s over the table: %w", m.Name, c.ID, err)
+		pubCols = append(pubCols, fmt.Sprintf("count(*) FILTER (WHERE %s)", where), failedPub)
+		qCols = append(qCols, fmt.Sprintf("count(*) FILTER (WHERE %s)", where),
+			fmt.Sprintf("count(*) FILTER (WHERE %s AND list_contains(list_transform(%s, lambda f: f.check_id), %s))", where, engine.Ident(QColFailures), id))
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	key := engine.Ident(m.Incremental)
+	others := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
+	counts := make([]int64, 2*len(idx))
+	scan := func(q string) error {
+		vals := make([]int64, len(counts))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
 		}
-		if p.prevQ != nil && len(p.prevQ.Files) > 0 {
-			q := fmt.Sprintf("SELECT count(*) FILTER (WHERE %[1]s), count(*) FILTER (WHERE %[1]s AND list_contains(list_transform(%[2]s, lambda f: f.check_id), %[3]s)) FROM read_parquet(%[4]s) WHERE %[5]s",
-				where, engine.Ident(QColFailures), id, fileList(x.lk, filePaths(p.prevQ.Files)), others)
-			var qc, qf int64
-			if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&qc, &qf); err != nil {
-				return fmt.Errorf("model %s: check %s over the quarantine: %w", m.Name, c.ID, err)
-			}
-			checked, failed = checked+qc, failed+qf
+		if err := x.eng.DB().QueryRowContext(ctx, q).Scan(ptrs...); err != nil {
+			return fmt.Errorf("model %s: failed-row ratios over the table: %w", m.Name, err)
 		}
-		checked, failed = checked+r.RowsChecked, failed+r.RowsFailed
+		for i, v := range vals {
+			counts[i] += v
+		}
+		return nil
+	}
+	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+	if err := scan(fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(pubCols, ", "), prevRel, others)); err != nil {
+		return err
+	}
+	if p.prevQ != nil && len(p.prevQ.Files) > 0 {
+		if err := scan(fmt.Sprintf("SELECT %s FROM read_parquet(%s) WHERE %s", strings.Join(qCols, ", "), fileList(x.lk, filePaths(p.prevQ.Files)), others)); err != nil {
+			return err
+		}
+	}
+	for n, i := range idx {
+		c, r := s.Checks[i], &results[i]
+		checked, failed := counts[2*n]+r.RowsChecked, counts[2*n+1]+r.RowsFailed
 		ratio := 0.0
 		if checked > 0 {
 			ratio = float64(failed) / float64(checked)
@@ -642,7 +662,9 @@ func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, ch
 // says everything changed.
 func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest, code string, st *lake.Staging, hive bool) *lake.Delta {
 	full := &lake.Delta{Full: true}
-	if prev == nil || prev.Code != code || len(x.g.Children(m.Name)) == 0 {
+	// With --full-refresh every model downstream is rebuilt in full in the
+	// same run: a delta would go unread.
+	if prev == nil || prev.Code != code || len(x.g.Children(m.Name)) == 0 || x.opts.FullRefresh {
 		return full
 	}
 	var files []string
