@@ -88,14 +88,18 @@ func rowsIn(st pipeline.Step) int64 { return st.RowsIn }
 
 func printRun(w io.Writer, s *pipeline.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tstatus\trows in\trows out\tquarantined\ttime\t")
+	fmt.Fprintln(tw, "step\tstatus\tbuild\trows in\trows out\tquarantined\ttime\t")
 	var q int64
 	for _, st := range s.Steps {
 		if st.Kind == "report" { // files, not rows
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\t\n", st.Name, st.Status, st.Duration.Round(time.Millisecond))
+			fmt.Fprintf(tw, "%s\t%s\t\t-\t-\t-\t%s\t\n", st.Name, st.Status, st.Duration.Round(time.Millisecond))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, rowsIn(st), st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))
+		kind := ""
+		if st.Kind == "model" {
+			kind = buildKind(st.Status == pipeline.StepBuilt, st.Incremental)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, kind, rowsIn(st), st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))
 		q += st.Quarantined
 	}
 	tw.Flush()

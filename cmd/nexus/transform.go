@@ -74,12 +74,25 @@ func runTransform(ctx context.Context, a *app, lk *lake.Lake, opts transform.Opt
 	return transform.Run(ctx, lk, eng, g, opts)
 }
 
+// buildKind says how a built model was built: "incremental (N keys)" or
+// "full"; "" when it was not built.
+func buildKind(built bool, inc *transform.IncrementalStats) string {
+	switch {
+	case !built:
+		return ""
+	case inc != nil:
+		return fmt.Sprintf("incremental (%d %s)", inc.Keys, inc.Column)
+	default:
+		return "full"
+	}
+}
+
 func printTransform(w io.Writer, res transform.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tstatus\tinput rows\trows out\tfiles\tsize\tversion\ttime\t")
+	fmt.Fprintln(tw, "model\tstatus\tbuild\tinput rows\trows out\tfiles\tsize\tversion\ttime\t")
 	for _, m := range res.Models {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, m.RowsIn, m.RowsOut, m.Files,
-			humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, buildKind(m.Status == transform.StatusBuilt, m.Incremental),
+			m.RowsIn, m.RowsOut, m.Files, humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, m := range res.Models {
