@@ -94,7 +94,7 @@ lake (./lake), and print what was published. Re-running does only what changed.`
 	cmd.Flags().StringVar(&out, "out", "", "where the generated CSV files go (default \"data/generated\")")
 	cmd.Flags().Float64Var(&scale, "scale", 0.1, "size of the generated data set (1 ≈ the real 1.55 M rows)")
 	cmd.Flags().Int64Var(&seed, "seed", 42, "random seed of the generated data set")
-	cmd.Flags().IntVar(&daily, "daily", 0, "generate a landing zone (default --out data/landing) and let the base batch and then N days arrive one after another, with a run after each")
+	cmd.Flags().IntVar(&daily, "daily", 0, "generate a landing zone (default --out data/landing, days from "+demoDailyFrom+") and let its base batch and then N days arrive one after another in data/arrivals, with a run after each")
 	return cmd
 }
 
@@ -143,38 +143,60 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 	}
 	defer unlock()
 	fmt.Printf("\nbatches arrive in %s; after each, a run into %s\n", arrivals, lk.Root)
-	var last *pipeline.Summary
-	for i, d := range drops {
+	// Folders linked by an earlier demo have arrived already; the lake may
+	// not have them yet (a new --lake), so the first run takes them all.
+	var fresh []string
+	arrived := 0
+	for _, d := range drops {
 		link := filepath.Join(arrivals, filepath.Base(d))
 		target, err := filepath.Abs(d)
 		if err != nil {
 			return err
 		}
 		if cur, err := os.Readlink(link); err == nil && cur == target {
-			continue // arrived in an earlier demo
+			arrived++
+			continue
 		} else if err == nil || !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("demo: %s exists and is not the demo's link to %s; remove %s", link, target, arrivals)
 		}
-		if err := os.Symlink(target, link); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: arrivals, OnDrift: a.cfg.OnDrift}, i == len(drops)-1)
+		fresh = append(fresh, d)
+	}
+	if arrived > 0 {
+		fmt.Printf("%d batch(es) had arrived in %s in an earlier demo (remove that folder to start again)\n", arrived, arrivals)
+	}
+	var last *pipeline.Summary
+	run := func(label string, final bool) error {
+		sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: arrivals, OnDrift: a.cfg.OnDrift}, final)
 		if err != nil {
 			return err
 		}
 		last = sum
-		fmt.Println(dailyLine(filepath.Base(d), i == 0, sum))
+		fmt.Println(dailyLine(label, sum))
 		if sum.Err() != nil {
 			printRun(os.Stdout, sum)
 			return exitError{1}
 		}
+		return nil
 	}
-	if last != nil {
-		fmt.Println()
-		printRun(os.Stdout, last)
-	} else {
-		fmt.Printf("every batch had arrived already; nothing to do\n")
+	if len(fresh) == 0 || arrived > 0 {
+		if err := run("(arrived)", len(fresh) == 0); err != nil {
+			return err
+		}
 	}
+	for i, d := range fresh {
+		target, err := filepath.Abs(d)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, filepath.Join(arrivals, filepath.Base(d))); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if err := run(filepath.Base(d), i == len(fresh)-1); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	printRun(os.Stdout, last)
 	fmt.Printf("\ndaily demo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
 	fmt.Println(`  go run ./cmd/nexus query "SELECT _batch, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 1 DESC LIMIT 5"`)
 	fmt.Println(`  go run ./cmd/nexus query "SELECT order_id, previous_status, order_status FROM silver.orders WHERE previous_status IS NOT NULL LIMIT 5"`)
@@ -184,28 +206,23 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 
 // dailyLine sums up one batch's run: what arrived and how the models were
 // built.
-func dailyLine(batch string, base bool, sum *pipeline.Summary) string {
-	var orders int64
+func dailyLine(batch string, sum *pipeline.Summary) string {
+	rows := map[string]int64{}
 	var inc, full, unchanged int
-	var keys int64
 	for _, st := range sum.Steps {
 		switch {
-		case st.Name == "bronze.orders":
-			orders = st.RowsIn
+		case st.Kind == "ingest":
+			rows[st.Name] = st.RowsIn
 		case st.Kind != "model":
 		case st.Incremental != nil:
 			inc++
-			keys += st.Incremental.Keys
 		case st.Status == pipeline.StepUnchanged:
 			unchanged++
 		default:
 			full++
 		}
 	}
-	what := "day"
-	if base {
-		what = "base batch"
-	}
-	return fmt.Sprintf("%-14s %-10s %7d order rows  run %6s  models: %d incremental (%d keys), %d full, %d unchanged",
-		batch, what, orders, sum.Duration.Round(time.Millisecond), inc, keys, full, unchanged)
+	return fmt.Sprintf("%-14s orders %6d, items %6d, payments %6d, reviews %6d  run %7s  models: %d incremental, %d full, %d unchanged",
+		batch, rows["bronze.orders"], rows["bronze.order_items"], rows["bronze.order_payments"], rows["bronze.order_reviews"],
+		sum.Duration.Round(time.Millisecond), inc, full, unchanged)
 }

@@ -64,7 +64,7 @@ Unchanged inputs are skipped (size + content hash).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files (default \"data/generated\")")
+	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files, or a landing zone of dt=YYYY-MM-DD folders (default \"data/generated\")")
 	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra column in a file does: fail (default) or evolve (kept as a text column)")
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest tables whose inputs are unchanged")
 	cmd.Flags().StringSliceVar(&tables, "table", nil, "ingest only these tables (repeatable), e.g. --table orders")

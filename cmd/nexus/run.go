@@ -60,7 +60,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files (default \"data/generated\")")
+	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files, or a landing zone of dt=YYYY-MM-DD folders (default \"data/generated\")")
 	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra source column does: fail (default) or evolve")
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest and rebuild everything, even when unchanged")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models/<layer>/*.sql and suites/*.yaml")

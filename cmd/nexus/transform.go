@@ -89,10 +89,10 @@ func buildKind(built bool, inc *transform.IncrementalStats) string {
 
 func printTransform(w io.Writer, res transform.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tstatus\tbuild\tinput rows\trows out\tfiles\tsize\tversion\ttime\t")
+	fmt.Fprintln(tw, "model\tstatus\tbuild\tinput rows\trows out\tquarantined\tfiles\tsize\tversion\ttime\t")
 	for _, m := range res.Models {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, buildKind(m.Status == transform.StatusBuilt, m.Incremental),
-			m.RowsIn, m.RowsOut, m.Files, humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, buildKind(m.Status == transform.StatusBuilt, m.Incremental),
+			m.RowsIn, m.RowsOut, m.Quarantined, m.Files, humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, m := range res.Models {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 )
@@ -243,10 +245,12 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		carried = append(carried, pb)
 		res.Batches = append(res.Batches, BatchResult{Batch: id, Status: BatchRemoved, File: pb.input.Name,
 			RowsWritten: pb.written, RowsQuarantined: pb.quar})
-		opts.Logger.Warn("batch no longer in the landing zone; its rows stay in Bronze", "table", t.Name, "batch", id, "file", pb.input.Name)
+		opts.Logger.Info("batch no longer in the landing zone; its rows stay in Bronze", "table", t.Name, "batch", id, "file", pb.input.Name)
 	}
 	if len(jobs) == 0 && len(carried) == 0 {
-		return fail(fileErr(filepath.Dir(batches[0].Dir), "missing source file for table %s in every batch (expected %s in some dt= folder)", t.Name, t.File))
+		// No batch has brought this table yet (a landing zone that starts
+		// early): the table exists, empty, so that the models run.
+		return publishEmpty(lk, opts, t, res)
 	}
 	sort.Slice(res.Batches, func(i, j int) bool { return res.Batches[i].Batch < res.Batches[j].Batch })
 	if len(jobs) == 0 {
@@ -393,6 +397,54 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 	res.ParquetBytes = m.Bytes
 	opts.Logger.Info("ingested", "table", t.Name, "version", m.Version, "batches_ingested", len(jobs),
 		"batches_total", len(inputs), "rows", res.RowsWritten, "quarantined", res.RowsQuarantined)
+	return res
+}
+
+// publishEmpty publishes an empty Bronze table (and quarantine) for a
+// table no batch of the landing zone has a file of yet.
+func publishEmpty(lk *lake.Lake, opts Options, t olist.Table, res TableResult) TableResult {
+	fp := lake.HashStrings(formatVersion, "landing-empty", t.Name)
+	if prev := lk.Intact(lake.Bronze, t.Name); prev != nil && prev.Fingerprint == fp {
+		res.Status, res.Version = StatusUnchanged, prev.Version
+		return res
+	}
+	opts.Logger.Warn("no batch of the landing zone has a file of this table yet: published empty", "table", t.Name, "file", t.File)
+	fail := func(err error) TableResult {
+		res.Status, res.Err = StatusFailed, fmt.Errorf("ingest %s: empty table: %w", t.Name, err)
+		return res
+	}
+	schema, cols := bronzeSchema(t, nil)
+	w := &tableWriter{t: t, cols: cols}
+	for _, part := range []struct {
+		layer, table string
+		schema       *parquet.Schema
+		columns      []lake.Column
+	}{
+		{lake.Quarantine, "bronze_" + t.Name, quarantineSchema(), quarantineColumns()},
+		{lake.Bronze, t.Name, schema, w.schemaColumns()},
+	} {
+		st, err := lk.Stage(part.layer, part.table, opts.RunID)
+		if err != nil {
+			return fail(err)
+		}
+		f, err := os.Create(filepath.Join(st.Dir(), serialPart))
+		if err != nil {
+			st.Abort()
+			return fail(err)
+		}
+		pw := newParquetWriter(f, part.schema, opts.Codec)
+		if err := errors.Join(pw.Close(), f.Close()); err != nil {
+			st.Abort()
+			return fail(err)
+		}
+		m, err := st.Publish(lake.Manifest{Schema: part.columns, Fingerprint: fp, Delta: &lake.Delta{Full: true},
+			Description: t.Doc + " (no batch has brought this table yet)"}, map[string]int64{serialPart: 0})
+		if err != nil {
+			return fail(err)
+		}
+		res.Version = m.Version
+	}
+	res.Status = StatusIngested
 	return res
 }
 
@@ -609,7 +661,7 @@ func (c *BatchChanges) String() string {
 		}
 		return strings.Join(ids, ", ")
 	}
-	s := fmt.Sprintf("landing zone: %d batches; %d new", c.Total, len(c.New))
+	s := fmt.Sprintf("landing zone: %d batch(es); %d new", c.Total, len(c.New))
 	if len(c.New) > 0 {
 		s += " (" + list(c.New) + ")"
 	}
@@ -618,7 +670,7 @@ func (c *BatchChanges) String() string {
 		s += " (" + list(c.Replaced) + ")"
 	}
 	if len(c.Removed) > 0 {
-		s += fmt.Sprintf(", %d no longer in the landing zone (%s: their rows stay in Bronze)", len(c.Removed), list(c.Removed))
+		s += fmt.Sprintf(", %d no longer in the landing zone (%s: rows kept in Bronze)", len(c.Removed), list(c.Removed))
 	}
 	return s
 }

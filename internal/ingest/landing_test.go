@@ -276,3 +276,39 @@ func TestLandingZoneCompaction(t *testing.T) {
 		t.Errorf("batch %s after its replacement: %v", victim, got)
 	}
 }
+
+// A table that no batch has brought yet is published empty (with the
+// contract's columns), so the models run; its first file is then ingested.
+func TestLandingZoneTableNotArrivedYet(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := landingZone(t)
+	sellers := filepath.Join(dir, "dt=2018-01-01", sellersFile)
+	b, err := os.ReadFile(sellers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(sellers); err != nil {
+		t.Fatal(err)
+	}
+	first := ingestOK(t, lk, dir, "one")
+	if first["sellers"].Status != StatusIngested {
+		t.Fatalf("sellers: %+v", first["sellers"])
+	}
+	if got := query(t, lk, "SELECT count(*), count(seller_id), count(_batch) FROM bronze.sellers"); got[0][0] != "0" {
+		t.Errorf("bronze.sellers = %v, want empty", got)
+	}
+	if again := ingestOK(t, lk, dir, "two"); again["sellers"].Status != StatusUnchanged {
+		t.Errorf("second run: %s", again["sellers"].Status)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "dt=2018-01-02"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dt=2018-01-02", sellersFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third := ingestOK(t, lk, dir, "three")
+	if third["sellers"].Status != StatusIngested || third["sellers"].RowsWritten == 0 {
+		t.Errorf("sellers once its file arrived: %+v", third["sellers"])
+	}
+}

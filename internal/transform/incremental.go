@@ -773,6 +773,12 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		if err := x.wholeTableRatios(ctx, m, suite, p, checks); err != nil {
 			return fail(err)
 		}
+		// The other row-level verdicts are about the rows rebuilt: say so.
+		for i, c := range suite.Checks {
+			if r := &checks[i]; c.RowLevel() && r.RowsFailed > 0 && !strings.Contains(r.Observed, "rebuilt") {
+				r.Observed = fmt.Sprintf("%d of %d rows rebuilt (%.3g%%)", r.RowsFailed, r.RowsChecked, 100*float64(r.RowsFailed)/float64(r.RowsChecked))
+			}
+		}
 		var blocked []string
 		for _, r := range checks {
 			if r.Blocking {
