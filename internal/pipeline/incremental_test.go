@@ -382,3 +382,81 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 		t.Errorf("orphan payment quarantined %d, undated review quarantined %d, order status %q (want 1, 1, delivered: the last line of the drop)", orphan, reviews, status)
 	}
 }
+
+// TestReplayInLandingZone: a quarantine replay in a lake fed by drops moves
+// rows back (with the quarantine keeping the batch of the rows left), and
+// the runs of the later drops still end equal to a full build.
+func TestReplayInLandingZone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline once per drop")
+	}
+	ctx := context.Background()
+	src, drops := landingDrops(t, olist.GenOptions{Scale: 0.01, Seed: 9, DailyFrom: "2018-08-28"})
+	if len(drops) < 5 {
+		t.Fatalf("drops: %v", drops)
+	}
+	// A project whose rule (wrongly) quarantines canceled orders.
+	project := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(project, "suites"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
+checks:
+  - id: not_canceled
+    kind: expression
+    expr: order_status <> 'canceled'
+    description: strict for the test
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	work, root := t.TempDir(), t.TempDir()
+	lk, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(project string) {
+		t.Helper()
+		sum, err := Run(ctx, lk, Options{SourceDir: work, ProjectDir: project, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
+		if err != nil || sum.Err() != nil {
+			t.Fatalf("run: %v %v", err, sum.Err())
+		}
+	}
+	for _, d := range drops[:3] {
+		linkDrop(t, src, work, d)
+		run(project)
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var strict int64
+	if err := eng.DB().QueryRowContext(ctx, `SELECT count(*) FROM quarantine.silver_orders WHERE check_id LIKE '%not_canceled%' AND _batch IS NOT NULL`).Scan(&strict); err != nil || strict == 0 {
+		t.Fatalf("orders quarantined by the strict rule, with their batch: %d (%v)", strict, err)
+	}
+	g, suites, err := LoadGated("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := transform.Replay(ctx, lk, eng, g, suites, "silver.orders", "replay1")
+	eng.Close()
+	if err != nil || res.Moved == 0 {
+		t.Fatalf("replay: %+v %v", res, err)
+	}
+	// Rows came back outside any delta: the models downstream must not
+	// follow this version incrementally, nor may its next build continue it.
+	if m, err := lk.Manifest(lake.Silver, "orders"); err != nil || m.Delta == nil || !m.Delta.Full || m.Code != "" {
+		t.Fatalf("replayed version: delta %+v code %q (%v); want a full delta and no code", m.Delta, m.Code, err)
+	}
+	if _, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitReplay, RunID: "replay1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range drops[3:] {
+		linkDrop(t, src, work, d)
+		run("")
+	}
+	full := t.TempDir()
+	runOK(t, full, src)
+	if d := diffLakes(t, openRead(t, root), openRead(t, full), []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}); len(d) > 0 {
+		t.Errorf("after a replay and more drops != full build:\n%s", strings.Join(d, "\n"))
+	}
+}
