@@ -60,6 +60,9 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	if !hasColumn(prev.Schema, m.Incremental) {
 		return nil, "the published version has no column " + m.Incremental, nil
 	}
+	if hasColumn(prev.Schema, changeColumn) {
+		return nil, "the model has a column named " + changeColumn + ", which incremental builds use", nil
+	}
 	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}}
 	if suite != nil {
 		for _, c := range suite.Checks {
@@ -237,7 +240,7 @@ const changeColumn = "_change"
 // existenceChanges selects the values of col that appeared or disappeared
 // in a delta: within one delta file, only old or only new rows.
 func existenceChanges(col, list string) string {
-	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = true) GROUP BY filename, %[1]s HAVING bool_and(%[3]s = 'old') OR bool_and(%[3]s = 'new')",
+	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = '__nexus_file') GROUP BY __nexus_file, %[1]s HAVING bool_and(%[3]s = 'old') OR bool_and(%[3]s = 'new')",
 		engine.Ident(col), list, changeColumn)
 }
 
@@ -461,7 +464,7 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	// Which published files hold a row that changed?
 	touched := map[string]bool{}
 	if res.removed > 0 {
-		r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT filename FROM read_parquet(%s, filename = true) WHERE %s",
+		r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT __nexus_file FROM read_parquet(%s, filename = '__nexus_file') WHERE %s",
 			fileList(x.lk, filePaths(p.prev.Files)), inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
