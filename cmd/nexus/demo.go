@@ -29,7 +29,12 @@ func newDemoCmd(a *app) *cobra.Command {
 Olist data set into ./data/generated (skipped when one with the same scale and
 seed is already there; another generated one is replaced; other Olist files are
 never overwritten), ingest it into Bronze and build Silver and Gold in the
-lake (./lake), and print what was published. Re-running does only what changed.`,
+lake (./lake), and print what was published. Re-running does only what changed.
+
+With --daily N: generate a landing zone in data/landing (days from 2018-07-01)
+and let its base batch and then N days arrive one after another in
+data/arrivals, with a run after each: one line per batch says what arrived and
+how many models were built incrementally. Remove data/arrivals to start again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("scale") {

@@ -26,7 +26,7 @@ func newIngestCmd(a *app) *cobra.Command {
 		Short: "Ingest the 9 Olist CSV files (or .csv.gz) into the Bronze layer",
 		Long: `Read the nine Olist CSV files from --source and publish one Bronze Parquet table
 per file, typed by the source contract, with lineage columns (_source_file,
-_source_line, _ingest_run_id, _ingested_at).
+_source_line, _ingest_run_id, _ingested_at, _batch).
 
 A malformed record (wrong field count, bad number or timestamp, broken quoting,
 invalid UTF-8, a NUL byte) goes to quarantine.bronze_<table> with its line, raw
@@ -34,8 +34,14 @@ text and reason; for every file, records read = rows written + rows quarantined.
 A file-level problem (missing, empty, not a regular file, wrong header or
 delimiter, mostly binary, not UTF-8) fails that table only and leaves its
 published version untouched; the exit status is 1.
-Unchanged inputs are skipped (size + content hash).`,
+Unchanged inputs are skipped (size + content hash).
+
+When --source holds dt=YYYY-MM-DD folders (a landing zone, e.g. from 'nexus
+generate --daily-from'), each folder is one batch: a new folder is appended, a
+folder whose files changed replaces that batch only, a removed folder is
+reported and its rows stay; every row carries _batch, the folder's date.`,
 		Example: `  nexus ingest --source data/generated
+  nexus ingest --source data/landing            # dt=YYYY-MM-DD folders, one batch each
   nexus ingest --source ~/olist --on-drift evolve --lake /data/lake`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
