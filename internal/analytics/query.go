@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keystone/nexus/internal/engine"
 )
 
 // query collects positional parameters ($1, $2, ...) while SQL is assembled
@@ -74,7 +76,7 @@ func States(ctx context.Context, db *sql.DB) ([]string, error) {
 		return nil, err
 	}
 	defer release()
-	return strings1(ctx, db, `SELECT DISTINCT customer_state FROM `+ws.sales+` WHERE customer_state <> 'unknown' ORDER BY 1`)
+	return engine.Strings(ctx, db, `SELECT DISTINCT customer_state FROM `+ws.sales+` WHERE customer_state <> 'unknown' ORDER BY 1`)
 }
 
 // Categories lists the product categories (category_en, 'unknown' for
@@ -86,24 +88,7 @@ func Categories(ctx context.Context, db *sql.DB) ([]string, error) {
 		return nil, err
 	}
 	defer release()
-	return strings1(ctx, db, `SELECT DISTINCT category_en FROM `+ws.sales+` ORDER BY 1`)
-}
-
-func strings1(ctx context.Context, db *sql.DB, stmt string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, stmt, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return engine.Strings(ctx, db, `SELECT DISTINCT category_en FROM `+ws.sales+` ORDER BY 1`)
 }
 
 // ratio is a/b, 0 when b is 0.

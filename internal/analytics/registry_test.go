@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/jsoneq"
 )
 
@@ -145,7 +146,7 @@ func TestFilterValuesAreParameters(t *testing.T) {
 
 func worksetTables(t *testing.T, db *sql.DB) []string {
 	t.Helper()
-	names, err := strings1(bg, db, `SELECT table_name FROM duckdb_tables() WHERE schema_name = '`+wsSchema+`' AND table_name <> 'generations' ORDER BY 1`)
+	names, err := engine.Strings(bg, db, `SELECT table_name FROM duckdb_tables() WHERE schema_name = '`+wsSchema+`' AND table_name <> 'generations' ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}

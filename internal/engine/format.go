@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -334,4 +335,22 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// Strings runs a query of one text column and returns its values in order.
+func Strings(ctx context.Context, db *sql.DB, stmt string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }

@@ -277,7 +277,7 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	upToDate := prev != nil && prev.Fingerprint == fp
 	if upToDate {
 		// Bronze is current only together with the quarantine of the same file.
-		qm := lk.Intact(lake.Quarantine, "bronze_"+t.Name)
+		qm := lk.Intact(lake.Quarantine, quarantineTable(t))
 		upToDate = qm != nil && qm.Fingerprint == fp
 	}
 	if upToDate && !opts.Force {
@@ -295,13 +295,8 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 		return res
 	}
 
-	bronze, err := lk.Stage(lake.Bronze, t.Name, opts.RunID)
+	bronze, quar, err := stageTable(lk, t, opts.RunID)
 	if err != nil {
-		return fail(err)
-	}
-	quar, err := lk.Stage(lake.Quarantine, "bronze_"+t.Name, opts.RunID)
-	if err != nil {
-		bronze.Abort()
 		return fail(err)
 	}
 	w := &tableWriter{opts: opts, t: t, path: path, file: f, size: info.Size(), sourceName: in.Name}
@@ -313,11 +308,10 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	}
 	res.RecordsRead, res.RowsWritten, res.RowsQuarantined, res.BlankLines = w.read, w.written, w.quarantined, w.blank
 	res.ExtraColumns = w.extras
-	// Row accounting is checked, not assumed: a bug here must not publish.
-	if res.RecordsRead != res.RowsWritten+res.RowsQuarantined {
+	if err := w.accounted(); err != nil {
 		bronze.Abort()
 		quar.Abort()
-		return fail(fmt.Errorf("ingest %s: row accounting broken: read %d != written %d + quarantined %d", path, res.RecordsRead, res.RowsWritten, res.RowsQuarantined))
+		return fail(err)
 	}
 	stats := map[string]int64{
 		"records_read":     res.RecordsRead,
@@ -346,6 +340,31 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	res.ParquetBytes = m.Bytes
 	opts.Logger.Info("ingested", "table", t.Name, "version", m.Version, "rows", res.RowsWritten, "quarantined", res.RowsQuarantined)
 	return res
+}
+
+// quarantineTable names the quarantine of a Bronze table's malformed records.
+func quarantineTable(t olist.Table) string { return "bronze_" + t.Name }
+
+// stageTable starts new versions of a Bronze table and of its quarantine,
+// which are always published together.
+func stageTable(lk *lake.Lake, t olist.Table, runID string) (bronze, quar *lake.Staging, err error) {
+	if bronze, err = lk.Stage(lake.Bronze, t.Name, runID); err != nil {
+		return nil, nil, err
+	}
+	if quar, err = lk.Stage(lake.Quarantine, quarantineTable(t), runID); err != nil {
+		bronze.Abort()
+		return nil, nil, err
+	}
+	return bronze, quar, nil
+}
+
+// accounted checks that every record read was written or quarantined:
+// row accounting is checked, not assumed, so a bug here cannot publish.
+func (w *tableWriter) accounted() error {
+	if w.read != w.written+w.quarantined {
+		return fmt.Errorf("ingest %s: row accounting broken: read %d != written %d + quarantined %d", w.path, w.read, w.written, w.quarantined)
+	}
+	return nil
 }
 
 func quarantineColumns() []lake.Column {

@@ -131,7 +131,7 @@ type previousBatch struct {
 
 func previousBatches(lk *lake.Lake, t olist.Table) (old map[string]*previousBatch, prev, prevQ *lake.Manifest) {
 	prev = lk.Intact(lake.Bronze, t.Name)
-	prevQ = lk.Intact(lake.Quarantine, "bronze_"+t.Name)
+	prevQ = lk.Intact(lake.Quarantine, quarantineTable(t))
 	out := map[string]*previousBatch{}
 	// Bronze and its quarantine are published together with one
 	// fingerprint; a pair that disagrees is not trusted and re-ingested.
@@ -262,13 +262,8 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		return res
 	}
 
-	bronze, err := lk.Stage(lake.Bronze, t.Name, opts.RunID)
+	bronze, quar, err := stageTable(lk, t, opts.RunID)
 	if err != nil {
-		return fail(err)
-	}
-	quar, err := lk.Stage(lake.Quarantine, "bronze_"+t.Name, opts.RunID)
-	if err != nil {
-		bronze.Abort()
 		return fail(err)
 	}
 	abort := func(err error) TableResult {
@@ -303,8 +298,8 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		if err != nil {
 			return abort(err)
 		}
-		if w.read != w.written+w.quarantined {
-			return abort(fmt.Errorf("ingest %s: row accounting broken: read %d != written %d + quarantined %d", j.path, w.read, w.written, w.quarantined))
+		if err := w.accounted(); err != nil {
+			return abort(err)
 		}
 		for name, n := range parts.bronze {
 			brows[sub+"/"+name] = n
@@ -415,31 +410,33 @@ func publishEmpty(lk *lake.Lake, opts Options, t olist.Table, res TableResult) T
 	}
 	schema, cols := bronzeSchema(t, nil)
 	w := &tableWriter{t: t, cols: cols}
-	for _, part := range []struct {
-		layer, table string
-		schema       *parquet.Schema
-		columns      []lake.Column
+	bronze, quar, err := stageTable(lk, t, opts.RunID)
+	if err != nil {
+		return fail(err)
+	}
+	// The quarantine first, as for any ingest: Bronze is the commit point.
+	parts := []struct {
+		st      *lake.Staging
+		schema  *parquet.Schema
+		columns []lake.Column
 	}{
-		{lake.Quarantine, "bronze_" + t.Name, quarantineSchema(), quarantineColumns()},
-		{lake.Bronze, t.Name, schema, w.schemaColumns()},
-	} {
-		st, err := lk.Stage(part.layer, part.table, opts.RunID)
-		if err != nil {
-			return fail(err)
+		{quar, quarantineSchema(), quarantineColumns()},
+		{bronze, schema, w.schemaColumns()},
+	}
+	for i, part := range parts {
+		f, err := os.Create(filepath.Join(part.st.Dir(), serialPart))
+		if err == nil {
+			err = errors.Join(newParquetWriter(f, part.schema, opts.Codec).Close(), f.Close())
 		}
-		f, err := os.Create(filepath.Join(st.Dir(), serialPart))
-		if err != nil {
-			st.Abort()
-			return fail(err)
+		var m *lake.Manifest
+		if err == nil {
+			m, err = part.st.Publish(lake.Manifest{Schema: part.columns, Fingerprint: fp, Delta: &lake.Delta{Full: true},
+				Description: t.Doc + " (no batch has brought this table yet)"}, map[string]int64{serialPart: 0})
 		}
-		pw := newParquetWriter(f, part.schema, opts.Codec)
-		if err := errors.Join(pw.Close(), f.Close()); err != nil {
-			st.Abort()
-			return fail(err)
-		}
-		m, err := st.Publish(lake.Manifest{Schema: part.columns, Fingerprint: fp, Delta: &lake.Delta{Full: true},
-			Description: t.Doc + " (no batch has brought this table yet)"}, map[string]int64{serialPart: 0})
 		if err != nil {
+			for _, rest := range parts[i:] { // not published: nothing refers to them
+				rest.st.Abort()
+			}
 			return fail(err)
 		}
 		res.Version = m.Version
@@ -558,11 +555,7 @@ func isLineage(name string) bool {
 
 func mergeNames(cur, next []string) []string {
 	for _, n := range next {
-		found := false
-		for _, c := range cur {
-			found = found || c == n
-		}
-		if !found {
+		if !slices.Contains(cur, n) {
 			cur = append(cur, n)
 		}
 	}

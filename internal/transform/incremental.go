@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		for _, c := range suite.Checks {
 			// A unique check on columns without the key compares rows the
 			// build does not rebuild together.
-			if c.Kind == quality.KindUnique && !containsCol(append([]string{c.Column}, c.Columns...), m.Incremental) {
+			if c.Kind == quality.KindUnique && !slices.Contains(append([]string{c.Column}, c.Columns...), m.Incremental) {
 				return nil, "check " + c.ID + " is unique on columns without " + m.Incremental, nil
 			}
 		}
@@ -122,7 +123,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			parts = append(parts, fmt.Sprintf("SELECT trim(%s) AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
 		case p.filtered[in]:
 			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
-		case containsCol(m.Inputs(), in):
+		case slices.Contains(m.Inputs(), in):
 			lk, ok := m.lookup(in)
 			if !ok {
 				km, ok := m.keyMap(cur.Schema)
@@ -377,15 +378,6 @@ func hasColumn(cols []lake.Column, name string) bool {
 	return false
 }
 
-func containsCol(cols []string, name string) bool {
-	for _, c := range cols {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
-
 func fileList(lk *lake.Lake, rel []string) string {
 	q := make([]string, len(rel))
 	for i, r := range rel {
@@ -435,50 +427,32 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s WHERE %s IN (SELECT k FROM %s)", old, proj, prevRel, key, p.keys)); err != nil {
 		return nil, err
 	}
-	removedQ := fmt.Sprintf("SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s", proj, old, fresh)
-	addedQ := fmt.Sprintf("SELECT %[1]s FROM %[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s", proj, old, fresh)
-	deltaRel := lake.DeltaDir + "/changes.parquet"
-	deltaFile := filepath.Join(st.Dir(), filepath.FromSlash(deltaRel))
-	if err := os.MkdirAll(filepath.Dir(deltaFile), 0o755); err != nil {
-		return nil, fmt.Errorf("model %s: %w", m.Name, err)
-	}
 	// The delta: the old versions of the rows that changed, then the new.
-	if err := exec(fmt.Sprintf("COPY (SELECT *, 'old' AS %[3]s FROM (%[1]s) UNION ALL SELECT *, 'new' FROM (%[2]s)) TO %[4]s (FORMAT parquet, COMPRESSION zstd)",
-		removedQ, addedQ, changeColumn, engine.Literal(deltaFile))); err != nil {
-		return nil, err
+	delta, deltaFile, err := x.writeDelta(ctx, st, p.prev.Version, "SELECT "+proj+" FROM "+old, "SELECT "+proj+" FROM "+fresh)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
 	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT DISTINCT %s AS k FROM read_parquet(%s)", changed, key, engine.Literal(deltaFile))); err != nil {
 		return nil, err
 	}
-	res := &incResult{rows: map[string]int64{}}
+	res := &incResult{rows: map[string]int64{}, delta: delta}
 	inChanged := fmt.Sprintf("%s IN (SELECT k FROM %s)", key, changed)
-	var nDelta int64
-	err = db.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM read_parquet(%[1]s)), (SELECT count(*) FROM %[2]s),
-		(SELECT count(*) FROM %[2]s WHERE %[4]s), (SELECT count(*) FROM %[3]s WHERE %[4]s)`, engine.Literal(deltaFile), fresh, old, inChanged)).
-		Scan(&nDelta, &res.fresh, &res.added, &res.removed)
+	err = db.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM %[1]s), (SELECT count(*) FROM %[1]s WHERE %[3]s),
+		(SELECT count(*) FROM %[2]s WHERE %[3]s)`, fresh, old, inChanged)).Scan(&res.fresh, &res.added, &res.removed)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: incremental build: %w", m.Name, err)
 	}
-	res.delta = &lake.Delta{Base: p.prev.Version, Files: []string{st.RelDir() + "/" + deltaRel}, Rows: nDelta}
 
 	// Which published files hold a row that changed?
 	touched := map[string]bool{}
 	if res.removed > 0 {
-		r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT __nexus_file FROM read_parquet(%s, filename = '__nexus_file') WHERE %s",
+		files, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT __nexus_file FROM read_parquet(%s, filename = '__nexus_file') WHERE %s",
 			fileList(x.lk, filePaths(p.prev.Files)), inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
-		for r.Next() {
-			var f string
-			if err := r.Scan(&f); err != nil {
-				r.Close()
-				return nil, err
-			}
+		for _, f := range files {
 			touched[f] = true
-		}
-		if err := r.Close(); err != nil {
-			return nil, err
 		}
 	}
 	var rewrite []lake.File // published files whose rows are written again
@@ -492,20 +466,12 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 			}
 		}
 		if res.added > 0 {
-			r, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", partitionPathExpr(m, partCols), fresh, inChanged))
+			added, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", partitionPathExpr(m, partCols), fresh, inChanged))
 			if err != nil {
 				return nil, fmt.Errorf("model %s: partitions of new rows: %w", m.Name, err)
 			}
-			for r.Next() {
-				var s string
-				if err := r.Scan(&s); err != nil {
-					r.Close()
-					return nil, err
-				}
+			for _, s := range added {
 				parts[s] = true
-			}
-			if err := r.Close(); err != nil {
-				return nil, err
 			}
 		}
 		for _, f := range p.prev.Files {
@@ -552,20 +518,11 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 
 // columnsOf lists a relation's columns, quoted, in order.
 func (x *executor) columnsOf(ctx context.Context, rel string) ([]string, error) {
-	r, err := x.eng.DB().QueryContext(ctx, "SELECT column_name FROM (DESCRIBE SELECT * FROM "+rel+")")
-	if err != nil {
-		return nil, err
+	cols, err := engine.Strings(ctx, x.eng.DB(), "SELECT column_name FROM (DESCRIBE SELECT * FROM "+rel+")")
+	for i, c := range cols {
+		cols[i] = engine.Ident(c)
 	}
-	defer r.Close()
-	var out []string
-	for r.Next() {
-		var c string
-		if err := r.Scan(&c); err != nil {
-			return nil, err
-		}
-		out = append(out, engine.Ident(c))
-	}
-	return out, r.Err()
+	return cols, err
 }
 
 func filePaths(files []lake.File) []string {
@@ -659,55 +616,51 @@ func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, ch
 	return x.eng.Register(ctx, man)
 }
 
+// writeDelta writes a version's record of what changed into st: the rows of
+// oldRows not in newRows, marked 'old', then the rows of newRows not in
+// oldRows, marked 'new' (as multisets). It returns the Delta and the file.
+func (x *executor) writeDelta(ctx context.Context, st *lake.Staging, base int64, oldRows, newRows string) (*lake.Delta, string, error) {
+	rel := lake.DeltaDir + "/changes.parquet"
+	file := filepath.Join(st.Dir(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return nil, "", err
+	}
+	stmt := fmt.Sprintf("COPY (SELECT *, 'old' AS %[3]s FROM (%[1]s EXCEPT ALL %[2]s) UNION ALL SELECT *, 'new' FROM (%[2]s EXCEPT ALL %[1]s)) TO %[4]s (FORMAT parquet, COMPRESSION zstd)",
+		oldRows, newRows, changeColumn, engine.Literal(file))
+	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
+		return nil, "", fmt.Errorf("write delta: %w", err)
+	}
+	var n int64
+	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+engine.Literal(file)+")").Scan(&n); err != nil {
+		return nil, "", fmt.Errorf("count delta: %w", err)
+	}
+	return &lake.Delta{Base: base, Files: []string{st.RelDir() + "/" + rel}, Rows: n}, file, nil
+}
+
 // diffDelta records what a full build changed against the version it
 // replaces, by comparing the two row sets, so that the models downstream
 // can still build incrementally. Without a comparable previous version it
-// says everything changed.
-func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest, code string, st *lake.Staging, hive bool) *lake.Delta {
+// says everything changed. rows are the files written (relative to st).
+func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest, code string, st *lake.Staging, rows map[string]int64, hive bool) *lake.Delta {
 	full := &lake.Delta{Full: true}
 	// With --full-refresh every model downstream is rebuilt in full in the
 	// same run: a delta would go unread.
-	if prev == nil || prev.Code != code || len(x.g.Children(m.Name)) == 0 || x.opts.FullRefresh {
+	if prev == nil || prev.Code != code || len(x.g.Children(m.Name)) == 0 || x.opts.FullRefresh || len(rows) == 0 || len(prev.Files) == 0 {
 		return full
 	}
 	var files []string
-	err := filepath.WalkDir(st.Dir(), func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == lake.DeltaDir {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".parquet") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil || len(files) == 0 || len(prev.Files) == 0 {
-		return full
+	for rel := range rows {
+		files = append(files, engine.Literal(filepath.Join(st.Dir(), filepath.FromSlash(rel))))
 	}
 	sort.Strings(files)
-	q := make([]string, len(files))
-	for i, f := range files {
-		q[i] = engine.Literal(f)
-	}
-	newRel := fmt.Sprintf("read_parquet([%s], hive_partitioning = %t)", strings.Join(q, ", "), hive)
-	oldRel := fmt.Sprintf("read_parquet(%s, hive_partitioning = %t)", fileList(x.lk, filePaths(prev.Files)), hive)
-	deltaFile := filepath.Join(st.Dir(), lake.DeltaDir, "changes.parquet")
-	if err := os.MkdirAll(filepath.Dir(deltaFile), 0o755); err != nil {
-		return full
-	}
-	stmt := fmt.Sprintf("COPY (SELECT *, 'old' AS %[4]s FROM (SELECT * FROM %[1]s EXCEPT ALL SELECT * FROM %[2]s) UNION ALL SELECT *, 'new' FROM (SELECT * FROM %[2]s EXCEPT ALL SELECT * FROM %[1]s)) TO %[3]s (FORMAT parquet, COMPRESSION zstd)",
-		oldRel, newRel, engine.Literal(deltaFile), changeColumn)
-	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
+	newRows := fmt.Sprintf("SELECT * FROM read_parquet([%s], hive_partitioning = %t)", strings.Join(files, ", "), hive)
+	oldRows := fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = %t)", fileList(x.lk, filePaths(prev.Files)), hive)
+	d, _, err := x.writeDelta(ctx, st, prev.Version, oldRows, newRows)
+	if err != nil {
 		x.opts.Logger.Debug("no delta for a full build", "model", m.Name, "err", err)
 		return full
 	}
-	var n int64
-	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+engine.Literal(deltaFile)+")").Scan(&n); err != nil {
-		return full
-	}
-	return &lake.Delta{Base: prev.Version, Files: []string{st.RelDir() + "/" + lake.DeltaDir + "/changes.parquet"}, Rows: n}
+	return d
 }
 
 // buildInc builds m incrementally: the model's SQL runs on the inputs
@@ -816,25 +769,27 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	}
 	res.Incremental.RowsRebuilt = out.fresh
 	res.Incremental.FilesCarried = len(out.carried)
-	// Row accounting, on the whole table: what was published before, less
-	// the rows replaced, plus their new versions.
-	want := p.prev.Rows - out.removed + out.added
-	tableAcct := fmt.Sprintf("table %d = %d - %d replaced + %d", published, p.prev.Rows, out.removed, out.added)
+	// Row accounting: the table is what was published before, less the rows
+	// replaced, plus their new versions; the rows rebuilt are published or
+	// quarantined.
+	missing := p.prev.Rows - out.removed + out.added - published
+	observed := fmt.Sprintf("table %d = %d - %d replaced + %d", published, p.prev.Rows, out.removed, out.added)
+	built := out.fresh
 	if gate != nil {
+		built = gate.Built
 		res.RowsBuilt = gate.Built
-		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
-			Description: "Rows built = rows published + rows quarantined.", RowsChecked: gate.Built, Verdict: quality.VerdictPass,
-			Observed: fmt.Sprintf("%d rebuilt = %d published + %d quarantined; %s", gate.Built, out.fresh, gate.Quarantined, tableAcct)}
-		if gate.Built != out.fresh+gate.Quarantined || published != want {
-			acct.Verdict, acct.Blocking = quality.VerdictFail, true
-			res.Checks = append(res.Checks, acct)
-			st.Abort()
-			return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, acct.Observed))
+		if missing == 0 {
+			missing = gate.Built - out.fresh - gate.Quarantined
 		}
+		observed = fmt.Sprintf("%d rebuilt = %d published + %d quarantined; %s", gate.Built, out.fresh, gate.Quarantined, observed)
+	}
+	acct := rowAccounting(m, built, missing, observed)
+	if gate != nil {
 		res.Checks = append(res.Checks, acct)
-	} else if published != want {
+	}
+	if acct.Blocking {
 		st.Abort()
-		return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, tableAcct))
+		return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, observed))
 	}
 	st.Carry(out.carried...)
 	partCols := p.prev.PartitionBy

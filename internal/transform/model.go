@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -205,13 +206,13 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			if mm[3] != "" {
 				target += "." + mm[3]
 			}
-			if !containsCol(inputs, target) {
+			if !slices.Contains(inputs, target) {
 				return nil, fmt.Errorf("%s: incremental_map reads %s, which the model's SQL does not", file, target)
 			}
 		}
 	}
 	for _, l := range m.Lookups {
-		if !containsCol(inputs, l.Input) {
+		if !slices.Contains(inputs, l.Input) {
 			return nil, fmt.Errorf("%s: incremental_lookup names %s, which the model's SQL does not read", file, l.Input)
 		}
 	}

@@ -308,20 +308,16 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 			written += n
 		}
 		total := gate.Built
-		// A built-in check, reported with the suite's.
-		acct := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
-			Description: "Rows built = rows published + rows quarantined.", RowsChecked: total, Verdict: quality.VerdictPass,
-			Observed: fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.Quarantined)}
-		if total != written+gate.Quarantined {
-			acct.Verdict, acct.Blocking, acct.RowsFailed = quality.VerdictFail, true, total-written-gate.Quarantined
-			res.Checks = append(res.Checks, acct)
-			st.Abort()
-			return fail(fmt.Errorf("model %s: row accounting broken: %d rows built != %d published + %d quarantined", m.Name, total, written, gate.Quarantined))
-		}
+		acct := rowAccounting(m, total, total-written-gate.Quarantined,
+			fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.Quarantined))
 		res.Checks = append(res.Checks, acct)
+		if acct.Blocking {
+			st.Abort()
+			return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, acct.Observed))
+		}
 		res.RowsBuilt = total
 	}
-	delta := x.diffDelta(ctx, m, prev, code, st, len(partCols) > 0)
+	delta := x.diffDelta(ctx, m, prev, code, st, rows, len(partCols) > 0)
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
 		Code: code, Delta: delta,
@@ -347,6 +343,19 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
 	x.opts.Logger.Info("model built", "model", m.Name, "rows", man.Rows, "files", len(man.Files))
 	return res
+}
+
+// rowAccounting is the built-in check "rows built = rows published + rows
+// quarantined", reported with the suite's; missing rows (non-zero) fail it
+// and block the model.
+func rowAccounting(m *Model, built, missing int64, observed string) quality.Result {
+	r := quality.Result{Table: m.Name, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Severity: quality.SeverityError,
+		Description: "Rows built = rows published + rows quarantined.", RowsChecked: built, Verdict: quality.VerdictPass,
+		Observed: observed}
+	if missing != 0 {
+		r.Verdict, r.Blocking, r.RowsFailed = quality.VerdictFail, true, missing
+	}
+	return r
 }
 
 // write materializes the model into dir with DuckDB's COPY. The model's SQL
