@@ -609,8 +609,11 @@ func (sp *splitter) versionShows(sc *scratch, raw []byte, vis uint8, quirk strin
 	return true
 }
 
-func splitItems(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
-	ci, err := colIndexes(t, "order_id", "product_id", "seller_id")
+// placeRecords gives each record of a file the day dayOf finds from its
+// fields (cols are resolved to their indexes, in order), or the base batch
+// when the record does not split into fields or dayOf cannot tell.
+func placeRecords(sp *splitter, t Table, sf *scannedFile, cols []string, dayOf func(f [][]byte, ci []int) (int64, bool)) ([]emit, error) {
+	ci, err := colIndexes(t, cols...)
 	if err != nil {
 		return nil, err
 	}
@@ -620,75 +623,63 @@ func splitItems(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
 		f, ok := fields(sf.raw(i), len(t.Columns), sp.fbuf[:0])
 		sp.fbuf = f
 		if ok {
-			if d, known := sp.orderDay[string(fieldValue(f[ci[0]]))]; known {
+			if d, known := dayOf(f, ci); known {
 				day = d
 			}
-			minDay(sp.prodDay, fieldValue(f[ci[1]]), day)
-			minDay(sp.sellerDay, fieldValue(f[ci[2]]), day)
 		}
 		emits = append(emits, emit{day: day, src: int32(i)})
 	}
 	return emits, nil
+}
+
+// splitItems places an item on its order's day, and records the first day
+// each product and seller is seen.
+func splitItems(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
+	return placeRecords(sp, t, sf, []string{"order_id", "product_id", "seller_id"}, func(f [][]byte, ci []int) (int64, bool) {
+		day, known := sp.orderDay[string(fieldValue(f[ci[0]]))]
+		if !known {
+			day = sp.base
+		}
+		minDay(sp.prodDay, fieldValue(f[ci[1]]), day)
+		minDay(sp.sellerDay, fieldValue(f[ci[2]]), day)
+		return day, known
+	})
 }
 
 // splitByKey places each record on the day its key column was first seen
 // (days(sp)), or in the base batch.
 func splitByKey(col string, days func(sp *splitter) map[string]int64) splitJob {
 	return func(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
-		ci, err := colIndexes(t, col)
-		if err != nil {
-			return nil, err
-		}
 		m := days(sp)
-		emits := make([]emit, 0, len(sf.recs))
-		for i := range sf.recs {
-			day := sp.base
-			f, ok := fields(sf.raw(i), len(t.Columns), sp.fbuf[:0])
-			sp.fbuf = f
-			if ok {
-				if d, known := m[string(fieldValue(f[ci[0]]))]; known {
-					day = d
-				}
-			}
-			emits = append(emits, emit{day: day, src: int32(i)})
-		}
-		return emits, nil
+		return placeRecords(sp, t, sf, []string{col}, func(f [][]byte, ci []int) (int64, bool) {
+			d, known := m[string(fieldValue(f[ci[0]]))]
+			return d, known
+		})
 	}
 }
 
 // splitReviews places a review on the day of its latest timestamp (created
 // or answered), and never before its order.
 func splitReviews(sp *splitter, t Table, sf *scannedFile) ([]emit, error) {
-	ci, err := colIndexes(t, "order_id")
-	if err != nil {
-		return nil, err
-	}
 	var tsCols []int
 	for j, c := range t.Columns {
 		if c.Type == Timestamp && !c.Promise {
 			tsCols = append(tsCols, j)
 		}
 	}
-	emits := make([]emit, 0, len(sf.recs))
-	for i := range sf.recs {
-		day := sp.base
-		f, ok := fields(sf.raw(i), len(t.Columns), sp.fbuf[:0])
-		sp.fbuf = f
-		if ok {
-			od, known := sp.orderDay[string(fieldValue(f[ci[0]]))]
-			latest := int64(math.MinInt64)
-			for _, j := range tsCols {
-				d, good := parseDay(fieldValue(f[j]), false)
-				known = known && good
-				latest = max(latest, d)
-			}
-			if known {
-				day = sp.folder(max(latest, od))
-			}
+	return placeRecords(sp, t, sf, []string{"order_id"}, func(f [][]byte, ci []int) (int64, bool) {
+		od, known := sp.orderDay[string(fieldValue(f[ci[0]]))]
+		latest := int64(math.MinInt64)
+		for _, j := range tsCols {
+			d, good := parseDay(fieldValue(f[j]), false)
+			known = known && good
+			latest = max(latest, d)
 		}
-		emits = append(emits, emit{day: day, src: int32(i)})
-	}
-	return emits, nil
+		if !known {
+			return 0, false
+		}
+		return sp.folder(max(latest, od)), true
+	})
 }
 
 // write writes each folder's part of one file: the records in the full
