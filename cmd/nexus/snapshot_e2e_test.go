@@ -25,30 +25,18 @@ func TestKillMidRunCommitsNothing(t *testing.T) {
 	before := queryJSON(t, dir, "SELECT (SELECT count(*) FROM bronze.orders) AS bo, (SELECT count(*) FROM gold.fact_sales) AS fs, (SELECT min(order_id) FROM silver.orders) AS o")
 	var killedRun string
 	for attempt := 0; ; attempt++ {
-		cmd := exec.Command(nexusBin, "run", "--source", "b")
-		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		// Kill once a new Silver version is on disk: Bronze is published in
 		// the run's transaction, Silver is being built.
-		deadline := time.Now().Add(60 * time.Second)
-		killed := false
-		for time.Now().Before(deadline) {
-			if m, _ := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "manifests", "silver.*", "v000002-*.json")); len(m) > 0 {
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				killed = true
-				break
-			}
-			time.Sleep(time.Millisecond)
+		newSilver := func() bool {
+			m, _ := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "manifests", "silver.*", "v000002-*.json"))
+			return len(m) > 0
 		}
-		err := cmd.Wait()
-		if killed && err != nil {
+		if killWhen(t, dir, newSilver, "run", "--source", "b") {
 			killedRun = runningRecord(t, dir)
 			break
 		}
 		if attempt == 3 {
-			t.Fatalf("could not kill the run mid-way (killed=%v err=%v)", killed, err)
+			t.Fatal("could not kill the run mid-way")
 		}
 		nexus(t, dir, false, "rollback", "1")
 	}
@@ -79,6 +67,28 @@ func TestKillMidRunCommitsNothing(t *testing.T) {
 	if !strings.Contains(out, "2 *") {
 		t.Errorf("snapshots after kill and re-run (the killed run must not have a snapshot):\n%s", out)
 	}
+}
+
+// killWhen runs nexus with args in dir and SIGKILLs it as soon as ready()
+// holds (within a minute); it reports whether the process was killed before
+// it finished.
+func killWhen(t *testing.T, dir string, ready func() bool, args ...string) bool {
+	t.Helper()
+	cmd := exec.Command(nexusBin, args...)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		if ready() {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return cmd.Wait() != nil && killed
 }
 
 // runningRecord returns the id of the run record with status running.
@@ -337,21 +347,7 @@ func TestKillEveryCommitter(t *testing.T) {
 				}
 				before = nexus(t, dir, false, "snapshots")
 				seen := manifests()
-				cmd := exec.Command(nexusBin, tc.args...)
-				cmd.Dir = dir
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				killed := false
-				for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
-					if len(manifests()) > len(seen) {
-						_ = cmd.Process.Signal(syscall.SIGKILL)
-						killed = true
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
-				if err := cmd.Wait(); killed && err != nil {
+				if killWhen(t, dir, func() bool { return len(manifests()) > len(seen) }, tc.args...) {
 					break
 				}
 				if attempt == 3 {
@@ -418,27 +414,11 @@ func TestKillWhileApplyingDrop(t *testing.T) {
 	}
 	before := silverManifests()
 	for attempt := 0; ; attempt++ {
-		cmd := exec.Command(nexusBin, "run", "--no-reports", "--source", "src")
-		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		killed := false
-		for time.Now().Before(deadline) {
-			if silverManifests() > before {
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				killed = true
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		err := cmd.Wait()
-		if killed && err != nil {
+		if killWhen(t, dir, func() bool { return silverManifests() > before }, "run", "--no-reports", "--source", "src") {
 			break
 		}
 		if attempt == 3 {
-			t.Fatalf("could not kill the run while it applied the drop (killed=%v err=%v)", killed, err)
+			t.Fatal("could not kill the run while it applied the drop")
 		}
 		nexus(t, dir, false, "rollback", "1")
 	}

@@ -18,8 +18,10 @@ import (
 // lineageCols differ between a landing zone and a flat data set of the same
 // final state (file names, lines, batches, the status before the last
 // version: a flat file has no history) and between runs (run ids, times).
-var lineageCols = []string{"_source_file", "_source_line", "_batch", "previous_status", "_ingest_run_id", "_ingested_at",
-	transform.QColRunID, transform.QColQuarantinedAt}
+var lineageCols = append([]string{"_source_file", "_source_line", "_batch", "previous_status"}, runCols...)
+
+// runCols differ between two builds of the same data: run ids and times.
+var runCols = []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}
 
 // landingDrops generates a landing zone and returns its dt= folders in order.
 func landingDrops(t *testing.T, opts olist.GenOptions) (string, []string) {
@@ -202,7 +204,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := diffLakes(t, openRead(t, inc), openRead(t, full), []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}); len(d) > 0 {
+	if d := diffLakes(t, openRead(t, inc), openRead(t, full), runCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 
@@ -359,7 +361,7 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := diffLakes(t, openRead(t, inc), openRead(t, full), []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}); len(d) > 0 {
+	if d := diffLakes(t, openRead(t, inc), openRead(t, full), runCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 	// The defects did what they should.
@@ -456,7 +458,7 @@ checks:
 	}
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := diffLakes(t, openRead(t, root), openRead(t, full), []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}); len(d) > 0 {
+	if d := diffLakes(t, openRead(t, root), openRead(t, full), runCols); len(d) > 0 {
 		t.Errorf("after a replay and more drops != full build:\n%s", strings.Join(d, "\n"))
 	}
 }
