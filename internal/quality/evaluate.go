@@ -30,6 +30,18 @@ import (
 // check id when it can be pinned to one check; for the shared row-level
 // queries use DiagnoseAnnotate.
 func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string) ([]Result, error) {
+	return evaluate(ctx, db, s, annotated, relation, built, keyCols, nil)
+}
+
+// RowCounts are the rows a row-level check judged and the rows that failed
+// it.
+type RowCounts struct{ Checked, Failed int64 }
+
+// evaluate is Evaluate with prior: per row-level check, the rows of the
+// table that the annotated rows do not replace (an incremental build). A
+// failed-row ratio is then judged on the table as it will be, the annotated
+// rows plus the prior ones, as a full build would judge it.
+func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string, prior map[string]RowCounts) ([]Result, error) {
 	results := make([]Result, len(s.Checks))
 	for i, c := range s.Checks {
 		results[i] = Result{
@@ -41,7 +53,7 @@ func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 		if annotated == "" {
 			return nil, fmt.Errorf("%s: quality of %s: row-level checks need the annotated table", pos(s.File, s.Line), s.Table)
 		}
-		if err := s.evalRowLevel(ctx, db, results, annotated, keyCols); err != nil {
+		if err := s.evalRowLevel(ctx, db, results, annotated, keyCols, prior); err != nil {
 			return nil, err
 		}
 	}
@@ -70,7 +82,7 @@ func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 	return results, nil
 }
 
-func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, annotated string, keyCols []string) error {
+func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, annotated string, keyCols []string, prior map[string]RowCounts) error {
 	start := time.Now()
 	idx := map[string]int{}
 	var inner, outer []string
@@ -105,12 +117,21 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 		c := s.Checks[i]
 		r := &results[i]
 		r.RowsChecked, r.RowsFailed = vals[2*n], vals[2*n+1]
-		if r.RowsFailed > 0 {
-			anyFailed = true
+		checked, failed := r.RowsChecked, r.RowsFailed
+		pr, hasPrior := prior[c.ID]
+		if hasPrior {
+			checked, failed = checked+pr.Checked, failed+pr.Failed
+		}
+		blocking := c.MaxFailedRatio != nil && c.Severity == SeverityError && checked > 0 &&
+			float64(failed)/float64(checked) > *c.MaxFailedRatio
+		if r.RowsFailed > 0 || blocking {
+			anyFailed = anyFailed || r.RowsFailed > 0
 			r.Verdict = c.Severity.failed()
 			r.Observed = fmt.Sprintf("%d of %d rows (%s)", r.RowsFailed, r.RowsChecked, pct(r.RowsFailed, r.RowsChecked))
-			if c.MaxFailedRatio != nil && c.Severity == SeverityError && r.RowsChecked > 0 &&
-				float64(r.RowsFailed)/float64(r.RowsChecked) > *c.MaxFailedRatio {
+			if hasPrior {
+				r.Observed += fmt.Sprintf("; with the table's other rows %d of %d (%s)", failed, checked, pct(failed, checked))
+			}
+			if blocking {
 				r.Blocking = true
 				r.Observed += fmt.Sprintf(" > max_failed_ratio %g", *c.MaxFailedRatio)
 			}

@@ -104,6 +104,10 @@ type EvalOptions struct {
 	Built string
 	// Key are the columns shown with failing rows.
 	Key []string
+	// Prior counts, per row-level check id, the rows of the table the
+	// annotated rows do not replace (an incremental build): failed-row
+	// ratios are judged on the table as it will be.
+	Prior map[string]RowCounts
 }
 
 // Evaluate judges the annotated rows with the whole suite. It returns the
@@ -119,7 +123,7 @@ func (g *Gate) Evaluate(ctx context.Context, o EvalOptions) ([]Result, error) {
 		built = fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
 			g.pass, Ident(FailuresColumn), g.checked, Quarantined)
 	}
-	results, err := Evaluate(ctx, g.db, g.suite, g.checked, relation, built, o.Key)
+	results, err := evaluate(ctx, g.db, g.suite, g.checked, relation, built, o.Key, o.Prior)
 	if err != nil {
 		return nil, err
 	}

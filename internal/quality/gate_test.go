@@ -102,3 +102,45 @@ func TestGateSeam(t *testing.T) {
 		t.Errorf("blocking gate: %v %+v", err, res)
 	}
 }
+
+// TestGatePriorRows: with the counts of the table's rows the annotated rows
+// do not replace (an incremental build), a failed-row ratio is judged on the
+// whole table: one bad row among few rebuilt ones does not block a large
+// table, and earlier failures count.
+func TestGatePriorRows(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t,
+		"CREATE TABLE t AS SELECT * FROM (VALUES (1, 10), (2, -5), (3, 7), (4, 1)) v(id, amount)",
+		"CREATE SCHEMA g")
+	suite := suiteOf(t, `
+  - id: amount_positive
+    kind: expression
+    expr: amount >= 0
+    max_failed_ratio: 0.05
+`)
+	for _, tc := range []struct {
+		name     string
+		prior    map[string]RowCounts
+		blocking bool
+		observed string
+	}{
+		{"rebuilt rows alone", nil, true, "1 of 4 rows (25%) > max_failed_ratio 0.05"},
+		{"large clean table", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 0}}, false, "1 of 4 rows (25%); with the table's other rows 1 of 100 (1%)"},
+		{"earlier failures", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 5}}, true, "with the table's other rows 6 of 100 (6%) > max_failed_ratio 0.05"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewGate(db, suite, "g", "p")
+			defer g.Close()
+			if err := g.Annotate(ctx, "t"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := g.Evaluate(ctx, EvalOptions{Key: []string{"id"}, Prior: tc.prior})
+			if errors.Is(err, ErrGateFailed) != tc.blocking || res[0].Blocking != tc.blocking {
+				t.Errorf("blocking %v (err %v), want %v", res[0].Blocking, err, tc.blocking)
+			}
+			if !strings.Contains(res[0].Observed, tc.observed) {
+				t.Errorf("observed %q, want it to contain %q", res[0].Observed, tc.observed)
+			}
+		})
+	}
+}

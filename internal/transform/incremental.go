@@ -245,22 +245,23 @@ func existenceChanges(col, list string) string {
 		engine.Ident(col), list, changeColumn)
 }
 
-// wholeTableRatios re-judges the row-level checks with a max_failed_ratio
-// over the table as it will be: the rows rebuilt now plus the published and
-// quarantined rows of the other keys (one scan of each for all the checks).
-func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Suite, p *incPlan, results []quality.Result) error {
-	var idx []int
-	var pubCols, qCols []string
-	for i, c := range s.Checks {
-		if !c.RowLevel() || c.MaxFailedRatio == nil || c.Severity != quality.SeverityError {
+// priorCounts counts, for each row-level check, the rows of the table that
+// the incremental build does not rebuild (published and quarantined rows of
+// the other keys) and those of them that failed it: one scan of each.
+func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, p *incPlan) (map[string]quality.RowCounts, error) {
+	var ids, pubCols, qCols []string
+	for _, c := range s.Checks {
+		if !c.RowLevel() {
 			continue
 		}
-		idx = append(idx, i)
+		ids = append(ids, c.ID)
 		where := "TRUE"
 		if c.Where != "" {
-			where = "(" + c.Where + ")"
+			where = "coalesce((" + c.Where + "), FALSE)"
 		}
 		id := engine.Literal(c.ID)
+		// A published row failed only keep checks, listed in its flags; a
+		// quarantined row lists every check it failed.
 		failedPub := "0"
 		if !c.Quarantine() && s.HasFlags() {
 			failedPub = fmt.Sprintf("count(*) FILTER (WHERE %s AND list_contains(%s, %s))", where, engine.Ident(quality.FlagsColumn), id)
@@ -269,12 +270,12 @@ func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Su
 		qCols = append(qCols, fmt.Sprintf("count(*) FILTER (WHERE %s)", where),
 			fmt.Sprintf("count(*) FILTER (WHERE %s AND list_contains(list_transform(%s, lambda f: f.check_id), %s))", where, engine.Ident(QColFailures), id))
 	}
-	if len(idx) == 0 {
-		return nil
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	key := engine.Ident(m.Incremental)
 	others := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
-	counts := make([]int64, 2*len(idx))
+	counts := make([]int64, 2*len(ids))
 	scan := func(q string) error {
 		vals := make([]int64, len(counts))
 		ptrs := make([]any, len(vals))
@@ -282,7 +283,7 @@ func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Su
 			ptrs[i] = &vals[i]
 		}
 		if err := x.eng.DB().QueryRowContext(ctx, q).Scan(ptrs...); err != nil {
-			return fmt.Errorf("model %s: failed-row ratios over the table: %w", m.Name, err)
+			return fmt.Errorf("model %s: checks over the rows not rebuilt: %w", m.Name, err)
 		}
 		for i, v := range vals {
 			counts[i] += v
@@ -291,31 +292,18 @@ func (x *executor) wholeTableRatios(ctx context.Context, m *Model, s *quality.Su
 	}
 	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
 	if err := scan(fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(pubCols, ", "), prevRel, others)); err != nil {
-		return err
+		return nil, err
 	}
 	if p.prevQ != nil && len(p.prevQ.Files) > 0 {
 		if err := scan(fmt.Sprintf("SELECT %s FROM read_parquet(%s) WHERE %s", strings.Join(qCols, ", "), fileList(x.lk, filePaths(p.prevQ.Files)), others)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	for n, i := range idx {
-		c, r := s.Checks[i], &results[i]
-		checked, failed := counts[2*n]+r.RowsChecked, counts[2*n+1]+r.RowsFailed
-		ratio := 0.0
-		if checked > 0 {
-			ratio = float64(failed) / float64(checked)
-		}
-		r.Blocking = ratio > *c.MaxFailedRatio
-		if r.RowsFailed == 0 && !r.Blocking {
-			continue
-		}
-		r.Verdict = quality.VerdictFail
-		r.Observed = fmt.Sprintf("%d of %d rows rebuilt; table: %d of %d (%.3g%%)", r.RowsFailed, r.RowsChecked, failed, checked, 100*ratio)
-		if r.Blocking {
-			r.Observed += fmt.Sprintf(" > max_failed_ratio %g", *c.MaxFailedRatio)
-		}
+	out := make(map[string]quality.RowCounts, len(ids))
+	for n, id := range ids {
+		out[id] = quality.RowCounts{Checked: counts[2*n], Failed: counts[2*n+1]}
 	}
-	return nil
+	return out, nil
 }
 
 // dropInc frees the working tables of m's incremental build. A failure to
@@ -718,31 +706,16 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 			built = fmt.Sprintf("(%s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
 				merged[1:len(merged)-1], quality.Ident(quality.FailuresColumn), gate.Checked(), quality.Quarantined)
 		}
-		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key})
-		res.Checks = checks
-		if err != nil && !errors.Is(err, quality.ErrGateFailed) {
-			return fail(fmt.Errorf("model %s: %w", m.Name, err))
-		}
-		// A failed-row ratio says whether the table is a broken feed: it is
-		// judged on the whole table, as a full build would, not on the few
-		// rows rebuilt.
-		if err := x.wholeTableRatios(ctx, m, suite, p, checks); err != nil {
+		// Row-level failed-row ratios are judged on the table as it will be,
+		// the rows rebuilt plus the others, as a full build would judge them.
+		prior, err := x.priorCounts(ctx, m, suite, p)
+		if err != nil {
 			return fail(err)
 		}
-		// The other row-level verdicts are about the rows rebuilt: say so.
-		for i, c := range suite.Checks {
-			if r := &checks[i]; c.RowLevel() && r.RowsFailed > 0 && !strings.Contains(r.Observed, "rebuilt") {
-				r.Observed = fmt.Sprintf("%d of %d rows rebuilt (%.3g%%)", r.RowsFailed, r.RowsChecked, 100*float64(r.RowsFailed)/float64(r.RowsChecked))
-			}
-		}
-		var blocked []string
-		for _, r := range checks {
-			if r.Blocking {
-				blocked = append(blocked, fmt.Sprintf("%s (%s)", r.CheckID, r.Observed))
-			}
-		}
-		if len(blocked) > 0 {
-			return fail(fmt.Errorf("model %s: %w: %s", m.Name, quality.ErrGateFailed, strings.Join(blocked, "; ")))
+		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key, Prior: prior})
+		res.Checks = checks
+		if err != nil {
+			return fail(fmt.Errorf("model %s: %w", m.Name, err))
 		}
 		newRows = gate.Passing()
 		res.Quarantined = gate.Quarantined
