@@ -302,7 +302,7 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 	// (--on-drift evolve): read them by name.
 	union := ""
 	for _, f := range m.Files {
-		if f.Batch != "" {
+		if len(f.Batches) > 0 {
 			union = ", union_by_name = true"
 			break
 		}

@@ -128,14 +128,6 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 	return n, out.Close()
 }
 
-// batchesOf lists the batches a file holds: its own, or those it merges.
-func batchesOf(f lake.File) []string {
-	if f.Batch != "" {
-		return []string{f.Batch}
-	}
-	return f.Batches
-}
-
 // uniqueFiles returns the files of the batches, each file once, in path
 // order (a compacted file serves many batches).
 func uniqueFiles(lists ...[]lake.File) []lake.File {

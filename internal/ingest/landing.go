@@ -144,14 +144,14 @@ func previousBatches(lk *lake.Lake, t olist.Table) (old map[string]*previousBatc
 		}
 	}
 	for _, f := range prev.Files {
-		for _, b := range batchesOf(f) {
+		for _, b := range f.Batches {
 			if pb := out[b]; pb != nil {
 				pb.bronze = append(pb.bronze, f)
 			}
 		}
 	}
 	for _, f := range prevQ.Files {
-		for _, b := range batchesOf(f) {
+		for _, b := range f.Batches {
 			if pb := out[b]; pb != nil {
 				pb.quarFiles = append(pb.quarFiles, f)
 			}
@@ -285,7 +285,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		if err != nil {
 			return abort(err)
 		}
-		sub := lake.BatchDir(j.batch.ID)
+		sub := "batch=" + j.batch.ID
 		bdir, qdir := filepath.Join(bronze.Dir(), sub), filepath.Join(quar.Dir(), sub)
 		for _, d := range []string{bdir, qdir} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
@@ -304,10 +304,12 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		for name, n := range parts.bronze {
 			brows[sub+"/"+name] = n
 			j.bparts = append(j.bparts, sub+"/"+name)
+			bronze.Holds(sub+"/"+name, []string{j.batch.ID})
 		}
 		for name, n := range parts.quarantine {
 			qrows[sub+"/"+name] = n
 			j.qparts = append(j.qparts, sub+"/"+name)
+			quar.Holds(sub+"/"+name, []string{j.batch.ID})
 		}
 		sort.Strings(j.bparts)
 		sort.Strings(j.qparts)
@@ -338,15 +340,19 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		written += pb.written
 		quarantined += pb.quar
 	}
-	// A compacted file that holds a replaced batch is rewritten without it.
+	// A file of a replaced batch that also holds other batches (a merged
+	// file) is rewritten without the replaced one.
+	holdsOthers := func(f lake.File) bool {
+		return slices.ContainsFunc(f.Batches, func(b string) bool { return !replaced[b] })
+	}
 	for id := range replaced {
 		for _, f := range old[id].bronze {
-			if len(f.Batches) > 0 {
+			if holdsOthers(f) {
 				carryB = append(carryB, f)
 			}
 		}
 		for _, f := range old[id].quarFiles {
-			if len(f.Batches) > 0 {
+			if holdsOthers(f) {
 				carryQ = append(carryQ, f)
 			}
 		}
@@ -481,7 +487,7 @@ func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.
 	filter := false
 	var batches []string
 	for _, f := range carry {
-		for _, b := range batchesOf(f) {
+		for _, b := range f.Batches {
 			if replaced[b] {
 				filter = true
 			} else {

@@ -243,7 +243,7 @@ func TestLandingZoneCompaction(t *testing.T) {
 	}
 	var compacted *lake.File
 	for i, f := range m.Files {
-		if len(f.Batches) > 0 {
+		if strings.Contains(f.Path, "/"+CompactDir+"/") {
 			compacted = &m.Files[i]
 		}
 	}

@@ -196,11 +196,9 @@ type File struct {
 	Path  string `json:"path"` // relative to the lake root, with forward slashes
 	Rows  int64  `json:"rows"`
 	Bytes int64  `json:"bytes"`
-	// Batch names the landing-zone batch (dt=YYYY-MM-DD folder date) whose
-	// rows the file holds; empty outside batch mode.
-	Batch string `json:"batch,omitempty"`
-	// Batches lists the batches of a file that merges many (a compacted
-	// Bronze file).
+	// Batches lists the landing-zone batches (dt=YYYY-MM-DD folder dates)
+	// whose rows the file holds: one for a batch's file, several for a file
+	// that merges many; none outside batch mode.
 	Batches []string `json:"batches,omitempty"`
 }
 
@@ -528,18 +526,6 @@ func (s *Staging) Dir() string { return s.lake.Abs(s.dir) }
 // Previous returns the manifest this version replaces, or nil.
 func (s *Staging) Previous() *Manifest { return s.prev }
 
-// BatchDir is the subdirectory of a version that holds the files of one
-// landing-zone batch; Publish records the batch of every file under it.
-func BatchDir(batch string) string { return "batch=" + batch }
-
-func batchOf(relToStage string) string {
-	first, _, nested := strings.Cut(relToStage, "/")
-	if b, ok := strings.CutPrefix(first, "batch="); ok && nested {
-		return b
-	}
-	return ""
-}
-
 // Carry lists files of earlier versions in the new one, unchanged: an
 // append writes only its new files and carries the rest. The files stay in
 // their own version directories, which vacuum keeps while any kept version
@@ -595,7 +581,7 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		if !ok && rows != nil {
 			return fmt.Errorf("no row count for %s", relToStage)
 		}
-		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batch: batchOf(relToStage), Batches: s.holds[relToStage]})
+		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batches: s.holds[relToStage]})
 		m.Bytes += info.Size()
 		return nil
 	})
