@@ -193,26 +193,39 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].size > jobs[b].size })
 
-	ch := make(chan job)
+	order := make([]int, len(jobs))
+	paths := map[int]string{}
+	for n, j := range jobs {
+		order[n], paths[j.i] = j.i, j.path
+	}
+	ingestTables(opts.Workers, order, results, func(i int) TableResult {
+		return ingestTable(ctx, lk, opts, tables[i], paths[i])
+	})
+	return Result{RunID: opts.RunID, Tables: results}, ctx.Err()
+}
+
+// ingestTables runs ingest(i) for the tables in order, on at most workers
+// goroutines, into results[i] with its duration.
+func ingestTables(workers int, order []int, results []TableResult, ingest func(i int) TableResult) {
+	ch := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < opts.Workers; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range ch {
+			for i := range ch {
 				start := time.Now()
-				r := ingestTable(ctx, lk, opts, j.t, j.path)
+				r := ingest(i)
 				r.Duration = time.Since(start)
-				results[j.i] = r
+				results[i] = r
 			}
 		}()
 	}
-	for _, j := range jobs {
-		ch <- j
+	for _, i := range order {
+		ch <- i
 	}
 	close(ch)
 	wg.Wait()
-	return Result{RunID: opts.RunID, Tables: results}, ctx.Err()
 }
 
 func selectTables(names []string) ([]olist.Table, error) {

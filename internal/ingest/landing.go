@@ -572,26 +572,13 @@ func mergeNames(cur, next []string) []string {
 // every batch, tables in parallel as in snapshot mode.
 func runLanding(ctx context.Context, lk *lake.Lake, opts Options, tables []olist.Table, batches []Batch) (Result, error) {
 	results := make([]TableResult, len(tables))
-	ch := make(chan int)
-	done := make(chan struct{})
-	for w := 0; w < opts.Workers; w++ {
-		go func() {
-			for i := range ch {
-				start := time.Now()
-				r := ingestBatches(ctx, lk, opts, tables[i], batches)
-				r.Duration = time.Since(start)
-				results[i] = r
-			}
-			done <- struct{}{}
-		}()
+	order := make([]int, len(tables))
+	for i := range order {
+		order[i] = i
 	}
-	for i := range tables {
-		ch <- i
-	}
-	close(ch)
-	for w := 0; w < opts.Workers; w++ {
-		<-done
-	}
+	ingestTables(opts.Workers, order, results, func(i int) TableResult {
+		return ingestBatches(ctx, lk, opts, tables[i], batches)
+	})
 	return Result{RunID: opts.RunID, Tables: results, Batches: len(batches)}, ctx.Err()
 }
 
