@@ -166,7 +166,6 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	// Largest files first, so the long pole starts at once.
 	type job struct {
 		i    int
-		t    olist.Table
 		path string
 		size int64
 	}
@@ -189,7 +188,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 			continue
 		}
 		results[i].File = path
-		jobs = append(jobs, job{i, t, path, st.Size()})
+		jobs = append(jobs, job{i, path, st.Size()})
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].size > jobs[b].size })
 
