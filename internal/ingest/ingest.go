@@ -38,6 +38,11 @@ type Options struct {
 	RunID     string
 	OnDrift   string   // DriftFail (default) or DriftEvolve
 	Tables    []string // subset of tables; empty = all nine
+	// Until (YYYY-MM-DD), for a landing zone: only the batches of that day
+	// and before are considered. Later ones are left for a later run; those
+	// already ingested stay as they are (a backfill of an older date never
+	// removes newer data).
+	Until string
 	Force     bool     // re-ingest even when the inputs are unchanged
 	Workers   int      // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
 	Codec     compress.Codec
@@ -158,6 +163,21 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	batches, landing, err := DiscoverBatches(opts.SourceDir)
 	if err != nil {
 		return Result{}, err
+	}
+	if opts.Until != "" {
+		if _, err := time.Parse(time.DateOnly, opts.Until); err != nil {
+			return Result{}, fmt.Errorf("ingest: until %q is not a date YYYY-MM-DD", opts.Until)
+		}
+		if !landing {
+			return Result{}, fmt.Errorf("ingest: a date limit (until %s) needs a landing zone of dt=YYYY-MM-DD folders; %s holds plain source files", opts.Until, opts.SourceDir)
+		}
+		kept := batches[:0]
+		for _, b := range batches {
+			if b.ID <= opts.Until {
+				kept = append(kept, b)
+			}
+		}
+		batches = kept
 	}
 	if landing {
 		return runLanding(ctx, lk, opts, tables, batches)
@@ -311,7 +331,7 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	if err != nil {
 		return fail(err)
 	}
-	w := &tableWriter{opts: opts, t: t, path: path, file: f, size: info.Size(), sourceName: in.Name}
+	w := &tableWriter{opts: opts, t: t, path: path, file: f, info: info, size: info.Size(), sourceName: in.Name}
 	parts, err := w.run(ctx, bronze.Dir(), quar.Dir())
 	if err != nil {
 		bronze.Abort()

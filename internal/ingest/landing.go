@@ -240,6 +240,13 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		if present[id] {
 			continue
 		}
+		if opts.Until != "" && id > opts.Until {
+			// Beyond this run's date: kept as it is, not looked at.
+			carried = append(carried, pb)
+			res.Batches = append(res.Batches, BatchResult{Batch: id, Status: BatchUnchanged, File: pb.input.Name,
+				RowsWritten: pb.written, RowsQuarantined: pb.quar})
+			continue
+		}
 		// Bronze is the record of what arrived: a batch that vanished from
 		// the landing zone keeps its rows, and the user is told.
 		carried = append(carried, pb)
@@ -292,7 +299,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 				return abort(fmt.Errorf("ingest %s: %w", j.path, err))
 			}
 		}
-		w := &tableWriter{opts: opts, t: t, path: j.path, file: j.file, size: j.info.Size(), sourceName: j.input.Name,
+		w := &tableWriter{opts: opts, t: t, path: j.path, file: j.file, info: j.info, size: j.info.Size(), sourceName: j.input.Name,
 			batch: day, hasBatch: true}
 		parts, err := w.run(ctx, bdir, qdir)
 		if err != nil {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -310,5 +311,78 @@ func TestLandingZoneTableNotArrivedYet(t *testing.T) {
 	third := ingestOK(t, lk, dir, "three")
 	if third["sellers"].Status != StatusIngested || third["sellers"].RowsWritten == 0 {
 		t.Errorf("sellers once its file arrived: %+v", third["sellers"])
+	}
+}
+
+// Until limits a run to the batches of a day and before: later folders wait
+// for a later run, and a run for an older date keeps what newer runs added.
+func TestLandingZoneUntil(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := landingZone(t)
+	const (
+		day2 = `a0000000000000000000000000000001,c0000000000000000000000000000001,created,2018-01-02 10:00:00,,,,2018-01-20 00:00:00`
+		day3 = `a0000000000000000000000000000003,c0000000000000000000000000000003,created,2018-01-03 10:00:00,,,,2018-01-20 00:00:00`
+	)
+	writeBatchFile(t, dir, "2018-01-02", ordersFile, day2)
+	writeBatchFile(t, dir, "2018-01-03", ordersFile, day3)
+	run := func(id, until string) map[string]TableResult {
+		t.Helper()
+		res, err := Run(context.Background(), lk, Options{SourceDir: dir, RunID: id, Until: until})
+		if err != nil || res.Err() != nil {
+			t.Fatalf("ingest %s until %s: %v %v", id, until, err, res.Err())
+		}
+		if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitRun, RunID: id}); err != nil {
+			t.Fatal(err)
+		}
+		return byTable(res)
+	}
+	cases := []struct {
+		until string
+		want  map[string]BatchStatus
+	}{
+		{"2018-01-02", map[string]BatchStatus{"2018-01-01": BatchNew, "2018-01-02": BatchNew}},
+		{"2018-01-03", map[string]BatchStatus{"2018-01-01": BatchUnchanged, "2018-01-02": BatchUnchanged, "2018-01-03": BatchNew}},
+		// An older date again: day 3 is neither re-read nor removed.
+		{"2018-01-01", map[string]BatchStatus{"2018-01-01": BatchUnchanged, "2018-01-02": BatchUnchanged, "2018-01-03": BatchUnchanged}},
+	}
+	for i, c := range cases {
+		got := run(fmt.Sprintf("r%d", i), c.until)
+		if st := batchStatuses(got["orders"]); fmt.Sprint(st) != fmt.Sprint(c.want) {
+			t.Errorf("until %s: orders batches = %v, want %v", c.until, st, c.want)
+		}
+	}
+	if _, err := Run(context.Background(), lk, Options{SourceDir: dir, RunID: "bad", Until: "2018-13-01"}); err == nil || !strings.Contains(err.Error(), "not a date") {
+		t.Errorf("bad until: %v", err)
+	}
+}
+
+// A source that grows while it is read fails with ErrSourceChanging (a
+// transient error: the scheduler retries), and nothing is published.
+func TestSourceChangingWhileRead(t *testing.T) {
+	t.Parallel()
+	dir := copyValid(t)
+	path := filepath.Join(dir, ordersFile)
+	f, info, err := openRegular(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := &tableWriter{path: path, file: f, info: info}
+	if err := w.stillSame(); err != nil {
+		t.Fatalf("unchanged file: %v", err)
+	}
+	app, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.WriteString("x"); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	err = w.stillSame()
+	var fe *FileError
+	if !errors.Is(err, ErrSourceChanging) || !errors.As(err, &fe) || fe.File != path {
+		t.Fatalf("grown file: %v", err)
 	}
 }

@@ -24,9 +24,18 @@ import (
 type FileError struct {
 	File string
 	Msg  string
+	// Err, when set, is the class of the problem (ErrSourceChanging).
+	Err error
 }
 
 func (e *FileError) Error() string { return e.File + ": " + e.Msg }
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// ErrSourceChanging: a source file changed while it was read. Unlike the
+// other file errors it is transient: the same run succeeds once the writer
+// is done.
+var ErrSourceChanging = errors.New("source file is still being written")
 
 func fileErr(file, format string, args ...any) error {
 	return &FileError{File: file, Msg: fmt.Sprintf(format, args...)}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +25,9 @@ type tableWriter struct {
 	opts       Options
 	t          olist.Table
 	path       string
-	file       *os.File // the opened source, checked to be a regular file
-	size       int64    // its size, for progress
+	file       *os.File    // the opened source, checked to be a regular file
+	info       fs.FileInfo // its state when opened: size for progress, and the file must still match it at the end
+	size       int64       // info.Size(), for progress
 	sourceName string
 	batch      int32 // _batch, days since the epoch, when hasBatch
 	hasBatch   bool
@@ -126,10 +128,31 @@ func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (partR
 			quarantine: map[string]int64{serialPart: w.quarantined},
 		}
 	}
+	if err := w.stillSame(); err != nil {
+		return partRows{}, err
+	}
 	if w.opts.Progress != nil {
 		w.opts.Progress(w.t.Name, w.size, w.size)
 	}
 	return parts, nil
+}
+
+// stillSame fails when the source changed while it was read (a copy still in
+// progress, a writer still appending): what was read is not a whole file, and
+// reading it again later will succeed.
+func (w *tableWriter) stillSame() error {
+	if w.info == nil {
+		return nil
+	}
+	now, err := os.Stat(w.path)
+	if err != nil {
+		return fileErr(w.path, "%v", err)
+	}
+	if now.Size() != w.info.Size() || !now.ModTime().Equal(w.info.ModTime()) || !os.SameFile(now, w.info) {
+		return &FileError{File: w.path, Err: ErrSourceChanging,
+			Msg: fmt.Sprintf("changed while it was read (%d bytes when opened, %d now): it is still being written; it is read again on the next run", w.info.Size(), now.Size())}
+	}
+	return nil
 }
 
 // readHeader reads line 1, checks it against the contract and lays out the

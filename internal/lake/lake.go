@@ -745,6 +745,20 @@ func (l *Lake) Lock() (func(), error) {
 	return unlock, nil
 }
 
+// ErrLocked: another process holds a lock of the lake. It is transient: the
+// lock is free when that process is done.
+var ErrLocked = errors.New("lock held")
+
+// LockNamed takes the exclusive lock _nexus/<name>.lock without waiting, for
+// a process that must be alone on the lake in some role (one scheduler per
+// lake) while writers come and go under the writer lock.
+func (l *Lake) LockNamed(name string) (func(), error) {
+	if !l.writable {
+		return nil, fmt.Errorf("lake lock %s: %w", name, ErrReadOnly)
+	}
+	return l.flock(name+".lock", false)
+}
+
 // flock takes an exclusive lock on _nexus/<name>; wait blocks until it is
 // free, else a held lock is an error naming it.
 func (l *Lake) flock(name string, wait bool) (func(), error) {
@@ -759,6 +773,9 @@ func (l *Lake) flock(name string, wait bool) (func(), error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			err = fmt.Errorf("%w: %w", ErrLocked, err)
+		}
 		return nil, fmt.Errorf("lake %s is locked by another nexus process (%s): %w", l.Root, p, err)
 	}
 	return func() {
