@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/keystone/nexus/internal/schedule"
 )
 
 // Config holds the defaults a project may set.
@@ -21,6 +23,9 @@ type Config struct {
 	MemoryLimit string  `yaml:"memory_limit"`
 	Threads     int     `yaml:"threads"`
 	OnDrift     string  `yaml:"on_drift"`
+	// Schedule is the operator's section (nexus scheduler): see
+	// schedule.Config for its keys.
+	Schedule schedule.Config `yaml:"schedule"`
 }
 
 // Default is the configuration with no file.
@@ -32,6 +37,7 @@ func Default() Config {
 		Seed:        42,
 		MemoryLimit: "4GB",
 		OnDrift:     "fail",
+		Schedule:    schedule.Default(),
 	}
 }
 

@@ -98,6 +98,18 @@ func OpenRead(root string) (*Lake, error) {
 	return l, nil
 }
 
+// Exists reports whether root holds a lake (without creating anything).
+func Exists(root string) bool {
+	info, err := os.Stat(filepath.Join(root, metaDir))
+	return err == nil && info.IsDir()
+}
+
+// MetaPath is a path under root's _nexus directory, for a process that has
+// not opened the lake (and must not create it).
+func MetaPath(root string, parts ...string) string {
+	return filepath.Join(append([]string{root, metaDir}, parts...)...)
+}
+
 // OpenUnpinned opens an existing lake read-only without reading its current
 // snapshot: enough to list and read snapshot files when the pointer itself
 // is damaged.

@@ -1,0 +1,142 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keystone/nexus/internal/ingest"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+)
+
+// errSensorTimeout: a new folder was still incomplete when the sensor gave
+// up. Transient: the next attempt looks again.
+var errSensorTimeout = errors.New("landing zone folder still incomplete")
+
+// waitForBatches is the ingestion's sensor: it waits until every batch folder
+// up to date (all when date is empty) that Bronze does not hold yet is
+// complete, so that a half-copied folder is never ingested. A directory of
+// plain source files has no folders to wait for.
+func waitForBatches(ctx context.Context, env *Env, date string) (string, error) {
+	batches, landing, err := ingest.DiscoverBatches(env.Source)
+	if err != nil || !landing {
+		return "", err
+	}
+	known, err := ingestedBatches(env.Lake)
+	if err != nil {
+		return "", err
+	}
+	var fresh []ingest.Batch
+	for _, b := range batches {
+		if (date == "" || b.ID <= date) && !known[b.ID] {
+			fresh = append(fresh, b)
+		}
+	}
+	if len(fresh) == 0 {
+		return "", nil
+	}
+	s := env.Sensor
+	start := time.Now()
+	deadline := start.Add(s.Timeout.D())
+	for {
+		var waiting []string
+		for _, b := range fresh {
+			why, err := incomplete(b.Dir, s, time.Now())
+			if err != nil {
+				return "", err
+			}
+			if why != "" {
+				waiting = append(waiting, ingest.BatchPrefix+b.ID+": "+why)
+			}
+		}
+		if len(waiting) == 0 {
+			if waited := time.Since(start); waited >= time.Second {
+				return fmt.Sprintf("waited %s for %d new folder(s) to be complete", waited.Round(time.Second), len(fresh)), nil
+			}
+			return "", nil
+		}
+		if !time.Now().Before(deadline) {
+			return "", fmt.Errorf("%w after %s: %s", errSensorTimeout, s.Timeout.D(), strings.Join(waiting, "; "))
+		}
+		env.logger().Info("waiting for landing zone folders", "incomplete", strings.Join(waiting, "; "))
+		wait := min(s.PokeInterval.D(), time.Until(deadline))
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// incomplete says why a batch folder is not complete yet ("" when it is).
+func incomplete(dir string, s Sensor, now time.Time) (string, error) {
+	if s.Mode == SensorMarker {
+		_, err := os.Stat(filepath.Join(dir, s.Marker))
+		switch {
+		case err == nil:
+			return "", nil
+		case errors.Is(err, os.ErrNotExist):
+			return "no " + s.Marker + " marker yet", nil
+		default:
+			return "", fmt.Errorf("sensor: %w", err)
+		}
+	}
+	// Every entry counts, hidden ones too: a ".orders.csv.tmp" is a copy in
+	// progress.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("sensor: %w", err)
+	}
+	var young []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			young = append(young, e.Name()) // renamed under us: in motion
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("sensor: %w", err)
+		}
+		if age := now.Sub(info.ModTime()); age < s.StableFor.D() {
+			young = append(young, e.Name())
+		}
+	}
+	if len(young) > 0 {
+		sort.Strings(young)
+		return fmt.Sprintf("%s changed less than %s ago", strings.Join(young, ", "), s.StableFor.D()), nil
+	}
+	return "", nil
+}
+
+// ingestedBatches is the set of batches any Bronze table holds now.
+func ingestedBatches(root string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if !lake.Exists(root) {
+		return out, nil // no lake yet: every folder is new
+	}
+	lk, err := lake.OpenRead(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range olist.Tables() {
+		m, err := lk.Manifest(lake.Bronze, t.Name)
+		if errors.Is(err, lake.ErrNoTable) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range m.Inputs {
+			if in.Batch != "" {
+				out[in.Batch] = true
+			}
+		}
+	}
+	return out, nil
+}
