@@ -42,11 +42,11 @@ type Options struct {
 	// and before are considered. Later ones are left for a later run; those
 	// already ingested stay as they are (a backfill of an older date never
 	// removes newer data).
-	Until string
-	Force     bool     // re-ingest even when the inputs are unchanged
-	Workers   int      // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
-	Codec     compress.Codec
-	Logger    *slog.Logger
+	Until   string
+	Force   bool // re-ingest even when the inputs are unchanged
+	Workers int  // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
+	Codec   compress.Codec
+	Logger  *slog.Logger
 	// Progress, when set, is called from time to time with the bytes read so
 	// far of each file; it must be safe for concurrent use.
 	Progress func(table string, read, total int64)
