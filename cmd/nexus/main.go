@@ -92,6 +92,10 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newSnapshotsCmd(a),
 		newRollbackCmd(a),
 		newDoctorCmd(a),
+		newSchedulerCmd(a),
+		newRunsCmd(a),
+		newTriggerCmd(a),
+		newBackfillCmd(a),
 	)
 	return root
 }

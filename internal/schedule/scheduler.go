@@ -189,6 +189,7 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 			err = serr
 			break
 		}
+		r.Attempts = n
 		log.Info("job started", "attempt", n)
 		actx, cancel := context.WithTimeout(hard, timeout)
 		out, err = def.run(actx, s.Env, in)

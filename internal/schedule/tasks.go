@@ -95,9 +95,12 @@ type Outcome struct {
 	Note        string
 }
 
-// Totals sums the rows of the steps.
+// Totals sums the rows of the steps (reports count files, not rows).
 func (o *Outcome) Totals() (in, out, quarantined int64) {
 	for _, s := range o.Steps {
+		if s.Kind == "report" {
+			continue
+		}
 		in += s.RowsIn
 		out += s.RowsOut
 		quarantined += s.Quarantined
