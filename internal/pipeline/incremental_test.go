@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/transform"
 )
@@ -18,10 +18,7 @@ import (
 // lineageCols differ between a landing zone and a flat data set of the same
 // final state (file names, lines, batches, the status before the last
 // version: a flat file has no history) and between runs (run ids, times).
-var lineageCols = append([]string{"_source_file", "_source_line", "_batch", "previous_status"}, runCols...)
-
-// runCols differ between two builds of the same data: run ids and times.
-var runCols = []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}
+var lineageCols = append([]string{"_source_file", "_source_line", "_batch", "previous_status"}, laketest.RunCols...)
 
 // landingDrops generates a landing zone and returns its dt= folders in order.
 func landingDrops(t *testing.T, opts olist.GenOptions) (string, []string) {
@@ -50,81 +47,6 @@ func linkDrop(t *testing.T, src, dst, drop string) {
 	if err := os.Symlink(filepath.Join(src, drop), filepath.Join(dst, drop)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// modelTables are the Silver, Gold and model quarantine tables to compare.
-func modelTables(t *testing.T, lk *lake.Lake) []*lake.Manifest {
-	t.Helper()
-	ms, err := lk.Manifests()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*lake.Manifest
-	for _, m := range ms {
-		if m.Layer == lake.Silver || m.Layer == lake.Gold ||
-			m.Layer == lake.Quarantine && !strings.HasPrefix(m.Table, "bronze_") {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// diffLakes compares every model table of a with b's, as multisets of rows
-// without the columns in ignore; it returns one line per difference.
-func diffLakes(t *testing.T, a, b *lake.Lake, ignore []string) []string {
-	t.Helper()
-	ctx := context.Background()
-	eng, err := engine.Open(ctx, a, engine.Options{MemoryLimit: "1GB", Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	var diffs []string
-	seen := map[string]bool{}
-	for _, ma := range modelTables(t, a) {
-		seen[ma.Name()] = true
-		mb, err := b.Manifest(ma.Layer, ma.Table)
-		if err != nil {
-			diffs = append(diffs, fmt.Sprintf("%s: missing in the other lake (%v)", ma.Name(), err))
-			continue
-		}
-		var drop []string
-		for _, c := range ma.Schema {
-			for _, ig := range ignore {
-				if c.Name == ig {
-					drop = append(drop, engine.Ident(c.Name))
-				}
-			}
-		}
-		sel := "*"
-		if len(drop) > 0 {
-			sel = "* EXCLUDE (" + strings.Join(drop, ", ") + ")"
-		}
-		files := b.AbsFiles(mb)
-		for i, f := range files {
-			files[i] = engine.Literal(f)
-		}
-		other := fmt.Sprintf("read_parquet([%s], hive_partitioning = %t)", strings.Join(files, ", "), len(mb.PartitionBy) > 0)
-		mine := engine.Ident(ma.Layer) + "." + engine.Ident(ma.Table)
-		q := fmt.Sprintf(`SELECT
-			(SELECT count(*) FROM (SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s)),
-			(SELECT count(*) FROM (SELECT %[1]s FROM %[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s)),
-			(SELECT count(*) FROM %[2]s)`, sel, mine, other)
-		var onlyA, onlyB, rows int64
-		if err := eng.DB().QueryRowContext(ctx, q).Scan(&onlyA, &onlyB, &rows); err != nil {
-			diffs = append(diffs, fmt.Sprintf("%s: %v", ma.Name(), err))
-			continue
-		}
-		if onlyA != 0 || onlyB != 0 {
-			diffs = append(diffs, fmt.Sprintf("%s: %d rows only in one lake, %d only in the other (of %d)", ma.Name(), onlyA, onlyB, rows))
-		}
-	}
-	for _, mb := range modelTables(t, b) {
-		if !seen[mb.Name()] {
-			diffs = append(diffs, mb.Name()+": missing in the first lake")
-		}
-	}
-	return diffs
 }
 
 func runOK(t *testing.T, root, src string) *Summary {
@@ -204,7 +126,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := diffLakes(t, openRead(t, inc), openRead(t, full), runCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, openRead(t, inc), openRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 
@@ -216,7 +138,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	}
 	flat := t.TempDir()
 	runOK(t, flat, flatSrc)
-	if d := diffLakes(t, openRead(t, inc), openRead(t, flat), lineageCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, openRead(t, inc), openRead(t, flat), lineageCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the final state:\n%s", strings.Join(d, "\n"))
 	}
 }
@@ -361,7 +283,7 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := diffLakes(t, openRead(t, inc), openRead(t, full), runCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, openRead(t, inc), openRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 	// The defects did what they should.
@@ -458,7 +380,7 @@ checks:
 	}
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := diffLakes(t, openRead(t, root), openRead(t, full), runCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, openRead(t, root), openRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("after a replay and more drops != full build:\n%s", strings.Join(d, "\n"))
 	}
 }

@@ -1,0 +1,92 @@
+// Package laketest holds what tests of several packages need to compare
+// lakes: the model tables of a lake, and a row-by-row diff of two lakes.
+package laketest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/transform"
+)
+
+// RunCols differ between two builds of the same data: run ids and times.
+var RunCols = []string{"_ingest_run_id", "_ingested_at", transform.QColRunID, transform.QColQuarantinedAt}
+
+// ModelTables are the Silver, Gold and model quarantine tables to compare.
+func ModelTables(t testing.TB, lk *lake.Lake) []*lake.Manifest {
+	t.Helper()
+	ms, err := lk.Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*lake.Manifest
+	for _, m := range ms {
+		if m.Layer == lake.Silver || m.Layer == lake.Gold ||
+			m.Layer == lake.Quarantine && !strings.HasPrefix(m.Table, "bronze_") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// DiffLakes compares every model table of a with b's, as multisets of rows
+// without the columns in ignore; it returns one line per difference.
+func DiffLakes(t testing.TB, a, b *lake.Lake, ignore []string) []string {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, a, engine.Options{MemoryLimit: "1GB", Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	var diffs []string
+	seen := map[string]bool{}
+	for _, ma := range ModelTables(t, a) {
+		seen[ma.Name()] = true
+		mb, err := b.Manifest(ma.Layer, ma.Table)
+		if err != nil {
+			diffs = append(diffs, fmt.Sprintf("%s: missing in the other lake (%v)", ma.Name(), err))
+			continue
+		}
+		var drop []string
+		for _, c := range ma.Schema {
+			for _, ig := range ignore {
+				if c.Name == ig {
+					drop = append(drop, engine.Ident(c.Name))
+				}
+			}
+		}
+		sel := "*"
+		if len(drop) > 0 {
+			sel = "* EXCLUDE (" + strings.Join(drop, ", ") + ")"
+		}
+		files := b.AbsFiles(mb)
+		for i, f := range files {
+			files[i] = engine.Literal(f)
+		}
+		other := fmt.Sprintf("read_parquet([%s], hive_partitioning = %t)", strings.Join(files, ", "), len(mb.PartitionBy) > 0)
+		mine := engine.Ident(ma.Layer) + "." + engine.Ident(ma.Table)
+		q := fmt.Sprintf(`SELECT
+			(SELECT count(*) FROM (SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s)),
+			(SELECT count(*) FROM (SELECT %[1]s FROM %[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s)),
+			(SELECT count(*) FROM %[2]s)`, sel, mine, other)
+		var onlyA, onlyB, rows int64
+		if err := eng.DB().QueryRowContext(ctx, q).Scan(&onlyA, &onlyB, &rows); err != nil {
+			diffs = append(diffs, fmt.Sprintf("%s: %v", ma.Name(), err))
+			continue
+		}
+		if onlyA != 0 || onlyB != 0 {
+			diffs = append(diffs, fmt.Sprintf("%s: %d rows only in one lake, %d only in the other (of %d)", ma.Name(), onlyA, onlyB, rows))
+		}
+	}
+	for _, mb := range ModelTables(t, b) {
+		if !seen[mb.Name()] {
+			diffs = append(diffs, mb.Name()+": missing in the first lake")
+		}
+	}
+	return diffs
+}
