@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/schedule/runstore"
 )
 
@@ -41,6 +42,9 @@ attempts, steps and failed checks of one run. Read-only.`,
 				runstore.StatusAbandoned, runstore.StatusCancelled:
 			default:
 				return fmt.Errorf("--status %q: want running, succeeded, failed, skipped, abandoned or cancelled", status)
+			}
+			if _, err := lake.OpenUnpinned(a.cfg.Lake); err != nil {
+				return err // no lake there: say so, as every read command does
 			}
 			st, err := runstore.OpenStoreRead(a.cfg.Lake)
 			if errors.Is(err, runstore.ErrNoStore) {

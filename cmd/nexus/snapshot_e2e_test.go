@@ -177,6 +177,7 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 	dir := t.TempDir()
 	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "6")
 	nexus(t, dir, false, "run", "--source", "src")
+	nexus(t, dir, false, "trigger", "olist_data_quality", "--source", "src") // a run store to read
 	lakeDir := filepath.Join(dir, "lake")
 	ro := readOnlyRunner(t, dir, lakeDir)
 	before := treeState(t, lakeDir)
@@ -187,6 +188,8 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 		{"doctor"},
 		{"check", "--layer", "gold"},
 		{"query", "--snapshot", "1", "SELECT count(*) FROM silver.orders"},
+		{"runs"},
+		{"runs", "show", "1", "--format", "json"},
 	} {
 		out, err := ro(args...)
 		if err != nil && !(args[0] == "check" && strings.Contains(out, "fail")) {

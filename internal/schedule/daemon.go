@@ -48,6 +48,9 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 			return nil
 		case <-time.After(time.Until(next)):
 		}
+		if ctx.Err() != nil {
+			continue // stopping: the select above returns
+		}
 		if err := s.tick(ctx, next, runstore.TriggerScheduled, ""); err != nil {
 			return err
 		}
@@ -58,25 +61,25 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 // tick runs (or records as skipped) the cycle of one tick.
 func (s *Scheduler) tick(ctx context.Context, tick time.Time, trig runstore.Trigger, reason string) error {
 	c := &runstore.Cycle{LogicalDate: s.Plan.LogicalDate(tick), Tick: tick, Trigger: trig, Reason: reason, Deadline: s.Plan.Deadline(tick)}
-	paused, err := s.Store.Setting(ctx, runstore.SettingPaused)
+	paused, err := s.Store.Setting(record(ctx), runstore.SettingPaused)
 	if err != nil {
 		return err
 	}
 	if paused != "" {
 		c.Reason = "paused (nexus scheduler resume)"
-		return s.Store.SkipCycle(ctx, c)
+		return s.Store.SkipCycle(record(ctx), c)
 	}
 	unlock, err := s.lockCycle(ctx)
 	if errors.Is(err, ErrCycleBusy) {
 		c.Reason = "another cycle (a trigger or a backfill) was running"
 		s.log().Warn("cycle skipped", "tick", tick, "why", c.Reason)
-		return s.Store.SkipCycle(ctx, c)
+		return s.Store.SkipCycle(record(ctx), c)
 	}
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := s.Store.StartCycle(ctx, c); err != nil {
+	if err := s.Store.StartCycle(record(ctx), c); err != nil {
 		return err
 	}
 	s.log().Info("cycle started", "cycle", c.ID, "logical_date", c.LogicalDate, "trigger", trig)
@@ -98,7 +101,7 @@ func (s *Scheduler) skipOverrun(ctx context.Context, tick time.Time) time.Time {
 		}
 		c := &runstore.Cycle{LogicalDate: s.Plan.LogicalDate(n), Tick: n, Trigger: runstore.TriggerScheduled,
 			Reason: fmt.Sprintf("overrun: the cycle of %s was still running", tick.UTC().Format(time.RFC3339))}
-		if err := s.Store.SkipCycle(ctx, c); err != nil {
+		if err := s.Store.SkipCycle(record(ctx), c); err != nil {
 			s.log().Error("skipped tick not recorded", "tick", n, "err", err)
 		}
 	}
@@ -121,7 +124,7 @@ func (s *Scheduler) resume(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	open, err := s.Store.Unfinished(ctx, runstore.TriggerScheduled, runstore.TriggerCatchup, runstore.TriggerResumed)
+	open, err := s.Store.Unfinished(record(ctx), runstore.TriggerScheduled, runstore.TriggerCatchup, runstore.TriggerResumed)
 	if err != nil {
 		return err
 	}
@@ -144,7 +147,7 @@ func (s *Scheduler) resume(ctx context.Context) error {
 // the last one once, all runs each in order (never overlapping), none
 // records them as skipped. A first start has missed nothing.
 func (s *Scheduler) catchUp(ctx context.Context) error {
-	last, err := s.Store.LastTick(ctx)
+	last, err := s.Store.LastTick(record(ctx))
 	if err != nil || last.IsZero() {
 		return err
 	}
@@ -165,7 +168,7 @@ func (s *Scheduler) catchUp(ctx context.Context) error {
 		latest := missed[len(missed)-1]
 		c := &runstore.Cycle{LogicalDate: s.Plan.LogicalDate(latest), Tick: latest, Trigger: runstore.TriggerCatchup,
 			Reason: fmt.Sprintf("%d tick(s) missed while the scheduler was down (catchup: none)", len(missed))}
-		return s.Store.SkipCycle(ctx, c)
+		return s.Store.SkipCycle(record(ctx), c)
 	case CatchupLatest:
 		missed = missed[len(missed)-1:]
 	}
@@ -197,7 +200,7 @@ func (s *Scheduler) Trigger(ctx context.Context, job, date string, force bool) (
 	}
 	defer unlock()
 	c := &runstore.Cycle{LogicalDate: date, Trigger: runstore.TriggerManual, Reason: "nexus trigger " + job}
-	if err := s.Store.StartCycle(ctx, c); err != nil {
+	if err := s.Store.StartCycle(record(ctx), c); err != nil {
 		return nil, err
 	}
 	return c, s.RunCycle(ctx, c, job, force)
@@ -230,7 +233,7 @@ func (s *Scheduler) Backfill(ctx context.Context, from, to, job string) ([]runst
 	if job != "" {
 		id += ":" + job
 	}
-	prev, err := s.Store.CyclesOfBackfill(ctx, id)
+	prev, err := s.Store.CyclesOfBackfill(record(ctx), id)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +255,7 @@ func (s *Scheduler) Backfill(ctx context.Context, from, to, job string) ([]runst
 			continue
 		case c == nil:
 			c = &runstore.Cycle{LogicalDate: date, Trigger: runstore.TriggerBackfill, Backfill: id, Reason: "nexus backfill " + id}
-			if err := s.Store.StartCycle(ctx, c); err != nil {
+			if err := s.Store.StartCycle(record(ctx), c); err != nil {
 				return out, err
 			}
 		}

@@ -74,7 +74,7 @@ func (s *Scheduler) lockCycle(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	abandoned, err := s.Store.MarkAbandoned(ctx)
+	abandoned, err := s.Store.MarkAbandoned(record(ctx))
 	if err != nil {
 		unlock()
 		return nil, err
@@ -92,14 +92,14 @@ func (s *Scheduler) RunCycle(ctx context.Context, c *runstore.Cycle, only string
 	done := map[string]runstore.Status{}
 	var upstream []*Outcome
 	if c.Trigger == runstore.TriggerResumed || c.Status == runstore.StatusAbandoned || c.Status == runstore.StatusCancelled || c.Status == runstore.StatusFailed {
-		prev, err := s.Store.Runs(ctx, runstore.RunFilter{CycleID: c.ID})
+		prev, err := s.Store.Runs(record(ctx), runstore.RunFilter{CycleID: c.ID})
 		if err != nil {
 			return err
 		}
 		for i := len(prev) - 1; i >= 0; i-- { // oldest first: the latest run of a job wins
 			done[prev[i].Job] = prev[i].Status
 		}
-		if err := s.Store.ReopenCycle(ctx, c); err != nil {
+		if err := s.Store.ReopenCycle(record(ctx), c); err != nil {
 			return err
 		}
 	}
@@ -116,7 +116,7 @@ func (s *Scheduler) RunCycle(ctx context.Context, c *runstore.Cycle, only string
 		}
 		if up := s.Plan.UpstreamOf(j.Name); up != "" && only == "" && done[up] != runstore.StatusSucceeded {
 			r := &runstore.Run{CycleID: c.ID, Job: j.Name, Task: string(j.Task), LogicalDate: c.LogicalDate}
-			if err := s.Store.StartRun(ctx, r); err != nil {
+			if err := s.Store.StartRun(record(ctx), r); err != nil {
 				return err
 			}
 			r.Status, r.Error = runstore.StatusSkipped, fmt.Sprintf("upstream %s did not succeed (%s)", up, orNone(done[up]))
@@ -174,7 +174,7 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 	def, _ := LookupTask(j.Task) // Compile checked it
 	r := &runstore.Run{CycleID: c.ID, Job: j.Name, Task: string(j.Task), LogicalDate: c.LogicalDate}
 	log := s.log().With("cycle", c.ID, "job", j.Name, "logical_date", c.LogicalDate)
-	if err := s.Store.StartRun(ctx, r); err != nil {
+	if err := s.Store.StartRun(record(ctx), r); err != nil {
 		r.Status, r.Error = runstore.StatusFailed, err.Error()
 		return r, nil
 	}
@@ -184,7 +184,7 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 	var err error
 	transient := false
 	for n := 1; ; n++ {
-		aid, serr := s.Store.StartAttempt(hard, r.ID, n)
+		aid, serr := s.Store.StartAttempt(record(hard), r.ID, n)
 		if serr != nil {
 			err = serr
 			break
@@ -255,6 +255,11 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 	s.alertRun(c, r, out)
 	return r, out
 }
+
+// record is the context of a run store write: a stop request must not keep
+// what happened from being recorded (the writes are short and bounded by the
+// store's busy timeout).
+func record(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 func errText(err error) string {
 	if err == nil {
