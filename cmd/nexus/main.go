@@ -65,7 +65,7 @@ with their reasons, all queryable with SQL through embedded DuckDB; analyses,
 charts, a KPI dashboard and an executive deck are generated from it.
 
 Start with 'nexus demo'. Every command works with no configuration; defaults can
-be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, on_drift).`,
+be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, on_drift, schedule).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

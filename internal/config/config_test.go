@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +65,30 @@ func TestScheduleSectionErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.body, err, tc.want)
 		}
+	}
+}
+
+// The README's configuration example is the defaults, so it cannot drift
+// from them.
+func TestReadmeConfigIsTheDefault(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Configuration")
+	if !ok {
+		t.Fatal("README has no Configuration section")
+	}
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no yaml block in the Configuration section")
+	}
+	c, err := Load(write(t, block), false)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if got, want := fmt.Sprintf("%+v", c), fmt.Sprintf("%+v", Default()); got != want {
+		t.Errorf("README example differs from the defaults:\n got %s\nwant %s", got, want)
 	}
 }
