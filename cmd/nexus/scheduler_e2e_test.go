@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/schedule"
 	"github.com/keystone/nexus/internal/schedule/runstore"
 )
@@ -374,4 +375,68 @@ func TestSchedulerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-d.done
+}
+
+// TestKillBackfillResumes SIGKILLs a backfill while it builds its second
+// date; the same command resumes it (the first date is not redone) and the
+// lake is the one an uninterrupted backfill builds.
+func TestKillBackfillResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long end-to-end test")
+	}
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "land", "--scale", "0.02", "--seed", "8", "--daily-from", "2018-08-20")
+	cfg := "schedule:\n  sensor:\n    stable_for: 0s\n  jobs:\n    - {name: ingest, task: ingest}\n    - {name: build, task: transform}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nexus.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"backfill", "--from", "2018-08-19", "--to", "2018-08-21", "--source", "land"}
+	lakeDir := filepath.Join(dir, "lake")
+	secondBuild := func() bool {
+		r := runOf(storeRuns(t, lakeDir), 0, "build", func(r runstore.Run) bool {
+			return r.LogicalDate == "2018-08-20" && r.Status == runstore.StatusRunning
+		})
+		return r != nil
+	}
+	if !killWhen(t, dir, secondBuild, args...) {
+		t.Fatal("the backfill finished before it could be killed")
+	}
+	before := storeRuns(t, lakeDir)
+	out := nexus(t, dir, false, args...)
+	if !strings.Contains(out, "cycle 3 (2018-08-21, backfill) succeeded") {
+		t.Errorf("resumed backfill:\n%s", out)
+	}
+	byDate := map[string][]string{}
+	for _, r := range storeRuns(t, lakeDir) {
+		byDate[r.LogicalDate] = append(byDate[r.LogicalDate], r.Job+" "+string(r.Status))
+	}
+	want := map[string]string{
+		"2018-08-19": "ingest succeeded, build succeeded",
+		"2018-08-20": "ingest succeeded, build abandoned, build succeeded",
+		"2018-08-21": "ingest succeeded, build succeeded",
+	}
+	for d, w := range want {
+		if got := strings.Join(byDate[d], ", "); got != w {
+			t.Errorf("%s: runs %s, want %s (before the resume: %d runs)", d, got, w, len(before))
+		}
+	}
+	clean := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "land"), filepath.Join(clean, "land")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(clean, "nexus.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nexus(t, clean, false, args...)
+	a, err := lake.OpenRead(lakeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := lake.OpenRead(filepath.Join(clean, "lake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := laketest.DiffLakes(t, a, b, laketest.RunCols); len(d) > 0 {
+		t.Errorf("the resumed backfill differs from an uninterrupted one:\n%s", strings.Join(d, "\n"))
+	}
 }
