@@ -479,3 +479,50 @@ func TestSLA(t *testing.T) {
 		t.Errorf("sla_alerted: %+v", cycles)
 	}
 }
+
+// A source of whole files (no dt= folders) is ingested as it is: the
+// logical date does not apply to it.
+func TestIngestPlainSource(t *testing.T) {
+	s := newSched(t, func(c *Config) { c.Jobs = c.Jobs[:1] })
+	src, drops := landing(t)
+	for _, f := range []string{"olist_orders_dataset.csv", "olist_customers_dataset.csv"} {
+		b, err := os.ReadFile(filepath.Join(src, drops[0], f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.src, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.Trigger(context.Background(), JobIngestion, "2018-01-01", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.runs(t, runstore.RunFilter{CycleID: c.ID})[0]
+	// Seven of the nine files are missing: those tables fail, the two
+	// present are ingested whatever the date.
+	if r.Status != runstore.StatusFailed || r.RowsOut == 0 || strings.Contains(r.Error, "landing zone") {
+		t.Errorf("plain source: %+v", r)
+	}
+}
+
+// The alert command gets the alert as JSON on stdin.
+func TestAlertCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "alert.json")
+	n := NewNotifier(Alerts{Command: []string{"sh", "-c", "cat > " + out}}, nil)
+	if err := n.Notify(context.Background(), Alert{Event: EventRunFailed, Text: "boom", Job: "j"}); err != nil {
+		t.Fatal(err)
+	}
+	var a Alert
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &a); err != nil || a.Text != "boom" || a.Event != EventRunFailed {
+		t.Errorf("alert command got %s (%v)", b, err)
+	}
+	n = NewNotifier(Alerts{Command: []string{"sh", "-c", "echo nope >&2; exit 3"}}, nil)
+	if err := n.Notify(context.Background(), Alert{Event: EventRunFailed}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("failing command: %v", err)
+	}
+}

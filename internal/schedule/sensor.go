@@ -22,12 +22,17 @@ var errSensorTimeout = errors.New("landing zone folder still incomplete")
 // waitForBatches is the ingestion's sensor: it waits until every batch folder
 // up to date (all when date is empty) that Bronze does not hold yet is
 // complete, so that a half-copied folder is never ingested. A directory of
-// plain source files has no folders to wait for.
-func waitForBatches(ctx context.Context, env *Env, date string) (string, error) {
+// plain source files has no folders to wait for (landing is false).
+func waitForBatches(ctx context.Context, env *Env, date string) (note string, landing bool, err error) {
 	batches, landing, err := ingest.DiscoverBatches(env.Source)
 	if err != nil || !landing {
-		return "", err
+		return "", false, err
 	}
+	note, err = waitForFolders(ctx, env, date, batches)
+	return note, true, err
+}
+
+func waitForFolders(ctx context.Context, env *Env, date string, batches []ingest.Batch) (string, error) {
 	known, err := ingestedBatches(env.Lake)
 	if err != nil {
 		return "", err

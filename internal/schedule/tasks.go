@@ -177,14 +177,18 @@ func fromSummary(sum *pipeline.Summary) *Outcome {
 }
 
 func runIngest(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
-	waited, err := waitForBatches(ctx, env, in.Date)
+	waited, landing, err := waitForBatches(ctx, env, in.Date)
 	if err != nil {
 		return nil, err
+	}
+	until := ""
+	if landing {
+		until = in.Date // a directory of whole files has no dates: it is taken as it is
 	}
 	var out *Outcome
 	err = env.withWriter(func(lk *lake.Lake) error {
 		sum, err := pipeline.Run(ctx, lk, pipeline.Options{SourceDir: env.Source, OnDrift: env.OnDrift, SkipModels: true,
-			Until: in.Date, Logger: env.logger(), Engine: env.Engine, ProjectDir: env.ProjectDir})
+			Until: until, Logger: env.logger(), Engine: env.Engine, ProjectDir: env.ProjectDir})
 		if err != nil {
 			return err
 		}
