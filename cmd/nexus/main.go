@@ -92,6 +92,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newSnapshotsCmd(a),
 		newRollbackCmd(a),
 		newDoctorCmd(a),
+		newExportCmd(a),
 	)
 	return root
 }

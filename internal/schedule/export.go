@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -98,6 +100,46 @@ func (d ExportDef) Render(p *Plan, o ExportOptions) ([]byte, error) {
 		return nil, fmt.Errorf("export %s: %w", d.Target, err)
 	}
 	return b, nil
+}
+
+// Write renders the export of p into dir (created when missing) and returns
+// the file's path. The file is replaced whole: a tool scanning the directory
+// (Airflow's scheduler reads its dags folder all the time) never sees half of
+// it.
+func (d ExportDef) Write(p *Plan, o ExportOptions, dir string) (string, error) {
+	b, err := d.Render(p, o)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, d.File)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("export %s: %w", d.Target, err)
+	}
+	f, err := os.CreateTemp(dir, "."+d.File+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("export %s: %w", d.Target, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.Remove(f.Name()) // best effort: the error that matters is returned
+		}
+	}()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("export %s: write %s: %w", d.Target, path, err)
+	}
+	done = true
+	return path, nil
 }
 
 //go:embed templates/*.tmpl

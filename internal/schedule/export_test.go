@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -497,13 +499,20 @@ func checkWorkflow(t *testing.T, p *Plan, cron string, wf *actionlint.Workflow) 
 // broken workflows are refused.
 func TestActionlintCatchesBrokenWorkflows(t *testing.T) {
 	_, good := render(t, ExportGitHubActions, Default(), ExportOptions{Lake: "lake", Source: "src", Now: exportNow})
-	for _, tc := range []struct{ name, old, new string }{
-		{"needs an unknown job", "      - olist_daily_ingestion\n", "      - olist_daily_ingest\n"},
-		{"bad cron", "cron: '0 2 * * *'", "cron: '0 25 * * *'"},
-		{"unknown context", "${{ needs.prepare.outputs.date }}", "${{ need.prepare.outputs.date }}"},
-		{"broken YAML", "    runs-on: ubuntu-latest\n", "    runs-on: [ubuntu-latest\n"},
+	for _, tc := range []struct {
+		name, old, new string
+		shellcheck     bool // found by shellcheck, through actionlint
+	}{
+		{"needs an unknown job", "      - olist_daily_ingestion\n", "      - olist_daily_ingest\n", false},
+		{"bad cron", "cron: '0 2 * * *'", "cron: '0 25 * * *'", false},
+		{"unknown context", "${{ needs.prepare.outputs.date }}", "${{ need.prepare.outputs.date }}", false},
+		{"broken YAML", "    runs-on: ubuntu-latest\n", "    runs-on: [ubuntu-latest\n", false},
+		{"unquoted variable in a script", `sleep "$wait_s"`, `sleep $wait_s`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.shellcheck {
+				needTool(t, "shellcheck")
+			}
 			broken := bytes.Replace(good, []byte(tc.old), []byte(tc.new), 1)
 			if bytes.Equal(broken, good) {
 				t.Fatalf("%q not in the workflow", tc.old)
@@ -577,6 +586,134 @@ func TestExportRefuses(t *testing.T) {
 		d, _ := LookupExport(tc.target)
 		if _, err := d.Render(p, opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error about %q", tc.target, err, tc.want)
+		}
+	}
+}
+
+// TestAirflowCallbacks: the DAG file, imported against stand-ins of
+// airflow and pendulum, posts the alerts of nexus's own scheduler (same
+// JSON, same HMAC signature) to a local receiver, for the logical date nexus
+// would process: the day before the tick in the schedule's zone (here Tokyo,
+// where Airflow's ds would be a day earlier still).
+func TestAirflowCallbacks(t *testing.T) {
+	python := needTool(t, "python3")
+	type received struct {
+		header http.Header
+		body   []byte
+	}
+	got := make(chan received, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- received{r.Header.Clone(), b}
+	}))
+	defer srv.Close()
+	cfg := Default()
+	cfg.Timezone = "Asia/Tokyo"
+	cfg.Alerts.Webhooks = []string{srv.URL + "/hook"}
+	_, b := render(t, ExportAirflow, cfg, ExportOptions{Lake: "/srv/lake", Source: "/srv/landing", Now: exportNow})
+	path := filepath.Join(t.TempDir(), "dags.py")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cret"
+	// 02:00 in Tokyo on 10 March is 17:00 UTC on the 9th.
+	cmd := exec.Command(python, filepath.Join("testdata", "airflow_callbacks.py"), path, JobTransform, "2025-03-09T17:00")
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join("testdata", "airflow_stub"), cfg.Alerts.SecretEnv+"="+secret, "PYTHONDONTWRITEBYTECODE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	close(got)
+	var events []AlertEvent
+	for r := range got {
+		if sig := r.header.Get(SignatureHeader); sig != Sign([]byte(secret), r.body) {
+			t.Errorf("%s %q, want the body's HMAC", SignatureHeader, sig)
+		}
+		var a Alert
+		if err := json.Unmarshal(r.body, &a); err != nil {
+			t.Fatalf("%v: %s", err, r.body)
+		}
+		if r.header.Get("X-Nexus-Event") != string(a.Event) || a.Job != JobTransform || a.Lake != "/srv/lake" || a.Host == "" || a.Time.IsZero() || a.Severity != "error" {
+			t.Errorf("alert %+v (event header %q)", a, r.header.Get("X-Nexus-Event"))
+		}
+		switch a.Event {
+		case EventRunFailed:
+			if a.LogicalDate != "2025-03-09" || a.Incident != "job:"+JobTransform || a.Error != "exit status 1" || !strings.Contains(a.Text, JobTransform+" failed for 2025-03-09") {
+				t.Errorf("failure alert %+v", a)
+			}
+		case EventSLAMissed:
+			if a.Incident != "sla" || !strings.Contains(a.Text, "missed its SLA") {
+				t.Errorf("SLA alert %+v", a)
+			}
+		}
+		events = append(events, a.Event)
+	}
+	if !slices.Equal(events, []AlertEvent{EventRunFailed, EventSLAMissed}) {
+		t.Errorf("alerts %v, want a failure and an SLA miss", events)
+	}
+}
+
+// TestGitHubActionsRetryLoop runs the workflow's trigger step in bash with a
+// stand-in nexus that fails a number of times: the step makes the plan's
+// attempts, passes nexus the job, date, lake, source and config, and fails
+// when all attempts failed.
+func TestGitHubActionsRetryLoop(t *testing.T) {
+	bash := needTool(t, "bash")
+	needTool(t, "timeout")
+	cfg := Default()
+	cfg.Retries = 2
+	p, b := render(t, ExportGitHubActions, cfg, ExportOptions{Lake: "my lake", Source: "drops", Config: "nexus.yaml", Now: exportNow})
+	wf, errs := actionlint.Parse(b)
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	var script string
+	for _, s := range wf.Jobs[JobQuality].Steps {
+		if s.Name != nil && s.Name.Value == "nexus trigger "+JobQuality {
+			script = s.Exec.(*actionlint.ExecRun).Run.Value
+		}
+	}
+	if script == "" {
+		t.Fatal("no trigger step")
+	}
+	for _, tc := range []struct {
+		failures, calls int
+		ok              bool
+	}{
+		{0, 1, true},
+		{2, 3, true},  // the last retry succeeds
+		{3, 3, false}, // 1 attempt + 2 retries, all failed
+	} {
+		dir := t.TempDir()
+		calls := filepath.Join(dir, "calls")
+		fake := filepath.Join(dir, "nexus")
+		// Appends its arguments, one per line, then a blank line; fails
+		// while it has been called no more than FAILURES times.
+		if err := os.WriteFile(fake, []byte(`#!/bin/sh
+printf '%s\n' "$@" >> "$CALLS"; echo >> "$CALLS"
+n=$(grep -c '^$' "$CALLS")
+[ "$n" -gt "$FAILURES" ]
+`), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bash, "-e", "-c", script)
+		cmd.Env = append(os.Environ(), "CALLS="+calls, "FAILURES="+strconv.Itoa(tc.failures), "NEXUS_BIN="+fake, "NEXUS_JOB="+JobQuality,
+			"NEXUS_DATE=2025-03-09", "NEXUS_LAKE=my lake", "NEXUS_SOURCE=drops", "NEXUS_CONFIG=nexus.yaml",
+			"RETRIES="+strconv.Itoa(p.Retries), "BACKOFF=0", "MAX_BACKOFF=0", "ATTEMPT_TIMEOUT=60")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != tc.ok {
+			t.Errorf("%d failure(s): %v, want ok=%v\n%s", tc.failures, err, tc.ok, out)
+		}
+		b, err := os.ReadFile(calls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempts := strings.Split(strings.TrimSuffix(string(b), "\n\n"), "\n\n")
+		want := strings.Join(triggerArgs(JobQuality, "2025-03-09", ExportOptions{Lake: "my lake", Source: "drops", Config: "nexus.yaml"}), "\n")
+		if len(attempts) != tc.calls || attempts[0] != want {
+			t.Errorf("%d failure(s): %d call(s) %q, want %d with\n%s", tc.failures, len(attempts), attempts, tc.calls, want)
 		}
 	}
 }
