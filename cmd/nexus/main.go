@@ -96,6 +96,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newRunsCmd(a),
 		newTriggerCmd(a),
 		newBackfillCmd(a),
+		newExportCmd(a),
 	)
 	return root
 }
