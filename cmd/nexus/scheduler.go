@@ -212,7 +212,8 @@ func newTriggerCmd(a *app) *cobra.Command {
 		Long: `Run one job of the schedule now, for a logical date (default: yesterday in the
 schedule's zone), as a manual cycle: the same task, retries and alerts as a
 scheduled cycle. Exported Airflow tasks and GitHub workflows call this.
-Exit status 1 when the job fails.`,
+Exit status 1 when the job fails, 3 when it failed permanently (a bad file, a
+blocking check: retrying will not help).`,
 		Example: `  nexus trigger olist_daily_ingestion --source data/landing --date 2018-07-03
   nexus trigger olist_analytics_refresh`,
 		Args: cobra.ExactArgs(1),
@@ -277,14 +278,17 @@ so after a kill the same command resumes where it stopped.`,
 }
 
 // printCycleResult prints one line per run of a cycle; a cycle that did not
-// succeed is exit status 1.
+// succeed is exit status 1, or schedule.ExitPermanent when a job failed in a
+// way a retry cannot fix.
 func printCycleResult(ctx context.Context, st *runstore.Store, c *runstore.Cycle) error {
 	runs, err := st.Runs(ctx, runstore.RunFilter{CycleID: c.ID})
 	if err != nil {
 		return err
 	}
+	permanent := false
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
+		permanent = permanent || (r.Status == runstore.StatusFailed && r.Permanent)
 		line := fmt.Sprintf("%s %s %s: %s in %s", c.LogicalDate, r.Job, r.Status, attemptsText(r.Attempts), r.Duration().Round(time.Millisecond))
 		if r.Snapshot > 0 {
 			line += fmt.Sprintf(", snapshot %d", r.Snapshot)
@@ -298,10 +302,13 @@ func printCycleResult(ctx context.Context, st *runstore.Store, c *runstore.Cycle
 		fmt.Println(line)
 	}
 	fmt.Printf("cycle %d (%s, %s) %s\n", c.ID, c.LogicalDate, c.Trigger, c.Status)
-	if c.Status != runstore.StatusSucceeded {
-		return exitError{1}
+	switch {
+	case c.Status == runstore.StatusSucceeded:
+		return nil
+	case permanent:
+		return exitError{schedule.ExitPermanent}
 	}
-	return nil
+	return exitError{1}
 }
 
 func attemptsText(n int) string {

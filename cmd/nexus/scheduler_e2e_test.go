@@ -440,3 +440,25 @@ func TestKillBackfillResumes(t *testing.T) {
 		t.Errorf("the resumed backfill differs from an uninterrupted one:\n%s", strings.Join(d, "\n"))
 	}
 }
+
+// `nexus trigger` exits 3 when the job failed permanently (a bad header), so
+// that an exported workflow's retry loop stops; 0 once the file is fixed.
+func TestTriggerExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "land", "dt=2018-07-01")
+	if err := os.MkdirAll(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "olist_orders_dataset.csv"), []byte("id;status\n1;x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nexus.yaml"), []byte("schedule:\n  sensor:\n    stable_for: 0s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nexusBin, "trigger", schedule.JobIngestion, "--source", "land", "--date", "2018-07-01")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != schedule.ExitPermanent || !strings.Contains(string(out), "failed: 1 attempt") {
+		t.Errorf("trigger on a bad header: %v\n%s", err, out)
+	}
+}

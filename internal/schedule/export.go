@@ -405,6 +405,7 @@ type ghaData struct {
 	Lake, Source, Config string
 	NexusBin             string
 	Trigger              string // the arguments of nexus in a step's script
+	ExitPermanent        int    // nexus trigger's exit status for a failure not worth a retry
 	Jobs                 []ghaJob
 	JobIDs               []string
 	Webhooks             string
@@ -452,7 +453,7 @@ func renderGitHubActions(p *Plan, o ExportOptions) ([]byte, error) {
 	if o.Config != "" {
 		shellVars.Config = `"$NEXUS_CONFIG"`
 	}
-	d := ghaData{Cron: utc, Trigger: strings.Join(triggerArgs(`"$NEXUS_JOB"`, `"$NEXUS_DATE"`, shellVars), " "), Zone: spec.Loc.String(), Lake: o.Lake, Source: o.Source, Config: o.Config, NexusBin: o.NexusBin,
+	d := ghaData{Cron: utc, ExitPermanent: ExitPermanent, Trigger: strings.Join(triggerArgs(`"$NEXUS_JOB"`, `"$NEXUS_DATE"`, shellVars), " "), Zone: spec.Loc.String(), Lake: o.Lake, Source: o.Source, Config: o.Config, NexusBin: o.NexusBin,
 		Webhooks: strings.Join(p.Alerts.Webhooks, " "), AlertRetries: p.Alerts.Retries, Signature: SignatureHeader}
 	d.CronNote = spec.Fields + " " + d.Zone
 	if ghaSecretName.MatchString(p.Alerts.SecretEnv) {

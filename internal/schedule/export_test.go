@@ -685,6 +685,7 @@ func TestGitHubActionsRetryLoop(t *testing.T) {
 		{0, 1, true},
 		{2, 3, true},  // the last retry succeeds
 		{3, 3, false}, // 1 attempt + 2 retries, all failed
+		{-1, 1, false}, // a permanent failure: not retried
 	} {
 		dir := t.TempDir()
 		calls := filepath.Join(dir, "calls")
@@ -694,6 +695,7 @@ func TestGitHubActionsRetryLoop(t *testing.T) {
 		if err := os.WriteFile(fake, []byte(`#!/bin/sh
 printf '%s\n' "$@" >> "$CALLS"; echo >> "$CALLS"
 n=$(grep -c '^$' "$CALLS")
+[ "$FAILURES" -ge 0 ] || exit 3
 [ "$n" -gt "$FAILURES" ]
 `), 0o755); err != nil {
 			t.Fatal(err)

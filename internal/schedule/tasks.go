@@ -136,6 +136,11 @@ func checkRow(c quality.Result) runstore.CheckRow {
 		OnFail: string(c.OnFail), Blocking: c.Blocking, RowsFailed: c.RowsFailed, Observed: c.Observed}
 }
 
+// ExitPermanent is the exit status of `nexus trigger` and `nexus backfill`
+// when a job failed permanently, so that an outer retry loop (an exported
+// workflow) stops instead of retrying what cannot succeed.
+const ExitPermanent = 3
+
 // errChecksFailed: a quality check of severity error failed (permanent: the
 // data, not the run, is wrong).
 var errChecksFailed = errors.New("quality checks failed")
