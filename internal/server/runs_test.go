@@ -667,3 +667,37 @@ func TestRunsPage(t *testing.T) {
 		t.Error("the static export links to /runs, which only the server has")
 	}
 }
+
+// TestDamagedRunStoreDegrades: a run store that cannot be read fails the run
+// endpoints with a 503 saying so (no machine path), and nothing else: the
+// analyses answer and /metrics still has the query counters and the lake's
+// snapshot.
+func TestDamagedRunStoreDegrades(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(testLake.Root)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "_nexus", runstore.StoreFile), []byte("not an SQLite database, not at all: garbage garbage garbage garbage garbage garbage garbage garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := lake.OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(NewServer(testEng, lk, nil, Options{}))
+	defer ts.Close()
+	for _, p := range []string{"/api/runs", "/api/run?id=1"} {
+		var e apiError
+		get(t, ts, p, http.StatusServiceUnavailable, &e)
+		if !strings.Contains(e.Error, "the run store cannot be read") || !strings.Contains(e.Error, "<lake>/_nexus/runs.db") || strings.Contains(e.Error, root) {
+			t.Errorf("%s on a damaged run store: %q", p, e.Error)
+		}
+	}
+	get(t, ts, "/api/kpis", 200, nil)
+	m := string(body(t, ts.URL+"/metrics", 200))
+	// (runstore.MetricsHandler leaves the run metrics out then: it serves
+	// what it can, ContinueOnError.)
+	if !strings.Contains(m, "nexus_server_queries_started_total") || !strings.Contains(m, "nexus_lake_snapshot ") || strings.Contains(m, "nexus_runs_total") {
+		t.Errorf("/metrics on a damaged run store:\n%s", m)
+	}
+}
