@@ -55,11 +55,16 @@ type served struct {
 }
 
 // startServe runs `nexus serve` on lakeDir and waits until /healthz answers.
-func startServe(t *testing.T, lakeDir string) *served {
+// A prefix runs it through a command (readOnlyPrefix: as another user).
+func startServe(t *testing.T, lakeDir string, prefix ...string) *served {
 	t.Helper()
 	addr := freePort(t)
 	s := &served{base: "http://" + addr}
-	srv := exec.Command(nexusBin, "--lake", lakeDir, "--log-level", "info", "serve", "--addr", addr)
+	full := append(append([]string{}, prefix...), nexusBin, "--lake", lakeDir, "--log-level", "info", "serve", "--addr", addr)
+	srv := exec.Command(full[0], full[1:]...)
+	if len(prefix) > 0 {
+		srv.Env = append(os.Environ(), "HOME="+os.TempDir())
+	}
 	srv.Stdout, srv.Stderr = &s.out, &s.errb
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,9 @@ func newServeCmd(a *app) *cobra.Command {
 filters for date range, state and category, re-queried on the lake's gold tables
 through a read-only JSON API: /api/NAME for every analysis of 'nexus analyze'
 (same names, filters and parameters), /api/dashboard, /api/filters,
-/api/freshness, /healthz and /metrics.
+/api/freshness, /healthz and /metrics (query counters and the run store's
+metrics). The Runs page, /runs, shows the scheduler's cycles from
+/api/runs, /api/run and /api/quarantine.
 The API runs only the built-in analyses, never SQL from a request. Everything
 the page needs is embedded in the binary: no CDN, no internet.
 

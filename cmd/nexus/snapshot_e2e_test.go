@@ -238,6 +238,22 @@ func treeState(t *testing.T, root string) string {
 // permissions) by running nexus as nobody through setpriv.
 func readOnlyRunner(t *testing.T, dir, lakeDir string) func(args ...string) (string, error) {
 	t.Helper()
+	prefix := readOnlyPrefix(t, dir, lakeDir)
+	return func(args ...string) (string, error) {
+		full := append(append(append([]string{}, prefix...), nexusBin, "--lake", lakeDir), args...)
+		cmd := exec.Command(full[0], full[1:]...)
+		cmd.Dir = lakeDir
+		cmd.Env = append(os.Environ(), "HOME="+os.TempDir())
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+}
+
+// readOnlyPrefix takes the write permissions of the lake away (restored at
+// cleanup) and returns what to run nexus through so that they hold: nothing
+// for a normal user, setpriv to nobody for root.
+func readOnlyPrefix(t *testing.T, dir, lakeDir string) []string {
+	t.Helper()
 	if err := filepath.WalkDir(lakeDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -275,14 +291,7 @@ func readOnlyRunner(t *testing.T, dir, lakeDir string) func(args ...string) (str
 		}
 		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
 	}
-	return func(args ...string) (string, error) {
-		full := append(append(append([]string{}, prefix...), nexusBin, "--lake", lakeDir), args...)
-		cmd := exec.Command(full[0], full[1:]...)
-		cmd.Dir = lakeDir
-		cmd.Env = append(os.Environ(), "HOME="+os.TempDir())
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	return prefix
 }
 
 // TestDamagedPointerRecovers: with _nexus/CURRENT damaged, commands refuse

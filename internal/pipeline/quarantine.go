@@ -66,11 +66,19 @@ func QuarantineCount(ctx context.Context, eng *engine.Engine, table, check strin
 	return n, nil
 }
 
-func quarantineSelect(eng *engine.Engine, table, check string) (string, error) {
-	table = strings.TrimPrefix(table, "quarantine.")
-	if l, t, ok := strings.Cut(table, "."); ok {
-		table = l + "_" + t // silver.orders → silver_orders
+// QuarantineTable is the quarantine table (in the quarantine schema) of a
+// table named silver.orders, silver_orders or quarantine.silver_orders:
+// silver_orders.
+func QuarantineTable(name string) string {
+	name = strings.TrimPrefix(name, "quarantine.")
+	if l, t, ok := strings.Cut(name, "."); ok {
+		return l + "_" + t
 	}
+	return name
+}
+
+func quarantineSelect(eng *engine.Engine, table, check string) (string, error) {
+	table = QuarantineTable(table)
 	found := false
 	for _, m := range eng.Tables() {
 		if m.Layer == lake.Quarantine && m.Table == table {

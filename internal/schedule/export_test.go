@@ -683,8 +683,8 @@ func TestGitHubActionsRetryLoop(t *testing.T) {
 		ok              bool
 	}{
 		{0, 1, true},
-		{2, 3, true},  // the last retry succeeds
-		{3, 3, false}, // 1 attempt + 2 retries, all failed
+		{2, 3, true},   // the last retry succeeds
+		{3, 3, false},  // 1 attempt + 2 retries, all failed
 		{-1, 1, false}, // a permanent failure: not retried
 	} {
 		dir := t.TempDir()

@@ -154,16 +154,6 @@ func (g *gate) metricsText() []byte {
 	return b
 }
 
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	if _, err := parseQuery(r.URL.Query(), nil, nil); err != nil {
-		writeParamError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(s.gate.metricsText())
-}
-
 // writeQueryError answers a failed computation: 503 when no slot was free in
 // time, 504 at the timeout, 500 otherwise (with the paths of the machine
 // taken out of the message).

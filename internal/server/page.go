@@ -18,15 +18,24 @@ import (
 // The dashboard page: one HTML template with its CSS and JS inlined, so the
 // live page and the static export are the same single file.
 //
-//go:embed assets/dashboard.html assets/dashboard.css assets/dashboard.js
+//go:embed assets/dashboard.html assets/dashboard.css assets/dashboard.js assets/runs.html assets/runs.css assets/runs.js
 var assets embed.FS
 
-var pageTpl = template.Must(template.New("dashboard.html").ParseFS(assets, "assets/dashboard.html"))
+var (
+	pageTpl     = template.Must(template.New("dashboard.html").ParseFS(assets, "assets/dashboard.html"))
+	runsPageTpl = template.Must(template.New("runs.html").ParseFS(assets, "assets/runs.html"))
+)
 
 var (
 	pageCSS = template.CSS(mustRead("assets/dashboard.css"))
 	pageJS  = template.JS(mustRead("assets/dashboard.js"))
+	// The Runs page has the dashboard's styles plus its own.
+	runsCSS = template.CSS(mustRead("assets/dashboard.css") + mustRead("assets/runs.css"))
+	runsJS  = template.JS(mustRead("assets/runs.js"))
 )
+
+// runsPagePath is the Runs page of the live dashboard.
+const runsPagePath = "/runs"
 
 func mustRead(name string) string {
 	b, err := assets.ReadFile(name)
@@ -64,6 +73,17 @@ func renderPage(b Boot) ([]byte, error) {
 	err := pageTpl.Execute(&buf, map[string]any{"Boot": b, "CSS": pageCSS, "JS": pageJS, "Static": b.Mode == "static", "KPIs": analytics.KPIDefs})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard page: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// renderRunsPage renders the Runs page; it reads /api/runs (live only: the
+// run store is not part of the static export).
+func renderRunsPage(lakeName string) ([]byte, error) {
+	var buf bytes.Buffer
+	err := runsPageTpl.Execute(&buf, map[string]any{"Lake": lakeName, "CSS": runsCSS, "JS": runsJS, "NoRuns": NoRunsMessage})
+	if err != nil {
+		return nil, fmt.Errorf("runs page: %w", err)
 	}
 	return buf.Bytes(), nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/keystone/nexus/internal/analytics"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/schedule/runstore"
 )
 
 // Options tune the handler.
@@ -57,6 +58,8 @@ type Server struct {
 	mux   *http.ServeMux
 	hosts hostSet
 	gate  *gate
+	// runMetrics serves the run store's and the lake's metrics on /metrics.
+	runMetrics http.Handler
 
 	// rw is held shared by queries and exclusively while a new version of
 	// the lake is prepared (version.go).
@@ -90,7 +93,7 @@ func NewServer(eng *engine.Engine, lk *lake.Lake, logger *slog.Logger, opts Opti
 		opts.QueryTimeout = 10 * time.Second
 	}
 	s := &Server{eng: eng, db: eng.DB(), lk: lk, log: logger, opts: opts, mux: http.NewServeMux(),
-		hosts: newHostSet(opts.AllowedHosts), gate: newGate(opts.MaxQueries)}
+		hosts: newHostSet(opts.AllowedHosts), gate: newGate(opts.MaxQueries), runMetrics: runstore.MetricsHandler(lk.Root)}
 	s.routes()
 	return s
 }
@@ -105,25 +108,41 @@ type endpoint struct {
 // dashboardPath is the bundle of every analysis the dashboard shows.
 const dashboardPath = "/api/dashboard"
 
-// routes serves every analysis of the registry under its name, /api/NAME.
+// routes serves every analysis of the registry under its name, /api/NAME,
+// and the other endpoints and pages of the list below (the one list of
+// them: the 404 of /api/ names its endpoints).
 func (s *Server) routes() {
-	paths := []string{dashboardPath, "/api/filters", "/api/freshness"}
+	var paths []string
 	for _, a := range analytics.Registry() {
 		s.mux.HandleFunc("/api/"+a.Name, s.data(a.Name, endpoint{a.Params, a.Run}))
 		paths = append(paths, "/api/"+a.Name)
 	}
-	s.mux.HandleFunc(dashboardPath, s.data("dashboard", endpoint{run: func(ctx context.Context, db *sql.DB, f analytics.Filter, _ analytics.Args) (any, error) {
-		return Collect(ctx, db, f)
-	}}))
-	s.mux.HandleFunc("/api/filters", s.filters)
-	s.mux.HandleFunc("/api/freshness", s.freshness)
+	for _, rt := range []struct {
+		path string
+		h    http.HandlerFunc
+	}{
+		{dashboardPath, s.data("dashboard", endpoint{run: func(ctx context.Context, db *sql.DB, f analytics.Filter, _ analytics.Args) (any, error) {
+			return Collect(ctx, db, f)
+		}})},
+		{"/api/filters", s.filters},
+		{"/api/freshness", s.freshness},
+		{"/api/runs", s.runsAPI},
+		{"/api/run", s.runAPI},
+		{"/api/quarantine", s.quarantineAPI},
+		{"/healthz", s.healthz},
+		{"/metrics", s.metrics},
+		{runsPagePath, s.runsPage},
+		{"/", s.page},
+	} {
+		s.mux.HandleFunc(rt.path, rt.h)
+		if strings.HasPrefix(rt.path, "/api/") {
+			paths = append(paths, rt.path)
+		}
+	}
 	sort.Strings(paths)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint; endpoints: "+strings.Join(paths, ", "))
 	})
-	s.mux.HandleFunc("/healthz", s.healthz)
-	s.mux.HandleFunc("/metrics", s.metrics)
-	s.mux.HandleFunc("/", s.page)
 }
 
 // ServeHTTP logs the request and dispatches it. Only GET and HEAD exist,
@@ -332,6 +351,17 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := renderPage(Boot{Mode: "live", Generated: time.Now().UTC(), Lake: lakeName(s.lk)})
+	s.writePage(w, b, err)
+}
+
+// runsPage serves the Runs page; it reads /api/runs.
+func (s *Server) runsPage(w http.ResponseWriter, _ *http.Request) {
+	// Its parameters (cycles, quarantine, check) are the API's to check.
+	b, err := renderRunsPage(lakeName(s.lk))
+	s.writePage(w, b, err)
+}
+
+func (s *Server) writePage(w http.ResponseWriter, b []byte, err error) {
 	if err != nil {
 		s.log.Error("page", "err", err)
 		writeError(w, http.StatusInternalServerError, "", "render the page")
