@@ -37,11 +37,8 @@ attempts, steps and failed checks of one run. Read-only.`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			switch st := runstore.Status(status); st {
-			case "", runstore.StatusRunning, runstore.StatusSucceeded, runstore.StatusFailed, runstore.StatusSkipped,
-				runstore.StatusAbandoned, runstore.StatusCancelled:
-			default:
-				return fmt.Errorf("--status %q: want running, succeeded, failed, skipped, abandoned or cancelled", status)
+			if st := runstore.Status(status); st != "" && !st.Valid() {
+				return fmt.Errorf("--status %q: want one of %v", status, runstore.Statuses())
 			}
 			if _, err := lake.OpenUnpinned(a.cfg.Lake); err != nil {
 				return err // no lake there: say so, as every read command does

@@ -38,12 +38,6 @@ var (
 	paramQLimit = analytics.Param{Name: "limit", Description: "at most this many rows", Default: 50, Min: 1, Max: 1000}
 )
 
-// gridStatuses are the statuses the grid colours, in the legend's order.
-// (runstore has no list of its statuses; the test checks the page's CSS
-// colours each of these.)
-var gridStatuses = []runstore.Status{runstore.StatusSucceeded, runstore.StatusFailed, runstore.StatusRunning,
-	runstore.StatusSkipped, runstore.StatusAbandoned, runstore.StatusCancelled}
-
 // jobOrderRuns is how many recent runs the order of the grid's rows is
 // taken from.
 const jobOrderRuns = 200
@@ -137,7 +131,7 @@ func (s *Server) runsAPI(w http.ResponseWriter, r *http.Request) {
 	s.runStoreAnswer(w, r, "runs", func(ctx context.Context, st *runstore.Store) (any, error) {
 		return s.runsView(ctx, st, args[paramCycles.Name])
 	}, func() any {
-		return RunsView{Message: NoRunsMessage, Statuses: gridStatuses, Jobs: []string{}, Cycles: []GridCycle{}, FailedChecks: []FailedCheck{}}
+		return RunsView{Message: NoRunsMessage, Statuses: runstore.Statuses(), Jobs: []string{}, Cycles: []GridCycle{}, FailedChecks: []FailedCheck{}}
 	})
 }
 
@@ -157,7 +151,7 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			// runstore has no sentinel for an unknown run: its message is
 			// recognised here, and only here.
-			if strings.HasPrefix(err.Error(), fmt.Sprintf("no run %d ", id)) {
+			if errors.Is(err, runstore.ErrNoRun) {
 				return nil, fmt.Errorf("%w: %w", errNoRun, err)
 			}
 			return nil, err
@@ -246,7 +240,7 @@ func gridRun(r runstore.Run, tries int) GridRun {
 
 // runsView reads the last n cycles, their runs, and the failed checks.
 func (s *Server) runsView(ctx context.Context, st *runstore.Store, n int) (*RunsView, error) {
-	v := &RunsView{Store: true, Statuses: gridStatuses, Jobs: []string{}, Cycles: []GridCycle{}, FailedChecks: []FailedCheck{}}
+	v := &RunsView{Store: true, Statuses: runstore.Statuses(), Jobs: []string{}, Cycles: []GridCycle{}, FailedChecks: []FailedCheck{}}
 	paused, err := st.Setting(ctx, runstore.SettingPaused)
 	if err != nil {
 		return nil, err

@@ -315,7 +315,7 @@ func TestRunsAPI(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range gridStatuses {
+	for _, s := range runstore.Statuses() {
 		if !seen[s] {
 			t.Errorf("no cell or cycle is %s", s)
 		}
@@ -651,7 +651,7 @@ func TestRunsPage(t *testing.T) {
 		t.Errorf("the Runs page does not carry the no-runs message: %v", m)
 	}
 	checkSelfContained(t, page)
-	for _, st := range gridStatuses {
+	for _, st := range runstore.Statuses() {
 		if !strings.Contains(string(runsCSS), ".st-"+string(st)+" {") {
 			t.Errorf("runs.css does not colour %s", st)
 		}

@@ -42,6 +42,7 @@ var (
 	descSnapshot    = prometheus.NewDesc("nexus_lake_snapshot", "The lake's current snapshot number.", nil, nil)
 	descPaused      = prometheus.NewDesc("nexus_scheduler_paused", "1 when the scheduled cycles are paused.", nil, nil)
 	descOpen        = prometheus.NewDesc("nexus_open_incidents", "Incidents alerted and not yet recovered.", nil, nil)
+	descStoreUp     = prometheus.NewDesc("nexus_run_store_up", "1 when the run store was read, 0 when it exists but could not be read (the run metrics are then missing).", nil, nil)
 )
 
 type storeCollector struct{ root string }
@@ -59,14 +60,34 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		return // nothing scheduled yet: no run metrics
 	}
 	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 0)
 		ch <- prometheus.NewInvalidMetric(descRuns, err)
 		return
 	}
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := st.collect(ctx, ch); err != nil {
+	// Metrics are collected into a buffer first: a store that fails midway
+	// is reported as down, not as a partial set of figures.
+	var ms []prometheus.Metric
+	buf, done := make(chan prometheus.Metric), make(chan struct{})
+	go func() {
+		for m := range buf {
+			ms = append(ms, m)
+		}
+		close(done)
+	}()
+	err = st.collect(ctx, buf)
+	close(buf)
+	<-done
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 0)
 		ch <- prometheus.NewInvalidMetric(descRuns, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 1)
+	for _, m := range ms {
+		ch <- m
 	}
 }
 

@@ -34,6 +34,21 @@ const (
 	StatusCancelled Status = "cancelled"
 )
 
+// Statuses lists every status, in the order a legend shows them.
+func Statuses() []Status {
+	return []Status{StatusSucceeded, StatusFailed, StatusRunning, StatusSkipped, StatusAbandoned, StatusCancelled}
+}
+
+// Valid reports whether s is one of the statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses() {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
 // Finished reports whether the status is final.
 func (s Status) Finished() bool { return s != StatusRunning }
 
@@ -179,6 +194,9 @@ func OpenStore(root string) (*Store, error) {
 
 // ErrNoStore: the lake has no run store yet (the scheduler never ran).
 var ErrNoStore = errors.New("no run store yet (the scheduler, trigger or backfill creates it)")
+
+// ErrNoRun: the run store has no run of that number.
+var ErrNoRun = errors.New("no such run in the run store")
 
 // OpenStoreRead opens the run store read-only; it never creates anything.
 func OpenStoreRead(root string) (*Store, error) {
@@ -604,7 +622,7 @@ func (s *Store) Run(ctx context.Context, id int64) (*Run, error) {
 		return nil, err
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("no run %d in the run store (nexus runs lists them)", id)
+		return nil, fmt.Errorf("%w: %d (nexus runs lists them)", ErrNoRun, id)
 	}
 	return &all[0], nil
 }

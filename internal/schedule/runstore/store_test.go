@@ -3,6 +3,7 @@ package runstore
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,36 @@ func TestAbandonedAndIncidents(t *testing.T) {
 		if sum, _, ok, err := st.CloseIncident("job:j"); err != nil || ok != want || (ok && sum != "boom") {
 			t.Errorf("close %d: %q %t %v", i, sum, ok, err)
 		}
+	}
+}
+
+// /metrics says when the run store cannot be read, instead of dropping the
+// run metrics silently.
+func TestMetricsStoreUp(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "lake")
+	if _, err := lake.Open(root); err != nil {
+		t.Fatal(err)
+	}
+	get := func() string {
+		rec := httptest.NewRecorder()
+		MetricsHandler(root).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if body := get(); strings.Contains(body, "nexus_run_store_up") || !strings.Contains(body, "nexus_lake_snapshot 0") {
+		t.Errorf("no store yet:\n%s", body)
+	}
+	st, err := OpenStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if body := get(); !strings.Contains(body, "nexus_run_store_up 1") || !strings.Contains(body, "nexus_scheduler_paused 0") {
+		t.Errorf("a store:\n%s", body)
+	}
+	if err := os.WriteFile(lake.MetaPath(root, StoreFile), []byte("not a database, just text that is long enough to look like a header......"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if body := get(); !strings.Contains(body, "nexus_run_store_up 0") {
+		t.Errorf("a damaged store:\n%s", body)
 	}
 }
