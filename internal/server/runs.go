@@ -149,11 +149,6 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request) {
 	s.runStoreAnswer(w, r, "run", func(ctx context.Context, st *runstore.Store) (any, error) {
 		run, err := st.Run(ctx, id)
 		if err != nil {
-			// runstore has no sentinel for an unknown run: its message is
-			// recognised here, and only here.
-			if errors.Is(err, runstore.ErrNoRun) {
-				return nil, fmt.Errorf("%w: %w", errNoRun, err)
-			}
 			return nil, err
 		}
 		att, err := st.Attempts(ctx, id)
@@ -166,9 +161,6 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request) {
 		return RunDetail{Run: gridRun(*run, 1), Attempts: att}, nil
 	}, nil)
 }
-
-// errNoRun: /api/run of an id the store does not hold (answered 404).
-var errNoRun = errors.New("no such run")
 
 // intArgs validates a run endpoint's query: only its parameters, each once,
 // integers within their bounds.
@@ -226,7 +218,7 @@ func (s *Server) runStoreAnswer(w http.ResponseWriter, r *http.Request, name str
 		writeError(w, http.StatusNotFound, "", NoRunsMessage)
 	case errors.Is(err, errBusy), errors.Is(err, errTimeout):
 		s.writeQueryError(w, name, err)
-	case errors.Is(err, errNoRun):
+	case errors.Is(err, runstore.ErrNoRun):
 		writeError(w, http.StatusNotFound, "", s.redact(err.Error()))
 	default:
 		s.log.Error("run store", "endpoint", name, "err", err)

@@ -380,7 +380,7 @@ func TestRunsAPI(t *testing.T) {
 		{"/api/runs?job=x", "job", 400, "accepted: cycles"},
 		{"/api/run", "id", 400, "required"},
 		{"/api/run?id=-1", "id", 400, "between 1"},
-		{"/api/run?id=99999", "", 404, "no run 99999"},
+		{"/api/run?id=99999", "", 404, "no such run in the run store: 99999"},
 		{"/api/quarantine", "table", 400, "silver_order_items"},
 		{"/api/quarantine?table=silver.nope", "table", 400, "is not a quarantine table"},
 		{"/api/quarantine?table=silver_order_items&limit=5000", "limit", 400, "between 1 and 1000"},
