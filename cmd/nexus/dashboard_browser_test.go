@@ -82,13 +82,20 @@ func browser(t *testing.T, execPath string) (context.Context, context.CancelFunc
 }
 
 // buildTestLake generates a small data set and runs the pipeline on it.
-func buildTestLake(t *testing.T) string {
+func buildTestLake(t *testing.T) string { return buildLake(t, nil) }
+
+// buildLake generates a data set (scale 0.02), lets edit change its files,
+// and runs the pipeline on it into a new lake, whose root it returns.
+func buildLake(t *testing.T, edit func(src string)) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "source")
 	ctx := context.Background()
 	if _, err := olist.Generate(ctx, src, olist.GenOptions{Scale: 0.02, Seed: 1}); err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(src)
 	}
 	lk, err := lake.Open(filepath.Join(dir, "lake"))
 	if err != nil {
@@ -200,6 +207,16 @@ func checkCards(t *testing.T, what string, got map[string]string, k analytics.KP
 	}
 }
 
+// takeScreenshot saves a full-page screenshot of the browser's page.
+func takeScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	saveScreenshot(t, name, png)
+}
+
 func saveScreenshot(t *testing.T, name string, png []byte) {
 	t.Helper()
 	dirs := []string{t.TempDir()}
@@ -271,14 +288,7 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 		return v
 	}
-	screenshot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		saveScreenshot(t, name, png)
-	}
+	screenshot := func(name string) { t.Helper(); takeScreenshot(t, ctx, name) }
 
 	run("open the dashboard", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="all"]`)))
 	before := cardsNow("unfiltered")

@@ -14,9 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/keystone/nexus/internal/lake"
-	"github.com/keystone/nexus/internal/olist"
-	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/schedule"
 	"github.com/keystone/nexus/internal/schedule/runstore"
 	"github.com/keystone/nexus/internal/server"
@@ -30,34 +28,19 @@ const badOrderItem = `"ffffffffffffffffffffffffffffffff",1,cd6dcb61e6b2f1580860e
 // returns the temp directory and the lake in it.
 func buildRunsLake(t *testing.T) (dir, lakeDir string) {
 	t.Helper()
-	dir = t.TempDir()
-	src := filepath.Join(dir, "source")
-	ctx := context.Background()
-	if _, err := olist.Generate(ctx, src, olist.GenOptions{Scale: 0.02, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(src, "olist_order_items_dataset.csv"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(badOrderItem + "\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	lk, err := lake.Open(filepath.Join(dir, "lake"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := pipeline.Run(ctx, lk, pipeline.Options{SourceDir: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sum.Err(); err != nil {
-		t.Fatalf("pipeline run: %v", err)
-	}
-	return dir, lk.Root
+	lakeDir = buildLake(t, func(src string) {
+		f, err := os.OpenFile(filepath.Join(src, "olist_order_items_dataset.csv"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(badOrderItem + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return filepath.Dir(lakeDir), lakeDir
 }
 
 // recordRuns writes cycles to the lake's run store through its write API,
@@ -192,7 +175,7 @@ func TestRunsPageOnReadOnlyLake(t *testing.T) {
 	check := func(what string, store bool) {
 		t.Helper()
 		prefix := readOnlyPrefix(t, dir, lakeDir)
-		before := treeState(t, lakeDir)
+		before := laketest.TreeState(t, lakeDir)
 		srv := startServe(t, lakeDir, prefix...)
 		if p := httpBody(t, srv.base+"/runs"); !strings.Contains(p, `id="grid"`) {
 			t.Errorf("%s: /runs is not the Runs page", what)
@@ -207,7 +190,7 @@ func TestRunsPageOnReadOnlyLake(t *testing.T) {
 			t.Errorf("%s: /metrics:\n%s", what, m)
 		}
 		srv.stop()
-		if after := treeState(t, lakeDir); after != before {
+		if after := laketest.TreeState(t, lakeDir); after != before {
 			t.Errorf("%s: nexus serve changed the lake:\nbefore:\n%s\nafter:\n%s", what, before, after)
 		}
 		if _, err := os.Stat(filepath.Join(lakeDir, "_nexus", runstore.StoreFile)); os.IsNotExist(err) == store {
@@ -250,14 +233,7 @@ func TestRunsPageBrowser(t *testing.T) {
 		}
 		return v
 	}
-	screenshot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		saveScreenshot(t, name, png)
-	}
+	screenshot := func(name string) { t.Helper(); takeScreenshot(t, ctx, name) }
 
 	run("open the Runs page without a run store", chromedp.Navigate(srv.base+"/runs"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="none"]`)))
 	if msg := eval("message", `document.querySelector('#none').textContent`); msg != server.NoRunsMessage {

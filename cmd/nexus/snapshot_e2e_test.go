@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keystone/nexus/internal/laketest"
 )
 
 // TestKillMidRunCommitsNothing SIGKILLs `nexus run` after it has published
@@ -180,7 +181,7 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 	nexus(t, dir, false, "trigger", "olist_data_quality", "--source", "src") // a run store to read
 	lakeDir := filepath.Join(dir, "lake")
 	ro := readOnlyRunner(t, dir, lakeDir)
-	before := treeState(t, lakeDir)
+	before := laketest.TreeState(t, lakeDir)
 	for _, args := range [][]string{
 		{"query", "SELECT count(*) FROM gold.fact_sales"},
 		{"tables"},
@@ -199,7 +200,7 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 			t.Errorf("check did not say its results were not recorded:\n%s", out)
 		}
 	}
-	if after := treeState(t, lakeDir); after != before {
+	if after := laketest.TreeState(t, lakeDir); after != before {
 		t.Errorf("a read command changed the lake:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	// A read command never creates a lake.
@@ -211,26 +212,6 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("tables created %s", missing)
 	}
-}
-
-func treeState(t *testing.T, root string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		b.WriteString(p + " " + info.ModTime().String() + " " + info.Mode().String() + "\n")
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
 
 // readOnlyRunner makes the lake read-only for the process that runs nexus:
@@ -254,26 +235,7 @@ func readOnlyRunner(t *testing.T, dir, lakeDir string) func(args ...string) (str
 // for a normal user, setpriv to nobody for root.
 func readOnlyPrefix(t *testing.T, dir, lakeDir string) []string {
 	t.Helper()
-	if err := filepath.WalkDir(lakeDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		mode := fs.FileMode(0o444)
-		if d.IsDir() {
-			mode = 0o555
-		}
-		return os.Chmod(p, mode)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = filepath.WalkDir(lakeDir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil {
-				_ = os.Chmod(p, 0o755)
-			}
-			return nil
-		})
-	})
+	laketest.MakeReadOnly(t, lakeDir)
 	var prefix []string
 	if os.Geteuid() == 0 {
 		setpriv, err := exec.LookPath("setpriv")

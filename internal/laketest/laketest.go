@@ -5,6 +5,9 @@ package laketest
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,4 +92,64 @@ func DiffLakes(t testing.TB, a, b *lake.Lake, ignore []string) []string {
 		}
 	}
 	return diffs
+}
+
+// OpenRead opens the lake at root read-only or fails the test.
+func OpenRead(t testing.TB, root string) *lake.Lake {
+	t.Helper()
+	lk, err := lake.OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lk
+}
+
+// MakeReadOnly takes write permission away from everything under root, and
+// gives it back at cleanup. Root ignores permissions: a test running as root
+// must also check that nothing changed, or run the command as another user.
+func MakeReadOnly(t testing.TB, root string) {
+	t.Helper()
+	if err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o444)
+		if d.IsDir() {
+			mode = 0o555
+		}
+		return os.Chmod(p, mode)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Best effort: the temp directory's removal reports what stays.
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil {
+				_ = os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+	})
+}
+
+// TreeState lists every file and directory under root with its time, mode
+// and size: two equal states mean nothing was written.
+func TreeState(t testing.TB, root string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %s %s %d\n", p, info.ModTime(), info.Mode(), info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

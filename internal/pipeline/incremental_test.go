@@ -70,15 +70,6 @@ func runOK(t *testing.T, root, src string) *Summary {
 	return sum
 }
 
-func openRead(t *testing.T, root string) *lake.Lake {
-	t.Helper()
-	lk, err := lake.OpenRead(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lk
-}
-
 // applyDrops applies the base batch, then the drops one run at a time, the
 // last two in reverse order (late data must not overwrite newer state), into
 // a new lake; it checks that the main models were built incrementally.
@@ -126,7 +117,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := laketest.DiffLakes(t, openRead(t, inc), openRead(t, full), laketest.RunCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 
@@ -138,7 +129,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	}
 	flat := t.TempDir()
 	runOK(t, flat, flatSrc)
-	if d := laketest.DiffLakes(t, openRead(t, inc), openRead(t, flat), lineageCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, flat), lineageCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the final state:\n%s", strings.Join(d, "\n"))
 	}
 }
@@ -191,7 +182,7 @@ func TestLateAndBackwardsVersions(t *testing.T) {
 	drop("2017-12-31", "created") // arrives late, is older than the newest
 	runOK(t, root, src)
 
-	lk := openRead(t, root)
+	lk := laketest.OpenRead(t, root)
 	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "512MB", Threads: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -283,12 +274,12 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := laketest.DiffLakes(t, openRead(t, inc), openRead(t, full), laketest.RunCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 	// The defects did what they should.
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, openRead(t, inc), engine.Options{MemoryLimit: "512MB", Threads: 1})
+	eng, err := engine.Open(ctx, laketest.OpenRead(t, inc), engine.Options{MemoryLimit: "512MB", Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +371,7 @@ checks:
 	}
 	full := t.TempDir()
 	runOK(t, full, src)
-	if d := laketest.DiffLakes(t, openRead(t, root), openRead(t, full), laketest.RunCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, laketest.OpenRead(t, root), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("after a replay and more drops != full build:\n%s", strings.Join(d, "\n"))
 	}
 }

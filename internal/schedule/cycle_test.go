@@ -172,15 +172,6 @@ func (s *testSched) runs(t *testing.T, f runstore.RunFilter) []runstore.Run {
 	return runs
 }
 
-func openRead(t *testing.T, root string) *lake.Lake {
-	t.Helper()
-	lk, err := lake.OpenRead(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lk
-}
-
 // A backfill over 5 logical dates builds the same lake as 5 scheduled cycles
 // that each found one more drop in the landing zone.
 func TestBackfillEqualsScheduledCycles(t *testing.T) {
@@ -213,10 +204,10 @@ func TestBackfillEqualsScheduledCycles(t *testing.T) {
 			}
 		}
 	}
-	if n := len(laketest.ModelTables(t, openRead(t, back.root))); n < 20 {
+	if n := len(laketest.ModelTables(t, laketest.OpenRead(t, back.root))); n < 20 {
 		t.Fatalf("the backfill built %d model tables", n)
 	}
-	if d := laketest.DiffLakes(t, openRead(t, cyc.root), openRead(t, back.root), laketest.RunCols); len(d) > 0 {
+	if d := laketest.DiffLakes(t, laketest.OpenRead(t, cyc.root), laketest.OpenRead(t, back.root), laketest.RunCols); len(d) > 0 {
 		t.Errorf("backfill differs from the scheduled cycles:\n%s", strings.Join(d, "\n"))
 	}
 	// Run again, the backfill has nothing left to do.

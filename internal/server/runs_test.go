@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/schedule/runstore"
 )
@@ -411,52 +411,12 @@ func TestRunsAPI(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// treeOf lists the files of a directory with their size, time and mode.
-func treeOf(t *testing.T, root string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		b.WriteString(p + " " + info.ModTime().String() + " " + info.Mode().String() + " " + itoa(info.Size()) + "\n")
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
 // makeReadOnly takes write permission away from the lake (root ignores it:
 // the unchanged tree is then what proves nothing was written; the
 // cmd/nexus test runs the server as nobody).
 func makeReadOnly(t *testing.T, root string) {
 	t.Helper()
-	if err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		mode := fs.FileMode(0o444)
-		if d.IsDir() {
-			mode = 0o555
-		}
-		return os.Chmod(p, mode)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil {
-				_ = os.Chmod(p, 0o755)
-			}
-			return nil
-		})
-	})
+	laketest.MakeReadOnly(t, root)
 	if os.Geteuid() == 0 {
 		t.Log("running as root: permissions are not enforced; the unchanged tree proves the server wrote nothing")
 	}
@@ -480,7 +440,7 @@ func TestRunsWithoutStoreOnReadOnlyLake(t *testing.T) {
 	}
 	defer eng.Close()
 	makeReadOnly(t, root)
-	before := treeOf(t, root)
+	before := laketest.TreeState(t, root)
 	ts := httptest.NewServer(NewServer(eng, lk, nil, Options{}))
 	defer ts.Close()
 
@@ -505,7 +465,7 @@ func TestRunsWithoutStoreOnReadOnlyLake(t *testing.T) {
 	if !strings.Contains(m, "nexus_lake_snapshot ") || !strings.Contains(m, "nexus_server_queries_started_total") || strings.Contains(m, "nexus_runs_total") {
 		t.Errorf("/metrics without a run store:\n%s", m)
 	}
-	if after := treeOf(t, root); after != before {
+	if after := laketest.TreeState(t, root); after != before {
 		t.Fatalf("the server changed the lake:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if _, err := os.Stat(filepath.Join(root, "_nexus", runstore.StoreFile)); !errors.Is(err, os.ErrNotExist) {
@@ -521,7 +481,7 @@ func TestRunsWithoutStoreOnReadOnlyLake(t *testing.T) {
 	}
 	fillRunStore(t, root)
 	makeReadOnly(t, root)
-	before = treeOf(t, root)
+	before = laketest.TreeState(t, root)
 	get(t, ts, "/api/runs", 200, &v)
 	if !v.Store || len(v.Cycles) != 6 {
 		t.Errorf("with a store on a read-only lake: store %v, %d cycles", v.Store, len(v.Cycles))
@@ -531,7 +491,7 @@ func TestRunsWithoutStoreOnReadOnlyLake(t *testing.T) {
 	if m := string(body(t, ts.URL+"/metrics", 200)); !strings.Contains(m, "nexus_runs_total") {
 		t.Errorf("/metrics with a store lacks nexus_runs_total:\n%s", m)
 	}
-	if after := treeOf(t, root); after != before {
+	if after := laketest.TreeState(t, root); after != before {
 		t.Fatalf("the server changed the read-only lake:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
