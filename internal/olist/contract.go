@@ -1,6 +1,9 @@
 package olist
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Type is the logical type of a source column. It decides how the ingest
 // parser validates a field, which Parquet type Bronze stores it as, and how the
@@ -78,7 +81,11 @@ type Column struct {
 	// moment (an estimate, a deadline), not the time of an event: a daily
 	// drop may show it before that moment comes.
 	Promise bool
-	Doc     string
+	// Values, when set, is the closed set of values the column may hold;
+	// the stream's edge rejects any other (a file's row is typed, not
+	// judged, in Bronze: the Silver suites flag or quarantine it).
+	Values []string
+	Doc    string
 }
 
 // Table is one of the nine Olist source files.
@@ -135,6 +142,17 @@ func promise(name, doc string) Column {
 	return c
 }
 
+// enum is a required string column with a closed set of values, listed in
+// its doc.
+func enum(name, doc string, values ...string) Column {
+	return withValues(str(name, false, doc+" One of: "+strings.Join(values, ", ")+"."), values...)
+}
+
+func withValues(c Column, values ...string) Column {
+	c.Values = values
+	return c
+}
+
 func num(name string, t Type, nullable bool, doc string) Column {
 	return Column{Name: name, Type: t, Nullable: nullable, Quoting: QuoteNever, Doc: doc}
 }
@@ -151,7 +169,7 @@ func Tables() []Table {
 			Columns: []Column{
 				id("order_id", "Order id (32 hex chars)."),
 				id("customer_id", "Customer id; one per order (the person is customer_unique_id)."),
-				str("order_status", false, "delivered, shipped, canceled, unavailable, invoiced, processing, created, approved."),
+				enum("order_status", "The order's state.", "delivered", "shipped", "canceled", "unavailable", "invoiced", "processing", "created", "approved"),
 				ts("order_purchase_timestamp", false, "When the order was placed."),
 				ts("order_approved_at", true, "When the payment was approved."),
 				ts("order_delivered_carrier_date", true, "When the seller handed the order to the carrier."),
@@ -192,7 +210,7 @@ func Tables() []Table {
 			Columns: []Column{
 				id("order_id", "Order id."),
 				num("payment_sequential", Int, false, "Sequence of the payment within the order."),
-				str("payment_type", false, "credit_card, boleto, voucher, debit_card, not_defined."),
+				enum("payment_type", "How it was paid.", "credit_card", "boleto", "voucher", "debit_card", "not_defined"),
 				num("payment_installments", Int, false, "Number of installments (0 occurs)."),
 				num("payment_value", Money, false, "Amount paid in R$."),
 			},
@@ -204,7 +222,7 @@ func Tables() []Table {
 			Columns: []Column{
 				{Name: "review_id", Type: String, Quoting: QuoteAlways, Doc: "Review id; not unique."},
 				{Name: "order_id", Type: String, Quoting: QuoteAlways, Doc: "Order id."},
-				num("review_score", Int, false, "1 to 5 stars."),
+				withValues(num("review_score", Int, false, "1 to 5 stars."), "1", "2", "3", "4", "5"),
 				str("review_comment_title", true, "Optional title."),
 				str("review_comment_message", true, "Optional comment; may span lines (CRLF inside quotes)."),
 				ts("review_creation_date", false, "When the survey was sent (midnight, or 01:00 on a DST-start day)."),
