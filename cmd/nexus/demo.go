@@ -216,9 +216,9 @@ func dailyLine(batch string, sum *pipeline.Summary) string {
 	var inc, full, unchanged int
 	for _, st := range sum.Steps {
 		switch {
-		case st.Kind == "ingest":
+		case st.Kind == pipeline.StepIngest:
 			rows[st.Name] = st.RowsIn
-		case st.Kind != "model":
+		case st.Kind != pipeline.StepModel:
 		case st.Incremental != nil:
 			inc++
 		case st.Status == pipeline.StepUnchanged:

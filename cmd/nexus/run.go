@@ -91,12 +91,12 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	fmt.Fprintln(tw, "step\tstatus\tbuild\trows in\trows out\tquarantined\ttime\t")
 	var q int64
 	for _, st := range s.Steps {
-		if st.Kind == "report" { // files, not rows
+		if st.Kind == pipeline.StepReport { // files, not rows
 			fmt.Fprintf(tw, "%s\t%s\t\t-\t-\t-\t%s\t\n", st.Name, st.Status, st.Duration.Round(time.Millisecond))
 			continue
 		}
 		kind := ""
-		if st.Kind == "model" {
+		if st.Kind == pipeline.StepModel {
 			kind = buildKind(st.Status == pipeline.StepBuilt, st.Incremental)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, kind, rowsIn(st), st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))

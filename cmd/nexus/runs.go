@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -71,7 +72,7 @@ attempts, steps and failed checks of one run. Read-only.`,
 		},
 	}
 	cmd.Flags().StringVar(&job, "job", "", "only this job")
-	cmd.Flags().StringVar(&status, "status", "", "only this status (running, succeeded, failed, skipped, abandoned, cancelled)")
+	cmd.Flags().StringVar(&status, "status", "", fmt.Sprintf("only this status, one of %v", runstore.Statuses()))
 	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many runs (0: all)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.AddCommand(newRunsShowCmd(a))
@@ -151,12 +152,16 @@ func printRuns(w io.Writer, runs []runstore.Run) {
 	tw.Flush()
 }
 
+// clipLine is s on one line, cut to at most n bytes at a character boundary.
 func clipLine(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func printRunDetail(w io.Writer, r *runstore.Run, attempts []runstore.Attempt) {

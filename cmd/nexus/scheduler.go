@@ -75,6 +75,9 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(plan.Alerts.Webhooks) > 0 && os.Getenv(plan.Alerts.SecretEnv) == "" {
+		a.log.Warn("alerts are sent unsigned: no secret in $"+plan.Alerts.SecretEnv+" (schedule.alerts.secret_env)", "webhooks", len(plan.Alerts.Webhooks))
+	}
 	s := &schedule.Scheduler{
 		Plan: plan,
 		Env: &schedule.Env{Lake: a.cfg.Lake, Source: source, ProjectDir: f.project, OnDrift: a.cfg.OnDrift,
@@ -125,7 +128,6 @@ configures it (see README); the flags override it.`,
 			defer stopHard()
 			s.Hard = hard
 			again := make(chan os.Signal, 1)
-			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(again)
 			go func() {
 				select {
@@ -133,6 +135,9 @@ configures it (see README); the flags override it.`,
 				case <-hard.Done():
 					return
 				}
+				// Only a signal after the first one stops the job: the
+				// first is what made soft done.
+				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 				fmt.Fprintf(os.Stderr, "stopping: the current job finishes (at most %s; a second signal stops it at once, committing nothing)\n", stopTimeout)
 				select {
 				case <-again:
@@ -258,14 +263,24 @@ so after a kill the same command resumes where it stopped.`,
 			}
 			defer closeStore()
 			cycles, err := s.Backfill(cmd.Context(), from, to, job)
+			code := 0
 			for i := range cycles {
-				if perr := printCycleResult(cmd.Context(), s.Store, &cycles[i]); perr != nil && err == nil {
-					if _, ok := perr.(exitError); !ok {
-						err = perr
-					}
+				perr := printCycleResult(cmd.Context(), s.Store, &cycles[i])
+				var ee exitError
+				switch {
+				case errors.As(perr, &ee):
+					code = max(code, ee.code) // a permanent failure (3) wins
+				case perr != nil:
+					return perr
 				}
 			}
-			return err
+			if code == 0 {
+				return err
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "error:", err)
+			}
+			return exitError{code}
 		},
 	}
 	f.add(cmd, false)

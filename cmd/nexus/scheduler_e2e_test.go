@@ -154,7 +154,7 @@ func TestSchedulerEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	nexus(t, dir, false, "generate", "--out", "all", "--scale", "0.02", "--seed", "5", "--daily-from", "2018-08-20")
 	drops, err := filepath.Glob(filepath.Join(dir, "all", "dt=*"))
-	if err != nil || len(drops) < 5 {
+	if err != nil || len(drops) < 7 {
 		t.Fatalf("drops: %v %v", drops, err)
 	}
 	sort.Strings(drops)
@@ -299,7 +299,21 @@ func TestSchedulerEndToEnd(t *testing.T) {
 		return abandoned && done
 	})
 
-	// 6. SIGTERM: a clean stop, nothing left running.
+	// 6. SIGTERM while a job runs: the job finishes, the cycle stops
+	// there, the scheduler exits cleanly with nothing left running.
+	var stopped runstore.Run
+	var afterResume int64
+	for _, r := range storeRuns(t, lakeDir) {
+		afterResume = max(afterResume, r.ID)
+	}
+	arrive(5)
+	waitFor(t, "a running transform to stop", time.Minute, func() bool {
+		r := runOf(storeRuns(t, lakeDir), afterResume, schedule.JobTransform, finished(runstore.StatusRunning))
+		if r != nil {
+			stopped = *r
+		}
+		return r != nil
+	})
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +324,14 @@ func TestSchedulerEndToEnd(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("scheduler did not stop on SIGTERM")
+	}
+	for _, r := range storeRuns(t, lakeDir) {
+		if r.ID == stopped.ID && r.Status != runstore.StatusSucceeded {
+			t.Errorf("the job running at SIGTERM did not finish: %+v", r)
+		}
+		if r.CycleID == stopped.CycleID && r.ID > stopped.ID {
+			t.Errorf("a job started after SIGTERM: %+v", r)
+		}
 	}
 
 	// What the user sees agrees with what happened.
@@ -441,8 +463,9 @@ func TestKillBackfillResumes(t *testing.T) {
 	}
 }
 
-// `nexus trigger` exits 3 when the job failed permanently (a bad header), so
-// that an exported workflow's retry loop stops; 0 once the file is fixed.
+// `nexus trigger` and `nexus backfill` exit 3 when a job failed permanently
+// (a bad header), so that an exported workflow's retry loop stops; trigger
+// exits 0 once the file is fixed.
 func TestTriggerExitStatus(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "land", "dt=2018-07-01")
@@ -461,4 +484,17 @@ func TestTriggerExitStatus(t *testing.T) {
 	if cmd.ProcessState.ExitCode() != schedule.ExitPermanent || !strings.Contains(string(out), "failed: 1 attempt") {
 		t.Errorf("trigger on a bad header: %v\n%s", err, out)
 	}
+	// backfill says the same.
+	cmd = exec.Command(nexusBin, "backfill", "--from", "2018-07-01", "--to", "2018-07-02", "--source", "land")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != schedule.ExitPermanent || !strings.Contains(string(out), "backfill stopped at 2018-07-01") {
+		t.Errorf("backfill on a bad header: %v\n%s", err, out)
+	}
+	// Fixed (a file of the right header, no rows): exit status 0.
+	hdr := `"order_id","customer_id","order_status","order_purchase_timestamp","order_approved_at","order_delivered_carrier_date","order_delivered_customer_date","order_estimated_delivery_date"` + "\n"
+	if err := os.WriteFile(filepath.Join(bad, "olist_orders_dataset.csv"), []byte(hdr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nexus(t, dir, false, "trigger", schedule.JobIngestion, "--source", "land", "--date", "2018-07-01")
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,7 +43,11 @@ type Options struct {
 	// and before are considered. Later ones are left for a later run; those
 	// already ingested stay as they are (a backfill of an older date never
 	// removes newer data).
-	Until   string
+	Until string
+	// Batches, when not nil, lists the only batch folders of a landing zone
+	// this run considers (those a sensor saw complete; maybe none); the
+	// others are left for a later run, as those after Until.
+	Batches []string
 	Force   bool // re-ingest even when the inputs are unchanged
 	Workers int  // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
 	Codec   compress.Codec
@@ -174,6 +179,15 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 		kept := batches[:0]
 		for _, b := range batches {
 			if b.ID <= opts.Until {
+				kept = append(kept, b)
+			}
+		}
+		batches = kept
+	}
+	if opts.Batches != nil && landing {
+		kept := batches[:0]
+		for _, b := range batches {
+			if slices.Contains(opts.Batches, b.ID) {
 				kept = append(kept, b)
 			}
 		}

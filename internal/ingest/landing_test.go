@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
 )
 
 // landingZone makes a landing zone whose base batch is the valid fixture set.
@@ -384,5 +387,59 @@ func TestSourceChangingWhileRead(t *testing.T) {
 	var fe *FileError
 	if !errors.Is(err, ErrSourceChanging) || !errors.As(err, &fe) || fe.File != path {
 		t.Fatalf("grown file: %v", err)
+	}
+}
+
+// A gzip file cut short because it is still being copied fails as
+// ErrSourceChanging (retried), not as a broken file, when it grew while it
+// was read; the same truncated file at rest is a broken file.
+func TestTruncatedWhileCopied(t *testing.T) {
+	t.Parallel()
+	dir := copyValid(t)
+	plain := filepath.Join(dir, ordersFile)
+	raw, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(plain); err != nil {
+		t.Fatal(err)
+	}
+	path := plain + ".gz"
+	half := gz.Bytes()[:gz.Len()/2]
+	if err := os.WriteFile(path, half, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, grows := range []bool{false, true} {
+		f, info, err := openRegular(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := olist.Lookup("orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &tableWriter{opts: Options{}, t: tb, path: path, file: f, info: info, size: info.Size(), sourceName: "orders"}
+		if grows {
+			// The copier touched the file after it was opened: the read of
+			// the half file fails, and the file is not what was opened.
+			later := info.ModTime().Add(time.Second)
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = w.run(context.Background(), t.TempDir(), t.TempDir())
+		f.Close()
+		var fe *FileError
+		if !errors.As(err, &fe) || errors.Is(err, ErrSourceChanging) != grows {
+			t.Errorf("grows=%t: %v", grows, err)
+		}
 	}
 }

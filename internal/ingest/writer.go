@@ -77,6 +77,20 @@ func (w *tableWriter) schemaColumns() []lake.Column {
 // part-0.parquet each, or one part per chunk of a large file (see chunks.go).
 // It returns the files written and their rows.
 func (w *tableWriter) run(ctx context.Context, bronzeDir, quarDir string) (partRows, error) {
+	parts, err := w.parse(ctx, bronzeDir, quarDir)
+	if err != nil && ctx.Err() == nil {
+		// A file that changed while it was read failed for that reason (a
+		// truncated gzip stream, a header cut short): say so, so that the
+		// failure is retried rather than taken as a broken file.
+		if serr := w.stillSame(); errors.Is(serr, ErrSourceChanging) {
+			return partRows{}, serr
+		}
+	}
+	return parts, err
+}
+
+// parse is run without the final check of the source.
+func (w *tableWriter) parse(ctx context.Context, bronzeDir, quarDir string) (partRows, error) {
 	slots := w.opts.slots
 	if slots == nil {
 		slots = newCPUSlots(1)

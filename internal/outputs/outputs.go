@@ -27,7 +27,7 @@ func reportDir(lk *lake.Lake, name string) string { return lk.MetaDir("reports",
 // them is queried from the lake now.
 func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pipeline.Summary) pipeline.Step {
 	start := time.Now()
-	st := pipeline.Step{Name: "reports", Kind: "report", Status: pipeline.StepBuilt}
+	st := pipeline.Step{Name: "reports", Kind: pipeline.StepReport, Status: pipeline.StepBuilt}
 	done := func() pipeline.Step { st.Duration = time.Since(start); return st }
 	// The validation report failing is reported, and the other reports are
 	// still written.

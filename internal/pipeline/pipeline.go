@@ -36,7 +36,10 @@ type Options struct {
 	SkipIngest bool
 	// Until (YYYY-MM-DD) limits the ingest of a landing zone to the batches
 	// of that day and before (a scheduled cycle's or a backfill's date).
-	Until       string
+	Until string
+	// Batches, when set, are the only batch folders the ingest considers
+	// (the ones a sensor saw complete).
+	Batches     []string
 	SkipModels  bool
 	ModelSelect []string
 	// NoGates builds the models without their quality suites.
@@ -49,7 +52,7 @@ type Options struct {
 // Step is one line of the run summary.
 type Step struct {
 	Name        string        `json:"name"`
-	Kind        string        `json:"kind"` // ingest or model
+	Kind        StepKind      `json:"kind"`
 	Status      StepStatus    `json:"status"`
 	RowsIn      int64         `json:"rows_in"`              // records read (ingest) or rows built (model)
 	InputRows   int64         `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
@@ -64,6 +67,17 @@ type Step struct {
 	// Checks are the quality results of the step's gate.
 	Checks []quality.Result `json:"checks,omitempty"`
 }
+
+// StepKind is what a step did.
+type StepKind string
+
+// Step kinds.
+const (
+	StepIngest StepKind = "ingest" // a Bronze table ingested
+	StepModel  StepKind = "model"  // a Silver or Gold model built
+	StepReport StepKind = "report" // the reports refreshed (files, not rows)
+	StepCheck  StepKind = "check"  // the quality suite of one table run on what is published
+)
 
 // StepStatus is what happened to one step of a run: the statuses of ingest
 // (ingest.Status) and of models (transform.Status) carry over by value.
@@ -147,14 +161,14 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
 			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force,
-			Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until,
+			Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until, Batches: opts.Batches,
 		})
 		if err != nil {
 			return abort(err)
 		}
 		sum.Batches = res.BatchChanges()
 		for _, t := range res.Tables {
-			st := Step{Name: lake.Bronze + "." + t.Table, Kind: "ingest", Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
+			st := Step{Name: lake.Bronze + "." + t.Table, Kind: StepIngest, Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
 			if t.Err != nil {
 				st.Error = t.Err.Error()
@@ -196,7 +210,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			// A model's rows in are the rows it built (its gate's input), so
 			// rows in = rows out + quarantined on every step; what it read
 			// from its inputs is InputRows.
-			st := Step{Name: m.Model, Kind: "model", Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
+			st := Step{Name: m.Model, Kind: StepModel, Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
 				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
 				Incremental: m.Incremental, FullReason: m.FullReason}
 			if m.Err != nil {

@@ -75,7 +75,7 @@ type Alerts struct {
 	// structured fields).
 	Webhooks []string `yaml:"webhooks"`
 	// SecretEnv names the environment variable holding the shared secret of
-	// the X-Nexus-Signature header (HMAC-SHA256 of the body); unset: unsigned.
+	// the X-Nexus-Signature-256 header (HMAC-SHA256 of the body); unset: unsigned.
 	SecretEnv string `yaml:"secret_env"`
 	// Command, when set, is run for every alert with the JSON on stdin.
 	Command []string `yaml:"command"`
@@ -154,6 +154,11 @@ type Plan struct {
 	Config
 	Location *time.Location
 	schedule cron.Schedule
+	// wall is the cron read on naive wall-clock times (UTC standing for the
+	// zone's local time) and zone its zone: to find the ticks a daylight
+	// saving gap would skip. nil for @every.
+	wall     cron.Schedule
+	zone     *time.Location
 	slaAt    *clock         // time of day
 	slaAfter time.Duration  // or a duration after the tick
 	jobs     map[string]int // name → index in Jobs
@@ -176,6 +181,8 @@ func (c Config) Compile() (*Plan, error) {
 	}
 	p.Location = loc
 	if p.schedule, err = ParseCron(c.Cron, loc); err != nil {
+		bad("cron", "%v", err)
+	} else if p.wall, p.zone, err = wallCron(c.Cron, loc); err != nil {
 		bad("cron", "%v", err)
 	}
 	switch c.Catchup {
@@ -276,8 +283,93 @@ func ParseCron(expr string, loc *time.Location) (cron.Schedule, error) {
 	return s, nil
 }
 
-// Next is the first tick after t.
-func (p *Plan) Next(t time.Time) time.Time { return p.schedule.Next(t) }
+// wallCron is the cron expression as a schedule of wall-clock times, with
+// its zone; nil for @every.
+func wallCron(expr string, loc *time.Location) (cron.Schedule, *time.Location, error) {
+	expr = strings.TrimSpace(expr)
+	if strings.HasPrefix(expr, "@every") {
+		return nil, nil, nil
+	}
+	for _, pre := range []string{"CRON_TZ=", "TZ="} {
+		if rest, ok := strings.CutPrefix(expr, pre); ok {
+			name, spec, _ := strings.Cut(rest, " ")
+			l, err := time.LoadLocation(name)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%q: %w", expr, err)
+			}
+			loc, expr = l, spec
+		}
+	}
+	s, err := cron.ParseStandard("CRON_TZ=UTC " + strings.TrimSpace(expr))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%q: %w", expr, err)
+	}
+	return s, loc, nil
+}
+
+// Next is the first tick after t. A tick whose local time does not exist
+// (in the hour a daylight saving change skips) fires when the gap ends, as
+// Airflow does, instead of being lost for the day.
+func (p *Plan) Next(t time.Time) time.Time {
+	n := p.schedule.Next(t)
+	if p.wall == nil || n.IsZero() {
+		return n
+	}
+	if g, ok := p.gapTick(t, n); ok {
+		return g
+	}
+	if p.repeated(n) {
+		return p.Next(n) // the hour a change repeats: the first one fired
+	}
+	return n
+}
+
+// repeated reports whether n's wall-clock time already occurred an offset
+// change earlier (the hour that repeats when daylight saving ends).
+func (p *Plan) repeated(n time.Time) bool {
+	_, now := n.In(p.zone).Zone()
+	for _, back := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+		e := n.Add(-back)
+		if _, then := e.In(p.zone).Zone(); then-now == int(back.Seconds()) {
+			return e.In(p.zone).Format(time.DateTime) == n.In(p.zone).Format(time.DateTime)
+		}
+	}
+	return false
+}
+
+// gapTick finds, between t and n, the end of a daylight saving gap whose
+// missing wall-clock times hold a tick of the cron.
+func (p *Plan) gapTick(t, n time.Time) (time.Time, bool) {
+	offset := func(x time.Time) int { _, o := x.In(p.zone).Zone(); return o }
+	for h := t.Truncate(time.Hour); h.Before(n); h = h.Add(time.Hour) {
+		before, after := offset(h), offset(h.Add(time.Hour))
+		if after <= before {
+			continue
+		}
+		// The change is within this hour: find its instant to the minute.
+		lo, hi := h, h.Add(time.Hour)
+		for hi.Sub(lo) > time.Minute {
+			mid := lo.Add(hi.Sub(lo) / 2).Truncate(time.Minute)
+			if offset(mid) == before {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		g := hi // the first instant of the new offset
+		if !g.After(t) || !g.Before(n) {
+			continue
+		}
+		lg := g.In(p.zone)
+		end := time.Date(lg.Year(), lg.Month(), lg.Day(), lg.Hour(), lg.Minute(), 0, 0, time.UTC)
+		for w := end.Add(-time.Duration(after-before) * time.Second); w.Before(end); w = w.Add(time.Minute) {
+			if p.wall.Next(w.Add(-time.Second)).Equal(w) {
+				return g, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
 
 // LogicalDate is the day a tick's cycle processes: the day before the tick,
 // in the schedule's zone (the 02:00 run of the 15th processes the 14th, whose

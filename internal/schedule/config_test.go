@@ -195,3 +195,42 @@ func TestSensorIncomplete(t *testing.T) {
 		})
 	}
 }
+
+// A daily tick in the hour a daylight saving change skips fires when the gap
+// ends, so that no logical date is lost; on the day the hour repeats it fires
+// once.
+func TestDaylightSaving(t *testing.T) {
+	cases := []struct {
+		zone, cron, from string
+		want             []string // the next ticks, local time
+	}{
+		{"Europe/Berlin", "30 2 * * *", "2018-03-23T12:00:00Z",
+			[]string{"2018-03-24 02:30 CET", "2018-03-25 03:00 CEST", "2018-03-26 02:30 CEST"}},
+		{"America/New_York", "0 2 * * *", "2018-03-09T12:00:00Z",
+			[]string{"2018-03-10 02:00 EST", "2018-03-11 03:00 EDT", "2018-03-12 02:00 EDT"}},
+		{"Europe/Berlin", "30 2 * * *", "2018-10-27T12:00:00Z",
+			[]string{"2018-10-28 02:30 CEST", "2018-10-29 02:30 CET"}},
+		{"America/Sao_Paulo", "0 0 * * *", "2017-10-14T12:00:00Z", // Brazil's spring-forward was at midnight
+			[]string{"2017-10-15 01:00 -02", "2017-10-16 00:00 -02"}},
+		{"UTC", "0 2 * * *", "2018-03-24T12:00:00Z", []string{"2018-03-25 02:00 UTC", "2018-03-26 02:00 UTC"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.zone+" "+tc.from, func(t *testing.T) {
+			c := Default()
+			c.Cron, c.Timezone = tc.cron, tc.zone
+			p, err := c.Compile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, _ := time.Parse(time.RFC3339, tc.from)
+			var got []string
+			for range tc.want {
+				at = p.Next(at)
+				got = append(got, at.In(p.Location).Format("2006-01-02 15:04 MST"))
+			}
+			if strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+				t.Errorf("ticks %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

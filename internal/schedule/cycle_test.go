@@ -383,7 +383,7 @@ func TestCatchup(t *testing.T) {
 		policy      Catchup
 		ran, status []string
 	}{
-		{CatchupLatest, []string{"catchup succeeded"}, nil},
+		{CatchupLatest, []string{"catchup succeeded", "catchup skipped", "catchup skipped"}, nil},
 		{CatchupAll, []string{"catchup succeeded", "catchup succeeded", "catchup succeeded"}, nil},
 		{CatchupNone, []string{"catchup skipped"}, nil},
 	} {
@@ -412,6 +412,32 @@ func TestCatchup(t *testing.T) {
 				t.Errorf("cycles: %v, want %v", got, tc.ran)
 			}
 		})
+	}
+}
+
+// Ticks that passed while the start resumed or caught up are recorded as
+// skipped; the scheduler then waits for the next one.
+func TestTicksPassedDuringStart(t *testing.T) {
+	ctx := context.Background()
+	s := newSched(t, func(c *Config) { c.Cron = "@every 1h" })
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.Store.SkipCycle(ctx, &runstore.Cycle{LogicalDate: "2025-12-31", Tick: t0, Trigger: runstore.TriggerCatchup}); err != nil {
+		t.Fatal(err)
+	}
+	s.Now = func() time.Time { return t0.Add(150 * time.Minute) }
+	next, err := s.firstTick(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !next.Equal(t0.Add(3 * time.Hour)) {
+		t.Errorf("next tick %s", next)
+	}
+	cycles, err := s.Store.Cycles(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cycles) != 3 || !cycles[0].Tick.Equal(t0.Add(2*time.Hour)) || cycles[0].Status != runstore.StatusSkipped {
+		t.Errorf("cycles: %+v", cycles)
 	}
 }
 
@@ -458,15 +484,42 @@ func TestSLA(t *testing.T) {
 	if err := s.tick(ctx, time.Now(), runstore.TriggerScheduled, ""); err != nil {
 		t.Fatal(err)
 	}
+	s.Flush()
 	want := "sla_missed sla, recovered sla"
 	if got := strings.Join(s.hook.events(), ", "); got != want {
 		t.Errorf("alerts: %s, want %s", got, want)
 	}
+	// A tick skipped because another cycle runs, for a day no cycle then
+	// finishes by its deadline, alerts too.
+	lk, err := lake.Open(s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lk.LockNamed("cycle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skippedTick := time.Date(2018, 9, 1, 2, 0, 0, 0, time.UTC) // its SLA passed long ago
+	if err := s.tick(ctx, skippedTick, runstore.TriggerScheduled, ""); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.hook.events()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		s.Flush()
+	}
+	if got := s.hook.events(); len(got) != 3 || got[2] != "sla_missed sla" {
+		t.Errorf("alerts after a skipped tick: %v", got)
+	}
+	s.stopWatches()
 	cycles, err := s.Store.Cycles(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cycles[1].SLAAlerted || cycles[0].SLAAlerted {
+	// Newest first: the skipped tick and the late cycle alerted, the cycle
+	// in time did not.
+	if len(cycles) != 3 || !cycles[0].SLAAlerted || cycles[1].SLAAlerted || !cycles[2].SLAAlerted {
 		t.Errorf("sla_alerted: %+v", cycles)
 	}
 }
@@ -515,5 +568,51 @@ func TestAlertCommand(t *testing.T) {
 	n = NewNotifier(Alerts{Command: []string{"sh", "-c", "echo nope >&2; exit 3"}}, nil)
 	if err := n.Notify(context.Background(), Alert{Event: EventRunFailed}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("failing command: %v", err)
+	}
+}
+
+// The sensor never lets a folder still being written be ingested: the
+// attempt waits, times out (transient) and is retried; once the files have
+// settled, the folder is ingested.
+func TestSensorWaitsForHalfCopiedFolder(t *testing.T) {
+	ctx := context.Background()
+	s := newSched(t, func(c *Config) {
+		c.Jobs, c.Retries = c.Jobs[:1], 1
+		c.Sensor.StableFor, c.Sensor.Timeout = Duration(time.Hour), Duration(200*time.Millisecond)
+	})
+	src, drops := landing(t)
+	day := filepath.Join(s.src, drops[0])
+	if err := os.CopyFS(day, os.DirFS(filepath.Join(src, drops[0]))); err != nil {
+		t.Fatal(err)
+	}
+	date := strings.TrimPrefix(drops[0], olist.DropDirPrefix)
+	c, err := s.Trigger(ctx, JobIngestion, date, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.runs(t, runstore.RunFilter{CycleID: c.ID})[0]
+	if r.Status != runstore.StatusFailed || r.Permanent || r.Attempts != 2 || !strings.Contains(r.Error, "changed less than 1h0m0s ago") {
+		t.Fatalf("young folder: %+v", r)
+	}
+	if lake.Exists(s.root) {
+		if files, err := ingestedFiles(s.root); err != nil || len(files) > 0 {
+			t.Fatalf("a half-copied folder was ingested: %v %v", files, err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	entries, err := os.ReadDir(day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Chtimes(filepath.Join(day, e.Name()), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err = s.Trigger(ctx, JobIngestion, date, false); err != nil || c.Status != runstore.StatusSucceeded {
+		t.Fatalf("settled folder: %v %+v", err, c)
+	}
+	if files, err := ingestedFiles(s.root); err != nil || !files[drops[0]+"/olist_orders_dataset.csv"] {
+		t.Errorf("ingested after it settled: %v %v", files, err)
 	}
 }

@@ -32,6 +32,8 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	defer s.Flush()
+	defer s.stopWatches()
 	s.log().Info("scheduler started", "cron", s.Plan.Cron, "timezone", s.Plan.Location.String(), "jobs", s.Plan.JobNames())
 	if err := s.resume(ctx); err != nil {
 		return err
@@ -39,7 +41,10 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}
-	next := s.Plan.Next(s.now())
+	next, err := s.firstTick(ctx)
+	if err != nil {
+		return err
+	}
 	for {
 		s.log().Info("next cycle", "at", next.UTC().Format(time.RFC3339), "logical_date", s.Plan.LogicalDate(next))
 		select {
@@ -58,6 +63,17 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	}
 }
 
+// firstTick is the tick to wait for after the start: the ticks that passed
+// since the last one recorded (while resumed and caught-up cycles ran) are
+// recorded as skipped, as after any cycle that overruns.
+func (s *Scheduler) firstTick(ctx context.Context) (time.Time, error) {
+	last, err := s.Store.LastTick(record(ctx))
+	if err != nil || last.IsZero() {
+		return s.Plan.Next(s.now()), err
+	}
+	return s.skipOverrun(ctx, last), nil
+}
+
 // tick runs (or records as skipped) the cycle of one tick.
 func (s *Scheduler) tick(ctx context.Context, tick time.Time, trig runstore.Trigger, reason string) error {
 	c := &runstore.Cycle{LogicalDate: s.Plan.LogicalDate(tick), Tick: tick, Trigger: trig, Reason: reason, Deadline: s.Plan.Deadline(tick)}
@@ -73,7 +89,11 @@ func (s *Scheduler) tick(ctx context.Context, tick time.Time, trig runstore.Trig
 	if errors.Is(err, ErrCycleBusy) {
 		c.Reason = "another cycle (a trigger or a backfill) was running"
 		s.log().Warn("cycle skipped", "tick", tick, "why", c.Reason)
-		return s.Store.SkipCycle(record(ctx), c)
+		if err := s.Store.SkipCycle(record(ctx), c); err != nil {
+			return err
+		}
+		s.watchSkipped(c)
+		return nil
 	}
 	if err != nil {
 		return err
@@ -101,9 +121,12 @@ func (s *Scheduler) skipOverrun(ctx context.Context, tick time.Time) time.Time {
 		}
 		c := &runstore.Cycle{LogicalDate: s.Plan.LogicalDate(n), Tick: n, Trigger: runstore.TriggerScheduled,
 			Reason: fmt.Sprintf("overrun: the cycle of %s was still running", tick.UTC().Format(time.RFC3339))}
+		c.Deadline = s.Plan.Deadline(n)
 		if err := s.Store.SkipCycle(record(ctx), c); err != nil {
 			s.log().Error("skipped tick not recorded", "tick", n, "err", err)
+			continue
 		}
+		s.watchSkipped(c)
 	}
 	if skipped > 0 {
 		s.log().Warn("cycle overran the next tick(s): skipped", "ticks", skipped)
@@ -170,6 +193,17 @@ func (s *Scheduler) catchUp(ctx context.Context) error {
 			Reason: fmt.Sprintf("%d tick(s) missed while the scheduler was down (catchup: none)", len(missed))}
 		return s.Store.SkipCycle(record(ctx), c)
 	case CatchupLatest:
+		// The older ones are recorded, so that the history has no hole.
+		for i, t := range missed[:len(missed)-1] {
+			if len(missed)-1-i > maxSkipRecords {
+				continue
+			}
+			c := &runstore.Cycle{LogicalDate: s.Plan.LogicalDate(t), Tick: t, Trigger: runstore.TriggerCatchup,
+				Reason: "missed while the scheduler was down (catchup: latest runs only the latest)"}
+			if err := s.Store.SkipCycle(record(ctx), c); err != nil {
+				return err
+			}
+		}
 		missed = missed[len(missed)-1:]
 	}
 	for _, t := range missed {
@@ -199,6 +233,7 @@ func (s *Scheduler) Trigger(ctx context.Context, job, date string, force bool) (
 		return nil, err
 	}
 	defer unlock()
+	defer s.Flush()
 	c := &runstore.Cycle{LogicalDate: date, Trigger: runstore.TriggerManual, Reason: "nexus trigger " + job}
 	if err := s.Store.StartCycle(record(ctx), c); err != nil {
 		return nil, err
@@ -229,6 +264,7 @@ func (s *Scheduler) Backfill(ctx context.Context, from, to, job string) ([]runst
 		return nil, err
 	}
 	defer unlock()
+	defer s.Flush()
 	id := from + ".." + to
 	if job != "" {
 		id += ":" + job

@@ -8,8 +8,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
@@ -32,6 +34,15 @@ type Scheduler struct {
 	Hard context.Context
 	// Now is the clock (tests).
 	Now func() time.Time
+
+	alertOnce sync.Once
+	alertQ    chan Alert
+	alertWG   sync.WaitGroup
+
+	mu sync.Mutex
+	// skipped watches the SLA of the ticks recorded as skipped: their day
+	// may still be done by a later cycle in time.
+	skipped []*time.Timer
 }
 
 func (s *Scheduler) now() time.Time {
@@ -104,7 +115,7 @@ func (s *Scheduler) RunCycle(ctx context.Context, c *runstore.Cycle, only string
 		}
 	}
 	stopSLA := s.watchSLA(c)
-	defer stopSLA()
+	defer stopSLA() // on an early return; stopping twice is harmless
 	c.Status, c.Reason = runstore.StatusSucceeded, ""
 	for _, j := range s.Plan.Jobs {
 		if only != "" && j.Name != only {
@@ -153,6 +164,7 @@ func (s *Scheduler) RunCycle(ctx context.Context, c *runstore.Cycle, only string
 			break
 		}
 	}
+	stopSLA() // before the end is recorded: no "still running" alert after it
 	if err := s.Store.EndCycle(c); err != nil {
 		return err
 	}
@@ -186,7 +198,8 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 	for n := 1; ; n++ {
 		aid, serr := s.Store.StartAttempt(record(hard), r.ID, n)
 		if serr != nil {
-			err = serr
+			// Bookkeeping, not the job, failed: worth a retry of the cycle.
+			err, transient = serr, true
 			break
 		}
 		r.Attempts = n
@@ -204,10 +217,11 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 		case err != nil:
 			st = runstore.StatusFailed
 		}
-		transient = err != nil && !Permanent(err)
+		transient = err != nil && (!Permanent(err) || s.youngSource(err))
 		if serr := s.Store.EndAttempt(aid, st, errText(err), transient, out.stepRows(), out.checkRows()); serr != nil {
-			err = errors.Join(err, serr)
-			break
+			// The job's outcome stands (a commit is not undone by a failed
+			// record of it); the run's own record below says how it ended.
+			log.Error("attempt not recorded", "attempt", n, "err", serr)
 		}
 		if err == nil || st == runstore.StatusCancelled || !transient || n > retries {
 			break
@@ -311,20 +325,83 @@ func Permanent(err error) bool {
 	return errors.As(err, &fe)
 }
 
+// youngSource reports whether a file error is about a file that changed
+// less than the sensor's stable_for ago: maybe a copy still in progress
+// (a directory of plain files has no sensor), so worth a retry.
+func (s *Scheduler) youngSource(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if s.youngSource(e) {
+				return true
+			}
+		}
+		return false
+	}
+	var fe *ingest.FileError
+	if !errors.As(err, &fe) {
+		return false
+	}
+	info, serr := os.Stat(fe.File)
+	return serr == nil && s.now().Sub(info.ModTime()) < s.Plan.Sensor.StableFor.D()
+}
+
 // watchSLA raises the SLA alert when the cycle is still running at its
-// deadline; the returned function stops the watch.
+// deadline. The returned function stops the watch and waits for an alert
+// under way, so that c.SLAAlerted is settled when it returns.
 func (s *Scheduler) watchSLA(c *runstore.Cycle) func() {
 	if c.Deadline.IsZero() || c.SLAAlerted {
 		return func() {}
 	}
+	var mu sync.Mutex
+	stopped := false
 	t := time.AfterFunc(max(0, c.Deadline.Sub(s.now())), func() {
-		if c.SLAAlerted {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || c.SLAAlerted {
 			return
 		}
 		c.SLAAlerted = true
 		s.alertSLA(c, "still running")
 	})
-	return func() { t.Stop() }
+	return func() {
+		t.Stop()
+		mu.Lock() // waits for a callback that already started
+		stopped = true
+		mu.Unlock()
+	}
+}
+
+// watchSkipped raises the SLA alert of a tick that was skipped (another
+// cycle was running) when, at its deadline, no cycle of its logical date has
+// succeeded.
+func (s *Scheduler) watchSkipped(c *runstore.Cycle) {
+	if c.Deadline.IsZero() {
+		return
+	}
+	cycle := *c
+	t := time.AfterFunc(max(0, cycle.Deadline.Sub(s.now())), func() {
+		done, err := s.Store.SucceededOn(context.Background(), cycle.LogicalDate)
+		if err != nil {
+			s.log().Error("SLA of a skipped tick not checked", "cycle", cycle.ID, "err", err)
+			return
+		}
+		if !done {
+			s.alertSLA(&cycle, "skipped: "+cycle.Reason)
+		}
+	})
+	s.mu.Lock()
+	s.skipped = append(s.skipped, t)
+	s.mu.Unlock()
+}
+
+// stopWatches stops the SLA watches of skipped ticks (the scheduler stops).
+func (s *Scheduler) stopWatches() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.skipped {
+		t.Stop()
+	}
+	s.skipped = nil
 }
 
 // afterCycle sends the SLA alert of a cycle that ended late (when the watch
@@ -406,9 +483,13 @@ func (s *Scheduler) alertRun(c *runstore.Cycle, r *runstore.Run, out *Outcome) {
 	}
 }
 
+// clip cuts s to at most n bytes, at a character boundary.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
@@ -450,9 +531,32 @@ func (s *Scheduler) send(a Alert) {
 	a.Lake, a.Time = s.Env.Lake, s.now().UTC()
 	a.Host, _ = os.Hostname() // the alert stands without it
 	s.log().Warn("alert", "event", a.Event, "incident", a.Incident, "text", a.Text)
-	// Delivery gets its own short deadline: an alert still goes out while
-	// the scheduler is stopping.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	_ = s.Alerts.Notify(ctx, a) // Notify logs what it could not deliver
+	// Delivered by one goroutine, in order, so that a webhook that hangs
+	// does not hold the cycle; Flush waits for them.
+	s.alertOnce.Do(func() {
+		s.alertQ = make(chan Alert, 64)
+		go s.deliver()
+	})
+	s.alertWG.Add(1)
+	s.alertQ <- a
 }
+
+// deliver sends the queued alerts. An alert that reached no destination
+// closes its incident again, so that the next occurrence alerts (rather than
+// an incident nobody was told about staying open).
+func (s *Scheduler) deliver() {
+	for a := range s.alertQ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := s.Alerts.Notify(ctx, a) // Notify logs what it could not deliver
+		cancel()
+		if err != nil && a.Incident != "" && a.Event != EventRecovered {
+			if _, _, _, cerr := s.Store.CloseIncident(a.Incident); cerr != nil {
+				s.log().Error("undelivered incident not reopened", "incident", a.Incident, "err", cerr)
+			}
+		}
+		s.alertWG.Done()
+	}
+}
+
+// Flush waits until the alerts sent so far are delivered (or given up).
+func (s *Scheduler) Flush() { s.alertWG.Wait() }

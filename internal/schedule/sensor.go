@@ -20,29 +20,59 @@ import (
 var errSensorTimeout = errors.New("landing zone folder still incomplete")
 
 // waitForBatches is the ingestion's sensor: it waits until every batch folder
-// up to date (all when date is empty) that Bronze does not hold yet is
-// complete, so that a half-copied folder is never ingested. A directory of
-// plain source files has no folders to wait for (landing is false).
-func waitForBatches(ctx context.Context, env *Env, date string) (note string, landing bool, err error) {
+// up to date (all when date is empty) is complete, so that a half-copied
+// folder is never ingested, and returns the folders it saw complete: the
+// ingest takes those and no other (one that appears meanwhile waits for the
+// next run). In stable mode every folder is looked at (a file added to an
+// old folder must settle too; a settled folder costs a few stats); in marker
+// mode the folders holding a file Bronze does not have yet need the marker.
+// A directory of plain source files has no folders (landing is false).
+func waitForBatches(ctx context.Context, env *Env, date string) (note string, ids []string, landing bool, err error) {
 	batches, landing, err := ingest.DiscoverBatches(env.Source)
 	if err != nil || !landing {
-		return "", false, err
+		return "", nil, false, err
 	}
-	note, err = waitForFolders(ctx, env, date, batches)
-	return note, true, err
-}
-
-func waitForFolders(ctx context.Context, env *Env, date string, batches []ingest.Batch) (string, error) {
-	known, err := ingestedBatches(env.Lake)
-	if err != nil {
-		return "", err
+	var known map[string]bool
+	if env.Sensor.Mode == SensorMarker {
+		if known, err = ingestedFiles(env.Lake); err != nil {
+			return "", nil, true, err
+		}
 	}
 	var fresh []ingest.Batch
+	ids = []string{} // set, even empty: the ingest takes these and no other
 	for _, b := range batches {
-		if (date == "" || b.ID <= date) && !known[b.ID] {
+		if date != "" && b.ID > date {
+			continue
+		}
+		ids = append(ids, b.ID)
+		if known == nil || hasNewFile(b, known) {
 			fresh = append(fresh, b)
 		}
 	}
+	note, err = waitForFolders(ctx, env, fresh)
+	return note, ids, true, err
+}
+
+// hasNewFile reports whether a batch folder holds a file (not a marker or a
+// hidden file) that Bronze does not hold.
+func hasNewFile(b ingest.Batch, known map[string]bool) bool {
+	entries, err := os.ReadDir(b.Dir)
+	if err != nil {
+		return true // looked at again by incomplete, which reports the error
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") {
+			continue
+		}
+		if !known[ingest.BatchPrefix+b.ID+"/"+n] {
+			return true
+		}
+	}
+	return false
+}
+
+func waitForFolders(ctx context.Context, env *Env, fresh []ingest.Batch) (string, error) {
 	if len(fresh) == 0 {
 		return "", nil
 	}
@@ -119,11 +149,12 @@ func incomplete(dir string, s Sensor, now time.Time) (string, error) {
 	return "", nil
 }
 
-// ingestedBatches is the set of batches any Bronze table holds now.
-func ingestedBatches(root string) (map[string]bool, error) {
+// ingestedFiles is the set of landing-zone files ("dt=YYYY-MM-DD/name")
+// that Bronze holds now.
+func ingestedFiles(root string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if !lake.Exists(root) {
-		return out, nil // no lake yet: every folder is new
+		return out, nil // no lake yet: every file is new
 	}
 	lk, err := lake.OpenRead(root)
 	if err != nil {
@@ -139,7 +170,7 @@ func ingestedBatches(root string) (map[string]bool, error) {
 		}
 		for _, in := range m.Inputs {
 			if in.Batch != "" {
-				out[in.Batch] = true
+				out[in.Name] = true
 			}
 		}
 	}

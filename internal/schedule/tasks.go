@@ -98,7 +98,7 @@ type Outcome struct {
 // Totals sums the rows of the steps (reports count files, not rows).
 func (o *Outcome) Totals() (in, out, quarantined int64) {
 	for _, s := range o.Steps {
-		if s.Kind == "report" {
+		if s.Kind == pipeline.StepReport {
 			continue
 		}
 		in += s.RowsIn
@@ -114,7 +114,7 @@ func (o *Outcome) stepRows() []runstore.StepRow {
 	}
 	out := make([]runstore.StepRow, len(o.Steps))
 	for i, p := range o.Steps {
-		out[i] = runstore.StepRow{Name: p.Name, Kind: p.Kind, Status: string(p.Status), RowsIn: p.RowsIn, RowsOut: p.RowsOut,
+		out[i] = runstore.StepRow{Name: p.Name, Kind: string(p.Kind), Status: string(p.Status), RowsIn: p.RowsIn, RowsOut: p.RowsOut,
 			Quarantined: p.Quarantined, Seconds: p.Duration.Seconds(), Error: p.Error}
 	}
 	return out
@@ -182,7 +182,7 @@ func fromSummary(sum *pipeline.Summary) *Outcome {
 }
 
 func runIngest(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
-	waited, landing, err := waitForBatches(ctx, env, in.Date)
+	waited, batches, landing, err := waitForBatches(ctx, env, in.Date)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func runIngest(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
 	var out *Outcome
 	err = env.withWriter(func(lk *lake.Lake) error {
 		sum, err := pipeline.Run(ctx, lk, pipeline.Options{SourceDir: env.Source, OnDrift: env.OnDrift, SkipModels: true,
-			Until: until, Logger: env.logger(), Engine: env.Engine, ProjectDir: env.ProjectDir})
+			Until: until, Batches: batches, Logger: env.logger(), Engine: env.Engine, ProjectDir: env.ProjectDir})
 		if err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func runCheck(ctx context.Context, env *Env, _ TaskInput) (*Outcome, error) {
 	for _, r := range run.Results {
 		st := tables[r.Table]
 		if st == nil {
-			st = &pipeline.Step{Name: r.Table, Kind: "check", Status: pipeline.StepBuilt}
+			st = &pipeline.Step{Name: r.Table, Kind: pipeline.StepCheck, Status: pipeline.StepBuilt}
 			tables[r.Table] = st
 		}
 		st.Checks = append(st.Checks, r)

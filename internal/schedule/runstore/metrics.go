@@ -41,6 +41,7 @@ var (
 	descLastSuccess = prometheus.NewDesc("nexus_last_success_timestamp_seconds", "End of the last succeeded run of a job (Unix time).", []string{"job"}, nil)
 	descSnapshot    = prometheus.NewDesc("nexus_lake_snapshot", "The lake's current snapshot number.", nil, nil)
 	descPaused      = prometheus.NewDesc("nexus_scheduler_paused", "1 when the scheduled cycles are paused.", nil, nil)
+	descRunning     = prometheus.NewDesc("nexus_runs_running", "Runs of a job in progress.", []string{"job"}, nil)
 	descOpen        = prometheus.NewDesc("nexus_open_incidents", "Incidents alerted and not yet recovered.", nil, nil)
 	descStoreUp     = prometheus.NewDesc("nexus_run_store_up", "1 when the run store was read, 0 when it exists but could not be read (the run metrics are then missing).", nil, nil)
 )
@@ -92,8 +93,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (s *Store) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
-	counts := func(desc *prometheus.Desc, q string) error {
-		rows, err := s.db.QueryContext(ctx, q)
+	counts := func(desc *prometheus.Desc, q string, args ...any) error {
+		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -108,17 +109,19 @@ func (s *Store) collect(ctx context.Context, ch chan<- prometheus.Metric) error 
 		}
 		return rows.Err()
 	}
-	if err := counts(descRuns, `SELECT job, status, count(*) FROM runs GROUP BY 1, 2`); err != nil {
+	// Counters count what is over: a running run is a gauge of its own, or
+	// the counter would go down when it ends (read as a reset).
+	if err := counts(descRuns, `SELECT job, status, count(*) FROM runs WHERE status <> ? GROUP BY 1, 2`, StatusRunning); err != nil {
 		return err
 	}
-	if err := counts(descAttempts, `SELECT r.job, a.status, count(*) FROM attempts a JOIN runs r ON r.id = a.run_id GROUP BY 1, 2`); err != nil {
+	if err := counts(descAttempts, `SELECT r.job, a.status, count(*) FROM attempts a JOIN runs r ON r.id = a.run_id WHERE a.status <> ? GROUP BY 1, 2`, StatusRunning); err != nil {
 		return err
 	}
-	if err := counts(descCycles, `SELECT trigger, status, count(*) FROM cycles GROUP BY 1, 2`); err != nil {
+	if err := counts(descCycles, `SELECT trigger, status, count(*) FROM cycles WHERE status <> ? GROUP BY 1, 2`, StatusRunning); err != nil {
 		return err
 	}
-	perJob := func(q string, emit func(job string, v float64)) error {
-		rows, err := s.db.QueryContext(ctx, q)
+	perJob := func(q string, args []any, emit func(job string, v float64)) error {
+		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -136,20 +139,22 @@ func (s *Store) collect(ctx context.Context, ch chan<- prometheus.Metric) error 
 	counter := func(d *prometheus.Desc) func(string, float64) {
 		return func(job string, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, job) }
 	}
+	ok := []any{StatusSucceeded}
 	for _, m := range []struct {
-		d *prometheus.Desc
-		q string
+		d    *prometheus.Desc
+		q    string
+		args []any
 	}{
-		{descRowsIn, `SELECT job, sum(rows_in) FROM runs WHERE status = 'succeeded' GROUP BY 1`},
-		{descRowsOut, `SELECT job, sum(rows_out) FROM runs WHERE status = 'succeeded' GROUP BY 1`},
-		{descRowsQ, `SELECT job, sum(quarantined) FROM runs WHERE status = 'succeeded' GROUP BY 1`},
-		{descChecks, `SELECT job, sum(checks_failed) FROM runs GROUP BY 1`},
+		{descRowsIn, `SELECT job, sum(rows_in) FROM runs WHERE status = ? GROUP BY 1`, ok},
+		{descRowsOut, `SELECT job, sum(rows_out) FROM runs WHERE status = ? GROUP BY 1`, ok},
+		{descRowsQ, `SELECT job, sum(quarantined) FROM runs WHERE status = ? GROUP BY 1`, ok},
+		{descChecks, `SELECT job, sum(checks_failed) FROM runs GROUP BY 1`, nil},
 	} {
-		if err := perJob(m.q, counter(m.d)); err != nil {
+		if err := perJob(m.q, m.args, counter(m.d)); err != nil {
 			return err
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT job, max(ended) FROM runs WHERE status = 'succeeded' GROUP BY 1`)
+	rows, err := s.db.QueryContext(ctx, `SELECT job, max(ended) FROM runs WHERE status = ? GROUP BY 1`, StatusSucceeded)
 	if err != nil {
 		return err
 	}
@@ -171,6 +176,23 @@ func (s *Store) collect(ctx context.Context, ch chan<- prometheus.Metric) error 
 		return err
 	}
 	if err := s.histograms(ctx, ch); err != nil {
+		return err
+	}
+	running, err := s.db.QueryContext(ctx, `SELECT job, count(*) FROM runs WHERE status = ? GROUP BY 1`, StatusRunning)
+	if err != nil {
+		return err
+	}
+	for running.Next() {
+		var job string
+		var n float64
+		if err := running.Scan(&job, &n); err != nil {
+			running.Close()
+			return err
+		}
+		ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, n, job)
+	}
+	running.Close()
+	if err := running.Err(); err != nil {
 		return err
 	}
 	paused, err := s.Setting(ctx, SettingPaused)
@@ -216,7 +238,7 @@ func (s *Store) histograms(ctx context.Context, ch chan<- prometheus.Metric) err
 		}
 	}
 	jobs, steps := map[key]*hist{}, map[key]*hist{}
-	rows, err := s.db.QueryContext(ctx, `SELECT job, started, ended FROM runs WHERE ended IS NOT NULL AND status IN ('succeeded', 'failed')`)
+	rows, err := s.db.QueryContext(ctx, `SELECT job, started, ended FROM runs WHERE ended IS NOT NULL AND status IN (?, ?)`, StatusSucceeded, StatusFailed)
 	if err != nil {
 		return err
 	}

@@ -49,9 +49,6 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Finished reports whether the status is final.
-func (s Status) Finished() bool { return s != StatusRunning }
-
 // SettingPaused is the setting that pauses the scheduled cycles.
 const SettingPaused = "paused"
 
@@ -165,6 +162,10 @@ func dsn(path string, readOnly bool) string {
 	// no -shm file, and the writes here are few and small.
 	q.Add("_pragma", "journal_mode(DELETE)")
 	q.Add("_pragma", "synchronous(FULL)")
+	// Writers take the write lock when a transaction begins: two processes
+	// (the scheduler, a trigger, scheduler pause) then wait for each other
+	// through the busy timeout instead of failing a lock upgrade.
+	q.Add("_txlock", "immediate")
 	if readOnly {
 		q = url.Values{}
 		q.Add("mode", "ro")
@@ -213,15 +214,32 @@ func OpenStoreRead(root string) (*Store, error) {
 	}
 	s := &Store{db: db, readOnly: true}
 	var v int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_schema`).Scan(&v); err != nil {
+		db.Close()
+		return nil, readErr(path, err)
+	}
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("run store %s: %w", path, err)
+		return nil, readErr(path, err)
 	}
 	if v > len(migrations) {
 		db.Close()
 		return nil, fmt.Errorf("run store %s is at version %d, newer than this nexus knows (%d): upgrade nexus", path, v, len(migrations))
 	}
 	return s, nil
+}
+
+// sqliteReadOnlyRollback is SQLITE_READONLY_ROLLBACK: a reader cannot roll
+// back the journal a killed writer left.
+const sqliteReadOnlyRollback = 776
+
+// readErr says what a reader can do about a store it cannot read.
+func readErr(path string, err error) error {
+	var se interface{ Code() int }
+	if errors.As(err, &se) && se.Code() == sqliteReadOnlyRollback {
+		return fmt.Errorf("run store %s: a process was killed while writing it (%s-journal is left); a read-only reader cannot roll that back: run any command that writes it (nexus scheduler, trigger, backfill, scheduler pause) and it recovers: %w", path, path, err)
+	}
+	return fmt.Errorf("run store %s: %w", path, err)
 }
 
 // Close closes the store.
@@ -376,8 +394,8 @@ func (s *Store) StartCycle(ctx context.Context, c *Cycle) error {
 func (s *Store) SkipCycle(ctx context.Context, c *Cycle) error {
 	now := time.Now()
 	c.Status, c.Started, c.Ended = StatusSkipped, now, now
-	res, err := s.db.ExecContext(ctx, `INSERT INTO cycles (logical_date, tick, trigger, status, reason, started, ended)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, c.LogicalDate, nullTS(c.Tick), c.Trigger, c.Status, c.Reason, ts(now), ts(now))
+	res, err := s.db.ExecContext(ctx, `INSERT INTO cycles (logical_date, tick, trigger, status, reason, started, ended, deadline)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.LogicalDate, nullTS(c.Tick), c.Trigger, c.Status, c.Reason, ts(now), ts(now), nullTS(c.Deadline))
 	if err != nil {
 		return fmt.Errorf("run store: %w", err)
 	}
@@ -485,12 +503,13 @@ func (s *Store) MarkAbandoned(ctx context.Context) ([]Cycle, error) {
 		return nil, wrap(err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	const why = "the process died while it ran"
 	for _, q := range []string{
-		`UPDATE attempts SET status = ?, ended = ?, error = 'the process died while it ran' WHERE status = 'running'`,
-		`UPDATE runs SET status = ?, ended = ?, error = 'the process died while it ran' WHERE status = 'running'`,
-		`UPDATE cycles SET status = ?, ended = ?, reason = 'the process died while it ran' WHERE status = 'running'`,
+		`UPDATE attempts SET status = ?, ended = ?, error = ? WHERE status = ?`,
+		`UPDATE runs SET status = ?, ended = ?, error = ? WHERE status = ?`,
+		`UPDATE cycles SET status = ?, ended = ?, reason = ? WHERE status = ?`,
 	} {
-		if _, err := tx.ExecContext(ctx, q, StatusAbandoned, now); err != nil {
+		if _, err := tx.ExecContext(ctx, q, StatusAbandoned, now, why, StatusRunning); err != nil {
 			return nil, wrap(err)
 		}
 	}
@@ -573,6 +592,13 @@ func (s *Store) Unfinished(ctx context.Context, triggers ...Trigger) ([]Cycle, e
 		args = append(args, t)
 	}
 	return s.cycles(ctx, q, args...)
+}
+
+// SucceededOn reports whether a cycle of that logical date succeeded.
+func (s *Store) SucceededOn(ctx context.Context, date string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM cycles WHERE logical_date = ? AND status = ?`, date, StatusSucceeded).Scan(&n)
+	return n > 0, wrap(err)
 }
 
 // CyclesOfBackfill lists a backfill's cycles, oldest first.

@@ -3,8 +3,10 @@ package runstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,4 +145,73 @@ func TestMetricsStoreUp(t *testing.T) {
 	if body := get(); !strings.Contains(body, "nexus_run_store_up 0") {
 		t.Errorf("a damaged store:\n%s", body)
 	}
+}
+
+// A writer killed mid-transaction leaves a hot journal: a read-only reader
+// says what to do, and the next writer recovers the store.
+func TestHotJournal(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	st, err := OpenStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartCycle(ctx, &Cycle{LogicalDate: "2018-07-01", Trigger: TriggerManual}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	path := lake.MetaPath(root, StoreFile)
+	// What a killed writer leaves: the journal of a transaction that changed
+	// the database file, which is then half written.
+	cmd := exec.Command(os.Args[0], "-test.run=TestHelperKilledWriter")
+	cmd.Env = append(os.Environ(), "NEXUS_HELPER_STORE="+root)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "writing") {
+		t.Fatalf("helper: %v %s", err, out)
+	}
+	if _, err := os.Stat(path + "-journal"); err != nil {
+		t.Skipf("no hot journal left (%v): this SQLite build did not spill the transaction", err)
+	}
+	if _, err := OpenStoreRead(root); err == nil || !strings.Contains(err.Error(), "killed while writing") {
+		t.Fatalf("read-only open of a store with a hot journal: %v", err)
+	}
+	st, err = OpenStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := st.Cycles(ctx, 0)
+	st.Close()
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("after recovery: %v %v", cs, err)
+	}
+	if _, err := OpenStoreRead(root); err != nil {
+		t.Fatalf("read-only open after recovery: %v", err)
+	}
+}
+
+// TestHelperKilledWriter is run by TestHotJournal in a child process: it
+// writes many rows in one transaction with a tiny page cache (so that pages
+// reach the database file before the commit) and dies before committing.
+func TestHelperKilledWriter(t *testing.T) {
+	root := os.Getenv("NEXUS_HELPER_STORE")
+	if root == "" {
+		t.Skip("helper process")
+	}
+	st, err := OpenStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.db.Exec(`PRAGMA cache_size = 1`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := st.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		if _, err := tx.Exec(`INSERT INTO settings (key, value) VALUES (?, ?)`, fmt.Sprint("k", i), strings.Repeat("x", 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Println("writing")
+	os.Exit(1) // dies mid-transaction, as under SIGKILL
 }
