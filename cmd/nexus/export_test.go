@@ -46,7 +46,7 @@ schedule:
 	}{
 		{"airflow", []string{"export", "airflow", "--config", cfg, "--lake", "lk", "--out", out, "--nexus-bin", "bin/nexus"}, "olist_resilient_pipeline.py",
 			[]string{`dag_id="pull"`, `dag_id="build"`, `schedule="15 4 * * *"`, "retries=2,",
-				abs("bin/nexus") + " trigger build --date {{", " --lake " + abs("lk") + " --source " + abs("landing") + " --config " + cfg + " --retries 0"}, ""},
+				abs("bin/nexus") + " trigger build --date {{", " --lake " + abs("lk") + " --source " + abs("landing") + " --config " + cfg + " --no-alerts --retries 0"}, ""},
 		{"github-actions", []string{"export", "github-actions", "--config", cfg, "--lake", "lk", "--source", "data/drops", "--out", out}, "nexus-daily.yml",
 			[]string{"cron: '15 4 * * *'", "NEXUS_LAKE: 'lk'", "NEXUS_SOURCE: 'data/drops'", "NEXUS_CONFIG: '" + cfg + "'", "  pull:\n", "      - pull\n", "RETRIES: '2'"}, ""},
 		{"github-actions refuses a zone with daylight saving time", []string{"export", "github-actions", "--config", paris, "--out", filepath.Join(dir, "none")},

@@ -122,6 +122,22 @@ func (a *app) init(cmd *cobra.Command) error {
 	return nil
 }
 
+// configName names where the settings come from, for messages.
+func (a *app) configName() string {
+	switch {
+	case a.configPath != "":
+		return a.configPath
+	case fileExists("nexus.yaml"):
+		return "nexus.yaml"
+	}
+	return "built-in defaults"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // openLake opens the lake read-only, pinned to its current snapshot: it never
 // creates or writes anything.
 func (a *app) openLake() (*lake.Lake, error) { return lake.OpenRead(a.cfg.Lake) }

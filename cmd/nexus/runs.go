@@ -178,11 +178,7 @@ func printRunDetail(w io.Writer, r *runstore.Run, attempts []runstore.Attempt) {
 		fmt.Fprintln(w, r.Note)
 	}
 	if r.Error != "" {
-		kind := "transient"
-		if r.Permanent {
-			kind = "permanent: not retried"
-		}
-		fmt.Fprintf(w, "error (%s): %s\n", kind, r.Error)
+		fmt.Fprintf(w, "%s: %s\n", errorLabel(*r), r.Error)
 	}
 	for _, at := range attempts {
 		fmt.Fprintf(w, "\nattempt %d: %s at %s", at.N, at.Status, at.Started.Local().Format("15:04:05"))

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -28,13 +30,15 @@ type opFlags struct {
 	webhooks []string
 	retries  int
 	catchup  string
+	noAlerts bool
 }
 
 func (f *opFlags) add(cmd *cobra.Command, schedule bool) {
 	cmd.Flags().StringVar(&f.source, "source", "", "landing zone of dt=YYYY-MM-DD folders, or a directory of the source files (default from nexus.yaml, else \"data/generated\")")
 	cmd.Flags().StringVar(&f.project, "project", "", "project directory with extra or overriding models and suites")
 	cmd.Flags().StringSliceVar(&f.webhooks, "alert-webhook", nil, "POST alerts to this URL (repeatable; replaces schedule.alerts.webhooks)")
-	cmd.Flags().IntVar(&f.retries, "retries", -1, "retries of a failed job (overrides schedule.retries and the jobs' own)")
+	cmd.Flags().IntVar(&f.retries, "retries", -1, "retries of a failed job (overrides schedule.retries and the jobs' own; -1: as configured)")
+	cmd.Flags().BoolVar(&f.noAlerts, "no-alerts", false, "send no alert (a tool that runs nexus does its own alerting: the Airflow and GitHub exports)")
 	if schedule {
 		cmd.Flags().StringVar(&f.cron, "cron", "", "the cycle's schedule (overrides schedule.cron): 5 fields, or @every 30s")
 		cmd.Flags().StringVar(&f.catchup, "catchup", "", "missed ticks on start: latest, all or none (overrides schedule.catchup)")
@@ -54,6 +58,9 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	if len(f.webhooks) > 0 {
 		cfg.Alerts.Webhooks = f.webhooks
 	}
+	if f.noAlerts {
+		cfg.Alerts.Webhooks, cfg.Alerts.Command = nil, nil
+	}
 	if f.retries >= 0 {
 		cfg.Retries = f.retries
 		for i := range cfg.Jobs {
@@ -62,13 +69,19 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	}
 	plan, err := cfg.Compile()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("schedule settings (%s, and this command's flags):\n%w", a.configName(), err)
 	}
 	source := f.source
 	if source == "" {
 		source = a.cfg.Source
 	}
 	if _, err := lake.Open(a.cfg.Lake); err != nil {
+		return nil, nil, err
+	}
+	// Absolute: alerts name the lake, and a relative path means nothing to
+	// whoever reads them.
+	root, err := filepath.Abs(a.cfg.Lake)
+	if err != nil {
 		return nil, nil, err
 	}
 	store, err := runstore.OpenStore(a.cfg.Lake)
@@ -80,11 +93,18 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	}
 	s := &schedule.Scheduler{
 		Plan: plan,
-		Env: &schedule.Env{Lake: a.cfg.Lake, Source: source, ProjectDir: f.project, OnDrift: a.cfg.OnDrift,
+		Env: &schedule.Env{Lake: root, Source: source, ProjectDir: f.project, OnDrift: a.cfg.OnDrift,
 			Engine: engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}, Logger: a.log, Sensor: plan.Sensor},
 		Store:  store,
 		Alerts: schedule.NewNotifier(plan.Alerts, a.log),
 		Logger: a.log,
+	}
+	// Each cycle is printed when it ends: the daemon's record on stdout,
+	// a backfill's progress.
+	s.OnCycle = func(c *runstore.Cycle, done bool) {
+		if err := printCycle(context.Background(), os.Stdout, store, c, done); err != nil {
+			a.log.Error("cycle not printed", "cycle", c.ID, "err", err)
+		}
 	}
 	return s, func() { store.Close() }, nil
 }
@@ -232,7 +252,7 @@ blocking check: retrying will not help).`,
 			if err != nil {
 				return err
 			}
-			return printCycleResult(cmd.Context(), s.Store, c)
+			return cycleExit(cmd.Context(), s.Store, c)
 		},
 	}
 	f.add(cmd, false)
@@ -265,7 +285,7 @@ so after a kill the same command resumes where it stopped.`,
 			cycles, err := s.Backfill(cmd.Context(), from, to, job)
 			code := 0
 			for i := range cycles {
-				perr := printCycleResult(cmd.Context(), s.Store, &cycles[i])
+				perr := cycleExit(cmd.Context(), s.Store, &cycles[i])
 				var ee exitError
 				switch {
 				case errors.As(perr, &ee):
@@ -292,19 +312,22 @@ so after a kill the same command resumes where it stopped.`,
 	return cmd
 }
 
-// printCycleResult prints one line per run of a cycle; a cycle that did not
-// succeed is exit status 1, or schedule.ExitPermanent when a job failed in a
-// way a retry cannot fix.
-func printCycleResult(ctx context.Context, st *runstore.Store, c *runstore.Cycle) error {
+// printCycle prints one line per run of a cycle, then the cycle's outcome.
+func printCycle(ctx context.Context, w io.Writer, st *runstore.Store, c *runstore.Cycle, done bool) error {
+	if done {
+		_, err := fmt.Fprintf(w, "cycle %d (%s, %s) %s: already done\n", c.ID, c.LogicalDate, c.Trigger, c.Status)
+		return err
+	}
 	runs, err := st.Runs(ctx, runstore.RunFilter{CycleID: c.ID})
 	if err != nil {
 		return err
 	}
-	permanent := false
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
-		permanent = permanent || (r.Status == runstore.StatusFailed && r.Permanent)
-		line := fmt.Sprintf("%s %s %s: %s in %s", c.LogicalDate, r.Job, r.Status, attemptsText(r.Attempts), r.Duration().Round(time.Millisecond))
+		line := fmt.Sprintf("%s %s %s", c.LogicalDate, r.Job, r.Status)
+		if r.Status != runstore.StatusSkipped {
+			line += fmt.Sprintf(": %s in %s", attemptsText(r.Attempts), r.Duration().Round(time.Millisecond))
+		}
 		if r.Snapshot > 0 {
 			line += fmt.Sprintf(", snapshot %d", r.Snapshot)
 		}
@@ -312,16 +335,46 @@ func printCycleResult(ctx context.Context, st *runstore.Store, c *runstore.Cycle
 			line += "; " + r.Note
 		}
 		if r.Error != "" {
-			line += "\n  error: " + r.Error
+			line += "\n  " + errorLabel(r) + ": " + r.Error
 		}
-		fmt.Println(line)
+		fmt.Fprintln(w, line)
 	}
-	fmt.Printf("cycle %d (%s, %s) %s\n", c.ID, c.LogicalDate, c.Trigger, c.Status)
+	line := fmt.Sprintf("cycle %d (%s, %s) %s", c.ID, c.LogicalDate, c.Trigger, c.Status)
+	if c.Reason != "" && c.Status != runstore.StatusSucceeded {
+		line += ": " + c.Reason
+	}
+	_, err = fmt.Fprintln(w, line)
+	return err
+}
+
+// errorLabel says what kind of error a run's error text is.
+func errorLabel(r runstore.Run) string {
 	switch {
-	case c.Status == runstore.StatusSucceeded:
+	case r.Status == runstore.StatusSkipped:
+		return "skipped"
+	case r.Status == runstore.StatusCancelled:
+		return "stopped"
+	case r.Permanent:
+		return "error (permanent: not retried)"
+	}
+	return "error (transient)"
+}
+
+// cycleExit is the exit status of a cycle that was printed: 1 when it did
+// not succeed, schedule.ExitPermanent when a job failed in a way a retry
+// cannot fix.
+func cycleExit(ctx context.Context, st *runstore.Store, c *runstore.Cycle) error {
+	if c.Status == runstore.StatusSucceeded {
 		return nil
-	case permanent:
-		return exitError{schedule.ExitPermanent}
+	}
+	runs, err := st.Runs(ctx, runstore.RunFilter{CycleID: c.ID})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Status == runstore.StatusFailed && r.Permanent {
+			return exitError{schedule.ExitPermanent}
+		}
 	}
 	return exitError{1}
 }

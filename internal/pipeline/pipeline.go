@@ -89,6 +89,7 @@ const (
 	StepBuilt     StepStatus = "built"
 	StepUnchanged StepStatus = "unchanged"
 	StepSkipped   StepStatus = "skipped"
+	StepChecked   StepStatus = "checked" // a table's quality suite ran and no check of severity error failed
 	StepFailed    StepStatus = "failed"
 )
 

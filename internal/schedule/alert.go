@@ -28,6 +28,8 @@ const (
 	EventChecksFailed     AlertEvent = "checks_failed"
 	EventSalesQuarantined AlertEvent = "sales_quarantined"
 	EventSLAMissed        AlertEvent = "sla_missed"
+	// EventRecordsQuarantined: an ingestion quarantined source records.
+	EventRecordsQuarantined AlertEvent = "records_quarantined"
 	// EventRecovered closes an incident: the next run succeeded.
 	EventRecovered AlertEvent = "recovered"
 )

@@ -82,6 +82,10 @@ type Alerts struct {
 	// QuarantinedSalesBRL: alert when the Silver quarantines hold more paid
 	// sales than this (R$). 0: any.
 	QuarantinedSalesBRL float64 `yaml:"quarantined_sales_brl"`
+	// QuarantinedRecords: alert when an ingestion quarantines more source
+	// records than this (records that could not be typed: a sale among them
+	// is lost to Gold). 0: any.
+	QuarantinedRecords int64 `yaml:"quarantined_records"`
 	// Retries of one delivery.
 	Retries int `yaml:"retries"`
 }
@@ -273,10 +277,11 @@ func ParseCron(expr string, loc *time.Location) (cron.Schedule, error) {
 	if expr == "" {
 		return nil, errors.New("empty schedule; want e.g. \"0 2 * * *\" or \"@every 30s\"")
 	}
+	full := expr
 	if !strings.HasPrefix(expr, "@every") && !strings.HasPrefix(expr, "CRON_TZ=") && !strings.HasPrefix(expr, "TZ=") {
-		expr = "CRON_TZ=" + loc.String() + " " + expr
+		full = "CRON_TZ=" + loc.String() + " " + expr
 	}
-	s, err := cron.ParseStandard(expr)
+	s, err := cron.ParseStandard(full)
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w (want 5 fields: minute hour day-of-month month day-of-week, or @every 30s)", expr, err)
 	}

@@ -616,3 +616,45 @@ func TestSensorWaitsForHalfCopiedFolder(t *testing.T) {
 		t.Errorf("ingested after it settled: %v %v", files, err)
 	}
 }
+
+// An ingestion that quarantines source records (a sale that cannot be
+// typed never reaches Gold) alerts, once, and recovers when an ingestion
+// quarantines none.
+func TestQuarantinedRecordsAlert(t *testing.T) {
+	ctx := context.Background()
+	s := newSched(t, func(c *Config) { c.Jobs = c.Jobs[:1] })
+	linkDrops(t, s.src, 1)
+	src, drops := landing(t)
+	items, err := os.ReadFile(filepath.Join(src, drops[0], "olist_order_items_dataset.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(string(items), "\n")
+	write := func(day, body string) {
+		t.Helper()
+		dir := filepath.Join(s.src, "dt="+day)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "olist_order_items_dataset.csv"), []byte(header+"\n"+body+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("2030-01-01", `"00000000000000000000000000000001",1,"00000000000000000000000000000002","00000000000000000000000000000003",2030-01-05 10:00:00,5x9.90,10.00`)
+	for range 2 { // the second run ingests nothing new: no alert, no recovery
+		if c, err := s.Trigger(ctx, JobIngestion, "2030-01-01", false); err != nil || c.Status != runstore.StatusSucceeded {
+			t.Fatalf("ingest: %v %+v", err, c)
+		}
+	}
+	if got := s.hook.events(); len(got) != 1 {
+		t.Errorf("alerts after the bad record: %v", got)
+	}
+	write("2030-01-02", `"00000000000000000000000000000004",1,"00000000000000000000000000000002","00000000000000000000000000000003",2030-01-05 10:00:00,9.90,10.00`)
+	if c, err := s.Trigger(ctx, JobIngestion, "2030-01-02", false); err != nil || c.Status != runstore.StatusSucceeded {
+		t.Fatalf("clean drop: %v %+v", err, c)
+	}
+	want := "records_quarantined records:" + JobIngestion + ", recovered records:" + JobIngestion
+	if got := strings.Join(s.hook.events(), ", "); got != want {
+		t.Errorf("alerts: %s, want %s", got, want)
+	}
+}

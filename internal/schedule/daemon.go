@@ -59,6 +59,10 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 		if err := s.tick(ctx, next, runstore.TriggerScheduled, ""); err != nil {
 			return err
 		}
+		if ctx.Err() != nil {
+			s.log().Info("scheduler stopped")
+			return nil // stopping: the ticks passed meanwhile are not overruns
+		}
 		next = s.skipOverrun(ctx, next)
 	}
 }
@@ -287,6 +291,9 @@ func (s *Scheduler) Backfill(ctx context.Context, from, to, job string) ([]runst
 		switch {
 		case c != nil && c.Status == runstore.StatusSucceeded:
 			s.log().Info("backfill: date already done", "logical_date", date, "cycle", c.ID)
+			if s.OnCycle != nil {
+				s.OnCycle(c, true)
+			}
 			out = append(out, *c)
 			continue
 		case c == nil:

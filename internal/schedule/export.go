@@ -239,9 +239,12 @@ func triggerArgs(job, date string, o ExportOptions) []string {
 	if o.Config != "" {
 		args = append(args, "--config", o.Config)
 	}
-	// The tool retries: nexus makes one attempt. Last, so that the command
-	// never ends in ".sh", which Airflow would take for a script file.
-	return append(args, "--retries", "0")
+	// The tool retries and alerts (its failure callback, its alert job):
+	// nexus makes one attempt and sends nothing, so an incident is not
+	// alerted twice, nor on a failure the tool is about to retry. Last, so
+	// that the command never ends in ".sh", which Airflow would take for a
+	// script file.
+	return append(args, "--no-alerts", "--retries", "0")
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

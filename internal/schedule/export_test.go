@@ -305,7 +305,7 @@ func checkDAGs(t *testing.T, p *Plan, o ExportOptions, sla time.Duration, f pyFi
 		if o.Config != "" {
 			wantArgv = append(wantArgv, "--config", o.Config)
 		}
-		wantArgv = append(wantArgv, "--retries", "0")
+		wantArgv = append(wantArgv, "--no-alerts", "--retries", "0")
 		if run.Operator != "BashOperator" || !slices.Equal(run.Argv, wantArgv) || !slices.Equal(run.Jinja, []string{date}) {
 			t.Errorf("%s: %s %q %q, want BashOperator %q with --date %s", d.DagID, run.Operator, run.Argv, run.Jinja, wantArgv, date)
 		}

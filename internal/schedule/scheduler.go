@@ -15,6 +15,7 @@ import (
 
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
 	"github.com/keystone/nexus/internal/report"
 
@@ -34,6 +35,9 @@ type Scheduler struct {
 	Hard context.Context
 	// Now is the clock (tests).
 	Now func() time.Time
+	// OnCycle, when set, is called after each cycle ends (and, in a
+	// backfill, for each date already done: done is true).
+	OnCycle func(c *runstore.Cycle, done bool)
 
 	alertOnce sync.Once
 	alertQ    chan Alert
@@ -169,6 +173,9 @@ func (s *Scheduler) RunCycle(ctx context.Context, c *runstore.Cycle, only string
 		return err
 	}
 	s.afterCycle(c)
+	if s.OnCycle != nil {
+		s.OnCycle(c, false)
+	}
 	return nil
 }
 
@@ -246,6 +253,9 @@ func (s *Scheduler) runJob(ctx context.Context, c *runstore.Cycle, j Job, in Tas
 		r.Status = runstore.StatusFailed
 	}
 	r.Error, r.Permanent = errText(err), err != nil && !transient
+	if r.Status == runstore.StatusCancelled {
+		r.Error = "stopped before it finished (the scheduler was stopped): nothing of it was committed (" + r.Error + ")"
+	}
 	if out != nil {
 		r.LakeRun, r.Snapshot, r.Note = out.PipelineRun, out.Snapshot, out.Note
 		r.RowsIn, r.RowsOut, r.Quarantined = out.Totals()
@@ -468,6 +478,27 @@ func (s *Scheduler) alertRun(c *runstore.Cycle, r *runstore.Run, out *Outcome) {
 		s.incident(checksKey, a, r.ID)
 	} else if r.Status == runstore.StatusSucceeded {
 		s.recover(checksKey, c, r, "no quality check of severity error fails any more")
+	}
+	if r.Task == string(TaskIngest) {
+		var n int64
+		var where []string
+		ingested := false // a run that ingested nothing new says nothing either way
+		for _, st := range out.Steps {
+			ingested = ingested || st.Status == pipeline.StepIngested
+			if st.Kind == pipeline.StepIngest && st.Status == pipeline.StepIngested && st.Quarantined > 0 {
+				n += st.Quarantined
+				where = append(where, fmt.Sprintf("%s %d", st.Name, st.Quarantined))
+			}
+		}
+		if n > s.Plan.Alerts.QuarantinedRecords {
+			a := base
+			a.Event, a.Severity = EventRecordsQuarantined, "warning"
+			a.Text = fmt.Sprintf("nexus: %s quarantined %d source record(s) that could not be typed for %s (%s); see nexus quarantine list",
+				r.Job, n, r.LogicalDate, clip(strings.Join(where, ", "), 300))
+			s.incident("records:"+r.Job, a, r.ID)
+		} else if r.Status == runstore.StatusSucceeded && ingested {
+			s.recover("records:"+r.Job, c, r, "the last ingestion quarantined no more records than the threshold")
+		}
 	}
 	if r.SalesQuarantinedCents != nil {
 		limit := int64(s.Plan.Alerts.QuarantinedSalesBRL * 100)

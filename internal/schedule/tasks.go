@@ -95,10 +95,11 @@ type Outcome struct {
 	Note        string
 }
 
-// Totals sums the rows of the steps (reports count files, not rows).
+// Totals sums the rows the steps processed: an unchanged step did no work,
+// and reports count files, checks rows looked at, not rows that flowed.
 func (o *Outcome) Totals() (in, out, quarantined int64) {
 	for _, s := range o.Steps {
-		if s.Kind == pipeline.StepReport {
+		if s.Kind == pipeline.StepReport || s.Kind == pipeline.StepCheck || s.Status == pipeline.StepUnchanged {
 			continue
 		}
 		in += s.RowsIn
@@ -247,10 +248,15 @@ func runCheck(ctx context.Context, env *Env, _ TaskInput) (*Outcome, error) {
 	for _, r := range run.Results {
 		st := tables[r.Table]
 		if st == nil {
-			st = &pipeline.Step{Name: r.Table, Kind: pipeline.StepCheck, Status: pipeline.StepBuilt}
+			st = &pipeline.Step{Name: r.Table, Kind: pipeline.StepCheck, Status: pipeline.StepChecked}
 			tables[r.Table] = st
 		}
+		// A table's step: the rows its checks looked at (nothing is moved:
+		// the failures are the run's failed checks) and their time.
 		st.Checks = append(st.Checks, r)
+		st.RowsIn = max(st.RowsIn, r.RowsChecked)
+		st.RowsOut = st.RowsIn
+		st.Duration += r.Duration
 		if r.Verdict != quality.VerdictFail {
 			continue
 		}

@@ -226,6 +226,12 @@ func OpenStoreRead(root string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("run store %s is at version %d, newer than this nexus knows (%d): upgrade nexus", path, v, len(migrations))
 	}
+	if v == 0 {
+		// Created by a writer that has not run the first migration yet:
+		// there is nothing to read.
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", path, ErrNoStore)
+	}
 	return s, nil
 }
 

@@ -127,7 +127,7 @@ with DAG(
 ) as dag_land:
     run_land = BashOperator(
         task_id="land",
-        bash_command="/opt/nexus/bin/nexus trigger land --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --retries 0",
+        bash_command="/opt/nexus/bin/nexus trigger land --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --no-alerts --retries 0",
         retries=1,
         retry_delay=datetime.timedelta(seconds=10),
         retry_exponential_backoff=True,
@@ -161,7 +161,7 @@ with DAG(
     )
     run_models = BashOperator(
         task_id="models",
-        bash_command="/opt/nexus/bin/nexus trigger models --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --retries 0",
+        bash_command="/opt/nexus/bin/nexus trigger models --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --no-alerts --retries 0",
         retries=5,
         retry_delay=datetime.timedelta(seconds=10),
         retry_exponential_backoff=True,
@@ -205,7 +205,7 @@ with DAG(
     )
     run_gate = BashOperator(
         task_id="gate",
-        bash_command="/opt/nexus/bin/nexus trigger gate --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --retries 0",
+        bash_command="/opt/nexus/bin/nexus trigger gate --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --no-alerts --retries 0",
         retries=1,
         retry_delay=datetime.timedelta(seconds=10),
         retry_exponential_backoff=True,
@@ -240,7 +240,7 @@ with DAG(
     )
     run_refresh_reports = BashOperator(
         task_id="refresh-reports",
-        bash_command="/opt/nexus/bin/nexus trigger refresh-reports --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --retries 0",
+        bash_command="/opt/nexus/bin/nexus trigger refresh-reports --date {{ data_interval_end.in_timezone('America/Sao_Paulo').subtract(days=1).strftime('%Y-%m-%d') }} --lake '/data/olist lake' --source '/data/it'\\''s landing' --no-alerts --retries 0",
         retries=0,
         retry_delay=datetime.timedelta(seconds=10),
         retry_exponential_backoff=True,

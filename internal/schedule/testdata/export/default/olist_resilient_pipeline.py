@@ -127,7 +127,7 @@ with DAG(
 ) as dag_olist_daily_ingestion:
     run_olist_daily_ingestion = BashOperator(
         task_id="olist_daily_ingestion",
-        bash_command="nexus trigger olist_daily_ingestion --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --retries 0",
+        bash_command="nexus trigger olist_daily_ingestion --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --no-alerts --retries 0",
         retries=3,
         retry_delay=datetime.timedelta(seconds=30),
         retry_exponential_backoff=True,
@@ -161,7 +161,7 @@ with DAG(
     )
     run_olist_silver_to_gold = BashOperator(
         task_id="olist_silver_to_gold",
-        bash_command="nexus trigger olist_silver_to_gold --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --retries 0",
+        bash_command="nexus trigger olist_silver_to_gold --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --no-alerts --retries 0",
         retries=3,
         retry_delay=datetime.timedelta(seconds=30),
         retry_exponential_backoff=True,
@@ -196,7 +196,7 @@ with DAG(
     )
     run_olist_data_quality = BashOperator(
         task_id="olist_data_quality",
-        bash_command="nexus trigger olist_data_quality --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --retries 0",
+        bash_command="nexus trigger olist_data_quality --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --no-alerts --retries 0",
         retries=3,
         retry_delay=datetime.timedelta(seconds=30),
         retry_exponential_backoff=True,
@@ -231,7 +231,7 @@ with DAG(
     )
     run_olist_analytics_refresh = BashOperator(
         task_id="olist_analytics_refresh",
-        bash_command="nexus trigger olist_analytics_refresh --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --retries 0",
+        bash_command="nexus trigger olist_analytics_refresh --date {{ data_interval_end.in_timezone('UTC').subtract(days=1).strftime('%Y-%m-%d') }} --lake lake --source data/landing --config nexus.yaml --no-alerts --retries 0",
         retries=3,
         retry_delay=datetime.timedelta(seconds=30),
         retry_exponential_backoff=True,
