@@ -97,6 +97,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newTriggerCmd(a),
 		newBackfillCmd(a),
 		newExportCmd(a),
+		newStreamCmd(a),
 	)
 	return root
 }

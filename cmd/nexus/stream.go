@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keystone/nexus/internal/stream"
+)
+
+func newStreamCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "stream",
+		Short: "Live ingestion: gRPC edge → Kafka → workers → Bronze",
+		Long: `The stream feeds the lake event by event, under the same contract as the files:
+'stream serve' validates events at a gRPC edge and produces them to Kafka
+(one topic per entity, key = order_id), acknowledging once Kafka has them;
+'stream broker' is a Kafka-protocol broker in this process for when no Kafka
+is at hand. The proto is api/nexus/v1/events.proto.`,
+	}
+	cmd.AddCommand(newStreamBrokerCmd(a), newStreamServeCmd(a))
+	return cmd
+}
+
+func newStreamBrokerCmd(_ *app) *cobra.Command {
+	var o stream.BrokerOptions
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run an embedded Kafka-protocol broker (franz-go's kfake) on loopback",
+		Long: `Run a Kafka-protocol broker in this process, on a loopback address, for a stream
+without a Kafka at hand. It keeps the events IN MEMORY: they are lost when it
+stops, unless --data-dir keeps its log on disk. Production points --brokers at
+Kafka (Amazon MSK, for instance) with the same code.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := stream.StartBroker(o)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			where := "IN MEMORY: they are lost when it stops (--data-dir DIR keeps them)"
+			if o.DataDir != "" {
+				where = "on disk in " + o.DataDir
+			}
+			fmt.Printf("embedded Kafka-protocol broker at %s; it keeps events %s. Production: point --brokers at Kafka.\n",
+				strings.Join(b.Addrs(), ","), where)
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Addr, "addr", "127.0.0.1:9092", "loopback host:port to listen on")
+	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "keep the broker's log in this directory (default: memory only)")
+	cmd.Flags().Int32Var(&o.Partitions, "partitions", 3, "partitions of a topic created on first use")
+	return cmd
+}
+
+func newStreamServeCmd(a *app) *cobra.Command {
+	var (
+		o        stream.ServeOptions
+		brokers  string
+		tokenEnv string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the gRPC edge: validate events, produce them to Kafka, acknowledge",
+		Long: `Serve nexus.v1.Ingest (api/nexus/v1/events.proto): Send(Batch) and the client
+stream SendStream. Each event is checked against the source contract (required
+fields, types, allowed values); an invalid one fails the call with
+INVALID_ARGUMENT naming the event and the field, and nothing of that batch is
+produced. Valid events go to Kafka (idempotent producer, acks=all, key =
+order_id, one topic per entity) and a call is acknowledged only once Kafka has
+all of it. Health and reflection services are on. Off loopback, a bearer token
+(from the variable --token-env names) and TLS are required.`,
+		Example: `  nexus stream broker &
+  nexus stream serve --grpc 127.0.0.1:7070 --brokers 127.0.0.1:9092`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Brokers = strings.Split(brokers, ",")
+			o.Token = os.Getenv(tokenEnv)
+			o.Logger = a.log
+			e, err := stream.NewEdge(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			srv, err := e.GRPCServer()
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", o.Addr)
+			if err != nil {
+				return fmt.Errorf("stream serve --grpc: %w", err)
+			}
+			fmt.Printf("gRPC edge at %s, producing to %s (topics %s<table>)\n", ln.Addr(), brokers, o.TopicPrefix)
+			go func() {
+				<-cmd.Context().Done()
+				srv.GracefulStop() // the calls under way finish: their events are acknowledged or not, never half
+			}()
+			return srv.Serve(ln)
+		},
+	}
+	cmd.Flags().StringVar(&o.Addr, "grpc", "127.0.0.1:7070", "host:port of the gRPC service")
+	cmd.Flags().StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+	cmd.Flags().StringVar(&o.TopicPrefix, "topic-prefix", stream.DefaultTopicPrefix, "topic of an entity: this prefix and its table name")
+	cmd.Flags().Int32Var(&o.Partitions, "partitions", 3, "partitions of the topics created at start (existing ones are kept)")
+	cmd.Flags().Int16Var(&o.ReplicationFactor, "replication-factor", -1, "replication factor of the topics created (-1: the broker's default)")
+	cmd.Flags().StringVar(&tokenEnv, "token-env", "NEXUS_STREAM_TOKEN", "environment variable holding the bearer token clients must send (unset: none)")
+	cmd.Flags().StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate file")
+	cmd.Flags().StringVar(&o.TLSKey, "tls-key", "", "TLS key file")
+	cmd.Flags().IntVar(&o.MaxMessageBytes, "max-message-bytes", 16<<20, "largest request message (a batch) accepted")
+	return cmd
+}

@@ -1,0 +1,175 @@
+package stream
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
+)
+
+// edge starts the embedded broker and the gRPC edge on loopback; it returns
+// a client of the service and the broker's address.
+func edge(t *testing.T, token string) (nexusv1.IngestClient, *grpc.ClientConn, string) {
+	t.Helper()
+	b, err := StartBroker(BrokerOptions{Addr: "127.0.0.1:0", Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := NewEdge(ctx, ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs(), Token: token, MaxMessageBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	srv, err := e.GRPCServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }() // ends with Stop at cleanup
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return nexusv1.NewIngestClient(conn), conn, b.Addrs()[0]
+}
+
+// consume reads every record of topic now in the broker.
+func consume(t *testing.T, broker, topic string) []*kgo.Record {
+	t.Helper()
+	c, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := c.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func TestEdgeSend(t *testing.T) {
+	client, conn, broker := edge(t, "")
+	ctx := context.Background()
+	ok := &nexusv1.Batch{Events: []*nexusv1.Event{order(nil), order(func(o *nexusv1.Order) { o.EventId, o.OrderStatus = "e2", "shipped" })}}
+	res, err := client.Send(ctx, ok)
+	if err != nil || res.Accepted != 2 {
+		t.Fatalf("send: %v %v", res, err)
+	}
+	recs := consume(t, broker, "olist.orders")
+	if len(recs) != 2 {
+		t.Fatalf("%d records in olist.orders", len(recs))
+	}
+	for _, r := range recs {
+		var ev nexusv1.Event
+		if err := proto.Unmarshal(r.Value, &ev); err != nil || string(r.Key) != "0001" || ev.GetOrder().GetOrderId() != "0001" {
+			t.Errorf("record key %q value %v (%v)", r.Key, &ev, err)
+		}
+	}
+	// An invalid event: INVALID_ARGUMENT naming it, and nothing of its batch
+	// is produced.
+	bad := &nexusv1.Batch{Events: []*nexusv1.Event{order(func(o *nexusv1.Order) { o.EventId = "e3" }), order(func(o *nexusv1.Order) { o.EventId, o.OrderStatus = "e4", "lost" })}}
+	_, err = client.Send(ctx, bad)
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "event 1 (e4): order.order_status") {
+		t.Errorf("invalid event: %v", err)
+	}
+	if n := len(consume(t, broker, "olist.orders")); n != 2 {
+		t.Errorf("a rejected batch was produced: %d records", n)
+	}
+	// A client stream: acknowledged once, for all of it.
+	st, err := client.SendStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		id := "s" + string(rune('0'+i))
+		if err := st.Send(&nexusv1.Batch{Events: []*nexusv1.Event{order(func(o *nexusv1.Order) { o.EventId = id })}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := st.CloseAndRecv(); err != nil || res.Accepted != 3 {
+		t.Errorf("stream: %v %v", res, err)
+	}
+	// A deadline that cannot be met is honoured.
+	dctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+	defer cancel()
+	if _, err := client.Send(dctx, ok); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("deadline: %v", err)
+	}
+	// Health.
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: nexusv1.Ingest_ServiceDesc.ServiceName})
+	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health: %v %v", h, err)
+	}
+}
+
+func TestEdgeAuth(t *testing.T) {
+	client, conn, _ := edge(t, "s3cret")
+	ctx := context.Background()
+	batch := &nexusv1.Batch{Events: []*nexusv1.Event{order(nil)}}
+	if _, err := client.Send(ctx, batch); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("no token: %v", err)
+	}
+	if _, err := client.Send(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer wrong"), batch); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("wrong token: %v", err)
+	}
+	if _, err := client.Send(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer s3cret"), batch); err != nil {
+		t.Errorf("token: %v", err)
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("health without a token: %v", err)
+	}
+	// Not loopback: token and TLS are required.
+	e := &Edge{opts: ServeOptions{Addr: "0.0.0.0:7000", Token: "x"}}
+	if _, err := e.GRPCServer(); err == nil || !strings.Contains(err.Error(), "TLS") {
+		t.Errorf("public address without TLS: %v", err)
+	}
+}
+
+// kcat, a real Kafka client that is not franz-go, reads what the edge
+// produced.
+func TestKcatReadsEdgeEvents(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("NEXUS_REQUIRE_TOOLS") != "" {
+			t.Fatal("kcat (Debian package kcat) is required (NEXUS_REQUIRE_TOOLS is set)")
+		}
+		t.Skip("kcat not installed (Debian package kcat)")
+	}
+	client, _, broker := edge(t, "")
+	if _, err := client.Send(context.Background(), &nexusv1.Batch{Events: []*nexusv1.Event{order(nil)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(kcat, "-b", broker, "-C", "-t", "olist.orders", "-e", "-q", "-f", "%k %h\n").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0001 content-type=application/x-protobuf,event_id=e1") {
+		t.Errorf("kcat: %v\n%s", err, out)
+	}
+}
