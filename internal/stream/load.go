@@ -1,0 +1,330 @@
+package stream
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
+)
+
+// LoadOptions configure a replay of a data set as events.
+type LoadOptions struct {
+	From string // a directory of the Olist files, or a landing zone of dt= folders
+	// Unary sends each batch with Send (one acknowledgement per batch,
+	// whose latency is measured); else each worker keeps a client stream
+	// and closes it every StreamBatches batches (one acknowledgement each).
+	Unary         bool
+	Batch         int           // events per batch
+	StreamBatches int           // batches per client stream
+	Concurrency   int           // calls at once
+	Rate          float64       // batches (unary) or events (stream) per second in all; 0: as fast as acknowledged
+	Duration      time.Duration // stop after this long (the data set is replayed again with new event ids if it runs out); 0: one pass
+	Token         string
+}
+
+// LoadReport is what a load achieved.
+type LoadReport struct {
+	Events, Accepted, Rejected int64
+	Calls                      int64
+	Elapsed                    time.Duration
+	// Latency of the acknowledgements (per call), microseconds.
+	P50, P95, P99, Max time.Duration
+	FirstError         string
+}
+
+// EventsPerSecond is the acknowledged events per second.
+func (r LoadReport) EventsPerSecond() float64 { return float64(r.Accepted) / r.Elapsed.Seconds() }
+
+// Events reads a data set (the nine files, or a landing zone folder by
+// folder) as the events of the seven entities, in file order; event ids are
+// the file and line, so that a replay is idempotent.
+func Events(reg *Registry, dir string) ([]*nexusv1.Event, error) {
+	dirs := []string{dir}
+	if m, _ := filepath.Glob(filepath.Join(dir, "dt=*")); len(m) > 0 {
+		sort.Strings(m)
+		dirs = m
+	}
+	var out []*nexusv1.Event
+	for _, d := range dirs {
+		for _, e := range reg.List() {
+			evs, err := fileEvents(e, d)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("stream load: no Olist file in %s", dir)
+	}
+	return out, nil
+}
+
+func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
+	path := filepath.Join(dir, e.Table.File)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // a day without records of this table
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream load: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("stream load %s: header: %w", path, err)
+	}
+	idx := map[string]int{}
+	for i, h := range header {
+		idx[strings.TrimPrefix(h, "\ufeff")] = i
+	}
+	col := make([]int, len(e.Table.Columns))
+	for i, c := range e.Table.Columns {
+		j, ok := idx[c.Name]
+		for _, a := range c.Aliases {
+			if !ok {
+				j, ok = idx[a]
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("stream load %s: no column %s", path, c.Name)
+		}
+		col[i] = j
+	}
+	var out []*nexusv1.Event
+	now := timestamppb.Now()
+	for {
+		line, _ := r.FieldPos(0)
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stream load %s: %w", path, err)
+		}
+		ev, err := e.event(fmt.Sprintf("%s:%s:%d", filepath.Base(dir), e.Table.Name, line), now, func(i int) string {
+			if col[i] < len(rec) {
+				return rec[col[i]]
+			}
+			return ""
+		})
+		if err != nil {
+			return nil, fmt.Errorf("stream load %s line %d: %w", path, line, err)
+		}
+		out = append(out, ev)
+	}
+}
+
+// event builds the entity's event from its columns' text (as the files
+// write them): the contract mapping run backwards.
+func (e *Entity) event(id string, at *timestamppb.Timestamp, value func(i int) string) (*nexusv1.Event, error) {
+	ev := &nexusv1.Event{}
+	evm := ev.ProtoReflect()
+	msg := evm.NewField(e.Field).Message()
+	fields := msg.Descriptor().Fields()
+	msg.Set(fields.Get(0), protoreflect.ValueOfString(id))
+	msg.Set(fields.Get(1), protoreflect.ValueOfMessage(at.ProtoReflect()))
+	for i, fd := range e.cols {
+		s := value(i)
+		if s == "" && e.Table.Columns[i].Nullable {
+			continue
+		}
+		switch fd.Kind() {
+		case protoreflect.Int32Kind:
+			v, err := strconv.ParseInt(s, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not an integer", fd.Name(), s)
+			}
+			msg.Set(fd, protoreflect.ValueOfInt32(int32(v)))
+		case protoreflect.DoubleKind:
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a number", fd.Name(), s)
+			}
+			msg.Set(fd, protoreflect.ValueOfFloat64(v))
+		default:
+			msg.Set(fd, protoreflect.ValueOfString(s))
+		}
+	}
+	evm.Set(e.Field, protoreflect.ValueOfMessage(msg))
+	return ev, nil
+}
+
+// Load sends events through the edge as o says and reports what it achieved.
+func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.Event, o LoadOptions) (LoadReport, error) {
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.StreamBatches <= 0 {
+		o.StreamBatches = 20
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+o.Token)
+	}
+	client := nexusv1.NewIngestClient(conn)
+	hist := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+	var (
+		mu   sync.Mutex
+		rep  LoadReport
+		next atomic.Int64 // the next event to send, over every pass
+	)
+	start := time.Now()
+	stopAt := time.Time{}
+	if o.Duration > 0 {
+		stopAt = start.Add(o.Duration)
+	}
+	// take returns the next batch, renaming replayed events; nil when done.
+	take := func() []*nexusv1.Event {
+		n := next.Add(int64(o.Batch)) - int64(o.Batch)
+		if !stopAt.IsZero() && time.Now().After(stopAt) {
+			return nil
+		}
+		p := n / int64(len(events))
+		if o.Duration == 0 && p > 0 {
+			return nil
+		}
+		var out []*nexusv1.Event
+		for i := n; i < n+int64(o.Batch); i++ {
+			if o.Duration == 0 && i >= int64(len(events)) {
+				break
+			}
+			ev := events[i%int64(len(events))]
+			if k := i / int64(len(events)); k > 0 {
+				ev = renamed(ev, k)
+			}
+			out = append(out, ev)
+		}
+		return out
+	}
+	// Pacing: call k (or the k-th batch) is due at start + k/rate; a worker
+	// takes the next slot and sleeps until it (a ticker drops ticks under
+	// load and undershoots the rate).
+	var slot atomic.Int64
+	per := float64(o.Batch)
+	if o.Unary {
+		per = 1
+	}
+	wait := func() bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if o.Rate <= 0 {
+			return true
+		}
+		due := start.Add(time.Duration(float64(slot.Add(1)-1) * per / o.Rate * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
+	record := func(events, accepted int, took time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Calls++
+		rep.Events += int64(events)
+		rep.Accepted += int64(accepted)
+		if err != nil {
+			rep.Rejected += int64(events - accepted)
+			if rep.FirstError == "" {
+				rep.FirstError = err.Error()
+			}
+			return
+		}
+		_ = hist.RecordValue(max(1, took.Microseconds())) // beyond a minute: clamped by the error, still counted
+	}
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for wait() {
+				if o.Unary {
+					b := take()
+					if b == nil {
+						return
+					}
+					t0 := time.Now()
+					res, err := client.Send(ctx, &nexusv1.Batch{Events: b})
+					record(len(b), int(res.GetAccepted()), time.Since(t0), err)
+					continue
+				}
+				t0 := time.Now()
+				st, err := client.SendStream(ctx)
+				if err != nil {
+					record(0, 0, 0, err)
+					return
+				}
+				sent, last := 0, false
+				for i := 0; i < o.StreamBatches; i++ {
+					if i > 0 && !wait() {
+						last = true
+						break
+					}
+					b := take()
+					if b == nil {
+						last = true
+						break
+					}
+					if err := st.Send(&nexusv1.Batch{Events: b}); err != nil {
+						break // the error comes with CloseAndRecv
+					}
+					sent += len(b)
+				}
+				res, err := st.CloseAndRecv()
+				record(sent, int(res.GetAccepted()), time.Since(t0), err)
+				if last || err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	rep.P50 = time.Duration(hist.ValueAtQuantile(50)) * time.Microsecond
+	rep.P95 = time.Duration(hist.ValueAtQuantile(95)) * time.Microsecond
+	rep.P99 = time.Duration(hist.ValueAtQuantile(99)) * time.Microsecond
+	rep.Max = time.Duration(hist.Max()) * time.Microsecond
+	if rep.Rejected > 0 || rep.Accepted != rep.Events {
+		return rep, fmt.Errorf("stream load: %d of %d event(s) not acknowledged (first error: %s)", rep.Events-rep.Accepted, rep.Events, rep.FirstError)
+	}
+	return rep, nil
+}
+
+// renamed is a replayed event with an event id of its pass, so that it is a
+// new event and not a retry of the first.
+func renamed(ev *nexusv1.Event, pass int64) *nexusv1.Event {
+	c := proto.Clone(ev).(*nexusv1.Event)
+	m := c.ProtoReflect()
+	f := m.WhichOneof(m.Descriptor().Oneofs().ByName("entity"))
+	msg := m.Get(f).Message()
+	idFD := msg.Descriptor().Fields().Get(0)
+	msg.Set(idFD, protoreflect.ValueOfString(fmt.Sprintf("%s#%d", msg.Get(idFD).String(), pass)))
+	return c
+}
