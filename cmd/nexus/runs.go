@@ -22,6 +22,7 @@ func newRunsCmd(a *app) *cobra.Command {
 	var (
 		job, status, format string
 		limit               int
+		cycles              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "runs",
@@ -57,6 +58,20 @@ attempts, steps and failed checks of one run. Read-only.`,
 				return err
 			}
 			defer st.Close()
+			if cycles {
+				cs, err := st.Cycles(cmd.Context(), limit)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					if cs == nil {
+						cs = []runstore.Cycle{}
+					}
+					return writeJSON(os.Stdout, cs)
+				}
+				printCycles(os.Stdout, cs)
+				return nil
+			}
 			runs, err := st.Runs(cmd.Context(), runstore.RunFilter{Job: job, Status: runstore.Status(status), Limit: limit})
 			if err != nil {
 				return err
@@ -75,6 +90,7 @@ attempts, steps and failed checks of one run. Read-only.`,
 	cmd.Flags().StringVar(&status, "status", "", fmt.Sprintf("only this status, one of %v", runstore.Statuses()))
 	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many runs (0: all)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&cycles, "cycles", false, "list the cycles instead (skipped ticks included: overrun, paused, missed), newest first")
 	cmd.AddCommand(newRunsShowCmd(a))
 	return cmd
 }
@@ -153,6 +169,28 @@ func printRuns(w io.Writer, runs []runstore.Run) {
 }
 
 // clipLine is s on one line, cut to at most n bytes at a character boundary.
+func printCycles(w io.Writer, cs []runstore.Cycle) {
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "no cycle yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "cycle\tdate\ttick\ttrigger\tstatus\tstarted\ttime\treason")
+	for _, c := range cs {
+		tick := "-"
+		if !c.Tick.IsZero() {
+			tick = c.Tick.Local().Format("2006-01-02 15:04:05")
+		}
+		took := "-"
+		if !c.Ended.IsZero() {
+			took = c.Ended.Sub(c.Started).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.LogicalDate, tick, c.Trigger, c.Status,
+			c.Started.Local().Format("2006-01-02 15:04:05"), took, clipLine(c.Reason, 80))
+	}
+	tw.Flush()
+}
+
 func clipLine(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if len(s) <= n {

@@ -190,6 +190,7 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 		{"check", "--layer", "gold"},
 		{"query", "--snapshot", "1", "SELECT count(*) FROM silver.orders"},
 		{"runs"},
+		{"runs", "--cycles", "--format", "json"},
 		{"runs", "show", "1", "--format", "json"},
 	} {
 		out, err := ro(args...)
