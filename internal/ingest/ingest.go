@@ -127,16 +127,10 @@ func (r Result) Err() error {
 	return errors.Join(errs...)
 }
 
-// Run ingests the source files into Bronze. Each table is independent: a file
-// that fails leaves its table's published version as it was and the others go
-// on; the returned Result says what happened to each. The error is non-nil
-// only when the run could not start.
-func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
+// withDefaults fills in what a caller left unset.
+func (opts Options) withDefaults() Options {
 	if opts.OnDrift == "" {
 		opts.OnDrift = DriftFail
-	}
-	if opts.OnDrift != DriftFail && opts.OnDrift != DriftEvolve {
-		return Result{}, fmt.Errorf("ingest: --on-drift must be %q or %q, not %q", DriftFail, DriftEvolve, opts.OnDrift)
 	}
 	if opts.RunID == "" {
 		opts.RunID = lake.NewRunID(time.Now())
@@ -153,7 +147,21 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	opts.slots = newCPUSlots(opts.Workers)
+	if opts.slots == nil {
+		opts.slots = newCPUSlots(opts.Workers)
+	}
+	return opts
+}
+
+// Run ingests the source files into Bronze. Each table is independent: a file
+// that fails leaves its table's published version as it was and the others go
+// on; the returned Result says what happened to each. The error is non-nil
+// only when the run could not start.
+func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if opts.OnDrift != DriftFail && opts.OnDrift != DriftEvolve {
+		return Result{}, fmt.Errorf("ingest: --on-drift must be %q or %q, not %q", DriftFail, DriftEvolve, opts.OnDrift)
+	}
 	info, err := os.Stat(opts.SourceDir)
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest: source directory: %w", err)

@@ -31,6 +31,9 @@ type tableWriter struct {
 	sourceName string
 	batch      int32 // _batch, days since the epoch, when hasBatch
 	hasBatch   bool
+	// lineOf, when set, maps the line a record starts on to the
+	// _source_line it gets (a stream's records carry their Kafka offset).
+	lineOf map[int64]int64
 
 	cols    []bronzeColumn
 	extras  []string
@@ -299,7 +302,15 @@ func (w *tableWriter) rejectUnreadable(out *outputs, src *source, err error) err
 		// A NUL before a quote breaks the quoting: the NUL is the cause.
 		kind, msg = ErrKindNUL, fmt.Sprintf("NUL byte at offset %d of the %s (%s)", re.Offset+int64(i), src.what(), re.Msg)
 	}
-	return w.reject(out, re.Line, re.Column, kind, msg, re.Raw)
+	return w.reject(out, w.line(re.Line), re.Column, kind, msg, re.Raw)
+}
+
+// line is the _source_line of a record starting on line l.
+func (w *tableWriter) line(l int64) int64 {
+	if v, ok := w.lineOf[l]; ok {
+		return v
+	}
+	return l
 }
 
 // writeRecord adds a record to the Bronze batch b when every field fits its
@@ -310,11 +321,11 @@ func (w *tableWriter) writeRecord(out *outputs, src *source, rec *Record, b *row
 	// record is quarantined here, whatever the column's type.
 	if bytes.IndexByte(rec.Raw, 0) >= 0 {
 		col, reason := w.nulReason(rec, src)
-		return w.reject(out, rec.Line, col, ErrKindNUL, reason, clip(rec.Raw))
+		return w.reject(out, w.line(rec.Line), col, ErrKindNUL, reason, clip(rec.Raw))
 	}
 	if len(rec.Fields) != w.nFields {
 		reason := fmt.Sprintf("expected %d fields, found %d", w.nFields, len(rec.Fields))
-		return w.reject(out, rec.Line, 0, ErrKindFieldCount, reason, clip(rec.Raw))
+		return w.reject(out, w.line(rec.Line), 0, ErrKindFieldCount, reason, clip(rec.Raw))
 	}
 	start := len(b.rowBuf)
 	end := start + len(w.cols) + lineageWidth
@@ -322,9 +333,9 @@ func (w *tableWriter) writeRecord(out *outputs, src *source, rec *Record, b *row
 	row := b.rowBuf[start:end:end]
 	if col, kind, reason := w.convert(rec, row, b); col > 0 {
 		b.rowBuf = b.rowBuf[:start]
-		return w.reject(out, rec.Line, col, kind, reason, clip(rec.Raw))
+		return w.reject(out, w.line(rec.Line), col, kind, reason, clip(rec.Raw))
 	}
-	out.bronze.setLineage(row, rec.Line)
+	out.bronze.setLineage(row, w.line(rec.Line))
 	b.rows = append(b.rows, row)
 	w.written++
 	// The arena is sent before it must grow, so that one batch's strings
