@@ -24,6 +24,7 @@ const (
 	CommitRollback CommitKind = "rollback" // an older mapping made current again
 	CommitRepair   CommitKind = "repair"   // doctor --repair
 	CommitLegacy   CommitKind = "legacy"   // the per-table manifests of a lake from before snapshots
+	CommitStream   CommitKind = "stream"   // a stream micro-batch, with the offsets it consumed
 )
 
 // TableRef is a table's entry in a snapshot: the version and its manifest.

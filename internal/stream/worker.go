@@ -1,0 +1,300 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
+	"github.com/keystone/nexus/internal/ingest"
+	"github.com/keystone/nexus/internal/lake"
+)
+
+// WorkerOptions configure a stream worker.
+type WorkerOptions struct {
+	Brokers     []string
+	Lake        string
+	Group       string // consumer group: workers of one group share the partitions
+	TopicPrefix string
+	// A micro-batch is committed when it holds BatchEvents events or when
+	// BatchInterval has passed since its first event.
+	BatchEvents   int
+	BatchInterval time.Duration
+	Logger        *slog.Logger
+	// OnCommit, when set, is called after each commit (tests, progress).
+	OnCommit func(BatchStats)
+}
+
+// BatchStats is what one micro-batch commit wrote.
+type BatchStats struct {
+	Events, Rows, Quarantined, Duplicates int64
+	Snapshot                              int64
+}
+
+// offsetKey is the snapshot meta key of a partition's next offset: the lake
+// says where to resume, so that a batch and its offsets commit together.
+func offsetKey(topic string, partition int32) string {
+	return fmt.Sprintf("stream.offset.%s.%d", topic, partition)
+}
+
+// Worker consumes the entity topics and appends micro-batches to Bronze,
+// committing each with the offsets it consumed in one lake snapshot: after
+// any crash it resumes from the lake's offsets, so no event is lost or
+// written twice.
+type Worker struct {
+	o       WorkerOptions
+	reg     *Registry
+	client  *kgo.Client
+	log     *slog.Logger
+	byTopic map[string]*Entity
+}
+
+// NewWorker joins the consumer group.
+func NewWorker(o WorkerOptions) (*Worker, error) {
+	reg, err := NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = DefaultTopicPrefix
+	}
+	if o.Group == "" {
+		o.Group = "nexus-workers"
+	}
+	if o.BatchEvents <= 0 {
+		o.BatchEvents = 50000
+	}
+	if o.BatchInterval <= 0 {
+		o.BatchInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{o: o, reg: reg, log: o.Logger, byTopic: map[string]*Entity{}}
+	var topics []string
+	for _, e := range reg.List() {
+		t := e.Topic(o.TopicPrefix)
+		w.byTopic[t] = e
+		topics = append(topics, t)
+	}
+	w.client, err = kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(topics...),
+		// The offsets live in the lake, committed with the data: Kafka's
+		// group offsets are never used.
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(w.assigned),
+		// A rebalance waits until the micro-batch in hand is committed
+		// (AllowRebalance): a partition never moves to another worker with
+		// records of it read here and not yet in the lake.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("stream worker: kafka client: %w", err)
+	}
+	return w, nil
+}
+
+// Close leaves the group.
+func (w *Worker) Close() { w.client.CloseAllowingRebalance() }
+
+// assigned starts each new partition at the offset the lake recorded.
+func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
+	lk, err := lake.OpenRead(w.o.Lake)
+	if err != nil && lake.Exists(w.o.Lake) {
+		w.log.Error("stream worker: lake offsets not read; the partitions start where the lake says once readable", "err", err)
+		return
+	}
+	var meta map[string]string
+	if lk != nil && lk.Snapshot() != nil {
+		meta = lk.Snapshot().Meta
+	}
+	set := map[string]map[int32]kgo.EpochOffset{}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			off := int64(0)
+			if v, ok := meta[offsetKey(topic, p)]; ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err == nil {
+					off = n
+				}
+			}
+			if set[topic] == nil {
+				set[topic] = map[int32]kgo.EpochOffset{}
+			}
+			set[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+	}
+	cl.SetOffsets(set)
+	w.log.Info("partitions assigned", "partitions", set)
+}
+
+// Run consumes until ctx is done, committing micro-batches.
+func (w *Worker) Run(ctx context.Context) error {
+	var batch []*kgo.Record
+	var first time.Time
+	for {
+		pctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if len(batch) > 0 {
+			pctx, cancel = context.WithDeadline(ctx, first.Add(w.o.BatchInterval))
+		}
+		fs := w.client.PollRecords(pctx, w.o.BatchEvents-len(batch))
+		cancel()
+		if ctx.Err() != nil {
+			return nil // what is not committed is consumed again from the lake's offsets
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+			}
+		})
+		if ferr != nil {
+			w.log.Warn("stream worker: fetch", "err", ferr)
+		}
+		recs := fs.Records()
+		if len(recs) > 0 && len(batch) == 0 {
+			first = time.Now()
+		}
+		batch = append(batch, recs...)
+		if len(batch) > 0 && (len(batch) >= w.o.BatchEvents || time.Since(first) >= w.o.BatchInterval) {
+			if err := w.commit(ctx, batch); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped mid-commit: nothing of it is visible
+				}
+				return err
+			}
+			batch = batch[:0]
+		}
+		if len(batch) == 0 {
+			w.client.AllowRebalance()
+		}
+	}
+}
+
+// lock takes the lake's writer lock, waiting while another writer (another
+// worker, a run) holds it.
+func lockLake(ctx context.Context, lk *lake.Lake) (func(), error) {
+	for {
+		unlock, err := lk.Lock()
+		if !errors.Is(err, lake.ErrLocked) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// decode reads an event: protobuf (what the edge writes) or JSON (what a
+// person or kcat writes, in protojson form).
+func decode(r *kgo.Record) (*nexusv1.Event, error) {
+	ev := &nexusv1.Event{}
+	for _, h := range r.Headers {
+		if h.Key == "content-type" && string(h.Value) == "application/json" {
+			return ev, protojson.Unmarshal(r.Value, ev)
+		}
+	}
+	if len(r.Value) > 0 && r.Value[0] == '{' {
+		if err := protojson.Unmarshal(r.Value, ev); err == nil {
+			return ev, nil
+		}
+	}
+	return ev, proto.Unmarshal(r.Value, ev)
+}
+
+// commit appends one micro-batch to Bronze and commits it with the next
+// offsets of its partitions, under the lake's writer lock.
+func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	byTable := map[string][]ingest.StreamRecord{}
+	next := map[string]string{}
+	var stats BatchStats
+	seen := map[string]bool{}
+	for _, r := range recs {
+		stats.Events++
+		next[offsetKey(r.Topic, r.Partition)] = strconv.FormatInt(r.Offset+1, 10)
+		e := w.byTopic[r.Topic]
+		if e == nil {
+			continue
+		}
+		src := fmt.Sprintf("kafka:%s/%d", r.Topic, r.Partition)
+		ev, err := decode(r)
+		var rec Record
+		if err == nil {
+			rec, err = w.reg.Validate(int(r.Offset), ev)
+		}
+		if err == nil && rec.Entity != e {
+			err = fmt.Errorf("a %s event in topic %s", rec.Entity.Table.Name, r.Topic)
+		}
+		if err != nil {
+			// Kept, not dropped: a record of one unreadable field goes to the
+			// table's quarantine with its offset (the reason names the
+			// field count; the log names the cause).
+			w.log.Warn("stream worker: event does not fit the contract: quarantined", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			raw := strings.ToValidUTF8(string(r.Value), "?")
+			byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: []*string{&raw}, Batch: time.Now().UTC().Format(time.DateOnly), Source: src, Offset: r.Offset})
+			continue
+		}
+		key := e.Table.Name + "\x00" + rec.EventID
+		if seen[key] {
+			stats.Duplicates++
+			continue
+		}
+		seen[key] = true
+		batchDay := rec.EventTime.In(saoPaulo()).Format(time.DateOnly)
+		byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: rec.Values, Batch: batchDay, Source: src, Offset: r.Offset})
+	}
+	lk, err := lake.Open(w.o.Lake)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockLake(ctx, lk)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	runID := lake.NewRunID(time.Now())
+	for _, e := range w.reg.List() {
+		rows := byTable[e.Table.Name]
+		if len(rows) == 0 {
+			continue
+		}
+		res := ingest.AppendStream(ctx, lk, ingest.Options{RunID: runID, Logger: w.log}, e.Table, rows)
+		if res.Err != nil {
+			return fmt.Errorf("stream worker: %w", res.Err)
+		}
+		stats.Rows += res.RowsWritten
+		stats.Quarantined += res.RowsQuarantined
+	}
+	snap, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitStream, RunID: runID, Meta: next})
+	if err != nil {
+		return fmt.Errorf("stream worker: commit: %w", err)
+	}
+	stats.Snapshot = snap.ID
+	w.log.Info("micro-batch committed", "events", stats.Events, "rows", stats.Rows, "quarantined", stats.Quarantined,
+		"duplicates", stats.Duplicates, "snapshot", snap.ID, "took", time.Since(start))
+	if w.o.OnCommit != nil {
+		w.o.OnCommit(stats)
+	}
+	return nil
+}
+
+func saoPaulo() *time.Location {
+	loc, err := time.LoadLocation("America/Sao_Paulo")
+	if err != nil {
+		return time.UTC // the zone database is embedded by the engine's tzdata; UTC only if it is not
+	}
+	return loc
+}

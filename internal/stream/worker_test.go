@@ -1,0 +1,116 @@
+package stream
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+)
+
+// bronzeCounts counts the rows of each entity's Bronze table and the
+// distinct (source, offset) pairs among them.
+func bronzeCounts(t *testing.T, root string) (rows, distinct map[string]int64) {
+	t.Helper()
+	rows, distinct = map[string]int64{}, map[string]int64{}
+	if !lake.Exists(root) {
+		return
+	}
+	lk, err := lake.OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "512MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	for _, m := range eng.Tables() {
+		if m.Layer != lake.Bronze {
+			continue
+		}
+		var n, d int64
+		if err := eng.DB().QueryRowContext(ctx, `SELECT count(*), count(DISTINCT (_source_file, _source_line)) FROM bronze.`+m.Table).Scan(&n, &d); err != nil {
+			t.Fatal(err)
+		}
+		rows[m.Table], distinct[m.Table] = n, d
+	}
+	return
+}
+
+// Events sent through the edge reach Bronze through the worker, each once;
+// a worker stopped and started again resumes where the lake says.
+func TestWorkerCommitsOnce(t *testing.T) {
+	dir := t.TempDir()
+	rep, err := olist.Generate(context.Background(), filepath.Join(dir, "src"), olist.GenOptions{Scale: 0.005, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := Events(reg, filepath.Join(dir, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conn, broker := edge(t, "")
+	root := filepath.Join(dir, "lake")
+	start := func() (stop func()) {
+		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 500, BatchInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+		return func() { cancel(); wg.Wait(); w.Close() }
+	}
+	want := map[string]int64{}
+	for _, f := range rep.Files {
+		if _, ok := reg.ByTable(f.Table); ok {
+			want[f.Table] = f.Rows
+		}
+	}
+	half := len(events) / 2
+	if _, err := Load(context.Background(), conn, events[:half], LoadOptions{Batch: 200}); err != nil {
+		t.Fatal(err)
+	}
+	stop := start()
+	time.Sleep(time.Second)
+	stop() // mid-way or after: the lake's offsets say where the next one starts
+	if _, err := Load(context.Background(), conn, events[half:], LoadOptions{Batch: 200}); err != nil {
+		t.Fatal(err)
+	}
+	stop = start()
+	defer stop()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rows, distinct := bronzeCounts(t, root)
+		done := true
+		for table, n := range want {
+			if rows[table] > n || distinct[table] != rows[table] {
+				t.Fatalf("%s: %d rows (%d distinct offsets), %d events", table, rows[table], distinct[table], n)
+			}
+			done = done && rows[table] == n
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bronze %v after a minute, want %v", rows, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
