@@ -217,5 +217,7 @@ written once. Stop with Ctrl-C: what is not committed is read again.`,
 	cmd.Flags().StringVar(&o.TopicPrefix, "topic-prefix", stream.DefaultTopicPrefix, "topic of an entity: this prefix and its table name")
 	cmd.Flags().IntVar(&o.BatchEvents, "batch-events", 50000, "commit a micro-batch at this many events")
 	cmd.Flags().DurationVar(&o.BatchInterval, "batch-interval", time.Second, "or this long after its first event")
+	cmd.Flags().StringVar(&o.InstanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once")
+	cmd.Flags().DurationVar(&o.SessionTimeout, "session-timeout", 10*time.Second, "how long the group waits for a silent worker before it gives its partitions to the others")
 	return cmd
 }

@@ -28,7 +28,14 @@ type WorkerOptions struct {
 	// BatchInterval has passed since its first event.
 	BatchEvents   int
 	BatchInterval time.Duration
-	Logger        *slog.Logger
+	// InstanceID, when set, makes the worker a static member of its group
+	// (KIP-345): restarted with the same id, it takes its partitions back at
+	// once instead of waiting for the group to notice the old one is gone.
+	InstanceID string
+	// SessionTimeout: how long the group waits for a silent member before it
+	// reassigns its partitions.
+	SessionTimeout time.Duration
+	Logger         *slog.Logger
 	// OnCommit, when set, is called after each commit (tests, progress).
 	OnCommit func(BatchStats)
 }
@@ -85,7 +92,11 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 		w.byTopic[t] = e
 		topics = append(topics, t)
 	}
-	w.client, err = kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(topics...),
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 10 * time.Second
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(topics...),
+		kgo.SessionTimeout(o.SessionTimeout),
 		// The offsets live in the lake, committed with the data: Kafka's
 		// group offsets are never used.
 		kgo.DisableAutoCommit(),
@@ -96,7 +107,11 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 		// records of it read here and not yet in the lake.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)
+	}
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
+	}
+	w.client, err = kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("stream worker: kafka client: %w", err)
 	}

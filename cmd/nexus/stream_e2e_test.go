@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/stream"
+)
+
+// TestKillStreamWorker SIGKILLs `nexus stream worker` 5 times while about
+// 200,000 events flow through the edge; at the end Bronze holds each event
+// exactly once: as many rows as the data set's files, no offset twice.
+func TestKillStreamWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long end-to-end test")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	rep, err := olist.Generate(context.Background(), src, olist.GenOptions{Scale: 0.37, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := stream.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := stream.Events(reg, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for _, f := range rep.Files {
+		if _, ok := reg.ByTable(f.Table); ok {
+			want[f.Table] = f.Rows
+		}
+	}
+	b, err := stream.StartBroker(stream.BrokerOptions{Addr: "127.0.0.1:0", Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := stream.NewEdge(ctx, stream.ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv, err := e.GRPCServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }() // stopped below
+	defer srv.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	lakeDir := filepath.Join(dir, "lake")
+	worker := func() *exec.Cmd {
+		cmd := exec.Command(nexusBin, "stream", "worker", "--brokers", b.Addrs()[0], "--lake", lakeDir,
+			"--batch-events", "5000", "--batch-interval", "100ms", "--instance-id", "kill-test")
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := stream.Load(ctx, conn, events, stream.LoadOptions{Batch: 500, Rate: 40000})
+		loaded <- err
+	}()
+	w := worker()
+	kills := 0
+	for range 5 {
+		time.Sleep(time.Duration(600+kills*150) * time.Millisecond)
+		if err := w.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.Wait() // killed: its exit status is the kill
+		kills++
+		w = worker()
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = w.Process.Signal(os.Interrupt)
+		_ = w.Wait() // stopped at the end; the counts were checked
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		rows, distinct := streamCounts(t, lakeDir)
+		done := true
+		for table, n := range want {
+			if rows[table] > n || distinct[table] != rows[table] {
+				t.Fatalf("after %d kills, %s: %d rows, %d distinct offsets, %d events", kills, table, rows[table], distinct[table], n)
+			}
+			done = done && rows[table] == n
+		}
+		if done {
+			t.Logf("%d events, %d kills: every event in Bronze once", len(events), kills)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d kills, Bronze %v, want %v", kills, rows, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// streamCounts counts each Bronze table's rows and distinct (source, offset).
+func streamCounts(t *testing.T, root string) (rows, distinct map[string]int64) {
+	t.Helper()
+	rows, distinct = map[string]int64{}, map[string]int64{}
+	if !lake.Exists(root) {
+		return
+	}
+	lk, err := lake.OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "1GB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	for _, m := range eng.Tables() {
+		if m.Layer != lake.Bronze {
+			continue
+		}
+		var n, d int64
+		q := fmt.Sprintf(`SELECT count(*), count(DISTINCT (_source_file, _source_line)) FROM bronze.%s`, engine.Ident(m.Table))
+		if err := eng.DB().QueryRowContext(ctx, q).Scan(&n, &d); err != nil {
+			t.Fatal(err)
+		}
+		rows[m.Table], distinct[m.Table] = n, d
+	}
+	return
+}
