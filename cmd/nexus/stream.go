@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/stream"
 )
 
@@ -25,7 +26,7 @@ func newStreamCmd(a *app) *cobra.Command {
 'stream broker' is a Kafka-protocol broker in this process for when no Kafka
 is at hand. The proto is api/nexus/v1/events.proto.`,
 	}
-	cmd.AddCommand(newStreamBrokerCmd(a), newStreamServeCmd(a), newStreamWorkerCmd(a), newStreamLoadCmd(a))
+	cmd.AddCommand(newStreamBrokerCmd(a), newStreamServeCmd(a), newStreamWorkerCmd(a), newStreamLoadCmd(a), newStreamDemoCmd(a))
 	return cmd
 }
 
@@ -219,5 +220,40 @@ written once. Stop with Ctrl-C: what is not committed is read again.`,
 	cmd.Flags().DurationVar(&o.BatchInterval, "batch-interval", time.Second, "or this long after its first event")
 	cmd.Flags().StringVar(&o.InstanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once")
 	cmd.Flags().DurationVar(&o.SessionTimeout, "session-timeout", 10*time.Second, "how long the group waits for a silent worker before it gives its partitions to the others")
+	return cmd
+}
+
+func newStreamDemoCmd(a *app) *cobra.Command {
+	var o stream.DemoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run broker, edge and worker in this process, stream a small data set, build the models",
+		Long: `Start an embedded broker (events in memory), the gRPC edge and a worker on
+loopback, stream a generated data set through them as events, wait until every
+event is committed to Bronze, then build Silver and Gold, and print a summary.
+The reference tables (geolocation, category translation) have no events and are
+ingested as files.`,
+		Example: `  nexus stream demo --lake stream-lake`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Lake = a.cfg.Lake
+			o.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
+			o.Say = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+			rep, err := stream.Demo(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("\n%d events streamed at %.0f events/s, committed in %d micro-batch(es), all visible %s after the last acknowledgement\n",
+				rep.Events, rep.Load.EventsPerSecond(), rep.Commits, rep.Freshness.Round(time.Millisecond))
+			printRun(os.Stdout, rep.Summary)
+			if rep.Summary.Err() != nil {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Data, "data", "data/stream-demo", "where the data set is generated")
+	cmd.Flags().Float64Var(&o.Scale, "scale", 0.05, "size of the data set (1 is the real one)")
+	cmd.Flags().Int64Var(&o.Seed, "seed", 42, "seed of the data set")
 	return cmd
 }

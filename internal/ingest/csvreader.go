@@ -70,6 +70,42 @@ type csvReader struct {
 	eof    bool
 }
 
+// Records calls fn with each record of r after its header, which it returns
+// first: the files' own reader (RFC 4180, line breaks inside quotes kept as
+// they are, CRLF included), for a caller that reads a source file as data
+// (the stream's load generator). A malformed record ends the read with its
+// error.
+func Records(r io.Reader, header func(fields []string) error, fn func(line int64, fields []string) error) error {
+	rd := newCSVReader(r)
+	first := true
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(rec.Fields) == 1 && len(rec.Fields[0]) == 0 && !rec.Quoted[0] {
+			continue // a blank line holds no record
+		}
+		fields := make([]string, len(rec.Fields))
+		for i, f := range rec.Fields {
+			fields[i] = string(f)
+		}
+		if first {
+			first = false
+			if err := header(fields); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(rec.Line, fields); err != nil {
+			return err
+		}
+	}
+}
+
 func newCSVReader(r io.Reader) *csvReader {
 	return newCSVReaderSize(r, 1<<20)
 }

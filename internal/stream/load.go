@@ -2,10 +2,8 @@ package stream
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
+	"github.com/keystone/nexus/internal/ingest"
 )
 
 // LoadOptions configure a replay of a data set as events.
@@ -88,40 +87,29 @@ func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
 		return nil, fmt.Errorf("stream load: %w", err)
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	header, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("stream load %s: header: %w", path, err)
-	}
-	idx := map[string]int{}
-	for i, h := range header {
-		idx[strings.TrimPrefix(h, "\ufeff")] = i
-	}
 	col := make([]int, len(e.Table.Columns))
-	for i, c := range e.Table.Columns {
-		j, ok := idx[c.Name]
-		for _, a := range c.Aliases {
-			if !ok {
-				j, ok = idx[a]
+	header := func(h []string) error {
+		idx := map[string]int{}
+		for i, name := range h {
+			idx[strings.TrimPrefix(name, "\ufeff")] = i
+		}
+		for i, c := range e.Table.Columns {
+			j, ok := idx[c.Name]
+			for _, a := range c.Aliases {
+				if !ok {
+					j, ok = idx[a]
+				}
 			}
+			if !ok {
+				return fmt.Errorf("stream load %s: no column %s in the header", path, c.Name)
+			}
+			col[i] = j
 		}
-		if !ok {
-			return nil, fmt.Errorf("stream load %s: no column %s", path, c.Name)
-		}
-		col[i] = j
+		return nil
 	}
 	var out []*nexusv1.Event
 	now := timestamppb.Now()
-	for {
-		line, _ := r.FieldPos(0)
-		rec, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("stream load %s: %w", path, err)
-		}
+	err = ingest.Records(f, header, func(line int64, rec []string) error {
 		ev, err := e.event(fmt.Sprintf("%s:%s:%d", filepath.Base(dir), e.Table.Name, line), now, func(i int) string {
 			if col[i] < len(rec) {
 				return rec[col[i]]
@@ -129,10 +117,15 @@ func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
 			return ""
 		})
 		if err != nil {
-			return nil, fmt.Errorf("stream load %s line %d: %w", path, line, err)
+			return fmt.Errorf("stream load %s line %d: %w", path, line, err)
 		}
 		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream load %s: %w", path, err)
 	}
+	return out, nil
 }
 
 // event builds the entity's event from its columns' text (as the files
