@@ -87,9 +87,9 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 		return nil, err
 	}
 	wctx, stopWorker := context.WithCancel(ctx)
-	werr := make(chan error, 1)
-	go func() { werr <- w.Run(wctx) }()
-	defer func() { stopWorker(); w.Close() }()
+	werr, ran := make(chan error, 1), make(chan struct{})
+	go func() { werr <- w.Run(wctx); close(ran) }()
+	defer func() { stopWorker(); <-ran; w.Close() }()
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err

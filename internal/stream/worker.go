@@ -118,7 +118,7 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	return w, nil
 }
 
-// Close leaves the group.
+// Close leaves the group; call it once Run has returned.
 func (w *Worker) Close() { w.client.CloseAllowingRebalance() }
 
 // assigned starts each new partition at the offset the lake recorded.

@@ -2,11 +2,17 @@ package stream
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
@@ -112,5 +118,62 @@ func TestWorkerCommitsOnce(t *testing.T) {
 			t.Fatalf("Bronze %v after a minute, want %v", rows, want)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// kcat, a Kafka client that is not franz-go, produces an event (JSON, as a
+// person would type it); the worker puts it in Bronze.
+func TestKcatEventReachesBronze(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("NEXUS_REQUIRE_TOOLS") != "" {
+			t.Fatal("kcat (Debian package kcat) is required (NEXUS_REQUIRE_TOOLS is set)")
+		}
+		t.Skip("kcat not installed (Debian package kcat)")
+	}
+	_, _, broker := edge(t, "") // creates the topics
+	ev, err := protojson.Marshal(order(func(o *nexusv1.Order) { o.EventId, o.OrderId = "kcat-1", "0000000000000000000000000000kcat" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(kcat, "-b", broker, "-P", "-t", "olist.orders", "-k", "0000000000000000000000000000kcat")
+	cmd.Stdin = strings.NewReader(string(ev) + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	root := filepath.Join(t.TempDir(), "lake")
+	done := make(chan BatchStats, 1)
+	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchInterval: 100 * time.Millisecond,
+		OnCommit: func(s BatchStats) { done <- s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(ran) }() // stopped by cancel
+	defer func() { cancel(); <-ran; w.Close() }()
+	select {
+	case s := <-done:
+		if s.Rows != 1 {
+			t.Fatalf("commit: %+v", s)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the kcat event was not committed")
+	}
+	lk, err := lake.OpenRead(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "256MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	var id, src string
+	if err := eng.DB().QueryRowContext(ctx, `SELECT order_id, _source_file FROM bronze.orders`).Scan(&id, &src); err != nil || id != "0000000000000000000000000000kcat" || !strings.HasPrefix(src, "kafka:olist.orders/") {
+		t.Errorf("bronze.orders: %q %q %v", id, src, err)
+	}
+	if v := lk.Snapshot().Meta; len(v) == 0 {
+		t.Errorf("no offsets in the snapshot: %v", v)
 	}
 }
