@@ -5,7 +5,10 @@
 #     that commits to Bronze is not built yet);
 #   - unary calls of one event at 2,000 requests/s for DURATION: latency
 #     percentiles of the acknowledgement (an HDR histogram);
-#   - CPU time and peak RSS of each process (GNU time).
+#   - CPU time and peak RSS of each process (GNU time);
+#   - end to end: `nexus stream demo` streams the data set through broker,
+#     edge and worker in one process and says how long after the last
+#     acknowledgement every event was committed to Bronze.
 # Three runs each; prints markdown with every run.
 #   bash bench/stream_edge.sh            # scale 0.2 data set, 20 s runs
 #   DURATION=60s bash bench/stream_edge.sh
@@ -50,3 +53,11 @@ for i in 1 2 3; do run "client streams (500/batch, 4 streams)"; done
 for i in 1 2 3; do run "unary, 1 event/call, 2,000 calls/s" --unary --batch 1 --rate 2000 --concurrency 8; done
 echo
 echo "Latency is per call: for client streams, a stream of 20 batches (10,000 events) is acknowledged once."
+
+echo
+echo "## End to end: nexus stream demo (broker, edge, worker in one process; scale 0.2)"
+echo
+echo '```'
+rm -rf "$OUT/demo-lake"
+/usr/bin/time -f "%e s wall, %U+%S s CPU, %M KB peak RSS" "$N" stream demo --lake "$OUT/demo-lake" --data "$OUT/data" --scale "$SCALE" --seed 1 2>&1 | grep -E "events streamed|run .* (succeeded|failed)|wall"
+echo '```'
