@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/olist"
@@ -111,7 +109,7 @@ func TestKillStreamWorker(t *testing.T) {
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		rows, distinct := streamCounts(t, lakeDir)
+		rows, distinct := laketest.BronzeLineage(t, lakeDir)
 		done := true
 		for table, n := range want {
 			if rows[table] > n || distinct[table] != rows[table] {
@@ -128,37 +126,6 @@ func TestKillStreamWorker(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-}
-
-// streamCounts counts each Bronze table's rows and distinct (source, offset).
-func streamCounts(t *testing.T, root string) (rows, distinct map[string]int64) {
-	t.Helper()
-	rows, distinct = map[string]int64{}, map[string]int64{}
-	if !lake.Exists(root) {
-		return
-	}
-	lk, err := lake.OpenRead(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "1GB", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	for _, m := range eng.Tables() {
-		if m.Layer != lake.Bronze {
-			continue
-		}
-		var n, d int64
-		q := fmt.Sprintf(`SELECT count(*), count(DISTINCT (_source_file, _source_line)) FROM bronze.%s`, engine.Ident(m.Table))
-		if err := eng.DB().QueryRowContext(ctx, q).Scan(&n, &d); err != nil {
-			t.Fatal(err)
-		}
-		rows[m.Table], distinct[m.Table] = n, d
-	}
-	return
 }
 
 // `nexus stream demo` streams a data set through broker, edge and worker and

@@ -153,3 +153,33 @@ func TreeState(t testing.TB, root string) string {
 	}
 	return b.String()
 }
+
+// BronzeLineage counts, per Bronze table of the lake at root, its rows and
+// its distinct (_source_file, _source_line) pairs: equal counts mean no
+// record was written twice. A missing lake counts nothing.
+func BronzeLineage(t testing.TB, root string) (rows, distinct map[string]int64) {
+	t.Helper()
+	rows, distinct = map[string]int64{}, map[string]int64{}
+	if !lake.Exists(root) {
+		return
+	}
+	lk := OpenRead(t, root)
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "1GB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	for _, m := range eng.Tables() {
+		if m.Layer != lake.Bronze {
+			continue
+		}
+		var n, d int64
+		q := fmt.Sprintf(`SELECT count(*), count(DISTINCT (_source_file, _source_line)) FROM bronze.%s`, engine.Ident(m.Table))
+		if err := eng.DB().QueryRowContext(ctx, q).Scan(&n, &d); err != nil {
+			t.Fatal(err)
+		}
+		rows[m.Table], distinct[m.Table] = n, d
+	}
+	return
+}

@@ -15,39 +15,9 @@ import (
 	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/olist"
 )
-
-// bronzeCounts counts the rows of each entity's Bronze table and the
-// distinct (source, offset) pairs among them.
-func bronzeCounts(t *testing.T, root string) (rows, distinct map[string]int64) {
-	t.Helper()
-	rows, distinct = map[string]int64{}, map[string]int64{}
-	if !lake.Exists(root) {
-		return
-	}
-	lk, err := lake.OpenRead(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "512MB", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	for _, m := range eng.Tables() {
-		if m.Layer != lake.Bronze {
-			continue
-		}
-		var n, d int64
-		if err := eng.DB().QueryRowContext(ctx, `SELECT count(*), count(DISTINCT (_source_file, _source_line)) FROM bronze.`+m.Table).Scan(&n, &d); err != nil {
-			t.Fatal(err)
-		}
-		rows[m.Table], distinct[m.Table] = n, d
-	}
-	return
-}
 
 // Events sent through the edge reach Bronze through the worker, each once;
 // a worker stopped and started again resumes where the lake says.
@@ -103,7 +73,7 @@ func TestWorkerCommitsOnce(t *testing.T) {
 	defer stop()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		rows, distinct := bronzeCounts(t, root)
+		rows, distinct := laketest.BronzeLineage(t, root)
 		done := true
 		for table, n := range want {
 			if rows[table] > n || distinct[table] != rows[table] {
