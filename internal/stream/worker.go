@@ -182,10 +182,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		batch = append(batch, recs...)
 		if len(batch) > 0 && (len(batch) >= w.o.BatchEvents || time.Since(first) >= w.o.BatchInterval) {
-			if err := w.commit(ctx, batch); err != nil {
-				if ctx.Err() != nil {
-					return nil // stopped mid-commit: nothing of it is visible
-				}
+			err := w.commit(ctx, batch)
+			var fenced *fencedError
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				return nil // stopped mid-commit: nothing of it is visible
+			case errors.As(err, &fenced):
+				w.log.Warn("stream worker: micro-batch fenced", "err", err)
+				w.rewind(batch)
+			default:
 				return err
 			}
 			batch = batch[:0]
@@ -212,6 +218,31 @@ func lockLake(ctx context.Context, lk *lake.Lake) (func(), error) {
 	}
 }
 
+// fencedError: a micro-batch does not start where the lake says its
+// partition is.
+type fencedError struct {
+	key         string
+	lake, batch int64
+}
+
+func (e *fencedError) Error() string {
+	return fmt.Sprintf("%s: the lake is at offset %d, this micro-batch starts at %d (another worker committed it): dropped, consuming again from the lake", e.key, e.lake, e.batch)
+}
+
+// rewind sets the partitions of recs back to the lake's offsets.
+func (w *Worker) rewind(recs []*kgo.Record) {
+	parts := map[string][]int32{}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		k := offsetKey(r.Topic, r.Partition)
+		if !seen[k] {
+			seen[k] = true
+			parts[r.Topic] = append(parts[r.Topic], r.Partition)
+		}
+	}
+	w.assigned(context.Background(), w.client, parts)
+}
+
 // decode reads an event: protobuf (what the edge writes) or JSON (what a
 // person or kcat writes, in protojson form).
 func decode(r *kgo.Record) (*nexusv1.Event, error) {
@@ -235,11 +266,16 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	byTable := map[string][]ingest.StreamRecord{}
 	next := map[string]string{}
+	first := map[string]int64{} // the first offset of each partition in the batch
 	var stats BatchStats
 	seen := map[string]bool{}
 	for _, r := range recs {
 		stats.Events++
-		next[offsetKey(r.Topic, r.Partition)] = strconv.FormatInt(r.Offset+1, 10)
+		k := offsetKey(r.Topic, r.Partition)
+		next[k] = strconv.FormatInt(r.Offset+1, 10)
+		if _, ok := first[k]; !ok {
+			first[k] = r.Offset
+		}
 		e := w.byTopic[r.Topic]
 		if e == nil {
 			continue
@@ -280,6 +316,30 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 		return err
 	}
 	defer unlock()
+	// Fencing: a partition of the batch must not start before where the
+	// lake's last commit left it; if it does, another worker committed these
+	// records (this one was out of the group for a while): nothing is
+	// written, and consumption starts again from the lake.
+	var cur map[string]string
+	if snap := lk.Snapshot(); snap != nil {
+		cur = snap.Meta
+	}
+	for k, off := range first {
+		v, ok := cur[k]
+		if !ok {
+			continue // never committed: the log may start past 0 (retention)
+		}
+		at, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("stream worker: snapshot meta %s=%q: %w", k, v, err)
+		}
+		// Behind the lake: already committed (by another worker). Ahead is a
+		// gap the log itself has (control records, retention), not a loss:
+		// this worker reads its partitions from the lake's offset on.
+		if off < at {
+			return &fencedError{key: k, lake: at, batch: off}
+		}
+	}
 	runID := lake.NewRunID(time.Now())
 	for _, e := range w.reg.List() {
 		rows := byTable[e.Table.Name]
