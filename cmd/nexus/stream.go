@@ -193,8 +193,9 @@ to Bronze through the lake's commit, with the offsets it consumed in the SAME
 snapshot: after any crash a worker resumes from the lake's offsets, so no event
 is lost and none is written twice. Events are typed by the same rules as the
 files; one that does not fit goes to the quarantine with its topic, partition
-and offset. An event_id seen twice in a micro-batch (a client retry) is
-written once. Stop with Ctrl-C: what is not committed is read again.`,
+and offset. An event_id seen twice within one micro-batch (a client retry) is
+written once; across micro-batches, not yet. Stop with Ctrl-C: what is not
+committed is read again.`,
 		Example: `  nexus stream worker --brokers 127.0.0.1:9092 --lake lake`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

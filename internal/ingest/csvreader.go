@@ -45,6 +45,7 @@ const (
 	ErrKindTooLong     = "RECORD TOO LONG"
 	ErrKindUnterminate = "UNTERMINATED QUOTE"
 	ErrKindNUL         = "NUL BYTE"
+	ErrKindEvent       = "EVENT" // a stream's event that is not a row of the contract
 )
 
 // csvReader is an RFC 4180 reader that, unlike encoding/csv, reports the
@@ -71,11 +72,12 @@ type csvReader struct {
 }
 
 // Records calls fn with each record of r after its header, which it returns
-// first: the files' own reader (RFC 4180, line breaks inside quotes kept as
+// first, with whether each field was quoted (an empty quoted field is an
+// empty string, an unquoted one NULL): the files' own reader (RFC 4180, line breaks inside quotes kept as
 // they are, CRLF included), for a caller that reads a source file as data
 // (the stream's load generator). A malformed record ends the read with its
 // error.
-func Records(r io.Reader, header func(fields []string) error, fn func(line int64, fields []string) error) error {
+func Records(r io.Reader, header func(fields []string) error, fn func(line int64, fields []string, quoted []bool) error) error {
 	rd := newCSVReader(r)
 	first := true
 	for {
@@ -100,7 +102,7 @@ func Records(r io.Reader, header func(fields []string) error, fn func(line int64
 			}
 			continue
 		}
-		if err := fn(rec.Line, fields); err != nil {
+		if err := fn(rec.Line, fields, append([]bool(nil), rec.Quoted...)); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +21,11 @@ type StreamRecord struct {
 	Batch  string    // YYYY-MM-DD: the row's _batch (the event's local date)
 	Source string    // the row's _source_file, e.g. "kafka:olist.orders/1"
 	Offset int64     // the row's _source_line: its offset in Source
+	// Reject, when set, is why the event could not be read as a row (not
+	// decodable, not the topic's entity, out of the contract): it goes to
+	// the quarantine with this reason, Raw as its text, and no row.
+	Reject string
+	Raw    string
 }
 
 // streamPrefix starts the name of an input that a stream appended.
@@ -116,7 +120,7 @@ func AppendStream(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tabl
 			return abort(err)
 		}
 		w := &tableWriter{opts: opts, t: t, path: path, file: f, info: info, size: info.Size(), sourceName: g.source,
-			batch: day, hasBatch: true, lineOf: lines}
+			batch: day, hasBatch: true, lineOf: lines, reasons: rejectReasons(g.recs)}
 		parts, err := w.run(ctx, bdir, qdir)
 		_ = f.Close() // read only: nothing to lose
 		_ = os.Remove(path)
@@ -206,36 +210,49 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // safeName is a source name usable in a directory name.
 func safeName(s string) string { return strings.Trim(unsafeChars.ReplaceAllString(s, "_"), "_") }
 
+// rejectReasons maps the offsets of the rejected records to their reasons.
+func rejectReasons(recs []StreamRecord) map[int64]string {
+	var out map[int64]string
+	for _, r := range recs {
+		if r.Reject != "" {
+			if out == nil {
+				out = map[int64]string{}
+			}
+			out[r.Offset] = r.Reject
+		}
+	}
+	return out
+}
+
 // writeStreamCSV writes records as a CSV file of the table (header first),
-// and maps the line each record starts on to its offset.
+// and maps the line each record starts on to its offset. Every value is
+// quoted, so that an empty string stays one (an unquoted empty field is
+// NULL, as in the files); a rejected record is its raw text alone, one
+// field, so that the parser quarantines it (with its Reject reason).
 func writeStreamCSV(dir string, t olist.Table, recs []StreamRecord) (string, map[int64]int64, error) {
 	f, err := os.CreateTemp(dir, ".stream-*.csv")
 	if err != nil {
 		return "", nil, fmt.Errorf("ingest stream %s: %w", t.Name, err)
 	}
 	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	if err := cw.Write(t.ColumnNames()); err != nil {
-		f.Close()
-		return "", nil, err
-	}
-	cw.Flush()
+	buf.WriteString(strings.Join(t.ColumnNames(), ",") + "\n")
 	lines := make(map[int64]int64, len(recs))
 	line := int64(2)
-	row := make([]string, len(t.Columns))
 	for _, r := range recs {
-		for i := range row {
-			row[i] = ""
-			if i < len(r.Fields) && r.Fields[i] != nil {
-				row[i] = *r.Fields[i]
+		start := buf.Len()
+		if r.Reject != "" {
+			writeQuoted(&buf, r.Raw)
+		} else {
+			for i := range t.Columns {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				if i < len(r.Fields) && r.Fields[i] != nil {
+					writeQuoted(&buf, *r.Fields[i])
+				}
 			}
 		}
-		start := buf.Len()
-		if err := cw.Write(row); err != nil {
-			f.Close()
-			return "", nil, err
-		}
-		cw.Flush()
+		buf.WriteByte('\n')
 		lines[line] = r.Offset
 		line += int64(bytes.Count(buf.Bytes()[start:], []byte("\n")))
 	}
@@ -244,4 +261,11 @@ func writeStreamCSV(dir string, t olist.Table, recs []StreamRecord) (string, map
 		return "", nil, fmt.Errorf("ingest stream %s: %w", t.Name, err)
 	}
 	return f.Name(), lines, f.Close()
+}
+
+// writeQuoted writes s as a quoted CSV field.
+func writeQuoted(b *bytes.Buffer, s string) {
+	b.WriteByte('"')
+	b.WriteString(strings.ReplaceAll(s, `"`, `""`))
+	b.WriteByte('"')
 }

@@ -46,11 +46,12 @@ func TestAppendStream(t *testing.T) {
 		return r
 	}
 	// A comment-like multi-line value does not shift the offsets.
-	first := appendOK(item("o1", "9.90", 100), item("o2", "5x9.90", 101), item("o3\nwith a line", "1.00", 102))
-	if first.RowsWritten != 2 || first.RowsQuarantined != 1 {
+	garbage := StreamRecord{Reject: "not a protobuf nor JSON event", Raw: `{"not": "an item"}`, Batch: "2018-07-01", Source: "kafka:olist.order_items/1", Offset: 104}
+	first := appendOK(item("o1", "9.90", 100), item("o3\nwith a line", "1.00", 102), item("o2", "5x9.90", 101), garbage)
+	if first.RowsWritten != 2 || first.RowsQuarantined != 2 {
 		t.Fatalf("first micro-batch: %+v", first)
 	}
-	second := appendOK(item("o4", "2.00", 103))
+	second := appendOK(item("o4", "2.00", 105))
 	m, err := lk.Manifest(lake.Bronze, "order_items")
 	if err != nil {
 		t.Fatal(err)
@@ -59,13 +60,28 @@ func TestAppendStream(t *testing.T) {
 		t.Fatalf("second micro-batch: %+v, manifest rows %d delta %+v", second, m.Rows, m.Delta)
 	}
 	got := query(t, lk, `SELECT order_id, _source_file, _source_line, _batch FROM bronze.order_items ORDER BY _source_line`)
-	want := "[[o1 kafka:olist.order_items/1 100 2018-07-01] [o3\nwith a line kafka:olist.order_items/1 102 2018-07-01] [o4 kafka:olist.order_items/1 103 2018-07-01]]"
+	want := "[[o1 kafka:olist.order_items/1 100 2018-07-01] [o3\nwith a line kafka:olist.order_items/1 102 2018-07-01] [o4 kafka:olist.order_items/1 105 2018-07-01]]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("bronze:\n%v\nwant\n%v", got, want)
 	}
-	q := query(t, lk, `SELECT _source_line, reason FROM quarantine.bronze_order_items`)
-	if len(q) != 1 || q[0][0] != "101" || !strings.Contains(q[0][1], "price") {
+	q := query(t, lk, `SELECT _source_line, reason FROM quarantine.bronze_order_items ORDER BY 1`)
+	if len(q) != 2 || q[0][0] != "101" || !strings.Contains(q[0][1], "price") || q[1][0] != "104" || q[1][1] != "not a protobuf nor JSON event" {
 		t.Errorf("quarantine: %v", q)
+	}
+	// An empty string stays one; an absent value is NULL (as in the files).
+	reviews, _ := olist.Lookup("order_reviews")
+	rv := func(title string, off int64) StreamRecord {
+		f := strs("r1", "o1", "5", title, "NULL", "2018-07-01 00:00:00", "2018-07-02 10:00:00")
+		return StreamRecord{Fields: f, Batch: "2018-07-02", Source: "kafka:olist.order_reviews/0", Offset: off}
+	}
+	if r := AppendStream(context.Background(), lk, Options{}, reviews, []StreamRecord{rv("", 0), rv("NULL", 1)}); r.Err != nil || r.RowsWritten != 2 {
+		t.Fatalf("reviews: %+v", r)
+	}
+	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitStream}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(query(t, lk, `SELECT _source_line, review_comment_title IS NULL, review_comment_message IS NULL FROM bronze.order_reviews ORDER BY 1`)); got != "[[0 false true] [1 true true]]" {
+		t.Errorf("empty vs NULL: %s", got)
 	}
 	// A table fed by files is not fed by the stream as well.
 	orders, _ := olist.Lookup("orders")

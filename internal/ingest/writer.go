@@ -34,6 +34,9 @@ type tableWriter struct {
 	// lineOf, when set, maps the line a record starts on to the
 	// _source_line it gets (a stream's records carry their Kafka offset).
 	lineOf map[int64]int64
+	// reasons, when set, gives the reason of a record rejected before it
+	// was parsed (by its _source_line): it replaces the parser's.
+	reasons map[int64]string
 
 	cols    []bronzeColumn
 	extras  []string
@@ -411,6 +414,9 @@ func (w *tableWriter) fieldError(ci int, err error) (kind, reason string) {
 // reject counts a record as quarantined and adds it to the quarantine; col is
 // the 1-based field at fault, or 0 for the whole record.
 func (w *tableWriter) reject(out *outputs, line int64, col int, kind, reason string, raw []byte) error {
+	if r, ok := w.reasons[line]; ok {
+		col, kind, reason = 0, ErrKindEvent, r
+	}
 	w.quarantined++
 	name := ""
 	if col > 0 && col <= len(w.colIdx) {

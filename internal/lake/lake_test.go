@@ -450,3 +450,31 @@ func TestLegacyReaderKeepsItsFiles(t *testing.T) {
 		t.Errorf("legacy-pinned reader lost its files at the first commit+vacuum: %v", f[0])
 	}
 }
+
+// A rollback makes the meta committed with the old mapping current again: a
+// stream's offsets go back with its data (and a key added later goes).
+func TestRollbackRestoresMeta(t *testing.T) {
+	t.Parallel()
+	w, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *Snapshot
+	for i, meta := range []map[string]string{{"stream.offset.t.0": "10"}, {"stream.offset.t.0": "20", "stream.offset.t.1": "5"}} {
+		publish(t, w, Bronze, "orders", fmt.Sprint("r", i), 1)
+		s, err := w.Commit(CommitInfo{Kind: CommitStream, Meta: meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = s
+		}
+	}
+	s, err := w.Rollback(first.ID, "back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(s.Meta); got != "map[stream.offset.t.0:10]" {
+		t.Errorf("meta after rollback: %s", got)
+	}
+}

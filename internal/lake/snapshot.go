@@ -224,6 +224,10 @@ type CommitInfo struct {
 	Meta  map[string]string
 	// overwritePointer: RecoverPointer replaces a damaged pointer.
 	overwritePointer bool
+	// mapping: the commit makes an older snapshot's mapping current again,
+	// with the meta committed with it (a stream's offsets go back with its
+	// data), not the current one's.
+	mapping *Snapshot
 }
 
 // Pending returns the names of the tables published in this handle's
@@ -321,8 +325,12 @@ func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, inf
 		}
 	}
 	meta := map[string]string{}
-	if l.snap != nil {
-		for k, v := range l.snap.Meta {
+	from := l.snap
+	if info.mapping != nil {
+		from = info.mapping
+	}
+	if from != nil {
+		for k, v := range from.Meta {
 			meta[k] = v
 		}
 	}
@@ -393,6 +401,7 @@ func (l *Lake) commitMapping(target *Snapshot, info CommitInfo) (*Snapshot, erro
 		tables[n] = r
 	}
 	changed, removed := diffTables(l.snap, tables)
+	info.mapping = target
 	return l.commit(tables, changed, removed, info)
 }
 

@@ -28,11 +28,11 @@ type Broker struct {
 
 // StartBroker starts the embedded broker on a loopback address.
 func StartBroker(o BrokerOptions) (*Broker, error) {
-	host, port, err := net.SplitHostPort(o.Addr)
+	_, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker --addr %q: want host:port", o.Addr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if loop, err := isLoopback(o.Addr); err != nil || !loop {
 		return nil, fmt.Errorf("broker --addr %q: the embedded broker listens on loopback only (it has no authentication); use a real Kafka for other hosts", o.Addr)
 	}
 	p, err := strconv.Atoi(port)

@@ -152,6 +152,10 @@ func (r *Registry) ByTable(name string) (*Entity, bool) {
 	return nil, false
 }
 
+// maxFieldBytes bounds one value of an event (a review comment is a few
+// hundred bytes): a record stays far under Kafka's message size.
+const maxFieldBytes = 64 << 10
+
 // moneyRE is an amount that fits DECIMAL(12,2).
 var moneyRE = regexp.MustCompile(`^-?[0-9]{1,10}(\.[0-9]{1,2})?$`)
 
@@ -188,7 +192,7 @@ func (r *Registry) Validate(index int, ev *nexusv1.Event) (Record, error) {
 		return Record{}, &FieldError{Index: index, EventID: rec.EventID, Field: string(f.Name()) + "." + field, Msg: fmt.Sprintf(format, args...)}
 	}
 	if rec.EventID == "" {
-		return bad(fieldEventID, "required (a client-chosen id: a retry with the same id is written once)")
+		return bad(fieldEventID, "required (a client-chosen id, the same on a retry)")
 	}
 	if len(rec.EventID) > 128 {
 		return bad(fieldEventID, "longer than 128 bytes")
@@ -200,6 +204,9 @@ func (r *Registry) Validate(index int, ev *nexusv1.Event) (Record, error) {
 	at := msg.Get(atFD).Message()
 	sec, nanos := at.Get(at.Descriptor().Fields().ByName("seconds")).Int(), at.Get(at.Descriptor().Fields().ByName("nanos")).Int()
 	rec.EventTime = time.Unix(sec, nanos).UTC()
+	if nanos < 0 || nanos > 999_999_999 || rec.EventTime.Year() < 1970 || rec.EventTime.Year() > 2999 {
+		return bad(fieldEventTime, "%s is not a time between 1970 and 2999", rec.EventTime.Format(time.RFC3339))
+	}
 	rec.Values = make([]*string, len(e.cols))
 	for i, fd := range e.cols {
 		c := e.Table.Columns[i]
@@ -218,6 +225,9 @@ func (r *Registry) Validate(index int, ev *nexusv1.Event) (Record, error) {
 		}
 		if s == "" && !c.Nullable {
 			return bad(c.Name, "required")
+		}
+		if len(s) > maxFieldBytes {
+			return bad(c.Name, "%d bytes: longer than %d", len(s), maxFieldBytes)
 		}
 		switch c.Type {
 		case olist.Money:

@@ -73,6 +73,8 @@ func TestValidate(t *testing.T) {
 		{"nullable timestamp set badly", order(func(o *nexusv1.Order) { o.OrderApprovedAt = proto.String("yesterday") }), "order.order_approved_at"},
 		{"money", payment("12.345"), "order_payment.payment_value"},
 		{"money ok", payment("129.9"), ""},
+		{"event time out of range", order(func(o *nexusv1.Order) { o.EventTime = &timestamppb.Timestamp{Seconds: 253402300800 + 86400} }), "order.event_time"},
+		{"value too long", order(func(o *nexusv1.Order) { o.CustomerId = strings.Repeat("x", maxFieldBytes+1) }), "order.customer_id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

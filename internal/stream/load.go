@@ -109,12 +109,12 @@ func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
 	}
 	var out []*nexusv1.Event
 	now := timestamppb.Now()
-	err = ingest.Records(f, header, func(line int64, rec []string) error {
-		ev, err := e.event(fmt.Sprintf("%s:%s:%d", filepath.Base(dir), e.Table.Name, line), now, func(i int) string {
+	err = ingest.Records(f, header, func(line int64, rec []string, quoted []bool) error {
+		ev, err := e.event(fmt.Sprintf("%s:%s:%d", filepath.Base(dir), e.Table.Name, line), now, func(i int) (string, bool) {
 			if col[i] < len(rec) {
-				return rec[col[i]]
+				return rec[col[i]], quoted[col[i]]
 			}
-			return ""
+			return "", false
 		})
 		if err != nil {
 			return fmt.Errorf("stream load %s line %d: %w", path, line, err)
@@ -130,7 +130,7 @@ func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
 
 // event builds the entity's event from its columns' text (as the files
 // write them): the contract mapping run backwards.
-func (e *Entity) event(id string, at *timestamppb.Timestamp, value func(i int) string) (*nexusv1.Event, error) {
+func (e *Entity) event(id string, at *timestamppb.Timestamp, value func(i int) (s string, quoted bool)) (*nexusv1.Event, error) {
 	ev := &nexusv1.Event{}
 	evm := ev.ProtoReflect()
 	msg := evm.NewField(e.Field).Message()
@@ -138,8 +138,10 @@ func (e *Entity) event(id string, at *timestamppb.Timestamp, value func(i int) s
 	msg.Set(fields.Get(0), protoreflect.ValueOfString(id))
 	msg.Set(fields.Get(1), protoreflect.ValueOfMessage(at.ProtoReflect()))
 	for i, fd := range e.cols {
-		s := value(i)
-		if s == "" && e.Table.Columns[i].Nullable {
+		s, quoted := value(i)
+		// An unquoted empty field is NULL; a quoted one is an empty string
+		// (text only: an empty number is NULL either way).
+		if s == "" && e.Table.Columns[i].Nullable && (!quoted || fd.Kind() != protoreflect.StringKind) {
 			continue
 		}
 		switch fd.Kind() {
@@ -250,7 +252,11 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 			}
 			return
 		}
-		_ = hist.RecordValue(max(1, took.Microseconds())) // beyond a minute: clamped by the error, still counted
+		// Clamped into the histogram's range (a call over a minute counts as
+		// a minute), so that every call is in the percentiles.
+		if err := hist.RecordValue(min(max(1, took.Microseconds()), hist.HighestTrackableValue())); err != nil && rep.FirstError == "" {
+			rep.FirstError = "latency histogram: " + err.Error()
+		}
 	}
 	var wg sync.WaitGroup
 	for range o.Concurrency {

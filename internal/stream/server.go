@@ -110,7 +110,7 @@ func NewEdge(ctx context.Context, o ServeOptions) (*Edge, error) {
 	return e, nil
 }
 
-// Close closes the Kafka client (after a flush of what is buffered).
+// Close closes the Kafka client. Every call has had its acknowledgements by then: nothing is left buffered.
 func (e *Edge) Close() { e.client.Close() }
 
 // records validates a batch (first event at index base) into Kafka records.
@@ -140,7 +140,10 @@ func produceStatus(ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()
 	}
-	return status.Errorf(codes.Unavailable, "kafka did not acknowledge every event (retry with the same event_ids; they are written once): %v", err)
+	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+		return status.Errorf(codes.InvalidArgument, "an event is larger than Kafka takes (%v): not retryable", err)
+	}
+	return status.Errorf(codes.Unavailable, "kafka did not acknowledge every event (retry with the same event_ids): %v", err)
 }
 
 // Send validates a batch and acknowledges it once Kafka has all of it.
@@ -157,8 +160,8 @@ func (e *Edge) Send(ctx context.Context, b *nexusv1.Batch) (*nexusv1.SendRespons
 
 // SendStream takes batches until the client closes its side, producing them
 // as they come, and acknowledges once Kafka has every event of the stream.
-// An invalid event fails the call; the batches before it are in Kafka (their
-// event_ids make a resend harmless).
+// An invalid event fails the call; the batches before it are in Kafka (a
+// client that resends them sends them twice).
 func (e *Edge) SendStream(stream grpc.ClientStreamingServer[nexusv1.Batch, nexusv1.SendResponse]) error {
 	ctx := stream.Context()
 	var (
@@ -240,10 +243,11 @@ func (e *Edge) GRPCServer() (*grpc.Server, error) {
 	return s, nil
 }
 
+// isLoopback reports whether host:port names a loopback address.
 func isLoopback(addr string) (bool, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false, fmt.Errorf("stream serve --grpc %q: want host:port", addr)
+		return false, fmt.Errorf("%q: want host:port", addr)
 	}
 	if host == "localhost" {
 		return true, nil

@@ -2,12 +2,13 @@ package stream
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -62,6 +63,11 @@ type Worker struct {
 	client  *kgo.Client
 	log     *slog.Logger
 	byTopic map[string]*Entity
+	// zone is the business calendar: an event's _batch is its local date.
+	zone *time.Location
+	// rewound: the lake offset of a partition this worker already went
+	// back to once; a batch that starts past it is then a gap in the log.
+	rewound map[string]int64
 }
 
 // NewWorker joins the consumer group.
@@ -85,7 +91,11 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Worker{o: o, reg: reg, log: o.Logger, byTopic: map[string]*Entity{}}
+	zone, err := time.LoadLocation("America/Sao_Paulo")
+	if err != nil {
+		return nil, fmt.Errorf("stream worker: time zone: %w", err)
+	}
+	w := &Worker{o: o, reg: reg, log: o.Logger, byTopic: map[string]*Entity{}, zone: zone, rewound: map[string]int64{}}
 	var topics []string
 	for _, e := range reg.List() {
 		t := e.Topic(o.TopicPrefix)
@@ -226,7 +236,7 @@ type fencedError struct {
 }
 
 func (e *fencedError) Error() string {
-	return fmt.Sprintf("%s: the lake is at offset %d, this micro-batch starts at %d (another worker committed it): dropped, consuming again from the lake", e.key, e.lake, e.batch)
+	return fmt.Sprintf("%s: the lake is at offset %d, this micro-batch starts at %d (another worker committed it, or the lake went back): dropped, consuming again from the lake", e.key, e.lake, e.batch)
 }
 
 // rewind sets the partitions of recs back to the lake's offsets.
@@ -290,12 +300,16 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 			err = fmt.Errorf("a %s event in topic %s", rec.Entity.Table.Name, r.Topic)
 		}
 		if err != nil {
-			// Kept, not dropped: a record of one unreadable field goes to the
-			// table's quarantine with its offset (the reason names the
-			// field count; the log names the cause).
+			// Kept, not dropped: the event goes to the table's quarantine
+			// with its offset and why; its bytes as text, or base64 when
+			// they are not (a protobuf that does not decode).
 			w.log.Warn("stream worker: event does not fit the contract: quarantined", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-			raw := strings.ToValidUTF8(string(r.Value), "?")
-			byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: []*string{&raw}, Batch: time.Now().UTC().Format(time.DateOnly), Source: src, Offset: r.Offset})
+			raw := string(r.Value)
+			if !utf8.Valid(r.Value) {
+				raw = "base64:" + base64.StdEncoding.EncodeToString(r.Value)
+			}
+			byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Reject: err.Error(), Raw: raw,
+				Batch: r.Timestamp.In(w.zone).Format(time.DateOnly), Source: src, Offset: r.Offset})
 			continue
 		}
 		key := e.Table.Name + "\x00" + rec.EventID
@@ -304,7 +318,7 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 			continue
 		}
 		seen[key] = true
-		batchDay := rec.EventTime.In(saoPaulo()).Format(time.DateOnly)
+		batchDay := rec.EventTime.In(w.zone).Format(time.DateOnly)
 		byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: rec.Values, Batch: batchDay, Source: src, Offset: r.Offset})
 	}
 	lk, err := lake.Open(w.o.Lake)
@@ -333,10 +347,14 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 		if err != nil {
 			return fmt.Errorf("stream worker: snapshot meta %s=%q: %w", k, v, err)
 		}
-		// Behind the lake: already committed (by another worker). Ahead is a
-		// gap the log itself has (control records, retention), not a loss:
-		// this worker reads its partitions from the lake's offset on.
-		if off < at {
+		// Behind the lake: already committed (by another worker). Ahead:
+		// either the lake went back (a rollback) or the log has a gap
+		// (control records, retention): go back to the lake's offset once;
+		// if the log still starts later, the gap is the log's.
+		if off < at || (off > at && w.rewound[k] != at) {
+			if off > at {
+				w.rewound[k] = at
+			}
 			return &fencedError{key: k, lake: at, batch: off}
 		}
 	}
@@ -364,12 +382,4 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 		w.o.OnCommit(stats)
 	}
 	return nil
-}
-
-func saoPaulo() *time.Location {
-	loc, err := time.LoadLocation("America/Sao_Paulo")
-	if err != nil {
-		return time.UTC // the zone database is embedded by the engine's tzdata; UTC only if it is not
-	}
-	return loc
 }

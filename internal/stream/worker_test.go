@@ -40,8 +40,10 @@ func TestWorkerCommitsOnce(t *testing.T) {
 	}
 	_, conn, broker := edge(t, "")
 	root := filepath.Join(dir, "lake")
+	commits := make(chan BatchStats, 1000)
 	start := func() (stop func()) {
-		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 500, BatchInterval: 200 * time.Millisecond})
+		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 500, BatchInterval: 200 * time.Millisecond,
+			OnCommit: func(s BatchStats) { commits <- s }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +69,12 @@ func TestWorkerCommitsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start()
-	time.Sleep(time.Second)
-	stop() // mid-way or after: the lake's offsets say where the next one starts
+	select { // stopped once it committed something: the next one resumes from the lake
+	case <-commits:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no micro-batch committed")
+	}
+	stop()
 	if _, err := Load(context.Background(), conn, events[half:], LoadOptions{Batch: 200}); err != nil {
 		t.Fatal(err)
 	}
