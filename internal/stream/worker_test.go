@@ -191,3 +191,74 @@ func TestWorkerFencing(t *testing.T) {
 		t.Errorf("bronze.orders: %d rows, %d distinct offsets", rows["orders"], distinct["orders"])
 	}
 }
+
+// Two workers share the partitions; one leaves midway (a rebalance): every
+// event is in Bronze once.
+func TestTwoWorkersRebalance(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := olist.Generate(context.Background(), filepath.Join(dir, "src"), olist.GenOptions{Scale: 0.01, Seed: 6}); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := Events(reg, filepath.Join(dir, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conn, broker := edge(t, "")
+	root := filepath.Join(dir, "lake")
+	commits := make(chan BatchStats, 10000)
+	start := func() func() {
+		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 300, BatchInterval: 100 * time.Millisecond,
+			SessionTimeout: 6 * time.Second, OnCommit: func(s BatchStats) { commits <- s }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() {
+			if err := w.Run(ctx); err != nil {
+				t.Error(err)
+			}
+			close(ran)
+		}()
+		return func() { cancel(); <-ran; w.Close() }
+	}
+	stopA := start()
+	stopB := start()
+	defer stopB()
+	half := len(events) / 2
+	if _, err := Load(context.Background(), conn, events[:half], LoadOptions{Batch: 100}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-commits:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no commit")
+	}
+	stopA() // leaves the group: B gets its partitions
+	if _, err := Load(context.Background(), conn, events[half:], LoadOptions{Batch: 100}); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		rows, distinct := laketest.BronzeLineage(t, root)
+		total = 0
+		for table, n := range rows {
+			if distinct[table] != n {
+				t.Fatalf("%s: %d rows, %d distinct offsets", table, n, distinct[table])
+			}
+			total += n
+		}
+		if total == int64(len(events)) {
+			return
+		}
+		if total > int64(len(events)) || time.Now().After(deadline) {
+			t.Fatalf("Bronze holds %d rows for %d events", total, len(events))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
