@@ -526,6 +526,17 @@ func (l *Lake) nextVersion(name string, prev *Manifest) int64 {
 			v = hw
 		}
 	}
+	// A version published by a writer killed before its commit has a
+	// manifest on disk and no snapshot: its number is taken too, or two
+	// manifests would share it until a vacuum.
+	if entries, err := os.ReadDir(l.MetaDir("manifests", name)); err == nil {
+		for _, e := range entries {
+			var n int64
+			if _, err := fmt.Sscanf(e.Name(), "v%06d-", &n); err == nil && n > v {
+				v = n
+			}
+		}
+	}
 	return v + 1
 }
 

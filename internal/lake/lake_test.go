@@ -478,3 +478,37 @@ func TestRollbackRestoresMeta(t *testing.T) {
 		t.Errorf("meta after rollback: %s", got)
 	}
 }
+
+// A version a killed writer published but never committed keeps its number:
+// the next writer takes the one after, so no two manifests share a version.
+func TestOrphanVersionNumberNotReused(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	w, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, w, Bronze, "orders", "r1", 1)
+	if _, err := w.Commit(CommitInfo{Kind: CommitRun}); err != nil {
+		t.Fatal(err)
+	}
+	if m := publish(t, w, Bronze, "orders", "killed", 2); m.Version != 2 { // never committed
+		t.Fatalf("orphan version %d", m.Version)
+	}
+	next, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := publish(t, next, Bronze, "orders", "r3", 3)
+	if m.Version != 3 {
+		t.Errorf("the next writer's version is %d, want 3", m.Version)
+	}
+	if _, err := next.Commit(CommitInfo{Kind: CommitRun}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int64{2, 3} {
+		if _, err := next.ManifestAt(Bronze, "orders", v); err != nil {
+			t.Errorf("version %d: %v", v, err)
+		}
+	}
+}
