@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -68,6 +70,9 @@ type Worker struct {
 	// rewound: the lake offset of a partition this worker already went
 	// back to once; a batch that starts past it is then a gap in the log.
 	rewound map[string]int64
+	// topicIDs are the topics' ids on the broker: the lake's offsets are
+	// offsets of those topics, not of a topic of the same name made anew.
+	topicIDs map[string]string
 }
 
 // NewWorker joins the consumer group.
@@ -125,8 +130,30 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream worker: kafka client: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(w.client).ListTopics(ctx, topics...)
+	if err != nil {
+		w.client.Close()
+		return nil, fmt.Errorf("stream worker: topics on %s: %w", strings.Join(o.Brokers, ","), err)
+	}
+	w.topicIDs = map[string]string{}
+	for _, d := range details {
+		if d.Err == nil && d.ID != (kadm.TopicID{}) {
+			w.topicIDs[d.Topic] = d.ID.String()
+		}
+	}
 	return w, nil
 }
+
+// topicKey is the snapshot meta key of the id of the topic the offsets of
+// that topic are about.
+func topicKey(topic string) string { return "stream.topic_id." + topic }
+
+// errTopicChanged: the broker's topic is not the one the lake's offsets
+// are about (an in-memory broker restarted, a topic deleted and made
+// again): its offsets mean nothing there.
+var errTopicChanged = errors.New("the topic is not the one the lake's stream offsets are about")
 
 // Close leaves the group; call it once Run has returned.
 func (w *Worker) Close() { w.client.CloseAllowingRebalance() }
@@ -239,6 +266,15 @@ func (e *fencedError) Error() string {
 	return fmt.Sprintf("%s: the lake is at offset %d, this micro-batch starts at %d (another worker committed it, or the lake went back): dropped, consuming again from the lake", e.key, e.lake, e.batch)
 }
 
+// topicsOf is the set of topics of recs.
+func topicsOf(recs []*kgo.Record) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range recs {
+		out[r.Topic] = true
+	}
+	return out
+}
+
 // rewind sets the partitions of recs back to the lake's offsets.
 func (w *Worker) rewind(recs []*kgo.Record) {
 	parts := map[string][]int32{}
@@ -337,6 +373,15 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 	var cur map[string]string
 	if snap := lk.Snapshot(); snap != nil {
 		cur = snap.Meta
+	}
+	for topic := range topicsOf(recs) {
+		id := w.topicIDs[topic]
+		if was, ok := cur[topicKey(topic)]; ok && id != "" && was != id {
+			return fmt.Errorf("stream worker: %s: %w (id %s now, %s in the lake): the broker was reset or the topic made anew; use a new lake, or a broker that kept its log (nexus stream broker --data-dir)", topic, errTopicChanged, id, was)
+		}
+		if id != "" {
+			next[topicKey(topic)] = id
+		}
 	}
 	for k, off := range first {
 		v, ok := cur[k]

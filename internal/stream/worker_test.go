@@ -262,3 +262,26 @@ func TestTwoWorkersRebalance(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// The lake's offsets are about the topics they were read from: on a broker
+// made anew (an in-memory broker restarted), a worker refuses to commit.
+func TestWorkerTopicReset(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "lake")
+	v, err := proto.Marshal(order(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: 0, Value: v}
+	for i, want := range []error{nil, errTopicChanged} {
+		_, _, broker := edge(t, "") // a new broker each time: new topic ids
+		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.commit(context.Background(), []*kgo.Record{rec})
+		w.Close()
+		if !errors.Is(err, want) && (want != nil || err != nil) {
+			t.Fatalf("broker %d: %v, want %v", i+1, err, want)
+		}
+	}
+}
