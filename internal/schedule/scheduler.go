@@ -311,18 +311,26 @@ func Backoff(base, max time.Duration, n int) time.Duration {
 // check of severity error. Everything else (a file still being written, a
 // lock held, a full disk, a timeout, an unknown error) is worth a retry. In
 // a joined error, one permanent part makes the whole permanent.
-func Permanent(err error) bool {
+func Permanent(err error) bool { return anyPart(err, permanentPart) }
+
+// anyPart reports whether pred holds for some part of a joined error (the
+// error itself when it is not joined).
+func anyPart(err error, pred func(error) bool) bool {
 	if err == nil {
 		return false
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
-			if Permanent(e) {
+			if anyPart(e, pred) {
 				return true
 			}
 		}
 		return false
 	}
+	return pred(err)
+}
+
+func permanentPart(err error) bool {
 	switch {
 	case errors.Is(err, ingest.ErrSourceChanging), errors.Is(err, lake.ErrLocked), errors.Is(err, ErrCycleBusy),
 		errors.Is(err, syscall.ENOSPC), errors.Is(err, context.DeadlineExceeded), errors.Is(err, errSensorTimeout),
@@ -339,20 +347,14 @@ func Permanent(err error) bool {
 // less than the sensor's stable_for ago: maybe a copy still in progress
 // (a directory of plain files has no sensor), so worth a retry.
 func (s *Scheduler) youngSource(err error) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if s.youngSource(e) {
-				return true
-			}
+	return anyPart(err, func(err error) bool {
+		var fe *ingest.FileError
+		if !errors.As(err, &fe) {
+			return false
 		}
-		return false
-	}
-	var fe *ingest.FileError
-	if !errors.As(err, &fe) {
-		return false
-	}
-	info, serr := os.Stat(fe.File)
-	return serr == nil && s.now().Sub(info.ModTime()) < s.Plan.Sensor.StableFor.D()
+		info, serr := os.Stat(fe.File)
+		return serr == nil && s.now().Sub(info.ModTime()) < s.Plan.Sensor.StableFor.D()
+	})
 }
 
 // watchSLA raises the SLA alert when the cycle is still running at its

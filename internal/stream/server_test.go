@@ -178,19 +178,7 @@ func TestKcatReadsEdgeEvents(t *testing.T) {
 // A generated data set replayed through the edge: every event acknowledged,
 // each entity's topic holding as many records as its file has rows.
 func TestLoadGeneratedDataSet(t *testing.T) {
-	dir := t.TempDir()
-	rep, err := olist.Generate(context.Background(), dir, olist.GenOptions{Scale: 0.005, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := Events(reg, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, reg, events := dataSetEvents(t, t.TempDir(), 0.005, 3)
 	_, conn, broker := edge(t, "")
 	for _, unary := range []bool{true, false} {
 		lr, err := Load(context.Background(), conn, events, LoadOptions{Unary: unary, Batch: 100, StreamBatches: 5, Concurrency: 3})
@@ -212,4 +200,41 @@ func TestLoadGeneratedDataSet(t *testing.T) {
 			t.Errorf("%s: %d records, %d rows in the file", f.Table, n, f.Rows)
 		}
 	}
+}
+
+// dataSetEvents generates a data set in dir and reads it as events.
+func dataSetEvents(t *testing.T, dir string, scale float64, seed int64) (olist.GenReport, *Registry, []*nexusv1.Event) {
+	t.Helper()
+	rep, err := olist.Generate(context.Background(), dir, olist.GenOptions{Scale: scale, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := Events(reg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, reg, events
+}
+
+// startWorker runs a worker until the returned function stops it (and
+// waits for it to end).
+func startWorker(t *testing.T, o WorkerOptions) (stop func()) {
+	t.Helper()
+	w, err := NewWorker(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		if err := w.Run(ctx); err != nil {
+			t.Error(err)
+		}
+		close(ran)
+	}()
+	return func() { cancel(); <-ran; w.Close() }
 }

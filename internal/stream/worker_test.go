@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,44 +18,19 @@ import (
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/laketest"
-	"github.com/keystone/nexus/internal/olist"
 )
 
 // Events sent through the edge reach Bronze through the worker, each once;
 // a worker stopped and started again resumes where the lake says.
 func TestWorkerCommitsOnce(t *testing.T) {
 	dir := t.TempDir()
-	rep, err := olist.Generate(context.Background(), filepath.Join(dir, "src"), olist.GenOptions{Scale: 0.005, Seed: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := Events(reg, filepath.Join(dir, "src"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, reg, events := dataSetEvents(t, filepath.Join(dir, "src"), 0.005, 4)
 	_, conn, broker := edge(t, "")
 	root := filepath.Join(dir, "lake")
 	commits := make(chan BatchStats, 1000)
 	start := func() (stop func()) {
-		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 500, BatchInterval: 200 * time.Millisecond,
+		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 500, BatchInterval: 200 * time.Millisecond,
 			OnCommit: func(s BatchStats) { commits <- s }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(ctx); err != nil {
-				t.Error(err)
-			}
-		}()
-		return func() { cancel(); wg.Wait(); w.Close() }
 	}
 	want := map[string]int64{}
 	for _, f := range rep.Files {
@@ -196,35 +170,13 @@ func TestWorkerFencing(t *testing.T) {
 // event is in Bronze once.
 func TestTwoWorkersRebalance(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := olist.Generate(context.Background(), filepath.Join(dir, "src"), olist.GenOptions{Scale: 0.01, Seed: 6}); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := Events(reg, filepath.Join(dir, "src"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, events := dataSetEvents(t, filepath.Join(dir, "src"), 0.01, 6)
 	_, conn, broker := edge(t, "")
 	root := filepath.Join(dir, "lake")
 	commits := make(chan BatchStats, 10000)
 	start := func() func() {
-		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 300, BatchInterval: 100 * time.Millisecond,
+		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 300, BatchInterval: 100 * time.Millisecond,
 			SessionTimeout: 6 * time.Second, OnCommit: func(s BatchStats) { commits <- s }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		ran := make(chan struct{})
-		go func() {
-			if err := w.Run(ctx); err != nil {
-				t.Error(err)
-			}
-			close(ran)
-		}()
-		return func() { cancel(); <-ran; w.Close() }
 	}
 	stopA := start()
 	stopB := start()
