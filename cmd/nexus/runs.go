@@ -63,27 +63,13 @@ attempts, steps and failed checks of one run. Read-only.`,
 				if err != nil {
 					return err
 				}
-				if format == "json" {
-					if cs == nil {
-						cs = []runstore.Cycle{}
-					}
-					return writeJSON(os.Stdout, cs)
-				}
-				printCycles(os.Stdout, cs)
-				return nil
+				return writeList(format, cs, printCycles)
 			}
 			runs, err := st.Runs(cmd.Context(), runstore.RunFilter{Job: job, Status: runstore.Status(status), Limit: limit})
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				if runs == nil {
-					runs = []runstore.Run{}
-				}
-				return writeJSON(os.Stdout, runs)
-			}
-			printRuns(os.Stdout, runs)
-			return nil
+			return writeList(format, runs, printRuns)
 		},
 	}
 	cmd.Flags().StringVar(&job, "job", "", "only this job")
@@ -140,6 +126,18 @@ func checkFormat(f string) error {
 	if f != "table" && f != "json" {
 		return fmt.Errorf("--format %q: want table or json", f)
 	}
+	return nil
+}
+
+// writeList prints items as a JSON array (never null) or as print's table.
+func writeList[T any](format string, items []T, print func(io.Writer, []T)) error {
+	if format == "json" {
+		if items == nil {
+			items = []T{}
+		}
+		return writeJSON(os.Stdout, items)
+	}
+	print(os.Stdout, items)
 	return nil
 }
 
