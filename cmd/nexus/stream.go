@@ -102,7 +102,12 @@ all of it. Health and reflection services are on. Off loopback, a bearer token
 			fmt.Printf("gRPC edge at %s, producing to %s (topics %s<table>)\n", ln.Addr(), brokers, o.TopicPrefix)
 			go func() {
 				<-cmd.Context().Done()
-				srv.GracefulStop() // the calls under way finish: their events are acknowledged or not, never half
+				// The calls under way finish (their events are acknowledged or
+				// not, never half), for at most 10 s: a call waiting on a
+				// broker that is gone is then cut off.
+				t := time.AfterFunc(10*time.Second, srv.Stop)
+				srv.GracefulStop()
+				t.Stop()
 			}()
 			return srv.Serve(ln)
 		},
@@ -112,7 +117,7 @@ all of it. Health and reflection services are on. Off loopback, a bearer token
 	cmd.Flags().StringVar(&o.TopicPrefix, "topic-prefix", stream.DefaultTopicPrefix, "topic of an entity: this prefix and its table name")
 	cmd.Flags().Int32Var(&o.Partitions, "partitions", 3, "partitions of the topics created at start (existing ones are kept)")
 	cmd.Flags().Int16Var(&o.ReplicationFactor, "replication-factor", -1, "replication factor of the topics created (-1: the broker's default)")
-	cmd.Flags().StringVar(&tokenEnv, "token-env", "NEXUS_STREAM_TOKEN", "environment variable holding the bearer token clients must send (unset: none)")
+	cmd.Flags().StringVar(&tokenEnv, "token-env", "NEXUS_STREAM_TOKEN", "environment variable holding the bearer token clients must send; when that variable is empty, no token is asked (allowed on loopback only)")
 	cmd.Flags().StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate file")
 	cmd.Flags().StringVar(&o.TLSKey, "tls-key", "", "TLS key file")
 	cmd.Flags().IntVar(&o.MaxMessageBytes, "max-message-bytes", 16<<20, "largest request message (a batch) accepted")
@@ -161,7 +166,7 @@ any event was rejected or not acknowledged.`,
 			if o.Unary {
 				mode = "unary calls"
 			}
-			fmt.Printf("%d events (%d in the data set) in %d %s over %s: %d acknowledged, %d rejected; %.0f events/s\n",
+			fmt.Printf("%d events (%d in the data set) in %d %s over %s: %d acknowledged, %d not acknowledged (in failed calls); %.0f events/s\n",
 				rep.Events, len(events), rep.Calls, mode, rep.Elapsed.Round(time.Millisecond), rep.Accepted, rep.Rejected, rep.EventsPerSecond())
 			fmt.Printf("acknowledgement latency per call: p50 %s, p95 %s, p99 %s, max %s\n", rep.P50, rep.P95, rep.P99, rep.Max)
 			return err
@@ -240,6 +245,7 @@ ingested as files.`,
 			o.Lake = a.cfg.Lake
 			o.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
 			o.Say = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+			fmt.Printf("data set in %s, lake in %s\n", o.Data, o.Lake)
 			rep, err := stream.Demo(cmd.Context(), o)
 			if err != nil {
 				return err

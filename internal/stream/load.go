@@ -37,6 +37,9 @@ type LoadOptions struct {
 	Rate          float64       // batches (unary) or events (stream) per second in all; 0: as fast as acknowledged
 	Duration      time.Duration // stop after this long (the data set is replayed again with new event ids if it runs out); 0: one pass
 	Token         string
+	// CallTimeout bounds one call (0: 1 minute): a call to an edge whose
+	// broker is gone fails instead of hanging.
+	CallTimeout time.Duration
 }
 
 // LoadReport is what a load achieved.
@@ -176,6 +179,9 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = time.Minute
+	}
 	if o.Token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+o.Token)
 	}
@@ -270,13 +276,17 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 						return
 					}
 					t0 := time.Now()
-					res, err := client.Send(ctx, &nexusv1.Batch{Events: b})
+					cctx, cancel := context.WithTimeout(ctx, o.CallTimeout)
+					res, err := client.Send(cctx, &nexusv1.Batch{Events: b})
+					cancel()
 					record(len(b), int(res.GetAccepted()), time.Since(t0), err)
 					continue
 				}
 				t0 := time.Now()
-				st, err := client.SendStream(ctx)
+				sctx, cancel := context.WithTimeout(ctx, o.CallTimeout*time.Duration(o.StreamBatches))
+				st, err := client.SendStream(sctx)
 				if err != nil {
+					cancel()
 					record(0, 0, 0, err)
 					return
 				}
@@ -297,6 +307,7 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 					sent += len(b)
 				}
 				res, err := st.CloseAndRecv()
+				cancel()
 				record(sent, int(res.GetAccepted()), time.Since(t0), err)
 				if last || err != nil {
 					return

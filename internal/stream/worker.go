@@ -299,9 +299,11 @@ func decode(r *kgo.Record) (*nexusv1.Event, error) {
 		}
 	}
 	if len(r.Value) > 0 && r.Value[0] == '{' {
-		if err := protojson.Unmarshal(r.Value, ev); err == nil {
-			return ev, nil
+		// JSON is the Event wrapper: {"order": {...}}, as protojson writes it.
+		if err := protojson.Unmarshal(r.Value, ev); err != nil {
+			return ev, fmt.Errorf("JSON event (want the nexus.v1.Event shape, e.g. {\"order\": {\"eventId\": ...}}): %w", err)
 		}
+		return ev, nil
 	}
 	return ev, proto.Unmarshal(r.Value, ev)
 }
