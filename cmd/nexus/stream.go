@@ -137,8 +137,11 @@ func newStreamLoadCmd(_ *app) *cobra.Command {
 the seven entities and send them through 'nexus stream serve': with client
 streams (default), or with --unary calls, whose acknowledgement latency is
 measured per call (p50/p95/p99 from an HDR histogram). With --duration the data
-set is replayed again (new event ids) until the time is up. Exit status 1 when
-any event was rejected or not acknowledged.`,
+set is replayed again (new event ids) until the time is up. A call that fails
+for want of the edge or of Kafka (Unavailable, a deadline) is sent again with
+the same events for up to --retry-for: Kafka may already hold some of them, and
+the workers write an event id once. Exit status 1 when any event was rejected
+or not acknowledged.`,
 		Example: `  nexus stream load --from data/generated --duration 60s
   nexus stream load --from data/generated --unary --batch 1 --rate 2000 --duration 30s`,
 		Args: cobra.NoArgs,
@@ -169,6 +172,9 @@ any event was rejected or not acknowledged.`,
 			fmt.Printf("%d events (%d in the data set) in %d %s over %s: %d acknowledged, %d not acknowledged (in failed calls); %.0f events/s\n",
 				rep.Events, len(events), rep.Calls, mode, rep.Elapsed.Round(time.Millisecond), rep.Accepted, rep.Rejected, rep.EventsPerSecond())
 			fmt.Printf("acknowledgement latency per call: p50 %s, p95 %s, p99 %s, max %s\n", rep.P50, rep.P95, rep.P99, rep.Max)
+			if rep.Retries > 0 {
+				fmt.Printf("%d call(s) sent again after the edge or Kafka failed (same event ids: the workers write each event once)\n", rep.Retries)
+			}
 			return err
 		},
 	}
@@ -181,6 +187,8 @@ any event was rejected or not acknowledged.`,
 	cmd.Flags().Float64Var(&o.Rate, "rate", 0, "calls per second in all with --unary, else events per second; 0: as fast as acknowledged")
 	cmd.Flags().DurationVar(&o.Duration, "duration", 0, "replay until this long has passed (0: one pass over the data set)")
 	cmd.Flags().StringVar(&tokenEnv, "token-env", "NEXUS_STREAM_TOKEN", "environment variable holding the bearer token")
+	cmd.Flags().DurationVar(&o.CallTimeout, "call-timeout", time.Minute, "longest wait for one call's acknowledgement")
+	cmd.Flags().DurationVar(&o.RetryFor, "retry-for", time.Minute, "how long a call failing with Unavailable or a deadline is sent again (negative: never)")
 	return cmd
 }
 

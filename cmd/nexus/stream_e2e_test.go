@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -20,17 +21,20 @@ import (
 	"github.com/keystone/nexus/internal/stream"
 )
 
-// TestKillStreamWorker SIGKILLs `nexus stream worker` 5 times while about
-// 200,000 events flow through the edge; at the end Bronze holds each event
-// exactly once: as many rows as the data set's files, no offset twice.
-func TestKillStreamWorker(t *testing.T) {
+// TestKillStream SIGKILLs `nexus stream worker` 5 times and `nexus stream
+// serve` once while about 200,000 events flow through the edge, and a
+// producer that bypasses the edge writes a few records that are not events.
+// The load sends the calls the killed edge did not acknowledge again (Kafka
+// may hold some of their events already). At the end Bronze holds exactly
+// the acknowledged events (count and set of event ids, none twice, no
+// offset twice) and the quarantine exactly the records that are not events.
+func TestKillStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long end-to-end test")
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
-	rep, err := olist.Generate(context.Background(), src, olist.GenOptions{Scale: 0.37, Seed: 9})
-	if err != nil {
+	if _, err := olist.Generate(context.Background(), src, olist.GenOptions{Scale: 0.37, Seed: 9}); err != nil {
 		t.Fatal(err)
 	}
 	reg, err := stream.NewRegistry()
@@ -41,11 +45,16 @@ func TestKillStreamWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{}
-	for _, f := range rep.Files {
-		if _, ok := reg.ByTable(f.Table); ok {
-			want[f.Table] = f.Rows
+	want := map[string]map[string]bool{} // table → event ids
+	for i, ev := range events {
+		rec, err := reg.Validate(i, ev)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if want[rec.Entity.Table.Name] == nil {
+			want[rec.Entity.Table.Name] = map[string]bool{}
+		}
+		want[rec.Entity.Table.Name][rec.EventID] = true
 	}
 	b, err := stream.StartBroker(stream.BrokerOptions{Addr: "127.0.0.1:0", Partitions: 3})
 	if err != nil {
@@ -56,52 +65,83 @@ func TestKillStreamWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	e, err := stream.NewEdge(ctx, stream.ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	srv, err := e.GRPCServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }() // stopped below
-	defer srv.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-
-	lakeDir := filepath.Join(dir, "lake")
-	worker := func() *exec.Cmd {
-		cmd := exec.Command(nexusBin, "stream", "worker", "--brokers", b.Addrs()[0], "--lake", lakeDir,
-			"--batch-events", "5000", "--batch-interval", "100ms", "--instance-id", "kill-test")
+	addr := ln.Addr().String()
+	ln.Close() // the edge below listens there, and again there after its kill
+	start := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(nexusBin, args...)
 		cmd.Dir = dir
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd
 	}
-	loaded := make(chan error, 1)
-	go func() {
-		_, err := stream.Load(ctx, conn, events, stream.LoadOptions{Batch: 500, Rate: 40000})
-		loaded <- err
-	}()
-	w := worker()
-	kills := 0
-	for range 5 {
-		time.Sleep(time.Duration(600+kills*150) * time.Millisecond)
-		if err := w.Process.Signal(syscall.SIGKILL); err != nil {
+	serve := func() *exec.Cmd {
+		return start("stream", "serve", "--grpc", addr, "--brokers", b.Addrs()[0])
+	}
+	lakeDir := filepath.Join(dir, "lake")
+	worker := func() *exec.Cmd {
+		return start("stream", "worker", "--brokers", b.Addrs()[0], "--lake", lakeDir,
+			"--batch-events", "5000", "--batch-interval", "100ms", "--instance-id", "kill-test")
+	}
+	kill := func(cmd *exec.Cmd) {
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		_ = w.Wait() // killed: its exit status is the kill
-		kills++
-		w = worker()
+		_ = cmd.Wait() // killed: its exit status is the kill
 	}
-	if err := <-loaded; err != nil {
+	srv := serve()
+	defer func() { kill(srv) }()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	// Records that are not events, written past the edge (as kcat or a
+	// broken producer could): one per topic.
+	raw, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var junk []*kgo.Record
+	for _, e := range reg.List() {
+		junk = append(junk, &kgo.Record{Topic: e.Topic(stream.DefaultTopicPrefix), Key: []byte("junk"), Value: []byte("not an event")})
+	}
+
+	type loadResult struct {
+		rep stream.LoadReport
+		err error
+	}
+	loaded := make(chan loadResult, 1)
+	go func() {
+		// The edge may not listen yet: the load's retries wait for it.
+		rep, err := stream.Load(ctx, conn, events, stream.LoadOptions{Batch: 500, Rate: 40000, RetryFor: 2 * time.Minute})
+		loaded <- loadResult{rep, err}
+	}()
+	w := worker()
+	workerKills, edgeKills := 0, 0
+	for range 5 {
+		time.Sleep(time.Duration(600+workerKills*150) * time.Millisecond)
+		kill(w)
+		workerKills++
+		w = worker()
+		if workerKills == 2 {
+			kill(srv) // mid-load: calls in flight are lost unacknowledged
+			edgeKills++
+			if err := raw.ProduceSync(ctx, junk...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			srv = serve()
+		}
+	}
+	res := <-loaded
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if res.rep.Retries == 0 {
+		t.Errorf("the edge was killed mid-load, yet no call was sent again: %+v", res.rep)
 	}
 	defer func() {
 		_ = w.Process.Signal(os.Interrupt)
@@ -111,21 +151,49 @@ func TestKillStreamWorker(t *testing.T) {
 	for {
 		rows, distinct := laketest.BronzeLineage(t, lakeDir)
 		done := true
-		for table, n := range want {
+		for table, ids := range want {
+			n := int64(len(ids))
 			if rows[table] > n || distinct[table] != rows[table] {
-				t.Fatalf("after %d kills, %s: %d rows, %d distinct offsets, %d events", kills, table, rows[table], distinct[table], n)
+				t.Fatalf("after %d worker kills, %s: %d rows, %d distinct offsets, %d events", workerKills, table, rows[table], distinct[table], n)
 			}
 			done = done && rows[table] == n
 		}
 		if done {
-			t.Logf("%d events, %d kills: every event in Bronze once", len(events), kills)
-			return
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %d kills, Bronze %v, want %v", kills, rows, want)
+			t.Fatalf("after %d worker kills, Bronze %v, want %v events", workerKills, rows, len(events))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	got := laketest.Column(t, lakeDir, lake.Bronze, "_event_id")
+	for table, ids := range want {
+		seen := map[string]bool{}
+		for _, id := range got[table] {
+			if !ids[id] || seen[id] {
+				t.Fatalf("bronze.%s: event id %q unknown or twice", table, id)
+			}
+			seen[id] = true
+		}
+		if len(seen) != len(ids) {
+			t.Fatalf("bronze.%s: %d event ids, %d acknowledged", table, len(seen), len(ids))
+		}
+	}
+	quarantined := laketest.Column(t, lakeDir, lake.Quarantine, "raw_record")
+	n := 0
+	for table, raws := range quarantined {
+		for _, r := range raws {
+			if r != "not an event" {
+				t.Errorf("quarantine.%s holds %q", table, r)
+			}
+			n++
+		}
+	}
+	if n != len(junk) {
+		t.Errorf("the quarantine holds %d records, %d were not events", n, len(junk))
+	}
+	t.Logf("%d events (%d calls sent again), %d worker kills, %d edge kill: each acknowledged event in Bronze once; %d records that are not events quarantined",
+		len(events), res.rep.Retries, workerKills, edgeKills, n)
 }
 
 // `nexus stream demo` streams a data set through broker, edge and worker and

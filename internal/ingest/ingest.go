@@ -31,7 +31,7 @@ const (
 // formatVersion changes when the Bronze layout changes, so that a new binary
 // re-ingests unchanged sources instead of trusting files it would write
 // differently.
-const formatVersion = "bronze-v2"
+const formatVersion = "bronze-v3"
 
 // Options configure an ingest run.
 type Options struct {

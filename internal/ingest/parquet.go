@@ -19,6 +19,9 @@ const (
 	// ColBatch is the landing-zone batch (the dt= folder's date) a record
 	// came in; NULL for a source directory of plain files.
 	ColBatch = "_batch"
+	// ColEventID is the client's event_id of a row that came from the
+	// stream (a retried event is written once by it); NULL for files.
+	ColEventID = "_event_id"
 )
 
 // bronzeColumn is one column of a Bronze Parquet file.
@@ -104,6 +107,7 @@ func bronzeSchema(t olist.Table, extra []string) (*parquet.Schema, []bronzeColum
 		{ColRunID, parquet.Encoded(parquet.String(), &parquet.RLEDictionary)},
 		{ColIngestedAt, parquet.TimestampAdjusted(parquet.Microsecond, true)},
 		{ColBatch, parquet.Optional(parquet.Date())},
+		{ColEventID, parquet.Optional(parquet.String())},
 	}
 	for _, l := range lineage {
 		g.Group[l.name] = l.node

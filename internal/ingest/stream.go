@@ -21,6 +21,8 @@ type StreamRecord struct {
 	Batch  string    // YYYY-MM-DD: the row's _batch (the event's local date)
 	Source string    // the row's _source_file, e.g. "kafka:olist.orders/1"
 	Offset int64     // the row's _source_line: its offset in Source
+	// EventID is the row's _event_id: the client's id of the event.
+	EventID string
 	// Reject, when set, is why the event could not be read as a row (not
 	// decodable, not the topic's entity, out of the contract): it goes to
 	// the quarantine with this reason, Raw as its text, and no row.
@@ -111,7 +113,7 @@ func AppendStream(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tabl
 				return abort(fmt.Errorf("ingest stream %s: %w", t.Name, err))
 			}
 		}
-		path, lines, err := writeStreamCSV(bronze.Dir(), t, g.recs)
+		path, lines, events, err := writeStreamCSV(bronze.Dir(), t, g.recs)
 		if err != nil {
 			return abort(err)
 		}
@@ -120,7 +122,7 @@ func AppendStream(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tabl
 			return abort(err)
 		}
 		w := &tableWriter{opts: opts, t: t, path: path, file: f, info: info, size: info.Size(), sourceName: g.source,
-			batch: day, hasBatch: true, lineOf: lines, reasons: rejectReasons(g.recs)}
+			batch: day, hasBatch: true, lineOf: lines, eventOf: events, rejected: rejectedOf(g.recs)}
 		parts, err := w.run(ctx, bdir, qdir)
 		_ = f.Close() // read only: nothing to lose
 		_ = os.Remove(path)
@@ -210,33 +212,34 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // safeName is a source name usable in a directory name.
 func safeName(s string) string { return strings.Trim(unsafeChars.ReplaceAllString(s, "_"), "_") }
 
-// rejectReasons maps the offsets of the rejected records to their reasons.
-func rejectReasons(recs []StreamRecord) map[int64]string {
-	var out map[int64]string
+// rejectedOf maps the offsets of the rejected records to their reasons and raw text.
+func rejectedOf(recs []StreamRecord) map[int64]rejected {
+	var out map[int64]rejected
 	for _, r := range recs {
 		if r.Reject != "" {
 			if out == nil {
-				out = map[int64]string{}
+				out = map[int64]rejected{}
 			}
-			out[r.Offset] = r.Reject
+			out[r.Offset] = rejected{reason: r.Reject, raw: r.Raw}
 		}
 	}
 	return out
 }
 
 // writeStreamCSV writes records as a CSV file of the table (header first),
-// and maps the line each record starts on to its offset. Every value is
+// and maps the line each record starts on to its offset and event id. Every value is
 // quoted, so that an empty string stays one (an unquoted empty field is
 // NULL, as in the files); a rejected record is its raw text alone, one
 // field, so that the parser quarantines it (with its Reject reason).
-func writeStreamCSV(dir string, t olist.Table, recs []StreamRecord) (string, map[int64]int64, error) {
+func writeStreamCSV(dir string, t olist.Table, recs []StreamRecord) (string, map[int64]int64, map[int64]string, error) {
 	f, err := os.CreateTemp(dir, ".stream-*.csv")
 	if err != nil {
-		return "", nil, fmt.Errorf("ingest stream %s: %w", t.Name, err)
+		return "", nil, nil, fmt.Errorf("ingest stream %s: %w", t.Name, err)
 	}
 	var buf bytes.Buffer
 	buf.WriteString(strings.Join(t.ColumnNames(), ",") + "\n")
 	lines := make(map[int64]int64, len(recs))
+	events := make(map[int64]string, len(recs))
 	line := int64(2)
 	for _, r := range recs {
 		start := buf.Len()
@@ -254,13 +257,16 @@ func writeStreamCSV(dir string, t olist.Table, recs []StreamRecord) (string, map
 		}
 		buf.WriteByte('\n')
 		lines[line] = r.Offset
+		if r.EventID != "" {
+			events[line] = r.EventID
+		}
 		line += int64(bytes.Count(buf.Bytes()[start:], []byte("\n")))
 	}
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		f.Close()
-		return "", nil, fmt.Errorf("ingest stream %s: %w", t.Name, err)
+		return "", nil, nil, fmt.Errorf("ingest stream %s: %w", t.Name, err)
 	}
-	return f.Name(), lines, f.Close()
+	return f.Name(), lines, events, f.Close()
 }
 
 // writeQuoted writes s as a quoted CSV field.

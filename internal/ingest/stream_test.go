@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestAppendStream(t *testing.T) {
 	}
 	item := func(order string, price string, off int64) StreamRecord {
 		return StreamRecord{Fields: strs(order, "1", "p1", "s1", "2018-07-05 10:00:00", price, "10.00"), Batch: "2018-07-01",
-			Source: "kafka:olist.order_items/1", Offset: off}
+			Source: "kafka:olist.order_items/1", Offset: off, EventID: "ev-" + order}
 	}
 	appendOK := func(recs ...StreamRecord) TableResult {
 		t.Helper()
@@ -59,13 +60,22 @@ func TestAppendStream(t *testing.T) {
 	if second.RowsWritten != 1 || m.Rows != 3 || m.Delta == nil || m.Delta.Full || len(m.Delta.Files) != 1 {
 		t.Fatalf("second micro-batch: %+v, manifest rows %d delta %+v", second, m.Rows, m.Delta)
 	}
-	got := query(t, lk, `SELECT order_id, _source_file, _source_line, _batch FROM bronze.order_items ORDER BY _source_line`)
-	want := "[[o1 kafka:olist.order_items/1 100 2018-07-01] [o3\nwith a line kafka:olist.order_items/1 102 2018-07-01] [o4 kafka:olist.order_items/1 105 2018-07-01]]"
+	got := query(t, lk, `SELECT order_id, _source_file, _source_line, _batch, _event_id FROM bronze.order_items ORDER BY _source_line`)
+	want := "[[o1 kafka:olist.order_items/1 100 2018-07-01 ev-o1] [o3\nwith a line kafka:olist.order_items/1 102 2018-07-01 ev-o3\nwith a line] [o4 kafka:olist.order_items/1 105 2018-07-01 ev-o4]]"
+	var ids []string
+	for _, f := range m.Files {
+		if err := EventIDs(context.Background(), lk, f, func(id string) { ids = append(ids, id) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sort.Strings(ids); fmt.Sprint(ids) != "[ev-o1 ev-o3\nwith a line ev-o4]" {
+		t.Errorf("EventIDs: %q", ids)
+	}
 	if fmt.Sprint(got) != want {
 		t.Errorf("bronze:\n%v\nwant\n%v", got, want)
 	}
-	q := query(t, lk, `SELECT _source_line, reason FROM quarantine.bronze_order_items ORDER BY 1`)
-	if len(q) != 2 || q[0][0] != "101" || !strings.Contains(q[0][1], "price") || q[1][0] != "104" || q[1][1] != "not a protobuf nor JSON event" {
+	q := query(t, lk, `SELECT _source_line, reason, raw_record FROM quarantine.bronze_order_items ORDER BY 1`)
+	if len(q) != 2 || q[0][0] != "101" || !strings.Contains(q[0][1], "price") || q[1][0] != "104" || q[1][1] != "not a protobuf nor JSON event" || q[1][2] != garbage.Raw {
 		t.Errorf("quarantine: %v", q)
 	}
 	// An empty string stays one; an absent value is NULL (as in the files).
@@ -88,6 +98,13 @@ func TestAppendStream(t *testing.T) {
 	dir := copyValid(t)
 	if _, err := Run(context.Background(), lk, Options{SourceDir: dir, Tables: []string{"orders"}}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitRun}); err != nil {
+		t.Fatal(err)
+	}
+	// A file's rows have no event id.
+	if got := fmt.Sprint(query(t, lk, `SELECT count(*), count(_event_id) FROM bronze.orders`)); !strings.HasSuffix(got, " 0]]") {
+		t.Errorf("files' _event_id: %s", got)
 	}
 	if r := AppendStream(context.Background(), lk, Options{}, orders, []StreamRecord{{Fields: strs("x"), Batch: "2018-07-01", Source: "kafka:olist.orders/0"}}); r.Err == nil || !strings.Contains(r.Err.Error(), "fed by files") {
 		t.Errorf("mixed feed: %v", r.Err)

@@ -34,9 +34,12 @@ type tableWriter struct {
 	// lineOf, when set, maps the line a record starts on to the
 	// _source_line it gets (a stream's records carry their Kafka offset).
 	lineOf map[int64]int64
-	// reasons, when set, gives the reason of a record rejected before it
-	// was parsed (by its _source_line): it replaces the parser's.
-	reasons map[int64]string
+	// eventOf, when set, maps the line a record starts on to its event_id.
+	eventOf map[int64]string
+	// rejected, when set, gives the reason and raw text of a record
+	// rejected before it was parsed (by its _source_line): they replace the
+	// parser's (whose raw text is the record as re-encoded for parsing).
+	rejected map[int64]rejected
 
 	cols    []bronzeColumn
 	extras  []string
@@ -45,6 +48,9 @@ type tableWriter struct {
 
 	counts
 }
+
+// rejected is a record rejected before it was parsed: why, and as it came.
+type rejected struct{ reason, raw string }
 
 // counts is the accounting of the records of a file, or of a chunk of it.
 type counts struct {
@@ -75,7 +81,7 @@ func (w *tableWriter) schemaColumns() []lake.Column {
 	return append(out,
 		lake.Column{Name: ColSourceFile, Type: "VARCHAR"}, lake.Column{Name: ColSourceLine, Type: "BIGINT"},
 		lake.Column{Name: ColRunID, Type: "VARCHAR"}, lake.Column{Name: ColIngestedAt, Type: "TIMESTAMP WITH TIME ZONE"},
-		lake.Column{Name: ColBatch, Type: "DATE"})
+		lake.Column{Name: ColBatch, Type: "DATE"}, lake.Column{Name: ColEventID, Type: "VARCHAR"})
 }
 
 // run writes the source's records into Parquet files of bronzeDir when they
@@ -338,7 +344,7 @@ func (w *tableWriter) writeRecord(out *outputs, src *source, rec *Record, b *row
 		b.rowBuf = b.rowBuf[:start]
 		return w.reject(out, w.line(rec.Line), col, kind, reason, clip(rec.Raw))
 	}
-	out.bronze.setLineage(row, w.line(rec.Line))
+	out.bronze.setLineage(row, w.line(rec.Line), w.eventOf[rec.Line])
 	b.rows = append(b.rows, row)
 	w.written++
 	// The arena is sent before it must grow, so that one batch's strings
@@ -414,8 +420,8 @@ func (w *tableWriter) fieldError(ci int, err error) (kind, reason string) {
 // reject counts a record as quarantined and adds it to the quarantine; col is
 // the 1-based field at fault, or 0 for the whole record.
 func (w *tableWriter) reject(out *outputs, line int64, col int, kind, reason string, raw []byte) error {
-	if r, ok := w.reasons[line]; ok {
-		col, kind, reason = 0, ErrKindEvent, r
+	if r, ok := w.rejected[line]; ok {
+		col, kind, reason, raw = 0, ErrKindEvent, r.reason, clip([]byte(r.raw))
 	}
 	w.quarantined++
 	name := ""
@@ -536,7 +542,7 @@ func (o *outputs) abandon() {
 
 // lineageWidth is the number of lineage columns that follow the data columns
 // of a Bronze row (see bronzeSchema and bronzeSink.setLineage).
-const lineageWidth = 5
+const lineageWidth = 6
 
 // lineage holds the lineage values that all rows of a file share.
 type lineage struct {
@@ -638,12 +644,17 @@ func (s *bronzeSink) swap(b rowBatch) rowBatch {
 }
 
 // setLineage fills the lineage columns of row, after its ncols columns.
-func (s *bronzeSink) setLineage(row []parquet.Value, line int64) {
+// eventID is the row's _event_id ("" is NULL: a file's row).
+func (s *bronzeSink) setLineage(row []parquet.Value, line int64, eventID string) {
 	row[s.ncols] = s.fileVal
 	row[s.ncols+1] = parquet.Int64Value(line).Level(0, 0, s.ncols+1)
 	row[s.ncols+2] = s.runVal
 	row[s.ncols+3] = s.at
 	row[s.ncols+4] = s.batchVal
+	row[s.ncols+5] = parquet.NullValue().Level(0, 0, s.ncols+5)
+	if eventID != "" {
+		row[s.ncols+5] = parquet.ByteArrayValue([]byte(eventID)).Level(0, 1, s.ncols+5)
+	}
 }
 
 // finish stops the encoder once it has written the batches sent, and returns

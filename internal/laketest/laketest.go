@@ -183,3 +183,39 @@ func BronzeLineage(t testing.TB, root string) (rows, distinct map[string]int64) 
 	}
 	return
 }
+
+// Column returns, per table of a layer of the lake at root, the text of one
+// column's values (NULLs left out), in no order.
+func Column(t testing.TB, root, layer, column string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	lk := OpenRead(t, root)
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "1GB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	for _, m := range eng.Tables() {
+		if m.Layer != layer {
+			continue
+		}
+		rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s::VARCHAR FROM %s.%s WHERE %[1]s IS NOT NULL`,
+			engine.Ident(column), engine.Ident(layer), engine.Ident(m.Table)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out[m.Table] = append(out[m.Table], s)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
+}

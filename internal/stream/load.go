@@ -15,7 +15,9 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -40,13 +42,20 @@ type LoadOptions struct {
 	// CallTimeout bounds one call (0: 1 minute): a call to an edge whose
 	// broker is gone fails instead of hanging.
 	CallTimeout time.Duration
+	// RetryFor is how long a call that failed for want of the edge or of
+	// Kafka (Unavailable, a deadline) is sent again with the same events,
+	// hence the same event ids, which the workers write once (0: 1 minute;
+	// negative: never). A rejected event (InvalidArgument) is never resent.
+	RetryFor time.Duration
 }
 
 // LoadReport is what a load achieved.
 type LoadReport struct {
 	Events, Accepted, Rejected int64
 	Calls                      int64
-	Elapsed                    time.Duration
+	// Retries: calls sent again after an edge or Kafka failure.
+	Retries int64
+	Elapsed time.Duration
 	// Latency of the acknowledgements (per call), microseconds.
 	P50, P95, P99, Max time.Duration
 	FirstError         string
@@ -182,6 +191,9 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = time.Minute
 	}
+	if o.RetryFor == 0 {
+		o.RetryFor = time.Minute
+	}
 	if o.Token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+o.Token)
 	}
@@ -264,6 +276,64 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 			rep.FirstError = "latency histogram: " + err.Error()
 		}
 	}
+	// retry waits before a call is sent again, and says whether it may be:
+	// the failure is the edge's or Kafka's (not the events'), the call has
+	// not been failing for longer than RetryFor, and the load goes on.
+	retry := func(err error, since time.Time, attempt int) bool {
+		if !retryable(err) || o.RetryFor < 0 || time.Since(since) > o.RetryFor || ctx.Err() != nil {
+			return false
+		}
+		mu.Lock()
+		rep.Retries++
+		mu.Unlock()
+		select {
+		case <-time.After(min(50*time.Millisecond<<min(attempt, 6), 2*time.Second)):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	// sendUnary sends one batch until it is acknowledged or may not be retried.
+	sendUnary := func(b []*nexusv1.Event) {
+		t0 := time.Now()
+		for attempt := 0; ; attempt++ {
+			cctx, cancel := context.WithTimeout(ctx, o.CallTimeout)
+			res, err := client.Send(cctx, &nexusv1.Batch{Events: b})
+			cancel()
+			if err != nil && retry(err, t0, attempt) {
+				continue
+			}
+			record(len(b), int(res.GetAccepted()), time.Since(t0), err)
+			return
+		}
+	}
+	// sendStream sends the batches that next gives (nil: no more) on one
+	// client stream, and returns them all; Kafka may hold some of them when
+	// the call fails, so a retry sends all of them again.
+	sendStream := func(next func() []*nexusv1.Event) ([][]*nexusv1.Event, int, error) {
+		sctx, cancel := context.WithTimeout(ctx, o.CallTimeout*time.Duration(o.StreamBatches))
+		defer cancel()
+		var batches [][]*nexusv1.Event
+		n := 0
+		st, err := client.SendStream(sctx)
+		for b := next(); b != nil; b = next() {
+			batches = append(batches, b)
+			n += len(b)
+			if err == nil {
+				// A failed Send ends the sending; its error comes with
+				// CloseAndRecv. The batches are still taken, to be resent.
+				err = st.Send(&nexusv1.Batch{Events: b})
+			}
+		}
+		if st == nil {
+			return batches, n, err
+		}
+		res, cerr := st.CloseAndRecv()
+		if cerr == nil && res.GetAccepted() != int64(n) {
+			cerr = fmt.Errorf("the edge acknowledged %d of %d events", res.GetAccepted(), n)
+		}
+		return batches, n, cerr
+	}
 	var wg sync.WaitGroup
 	for range o.Concurrency {
 		wg.Add(1)
@@ -275,40 +345,39 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 					if b == nil {
 						return
 					}
-					t0 := time.Now()
-					cctx, cancel := context.WithTimeout(ctx, o.CallTimeout)
-					res, err := client.Send(cctx, &nexusv1.Batch{Events: b})
-					cancel()
-					record(len(b), int(res.GetAccepted()), time.Since(t0), err)
+					sendUnary(b)
 					continue
 				}
 				t0 := time.Now()
-				sctx, cancel := context.WithTimeout(ctx, o.CallTimeout*time.Duration(o.StreamBatches))
-				st, err := client.SendStream(sctx)
-				if err != nil {
-					cancel()
-					record(0, 0, 0, err)
+				i, last := 0, false
+				batches, n, err := sendStream(func() []*nexusv1.Event {
+					if i == o.StreamBatches || (i > 0 && !wait()) {
+						last = last || i < o.StreamBatches
+						return nil
+					}
+					i++
+					b := take()
+					last = last || b == nil
+					return b
+				})
+				if len(batches) == 0 {
 					return
 				}
-				sent, last := 0, false
-				for i := 0; i < o.StreamBatches; i++ {
-					if i > 0 && !wait() {
-						last = true
-						break
-					}
-					b := take()
-					if b == nil {
-						last = true
-						break
-					}
-					if err := st.Send(&nexusv1.Batch{Events: b}); err != nil {
-						break // the error comes with CloseAndRecv
-					}
-					sent += len(b)
+				for attempt := 0; err != nil && retry(err, t0, attempt); attempt++ {
+					k := 0
+					_, _, err = sendStream(func() []*nexusv1.Event {
+						if k == len(batches) {
+							return nil
+						}
+						k++
+						return batches[k-1]
+					})
 				}
-				res, err := st.CloseAndRecv()
-				cancel()
-				record(sent, int(res.GetAccepted()), time.Since(t0), err)
+				accepted := n
+				if err != nil {
+					accepted = 0
+				}
+				record(n, accepted, time.Since(t0), err)
 				if last || err != nil {
 					return
 				}
@@ -325,6 +394,16 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 		return rep, fmt.Errorf("stream load: %d of %d event(s) not acknowledged (first error: %s)", rep.Events-rep.Accepted, rep.Events, rep.FirstError)
 	}
 	return rep, nil
+}
+
+// retryable reports whether a failed call may be sent again as it is: the
+// edge or Kafka failed, not the events.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
+		return true
+	}
+	return false
 }
 
 // renamed is a replayed event with an event id of its pass, so that it is a

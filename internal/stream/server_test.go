@@ -238,3 +238,71 @@ func startWorker(t *testing.T, o WorkerOptions) (stop func()) {
 	}()
 	return func() { cancel(); <-ran; w.Close() }
 }
+
+// A load whose edge is not there yet (down, restarting) sends its calls
+// again until the edge answers, with the same events; told never to retry,
+// it fails and counts the events as not acknowledged.
+func TestLoadRetriesUnavailableEdge(t *testing.T) {
+	b, err := StartBroker(BrokerOptions{Addr: "127.0.0.1:0", Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	events := []*nexusv1.Event{order(func(o *nexusv1.Order) { o.EventId = "r-1" }), order(func(o *nexusv1.Order) { o.EventId = "r-2" })}
+	for _, tc := range []struct {
+		name     string
+		unary    bool
+		retryFor time.Duration
+		ok       bool
+	}{
+		{"stream, retried", false, 30 * time.Second, true},
+		{"unary, retried", true, 30 * time.Second, true},
+		{"never retried", true, -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close() // nobody listens until the edge starts below
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			done := make(chan error, 1)
+			var rep LoadReport
+			go func() {
+				var err error
+				rep, err = Load(context.Background(), conn, events, LoadOptions{Batch: 1, Unary: tc.unary, RetryFor: tc.retryFor})
+				done <- err
+			}()
+			if !tc.ok {
+				if err := <-done; err == nil || rep.Accepted != 0 || rep.Retries != 0 {
+					t.Fatalf("no retry: %v, %+v", err, rep)
+				}
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+			ln, err = net.Listen("tcp", addr)
+			if err != nil {
+				t.Skipf("the address was taken meanwhile: %v", err)
+			}
+			e, err := NewEdge(context.Background(), ServeOptions{Addr: addr, Brokers: b.Addrs()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			srv, err := e.GRPCServer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = srv.Serve(ln) }() // stopped below
+			defer srv.Stop()
+			if err := <-done; err != nil || rep.Accepted != 2 || rep.Retries == 0 {
+				t.Fatalf("%v, %+v", err, rep)
+			}
+		})
+	}
+}

@@ -73,6 +73,8 @@ type Worker struct {
 	// topicIDs are the topics' ids on the broker: the lake's offsets are
 	// offsets of those topics, not of a topic of the same name made anew.
 	topicIDs map[string]string
+	// ids are the event ids of each Bronze table (see eventIDs).
+	ids map[string]*eventIDs
 }
 
 // NewWorker joins the consumer group.
@@ -100,7 +102,7 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream worker: time zone: %w", err)
 	}
-	w := &Worker{o: o, reg: reg, log: o.Logger, byTopic: map[string]*Entity{}, zone: zone, rewound: map[string]int64{}}
+	w := &Worker{o: o, reg: reg, log: o.Logger, byTopic: map[string]*Entity{}, zone: zone, rewound: map[string]int64{}, ids: map[string]*eventIDs{}}
 	var topics []string
 	for _, e := range reg.List() {
 		t := e.Topic(o.TopicPrefix)
@@ -308,6 +310,35 @@ func decode(r *kgo.Record) (*nexusv1.Event, error) {
 	return ev, proto.Unmarshal(r.Value, ev)
 }
 
+// unseen returns the records whose event id the table does not hold yet,
+// each id once (the first of a batch): a retried event is written once.
+// Rejected records have no id and are all kept (each is its own offset).
+func (w *Worker) unseen(ctx context.Context, lk *lake.Lake, table string, recs []ingest.StreamRecord) ([]ingest.StreamRecord, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	s := w.ids[table]
+	if s == nil {
+		s = &eventIDs{}
+		w.ids[table] = s
+	}
+	if err := s.refresh(ctx, lk, lk.Intact(lake.Bronze, table)); err != nil {
+		return nil, err
+	}
+	out := recs[:0:0]
+	inBatch := map[string]bool{}
+	for _, r := range recs {
+		if r.EventID != "" {
+			if s.has(r.EventID) || inBatch[r.EventID] {
+				continue
+			}
+			inBatch[r.EventID] = true
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // commit appends one micro-batch to Bronze and commits it with the next
 // offsets of its partitions, under the lake's writer lock.
 func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
@@ -316,7 +347,6 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 	next := map[string]string{}
 	first := map[string]int64{} // the first offset of each partition in the batch
 	var stats BatchStats
-	seen := map[string]bool{}
 	for _, r := range recs {
 		stats.Events++
 		k := offsetKey(r.Topic, r.Partition)
@@ -350,14 +380,8 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 				Batch: r.Timestamp.In(w.zone).Format(time.DateOnly), Source: src, Offset: r.Offset})
 			continue
 		}
-		key := e.Table.Name + "\x00" + rec.EventID
-		if seen[key] {
-			stats.Duplicates++
-			continue
-		}
-		seen[key] = true
 		batchDay := rec.EventTime.In(w.zone).Format(time.DateOnly)
-		byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: rec.Values, Batch: batchDay, Source: src, Offset: r.Offset})
+		byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: rec.Values, Batch: batchDay, Source: src, Offset: r.Offset, EventID: rec.EventID})
 	}
 	lk, err := lake.Open(w.o.Lake)
 	if err != nil {
@@ -407,7 +431,11 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 	}
 	runID := lake.NewRunID(time.Now())
 	for _, e := range w.reg.List() {
-		rows := byTable[e.Table.Name]
+		rows, err := w.unseen(ctx, lk, e.Table.Name, byTable[e.Table.Name])
+		if err != nil {
+			return err
+		}
+		stats.Duplicates += int64(len(byTable[e.Table.Name]) - len(rows))
 		if len(rows) == 0 {
 			continue
 		}

@@ -237,3 +237,83 @@ func TestWorkerTopicReset(t *testing.T) {
 		}
 	}
 }
+
+// A retried event (the same event_id at a new offset: a client that sent a
+// call again) is written once, within a micro-batch, across micro-batches,
+// and by a worker started anew (the ids are the lake's); an id a rollback
+// took out of the lake is written again.
+func TestWorkerWritesRetriedEventOnce(t *testing.T) {
+	_, _, broker := edge(t, "")
+	root := filepath.Join(t.TempDir(), "lake")
+	rec := func(off int64, id string) *kgo.Record {
+		v, err := proto.Marshal(order(func(o *nexusv1.Order) { o.EventId, o.OrderId = id, id }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: off, Value: v}
+	}
+	var stats []BatchStats
+	newWorker := func() *Worker {
+		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, OnCommit: func(s BatchStats) { stats = append(stats, s) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Close)
+		return w
+	}
+	ids := func() string {
+		lk, err := lake.OpenRead(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := engine.Open(context.Background(), lk, engine.Options{MemoryLimit: "256MB", Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		var s string
+		if err := eng.DB().QueryRow(`SELECT string_agg(_event_id, ',' ORDER BY _event_id) FROM bronze.orders`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := context.Background()
+	w := newWorker()
+	steps := []struct {
+		w          *Worker
+		recs       []*kgo.Record
+		rows, dups int64
+		ids        string
+	}{
+		{w, []*kgo.Record{rec(0, "a"), rec(1, "b"), rec(2, "a")}, 2, 1, "a,b"},
+		{w, []*kgo.Record{rec(3, "b"), rec(4, "c")}, 1, 1, "a,b,c"},
+		{newWorker(), []*kgo.Record{rec(5, "a"), rec(6, "c")}, 0, 2, "a,b,c"},
+	}
+	for i, s := range steps {
+		if err := s.w.commit(ctx, s.recs); err != nil {
+			t.Fatal(err)
+		}
+		got := stats[len(stats)-1]
+		if got.Rows != s.rows || got.Duplicates != s.dups {
+			t.Errorf("step %d: %d rows, %d duplicates; want %d, %d", i+1, got.Rows, got.Duplicates, s.rows, s.dups)
+		}
+		if got := ids(); got != s.ids {
+			t.Errorf("step %d: bronze.orders event ids %s, want %s", i+1, got, s.ids)
+		}
+	}
+	// Back to the first commit: c and b are out of the lake, and with them
+	// the lake's offsets; the records come again and are written again.
+	lk, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lk.Rollback(stats[0].Snapshot, lake.NewRunID(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.commit(ctx, []*kgo.Record{rec(3, "b"), rec(4, "c")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); got != "a,b,c" {
+		t.Errorf("after a rollback and the records again: %s, want a,b,c", got)
+	}
+}
