@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -126,9 +128,11 @@ all of it. Health and reflection services are on. Off loopback, a bearer token
 
 func newStreamLoadCmd(_ *app) *cobra.Command {
 	var (
-		o        stream.LoadOptions
-		addr     string
-		tokenEnv string
+		o         stream.LoadOptions
+		addr      string
+		tokenEnv  string
+		freshLake string
+		freshWait time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "load --from DIR",
@@ -164,7 +168,16 @@ or not acknowledged.`,
 				return err
 			}
 			defer conn.Close()
-			rep, err := stream.Load(cmd.Context(), conn, events, o)
+			ctx := cmd.Context()
+			var stopProbe context.CancelFunc = func() {}
+			if freshLake != "" {
+				o.Probe = stream.NewFreshnessProbe(freshLake)
+				var pctx context.Context
+				pctx, stopProbe = context.WithCancel(ctx)
+				go o.Probe.Run(pctx, 20*time.Millisecond) // stopped below
+			}
+			defer stopProbe()
+			rep, err := stream.Load(ctx, conn, events, o)
 			mode := "client streams"
 			if o.Unary {
 				mode = "unary calls"
@@ -174,6 +187,19 @@ or not acknowledged.`,
 			fmt.Printf("acknowledgement latency per call: p50 %s, p95 %s, p99 %s, max %s\n", rep.P50, rep.P95, rep.P99, rep.Max)
 			if rep.Retries > 0 {
 				fmt.Printf("%d call(s) sent again after the edge or Kafka failed (same event ids: the workers write each event once)\n", rep.Retries)
+			}
+			if o.Probe != nil {
+				o.Probe.Wait(ctx, freshWait)
+				stopProbe()
+				f := o.Probe.Report()
+				fmt.Printf("freshness (acknowledged → visible in the lake %s, as nexus query sees it), %d sampled events: p50 %s, p95 %s, p99 %s, max %s\n",
+					freshLake, f.Visible, f.P50, f.P95, f.P99, f.Max)
+				switch {
+				case f.Err != nil:
+					err = errors.Join(err, fmt.Errorf("freshness: reading the lake: %w", f.Err))
+				case f.Waiting > 0:
+					err = errors.Join(err, fmt.Errorf("freshness: %d acknowledged sampled event(s) not visible in %s after %s (is a worker writing there?)", f.Waiting, freshLake, freshWait))
+				}
 			}
 			return err
 		},
@@ -188,6 +214,8 @@ or not acknowledged.`,
 	cmd.Flags().DurationVar(&o.Duration, "duration", 0, "replay until this long has passed (0: one pass over the data set)")
 	cmd.Flags().StringVar(&tokenEnv, "token-env", "NEXUS_STREAM_TOKEN", "environment variable holding the bearer token")
 	cmd.Flags().DurationVar(&o.CallTimeout, "call-timeout", time.Minute, "longest wait for one call's acknowledgement")
+	cmd.Flags().StringVar(&freshLake, "freshness-lake", "", "measure end-to-end freshness: follow the last event of each batch until it is visible in this lake (read only)")
+	cmd.Flags().DurationVar(&freshWait, "freshness-wait", 30*time.Second, "with --freshness-lake: how long to wait after the load for the last events to be visible")
 	cmd.Flags().DurationVar(&o.RetryFor, "retry-for", time.Minute, "how long a call failing with Unavailable or a deadline is sent again (negative: never)")
 	return cmd
 }

@@ -116,7 +116,10 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 		}
 	}
 	rep.Freshness = time.Since(acked)
+	// The worker reports a commit before it lets go of the lake's lock:
+	// the models wait until it has stopped.
 	stopWorker()
+	<-ran
 	say("building Silver and Gold")
 	lk, err := lake.Open(o.Lake)
 	if err != nil {

@@ -47,6 +47,9 @@ type LoadOptions struct {
 	// hence the same event ids, which the workers write once (0: 1 minute;
 	// negative: never). A rejected event (InvalidArgument) is never resent.
 	RetryFor time.Duration
+	// Probe, when set, follows the last event of each batch until it is
+	// visible in the lake (end-to-end freshness).
+	Probe *FreshnessProbe
 }
 
 // LoadReport is what a load achieved.
@@ -294,7 +297,27 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 		}
 	}
 	// sendUnary sends one batch until it is acknowledged or may not be retried.
+	// sample follows the last event of each batch; track says whether
+	// the sampled events were acknowledged.
+	sample := func(b []*nexusv1.Event) string {
+		if o.Probe == nil || len(b) == 0 {
+			return ""
+		}
+		id := eventID(b[len(b)-1])
+		o.Probe.sent(id)
+		return id
+	}
+	track := func(ids []string, err error) {
+		if o.Probe == nil {
+			return
+		}
+		at := time.Now()
+		for _, id := range ids {
+			o.Probe.acked(id, at, err == nil)
+		}
+	}
 	sendUnary := func(b []*nexusv1.Event) {
+		id := sample(b)
 		t0 := time.Now()
 		for attempt := 0; ; attempt++ {
 			cctx, cancel := context.WithTimeout(ctx, o.CallTimeout)
@@ -303,6 +326,7 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 			if err != nil && retry(err, t0, attempt) {
 				continue
 			}
+			track([]string{id}, err)
 			record(len(b), int(res.GetAccepted()), time.Since(t0), err)
 			return
 		}
@@ -350,6 +374,7 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 				}
 				t0 := time.Now()
 				i, last := 0, false
+				var ids []string
 				batches, n, err := sendStream(func() []*nexusv1.Event {
 					if i == o.StreamBatches || (i > 0 && !wait()) {
 						last = last || i < o.StreamBatches
@@ -358,6 +383,9 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 					i++
 					b := take()
 					last = last || b == nil
+					if b != nil {
+						ids = append(ids, sample(b))
+					}
 					return b
 				})
 				if len(batches) == 0 {
@@ -377,6 +405,7 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 				if err != nil {
 					accepted = 0
 				}
+				track(ids, err)
 				record(n, accepted, time.Since(t0), err)
 				if last || err != nil {
 					return

@@ -39,7 +39,8 @@ type WorkerOptions struct {
 	// reassigns its partitions.
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
-	// OnCommit, when set, is called after each commit (tests, progress).
+	// OnCommit, when set, is called after each commit (tests, progress),
+	// while the worker still holds the lake's writer lock.
 	OnCommit func(BatchStats)
 }
 
