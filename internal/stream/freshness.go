@@ -45,7 +45,9 @@ func NewFreshnessProbe(root string) *FreshnessProbe {
 func (p *FreshnessProbe) sent(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending[id] = time.Time{}
+	if _, ok := p.pending[id]; !ok { // a resent event keeps its first acknowledgement
+		p.pending[id] = time.Time{}
+	}
 }
 
 // acked records the acknowledgement of a sampled event (ok false: the call

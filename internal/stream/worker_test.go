@@ -317,3 +317,31 @@ func TestWorkerWritesRetriedEventOnce(t *testing.T) {
 		t.Errorf("after a rollback and the records again: %s, want a,b,c", got)
 	}
 }
+
+// The freshness probe follows the last event of every batch of a load until
+// a worker has committed it to the lake: each is seen once, none is left
+// waiting, and the percentiles are measured.
+func TestFreshnessProbe(t *testing.T) {
+	dir := t.TempDir()
+	_, _, events := dataSetEvents(t, filepath.Join(dir, "src"), 0.003, 8)
+	_, conn, broker := edge(t, "")
+	root := filepath.Join(dir, "lake")
+	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchInterval: 100 * time.Millisecond})
+	defer stop()
+	p := NewFreshnessProbe(root)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx, 10*time.Millisecond) // stopped by cancel
+	half := len(events) / 2
+	for i, part := range [][]*nexusv1.Event{events[:half], events[half:]} {
+		if _, err := Load(ctx, conn, part, LoadOptions{Batch: 100, StreamBatches: 3, Unary: i == 1, Probe: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Wait(ctx, time.Minute)
+	r := p.Report()
+	batches := int64((half+99)/100 + (len(events)-half+99)/100)
+	if r.Err != nil || r.Waiting != 0 || r.Visible != batches || r.Max < r.P50 {
+		t.Fatalf("%+v, %d batches", r, batches)
+	}
+}
