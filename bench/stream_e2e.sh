@@ -28,45 +28,51 @@ SCALE=${SCALE:-0.2}
 BROKER=127.0.0.1:29492
 GRPC=127.0.0.1:27470
 
-# part NAME ARGS...: starts a process under GNU time, in the background.
+# part NAME ARGS...: starts a process under GNU time, in the background; its
+# pid (of time) in PIDS[NAME].
+declare -A PIDS
 part() {
   local name=$1; shift
   /usr/bin/time -f "%e %U %S %M" -o "$OUT/$name.time" "$N" "$@" > "$OUT/$name.log" 2>&1 &
-  echo $!
+  PIDS[$name]=$!
 }
-stop() { pkill -INT -P "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop() { pkill -INT -P "${PIDS[$1]}" 2>/dev/null || true; wait "${PIDS[$1]}" 2>/dev/null || true; }
 usage() { awk '{printf "%.1f s CPU (%.0f%% of a core), %d MB", $2+$3, 100*($2+$3)/$1, $4/1024}' "$OUT/$1.time"; }
 
 run() { # run LABEL LOAD-ARGS...: one load against a fresh broker, edge, worker and lake
   local label=$1; shift
   rm -rf "$OUT/lake"
-  local b e w
-  b=$(part broker stream broker --addr "$BROKER")
+  part broker stream broker --addr "$BROKER"
   sleep 1
-  e=$(part edge stream serve --grpc "$GRPC" --brokers "$BROKER")
+  part edge stream serve --grpc "$GRPC" --brokers "$BROKER"
   sleep 2
-  w=$(part worker stream worker --brokers "$BROKER" --lake "$OUT/lake")
+  part worker stream worker --brokers "$BROKER" --lake "$OUT/lake" --log-level info
   sleep 2
   /usr/bin/time -f "%e %U %S %M" -o "$OUT/load.time" "$N" stream load --grpc "$GRPC" --from "$OUT/data" \
     --duration "$DURATION" --freshness-lake "$OUT/lake" --freshness-wait 5m "$@" > "$OUT/load.log" 2>&1 || { cat "$OUT/load.log" >&2; }
-  local rows
-  rows=$("$N" query --lake "$OUT/lake" --format csv \
-    "SELECT (SELECT count(*) FROM bronze.orders)+(SELECT count(*) FROM bronze.order_items)+(SELECT count(*) FROM bronze.order_payments)+(SELECT count(*) FROM bronze.order_reviews)+(SELECT count(*) FROM bronze.customers)+(SELECT count(*) FROM bronze.products)+(SELECT count(*) FROM bronze.sellers) AS n" | tail -1)
-  stop "$w"; stop "$e"; stop "$b"
+  local rows q=""
+  for t in $("$N" tables --lake "$OUT/lake" | awk '$1 ~ /^bronze\./ {print $1}'); do
+    q="$q${q:+ + }(SELECT count(*) FROM $t)"
+  done
+  rows=$("$N" query --lake "$OUT/lake" --format csv "SELECT $q AS n" | tail -1)
+  stop worker; stop edge; stop broker
+  local batches took
+  batches=$(grep -c "micro-batch committed" "$OUT/worker.log" || true)
+  took=$(grep "micro-batch committed" "$OUT/worker.log" | grep -o 'took=[0-9.]*[a-zµ]*' | sed 's/took=//' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   local acked eps p50 p99 f50 f95 f99 fmax
   acked=$(sed -n 's/.* \([0-9]*\) acknowledged,.*/\1/p' "$OUT/load.log")
   eps=$(grep -o '[0-9]* events/s' "$OUT/load.log" | awk '{print $1}')
   read -r p50 p99 < <(sed -n 's/^acknowledgement latency.*p50 \([^,]*\), p95 [^,]*, p99 \([^,]*\),.*/\1 \2/p' "$OUT/load.log")
   read -r f50 f95 f99 fmax < <(sed -n 's/^freshness.*p50 \([^,]*\), p95 \([^,]*\), p99 \([^,]*\), max \(.*\)$/\1 \2 \3 \4/p' "$OUT/load.log")
-  echo "| $label | $eps | $acked | $rows | $p50 / $p99 | $f50 / $f95 / $f99 / $fmax | $(usage load) | $(usage edge) | $(usage broker) | $(usage worker) |"
+  echo "| $label | $eps | $acked | $rows | $p50 / $p99 | $f50 / $f95 / $f99 / $fmax | $batches, $took | $(usage load) | $(usage edge) | $(usage broker) | $(usage worker) |"
 }
 
 echo "## Stream end to end: load → gRPC edge → Kafka (embedded broker) → worker → Bronze, $DURATION per run, scale $SCALE data set replayed"
 echo
 echo "$(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(go version | awk '{print $3}'); worker defaults (50,000 events or 1 s per micro-batch)"
 echo
-echo "| run | events/s acknowledged | events acknowledged | rows in Bronze (nexus query) | ack p50 / p99 | freshness p50 / p95 / p99 / max | load | edge | broker | worker |"
-echo "|---|---:|---:|---:|---|---|---|---|---|---|"
+echo "| run | events/s acknowledged | events acknowledged | rows in Bronze (nexus query) | ack p50 / p99 | freshness p50 / p95 / p99 / max | micro-batches, median commit | load | edge | broker | worker |"
+echo "|---|---:|---:|---:|---|---|---|---|---|---|---|"
 for _ in 1 2 3; do run "client streams at $RATE events/s" --rate "$RATE"; done
 run "client streams, unpaced, 20 s" --duration 20s
 run "unary, 1 event/call, 2,000 calls/s" --unary --batch 1 --rate 2000 --concurrency 8

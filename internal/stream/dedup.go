@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
@@ -14,9 +15,24 @@ import (
 // events again, and they must be written once. The set is the lake's, not
 // the worker's memory: it is read from the table's _event_id column, so it
 // survives a worker's crash and sees what other workers committed.
+//
+// An id is kept as its 128-bit FNV-1a hash: 16 bytes and no pointer, so
+// that millions of them cost little memory and nothing to the garbage
+// collector (a string set would be scanned at every collection); two ids
+// collide with a probability of about n²/2¹²⁹.
 type eventIDs struct {
 	files map[string]bool // the table's files whose ids are in ids
-	ids   map[string]struct{}
+	ids   map[idHash]struct{}
+}
+
+type idHash [16]byte
+
+func hashID(id string) idHash {
+	h := fnv.New128a()
+	h.Write([]byte(id)) // a hash.Hash never fails to write
+	var out idHash
+	h.Sum(out[:0])
+	return out
 }
 
 // refresh brings the set up to the table's current files: it reads the
@@ -24,7 +40,7 @@ type eventIDs struct {
 // compaction, a rollback: the ids may have left the table).
 func (s *eventIDs) refresh(ctx context.Context, lk *lake.Lake, m *lake.Manifest) error {
 	if m == nil {
-		s.files, s.ids = map[string]bool{}, map[string]struct{}{}
+		s.files, s.ids = map[string]bool{}, map[idHash]struct{}{}
 		return nil
 	}
 	now := map[string]bool{}
@@ -38,13 +54,13 @@ func (s *eventIDs) refresh(ctx context.Context, lk *lake.Lake, m *lake.Manifest)
 		}
 	}
 	if s.files == nil {
-		s.files, s.ids = map[string]bool{}, map[string]struct{}{}
+		s.files, s.ids = map[string]bool{}, map[idHash]struct{}{}
 	}
 	for _, f := range m.Files {
 		if s.files[f.Path] {
 			continue
 		}
-		if err := ingest.EventIDs(ctx, lk, f, func(id string) { s.ids[id] = struct{}{} }); err != nil {
+		if err := ingest.EventIDs(ctx, lk, f, func(id string) { s.ids[hashID(id)] = struct{}{} }); err != nil {
 			return fmt.Errorf("stream worker: bronze.%s: %w", m.Table, err)
 		}
 		s.files[f.Path] = true
@@ -54,6 +70,6 @@ func (s *eventIDs) refresh(ctx context.Context, lk *lake.Lake, m *lake.Manifest)
 
 // has reports whether the table holds the event id.
 func (s *eventIDs) has(id string) bool {
-	_, ok := s.ids[id]
+	_, ok := s.ids[hashID(id)]
 	return ok
 }

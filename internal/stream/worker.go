@@ -194,7 +194,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, parts map[string]
 
 // Run consumes until ctx is done, committing micro-batches.
 func (w *Worker) Run(ctx context.Context) error {
-	var batch []*kgo.Record
+	var batch []prepared
 	var first time.Time
 	for {
 		pctx := ctx
@@ -220,9 +220,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		if len(recs) > 0 && len(batch) == 0 {
 			first = time.Now()
 		}
-		batch = append(batch, recs...)
+		// Decoded and checked as they arrive, while the micro-batch fills:
+		// the commit, which readers wait for, only writes.
+		batch = append(batch, w.prepare(recs)...)
 		if len(batch) > 0 && (len(batch) >= w.o.BatchEvents || time.Since(first) >= w.o.BatchInterval) {
-			err := w.commit(ctx, batch)
+			err := w.commitPrepared(ctx, batch)
 			var fenced *fencedError
 			switch {
 			case err == nil:
@@ -270,19 +272,20 @@ func (e *fencedError) Error() string {
 }
 
 // topicsOf is the set of topics of recs.
-func topicsOf(recs []*kgo.Record) map[string]bool {
+func topicsOf(recs []prepared) map[string]bool {
 	out := map[string]bool{}
-	for _, r := range recs {
-		out[r.Topic] = true
+	for _, p := range recs {
+		out[p.rec.Topic] = true
 	}
 	return out
 }
 
 // rewind sets the partitions of recs back to the lake's offsets.
-func (w *Worker) rewind(recs []*kgo.Record) {
+func (w *Worker) rewind(recs []prepared) {
 	parts := map[string][]int32{}
 	seen := map[string]bool{}
-	for _, r := range recs {
+	for _, p := range recs {
+		r := p.rec
 		k := offsetKey(r.Topic, r.Partition)
 		if !seen[k] {
 			seen[k] = true
@@ -340,25 +343,25 @@ func (w *Worker) unseen(ctx context.Context, lk *lake.Lake, table string, recs [
 	return out, nil
 }
 
-// commit appends one micro-batch to Bronze and commits it with the next
-// offsets of its partitions, under the lake's writer lock.
-func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
-	start := time.Now()
-	byTable := map[string][]ingest.StreamRecord{}
-	next := map[string]string{}
-	first := map[string]int64{} // the first offset of each partition in the batch
-	var stats BatchStats
+// prepared is a consumed record read as a row of its table (or as a
+// rejected record, with why).
+type prepared struct {
+	rec   *kgo.Record
+	table string // "" when the topic is not an entity's
+	row   ingest.StreamRecord
+}
+
+// prepare decodes and checks records against the contract.
+func (w *Worker) prepare(recs []*kgo.Record) []prepared {
+	out := make([]prepared, 0, len(recs))
 	for _, r := range recs {
-		stats.Events++
-		k := offsetKey(r.Topic, r.Partition)
-		next[k] = strconv.FormatInt(r.Offset+1, 10)
-		if _, ok := first[k]; !ok {
-			first[k] = r.Offset
-		}
+		p := prepared{rec: r}
 		e := w.byTopic[r.Topic]
 		if e == nil {
+			out = append(out, p)
 			continue
 		}
+		p.table = e.Table.Name
 		src := fmt.Sprintf("kafka:%s/%d", r.Topic, r.Partition)
 		ev, err := decode(r)
 		var rec Record
@@ -377,12 +380,40 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 			if !utf8.Valid(r.Value) {
 				raw = "base64:" + base64.StdEncoding.EncodeToString(r.Value)
 			}
-			byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Reject: err.Error(), Raw: raw,
-				Batch: r.Timestamp.In(w.zone).Format(time.DateOnly), Source: src, Offset: r.Offset})
-			continue
+			p.row = ingest.StreamRecord{Reject: err.Error(), Raw: raw,
+				Batch: r.Timestamp.In(w.zone).Format(time.DateOnly), Source: src, Offset: r.Offset}
+		} else {
+			p.row = ingest.StreamRecord{Fields: rec.Values, Batch: rec.EventTime.In(w.zone).Format(time.DateOnly), Source: src, Offset: r.Offset, EventID: rec.EventID}
 		}
-		batchDay := rec.EventTime.In(w.zone).Format(time.DateOnly)
-		byTable[e.Table.Name] = append(byTable[e.Table.Name], ingest.StreamRecord{Fields: rec.Values, Batch: batchDay, Source: src, Offset: r.Offset, EventID: rec.EventID})
+		out = append(out, p)
+	}
+	return out
+}
+
+// commit appends one micro-batch of records (see commitPrepared).
+func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
+	return w.commitPrepared(ctx, w.prepare(recs))
+}
+
+// commitPrepared appends one micro-batch to Bronze and commits it with the next
+// offsets of its partitions, under the lake's writer lock.
+func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
+	start := time.Now()
+	byTable := map[string][]ingest.StreamRecord{}
+	next := map[string]string{}
+	first := map[string]int64{} // the first offset of each partition in the batch
+	var stats BatchStats
+	for _, p := range recs {
+		r := p.rec
+		stats.Events++
+		k := offsetKey(r.Topic, r.Partition)
+		next[k] = strconv.FormatInt(r.Offset+1, 10)
+		if _, ok := first[k]; !ok {
+			first[k] = r.Offset
+		}
+		if p.table != "" {
+			byTable[p.table] = append(byTable[p.table], p.row)
+		}
 	}
 	lk, err := lake.Open(w.o.Lake)
 	if err != nil {
