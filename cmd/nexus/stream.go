@@ -67,8 +67,9 @@ Kafka (Amazon MSK, for instance) with the same code.`,
 func newStreamServeCmd(a *app) *cobra.Command {
 	var (
 		o        stream.ServeOptions
-		brokers  string
-		tokenEnv string
+		brokers    string
+		tokenEnv   string
+		kafkaCreds func()
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -87,6 +88,7 @@ all of it. Health and reflection services are on. Off loopback, a bearer token
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Brokers = strings.Split(brokers, ",")
 			o.Token = os.Getenv(tokenEnv)
+			kafkaCreds()
 			o.Logger = a.log
 			e, err := stream.NewEdge(cmd.Context(), o)
 			if err != nil {
@@ -123,6 +125,7 @@ all of it. Health and reflection services are on. Off loopback, a bearer token
 	cmd.Flags().StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate file")
 	cmd.Flags().StringVar(&o.TLSKey, "tls-key", "", "TLS key file")
 	cmd.Flags().IntVar(&o.MaxMessageBytes, "max-message-bytes", 16<<20, "largest request message (a batch) accepted")
+	kafkaCreds = kafkaFlags(cmd, &o.Kafka)
 	return cmd
 }
 
@@ -222,8 +225,9 @@ or not acknowledged.`,
 
 func newStreamWorkerCmd(a *app) *cobra.Command {
 	var (
-		o       stream.WorkerOptions
-		brokers string
+		o          stream.WorkerOptions
+		brokers    string
+		kafkaCreds func()
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -234,13 +238,15 @@ to Bronze through the lake's commit, with the offsets it consumed in the SAME
 snapshot: after any crash a worker resumes from the lake's offsets, so no event
 is lost and none is written twice. Events are typed by the same rules as the
 files; one that does not fit goes to the quarantine with its topic, partition
-and offset. An event_id seen twice within one micro-batch (a client retry) is
-written once; across micro-batches, not yet. Stop with Ctrl-C: what is not
-committed is read again.`,
+and offset. An event_id is written once per table (a client retry puts an event
+in Kafka twice): the worker checks each against the ids the table holds in the
+lake (its _event_id column). Stop with Ctrl-C: what is not committed is read
+again.`,
 		Example: `  nexus stream worker --brokers 127.0.0.1:9092 --lake lake`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Brokers = strings.Split(brokers, ",")
+			kafkaCreds()
 			o.Lake = a.cfg.Lake
 			o.Logger = a.log
 			o.OnCommit = func(s stream.BatchStats) {
@@ -262,6 +268,7 @@ committed is read again.`,
 	cmd.Flags().DurationVar(&o.BatchInterval, "batch-interval", time.Second, "or this long after its first event")
 	cmd.Flags().StringVar(&o.InstanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once")
 	cmd.Flags().DurationVar(&o.SessionTimeout, "session-timeout", 10*time.Second, "how long the group waits for a silent worker before it gives its partitions to the others")
+	kafkaCreds = kafkaFlags(cmd, &o.Kafka)
 	return cmd
 }
 
@@ -299,4 +306,17 @@ ingested as files.`,
 	cmd.Flags().Float64Var(&o.Scale, "scale", 0.05, "size of the data set (1 is the real one)")
 	cmd.Flags().Int64Var(&o.Seed, "seed", 42, "seed of the data set")
 	return cmd
+}
+
+// kafkaFlags adds the flags of a Kafka that is not on loopback (TLS, SASL)
+// to cmd; resolve, called in RunE, reads the credentials from the
+// environment into k.
+func kafkaFlags(cmd *cobra.Command, k *stream.KafkaOptions) (resolve func()) {
+	var userEnv, passEnv string
+	cmd.Flags().BoolVar(&k.TLS, "kafka-tls", false, "dial the brokers over TLS (system roots; Amazon MSK's TLS listener)")
+	cmd.Flags().StringVar(&k.CAFile, "kafka-ca", "", "PEM file of the CA that signed the brokers' certificates (implies --kafka-tls)")
+	cmd.Flags().StringVar(&k.SASL, "kafka-sasl", "", "SASL mechanism: "+strings.Join(stream.SASLMechanisms, ", ")+" (plain over TLS only)")
+	cmd.Flags().StringVar(&userEnv, "kafka-user-env", "NEXUS_KAFKA_USER", "environment variable holding the SASL user")
+	cmd.Flags().StringVar(&passEnv, "kafka-password-env", "NEXUS_KAFKA_PASSWORD", "environment variable holding the SASL password")
+	return func() { k.User, k.Password = os.Getenv(userEnv), os.Getenv(passEnv) }
 }

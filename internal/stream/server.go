@@ -34,6 +34,7 @@ const DefaultTopicPrefix = "olist."
 type ServeOptions struct {
 	Addr        string   // host:port of the gRPC service
 	Brokers     []string // Kafka bootstrap servers
+	Kafka       KafkaOptions
 	TopicPrefix string
 	// Partitions and ReplicationFactor of the topics created at start
 	// (an existing topic is used as it is).
@@ -84,10 +85,18 @@ func NewEdge(ctx context.Context, o ServeOptions) (*Edge, error) {
 	}
 	// acks=all and idempotence are franz-go's defaults; said here so that
 	// nobody loosens them by accident.
-	client, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))
+	kopts, err := o.Kafka.clientOpts()
+	if err != nil {
+		return nil, fmt.Errorf("stream serve: %w", err)
+	}
+	client, err := kgo.NewClient(append(kopts, kgo.SeedBrokers(o.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return nil, fmt.Errorf("stream serve: kafka client: %w", err)
+	}
+	if err := o.Kafka.ping(ctx, client, o.Brokers); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("stream serve: %w", err)
 	}
 	e := &Edge{reg: reg, client: client, opts: o, log: o.Logger, topics: map[string]string{}}
 	var names []string

@@ -24,6 +24,7 @@ import (
 // WorkerOptions configure a stream worker.
 type WorkerOptions struct {
 	Brokers     []string
+	Kafka       KafkaOptions
 	Lake        string
 	Group       string // consumer group: workers of one group share the partitions
 	TopicPrefix string
@@ -113,7 +114,11 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = 10 * time.Second
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(topics...),
+	opts, err := o.Kafka.clientOpts()
+	if err != nil {
+		return nil, fmt.Errorf("stream worker: %w", err)
+	}
+	opts = append(opts, kgo.SeedBrokers(o.Brokers...), kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(topics...),
 		kgo.SessionTimeout(o.SessionTimeout),
 		// The offsets live in the lake, committed with the data: Kafka's
 		// group offsets are never used.
@@ -125,7 +130,7 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 		// records of it read here and not yet in the lake.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	}
+	)
 	if o.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(o.InstanceID))
 	}
@@ -135,6 +140,10 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := o.Kafka.ping(ctx, w.client, o.Brokers); err != nil {
+		w.client.Close()
+		return nil, fmt.Errorf("stream worker: %w", err)
+	}
 	details, err := kadm.NewClient(w.client).ListTopics(ctx, topics...)
 	if err != nil {
 		w.client.Close()
