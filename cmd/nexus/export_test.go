@@ -54,7 +54,7 @@ schedule:
 		{"--out is required", []string{"export", "airflow", "--config", cfg}, "", nil, `"out" not set`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := newRoot()
+			root := newRoot(&app{})
 			root.SetArgs(tc.args)
 			err := root.Execute()
 			if tc.err != "" {

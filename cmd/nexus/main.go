@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,14 +28,22 @@ type app struct {
 	configPath string
 	lakeDir    string
 	logLevel   string
-	cfg        config.Config
-	log        *slog.Logger
+	cpuProfile string
+	// stopProfile ends the CPU profile (nil without --cpuprofile).
+	stopProfile func()
+	cfg         config.Config
+	log         *slog.Logger
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
+	a := &app{}
+	err := newRoot(a).ExecuteContext(ctx)
+	if a.stopProfile != nil {
+		a.stopProfile()
+	}
+	if err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
@@ -53,8 +62,7 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func newRoot() *cobra.Command {
-	a := &app{}
+func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "nexus",
 		Short: "Keystone Nexus: the Olist e-commerce data set as an analytics lakehouse",
@@ -75,6 +83,12 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./nexus.yaml when present)")
 	root.PersistentFlags().StringVar(&a.lakeDir, "lake", "", "lake root directory (default \"lake\")")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	// For finding where a command's time goes (go tool pprof FILE); hidden:
+	// a developer's tool, not part of the interface.
+	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file")
+	if err := root.PersistentFlags().MarkHidden("cpuprofile"); err != nil {
+		panic(err) // the flag is defined just above
+	}
 	root.AddCommand(
 		newGenerateCmd(a),
 		newIngestCmd(a),
@@ -108,6 +122,22 @@ func (a *app) init(cmd *cobra.Command) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if a.cpuProfile != "" {
+		f, err := os.Create(a.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		a.stopProfile = func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "--cpuprofile:", err)
+			}
+		}
+	}
 	path, optional := a.configPath, false
 	if path == "" {
 		path, optional = "nexus.yaml", true

@@ -99,3 +99,20 @@ func TestNestedValues(t *testing.T) {
 		}
 	}
 }
+
+// The threads at work (one caller per connection plus the pool's threads but
+// one) never outnumber the cores, and there is always one.
+func TestDefaultThreads(t *testing.T) {
+	for _, tc := range []struct{ cores, conns, want int }{
+		{1, 1, 1},
+		{2, 1, 2},
+		{2, 2, 1},
+		{2, 8, 1},
+		{8, 2, 7},
+		{16, 4, 13},
+	} {
+		if got := defaultThreads(tc.cores, tc.conns); got != tc.want {
+			t.Errorf("defaultThreads(%d cores, %d conns) = %d, want %d", tc.cores, tc.conns, got, tc.want)
+		}
+	}
+}
