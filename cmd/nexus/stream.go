@@ -66,7 +66,7 @@ Kafka (Amazon MSK, for instance) with the same code.`,
 
 func newStreamServeCmd(a *app) *cobra.Command {
 	var (
-		o        stream.ServeOptions
+		o          stream.ServeOptions
 		brokers    string
 		tokenEnv   string
 		kafkaCreds func()
