@@ -19,6 +19,39 @@ import (
 // folder a day, and a table read as hundreds of small files gets slow.
 const compactAt = 32
 
+// compactedBytes is the size from which a file is left as it is: merging
+// only the files under it bounds a compaction's work (a table fed every
+// second by the stream would otherwise rewrite all of itself, again and
+// again, at a cost that grows with the table).
+const compactedBytes = 64 << 20
+
+// planCompaction chooses the carried files to merge into one: the files
+// holding a replaced batch (their rows of it must go) and, once the version
+// would list more than compactAt files, every small file (under big bytes).
+// The rest are carried as they are. Nothing is merged when there is no
+// replaced batch and fewer than two small files.
+func planCompaction(carry []lake.File, replaced map[string]bool, added int, big int64) (merge, keep []lake.File) {
+	var small []lake.File
+	for _, f := range carry {
+		holds := false
+		for _, b := range f.Batches {
+			holds = holds || replaced[b]
+		}
+		switch {
+		case holds:
+			merge = append(merge, f)
+		case f.Bytes < big:
+			small = append(small, f)
+		default:
+			keep = append(keep, f)
+		}
+	}
+	if len(carry)+added > compactAt && len(small) >= 2 || len(merge) > 0 {
+		return append(merge, small...), keep
+	}
+	return nil, carry
+}
+
 // CompactDir is the subdirectory of a Bronze version holding the file that
 // merges the files of many batches.
 const CompactDir = "compact"

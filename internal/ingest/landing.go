@@ -486,14 +486,17 @@ func batchDeltas(prev, prevQ *lake.Manifest, old map[string]*previousBatch, jobs
 	return b, q
 }
 
-// compactIfNeeded merges the carried files of a table into one new file
-// when the version would list more than compactAt files, or when a carried
-// compacted file holds a batch being replaced (its rows must go). It returns
-// the files still to carry; rows gets the new file's row count.
+// compactIfNeeded merges carried files of a table into one new file as
+// planCompaction says (a replaced batch, or too many files). It returns the
+// files still to carry; rows gets the new file's row count.
 func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.Staging, carry []lake.File, replaced map[string]bool, added int, rows map[string]int64) ([]lake.File, error) {
+	merge, keep := planCompaction(carry, replaced, added, compactedBytes)
+	if len(merge) == 0 {
+		return carry, nil
+	}
 	filter := false
 	var batches []string
-	for _, f := range carry {
+	for _, f := range merge {
 		for _, b := range f.Batches {
 			if replaced[b] {
 				filter = true
@@ -502,14 +505,11 @@ func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.
 			}
 		}
 	}
-	if !filter && (len(carry)+added <= compactAt || len(carry) < 2) {
-		return carry, nil
-	}
 	if err := os.MkdirAll(filepath.Join(st.Dir(), CompactDir), 0o755); err != nil {
 		return nil, err
 	}
 	rel := CompactDir + "/part-0.parquet"
-	n, err := compactFiles(ctx, lk, carry, replaced, filepath.Join(st.Dir(), filepath.FromSlash(rel)), opts.Codec)
+	n, err := compactFiles(ctx, lk, merge, replaced, filepath.Join(st.Dir(), filepath.FromSlash(rel)), opts.Codec)
 	if errors.Is(err, errSchemasDiffer) && !filter {
 		// Batches with different extra columns stay in their own files.
 		_ = os.RemoveAll(filepath.Join(st.Dir(), CompactDir))
@@ -521,8 +521,8 @@ func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.
 	sort.Strings(batches)
 	st.Holds(rel, slices.Compact(batches))
 	rows[rel] = n
-	opts.Logger.Info("compacted", "table", st.Layer+"."+st.Table, "files", len(carry), "rows", n)
-	return nil, nil
+	opts.Logger.Info("compacted", "table", st.Layer+"."+st.Table, "files", len(merge), "kept", len(keep), "rows", n)
+	return keep, nil
 }
 
 // mergeSchema adds the columns of next that cur lacks (extra columns of a

@@ -443,3 +443,61 @@ func TestTruncatedWhileCopied(t *testing.T) {
 		}
 	}
 }
+
+// Compaction merges the small files once there are too many, and the files
+// of a replaced batch; a big file is carried as it is, so that a compaction
+// costs what the small files hold, not what the table holds.
+func TestPlanCompaction(t *testing.T) {
+	file := func(name string, bytes int64, batches ...string) lake.File {
+		return lake.File{Path: name, Bytes: bytes, Batches: batches}
+	}
+	many := func(n int) []lake.File {
+		var out []lake.File
+		for i := range n {
+			out = append(out, file(fmt.Sprintf("s%02d", i), 10, fmt.Sprintf("2018-01-%02d", i+1)))
+		}
+		return out
+	}
+	names := func(fs []lake.File) string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Path)
+		}
+		return strings.Join(out, ",")
+	}
+	const big = 100
+	for _, tc := range []struct {
+		name        string
+		carry       []lake.File
+		replaced    map[string]bool
+		added       int
+		merge, keep string
+	}{
+		{"few files: nothing", many(3), nil, 1, "", "s00,s01,s02"},
+		{"too many small files: all merged", many(compactAt), nil, 1, names(many(compactAt)), ""},
+		{"too many files, big ones kept", append([]lake.File{file("big1", big, "2017-01-01"), file("big2", 5*big)}, many(compactAt)...), nil, 1,
+			names(many(compactAt)), "big1,big2"},
+		{"too many files, one small: nothing", append(many(1), func() []lake.File {
+			var bigs []lake.File
+			for i := range compactAt + 1 {
+				bigs = append(bigs, file(fmt.Sprint("b", i), big))
+			}
+			return bigs
+		}()...), nil, 1, "", ""},
+		{"a replaced batch in a big file: it is rewritten, with the small ones", []lake.File{file("big1", big, "2018-01-01", "2018-01-02"), file("big2", big, "2018-01-03"), file("s", 1, "2018-01-04")},
+			map[string]bool{"2018-01-02": true}, 1, "big1,s", "big2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			merge, keep := planCompaction(tc.carry, tc.replaced, tc.added, big)
+			if names(merge) != tc.merge {
+				t.Errorf("merge %s, want %s", names(merge), tc.merge)
+			}
+			if tc.keep != "" && names(keep) != tc.keep {
+				t.Errorf("keep %s, want %s", names(keep), tc.keep)
+			}
+			if len(merge)+len(keep) != len(tc.carry) {
+				t.Errorf("%d merged + %d kept of %d", len(merge), len(keep), len(tc.carry))
+			}
+		})
+	}
+}
