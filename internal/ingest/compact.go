@@ -111,7 +111,23 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 	var n int64
 	copyRows := func() error {
 		buf := make([]parquet.Row, 1024)
-		for _, pf := range files {
+		for i, pf := range files {
+			if !holdsAny(srcs[i], drop) {
+				// Every row stays: the row groups are copied as they are
+				// (parquet-go splices their compressed pages in, without
+				// decoding a value).
+				for _, rg := range pf.RowGroups() {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					k, err := w.WriteRowGroup(rg)
+					if err != nil {
+						return err
+					}
+					n += k
+				}
+				continue
+			}
 			for _, rg := range pf.RowGroups() {
 				rows := rg.Rows()
 				for {
@@ -159,6 +175,16 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 		return 0, err
 	}
 	return n, out.Close()
+}
+
+// holdsAny reports whether f holds one of the batches.
+func holdsAny(f lake.File, batches map[string]bool) bool {
+	for _, b := range f.Batches {
+		if batches[b] {
+			return true
+		}
+	}
+	return false
 }
 
 // uniqueFiles returns the files of the batches, each file once, in path

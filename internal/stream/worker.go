@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -471,21 +473,45 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 		}
 	}
 	runID := lake.NewRunID(time.Now())
+	type tableAppend struct {
+		table ingest.TableResult
+		rows  []ingest.StreamRecord
+	}
+	var work []*tableAppend
 	for _, e := range w.reg.List() {
 		rows, err := w.unseen(ctx, lk, e.Table.Name, byTable[e.Table.Name])
 		if err != nil {
 			return err
 		}
 		stats.Duplicates += int64(len(byTable[e.Table.Name]) - len(rows))
-		if len(rows) == 0 {
-			continue
+		if len(rows) > 0 {
+			work = append(work, &tableAppend{table: ingest.TableResult{Table: e.Table.Name}, rows: rows})
 		}
-		res := ingest.AppendStream(ctx, lk, ingest.Options{RunID: runID, Logger: w.log}, e.Table, rows)
-		if res.Err != nil {
-			return fmt.Errorf("stream worker: %w", res.Err)
+	}
+	// The tables are independent versions of one commit: they are written
+	// at once, on the cores there are.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for _, a := range work {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			e, _ := w.reg.ByTable(a.table.Table)
+			a.table = ingest.AppendStream(ctx, lk, ingest.Options{RunID: runID, Logger: w.log}, e.Table, a.rows)
+		}()
+	}
+	wg.Wait()
+	var errs error
+	for _, a := range work {
+		if a.table.Err != nil {
+			errs = errors.Join(errs, a.table.Err)
 		}
-		stats.Rows += res.RowsWritten
-		stats.Quarantined += res.RowsQuarantined
+		stats.Rows += a.table.RowsWritten
+		stats.Quarantined += a.table.RowsQuarantined
+	}
+	if errs != nil {
+		return fmt.Errorf("stream worker: %w", errs)
 	}
 	snap, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitStream, RunID: runID, Meta: next})
 	if err != nil {
