@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/spf13/cobra"
 
@@ -136,6 +135,8 @@ func newStreamLoadCmd(_ *app) *cobra.Command {
 		tokenEnv  string
 		freshLake string
 		freshWait time.Duration
+		tlsOn     bool
+		tlsCA     string
 	)
 	cmd := &cobra.Command{
 		Use:   "load --from DIR",
@@ -165,7 +166,11 @@ or not acknowledged.`,
 				return err
 			}
 			o.Token = os.Getenv(tokenEnv)
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			creds, err := stream.ClientCredentials(tlsOn, tlsCA)
+			if err != nil {
+				return err
+			}
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 				grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 			if err != nil {
 				return err
@@ -207,7 +212,9 @@ or not acknowledged.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&addr, "grpc", "127.0.0.1:7070", "host:port of nexus stream serve (plaintext; use loopback)")
+	cmd.Flags().StringVar(&addr, "grpc", "127.0.0.1:7070", "host:port of nexus stream serve")
+	cmd.Flags().BoolVar(&tlsOn, "tls", false, "call the edge over TLS, trusting the system's roots (an edge off loopback serves TLS)")
+	cmd.Flags().StringVar(&tlsCA, "tls-ca", "", "PEM file of the CA that signed the edge's certificate (implies --tls)")
 	cmd.Flags().StringVar(&o.From, "from", "", "a directory of the Olist files, or a landing zone")
 	cmd.Flags().BoolVar(&o.Unary, "unary", false, "send each batch with a unary call (latency per call)")
 	cmd.Flags().IntVar(&o.Batch, "batch", 500, "events per batch")

@@ -184,8 +184,8 @@ func BronzeLineage(t testing.TB, root string) (rows, distinct map[string]int64) 
 	return
 }
 
-// Column returns, per table of a layer of the lake at root, the text of one
-// column's values (NULLs left out), in no order.
+// Column returns, per table of a layer of the lake at root that has the
+// column, the text of its values (NULLs left out), in no order.
 func Column(t testing.TB, root, layer, column string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -197,7 +197,11 @@ func Column(t testing.TB, root, layer, column string) map[string][]string {
 	}
 	defer eng.Close()
 	for _, m := range eng.Tables() {
-		if m.Layer != layer {
+		has := false
+		for _, c := range m.Schema {
+			has = has || c.Name == column
+		}
+		if m.Layer != layer || !has {
 			continue
 		}
 		rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s::VARCHAR FROM %s.%s WHERE %[1]s IS NOT NULL`,

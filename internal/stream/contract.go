@@ -2,9 +2,9 @@ package stream
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -156,8 +156,25 @@ func (r *Registry) ByTable(name string) (*Entity, bool) {
 // hundred bytes): a record stays far under Kafka's message size.
 const maxFieldBytes = 64 << 10
 
-// moneyRE is an amount that fits DECIMAL(12,2).
-var moneyRE = regexp.MustCompile(`^-?[0-9]{1,10}(\.[0-9]{1,2})?$`)
+// isMoney reports whether s is an amount that fits DECIMAL(12,2):
+// -?[0-9]{1,10}(\.[0-9]{1,2})? (by hand: a regexp costs a tenth of a
+// worker's time at 60,000 events/s).
+func isMoney(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(d string, lo, hi int) bool {
+		if len(d) < lo || len(d) > hi {
+			return false
+		}
+		for i := 0; i < len(d); i++ {
+			if d[i] < '0' || d[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	return digits(whole, 1, 10) && (!dot || digits(frac, 1, 2))
+}
 
 // FieldError is an event that breaks the contract, with where.
 type FieldError struct {
@@ -208,6 +225,7 @@ func (r *Registry) Validate(index int, ev *nexusv1.Event) (Record, error) {
 		return bad(fieldEventTime, "%s is not a time between 1970 and 2999", rec.EventTime.Format(time.RFC3339))
 	}
 	rec.Values = make([]*string, len(e.cols))
+	vals := make([]string, len(e.cols)) // one allocation for the values rec.Values point to
 	for i, fd := range e.cols {
 		c := e.Table.Columns[i]
 		if c.Nullable && !msg.Has(fd) {
@@ -231,7 +249,7 @@ func (r *Registry) Validate(index int, ev *nexusv1.Event) (Record, error) {
 		}
 		switch c.Type {
 		case olist.Money:
-			if !moneyRE.MatchString(s) {
+			if !isMoney(s) {
 				return bad(c.Name, "%q is not an amount with at most 2 decimals (e.g. \"129.90\")", s)
 			}
 		case olist.Timestamp:
@@ -242,7 +260,8 @@ func (r *Registry) Validate(index int, ev *nexusv1.Event) (Record, error) {
 		if len(c.Values) > 0 && !slices.Contains(c.Values, s) {
 			return bad(c.Name, "%q is not one of %v", s, c.Values)
 		}
-		rec.Values[i] = &s
+		vals[i] = s
+		rec.Values[i] = &vals[i]
 	}
 	return rec, nil
 }

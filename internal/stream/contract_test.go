@@ -102,3 +102,15 @@ func TestValidate(t *testing.T) {
 		t.Errorf("values: approved %v, carrier %v", rec.Values[4], rec.Values[5])
 	}
 }
+
+// isMoney takes what fits DECIMAL(12,2) and nothing else.
+func TestIsMoney(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0": true, "129.90": true, "-5.5": true, "1234567890.12": true, "7.": false, ".5": false, "": false, "-": false,
+		"12345678901": false, "1.234": false, "1,50": false, "1e3": false, "+1": false, "--1": false, " 1": false, "1.2x": false,
+	} {
+		if got := isMoney(s); got != want {
+			t.Errorf("isMoney(%q) = %v", s, got)
+		}
+	}
+}

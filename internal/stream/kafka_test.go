@@ -25,7 +25,8 @@ import (
 	"github.com/keystone/nexus/internal/laketest"
 )
 
-// selfSigned makes a certificate for 127.0.0.1 and writes it as the CA file.
+// selfSigned makes a certificate for 127.0.0.1 and writes it as the CA file
+// (and its key beside it, key.pem).
 func selfSigned(t *testing.T) (tls.Certificate, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -42,6 +43,13 @@ func selfSigned(t *testing.T) (tls.Certificate, string) {
 	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(ca), "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca
@@ -127,5 +135,61 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	}
 	if rows, _ := laketest.BronzeLineage(t, root); rows["orders"] != 1 {
 		t.Errorf("bronze: %v", rows)
+	}
+}
+
+// An edge serving TLS takes a load that trusts its CA, and refuses one in
+// plaintext.
+func TestLoadOverTLS(t *testing.T) {
+	_, ca := selfSigned(t)
+	b, err := StartBroker(BrokerOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := NewEdge(ctx, ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs(), TLSCert: ca, TLSKey: filepath.Join(filepath.Dir(ca), "key.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv, err := e.GRPCServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }() // stopped below
+	defer srv.Stop()
+	for _, tc := range []struct {
+		name  string
+		tlsOn bool
+		ca    string
+		ok    bool
+	}{
+		{"trusting the CA", false, ca, true},
+		{"plaintext", false, "", false},
+		{"system roots only", true, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			creds, err := ClientCredentials(tc.tlsOn, tc.ca)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, err = Load(ctx, conn, []*nexusv1.Event{order(nil)}, LoadOptions{Batch: 1, RetryFor: -1, CallTimeout: 10 * time.Second})
+			if (err == nil) != tc.ok {
+				t.Fatalf("load: %v", err)
+			}
+		})
+	}
+	if _, err := ClientCredentials(false, filepath.Join(t.TempDir(), "none.pem")); err == nil {
+		t.Error("a missing CA file is not an error")
 	}
 }

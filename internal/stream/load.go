@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -445,4 +448,21 @@ func renamed(ev *nexusv1.Event, pass int64) *nexusv1.Event {
 	idFD := msg.Descriptor().Fields().Get(0)
 	msg.Set(idFD, protoreflect.ValueOfString(fmt.Sprintf("%s#%d", msg.Get(idFD).String(), pass)))
 	return c
+}
+
+// ClientCredentials are the transport credentials of a client of the edge:
+// TLS when tlsOn or a CA file is given (the CA file's certificates, else
+// the system's roots), plaintext otherwise (loopback).
+func ClientCredentials(tlsOn bool, caFile string) (credentials.TransportCredentials, error) {
+	if caFile != "" {
+		c, err := credentials.NewClientTLSFromFile(caFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("TLS CA %s: %w", caFile, err)
+		}
+		return c, nil
+	}
+	if tlsOn {
+		return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}), nil
+	}
+	return insecure.NewCredentials(), nil
 }
