@@ -12,8 +12,8 @@
 #   - CPU seconds and peak RSS of each process (GNU time), CPU as % of one core
 #     over the run.
 # Prints markdown; raw logs stay in bench/out/stream-e2e/.
-#   bash bench/stream_e2e.sh                       # 60 s runs, RATE=60000
-#   DURATION=20s RATE=50000 bash bench/stream_e2e.sh
+#   bash bench/stream_e2e.sh                       # 60 s runs, RATES="50000 60000", 3 runs each
+#   DURATION=20s RATES=50000 RUNS=1 bash bench/stream_e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -y time" >&2; exit 1; }
@@ -22,7 +22,8 @@ mkdir -p "$OUT"
 go build -o "$OUT/nexus" ./cmd/nexus
 N="$PWD/$OUT/nexus"
 DURATION=${DURATION:-60s}
-RATE=${RATE:-60000}
+RATES=${RATES:-50000 60000}
+RUNS=${RUNS:-3}
 SCALE=${SCALE:-0.2}
 [ -d "$OUT/data" ] || "$N" generate --out "$OUT/data" --scale "$SCALE" --seed 1 >/dev/null
 BROKER=127.0.0.1:29492
@@ -73,7 +74,9 @@ echo "$(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/l
 echo
 echo "| run | events/s acknowledged | events acknowledged | rows in Bronze (nexus query) | ack p50 / p99 | freshness p50 / p95 / p99 / max | micro-batches, median commit | load | edge | broker | worker |"
 echo "|---|---:|---:|---:|---|---|---|---|---|---|---|"
-for _ in 1 2 3; do run "client streams at $RATE events/s" --rate "$RATE"; done
+for rate in $RATES; do
+  for _ in $(seq "$RUNS"); do run "client streams at $rate events/s" --rate "$rate"; done
+done
 run "client streams, unpaced, 20 s" --duration 20s
 run "unary, 1 event/call, 2,000 calls/s" --unary --batch 1 --rate 2000 --concurrency 8
 echo

@@ -331,7 +331,7 @@ func (w *tableWriter) countLines(ctx context.Context, start, end int64) (int64, 
 func (w *tableWriter) parseRange(ctx context.Context, start, end, linesBefore int64, name string, src *source, dirs outDirs, readBytes *atomic.Int64) (counts, next, error) {
 	cw := *w // the range's own accounting; the rest is shared and read-only
 	cw.counts = counts{}
-	rd := newCSVReader(fileReader{ctx: ctx, r: io.NewSectionReader(w.file, start, w.size-start), n: readBytes})
+	rd := w.reader(fileReader{ctx: ctx, r: io.NewSectionReader(w.file, start, w.size-start), n: readBytes})
 	rd.startAt(start, linesBefore)
 	out, err := cw.openOutputs(dirs, name)
 	if err != nil {

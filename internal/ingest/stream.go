@@ -122,7 +122,7 @@ func AppendStream(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tabl
 			return abort(err)
 		}
 		w := &tableWriter{opts: opts, t: t, path: path, file: f, info: info, size: info.Size(), sourceName: g.source,
-			batch: day, hasBatch: true, lineOf: lines, eventOf: events, rejected: rejectedOf(g.recs)}
+			batch: day, hasBatch: true, lineOf: lines, eventOf: events, ownQuoting: true, rejected: rejectedOf(g.recs)}
 		parts, err := w.run(ctx, bdir, qdir)
 		_ = f.Close() // read only: nothing to lose
 		_ = os.Remove(path)

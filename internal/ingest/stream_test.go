@@ -93,6 +93,20 @@ func TestAppendStream(t *testing.T) {
 	if got := fmt.Sprint(query(t, lk, `SELECT _source_line, review_comment_title IS NULL, review_comment_message IS NULL FROM bronze.order_reviews ORDER BY 1`)); got != "[[0 false true] [1 true true]]" {
 		t.Errorf("empty vs NULL: %s", got)
 	}
+	// A value of many lines (past the 200 a file's quoted field may span)
+	// is one value: the micro-batch's quoting is this program's own.
+	long := strings.Repeat("line\n", 300) + `and a "quote"`
+	rl := rv("t", 2)
+	rl.Fields[4] = &long
+	if r := AppendStream(context.Background(), lk, Options{}, reviews, []StreamRecord{rl, rv("u", 3)}); r.Err != nil || r.RowsWritten != 2 || r.RowsQuarantined != 0 {
+		t.Fatalf("a long value: %+v", r)
+	}
+	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitStream}); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, lk, `SELECT review_comment_message FROM bronze.order_reviews WHERE _source_line = 2`); len(got) != 1 || got[0][0] != long {
+		t.Errorf("the long value came back as %q", got)
+	}
 	// A table fed by files is not fed by the stream as well.
 	orders, _ := olist.Lookup("orders")
 	dir := copyValid(t)

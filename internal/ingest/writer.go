@@ -36,6 +36,11 @@ type tableWriter struct {
 	lineOf map[int64]int64
 	// eventOf, when set, maps the line a record starts on to its event_id.
 	eventOf map[int64]string
+	// ownQuoting: the source was written by this program (a stream's
+	// micro-batch), its quoting is right, and a quoted value may span any
+	// number of lines (a file's reader stops a quote after 200 lines, so
+	// that a stray quote cannot swallow the file).
+	ownQuoting bool
 	// rejected, when set, gives the reason and raw text of a record
 	// rejected before it was parsed (by its _source_line): they replace the
 	// parser's (whose raw text is the record as re-encoded for parsing).
@@ -122,7 +127,7 @@ func (w *tableWriter) parse(ctx context.Context, bronzeDir, quarDir string) (par
 	// which is already returned.
 	defer src.Close()
 
-	rd := newCSVReader(src)
+	rd := w.reader(src)
 	rd.consumed = src.offset
 	schema, err := w.readHeader(rd)
 	if err != nil {
@@ -161,6 +166,15 @@ func (w *tableWriter) parse(ctx context.Context, bronzeDir, quarDir string) (par
 		w.opts.Progress(w.t.Name, w.size, w.size)
 	}
 	return parts, nil
+}
+
+// reader is a CSV reader of the source with the writer's settings.
+func (w *tableWriter) reader(r io.Reader) *csvReader {
+	rd := newCSVReader(r)
+	if w.ownQuoting {
+		rd.maxQuotedLines = math.MaxInt
+	}
+	return rd
 }
 
 // stillSame fails when the source changed while it was read (a copy still in
