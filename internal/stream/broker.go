@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // BrokerOptions configure the embedded broker.
@@ -42,7 +44,15 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 	if o.Partitions <= 0 {
 		o.Partitions = 3
 	}
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(p), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(int(o.Partitions))}
+	// Produce requests name their topics (v12): by topic id (v13), kfake
+	// panics on a request naming two topics it does not know, which is what
+	// an edge sends to a broker restarted under it. By name, a restarted
+	// broker makes the topics anew, and the workers see new topic ids and
+	// refuse to mix their offsets with the old ones.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(p), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(int(o.Partitions)),
+		kfake.MaxVersions(versions)}
 	if o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}

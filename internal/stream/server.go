@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,10 +59,14 @@ type ServeOptions struct {
 type Edge struct {
 	nexusv1.UnimplementedIngestServer
 	reg    *Registry
-	client *kgo.Client
-	opts   ServeOptions
-	log    *slog.Logger
-	topics map[string]string // table → topic
+	client atomic.Pointer[kgo.Client]
+	kopts  []kgo.Opt // the client's options, to connect again
+	// renewMu: one reconnection at a time; renewed: when the last one was.
+	renewMu sync.Mutex
+	renewed time.Time
+	opts    ServeOptions
+	log     *slog.Logger
+	topics  map[string]string // table → topic
 }
 
 // NewEdge connects to Kafka and creates the entity topics when missing.
@@ -83,14 +90,30 @@ func NewEdge(ctx context.Context, o ServeOptions) (*Edge, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	// acks=all and idempotence are franz-go's defaults; said here so that
-	// nobody loosens them by accident.
 	kopts, err := o.Kafka.clientOpts()
 	if err != nil {
 		return nil, fmt.Errorf("stream serve: %w", err)
 	}
-	client, err := kgo.NewClient(append(kopts, kgo.SeedBrokers(o.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))...)
+	// acks=all and idempotence are franz-go's defaults; said here so that
+	// nobody loosens them by accident.
+	e := &Edge{reg: reg, opts: o, log: o.Logger, topics: map[string]string{},
+		kopts: append(kopts, kgo.SeedBrokers(o.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))}
+	for _, en := range reg.List() {
+		e.topics[en.Table.Name] = en.Topic(o.TopicPrefix)
+	}
+	client, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.client.Store(client)
+	return e, nil
+}
+
+// connect makes a Kafka client and the entity topics when missing.
+func (e *Edge) connect(ctx context.Context) (*kgo.Client, error) {
+	o := e.opts
+	client, err := kgo.NewClient(e.kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("stream serve: kafka client: %w", err)
 	}
@@ -98,13 +121,11 @@ func NewEdge(ctx context.Context, o ServeOptions) (*Edge, error) {
 		client.Close()
 		return nil, fmt.Errorf("stream serve: %w", err)
 	}
-	e := &Edge{reg: reg, client: client, opts: o, log: o.Logger, topics: map[string]string{}}
 	var names []string
-	for _, en := range reg.List() {
-		t := en.Topic(o.TopicPrefix)
-		e.topics[en.Table.Name] = t
+	for _, t := range e.topics {
 		names = append(names, t)
 	}
+	sort.Strings(names)
 	res, err := kadm.NewClient(client).CreateTopics(ctx, o.Partitions, o.ReplicationFactor, nil, names...)
 	if err != nil {
 		client.Close()
@@ -116,11 +137,44 @@ func NewEdge(ctx context.Context, o ServeOptions) (*Edge, error) {
 			return nil, fmt.Errorf("stream serve: create topic %s: %w", r.Topic, r.Err)
 		}
 	}
-	return e, nil
+	return client, nil
+}
+
+// kafka is the current Kafka client.
+func (e *Edge) kafka() *kgo.Client { return e.client.Load() }
+
+// topicsLost: the broker does not know the entity topics, or not under the
+// ids the client knows them by (deleted, or made again).
+func topicsLost(err error) bool {
+	return errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition)
+}
+
+// renew replaces a client whose topics the broker no longer knows (a topic
+// deleted, an in-memory broker restarted): franz-go keeps failing their
+// records. The new client makes the topics again, as at start. The calls
+// that failed were answered UNAVAILABLE; their retries use the new client.
+// At most one renewal every few seconds.
+func (e *Edge) renew(ctx context.Context, old *kgo.Client, cause error) {
+	e.renewMu.Lock()
+	defer e.renewMu.Unlock()
+	if e.kafka() != old || time.Since(e.renewed) < 5*time.Second {
+		return // another call renewed it, or just did
+	}
+	e.renewed = time.Now()
+	e.log.Warn("stream serve: the broker does not know the topics any more (deleted, or the broker was restarted): reconnecting", "err", cause)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	client, err := e.connect(cctx)
+	if err != nil {
+		e.log.Error("stream serve: reconnecting to Kafka", "err", err)
+		return
+	}
+	e.client.Store(client)
+	go old.Close() // its calls are failing already
 }
 
 // Close closes the Kafka client. Every call has had its acknowledgements by then: nothing is left buffered.
-func (e *Edge) Close() { e.client.Close() }
+func (e *Edge) Close() { e.kafka().Close() }
 
 // records validates a batch (first event at index base) into Kafka records.
 func (e *Edge) records(base int, b *nexusv1.Batch) ([]*kgo.Record, error) {
@@ -161,7 +215,12 @@ func (e *Edge) Send(ctx context.Context, b *nexusv1.Batch) (*nexusv1.SendRespons
 	if err != nil {
 		return nil, err
 	}
-	if err := produceStatus(ctx, e.client.ProduceSync(ctx, recs...).FirstErr()); err != nil {
+	cl := e.kafka()
+	err = cl.ProduceSync(ctx, recs...).FirstErr()
+	if topicsLost(err) {
+		e.renew(ctx, cl, err)
+	}
+	if err := produceStatus(ctx, err); err != nil {
 		return nil, err
 	}
 	return &nexusv1.SendResponse{Accepted: int64(len(recs))}, nil
@@ -173,6 +232,7 @@ func (e *Edge) Send(ctx context.Context, b *nexusv1.Batch) (*nexusv1.SendRespons
 // client that resends them sends them twice).
 func (e *Edge) SendStream(stream grpc.ClientStreamingServer[nexusv1.Batch, nexusv1.SendResponse]) error {
 	ctx := stream.Context()
+	cl := e.kafka() // one client for the whole stream
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -205,11 +265,14 @@ func (e *Edge) SendStream(stream grpc.ClientStreamingServer[nexusv1.Batch, nexus
 		}
 		for _, r := range recs {
 			wg.Add(1)
-			e.client.Produce(ctx, r, done)
+			cl.Produce(ctx, r, done)
 		}
 		n += len(recs)
 	}
 	wg.Wait()
+	if topicsLost(first) {
+		e.renew(ctx, cl, first)
+	}
 	if err := produceStatus(ctx, first); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -304,5 +305,50 @@ func TestLoadRetriesUnavailableEdge(t *testing.T) {
 				t.Fatalf("%v, %+v", err, rep)
 			}
 		})
+	}
+}
+
+// An embedded broker restarted under a running edge (its topics gone, the
+// edge still holding their ids) does not crash: the edge's calls go on.
+func TestBrokerRestartedUnderEdge(t *testing.T) {
+	b, err := StartBroker(BrokerOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addrs()[0]
+	ctx := context.Background()
+	e, err := NewEdge(ctx, ServeOptions{Addr: "127.0.0.1:0", Brokers: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	batch := func(id string) *nexusv1.Batch {
+		return &nexusv1.Batch{Events: []*nexusv1.Event{order(func(o *nexusv1.Order) { o.EventId = id }),
+			{Entity: &nexusv1.Event_Customer{Customer: &nexusv1.Customer{EventId: id + "c", EventTime: order(nil).GetOrder().EventTime,
+				CustomerId: "c1", CustomerUniqueId: "u1", CustomerZipCodePrefix: "01001", CustomerCity: "sao paulo", CustomerState: "SP"}}}}}
+	}
+	if _, err := e.Send(ctx, batch("before")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b2, err := StartBroker(BrokerOptions{Addr: addr})
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	defer b2.Close()
+	// The first calls may fail (UNAVAILABLE, which a client retries) while
+	// the edge learns the new topics; then they go through.
+	deadline := time.Now().Add(time.Minute)
+	for i := 0; ; i++ {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := e.Send(cctx, batch(fmt.Sprint("after", i)))
+		cancel()
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded || time.Now().After(deadline) {
+			t.Fatalf("after the broker restarted, call %d: %v", i, err)
+		}
+		t.Logf("call %d: %v", i, err)
 	}
 }
