@@ -163,12 +163,8 @@ func BronzeLineage(t testing.TB, root string) (rows, distinct map[string]int64) 
 	if !lake.Exists(root) {
 		return
 	}
-	lk := OpenRead(t, root)
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "1GB", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, root)
 	defer eng.Close()
 	for _, m := range eng.Tables() {
 		if m.Layer != lake.Bronze {
@@ -189,12 +185,8 @@ func BronzeLineage(t testing.TB, root string) (rows, distinct map[string]int64) 
 func Column(t testing.TB, root, layer, column string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	lk := OpenRead(t, root)
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "1GB", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, root)
 	defer eng.Close()
 	for _, m := range eng.Tables() {
 		has := false
@@ -222,4 +214,14 @@ func Column(t testing.TB, root, layer, column string) map[string][]string {
 		rows.Close()
 	}
 	return out
+}
+
+// openEngine opens a small DuckDB session on the lake at root, read-only.
+func openEngine(t testing.TB, root string) *engine.Engine {
+	t.Helper()
+	eng, err := engine.Open(context.Background(), OpenRead(t, root), engine.Options{MemoryLimit: "1GB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }
