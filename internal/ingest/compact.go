@@ -19,6 +19,12 @@ import (
 // folder a day, and a table read as hundreds of small files gets slow.
 const compactAt = 32
 
+// copiedRowGroupRows is the size from which a row group that keeps all its
+// rows is copied into a compacted file as it is; a smaller one (a
+// micro-batch's, a small batch file's) is decoded and its rows merged with
+// the next ones into full row groups.
+const copiedRowGroupRows = 64 << 10
+
 // compactedBytes is the size from which a file is left as it is: merging
 // only the files under it bounds a compaction's work (a table fed every
 // second by the stream would otherwise rewrite all of itself, again and
@@ -112,11 +118,15 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 	copyRows := func() error {
 		buf := make([]parquet.Row, 1024)
 		for i, pf := range files {
-			if !holdsAny(srcs[i], drop) {
-				// Every row stays: the row groups are copied as they are
-				// (parquet-go splices their compressed pages in, without
-				// decoding a value).
-				for _, rg := range pf.RowGroups() {
+			keepAll := !holdsAny(srcs[i], drop)
+			for _, rg := range pf.RowGroups() {
+				if keepAll && rg.NumRows() >= copiedRowGroupRows {
+					// Every row stays and the group is full enough: it is
+					// copied as it is (parquet-go splices its compressed
+					// pages in, without decoding a value). A smaller one
+					// is read row by row below, so that the rows of many
+					// small files fill one group instead of each staying
+					// a group of its own, compaction after compaction.
 					if err := ctx.Err(); err != nil {
 						return err
 					}
@@ -125,10 +135,8 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 						return err
 					}
 					n += k
+					continue
 				}
-				continue
-			}
-			for _, rg := range pf.RowGroups() {
 				rows := rg.Rows()
 				for {
 					if err := ctx.Err(); err != nil {
@@ -139,7 +147,7 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 					kept := buf[:0]
 					for _, r := range buf[:k] {
 						v := r[leaf.ColumnIndex]
-						if !v.IsNull() && days[v.Int32()] {
+						if !keepAll && !v.IsNull() && days[v.Int32()] {
 							continue
 						}
 						kept = append(kept, r)

@@ -2,10 +2,15 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
@@ -122,5 +127,96 @@ func TestAppendStream(t *testing.T) {
 	}
 	if r := AppendStream(context.Background(), lk, Options{}, orders, []StreamRecord{{Fields: strs("x"), Batch: "2018-07-01", Source: "kafka:olist.orders/0"}}); r.Err == nil || !strings.Contains(r.Err.Error(), "fed by files") {
 		t.Errorf("mixed feed: %v", r.Err)
+	}
+}
+
+// A stream feeds a table tiny files (a micro-batch's rows of one day and
+// partition); compaction merges their rows into full row groups, again and
+// again, so that the merged file does not become thousands of row groups of
+// a few rows (a footer bigger than the data, and slow to read). A big row
+// group (here the first micro-batch's) is copied as it is, and the rows
+// merged around it keep their order.
+func TestCompactionMergesSmallRowGroups(t *testing.T) {
+	lk := newLake(t)
+	items, err := olist.Lookup("order_items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(0)
+	for b := range 2*compactAt + 2 {
+		var recs []StreamRecord
+		n := 3
+		if b == 0 {
+			n = copiedRowGroupRows + 10
+		}
+		for range n {
+			recs = append(recs, StreamRecord{Fields: strs(fmt.Sprint("o", off), "1", "p1", "s1", "2018-07-05 10:00:00", "1.00", "10.00"),
+				Batch: "2018-07-01", Source: "kafka:olist.order_items/1", Offset: off, EventID: fmt.Sprint("e", off)})
+			off++
+		}
+		if r := AppendStream(context.Background(), lk, Options{RunID: fmt.Sprintf("run%03d", b)}, items, recs); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitStream}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := lk.Manifest(lake.Bronze, "order_items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compacted := 0
+	for _, f := range m.Files {
+		if !strings.Contains(f.Path, "/"+CompactDir+"/") {
+			continue
+		}
+		compacted++
+		fh, err := os.Open(lk.Abs(f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := fh.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := parquet.OpenFile(fh, info.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int64
+		for _, rg := range pf.RowGroups() {
+			sizes = append(sizes, rg.NumRows())
+		}
+		if want := fmt.Sprint([]int64{copiedRowGroupRows + 10, f.Rows - copiedRowGroupRows - 10}); fmt.Sprint(sizes) != want || pf.NumRows() != f.Rows {
+			t.Errorf("%s: %d rows in row groups of %v, want %d rows in %s", f.Path, pf.NumRows(), sizes, f.Rows, want)
+		}
+		// The rows in the order of their offsets, the first ones at 0.
+		leaf, _ := pf.Schema().Lookup(ColSourceLine)
+		rows := parquet.NewReader(pf)
+		buf := make([]parquet.Row, 1000)
+		next := int64(0)
+		for {
+			k, err := rows.ReadRows(buf)
+			for _, r := range buf[:k] {
+				if got := r[leaf.ColumnIndex].Int64(); got != next {
+					t.Fatalf("%s: row %d has offset %d", f.Path, next, got)
+				}
+				next++
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = rows.Close() // read only
+		_ = fh.Close()   // read only
+	}
+	if compacted != 1 || m.Rows != off {
+		t.Errorf("%d compacted files, %d rows; want 1, %d", compacted, m.Rows, off)
+	}
+	if got := query(t, lk, `SELECT count(*), count(DISTINCT _event_id) FROM bronze.order_items`); fmt.Sprint(got) != fmt.Sprintf("[[%d %d]]", off, off) {
+		t.Errorf("rows, event ids: %v", got)
 	}
 }

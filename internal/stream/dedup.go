@@ -19,10 +19,15 @@ import (
 // An id is kept as its 128-bit FNV-1a hash: 16 bytes and no pointer, so
 // that millions of them cost little memory and nothing to the garbage
 // collector (a string set would be scanned at every collection); two ids
-// collide with a probability of about n²/2¹²⁹.
+// collide with a probability of about n²/2¹²⁹. Each id is counted by the
+// files that hold it, so that a file that left the table (merged by a
+// compaction, taken out by a rollback) takes only its own ids out, read
+// again from it (it stays on disk until a vacuum): a compaction, which a
+// stream-fed table gets every few micro-batches, costs reading the files it
+// merged and the merged file, not the whole table again.
 type eventIDs struct {
-	files map[string]bool // the table's files whose ids are in ids
-	ids   map[idHash]struct{}
+	files map[string]bool   // the table's files whose ids are counted in ids
+	ids   map[idHash]uint32 // how many of those files hold the id
 }
 
 type idHash [16]byte
@@ -35,12 +40,15 @@ func hashID(id string) idHash {
 	return out
 }
 
-// refresh brings the set up to the table's current files: it reads the
-// files it has not read, and starts again when a file it read is gone (a
-// compaction, a rollback: the ids may have left the table).
+// refresh brings the set up to the table's current files: the ids of the
+// files that are gone are taken out, those of the files it has not read are
+// added. When a gone file cannot be read any more (vacuumed), the set is
+// read again from the table's files.
 func (s *eventIDs) refresh(ctx context.Context, lk *lake.Lake, m *lake.Manifest) error {
+	if s.files == nil || m == nil { // m nil: no table (or a damaged one, which a write replaces)
+		s.files, s.ids = map[string]bool{}, map[idHash]uint32{}
+	}
 	if m == nil {
-		s.files, s.ids = map[string]bool{}, map[idHash]struct{}{}
 		return nil
 	}
 	now := map[string]bool{}
@@ -48,22 +56,46 @@ func (s *eventIDs) refresh(ctx context.Context, lk *lake.Lake, m *lake.Manifest)
 		now[f.Path] = true
 	}
 	for p := range s.files {
-		if !now[p] {
-			s.files, s.ids = nil, nil
+		if now[p] {
+			continue
+		}
+		if err := s.read(ctx, lk, lake.File{Path: p}, -1); err != nil {
+			s.files, s.ids = map[string]bool{}, map[idHash]uint32{}
 			break
 		}
-	}
-	if s.files == nil {
-		s.files, s.ids = map[string]bool{}, map[idHash]struct{}{}
 	}
 	for _, f := range m.Files {
 		if s.files[f.Path] {
 			continue
 		}
-		if err := ingest.EventIDs(ctx, lk, f, func(id string) { s.ids[hashID(id)] = struct{}{} }); err != nil {
+		if err := s.read(ctx, lk, f, 1); err != nil {
 			return fmt.Errorf("stream worker: bronze.%s: %w", m.Table, err)
 		}
+	}
+	return nil
+}
+
+// read adds the ids of file f to the set (by 1) or takes them out (by -1).
+// Nothing changes when the file cannot be read whole.
+func (s *eventIDs) read(ctx context.Context, lk *lake.Lake, f lake.File, by int) error {
+	var hs []idHash
+	if err := ingest.EventIDs(ctx, lk, f, func(id string) { hs = append(hs, hashID(id)) }); err != nil {
+		return err
+	}
+	for _, h := range hs {
+		switch c := s.ids[h]; {
+		case by > 0:
+			s.ids[h] = c + 1
+		case c > 1:
+			s.ids[h] = c - 1
+		default:
+			delete(s.ids, h)
+		}
+	}
+	if by > 0 {
 		s.files[f.Path] = true
+	} else {
+		delete(s.files, f.Path)
 	}
 	return nil
 }

@@ -429,10 +429,11 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 }
 
 // retryable reports whether a failed call may be sent again as it is: the
-// edge or Kafka failed, not the events.
+// edge or Kafka failed, not the events. RESOURCE_EXHAUSTED is not: gRPC
+// answers it to a message past the edge's size limit, which fails again.
 func retryable(err error) bool {
 	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
+	case codes.Unavailable, codes.DeadlineExceeded:
 		return true
 	}
 	return false

@@ -352,3 +352,21 @@ func TestBrokerRestartedUnderEdge(t *testing.T) {
 		t.Logf("call %d: %v", i, err)
 	}
 }
+
+// A call the edge refuses for what it carries (a message past
+// --max-message-bytes: RESOURCE_EXHAUSTED) would fail again as it is: the
+// load does not send it again, it says so at once.
+func TestLoadDoesNotRetryOversizedCall(t *testing.T) {
+	_, conn, _ := edge(t, "") // 1 MiB at most
+	big := strings.Repeat("x", 2<<20)
+	events := []*nexusv1.Event{order(func(o *nexusv1.Order) { o.EventId, o.OrderId = "big", big })}
+	for _, unary := range []bool{true, false} {
+		rep, err := Load(context.Background(), conn, events, LoadOptions{Batch: 1, Unary: unary, RetryFor: 5 * time.Second})
+		if err == nil || rep.Accepted != 0 || rep.Retries != 0 {
+			t.Errorf("unary %v: %v, %+v; want a failure not sent again", unary, err, rep)
+		}
+		if !strings.Contains(rep.FirstError, "ResourceExhausted") && !strings.Contains(rep.FirstError, "larger than max") {
+			t.Errorf("unary %v: first error %q", unary, rep.FirstError)
+		}
+	}
+}
