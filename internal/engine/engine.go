@@ -311,9 +311,17 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 	}
 	// The batches of a landing-zone table may differ in extra columns
 	// (--on-drift evolve): read them by name.
+	// (and the files of batches ingested before the Bronze layout changed:
+	// a landing zone's old batches keep the files they were written in).
 	union := ""
 	for _, f := range m.Files {
 		if len(f.Batches) > 0 {
+			union = ", union_by_name = true"
+			break
+		}
+	}
+	for _, in := range m.Inputs {
+		if in.Batch != "" {
 			union = ", union_by_name = true"
 			break
 		}

@@ -40,7 +40,7 @@ func planCompaction(carry []lake.File, replaced map[string]bool, added int, big 
 	var small []lake.File
 	for _, f := range carry {
 		holds := false
-		for _, b := range f.Batches {
+		for _, b := range fileBatches(f) {
 			holds = holds || replaced[b]
 		}
 		switch {
@@ -187,7 +187,7 @@ func compactFiles(ctx context.Context, lk *lake.Lake, srcs []lake.File, drop map
 
 // holdsAny reports whether f holds one of the batches.
 func holdsAny(f lake.File, batches map[string]bool) bool {
-	for _, b := range f.Batches {
+	for _, b := range fileBatches(f) {
 		if batches[b] {
 			return true
 		}

@@ -144,20 +144,38 @@ func previousBatches(lk *lake.Lake, t olist.Table) (old map[string]*previousBatc
 		}
 	}
 	for _, f := range prev.Files {
-		for _, b := range f.Batches {
+		for _, b := range fileBatches(f) {
 			if pb := out[b]; pb != nil {
 				pb.bronze = append(pb.bronze, f)
 			}
 		}
 	}
 	for _, f := range prevQ.Files {
-		for _, b := range f.Batches {
+		for _, b := range fileBatches(f) {
 			if pb := out[b]; pb != nil {
 				pb.quarFiles = append(pb.quarFiles, f)
 			}
 		}
 	}
 	return out, prev, prevQ
+}
+
+// fileBatches are the batches whose rows a file holds: as its manifest
+// lists them, or, for a file written before manifests listed them, the
+// batch of its folder (batch=YYYY-MM-DD): without it, a batch no longer in
+// the landing zone would lose its rows at the table's next version.
+func fileBatches(f lake.File) []string {
+	if len(f.Batches) > 0 {
+		return f.Batches
+	}
+	for _, seg := range strings.Split(f.Path, "/") {
+		if id, ok := strings.CutPrefix(seg, "batch="); ok {
+			if _, err := batchDate(id); err == nil {
+				return []string{id}
+			}
+		}
+	}
+	return nil
 }
 
 // batchJob is a batch file to ingest: opened, checked regular, fingerprinted.
@@ -350,7 +368,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 	// A file of a replaced batch that also holds other batches (a merged
 	// file) is rewritten without the replaced one.
 	holdsOthers := func(f lake.File) bool {
-		return slices.ContainsFunc(f.Batches, func(b string) bool { return !replaced[b] })
+		return slices.ContainsFunc(fileBatches(f), func(b string) bool { return !replaced[b] })
 	}
 	for id := range replaced {
 		for _, f := range old[id].bronze {
@@ -497,7 +515,7 @@ func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.
 	filter := false
 	var batches []string
 	for _, f := range merge {
-		for _, b := range f.Batches {
+		for _, b := range fileBatches(f) {
 			if replaced[b] {
 				filter = true
 			} else {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -499,5 +500,64 @@ func TestPlanCompaction(t *testing.T) {
 				t.Errorf("%d merged + %d kept of %d", len(merge), len(keep), len(tc.carry))
 			}
 		})
+	}
+}
+
+// A lake written before manifests listed the batches of each file (the
+// files of a batch live in its batch=YYYY-MM-DD folder): a later version
+// still knows which rows are whose, so a batch gone from the landing zone
+// keeps its rows when another is replaced and the table is compacted.
+func TestLandingZoneFilesWithoutBatchList(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := landingZone(t)
+	row := func(i int, status string) string {
+		return fmt.Sprintf(`b%031d,c%031d,%s,2018-01-02 10:00:00,,,,2018-01-20 00:00:00`, i, i, status)
+	}
+	day := func(i int) string {
+		return time.Date(2018, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly)
+	}
+	for i := 0; i < 5; i++ {
+		writeBatchFile(t, dir, day(i), ordersFile, row(i, "created"))
+	}
+	ingestOK(t, lk, dir, "r1")
+	// As an older nexus wrote it: no "batches" on the files.
+	m, err := lk.Manifest(lake.Bronze, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(filepath.Join(lk.MetaDir("manifests", "bronze.orders"), "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("manifests: %v %v", paths, err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripped := regexp.MustCompile(`,\s*"batches":\s*\[[^\]]*\]`).ReplaceAll(b, nil)
+		if err := os.WriteFile(p, stripped, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lk, err = lake.Open(lk.Root); err != nil {
+		t.Fatal(err)
+	}
+	if m2, err := lk.Manifest(lake.Bronze, "orders"); err != nil || len(m2.Files) != len(m.Files) || len(m2.Files[len(m2.Files)-1].Batches) != 0 {
+		t.Fatalf("the manifest as an older nexus wrote it: %v %+v", err, m2)
+	}
+	// Batch 1 leaves the landing zone, batch 2 changes, and enough new
+	// batches come to compact the table.
+	if err := os.RemoveAll(filepath.Join(dir, "dt="+day(1))); err != nil {
+		t.Fatal(err)
+	}
+	writeBatchFile(t, dir, day(2), ordersFile, row(2, "approved"))
+	for i := 5; i < compactAt+5; i++ {
+		writeBatchFile(t, dir, day(i), ordersFile, row(i, "created"))
+	}
+	ingestOK(t, lk, dir, "r2")
+	got := query(t, lk, fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE _batch = DATE '%s'), max(order_status) FILTER (WHERE _batch = DATE '%s') FROM bronze.orders WHERE order_id LIKE 'b%%'`, day(1), day(2)))
+	if fmt.Sprint(got) != fmt.Sprintf("[[%d 1 approved]]", compactAt+5) {
+		t.Errorf("rows (all, of the removed batch, status of the replaced one): %v", got)
 	}
 }
