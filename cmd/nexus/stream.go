@@ -185,6 +185,9 @@ or not acknowledged.`,
 				go o.Probe.Run(pctx, 20*time.Millisecond) // stopped below
 			}
 			defer stopProbe()
+			o.OnRetry = func(err error) {
+				fmt.Fprintf(os.Stderr, "calls failing (%v): sending them again for up to %s\n", err, o.RetryFor)
+			}
 			rep, err := stream.Load(ctx, conn, events, o)
 			mode := "client streams"
 			if o.Unary {
@@ -192,21 +195,23 @@ or not acknowledged.`,
 			}
 			fmt.Printf("%d events (%d in the data set) in %d %s over %s: %d acknowledged, %d not acknowledged (in failed calls); %.0f events/s\n",
 				rep.Events, len(events), rep.Calls, mode, rep.Elapsed.Round(time.Millisecond), rep.Accepted, rep.Rejected, rep.EventsPerSecond())
-			fmt.Printf("acknowledgement latency per call: p50 %s, p95 %s, p99 %s, max %s\n", rep.P50, rep.P95, rep.P99, rep.Max)
+			if rep.Accepted > 0 {
+				fmt.Printf("acknowledgement latency per call: p50 %s, p95 %s, p99 %s, max %s\n", rep.P50, rep.P95, rep.P99, rep.Max)
+			}
 			if rep.Retries > 0 {
-				fmt.Printf("%d call(s) sent again after the edge or Kafka failed (same event ids: the workers write each event once)\n", rep.Retries)
+				fmt.Printf("%d retries: calls sent again after the edge or Kafka failed (same event ids: the workers write each event once)\n", rep.Retries)
 			}
 			if o.Probe != nil {
 				o.Probe.Wait(ctx, freshWait)
 				stopProbe()
 				f := o.Probe.Report()
-				fmt.Printf("freshness (acknowledged → visible in the lake %s, as nexus query sees it), %d sampled events: p50 %s, p95 %s, p99 %s, max %s\n",
+				fmt.Printf("freshness (acknowledged → visible in %s, as nexus query sees it), %d sampled events: p50 %s, p95 %s, p99 %s, max %s\n",
 					freshLake, f.Visible, f.P50, f.P95, f.P99, f.Max)
 				switch {
 				case f.Err != nil:
 					err = errors.Join(err, fmt.Errorf("freshness: reading the lake: %w", f.Err))
 				case f.Waiting > 0:
-					err = errors.Join(err, fmt.Errorf("freshness: %d acknowledged sampled event(s) not visible in %s after %s (is a worker writing there?)", f.Waiting, freshLake, freshWait))
+					err = errors.Join(err, fmt.Errorf("freshness: %d acknowledged sampled event(s) not visible in %s after %s (is a worker writing there? Events whose ids the lake holds already are not written again: a replay of a data set already streamed adds nothing)", f.Waiting, freshLake, freshWait))
 				}
 			}
 			return err

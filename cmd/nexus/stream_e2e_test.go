@@ -220,6 +220,10 @@ func TestStreamDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+	// Again on the same lake: said at once, not after the first event.
+	if again := nexus(t, dir, true, "stream", "demo", "--lake", "slake", "--data", "sdata2", "--scale", "0.02", "--seed", "5"); !strings.Contains(again, "streams into a new lake") {
+		t.Errorf("a second demo on the same lake:\n%s", again)
+	}
 	nexus(t, dir, false, "run", "--source", "sdata", "--lake", "flake", "--no-reports")
 	q := "SELECT count(*) AS n, sum(hash(order_id, order_status, order_purchase_timestamp)) AS h FROM silver.orders"
 	streamed := nexus(t, dir, false, "query", "--lake", "slake", "--format", "json", q)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,6 +46,17 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 	say := o.Say
 	if say == nil {
 		say = func(string, ...any) {}
+	}
+	// The demo's broker starts empty: the offsets of an earlier demo in the
+	// lake are about topics that are gone.
+	if lake.Exists(o.Lake) {
+		if lk, err := lake.OpenRead(o.Lake); err == nil && lk.Snapshot() != nil {
+			for k := range lk.Snapshot().Meta {
+				if strings.HasPrefix(k, "stream.") {
+					return nil, fmt.Errorf("stream demo streams into a new lake (its in-memory broker starts empty, and %s holds the offsets of an earlier stream): remove it or pass another --lake", o.Lake)
+				}
+			}
+		}
 	}
 	if _, err := olist.Generate(ctx, o.Data, olist.GenOptions{Scale: o.Scale, Seed: o.Seed}); err != nil {
 		return nil, err
@@ -108,7 +120,7 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 			rep.Commits++
 			say("snapshot %d: %d events committed (%d/%d)", s.Snapshot, s.Events, n, len(events))
 		case err := <-werr:
-			return rep, fmt.Errorf("stream worker: %w", err)
+			return rep, err // the worker's errors say they are its
 		case <-ctx.Done():
 			return rep, ctx.Err()
 		case <-time.After(2 * time.Minute):

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,21 +51,23 @@ func (k KafkaOptions) clientOpts() ([]kgo.Opt, error) {
 	if k.SASL == "" {
 		return opts, nil
 	}
-	if k.User == "" || k.Password == "" {
-		return nil, fmt.Errorf("kafka SASL %s: a user and a password are required", k.SASL)
+	mech := strings.ToLower(k.SASL)
+	if !slices.Contains(SASLMechanisms, mech) {
+		return nil, fmt.Errorf("kafka SASL %q: want one of %s", k.SASL, strings.Join(SASLMechanisms, ", "))
 	}
-	switch strings.ToLower(k.SASL) {
+	if k.User == "" || k.Password == "" {
+		return nil, fmt.Errorf("kafka SASL %s: a user and a password are required (NEXUS_KAFKA_USER and NEXUS_KAFKA_PASSWORD, or the variables --kafka-user-env and --kafka-password-env name)", k.SASL)
+	}
+	switch mech {
 	case "plain":
 		if !k.TLS && k.CAFile == "" {
-			return nil, fmt.Errorf("kafka SASL plain sends the password as it is: use it over TLS only")
+			return nil, fmt.Errorf("kafka SASL plain sends the password as it is: use it over TLS only (--kafka-tls)")
 		}
 		opts = append(opts, kgo.SASL(plain.Auth{User: k.User, Pass: k.Password}.AsMechanism()))
 	case "scram-sha-256":
 		opts = append(opts, kgo.SASL(scram.Auth{User: k.User, Pass: k.Password}.AsSha256Mechanism()))
 	case "scram-sha-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: k.User, Pass: k.Password}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("kafka SASL %q: want one of %s", k.SASL, strings.Join(SASLMechanisms, ", "))
 	}
 	return opts, nil
 }

@@ -76,8 +76,9 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	}{
 		{"wrong password", KafkaOptions{CAFile: ca, SASL: "scram-sha-512", User: "nexus", Password: "nope"}, "SASL scram-sha-512 user and password"},
 		{"unknown mechanism", KafkaOptions{CAFile: ca, SASL: "gssapi", User: "u", Password: "p"}, "want one of"},
+		{"unknown mechanism, no credentials", KafkaOptions{SASL: "scram-sha-1"}, "want one of"},
 		{"plain without TLS", KafkaOptions{SASL: "plain", User: "u", Password: "p"}, "over TLS only"},
-		{"no password", KafkaOptions{CAFile: ca, SASL: "scram-sha-256", User: "u"}, "password"},
+		{"no password", KafkaOptions{CAFile: ca, SASL: "scram-sha-256", User: "u"}, "NEXUS_KAFKA_PASSWORD"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)

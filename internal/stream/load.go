@@ -2,9 +2,12 @@ package stream
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,14 +48,18 @@ type LoadOptions struct {
 	// CallTimeout bounds one call (0: 1 minute): a call to an edge whose
 	// broker is gone fails instead of hanging.
 	CallTimeout time.Duration
-	// RetryFor is how long a call that failed for want of the edge or of
-	// Kafka (Unavailable, a deadline) is sent again with the same events,
-	// hence the same event ids, which the workers write once (0: 1 minute;
+	// RetryFor is how long calls that fail for want of the edge or of
+	// Kafka (Unavailable, a deadline) are sent again with the same events,
+	// hence the same event ids, which the workers write once: from the
+	// first failure of a run of failures, for all calls (0: 1 minute;
 	// negative: never). A rejected event (InvalidArgument) is never resent.
 	RetryFor time.Duration
 	// Probe, when set, follows the last event of each batch until it is
 	// visible in the lake (end-to-end freshness).
 	Probe *FreshnessProbe
+	// OnRetry, when set, is told when calls start failing in a way that is
+	// retried (once per run of failures).
+	OnRetry func(err error)
 }
 
 // LoadReport is what a load achieved.
@@ -71,8 +78,10 @@ type LoadReport struct {
 func (r LoadReport) EventsPerSecond() float64 { return float64(r.Accepted) / r.Elapsed.Seconds() }
 
 // Events reads a data set (the nine files, or a landing zone folder by
-// folder) as the events of the seven entities, in file order; event ids are
-// the file and line, so that a replay is idempotent.
+// folder) as the events of the seven entities, in file order. An event's id
+// is the file's content hash, its table and line: a replay of the same
+// files is idempotent (the workers write each event once), and another
+// data set, even in a folder of the same name, brings new events.
 func Events(reg *Registry, dir string) ([]*nexusv1.Event, error) {
 	dirs := []string{dir}
 	if m, _ := filepath.Glob(filepath.Join(dir, "dt=*")); len(m) > 0 {
@@ -90,9 +99,30 @@ func Events(reg *Registry, dir string) ([]*nexusv1.Event, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("stream load: no Olist file in %s", dir)
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("stream load --from: %w", err)
+		}
+		var names []string
+		for _, e := range reg.List() {
+			names = append(names, e.Table.File)
+		}
+		return nil, fmt.Errorf("stream load: no Olist file in %s (want %s, or dt=YYYY-MM-DD folders of them; `nexus generate --out %s` writes a data set)",
+			dir, strings.Join(names, ", "), dir)
 	}
 	return out, nil
+}
+
+// contentID is a short hash of a file's bytes: the part of its events' ids
+// that says which data set they come from.
+func contentID(f *os.File) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
@@ -119,7 +149,7 @@ func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
 				}
 			}
 			if !ok {
-				return fmt.Errorf("stream load %s: no column %s in the header", path, c.Name)
+				return fmt.Errorf("no column %s in the header", c.Name)
 			}
 			col[i] = j
 		}
@@ -127,15 +157,19 @@ func fileEvents(e *Entity, dir string) ([]*nexusv1.Event, error) {
 	}
 	var out []*nexusv1.Event
 	now := timestamppb.Now()
+	id, err := contentID(f)
+	if err != nil {
+		return nil, fmt.Errorf("stream load %s: %w", path, err)
+	}
 	err = ingest.Records(f, header, func(line int64, rec []string, quoted []bool) error {
-		ev, err := e.event(fmt.Sprintf("%s:%s:%d", filepath.Base(dir), e.Table.Name, line), now, func(i int) (string, bool) {
+		ev, err := e.event(fmt.Sprintf("%s:%s:%d", id, e.Table.Name, line), now, func(i int) (string, bool) {
 			if col[i] < len(rec) {
 				return rec[col[i]], quoted[col[i]]
 			}
 			return "", false
 		})
 		if err != nil {
-			return fmt.Errorf("stream load %s line %d: %w", path, line, err)
+			return fmt.Errorf("line %d: %w", line, err)
 		}
 		out = append(out, ev)
 		return nil
@@ -209,6 +243,11 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 		mu   sync.Mutex
 		rep  LoadReport
 		next atomic.Int64 // the next event to send, over every pass
+		// failingSince: when the current run of failures began (zero while
+		// calls succeed). The retries stop once it is RetryFor old, however
+		// many calls are in flight: an edge that is down, or a wrong
+		// address, ends the load after RetryFor, not RetryFor per call.
+		failingSince time.Time
 	)
 	start := time.Now()
 	stopAt := time.Time{}
@@ -269,6 +308,9 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 		rep.Calls++
 		rep.Events += int64(events)
 		rep.Accepted += int64(accepted)
+		if err == nil {
+			failingSince = time.Time{}
+		}
 		if err != nil {
 			rep.Rejected += int64(events - accepted)
 			if rep.FirstError == "" {
@@ -285,13 +327,25 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 	// retry waits before a call is sent again, and says whether it may be:
 	// the failure is the edge's or Kafka's (not the events'), the call has
 	// not been failing for longer than RetryFor, and the load goes on.
-	retry := func(err error, since time.Time, attempt int) bool {
-		if !retryable(err) || o.RetryFor < 0 || time.Since(since) > o.RetryFor || ctx.Err() != nil {
+	retry := func(err error, attempt int) bool {
+		if !retryable(err) || o.RetryFor < 0 || ctx.Err() != nil {
 			return false
 		}
 		mu.Lock()
-		rep.Retries++
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+			if o.OnRetry != nil {
+				o.OnRetry(err)
+			}
+		}
+		expired := time.Since(failingSince) > o.RetryFor
+		if !expired {
+			rep.Retries++
+		}
 		mu.Unlock()
+		if expired {
+			return false
+		}
 		select {
 		case <-time.After(min(50*time.Millisecond<<min(attempt, 6), 2*time.Second)):
 			return true
@@ -326,7 +380,7 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 			cctx, cancel := context.WithTimeout(ctx, o.CallTimeout)
 			res, err := client.Send(cctx, &nexusv1.Batch{Events: b})
 			cancel()
-			if err != nil && retry(err, t0, attempt) {
+			if err != nil && retry(err, attempt) {
 				continue
 			}
 			track([]string{id}, err)
@@ -394,7 +448,7 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface, events []*nexusv1.
 				if len(batches) == 0 {
 					return
 				}
-				for attempt := 0; err != nil && retry(err, t0, attempt); attempt++ {
+				for attempt := 0; err != nil && retry(err, attempt); attempt++ {
 					k := 0
 					_, _, err = sendStream(func() []*nexusv1.Event {
 						if k == len(batches) {

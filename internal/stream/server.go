@@ -289,8 +289,18 @@ func (e *Edge) GRPCServer() (*grpc.Server, error) {
 		return nil, err
 	}
 	tlsOn := o.TLSCert != "" || o.TLSKey != ""
+	if tlsOn && (o.TLSCert == "" || o.TLSKey == "") {
+		return nil, fmt.Errorf("stream serve: TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+	}
 	if !loopback && (o.Token == "" || !tlsOn) {
-		return nil, fmt.Errorf("stream serve --grpc %s is not a loopback address: a bearer token (--token-env) and TLS (--tls-cert, --tls-key) are required", o.Addr)
+		var missing []string
+		if o.Token == "" {
+			missing = append(missing, "a bearer token (in the variable --token-env names, NEXUS_STREAM_TOKEN by default)")
+		}
+		if !tlsOn {
+			missing = append(missing, "TLS (--tls-cert and --tls-key)")
+		}
+		return nil, fmt.Errorf("stream serve --grpc %s is not a loopback address: it needs %s", o.Addr, strings.Join(missing, " and "))
 	}
 	max := o.MaxMessageBytes
 	if max <= 0 {
@@ -335,10 +345,14 @@ func (e *Edge) authorized(ctx context.Context, method string) error {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	auth := md.Get("authorization")
+	for _, v := range auth {
 		if tok, ok := strings.CutPrefix(v, "Bearer "); ok && subtle.ConstantTimeCompare([]byte(tok), []byte(e.opts.Token)) == 1 {
 			return nil
 		}
+	}
+	if len(auth) > 0 {
+		return status.Error(codes.Unauthenticated, "the bearer token is not the edge's")
 	}
 	return status.Error(codes.Unauthenticated, "a bearer token is required (authorization: Bearer <token>)")
 }

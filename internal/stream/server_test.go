@@ -137,10 +137,10 @@ func TestEdgeAuth(t *testing.T) {
 	client, conn, _ := edge(t, "s3cret")
 	ctx := context.Background()
 	batch := &nexusv1.Batch{Events: []*nexusv1.Event{order(nil)}}
-	if _, err := client.Send(ctx, batch); status.Code(err) != codes.Unauthenticated {
+	if _, err := client.Send(ctx, batch); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "required") {
 		t.Errorf("no token: %v", err)
 	}
-	if _, err := client.Send(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer wrong"), batch); status.Code(err) != codes.Unauthenticated {
+	if _, err := client.Send(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer wrong"), batch); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "not the edge's") {
 		t.Errorf("wrong token: %v", err)
 	}
 	if _, err := client.Send(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer s3cret"), batch); err != nil {
@@ -149,10 +149,22 @@ func TestEdgeAuth(t *testing.T) {
 	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("health without a token: %v", err)
 	}
-	// Not loopback: token and TLS are required.
-	e := &Edge{opts: ServeOptions{Addr: "0.0.0.0:7000", Token: "x"}}
-	if _, err := e.GRPCServer(); err == nil || !strings.Contains(err.Error(), "TLS") {
-		t.Errorf("public address without TLS: %v", err)
+	// Not loopback: token and TLS are required, and the error says which
+	// is missing; a certificate goes with its key.
+	for _, tc := range []struct {
+		o         ServeOptions
+		want, not string
+	}{
+		{ServeOptions{Addr: "0.0.0.0:7000", Token: "x"}, "TLS", "bearer token"},
+		{ServeOptions{Addr: "0.0.0.0:7000", TLSCert: "c", TLSKey: "k"}, "NEXUS_STREAM_TOKEN", "TLS ("},
+		{ServeOptions{Addr: ":7000"}, "bearer token (in the variable --token-env names, NEXUS_STREAM_TOKEN by default) and TLS", ""},
+		{ServeOptions{Addr: "127.0.0.1:7000", TLSCert: "c"}, "its key (--tls-key)", ""},
+	} {
+		e := &Edge{opts: tc.o}
+		_, err := e.GRPCServer()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || tc.not != "" && strings.Contains(err.Error(), tc.not) {
+			t.Errorf("%+v: %v", tc.o, err)
+		}
 	}
 }
 
@@ -368,5 +380,36 @@ func TestLoadDoesNotRetryOversizedCall(t *testing.T) {
 		if !strings.Contains(rep.FirstError, "ResourceExhausted") && !strings.Contains(rep.FirstError, "larger than max") {
 			t.Errorf("unary %v: first error %q", unary, rep.FirstError)
 		}
+	}
+}
+
+// Calls fail for want of an edge: the retries stop RetryFor after the
+// first failure for every call (not RetryFor per call), the caller is told
+// once, and every event counts as not acknowledged.
+func TestLoadRetryBudgetIsShared(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var events []*nexusv1.Event
+	for i := range 60 {
+		events = append(events, order(func(o *nexusv1.Order) { o.EventId = fmt.Sprint("b", i) }))
+	}
+	told := 0
+	rep, err := Load(context.Background(), conn, events, LoadOptions{Batch: 1, Unary: true, Concurrency: 2, RetryFor: 300 * time.Millisecond,
+		OnRetry: func(error) { told++ }})
+	if err == nil || rep.Accepted != 0 || rep.Events != 60 {
+		t.Fatalf("%v, %+v", err, rep)
+	}
+	// Per call, each of the 60 calls would have been sent again several times.
+	if told != 1 || rep.Retries >= 60 {
+		t.Errorf("told %d times, %d retries for 60 calls", told, rep.Retries)
 	}
 }

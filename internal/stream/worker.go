@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,7 +158,34 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 			w.topicIDs[d.Topic] = d.ID.String()
 		}
 	}
+	// Said at start, not at the first event: a lake whose offsets are about
+	// other topics (an in-memory broker restarted) cannot take this stream.
+	if lake.Exists(o.Lake) {
+		if lk, err := lake.OpenRead(o.Lake); err == nil && lk.Snapshot() != nil {
+			if err := w.sameTopics(lk.Snapshot().Meta); err != nil {
+				w.client.Close()
+				return nil, err
+			}
+		}
+	}
 	return w, nil
+}
+
+// sameTopics checks the broker's topics against the ids the lake's
+// offsets are about.
+func (w *Worker) sameTopics(meta map[string]string) error {
+	topics := make([]string, 0, len(w.topicIDs))
+	for t := range w.topicIDs {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	for _, topic := range topics {
+		id := w.topicIDs[topic]
+		if was, ok := meta[topicKey(topic)]; ok && was != id {
+			return fmt.Errorf("stream worker: %s: %w (id %s now, %s in the lake): the broker was reset or the topic made anew; use a new lake, or a broker that kept its log (nexus stream broker --data-dir)", topic, errTopicChanged, id, was)
+		}
+	}
+	return nil
 }
 
 // topicKey is the snapshot meta key of the id of the topic the offsets of
@@ -443,11 +471,11 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 	if snap := lk.Snapshot(); snap != nil {
 		cur = snap.Meta
 	}
+	if err := w.sameTopics(cur); err != nil {
+		return err
+	}
 	for topic := range topicsOf(recs) {
 		id := w.topicIDs[topic]
-		if was, ok := cur[topicKey(topic)]; ok && id != "" && was != id {
-			return fmt.Errorf("stream worker: %s: %w (id %s now, %s in the lake): the broker was reset or the topic made anew; use a new lake, or a broker that kept its log (nexus stream broker --data-dir)", topic, errTopicChanged, id, was)
-		}
 		if id != "" {
 			next[topicKey(topic)] = id
 		}
