@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,11 @@ type app struct {
 	stopProfile func()
 	cfg         config.Config
 	log         *slog.Logger
+	// remote says how to reach a lake on S3 (--lake s3://bucket/prefix).
+	remote lake.RemoteOptions
+	// ctx is the command's: cancelled by SIGINT/SIGTERM (the lake's
+	// transfers to and from S3 stop with it).
+	ctx context.Context
 }
 
 func main() {
@@ -83,6 +89,10 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./nexus.yaml when present)")
 	root.PersistentFlags().StringVar(&a.lakeDir, "lake", "", "lake root directory (default \"lake\")")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&a.remote.S3.Endpoint, "s3-endpoint", "", "with --lake s3://…: the URL of an S3-compatible server (path-style addressing); default AWS")
+	root.PersistentFlags().StringVar(&a.remote.S3.Region, "s3-region", "", "with --lake s3://…: the AWS region (default: the AWS configuration's)")
+	root.PersistentFlags().StringVar(&a.remote.S3.Profile, "s3-profile", "", "with --lake s3://…: the AWS profile of the shared configuration")
+	root.PersistentFlags().StringVar(&a.remote.CacheDir, "cache-dir", "", "with --lake s3://…: where the data files read from S3 are cached (default: the user's cache directory, nexus/)")
 	// For finding where a command's time goes (go tool pprof FILE); hidden:
 	// a developer's tool, not part of the interface.
 	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file")
@@ -117,6 +127,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 }
 
 func (a *app) init(cmd *cobra.Command) error {
+	a.ctx = cmd.Context()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -150,7 +161,27 @@ func (a *app) init(cmd *cobra.Command) error {
 	if a.lakeDir != "" {
 		a.cfg.Lake = a.lakeDir
 	}
+	if lake.IsRemote(a.cfg.Lake) {
+		if _, err := lake.ParseS3(a.cfg.Lake); err != nil {
+			return err
+		}
+		path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		works := false
+		for _, c := range s3Commands() {
+			works = works || path == c || strings.HasPrefix(path, c+" ")
+		}
+		if !works {
+			return fmt.Errorf("`%s` does not work on a lake on S3 yet (--lake %s); these do: %s", cmd.CommandPath(), a.cfg.Lake, strings.Join(s3Commands(), ", "))
+		}
+	}
 	return nil
+}
+
+// s3Commands are the commands (and their subcommands) that work on a lake
+// on S3 (--lake s3://…): they open it through openLake or
+// openLakeForWrite, which mirror it locally.
+func s3Commands() []string {
+	return []string{"analyze", "check", "generate", "ingest", "lineage", "quarantine show", "query", "run", "tables", "transform"}
 }
 
 // configName names where the settings come from, for messages.
@@ -171,13 +202,32 @@ func fileExists(p string) bool {
 
 // openLake opens the lake read-only, pinned to its current snapshot: it never
 // creates or writes anything.
-func (a *app) openLake() (*lake.Lake, error) { return lake.OpenRead(a.cfg.Lake) }
+func (a *app) openLake() (*lake.Lake, error) {
+	if lake.IsRemote(a.cfg.Lake) {
+		return lake.OpenRemoteRead(a.context(), a.cfg.Lake, a.remote)
+	}
+	return lake.OpenRead(a.cfg.Lake)
+}
+
+// context is the command's context (a background one before init).
+func (a *app) context() context.Context {
+	if a.ctx == nil {
+		return context.Background()
+	}
+	return a.ctx
+}
 
 // openLakeForWrite opens (creating) the lake and takes its writer lock; call
 // the returned function to release it. What the command publishes becomes
 // visible when it commits (commit).
 func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
-	lk, err := lake.Open(a.cfg.Lake)
+	open := lake.Open
+	if lake.IsRemote(a.cfg.Lake) {
+		// The lock is the mirror's (this process's); between machines the
+		// commit's conditional write decides.
+		open = func(root string) (*lake.Lake, error) { return lake.OpenRemote(a.context(), root, a.remote) }
+	}
+	lk, err := open(a.cfg.Lake)
 	if err != nil {
 		return nil, nil, err
 	}

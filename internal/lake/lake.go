@@ -52,6 +52,10 @@ type Lake struct {
 
 	cacheMu sync.Mutex
 	cache   map[string]manifestEntry // manifest path → loaded manifest (files are immutable)
+
+	// remote, when set, is the object store this handle's Root mirrors:
+	// its commits go there (see remote.go).
+	remote *remote
 }
 
 type manifestEntry struct {

@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -363,6 +364,14 @@ func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, inf
 	pb, err := json.Marshal(pointer{Snapshot: next})
 	if err != nil {
 		return nil, err
+	}
+	if l.remote != nil {
+		// On the object store first: the commit is its conditional pointer
+		// swap; the mirror follows only when it won.
+		if err := l.remote.publish(context.Background(), l, s, append(b, '\n'), append(pb, '\n')); err != nil {
+			_ = os.Remove(l.snapshotPath(next)) // never current; its error is the commit's
+			return nil, err
+		}
 	}
 	if err := writeFileAtomic(l.pointerPath(), append(pb, '\n'), false); err != nil {
 		return nil, fmt.Errorf("commit snapshot %d: swap pointer: %w", next, err)

@@ -1,0 +1,391 @@
+package lake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A lake on an object store is worked on through a mirror: a local lake
+// directory holding the metadata of the snapshot it opened (the pointer,
+// the snapshot, its manifests) and, as hard links into a shared cache, the
+// data files those manifests list. DuckDB reads local files only, and data
+// files are immutable per version, so the cache never goes stale. A writer
+// builds in its mirror as on a local lake; its commit uploads what it
+// wrote, then the snapshot (If-None-Match: *), then swaps the pointer with
+// If-Match on the ETag it opened: two writers on two machines can never
+// both commit, and the loser's files are orphans a vacuum takes.
+
+// RemoteOptions say where a remote lake's mirror and cache live.
+type RemoteOptions struct {
+	S3 S3Options
+	// CacheDir holds the data file cache and the mirrors (default: the
+	// user's cache directory, nexus/).
+	CacheDir string
+}
+
+// remote is a lake handle's object store side.
+type remote struct {
+	store ObjectStore
+	// etag of the pointer the mirror was pulled from ("" when the remote
+	// lake had none: its first commit creates it).
+	etag string
+	// pulled: lake-relative paths of the data files that came from the
+	// store (everything else a commit lists, this handle wrote).
+	pulled map[string]bool
+	mirror string
+}
+
+// OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
+// its current snapshot, in the cache (nothing is written to the store).
+func OpenRemoteRead(ctx context.Context, root string, o RemoteOptions) (*Lake, error) {
+	r, err := pullRemote(ctx, root, o)
+	if err != nil {
+		return nil, err
+	}
+	l, err := OpenRead(r.mirror)
+	if err != nil {
+		return nil, err
+	}
+	l.remote = r
+	return l, nil
+}
+
+// OpenRemote opens the lake at an s3:// root for writing (creating it when
+// the store holds none): a mirror of its current snapshot whose commits go
+// to the store.
+func OpenRemote(ctx context.Context, root string, o RemoteOptions) (*Lake, error) {
+	r, err := pullRemote(ctx, root, o)
+	if err != nil {
+		return nil, err
+	}
+	l, err := Open(r.mirror)
+	if err != nil {
+		return nil, err
+	}
+	l.remote = r
+	return l, nil
+}
+
+// Location names where the lake lives: its s3:// URL, or its directory.
+func (l *Lake) Location() string {
+	if l.remote != nil {
+		return l.remote.store.String()
+	}
+	return l.Root
+}
+
+func cacheRoot(o RemoteOptions) (string, error) {
+	if o.CacheDir != "" {
+		return o.CacheDir, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cache directory: %w (set --cache-dir)", err)
+	}
+	return filepath.Join(d, "nexus"), nil
+}
+
+// pullRemote makes a fresh mirror of the remote lake's current snapshot.
+func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, error) {
+	loc, err := ParseS3(root)
+	if err != nil {
+		return nil, err
+	}
+	store, err := NewS3Store(ctx, loc, o.S3)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := cacheRoot(o)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"objects", "mirrors"} {
+		if err := os.MkdirAll(filepath.Join(cache, d), 0o755); err != nil {
+			return nil, fmt.Errorf("cache %s: %w", cache, err)
+		}
+	}
+	sweepMirrors(filepath.Join(cache, "mirrors"), 24*time.Hour)
+	// One mirror per handle: processes never share a mirror's metadata.
+	mirror, err := os.MkdirTemp(filepath.Join(cache, "mirrors"), "lake-")
+	if err != nil {
+		return nil, fmt.Errorf("cache %s: %w", cache, err)
+	}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror}
+	if err := r.pull(ctx, cache); err != nil {
+		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
+		return nil, err
+	}
+	return r, nil
+}
+
+// sweepMirrors removes mirrors older than age (of processes long gone);
+// what cannot be removed now is tried again next time.
+func sweepMirrors(dir string, age time.Duration) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// getBytes reads a small object whole.
+func getBytes(ctx context.Context, st ObjectStore, key string) ([]byte, ObjectInfo, error) {
+	rc, oi, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, oi, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, oi, fmt.Errorf("get %s/%s: %w", st, key, err)
+	}
+	return b, oi, nil
+}
+
+// pull copies the pointer, the current snapshot and its manifests into the
+// mirror, and links the data files they list from the cache (downloading
+// the ones it lacks).
+func (r *remote) pull(ctx context.Context, cache string) error {
+	meta := func(rel string) string { return filepath.Join(r.mirror, filepath.FromSlash(rel)) }
+	write := func(rel string, b []byte) error {
+		if err := os.MkdirAll(filepath.Dir(meta(rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(meta(rel), b, 0o644)
+	}
+	if err := os.MkdirAll(meta(metaDir+"/snapshots"), 0o755); err != nil {
+		return err
+	}
+	pb, oi, err := getBytes(ctx, r.store, metaDir+"/CURRENT")
+	if errors.Is(err, ErrObjectNotFound) {
+		return nil // an empty lake: the first commit creates it
+	}
+	if err != nil {
+		return err
+	}
+	r.etag = oi.ETag
+	var p pointer
+	if err := json.Unmarshal(pb, &p); err != nil {
+		return fmt.Errorf("%s/%s/CURRENT: %w: %v", r.store, metaDir, ErrDamagedPointer, err)
+	}
+	snapRel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, p.Snapshot)
+	sb, _, err := getBytes(ctx, r.store, snapRel)
+	if err != nil {
+		return err
+	}
+	var s Snapshot
+	if err := json.Unmarshal(sb, &s); err != nil {
+		return fmt.Errorf("%s/%s: %w", r.store, snapRel, err)
+	}
+	if err := write(snapRel, sb); err != nil {
+		return err
+	}
+	var files []File
+	for _, ref := range s.Tables {
+		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
+		if err != nil {
+			return err
+		}
+		var m Manifest
+		if err := json.Unmarshal(mb, &m); err != nil {
+			return fmt.Errorf("%s/%s: %w", r.store, ref.Manifest, err)
+		}
+		if err := write(ref.Manifest, mb); err != nil {
+			return err
+		}
+		r.pulled[ref.Manifest] = true
+		files = append(files, m.Files...)
+	}
+	if err := r.fetch(ctx, cache, files); err != nil {
+		return err
+	}
+	// The pointer last: the mirror is a lake once it is whole.
+	return write(metaDir+"/CURRENT", pb)
+}
+
+// fetch links data files into the mirror from the cache, downloading the
+// missing ones, a few at a time.
+func (r *remote) fetch(ctx context.Context, cache string, files []File) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	slots := make(chan struct{}, 8)
+	for _, f := range files {
+		if r.pulled[f.Path] {
+			continue
+		}
+		r.pulled[f.Path] = true
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := r.fetchOne(ctx, cache, f); err != nil {
+				mu.Lock()
+				first = errors.Join(first, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// cacheKey names a data file in the cache: files are immutable per version
+// (their path holds the version and the run), so store, path and size name
+// their bytes.
+func (r *remote) cacheKey(f File) string {
+	h := sha256.Sum256([]byte(r.store.String() + "\x00" + f.Path + "\x00" + fmt.Sprint(f.Bytes)))
+	return hex.EncodeToString(h[:])
+}
+
+func (r *remote) fetchOne(ctx context.Context, cache string, f File) error {
+	obj := filepath.Join(cache, "objects", r.cacheKey(f))
+	if info, err := os.Stat(obj); err != nil || info.Size() != f.Bytes {
+		if err := r.download(ctx, f, obj); err != nil {
+			return err
+		}
+	} else {
+		now := time.Now()
+		_ = os.Chtimes(obj, now, now) // recency, for the cache's eviction; best effort
+	}
+	dst := filepath.Join(r.mirror, filepath.FromSlash(f.Path))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Link(obj, dst); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cache %s: link %s: %w", cache, f.Path, err)
+	}
+	return nil
+}
+
+// download writes an object to the cache: to a temporary name, renamed
+// once whole and of the size the manifest says, so that two processes
+// fetching the same file at once never see half of it.
+func (r *remote) download(ctx context.Context, f File, obj string) error {
+	rc, _, err := r.store.Get(ctx, f.Path)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(obj), ".get-*")
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(tmp, rc)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != f.Bytes {
+		err = fmt.Errorf("%d bytes, the manifest says %d", n, f.Bytes)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), obj)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name()) // the failed download's own error is the one to tell
+		return fmt.Errorf("get %s/%s: %w", r.store, f.Path, err)
+	}
+	return nil
+}
+
+// publish uploads a commit: the data files and manifests this handle wrote,
+// the snapshot (created, never overwritten), then the pointer, swapped only
+// if it is still the one the mirror was pulled from.
+func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, pointerBytes []byte) error {
+	var uploads []string
+	for _, ref := range s.Tables {
+		if r.pulled[ref.Manifest] {
+			continue
+		}
+		m, err := readManifestFile(l.Abs(ref.Manifest))
+		if err != nil {
+			return err
+		}
+		for _, f := range m.Files {
+			if !r.pulled[f.Path] {
+				uploads = append(uploads, f.Path)
+			}
+		}
+		uploads = append(uploads, ref.Manifest)
+	}
+	if err := r.upload(ctx, l, uploads); err != nil {
+		return err
+	}
+	snapRel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, s.ID)
+	if _, err := r.store.Put(ctx, snapRel, bytes.NewReader(snapBytes), int64(len(snapBytes)), PutCondition{IfNoneMatch: true}); err != nil {
+		return r.lost(err, s.ID)
+	}
+	cond := PutCondition{IfMatch: r.etag, IfNoneMatch: r.etag == ""}
+	oi, err := r.store.Put(ctx, metaDir+"/CURRENT", bytes.NewReader(pointerBytes), int64(len(pointerBytes)), cond)
+	if err != nil {
+		return r.lost(err, s.ID)
+	}
+	r.etag = oi.ETag
+	for _, p := range uploads {
+		r.pulled[p] = true
+	}
+	return nil
+}
+
+// lost says a conditional write lost to another writer.
+func (r *remote) lost(err error, id int64) error {
+	if errors.Is(err, ErrPreconditionFailed) {
+		return fmt.Errorf("commit to %s: %w: another writer committed first (snapshot %d is taken, or the pointer moved); nothing of this run is visible, run it again", r.store, ErrConcurrentCommit, id)
+	}
+	return fmt.Errorf("commit to %s: %w", r.store, err)
+}
+
+// upload puts files of the mirror to the store, a few at a time.
+func (r *remote) upload(ctx context.Context, l *Lake, rels []string) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	slots := make(chan struct{}, 4)
+	for _, rel := range rels {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			err := func() error {
+				f, err := os.Open(l.Abs(rel))
+				if err != nil {
+					return err
+				}
+				defer f.Close() // read only: nothing to lose
+				info, err := f.Stat()
+				if err != nil {
+					return err
+				}
+				_, err = r.store.Put(ctx, rel, f, info.Size(), PutCondition{})
+				return err
+			}()
+			if err != nil {
+				mu.Lock()
+				first = errors.Join(first, fmt.Errorf("upload %s: %w", strings.TrimPrefix(rel, "/"), err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
