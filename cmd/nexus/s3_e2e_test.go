@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/keystone/nexus/internal/s3test"
 )
@@ -106,4 +108,102 @@ func TestS3ConcurrentRuns(t *testing.T) {
 	if strings.Contains(snaps, "error") {
 		t.Errorf("the lake after the race:\n%s", snaps)
 	}
+}
+
+// SIGKILL `nexus run` on S3 while it uploads a new snapshot's files: the
+// lake stays at the snapshot before (readers see it whole), and a run again
+// converges to what a local lake holds after the same run.
+func TestKillRunOnS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	root := "s3://" + srv.Bucket + "/kill"
+	s3 := func(args ...string) []string {
+		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "cache"))
+	}
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", "4")
+	nexus(t, dir, false, s3("run", "--source", "data", "--no-reports")...)
+	q := "SELECT count(*) AS n, sum(price) AS revenue FROM gold.fact_sales"
+	before := nexus(t, dir, false, s3("query", "--format", "json", q)...)
+
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.03", "--seed", "5", "--force")
+	objects := func() int {
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(srv.Dir, srv.Bucket, "kill"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	start := objects()
+	cmd := exec.Command(nexusBin, s3("run", "--source", "data", "--no-reports")...)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Killed once the upload has begun: some objects of the new snapshot
+	// are in the bucket, its pointer not yet.
+	deadline := time.Now().Add(2 * time.Minute)
+	for objects() == start {
+		if time.Now().After(deadline) {
+			t.Fatal("the run uploaded nothing in 2 minutes")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed: its exit status is the kill
+	if mid := nexus(t, dir, false, s3("query", "--format", "json", q)...); mid != before {
+		t.Errorf("after the kill, readers see %s, the snapshot before was %s", mid, before)
+	}
+	nexus(t, dir, false, s3("run", "--source", "data", "--no-reports")...)
+	nexus(t, dir, false, "run", "--source", "data", "--no-reports", "--lake", "local")
+	after := nexus(t, dir, false, s3("query", "--format", "json", q)...)
+	if local := nexus(t, dir, false, "query", "--format", "json", "--lake", "local", q); after != local {
+		t.Errorf("after a run again, S3 holds %s, a local lake %s", after, local)
+	}
+}
+
+// The S3 server stops in the middle of a run: the run fails with an error
+// that names the store, after its retries; nothing of it is visible once
+// the server is back, and a run again succeeds.
+func TestS3ServerStoppedMidRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	root := "s3://" + srv.Bucket + "/down"
+	s3 := func(args ...string) []string {
+		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "cache"))
+	}
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", "4")
+	nexus(t, dir, false, s3("run", "--source", "data", "--no-reports")...)
+	q := "SELECT count(*) AS n FROM gold.fact_sales"
+	before := nexus(t, dir, false, s3("query", "--format", "json", q)...)
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.03", "--seed", "5", "--force")
+	cmd := exec.Command(nexusBin, s3("run", "--source", "data", "--no-reports")...)
+	cmd.Dir = dir
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // pulled, building
+	srv.Stop()
+	err := cmd.Wait()
+	if err == nil || !strings.Contains(out.String(), "s3://"+srv.Bucket+"/down") {
+		t.Fatalf("a run whose S3 server stopped: %v\n%s", err, out.String())
+	}
+	t.Logf("the run's output:\n%s", out.String())
+	srv.Restart(t)
+	if mid := nexus(t, dir, false, s3("query", "--format", "json", q)...); mid != before {
+		t.Errorf("after the failed run, readers see %s, before %s", mid, before)
+	}
+	nexus(t, dir, false, s3("run", "--source", "data", "--no-reports")...)
 }

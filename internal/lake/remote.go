@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -353,15 +352,22 @@ func (r *remote) lost(err error, id int64) error {
 	return fmt.Errorf("commit to %s: %w", r.store, err)
 }
 
-// upload puts files of the mirror to the store, a few at a time.
+// upload puts files of the mirror to the store, a few at a time; the first
+// failure (after the store's retries) stops the rest and is the error.
 func (r *remote) upload(ctx context.Context, l *Lake, rels []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		first  error
+		failed int
 	)
 	slots := make(chan struct{}, 4)
 	for _, rel := range rels {
+		if ctx.Err() != nil {
+			break
+		}
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {
@@ -381,11 +387,18 @@ func (r *remote) upload(ctx context.Context, l *Lake, rels []string) error {
 			}()
 			if err != nil {
 				mu.Lock()
-				first = errors.Join(first, fmt.Errorf("upload %s: %w", strings.TrimPrefix(rel, "/"), err))
+				failed++
+				if first == nil {
+					first = err
+					cancel()
+				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	return first
+	if first != nil {
+		return fmt.Errorf("commit to %s: uploading %d file(s): %w; nothing of this run is visible (the files it uploaded are orphans: no snapshot lists them)", r.store, len(rels), first)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -65,6 +66,10 @@ func NewS3Store(ctx context.Context, loc S3Location, o S3Options) (*S3Store, err
 		return retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = o.MaxAttempts
 			so.MaxBackoff = 5 * time.Second
+			// The SDK's retry budget is shared by the client's requests: a
+			// commit's parallel uploads to a server that went away used it
+			// up at once and were not retried at all.
+			so.RateLimiter = ratelimit.None
 		})
 	}))
 	cfg, err := config.LoadDefaultConfig(ctx, lopts...)

@@ -28,6 +28,37 @@ type Server struct {
 	Access   string
 	Secret   string
 	cmd      *exec.Cmd
+	bin      string
+	addr     string
+}
+
+// run starts the server and waits until it answers.
+func (s *Server) run(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "posix", s.Dir)
+	s.cmd.Stderr = os.Stderr // its request log goes to stdout: dropped
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(s.Endpoint + "/")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versitygw at %s did not answer: %v", s.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Restart starts a stopped server again, on the same address and data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.run(t)
 }
 
 // Binary finds versitygw: on PATH, or where `go install` puts it.
@@ -69,24 +100,9 @@ func Start(t testing.TB) *Server {
 	addr := ln.Addr().String()
 	ln.Close() // versitygw listens there below
 	s := &Server{Endpoint: "http://" + addr, Bucket: "lake", Dir: t.TempDir(), Access: "nexus-test", Secret: "nexus-test-secret"}
-	s.cmd = exec.Command(bin, "--access", s.Access, "--secret", s.Secret, "--port", addr, "posix", s.Dir)
-	s.cmd.Stderr = os.Stderr // its request log goes to stdout: dropped
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s.bin, s.addr = bin, addr
 	t.Cleanup(s.Stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(s.Endpoint + "/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw at %s did not answer: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.run(t)
 	for k, v := range s.env() {
 		t.Setenv(k, v)
 	}
