@@ -133,6 +133,7 @@ func (a *app) init(cmd *cobra.Command) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	a.remote.Logger = a.log
 	if a.cpuProfile != "" {
 		f, err := os.Create(a.cpuProfile)
 		if err != nil {

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +34,8 @@ type RemoteOptions struct {
 	// CacheDir holds the data file cache and the mirrors (default: the
 	// user's cache directory, nexus/).
 	CacheDir string
+	// Logger says what a pull fetched (files from the cache, downloaded).
+	Logger *slog.Logger
 }
 
 // remote is a lake handle's object store side.
@@ -44,6 +48,8 @@ type remote struct {
 	// store (everything else a commit lists, this handle wrote).
 	pulled map[string]bool
 	mirror string
+	// hits and misses of the data file cache, bytes downloaded.
+	hits, misses, downloaded atomic.Int64
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
@@ -122,9 +128,14 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
 	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror}
+	start := time.Now()
 	if err := r.pull(ctx, cache); err != nil {
 		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
 		return nil, err
+	}
+	if o.Logger != nil {
+		o.Logger.Info("lake mirrored from the object store", "lake", store.String(), "snapshot_files", r.hits.Load()+r.misses.Load(),
+			"cache_hits", r.hits.Load(), "downloaded", r.misses.Load(), "bytes_downloaded", r.downloaded.Load(), "took", time.Since(start))
 	}
 	return r, nil
 }
@@ -261,7 +272,10 @@ func (r *remote) fetchOne(ctx context.Context, cache string, f File) error {
 		if err := r.download(ctx, f, obj); err != nil {
 			return err
 		}
+		r.misses.Add(1)
+		r.downloaded.Add(f.Bytes)
 	} else {
+		r.hits.Add(1)
 		now := time.Now()
 		_ = os.Chtimes(obj, now, now) // recency, for the cache's eviction; best effort
 	}
