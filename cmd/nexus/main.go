@@ -92,6 +92,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 	root.PersistentFlags().StringVar(&a.remote.S3.Endpoint, "s3-endpoint", "", "with --lake s3://…: the URL of an S3-compatible server (path-style addressing); default AWS")
 	root.PersistentFlags().StringVar(&a.remote.S3.Region, "s3-region", "", "with --lake s3://…: the AWS region (default: the AWS configuration's)")
 	root.PersistentFlags().StringVar(&a.remote.S3.Profile, "s3-profile", "", "with --lake s3://…: the AWS profile of the shared configuration")
+	root.PersistentFlags().Int64Var(&a.remote.CacheBytes, "cache-bytes", 20<<30, "with --lake s3://…: the most the data file cache holds; the files used longest ago go first")
 	root.PersistentFlags().StringVar(&a.remote.CacheDir, "cache-dir", "", "with --lake s3://…: where the data files read from S3 are cached (default: the user's cache directory, nexus/)")
 	// For finding where a command's time goes (go tool pprof FILE); hidden:
 	// a developer's tool, not part of the interface.

@@ -39,6 +39,14 @@ func TestLakeOnS3(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, "olist", "_nexus", "CURRENT")); err != nil {
 		t.Errorf("the pointer is not in the bucket: %v", err)
 	}
+	// The run's record is in the bucket, final.
+	runs, _ := filepath.Glob(filepath.Join(srv.Dir, srv.Bucket, "olist", "_nexus", "runs", "*.json"))
+	if len(runs) != 1 {
+		t.Fatalf("run records in the bucket: %v", runs)
+	}
+	if b, err := os.ReadFile(runs[0]); err != nil || !strings.Contains(string(b), `"status": "succeeded"`) {
+		t.Errorf("the run record in the bucket: %v\n%s", err, b)
+	}
 	again := nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports"}, s3...)...)
 	if !strings.Contains(again, "unchanged") {
 		t.Errorf("a second run on S3:\n%s", again)

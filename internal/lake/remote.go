@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +38,10 @@ type RemoteOptions struct {
 	CacheDir string
 	// Logger says what a pull fetched (files from the cache, downloaded).
 	Logger *slog.Logger
+	// CacheBytes bounds the data file cache: past it, the files used
+	// longest ago are removed after a pull (0: 20 GiB). A mirror in use
+	// keeps its own links to its files.
+	CacheBytes int64
 }
 
 // remote is a lake handle's object store side.
@@ -133,8 +139,12 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
 		return nil, err
 	}
+	evicted, err := evictCache(filepath.Join(cache, "objects"), o.CacheBytes)
+	if err != nil && o.Logger != nil {
+		o.Logger.Warn("cache eviction", "err", err)
+	}
 	if o.Logger != nil {
-		o.Logger.Info("lake mirrored from the object store", "lake", store.String(), "snapshot_files", r.hits.Load()+r.misses.Load(),
+		o.Logger.Info("lake mirrored from the object store", "evicted", evicted, "lake", store.String(), "snapshot_files", r.hits.Load()+r.misses.Load(),
 			"cache_hits", r.hits.Load(), "downloaded", r.misses.Load(), "bytes_downloaded", r.downloaded.Load(), "took", time.Since(start))
 	}
 	return r, nil
@@ -223,6 +233,9 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 		files = append(files, m.Files...)
 	}
 	if err := r.fetch(ctx, cache, files); err != nil {
+		return err
+	}
+	if err := r.pullRuns(ctx); err != nil {
 		return err
 	}
 	// The pointer last: the mirror is a lake once it is whole.
@@ -415,4 +428,112 @@ func (r *remote) upload(ctx context.Context, l *Lake, rels []string) error {
 		return fmt.Errorf("commit to %s: uploading %d file(s): %w; nothing of this run is visible (the files it uploaded are orphans: no snapshot lists them)", r.store, len(rels), first)
 	}
 	return nil
+}
+
+// runsKept is how many of the newest run records a mirror brings along:
+// enough for the history the reports and `check` show.
+const runsKept = 200
+
+// pullRuns copies the newest run records into the mirror.
+func (r *remote) pullRuns(ctx context.Context) error {
+	var keys []string
+	err := r.store.List(ctx, metaDir+"/runs/", func(oi ObjectInfo) bool {
+		if strings.HasSuffix(oi.Key, ".json") {
+			keys = append(keys, oi.Key)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if len(keys) > runsKept {
+		keys = keys[len(keys)-runsKept:] // run ids sort by time
+	}
+	for _, k := range keys {
+		b, _, err := getBytes(ctx, r.store, k)
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(r.mirror, filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SaveMeta writes a file of the lake's metadata directory (rel is relative
+// to it, e.g. runs/<id>.json) atomically; on an object store, the store
+// has it too.
+// Whether it may is the filesystem's (and the store's) to say: a
+// read-only lake answers fs.ErrPermission.
+func (l *Lake) SaveMeta(rel string, b []byte) error {
+	p := l.MetaDir(filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".save-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name()) // the write's own error is the one to tell
+		return err
+	}
+	if l.remote != nil {
+		if _, err := l.remote.store.Put(context.Background(), metaDir+"/"+rel, bytes.NewReader(b), int64(len(b)), PutCondition{}); err != nil {
+			return fmt.Errorf("save %s: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+// evictCache removes the cache's files used longest ago (a hit touches a
+// file) until it holds at most max bytes; it returns how many it removed.
+func evictCache(dir string, max int64) (int, error) {
+	if max <= 0 {
+		max = 20 << 30
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	type obj struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var objs []obj
+	var total int64
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue // gone meanwhile, or a download in progress
+		}
+		objs = append(objs, obj{filepath.Join(dir, e.Name()), info.Size(), info.ModTime()})
+		total += info.Size()
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].used.Before(objs[j].used) })
+	n := 0
+	for _, o := range objs {
+		if total <= max {
+			break
+		}
+		if err := os.Remove(o.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, err
+		}
+		total -= o.size
+		n++
+	}
+	return n, nil
 }

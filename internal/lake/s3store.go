@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"sort"
 	"strings"
@@ -100,6 +101,8 @@ func (s *S3Store) s3Err(op, key string, err error) error {
 			return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, ErrObjectNotFound)
 		case "PreconditionFailed", "ConditionalRequestConflict":
 			return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, ErrPreconditionFailed)
+		case "AccessDenied":
+			return fmt.Errorf("%s %s/%s: %w (%v)", op, s.loc, key, fs.ErrPermission, err)
 		}
 	}
 	var re interface{ HTTPStatusCode() int }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/s3test"
@@ -124,5 +127,33 @@ func TestParseS3(t *testing.T) {
 		if err != nil || l.Bucket != tc.bucket || l.Prefix != tc.prefix {
 			t.Errorf("%s: %+v %v", tc.in, l, err)
 		}
+	}
+}
+
+// The cache keeps at most its bound: the files used longest ago go first.
+func TestEvictCache(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	for i, name := range []string{"old", "mid", "new"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 100), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := now.Add(time.Duration(i-3) * time.Hour)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A download in progress is not the cache's to remove.
+	if err := os.WriteFile(filepath.Join(dir, ".get-1"), bytes.Repeat([]byte("x"), 500), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := lake.EvictCache(dir, 200)
+	if err != nil || n != 1 {
+		t.Fatalf("evicted %d, %v", n, err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 3 || filepath.Base(left[0]) != ".get-1" || filepath.Base(left[1]) != "mid" || filepath.Base(left[2]) != "new" {
+		t.Errorf("left %v", left)
 	}
 }

@@ -224,17 +224,12 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 }
 
 func saveJSON(lk *lake.Lake, runID string, v any) error {
-	dir := lk.MetaDir("runs")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("run history: %w", err)
-	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+runID+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := lk.SaveMeta("runs/"+runID+".json", append(b, '\n')); err != nil {
 		return fmt.Errorf("run history: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, runID+".json"))
+	return nil
 }
