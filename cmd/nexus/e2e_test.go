@@ -58,9 +58,16 @@ type served struct {
 // A prefix runs it through a command (readOnlyPrefix: as another user).
 func startServe(t *testing.T, lakeDir string, prefix ...string) *served {
 	t.Helper()
+	return startServeArgs(t, []string{"--lake", lakeDir}, prefix...)
+}
+
+// startServeArgs is startServe with the lake's flags given (a lake on S3
+// takes more than --lake).
+func startServeArgs(t *testing.T, lakeArgs []string, prefix ...string) *served {
+	t.Helper()
 	addr := freePort(t)
 	s := &served{base: "http://" + addr}
-	full := append(append([]string{}, prefix...), nexusBin, "--lake", lakeDir, "--log-level", "info", "serve", "--addr", addr)
+	full := append(append(append(append([]string{}, prefix...), nexusBin), lakeArgs...), "--log-level", "info", "serve", "--addr", addr)
 	srv := exec.Command(full[0], full[1:]...)
 	if len(prefix) > 0 {
 		srv.Env = append(os.Environ(), "HOME="+os.TempDir())

@@ -215,3 +215,41 @@ func TestS3ServerStoppedMidRun(t *testing.T) {
 	}
 	nexus(t, dir, false, s3("run", "--source", "data", "--no-reports")...)
 }
+
+// `nexus serve` on a lake on S3 answers from its snapshot, and moves to the
+// next one another process commits to the bucket (between requests).
+func TestServeOnS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	s3 := []string{"--lake", "s3://" + srv.Bucket + "/served", "--s3-endpoint", srv.Endpoint}
+	writer := append(append([]string{}, s3...), "--cache-dir", filepath.Join(dir, "cache-w"))
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", "4")
+	nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports"}, writer...)...)
+	s := startServeArgs(t, append(append([]string{}, s3...), "--cache-dir", filepath.Join(dir, "cache-s")))
+	var first struct {
+		Orders int64 `json:"orders"`
+	}
+	getJSON(t, s.base+"/api/kpis", &first)
+	if first.Orders == 0 {
+		t.Fatalf("/api/kpis on S3: %+v\n%s", first, s.errb.String())
+	}
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.03", "--seed", "5", "--force")
+	nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports"}, writer...)...)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var now struct {
+			Orders int64 `json:"orders"`
+		}
+		getJSON(t, s.base+"/api/kpis", &now)
+		if now.Orders != first.Orders {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still answers %d orders a minute after a commit to the bucket\n%s", now.Orders, s.errb.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -159,7 +159,7 @@ func (l *Lake) At(id int64) (*Lake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Lake{Root: l.Root, snap: s, cache: l.sharedCache()}, nil
+	return &Lake{Root: l.Root, snap: s, cache: l.sharedCache(), remote: l.remote}, nil
 }
 
 // Reopen returns a read-only handle pinned to the lake's current snapshot, or

@@ -54,6 +54,9 @@ type remote struct {
 	// store (everything else a commit lists, this handle wrote).
 	pulled map[string]bool
 	mirror string
+	cache  string
+	// syncMu: one pull into the mirror at a time.
+	syncMu sync.Mutex
 	// hits and misses of the data file cache, bytes downloaded.
 	hits, misses, downloaded atomic.Int64
 }
@@ -133,7 +136,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache}
 	start := time.Now()
 	if err := r.pull(ctx, cache); err != nil {
 		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
@@ -536,4 +539,25 @@ func evictCache(dir string, max int64) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// Sync brings a remote lake's mirror up to the store's current snapshot
+// (the pointer, the snapshot, its manifests, the new data files, the
+// newest run records), so that Reopen then moves the handle to it; a
+// local lake has nothing to do. The handle itself stays pinned.
+func (l *Lake) Sync(ctx context.Context) error {
+	if l.remote == nil {
+		return nil
+	}
+	r := l.remote
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	oi, err := r.store.Head(ctx, metaDir+"/CURRENT")
+	if errors.Is(err, ErrObjectNotFound) || err == nil && oi.ETag == r.etag {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return r.pull(ctx, r.cache)
 }

@@ -128,6 +128,13 @@ func (s *Server) prepare(ctx context.Context, sig string, refresh bool) *state {
 // signature identifies the lake's version: its current snapshot pointer and
 // its run history.
 func (s *Server) signature() (string, error) {
+	// A lake on S3: its mirror first follows the store (a no-op when the
+	// pointer has not moved, or for a local lake).
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	if err := s.lk.Sync(ctx); err != nil {
+		return "", fmt.Errorf("lake version: %w", err)
+	}
 	var b strings.Builder
 	ptr, err := os.ReadFile(s.lk.MetaDir("CURRENT"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
