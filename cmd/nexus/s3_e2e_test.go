@@ -253,3 +253,46 @@ func TestServeOnS3(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// A data file gone from the bucket damages its table, not the lake: other
+// tables answer, `doctor` names the file, `doctor --repair` rebuilds the
+// table into a new snapshot on S3, and it answers as before.
+func TestDoctorOnS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	s3 := func(cache string, args ...string) []string {
+		return append(args, "--lake", "s3://"+srv.Bucket+"/doc", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, cache))
+	}
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", "4")
+	nexus(t, dir, false, s3("c0", "run", "--source", "data", "--no-reports")...)
+	q := "SELECT count(*) AS n, sum(price) AS revenue FROM gold.fact_sales"
+	before := nexus(t, dir, false, s3("c0", "query", "--format", "json", q)...)
+	var files []string
+	_ = filepath.WalkDir(filepath.Join(srv.Dir, srv.Bucket, "doc", "gold", "fact_sales"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".parquet") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatal("no file of gold.fact_sales in the bucket")
+	}
+	if err := os.Remove(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A cold cache, as another machine has.
+	if out := nexus(t, dir, false, s3("c1", "query", "--format", "csv", "SELECT count(*) FROM gold.dim_seller")...); strings.Contains(out, "error") {
+		t.Errorf("another table of the damaged lake:\n%s", out)
+	}
+	if out := nexus(t, dir, true, s3("c2", "doctor")...); !strings.Contains(out, "gold.fact_sales") || !strings.Contains(out, "missing") {
+		t.Errorf("doctor on S3:\n%s", out)
+	}
+	nexus(t, dir, false, s3("c3", "doctor", "--repair", "--source", "data")...)
+	nexus(t, dir, false, s3("c4", "doctor")...)
+	if after := nexus(t, dir, false, s3("c5", "query", "--format", "json", q)...); after != before {
+		t.Errorf("after the repair %s, before %s", after, before)
+	}
+}

@@ -57,8 +57,10 @@ type remote struct {
 	cache  string
 	// syncMu: one pull into the mirror at a time.
 	syncMu sync.Mutex
-	// hits and misses of the data file cache, bytes downloaded.
-	hits, misses, downloaded atomic.Int64
+	// hits and misses of the data file cache, bytes downloaded, files
+	// the store could not give.
+	hits, misses, downloaded, damaged atomic.Int64
+	log                               *slog.Logger
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
@@ -136,7 +138,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger}
 	start := time.Now()
 	if err := r.pull(ctx, cache); err != nil {
 		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
@@ -285,7 +287,18 @@ func (r *remote) cacheKey(f File) string {
 func (r *remote) fetchOne(ctx context.Context, cache string, f File) error {
 	obj := filepath.Join(cache, "objects", r.cacheKey(f))
 	if info, err := os.Stat(obj); err != nil || info.Size() != f.Bytes {
-		if err := r.download(ctx, f, obj); err != nil {
+		err := r.download(ctx, f, obj)
+		if errors.Is(err, ErrObjectNotFound) || errors.Is(err, errSizeMismatch) {
+			// A damaged table, not a damaged lake: the file is left out of
+			// the mirror, where the lake's checks find it missing (doctor
+			// says so; the other tables keep working).
+			r.damaged.Add(1)
+			if r.log != nil {
+				r.log.Warn("a data file of the snapshot cannot be read from the store: its table is damaged", "file", f.Path, "err", err)
+			}
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		r.misses.Add(1)
@@ -305,6 +318,9 @@ func (r *remote) fetchOne(ctx context.Context, cache string, f File) error {
 	return nil
 }
 
+// errSizeMismatch: an object is not of the size its manifest says.
+var errSizeMismatch = errors.New("size mismatch")
+
 // download writes an object to the cache: to a temporary name, renamed
 // once whole and of the size the manifest says, so that two processes
 // fetching the same file at once never see half of it.
@@ -323,7 +339,7 @@ func (r *remote) download(ctx context.Context, f File, obj string) error {
 		err = cerr
 	}
 	if err == nil && n != f.Bytes {
-		err = fmt.Errorf("%d bytes, the manifest says %d", n, f.Bytes)
+		err = fmt.Errorf("%w: %d bytes, the manifest says %d", errSizeMismatch, n, f.Bytes)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), obj)
