@@ -47,6 +47,29 @@ func TestLakeOnS3(t *testing.T) {
 	if b, err := os.ReadFile(runs[0]); err != nil || !strings.Contains(string(b), `"status": "succeeded"`) {
 		t.Errorf("the run record in the bucket: %v\n%s", err, b)
 	}
+	// Athena's view: DDL for every table (no DuckDB-only type anywhere),
+	// pointing at symlink manifests the commit wrote, which list files that
+	// are in the bucket.
+	ddl := nexus(t, dir, false, append([]string{"catalog", "ddl"}, s3...)...)
+	if !strings.Contains(ddl, "`nexus`.`gold_fact_sales`") || !strings.Contains(ddl, "'storage.location.template'") {
+		t.Fatalf("catalog ddl on S3:\n%.2000s", ddl)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(srv.Dir, srv.Bucket, "olist", "_nexus", "athena", "gold.fact_sales", "v*", "year=*", "month=*", "manifest"))
+	if len(manifests) == 0 {
+		t.Fatal("no symlink manifest of gold.fact_sales in the bucket")
+	}
+	for _, mf := range manifests {
+		b, err := os.ReadFile(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range strings.Fields(string(b)) {
+			key := strings.TrimPrefix(u, "s3://"+srv.Bucket+"/")
+			if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, filepath.FromSlash(key))); err != nil {
+				t.Errorf("%s lists %s: %v", mf, u, err)
+			}
+		}
+	}
 	again := nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports"}, s3...)...)
 	if !strings.Contains(again, "unchanged") {
 		t.Errorf("a second run on S3:\n%s", again)

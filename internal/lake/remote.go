@@ -374,6 +374,22 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 	if err := r.upload(ctx, l, uploads); err != nil {
 		return err
 	}
+	// Athena's view of the new versions: their symlink manifests (small,
+	// written before the snapshot that makes the versions current).
+	for _, ref := range s.Tables {
+		if r.pulled[ref.Manifest] {
+			continue
+		}
+		m, err := readManifestFile(l.Abs(ref.Manifest))
+		if err != nil {
+			return err
+		}
+		for rel, b := range AthenaManifests(m, r.store.String()) {
+			if _, err := r.store.Put(ctx, rel, bytes.NewReader(b), int64(len(b)), PutCondition{}); err != nil {
+				return fmt.Errorf("commit to %s: %w; nothing of this run is visible", r.store, err)
+			}
+		}
+	}
 	snapRel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, s.ID)
 	if _, err := r.store.Put(ctx, snapRel, bytes.NewReader(snapBytes), int64(len(snapBytes)), PutCondition{IfNoneMatch: true}); err != nil {
 		return r.lost(err, s.ID)

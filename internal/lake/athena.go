@@ -1,0 +1,44 @@
+package lake
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// AthenaManifestDir is where the symlink manifests of a table version live,
+// relative to the lake root: Athena reads a table through them
+// (SymlinkTextInputFormat), because a version's files may sit in the
+// directories of earlier versions (an append carries them).
+func AthenaManifestDir(m *Manifest) string {
+	return fmt.Sprintf("%s/athena/%s.%s/v%06d", metaDir, m.Layer, m.Table, m.Version)
+}
+
+// AthenaManifests are the symlink manifest files of a table version:
+// lake-relative path → content, one s3:// URL of a data file per line
+// (location is the lake's s3:// root); one per partition directory of a
+// partitioned table (year=2017/month=3/manifest), else one.
+func AthenaManifests(m *Manifest, location string) map[string][]byte {
+	base := strings.TrimSuffix(location, "/") + "/"
+	byDir := map[string][]string{}
+	for _, f := range m.Files {
+		var parts []string
+		for _, seg := range strings.Split(f.Path, "/") {
+			if k, _, ok := strings.Cut(seg, "="); ok && slices.Contains(m.PartitionBy, k) {
+				parts = append(parts, seg)
+			}
+		}
+		dir := AthenaManifestDir(m)
+		if len(parts) > 0 {
+			dir += "/" + strings.Join(parts, "/")
+		}
+		byDir[dir] = append(byDir[dir], base+f.Path)
+	}
+	out := map[string][]byte{}
+	for dir, urls := range byDir {
+		sort.Strings(urls)
+		out[dir+"/manifest"] = []byte(strings.Join(urls, "\n") + "\n")
+	}
+	return out
+}
