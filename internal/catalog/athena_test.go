@@ -99,4 +99,3 @@ func TestAthenaDDL(t *testing.T) {
 		t.Errorf("a HUGEINT column: %v", err)
 	}
 }
-
