@@ -14,7 +14,7 @@ import (
 
 func newCatalogCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "catalog", Short: "What other query engines (Athena, Glue) need to read the lake"}
-	cmd.AddCommand(newCatalogDDLCmd(a))
+	cmd.AddCommand(newCatalogDDLCmd(a), newCatalogSyncCmd(a))
 	return cmd
 }
 
@@ -46,38 +46,13 @@ default the --lake s3:// URL).`,
 			if _, err := lake.ParseS3(location); err != nil {
 				return fmt.Errorf("--location-prefix: %w", err)
 			}
-			lk, err := a.openLake()
+			lk, tables, err := a.catalogTables(database, location)
 			if err != nil {
 				return err
 			}
-			ms, err := lk.Manifests()
-			if err != nil {
-				return err
-			}
-			models, err := transform.LoadModels("")
-			if err != nil {
-				return err
-			}
-			docs := map[string]*transform.Model{}
-			for _, m := range models {
-				docs[m.Name] = m
-			}
-			sort.Slice(ms, func(i, j int) bool { return ms[i].Layer+"."+ms[i].Table < ms[j].Layer+"."+ms[j].Table })
 			fmt.Printf("-- Athena DDL of %s (snapshot %d), database %s, at %s\n", lk.Location(), lk.SnapshotID(), database, location)
 			fmt.Printf("CREATE DATABASE IF NOT EXISTS `%s`;\n\n", database)
-			for _, m := range ms {
-				t := catalog.TableDDL{Database: database, Manifest: m, Location: location, Doc: m.Description, ColumnDocs: map[string]string{}}
-				if md := docs[m.Layer+"."+m.Table]; md != nil {
-					if md.Description != "" {
-						t.Doc = md.Description
-					}
-					for _, c := range md.Columns {
-						t.ColumnDocs[c.Name] = c.Description
-					}
-				}
-				if t.Partitions, err = catalog.PartitionValues(m); err != nil {
-					return err
-				}
+			for _, t := range tables {
 				ddl, err := catalog.AthenaDDL(t)
 				if err != nil {
 					return err
@@ -91,5 +66,93 @@ default the --lake s3:// URL).`,
 	cmd.Flags().StringVar(&engine, "engine", "athena", "the engine the statements are for")
 	cmd.Flags().StringVar(&database, "database", "nexus", "the Glue database of the tables")
 	cmd.Flags().StringVar(&location, "location-prefix", "", "s3://bucket/prefix where the lake is (default: --lake when it is s3://)")
+	return cmd
+}
+
+// catalogTables opens the lake and gives the DDL inputs of its tables,
+// sorted, with the model headers' documentation.
+func (a *app) catalogTables(database, location string) (*lake.Lake, []catalog.TableDDL, error) {
+	if location == "" {
+		if !lake.IsRemote(a.cfg.Lake) {
+			return nil, nil, fmt.Errorf("--location-prefix s3://bucket/prefix is required for a local lake: where the lake is on S3")
+		}
+		location = a.cfg.Lake
+	}
+	if _, err := lake.ParseS3(location); err != nil {
+		return nil, nil, fmt.Errorf("--location-prefix: %w", err)
+	}
+	lk, err := a.openLake()
+	if err != nil {
+		return nil, nil, err
+	}
+	models, err := transform.LoadModels("")
+	if err != nil {
+		return nil, nil, err
+	}
+	docs := map[string]catalog.ModelDoc{}
+	for _, m := range models {
+		d := catalog.ModelDoc{Description: m.Description, Columns: map[string]string{}}
+		for _, c := range m.Columns {
+			d.Columns[c.Name] = c.Description
+		}
+		docs[m.Name] = d
+	}
+	tables, err := catalog.TablesOf(lk, database, location, docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(tables, func(i, j int) bool {
+		return catalog.AthenaName(tables[i].Manifest) < catalog.AthenaName(tables[j].Manifest)
+	})
+	return lk, tables, nil
+}
+
+func newCatalogSyncCmd(a *app) *cobra.Command {
+	var database, location, endpoint string
+	var useGlue bool
+	cmd := &cobra.Command{
+		Use:   "sync --glue",
+		Short: "Create or update the Glue tables of the current snapshot (Athena reads them)",
+		Long: `Create the Glue database when missing, then every table Glue lacks, and update
+every table whose version moved (its location is the new version's symlink
+manifests): after it, Athena reads the snapshot the lake had when it ran. Run it
+after each commit (the scheduler's flows can). Credentials and region: the
+standard AWS chain (--s3-region, --s3-profile apply). It only reads the lake.
+Tested against a local endpoint that checks the requests against the shapes
+AWS documents; not run against AWS itself.`,
+		Example: `  nexus catalog sync --glue --lake s3://my-bucket/olist --database analytics`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !useGlue {
+				return fmt.Errorf("say which catalog: --glue")
+			}
+			lk, tables, err := a.catalogTables(database, location)
+			if err != nil {
+				return err
+			}
+			client, err := catalog.NewGlueClient(a.context(), a.remote.S3.Region, a.remote.S3.Profile, endpoint)
+			if err != nil {
+				return err
+			}
+			res, err := catalog.Sync(a.context(), client, database, "The Olist lakehouse at "+lk.Location(), tables)
+			for _, r := range res {
+				switch r.Action {
+				case catalog.SyncUpdated:
+					fmt.Printf("%-40s updated: version %d -> %d\n", database+"."+r.Table, r.From, r.To)
+				default:
+					fmt.Printf("%-40s %s (version %d)\n", database+"."+r.Table, r.Action, r.To)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Printf("glue database %s: %d table(s) of snapshot %d of %s\n", database, len(res), lk.SnapshotID(), lk.Location())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&useGlue, "glue", false, "the AWS Glue Data Catalog")
+	cmd.Flags().StringVar(&database, "database", "nexus", "the Glue database of the tables")
+	cmd.Flags().StringVar(&location, "location-prefix", "", "s3://bucket/prefix where the lake is (default: --lake when it is s3://)")
+	cmd.Flags().StringVar(&endpoint, "glue-endpoint", "", "the URL of the Glue API (default AWS's for the region)")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone/nexus/internal/gluetest"
 	"github.com/keystone/nexus/internal/s3test"
 )
 
@@ -69,6 +70,18 @@ func TestLakeOnS3(t *testing.T) {
 				t.Errorf("%s lists %s: %v", mf, u, err)
 			}
 		}
+	}
+	// Glue: every table created, then nothing to do.
+	glue, glueURL := gluetest.Start(t)
+	sync := append([]string{"catalog", "sync", "--glue", "--glue-endpoint", glueURL, "--s3-region", "us-east-1"}, s3...)
+	if out := nexus(t, dir, false, sync...); !strings.Contains(out, "gold_fact_sales") || !strings.Contains(out, "created") {
+		t.Errorf("catalog sync:\n%s", out)
+	}
+	if _, ok := glue.Tables["nexus.gold_fact_sales"]; !ok {
+		t.Errorf("glue holds %d tables, not gold_fact_sales", len(glue.Tables))
+	}
+	if out := nexus(t, dir, false, sync...); strings.Contains(out, "created") || strings.Contains(out, "updated") {
+		t.Errorf("a second catalog sync changed something:\n%s", out)
 	}
 	again := nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports"}, s3...)...)
 	if !strings.Contains(again, "unchanged") {

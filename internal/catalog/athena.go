@@ -133,60 +133,85 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // commit moves the table to its new directory. Partitions are projected
 // (no MSCK REPAIR, no partition in Glue).
 func AthenaDDL(t TableDDL) (string, error) {
+	props, cols, parts, loc, err := athenaParts(t)
+	if err != nil {
+		return "", err
+	}
+	lines := func(cs []column) string {
+		var out []string
+		for _, c := range cs {
+			l := fmt.Sprintf("  `%s` %s", c.name, c.typ)
+			if c.doc != "" {
+				l += " COMMENT " + quote(c.doc)
+			}
+			out = append(out, l)
+		}
+		return strings.Join(out, ",\n")
+	}
+	m := t.Manifest
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE IF NOT EXISTS `%s`.`%s` (\n%s\n)\n", t.Database, AthenaName(m), lines(cols))
+	if t.Doc != "" {
+		fmt.Fprintf(&b, "COMMENT %s\n", quote(t.Doc))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(&b, "PARTITIONED BY (\n%s\n)\n", lines(parts))
+	}
+	fmt.Fprintf(&b, "ROW FORMAT SERDE %s\n", quote(parquetSerDe))
+	fmt.Fprintf(&b, "STORED AS INPUTFORMAT %s\n", quote(symlinkInput))
+	fmt.Fprintf(&b, "OUTPUTFORMAT %s\n", quote(ignoreKeyOutput))
+	fmt.Fprintf(&b, "LOCATION %s\n", quote(loc))
+	var kv []string
+	for _, p := range props {
+		kv = append(kv, "  "+quote(p[0])+"="+quote(p[1]))
+	}
+	fmt.Fprintf(&b, "TBLPROPERTIES (\n%s\n);\n", strings.Join(kv, ",\n"))
+	return b.String(), nil
+}
+
+// column is a column of the Athena table: name, Hive type, comment.
+type column struct{ name, typ, doc string }
+
+// athenaParts is what the DDL and the Glue table of a lake table are made
+// of: its properties, columns, partition columns and location.
+func athenaParts(t TableDDL) (props [][2]string, cols, parts []column, loc string, err error) {
 	m := t.Manifest
 	part := map[string]bool{}
 	for _, p := range m.PartitionBy {
 		part[p] = true
 	}
-	var cols []string
-	partLine := map[string]string{}
+	partCol := map[string]column{}
 	for _, c := range m.Schema {
 		at, err := AthenaType(c.Type)
 		if err != nil {
-			return "", fmt.Errorf("%s.%s column %s: %w", m.Layer, m.Table, c.Name, err)
+			return nil, nil, nil, "", fmt.Errorf("%s.%s column %s: %w", m.Layer, m.Table, c.Name, err)
 		}
-		line := fmt.Sprintf("  `%s` %s", c.Name, at)
-		if d := t.ColumnDocs[c.Name]; d != "" {
-			line += " COMMENT " + quote(d)
-		}
+		col := column{c.Name, at, t.ColumnDocs[c.Name]}
 		if part[c.Name] {
-			partLine[c.Name] = line
+			partCol[c.Name] = col
 		} else {
-			cols = append(cols, line)
+			cols = append(cols, col)
 		}
 	}
 	// A partition column is in the files' paths, not in the files (the
 	// hive-partitioned files carry it in their directory names), in the
 	// order of the paths.
-	var parts []string
 	for _, p := range m.PartitionBy {
-		line, ok := partLine[p]
+		c, ok := partCol[p]
 		if !ok {
-			line = fmt.Sprintf("  `%s` int", p)
+			c = column{p, "int", ""}
 		}
-		parts = append(parts, line)
+		parts = append(parts, c)
 	}
-	loc := strings.TrimSuffix(t.Location, "/") + "/" + lake.AthenaManifestDir(m) + "/"
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE IF NOT EXISTS `%s`.`%s` (\n%s\n)\n", t.Database, AthenaName(m), strings.Join(cols, ",\n"))
-	if t.Doc != "" {
-		fmt.Fprintf(&b, "COMMENT %s\n", quote(t.Doc))
-	}
-	if len(parts) > 0 {
-		fmt.Fprintf(&b, "PARTITIONED BY (\n%s\n)\n", strings.Join(parts, ",\n"))
-	}
-	b.WriteString("ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n")
-	b.WriteString("STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'\n")
-	b.WriteString("OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n")
-	fmt.Fprintf(&b, "LOCATION %s\n", quote(loc))
-	props := [][2]string{{"nexus.table", m.Layer + "." + m.Table}, {"nexus.version", strconv.FormatInt(m.Version, 10)}}
+	loc = strings.TrimSuffix(t.Location, "/") + "/" + lake.AthenaManifestDir(m) + "/"
+	props = [][2]string{{"nexus.table", m.Layer + "." + m.Table}, {versionParameter, strconv.FormatInt(m.Version, 10)}}
 	if len(m.PartitionBy) > 0 {
 		props = append(props, [2]string{"projection.enabled", "true"})
 		var tmpl []string
 		for _, p := range m.PartitionBy {
 			vals := t.Partitions[p]
 			if len(vals) == 0 {
-				return "", fmt.Errorf("%s.%s: no value of partition column %s in its files", m.Layer, m.Table, p)
+				return nil, nil, nil, "", fmt.Errorf("%s.%s: no value of partition column %s in its files", m.Layer, m.Table, p)
 			}
 			lo, hi := vals[0], vals[len(vals)-1]
 			// A month or a day has its calendar's range, so that a new one
@@ -203,12 +228,7 @@ func AthenaDDL(t TableDDL) (string, error) {
 		}
 		props = append(props, [2]string{"storage.location.template", loc + strings.Join(tmpl, "/") + "/"})
 	}
-	var kv []string
-	for _, p := range props {
-		kv = append(kv, "  "+quote(p[0])+"="+quote(p[1]))
-	}
-	fmt.Fprintf(&b, "TBLPROPERTIES (\n%s\n);\n", strings.Join(kv, ",\n"))
-	return b.String(), nil
+	return props, cols, parts, loc, nil
 }
 
 // PartitionValues reads the partition columns' values from a table's file
