@@ -20,9 +20,9 @@ import (
 // a request Glue would refuse is refused here with Glue's
 // InvalidInputException and the reason, and the test fails.
 type Fake struct {
-	t      *testing.T
-	mu     sync.Mutex
-	dbs    map[string]bool
+	t   *testing.T
+	mu  sync.Mutex
+	dbs map[string]bool
 	// Tables are the tables created, by database.table, as their
 	// TableInput; Calls the operations asked, in order.
 	Tables map[string]map[string]any
