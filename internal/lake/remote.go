@@ -66,27 +66,23 @@ type remote struct {
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
 // its current snapshot, in the cache (nothing is written to the store).
 func OpenRemoteRead(ctx context.Context, root string, o RemoteOptions) (*Lake, error) {
-	r, err := pullRemote(ctx, root, o)
-	if err != nil {
-		return nil, err
-	}
-	l, err := OpenRead(r.mirror)
-	if err != nil {
-		return nil, err
-	}
-	l.remote = r
-	return l, nil
+	return openRemote(ctx, root, o, OpenRead)
 }
 
 // OpenRemote opens the lake at an s3:// root for writing (creating it when
 // the store holds none): a mirror of its current snapshot whose commits go
 // to the store.
 func OpenRemote(ctx context.Context, root string, o RemoteOptions) (*Lake, error) {
+	return openRemote(ctx, root, o, Open)
+}
+
+// openRemote pulls a mirror and opens it with open (for reading or writing).
+func openRemote(ctx context.Context, root string, o RemoteOptions, open func(string) (*Lake, error)) (*Lake, error) {
 	r, err := pullRemote(ctx, root, o)
 	if err != nil {
 		return nil, err
 	}
-	l, err := Open(r.mirror)
+	l, err := open(r.mirror)
 	if err != nil {
 		return nil, err
 	}

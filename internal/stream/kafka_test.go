@@ -101,21 +101,11 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			}
 		})
 	}
-	e, err := NewEdge(ctx, ServeOptions{Addr: "127.0.0.1:0", Brokers: brokers, Kafka: good})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := e.GRPCServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }() // stopped below
-	defer srv.Stop()
+	serveEdge(t, ln, ServeOptions{Addr: ln.Addr().String(), Brokers: brokers, Kafka: good})
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -153,17 +143,7 @@ func TestLoadOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	e, err := NewEdge(ctx, ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs(), TLSCert: ca, TLSKey: filepath.Join(filepath.Dir(ca), "key.pem")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	srv, err := e.GRPCServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }() // stopped below
-	defer srv.Stop()
+	serveEdge(t, ln, ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs(), TLSCert: ca, TLSKey: filepath.Join(filepath.Dir(ca), "key.pem")})
 	for _, tc := range []struct {
 		name  string
 		tlsOn bool

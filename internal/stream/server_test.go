@@ -36,9 +36,21 @@ func edge(t *testing.T, token string) (nexusv1.IngestClient, *grpc.ClientConn, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveEdge(t, ln, ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs(), Token: token, MaxMessageBytes: 1 << 20})
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return nexusv1.NewIngestClient(conn), conn, b.Addrs()[0]
+}
+
+// serveEdge starts an edge with o and serves it on ln until the test ends.
+func serveEdge(t *testing.T, ln net.Listener, o ServeOptions) *Edge {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := NewEdge(ctx, ServeOptions{Addr: ln.Addr().String(), Brokers: b.Addrs(), Token: token, MaxMessageBytes: 1 << 20})
+	e, err := NewEdge(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +61,7 @@ func edge(t *testing.T, token string) (nexusv1.IngestClient, *grpc.ClientConn, s
 	}
 	go func() { _ = srv.Serve(ln) }() // ends with Stop at cleanup
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return nexusv1.NewIngestClient(conn), conn, b.Addrs()[0]
+	return e
 }
 
 // consume reads every record of topic now in the broker.
@@ -302,17 +309,7 @@ func TestLoadRetriesUnavailableEdge(t *testing.T) {
 			if err != nil {
 				t.Skipf("the address was taken meanwhile: %v", err)
 			}
-			e, err := NewEdge(context.Background(), ServeOptions{Addr: addr, Brokers: b.Addrs()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
-			srv, err := e.GRPCServer()
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { _ = srv.Serve(ln) }() // stopped below
-			defer srv.Stop()
+			serveEdge(t, ln, ServeOptions{Addr: addr, Brokers: b.Addrs()})
 			if err := <-done; err != nil || rep.Accepted != 2 || rep.Retries == 0 {
 				t.Fatalf("%v, %+v", err, rep)
 			}
