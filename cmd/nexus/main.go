@@ -39,6 +39,9 @@ type app struct {
 	// ctx is the command's: cancelled by SIGINT/SIGTERM (the lake's
 	// transfers to and from S3 stop with it).
 	ctx context.Context
+	// opened are the lakes the command opened: their mirrors (a lake on
+	// S3) are released when it ends.
+	opened []*lake.Lake
 }
 
 func main() {
@@ -46,6 +49,11 @@ func main() {
 	defer stop()
 	a := &app{}
 	err := newRoot(a).ExecuteContext(ctx)
+	for _, lk := range a.opened {
+		if rerr := lk.Release(); rerr != nil {
+			fmt.Fprintln(os.Stderr, "releasing the lake's mirror:", rerr) // the command's outcome stands
+		}
+	}
 	if a.stopProfile != nil {
 		a.stopProfile()
 	}
@@ -207,7 +215,11 @@ func fileExists(p string) bool {
 // creates or writes anything.
 func (a *app) openLake() (*lake.Lake, error) {
 	if lake.IsRemote(a.cfg.Lake) {
-		return lake.OpenRemoteRead(a.context(), a.cfg.Lake, a.remote)
+		lk, err := lake.OpenRemoteRead(a.context(), a.cfg.Lake, a.remote)
+		if err == nil {
+			a.opened = append(a.opened, lk)
+		}
+		return lk, err
 	}
 	return lake.OpenRead(a.cfg.Lake)
 }
@@ -234,6 +246,7 @@ func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	a.opened = append(a.opened, lk)
 	unlock, err := lk.Lock()
 	if err != nil {
 		return nil, nil, err

@@ -87,6 +87,13 @@ func TestLakeOnS3(t *testing.T) {
 	if !strings.Contains(again, "unchanged") {
 		t.Errorf("a second run on S3:\n%s", again)
 	}
+	// Every command released its mirror; the cache keeps the data files.
+	if left, _ := os.ReadDir(filepath.Join(dir, "cache", "mirrors")); len(left) != 0 {
+		t.Errorf("%d mirror(s) left behind", len(left))
+	}
+	if objs, _ := os.ReadDir(filepath.Join(dir, "cache", "objects")); len(objs) == 0 {
+		t.Error("the cache holds no data file")
+	}
 }
 
 // A command that does not work on S3 yet says so, and which do; a bad

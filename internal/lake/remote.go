@@ -90,6 +90,17 @@ func openRemote(ctx context.Context, root string, o RemoteOptions, open func(str
 	return l, nil
 }
 
+// Release removes a remote lake's mirror (its metadata and links; the
+// cache keeps the data files): call it when the command is done with the
+// lake. A local lake has nothing to release. Mirrors of processes that
+// died are swept a day later.
+func (l *Lake) Release() error {
+	if l.remote == nil {
+		return nil
+	}
+	return os.RemoveAll(l.remote.mirror)
+}
+
 // Location names where the lake lives: its s3:// URL, or its directory.
 func (l *Lake) Location() string {
 	if l.remote != nil {
