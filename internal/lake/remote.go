@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -56,6 +57,8 @@ type remote struct {
 	pulled map[string]bool
 	mirror string
 	cache  string
+	// inUse holds the mirror's lock (shared) for the handle's life.
+	inUse *os.File
 	// syncMu: one pull into the mirror at a time.
 	syncMu sync.Mutex
 	// hits and misses of the data file cache, bytes downloaded, files
@@ -140,6 +143,17 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
 	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger}
+	// In use while the process lives (the kernel drops the lock when it
+	// exits): another process's sweep leaves the mirror of a server up
+	// for days alone.
+	r.inUse, err = os.OpenFile(mirror+mirrorLockSuffix, os.O_CREATE|os.O_RDWR, 0o644)
+	if err == nil {
+		err = syscall.Flock(int(r.inUse.Fd()), syscall.LOCK_SH)
+	}
+	if err != nil {
+		_ = os.RemoveAll(mirror) // nothing in it yet; the lock's error is the one to tell
+		return nil, fmt.Errorf("cache %s: lock the mirror: %w", cache, err)
+	}
 	start := time.Now()
 	if err := r.pull(ctx, cache); err != nil {
 		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
@@ -156,17 +170,38 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	return r, nil
 }
 
-// sweepMirrors removes mirrors older than age (of processes long gone);
-// what cannot be removed now is tried again next time.
+// mirrorLockSuffix names a mirror's lock file, beside it: a handle holds
+// it shared while it lives.
+const mirrorLockSuffix = ".inuse"
+
+// sweepMirrors removes mirrors older than age that no live handle holds
+// (of processes long gone); what cannot be removed now is tried again
+// next time.
 func sweepMirrors(dir string, age time.Duration) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		if !e.IsDir() {
+			continue
 		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) <= age {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		lock, err := os.OpenFile(p+mirrorLockSuffix, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			// Nobody uses it: the mirror, then its lock, go.
+			if os.RemoveAll(p) == nil {
+				_ = os.Remove(p + mirrorLockSuffix)
+			}
+		}
+		lock.Close() // releases the lock
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keystone/nexus/internal/s3test"
 )
@@ -197,5 +200,37 @@ func TestRemotePointerSwapAnswerLost(t *testing.T) {
 	}
 	if m, err := open(false).Manifest(Bronze, "orders"); err != nil || m.RunID != "r2" || s.RunID != "r2" {
 		t.Errorf("current %+v %v", m, err)
+	}
+}
+
+// A mirror older than a day is swept by the next process, unless a live
+// handle (a server up for days) still uses it.
+func TestRemoteSweepLeavesALiveMirror(t *testing.T) {
+	open, _ := remoteLake(t)
+	w := open(true)
+	publish(t, w, Bronze, "orders", "r1", 1)
+	if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	live := open(false)
+	dead := filepath.Join(filepath.Dir(live.remote.mirror), "lake-dead")
+	if err := os.MkdirAll(filepath.Join(dead, "_nexus"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, d := range []string{live.remote.mirror, dead} {
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(false) // sweeps
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the mirror nobody uses: %v", err)
+	}
+	if _, err := live.Reopen(); err != nil {
+		t.Errorf("the live handle after a sweep: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(live.remote.mirror, "_nexus", "CURRENT")); err != nil {
+		t.Errorf("the live mirror: %v", err)
 	}
 }
