@@ -48,13 +48,13 @@ func TestAthenaType(t *testing.T) {
 
 // The DDL of a partitioned and of a plain table, against golden files.
 func TestAthenaDDL(t *testing.T) {
-	fact := &lake.Manifest{Layer: "gold", Table: "fact_sales", Version: 12, PartitionBy: []string{"year", "month"},
+	fact := &lake.Manifest{Layer: "gold", Table: "fact_sales", Version: 12, Dir: "gold/fact_sales/v000012-r", PartitionBy: []string{"year", "month"},
 		Schema: []lake.Column{{Name: "order_id", Type: "VARCHAR"}, {Name: "price", Type: "DECIMAL(12,2)"},
 			{Name: "quality_flags", Type: "VARCHAR[]"}, {Name: "month", Type: "BIGINT"}, {Name: "year", Type: "BIGINT"}},
 		Files: []lake.File{{Path: "gold/fact_sales/v000012-r/year=2017/month=1/part-0.parquet"},
 			{Path: "gold/fact_sales/v000009-r/year=2016/month=10/part-0.parquet"},
 			{Path: "gold/fact_sales/v000012-r/year=2018/month=8/part-0.parquet"}}}
-	dim := &lake.Manifest{Layer: "silver", Table: "orders", Version: 3,
+	dim := &lake.Manifest{Layer: "silver", Table: "orders", Version: 3, Dir: "silver/orders/v000003-r",
 		Schema: []lake.Column{{Name: "order_id", Type: "VARCHAR"}, {Name: "purchased_at", Type: "TIMESTAMP WITH TIME ZONE"}},
 		Files:  []lake.File{{Path: "silver/orders/v000003-r/part-0.parquet"}}}
 	for name, m := range map[string]*lake.Manifest{"fact_sales": fact, "orders": dim} {

@@ -20,10 +20,10 @@ func TestGlueSync(t *testing.T) {
 	fake, url := gluetest.Start(t)
 	client := glue.New(glue.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")})
-	fact := &lake.Manifest{Layer: "gold", Table: "fact_sales", Version: 12, PartitionBy: []string{"year", "month"},
+	fact := &lake.Manifest{Layer: "gold", Table: "fact_sales", Version: 12, Dir: "gold/fact_sales/v000012-r", PartitionBy: []string{"year", "month"},
 		Schema: []lake.Column{{Name: "order_id", Type: "VARCHAR"}, {Name: "price", Type: "DECIMAL(12,2)"}, {Name: "month", Type: "BIGINT"}, {Name: "year", Type: "BIGINT"}},
 		Files:  []lake.File{{Path: "gold/fact_sales/v000012-r/year=2017/month=1/part-0.parquet"}}}
-	dim := &lake.Manifest{Layer: "silver", Table: "orders", Version: 3, Schema: []lake.Column{{Name: "order_id", Type: "VARCHAR"}},
+	dim := &lake.Manifest{Layer: "silver", Table: "orders", Version: 3, Dir: "silver/orders/v000003-r", Schema: []lake.Column{{Name: "order_id", Type: "VARCHAR"}},
 		Files: []lake.File{{Path: "silver/orders/v000003-r/part-0.parquet"}}}
 	tables := func(ms ...*lake.Manifest) []TableDDL {
 		var out []TableDDL
@@ -48,7 +48,7 @@ func TestGlueSync(t *testing.T) {
 		}
 	}
 	next := *fact
-	next.Version = 13
+	next.Version, next.Dir = 13, "gold/fact_sales/v000013-r2"
 	res, err := Sync(ctx, client, "nexus", "the lake", tables(&next, dim))
 	if err != nil {
 		t.Fatal(err)
@@ -58,11 +58,11 @@ func TestGlueSync(t *testing.T) {
 	}
 	ti := fake.Tables["nexus.gold_fact_sales"]
 	sd := ti["StorageDescriptor"].(map[string]any)
-	if sd["Location"] != "s3://bucket/olist/_nexus/athena/gold.fact_sales/v000013/" || len(ti["PartitionKeys"].([]any)) != 2 {
+	if sd["Location"] != "s3://bucket/olist/_nexus/athena/gold.fact_sales/v000013-r2/" || len(ti["PartitionKeys"].([]any)) != 2 {
 		t.Errorf("the table in Glue: %v", ti)
 	}
 	params := ti["Parameters"].(map[string]any)
-	if params["storage.location.template"] != "s3://bucket/olist/_nexus/athena/gold.fact_sales/v000013/year=${year}/month=${month}/" || params["projection.enabled"] != "true" {
+	if params["storage.location.template"] != "s3://bucket/olist/_nexus/athena/gold.fact_sales/v000013-r2/year=${year}/month=${month}/" || params["projection.enabled"] != "true" {
 		t.Errorf("parameters: %v", params)
 	}
 	if fmt.Sprint(fake.Calls[:3]) != "[GetDatabase CreateDatabase GetTable]" {

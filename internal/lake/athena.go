@@ -10,9 +10,13 @@ import (
 // AthenaManifestDir is where the symlink manifests of a table version live,
 // relative to the lake root: Athena reads a table through them
 // (SymlinkTextInputFormat), because a version's files may sit in the
-// directories of earlier versions (an append carries them).
+// directories of earlier versions (an append carries them). It is named
+// after the version's directory (v<version>-<run>), not the version alone:
+// two writers racing build the same version number, and the loser uploads
+// its symlink manifests before its snapshot loses, so a name shared with
+// the winner's would point Athena at the loser's files.
 func AthenaManifestDir(m *Manifest) string {
-	return fmt.Sprintf("%s/athena/%s.%s/v%06d", metaDir, m.Layer, m.Table, m.Version)
+	return fmt.Sprintf("%s/athena/%s.%s/%s", metaDir, m.Layer, m.Table, pathBase(m.Dir))
 }
 
 // AthenaManifests are the symlink manifest files of a table version:

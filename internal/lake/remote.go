@@ -12,11 +12,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +57,8 @@ type remote struct {
 	pulled map[string]bool
 	mirror string
 	cache  string
+	// inUse holds the mirror's lock (shared) for the handle's life.
+	inUse *os.File
 	// syncMu: one pull into the mirror at a time.
 	syncMu sync.Mutex
 	// hits and misses of the data file cache, bytes downloaded, files
@@ -146,6 +150,17 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
 	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger}
+	// In use while the process lives (the kernel drops the lock when it
+	// exits): another process's sweep leaves the mirror of a server up
+	// for days alone.
+	r.inUse, err = os.OpenFile(mirror+mirrorLockSuffix, os.O_CREATE|os.O_RDWR, 0o644)
+	if err == nil {
+		err = syscall.Flock(int(r.inUse.Fd()), syscall.LOCK_SH)
+	}
+	if err != nil {
+		_ = os.RemoveAll(mirror) // nothing in it yet; the lock's error is the one to tell
+		return nil, fmt.Errorf("cache %s: lock the mirror: %w", cache, err)
+	}
 	start := time.Now()
 	if err := r.pull(ctx, cache); err != nil {
 		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
@@ -162,17 +177,38 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	return r, nil
 }
 
-// sweepMirrors removes mirrors older than age (of processes long gone);
-// what cannot be removed now is tried again next time.
+// mirrorLockSuffix names a mirror's lock file, beside it: a handle holds
+// it shared while it lives.
+const mirrorLockSuffix = ".inuse"
+
+// sweepMirrors removes mirrors older than age that no live handle holds
+// (of processes long gone); what cannot be removed now is tried again
+// next time.
 func sweepMirrors(dir string, age time.Duration) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		if !e.IsDir() {
+			continue
 		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) <= age {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		lock, err := os.OpenFile(p+mirrorLockSuffix, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			// Nobody uses it: the mirror, then its lock, go.
+			if os.RemoveAll(p) == nil {
+				_ = os.Remove(p + mirrorLockSuffix)
+			}
+		}
+		lock.Close() // releases the lock
 	}
 }
 
@@ -195,11 +231,12 @@ func getBytes(ctx context.Context, st ObjectStore, key string) ([]byte, ObjectIn
 // the ones it lacks).
 func (r *remote) pull(ctx context.Context, cache string) error {
 	meta := func(rel string) string { return filepath.Join(r.mirror, filepath.FromSlash(rel)) }
+	// Atomic: a server reads the mirror while Sync pulls into it.
 	write := func(rel string, b []byte) error {
-		if err := os.MkdirAll(filepath.Dir(meta(rel)), 0o755); err != nil {
-			return err
+		if err := writeFileAtomic(meta(rel), b, false); err != nil {
+			return fmt.Errorf("mirror %s: %w", r.mirror, err)
 		}
-		return os.WriteFile(meta(rel), b, 0o644)
+		return nil
 	}
 	if err := os.MkdirAll(meta(metaDir+"/snapshots"), 0o755); err != nil {
 		return err
@@ -211,7 +248,6 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 	if err != nil {
 		return err
 	}
-	r.etag = oi.ETag
 	var p pointer
 	if err := json.Unmarshal(pb, &p); err != nil {
 		return fmt.Errorf("%s/%s/CURRENT: %w: %v", r.store, metaDir, ErrDamagedPointer, err)
@@ -228,8 +264,14 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 	if err := write(snapRel, sb); err != nil {
 		return err
 	}
-	var files []File
+	var (
+		files     []File
+		manifests []string
+	)
 	for _, ref := range s.Tables {
+		if r.pulled[ref.Manifest] {
+			continue // immutable, and in the mirror already (a Sync)
+		}
 		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
 		if err != nil {
 			return err
@@ -241,7 +283,7 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 		if err := write(ref.Manifest, mb); err != nil {
 			return err
 		}
-		r.pulled[ref.Manifest] = true
+		manifests = append(manifests, ref.Manifest)
 		files = append(files, m.Files...)
 	}
 	if err := r.fetch(ctx, cache, files); err != nil {
@@ -251,7 +293,19 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 		return err
 	}
 	// The pointer last: the mirror is a lake once it is whole.
-	return write(metaDir+"/CURRENT", pb)
+	if err := write(metaDir+"/CURRENT", pb); err != nil {
+		return err
+	}
+	// Only now is the pull done: a Sync that failed midway must try again
+	// (it compares this ETag), and fetch again what it did not get.
+	for _, m := range manifests {
+		r.pulled[m] = true
+	}
+	for _, f := range files {
+		r.pulled[f.Path] = true
+	}
+	r.etag = oi.ETag
+	return nil
 }
 
 // fetch links data files into the mirror from the cache, downloading the
@@ -263,11 +317,12 @@ func (r *remote) fetch(ctx context.Context, cache string, files []File) error {
 		first error
 	)
 	slots := make(chan struct{}, 8)
+	seen := map[string]bool{}
 	for _, f := range files {
-		if r.pulled[f.Path] {
+		if r.pulled[f.Path] || seen[f.Path] {
 			continue
 		}
-		r.pulled[f.Path] = true
+		seen[f.Path] = true
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {
@@ -403,6 +458,21 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 	}
 	cond := PutCondition{IfMatch: r.etag, IfNoneMatch: r.etag == ""}
 	oi, err := r.store.Put(ctx, metaDir+"/CURRENT", bytes.NewReader(pointerBytes), int64(len(pointerBytes)), cond)
+	if errors.Is(err, ErrPreconditionFailed) {
+		// The SDK retries a PUT whose answer was lost: when the first try
+		// swapped the pointer, the retry fails its own condition. Snapshot
+		// s.ID is this writer's (created above, If-None-Match), so a
+		// pointer naming it is this commit, not another writer's.
+		b, cur, gerr := getBytes(ctx, r.store, metaDir+"/CURRENT")
+		switch {
+		case gerr == nil && bytes.Equal(b, pointerBytes):
+			oi, err = cur, nil
+		case gerr == nil:
+			// Another writer's pointer: this snapshot is never current;
+			// removing it is tidiness (the next commit's id skips it).
+			_ = r.store.Delete(ctx, snapRel)
+		}
+	}
 	if err != nil {
 		return r.lost(err, s.ID)
 	}
@@ -411,6 +481,26 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 		r.pulled[p] = true
 	}
 	return nil
+}
+
+// lastSnapshotID is the highest snapshot id in the store (0: none). A
+// writer killed (or cut off) between its snapshot and its pointer swap
+// leaves a snapshot no pointer names; the mirror holds only the current
+// one, so the next commit's id must come from the store, or every commit
+// after would lose to that orphan as if to a concurrent writer.
+func (r *remote) lastSnapshotID(ctx context.Context) (int64, error) {
+	var last int64
+	err := r.store.List(ctx, metaDir+"/snapshots/", func(oi ObjectInfo) bool {
+		var id int64
+		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > last {
+			last = id
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("commit to %s: %w", r.store, err)
+	}
+	return last, nil
 }
 
 // lost says a conditional write lost to another writer.
@@ -496,12 +586,8 @@ func (r *remote) pullRuns(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p := filepath.Join(r.mirror, filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return err
+		if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(k)), b, false); err != nil {
+			return fmt.Errorf("mirror %s: %w", r.mirror, err)
 		}
 	}
 	return nil

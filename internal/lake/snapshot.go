@@ -314,6 +314,13 @@ func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, inf
 		// never reuse its id.
 		next = ids[len(ids)-1] + 1
 	}
+	if l.remote != nil {
+		last, err := l.remote.lastSnapshotID(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		next = max(next, last+1)
+	}
 	hw := map[string]int64{}
 	if l.snap != nil {
 		for n, v := range l.snap.HighWater {

@@ -1,0 +1,236 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keystone/nexus/internal/s3test"
+)
+
+// remoteLake starts versitygw and returns a function opening the lake in
+// its bucket (for writing, or for reading), all handles sharing one cache.
+func remoteLake(t *testing.T) (open func(write bool) *Lake, store ObjectStore) {
+	t.Helper()
+	srv := s3test.Start(t)
+	o := RemoteOptions{S3: S3Options{Endpoint: srv.Endpoint}, CacheDir: t.TempDir()}
+	root := "s3://" + srv.Bucket + "/lk"
+	open = func(write bool) *Lake {
+		t.Helper()
+		openFn := OpenRemoteRead
+		if write {
+			openFn = OpenRemote
+		}
+		l, err := openFn(context.Background(), root, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	st, err := NewS3Store(context.Background(), S3Location{Bucket: srv.Bucket, Prefix: "lk"}, o.S3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return open, st
+}
+
+func readObject(t *testing.T, st ObjectStore, key string) string {
+	t.Helper()
+	b, _, err := getBytes(context.Background(), st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// faultStore is a store whose answers a test changes.
+type faultStore struct {
+	ObjectStore
+	// getErr, when it returns an error, fails a Get of that key.
+	getErr func(key string) error
+	// afterPut, when it returns an error, replaces the answer of a Put
+	// that was done (an answer lost on the way back, then retried).
+	afterPut func(key string) error
+}
+
+func (f *faultStore) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
+	if f.getErr != nil {
+		if err := f.getErr(key); err != nil {
+			return nil, ObjectInfo{}, err
+		}
+	}
+	return f.ObjectStore.Get(ctx, key)
+}
+
+func (f *faultStore) Put(ctx context.Context, key string, r io.ReaderAt, size int64, cond PutCondition) (ObjectInfo, error) {
+	oi, err := f.ObjectStore.Put(ctx, key, r, size, cond)
+	if err == nil && f.afterPut != nil {
+		if e := f.afterPut(key); e != nil {
+			return ObjectInfo{}, e
+		}
+	}
+	return oi, err
+}
+
+// Two writers racing build the same version of a table; the loser uploads
+// its files and Athena's symlink manifests before its snapshot loses.
+// Athena's view of the committed version stays the winner's.
+func TestRemoteLoserLeavesAthenaManifestsAlone(t *testing.T) {
+	open, st := remoteLake(t)
+	a, b := open(true), open(true)
+	ma := publish(t, a, Bronze, "orders", "a", 1)
+	mb := publish(t, b, Bronze, "orders", "b", 2)
+	if ma.Version != mb.Version {
+		t.Fatalf("versions %d and %d: the test wants a race for one version", ma.Version, mb.Version)
+	}
+	if _, err := a.Commit(CommitInfo{RunID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Commit(CommitInfo{RunID: "b"}); !errors.Is(err, ErrConcurrentCommit) {
+		t.Fatalf("the second writer: %v", err)
+	}
+	r := open(false)
+	cur, err := r.Manifest(Bronze, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.RunID != "a" {
+		t.Fatalf("current run %s, want a", cur.RunID)
+	}
+	got := readObject(t, st, AthenaManifestDir(cur)+"/manifest")
+	if strings.Contains(got, "-b/") || !strings.Contains(got, "-a/") {
+		t.Errorf("Athena's manifest of the committed version lists:\n%s", got)
+	}
+}
+
+// A writer killed between its snapshot and its pointer swap leaves a
+// snapshot no pointer names: the next writer commits past it.
+func TestRemoteCommitsPastAnOrphanSnapshot(t *testing.T) {
+	open, st := remoteLake(t)
+	w := open(true)
+	publish(t, w, Bronze, "orders", "r1", 1)
+	s1, err := w.Commit(CommitInfo{RunID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := `{"id": 2, "parent": 1}` + "\n"
+	key := "_nexus/snapshots/0000000002.json"
+	if _, err := st.Put(context.Background(), key, strings.NewReader(orphan), int64(len(orphan)), PutCondition{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	next := open(true)
+	publish(t, next, Bronze, "orders", "r3", 3)
+	s, err := next.Commit(CommitInfo{RunID: "r3"})
+	if err != nil {
+		t.Fatalf("a commit after an orphan snapshot: %v", err)
+	}
+	if s.ID <= 2 || s.Parent != s1.ID {
+		t.Errorf("snapshot %d parent %d", s.ID, s.Parent)
+	}
+	if m, err := open(false).Manifest(Bronze, "orders"); err != nil || m.RunID != "r3" {
+		t.Errorf("current %+v %v", m, err)
+	}
+}
+
+// A Sync that fails midway (a download cut off) is tried again by the
+// next one, which then moves the handle to the new snapshot.
+func TestRemoteSyncRetriesAFailedPull(t *testing.T) {
+	open, _ := remoteLake(t)
+	w := open(true)
+	publish(t, w, Bronze, "orders", "r1", 1)
+	if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := open(false)
+	publish(t, w, Bronze, "customers", "r2", 1)
+	s2, err := w.Commit(CommitInfo{RunID: "r2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &faultStore{ObjectStore: r.remote.store, getErr: func(key string) error {
+		if strings.HasSuffix(key, ".parquet") {
+			return errors.New("connection reset")
+		}
+		return nil
+	}}
+	r.remote.store = fs
+	if err := r.Sync(context.Background()); err == nil {
+		t.Fatal("a Sync whose download failed says nothing")
+	}
+	fs.getErr = nil
+	if err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := r.Reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.SnapshotID() != s2.ID {
+		t.Errorf("after the second Sync the handle is at snapshot %d, want %d", r2.SnapshotID(), s2.ID)
+	}
+	if _, err := r2.Manifest(Bronze, "customers"); err != nil {
+		t.Error(err)
+	}
+}
+
+// The pointer swap went through but its answer was lost, and the SDK's
+// retry failed its own If-Match: the commit is this writer's, not lost.
+func TestRemotePointerSwapAnswerLost(t *testing.T) {
+	open, _ := remoteLake(t)
+	w := open(true)
+	publish(t, w, Bronze, "orders", "r1", 1)
+	if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.remote.store = &faultStore{ObjectStore: w.remote.store, afterPut: func(key string) error {
+		if key == "_nexus/CURRENT" {
+			return ErrPreconditionFailed
+		}
+		return nil
+	}}
+	publish(t, w, Bronze, "orders", "r2", 2)
+	s, err := w.Commit(CommitInfo{RunID: "r2"})
+	if err != nil {
+		t.Fatalf("a commit whose pointer swap succeeded: %v", err)
+	}
+	if m, err := open(false).Manifest(Bronze, "orders"); err != nil || m.RunID != "r2" || s.RunID != "r2" {
+		t.Errorf("current %+v %v", m, err)
+	}
+}
+
+// A mirror older than a day is swept by the next process, unless a live
+// handle (a server up for days) still uses it.
+func TestRemoteSweepLeavesALiveMirror(t *testing.T) {
+	open, _ := remoteLake(t)
+	w := open(true)
+	publish(t, w, Bronze, "orders", "r1", 1)
+	if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	live := open(false)
+	dead := filepath.Join(filepath.Dir(live.remote.mirror), "lake-dead")
+	if err := os.MkdirAll(filepath.Join(dead, "_nexus"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, d := range []string{live.remote.mirror, dead} {
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(false) // sweeps
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the mirror nobody uses: %v", err)
+	}
+	if _, err := live.Reopen(); err != nil {
+		t.Errorf("the live handle after a sweep: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(live.remote.mirror, "_nexus", "CURRENT")); err != nil {
+		t.Errorf("the live mirror: %v", err)
+	}
+}
