@@ -102,7 +102,14 @@ func (l *Lake) Release() error {
 	if l.remote == nil {
 		return nil
 	}
-	return os.RemoveAll(l.remote.mirror)
+	r := l.remote
+	err := os.RemoveAll(r.mirror)
+	if r.inUse != nil {
+		// The lock file goes with its mirror; closing it lets go of the lock.
+		err = errors.Join(err, os.Remove(r.mirror+mirrorLockSuffix), r.inUse.Close())
+		r.inUse = nil
+	}
+	return err
 }
 
 // Location names where the lake lives: its s3:// URL, or its directory.
