@@ -84,6 +84,9 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		built[in.Name] = in.Version
 	}
 	var parts []string
+	// own collects conditions on the published rows' columns: they are
+	// judged in one scan of the published (and quarantined) files.
+	var own []ownCond
 	for _, in := range x.g.Parents[m.Name] {
 		layer, table, _ := strings.Cut(in, ".")
 		cur, err := x.lk.Manifest(layer, table)
@@ -138,7 +141,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				return nil, in + " has no column " + lk.InputColumn, nil
 			}
 			changed := fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(lk.InputColumn), list)
-			parts = append(parts, x.ownKeys(m, p, lk.Column, changed)...)
+			own = append(own, ownCond{lk.Column, changed})
 		default:
 			// Only the gate reads this input. Table-level checks judge the
 			// whole merged table anyway; a foreign key changes its verdict
@@ -164,10 +167,11 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				if layer == lake.Bronze { // its delta has new rows only
 					changed = fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(field), list)
 				}
-				parts = append(parts, x.ownKeys(m, p, c.Column, changed)...)
+				own = append(own, ownCond{c.Column, changed})
 			}
 		}
 	}
+	parts = append(parts, x.ownKeys(m, p, own)...)
 	if err := x.eng.EnsureSchema(ctx, incSchema); err != nil {
 		return nil, "", err
 	}
@@ -216,9 +220,21 @@ func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string)
 	return files, ""
 }
 
+// ownCond selects the published rows whose column col is among the values
+// changed selects.
+type ownCond struct{ col, changed string }
+
 // ownKeys selects the keys of the published rows (and quarantined ones)
-// whose column col is among the values changed selects.
-func (x *executor) ownKeys(m *Model, p *incPlan, col, changed string) []string {
+// that meet any of conds: one scan of each file set, however many inputs
+// map their changes through the table's own columns.
+func (x *executor) ownKeys(m *Model, p *incPlan, conds []ownCond) []string {
+	if len(conds) == 0 {
+		return nil
+	}
+	var ors []string
+	for _, c := range conds {
+		ors = append(ors, fmt.Sprintf("%s IN (%s)", engine.Ident(c.col), c.changed))
+	}
 	own := []*lake.Manifest{p.prev}
 	if p.prevQ != nil {
 		own = append(own, p.prevQ)
@@ -228,8 +244,8 @@ func (x *executor) ownKeys(m *Model, p *incPlan, col, changed string) []string {
 		if len(om.Files) == 0 {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s IN (%s)",
-			engine.Ident(m.Incremental), fileList(x.lk, filePaths(om.Files)), engine.Ident(col), changed))
+		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s",
+			engine.Ident(m.Incremental), fileList(x.lk, filePaths(om.Files)), strings.Join(ors, " OR ")))
 	}
 	return parts
 }
@@ -398,7 +414,6 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 		}
 		return nil
 	}
-	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
 	partCols := p.prev.PartitionBy
 	key := engine.Ident(m.Incremental)
 	fresh, old, changed := incName(m, "new"), incName(m, "old"), incName(m, "changed")
@@ -412,7 +427,10 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	// Compare by name: the published files list the same columns, plus
 	// the partition columns a hive read adds.
 	proj := strings.Join(cols, ", ")
-	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s WHERE %s IN (SELECT k FROM %s)", old, proj, prevRel, key, p.keys)); err != nil {
+	// The old rows of the keys, with the file each is in: one scan of the
+	// published files serves the delta, the count and the files to rewrite.
+	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s, __nexus_file FROM read_parquet(%s, hive_partitioning = %t, union_by_name = true, filename = '__nexus_file') WHERE %s IN (SELECT k FROM %s)",
+		old, proj, fileList(x.lk, filePaths(p.prev.Files)), len(partCols) > 0, key, p.keys)); err != nil {
 		return nil, err
 	}
 	// The delta: the old versions of the rows that changed, then the new.
@@ -434,8 +452,7 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	// Which published files hold a row that changed?
 	touched := map[string]bool{}
 	if res.removed > 0 {
-		files, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT __nexus_file FROM read_parquet(%s, filename = '__nexus_file') WHERE %s",
-			fileList(x.lk, filePaths(p.prev.Files)), inChanged))
+		files, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT __nexus_file FROM %s WHERE %s", old, inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
