@@ -30,6 +30,9 @@ type incPlan struct {
 	// filtered maps an input to the column it is filtered on (the inputs
 	// that have the model's Incremental column).
 	filtered map[string]bool
+	// narrow holds, for the filtered inputs that are partitioned, the query
+	// of their rows of the keys that reads only the files holding them.
+	narrow map[string]string
 }
 
 // incSchema holds the working tables of incremental builds.
@@ -64,7 +67,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	if hasColumn(prev.Schema, changeColumn) {
 		return nil, "the model has a column named " + changeColumn + ", which incremental builds use", nil
 	}
-	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}}
+	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}}
 	if suite != nil {
 		for _, c := range suite.Checks {
 			// A unique check on columns without the key compares rows the
@@ -185,7 +188,54 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+p.keys).Scan(&p.nKeys); err != nil {
 		return nil, "", fmt.Errorf("model %s: keys to rebuild: %w", m.Name, err)
 	}
+	for in := range p.filtered {
+		layer, table, _ := strings.Cut(in, ".")
+		if layer == lake.Bronze { // keys are trimmed there; batches hold any key
+			continue
+		}
+		cur, err := x.lk.Manifest(layer, table)
+		if err != nil {
+			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
+		}
+		read, holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p)
+		if err != nil {
+			return nil, "", fmt.Errorf("model %s: files of %s holding the keys: %w", m.Name, in, err)
+		}
+		if ok {
+			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
+				fileColumn, read, holding, engine.Ident(m.Incremental), p.keys)
+		}
+	}
 	return p, "", nil
+}
+
+// fileColumn names the column of a row's file in reads of a table's files.
+const fileColumn = "__nexus_file"
+
+// keyFiles finds the files of a table version that hold a row whose column
+// col is among the keys to rebuild, by one scan of that column. It returns
+// the table's read (engine.ReadSQL, with fileColumn) and the condition that
+// keeps those files: a query with both reads only them, where a filter on
+// the keys alone decodes every column of every row. Worth it only for a
+// partitioned table, whose changed keys are in a few partitions: ok is
+// false for the others.
+func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan) (read, holding string, ok bool, err error) {
+	if len(man.PartitionBy) == 0 || len(man.Files) < 2 {
+		return "", "", false, nil
+	}
+	read = engine.ReadSQL(x.lk, man, fileColumn)
+	files, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s IN (SELECT k FROM %s)",
+		fileColumn, read, engine.Ident(col), p.keys))
+	if err != nil {
+		return "", "", false, err
+	}
+	if len(files) == 0 {
+		return read, "FALSE", true, nil
+	}
+	for i, f := range files {
+		files[i] = engine.Literal(f)
+	}
+	return read, fmt.Sprintf("%s IN (%s)", fileColumn, strings.Join(files, ", ")), true, nil
 }
 
 // deltaFiles collects the changed-row files of a table from version from
@@ -365,6 +415,9 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		if !p.filtered[target] {
 			return rel
 		}
+		if q, ok := p.narrow[target]; ok {
+			return "(" + q + ")"
+		}
 		col := engine.Ident(m.Incremental)
 		if layer == lake.Bronze {
 			col = "trim(" + col + ")"
@@ -429,8 +482,15 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	proj := strings.Join(cols, ", ")
 	// The old rows of the keys, with the file each is in: one scan of the
 	// published files serves the delta, the count and the files to rewrite.
-	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s, __nexus_file FROM read_parquet(%s, hive_partitioning = %t, union_by_name = true, filename = '__nexus_file') WHERE %s IN (SELECT k FROM %s)",
-		old, proj, fileList(x.lk, filePaths(p.prev.Files)), len(partCols) > 0, key, p.keys)); err != nil {
+	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
+	}
+	if !ok {
+		read, holding = engine.ReadSQL(x.lk, p.prev, fileColumn), "TRUE"
+	}
+	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s, %s FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
+		old, proj, fileColumn, read, holding, key, p.keys)); err != nil {
 		return nil, err
 	}
 	// The delta: the old versions of the rows that changed, then the new.
@@ -452,7 +512,7 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	// Which published files hold a row that changed?
 	touched := map[string]bool{}
 	if res.removed > 0 {
-		files, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT __nexus_file FROM %s WHERE %s", old, inChanged))
+		files, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", fileColumn, old, inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
