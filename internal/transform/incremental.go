@@ -690,7 +690,20 @@ func (x *executor) writeDelta(ctx context.Context, st *lake.Staging, base int64,
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return nil, "", err
 	}
-	stmt := fmt.Sprintf("COPY (SELECT *, 'old' AS %[3]s FROM (%[1]s EXCEPT ALL %[2]s) UNION ALL SELECT *, 'new' FROM (%[2]s EXCEPT ALL %[1]s)) TO %[4]s (FORMAT parquet, COMPRESSION zstd)",
+	// The multiset difference, by one grouping of the rows (as structs:
+	// NULLs group together, as EXCEPT ALL compares them): a row n times
+	// more in oldRows than in newRows is written n times 'old', and the
+	// reverse 'new'. EXCEPT ALL numbered the rows of each side with a
+	// window, 15 ms for a few hundred rows of many columns, four times.
+	stmt := fmt.Sprintf(`COPY (
+    SELECT unnest(__nexus_r), CASE WHEN __nexus_n > 0 THEN 'old' ELSE 'new' END AS %[3]s
+    FROM (SELECT __nexus_r, __nexus_n, unnest(range(abs(__nexus_n)))
+          FROM (SELECT __nexus_r, CAST(sum(__nexus_c) AS BIGINT) AS __nexus_n
+                FROM (SELECT __nexus_o AS __nexus_r, 1 AS __nexus_c FROM (%[1]s) AS __nexus_o
+                      UNION ALL SELECT __nexus_w, -1 FROM (%[2]s) AS __nexus_w)
+                GROUP BY __nexus_r)
+          WHERE __nexus_n <> 0)
+) TO %[4]s (FORMAT parquet, COMPRESSION zstd)`,
 		oldRows, newRows, changeColumn, engine.Literal(file))
 	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
 		return nil, "", fmt.Errorf("write delta: %w", err)
