@@ -190,7 +190,9 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	}
 	for in := range p.filtered {
 		layer, table, _ := strings.Cut(in, ".")
-		if layer == lake.Bronze { // keys are trimmed there; batches hold any key
+		// Bronze keys are trimmed there, and its batches hold any key; an
+		// input only the gate reads is not read filtered.
+		if layer == lake.Bronze || !slices.Contains(m.Inputs(), in) {
 			continue
 		}
 		cur, err := x.lk.Manifest(layer, table)
@@ -625,7 +627,7 @@ func partitionPathExpr(m *Model, cols []string) string {
 // mergeQuarantine writes the model's quarantine for an incremental build:
 // the published quarantine rows of the keys not rebuilt, carried when no
 // file holds a rebuilt key, plus the rows the gate quarantined now.
-func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, checked, fingerprint string) error {
+func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, checked string, quarantined int64, fingerprint string) error {
 	st, err := x.lk.Stage(lake.Quarantine, QuarantineTable(m.Layer, m.Table), x.opts.RunID)
 	if err != nil {
 		return err
@@ -644,12 +646,18 @@ func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, ch
 		}
 	}
 	file := filepath.Join(st.Dir(), "part-0.parquet")
-	if touched == 0 && len(p.prevQ.Files)+1 <= compactAt {
+	rows, schema := map[string]int64{}, p.prevQ.Schema
+	switch {
+	case touched == 0 && quarantined == 0 && len(p.prevQ.Files) > 0:
+		// The same rows: the new version lists the same files (an empty
+		// file per drop would only add files to read).
+		st.Carry(p.prevQ.Files...)
+	case touched == 0 && len(p.prevQ.Files)+1 <= compactAt:
 		st.Carry(p.prevQ.Files...)
 		if err := x.copyQuarantine(ctx, checked, file); err != nil {
 			return fail(err)
 		}
-	} else {
+	default:
 		tmp := incName(m, "quarantine")
 		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+tmp+" AS SELECT * FROM read_parquet("+old+") WHERE "+key+" IS NULL OR "+key+" NOT IN (SELECT k FROM "+p.keys+")"); err != nil {
 			return fail(err)
@@ -666,12 +674,14 @@ func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, ch
 			return fail(err)
 		}
 	}
-	rows, schema, err := x.inspect(ctx, st.Dir(), false)
-	if err != nil {
-		return fail(err)
-	}
-	if len(p.prevQ.Schema) > 0 {
-		schema = p.prevQ.Schema
+	if _, err := os.Stat(file); err == nil {
+		var written []lake.Column
+		if rows, written, err = x.inspect(ctx, st.Dir(), false); err != nil {
+			return fail(err)
+		}
+		if len(schema) == 0 {
+			schema = written
+		}
 	}
 	man, err := st.Publish(lake.Manifest{Schema: schema, Fingerprint: fingerprint,
 		Description: "Rows of " + m.Name + " that failed a quarantine rule, with the rules and reasons."}, rows)
@@ -867,7 +877,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		return fail(err)
 	}
 	if gate != nil {
-		if err := x.mergeQuarantine(ctx, m, p, gate.Checked(), fp); err != nil {
+		if err := x.mergeQuarantine(ctx, m, p, gate.Checked(), gate.Quarantined, fp); err != nil {
 			return fail(err)
 		}
 	}
