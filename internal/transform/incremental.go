@@ -199,7 +199,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		read, holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p)
+		read, holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p, false)
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: files of %s holding the keys: %w", m.Name, in, err)
 		}
@@ -218,11 +218,12 @@ const fileColumn = "__nexus_file"
 // col is among the keys to rebuild, by one scan of that column. It returns
 // the table's read (engine.ReadSQL, with fileColumn) and the condition that
 // keeps those files: a query with both reads only them, where a filter on
-// the keys alone decodes every column of every row. Worth it only for a
-// partitioned table, whose changed keys are in a few partitions: ok is
-// false for the others.
-func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan) (read, holding string, ok bool, err error) {
-	if len(man.PartitionBy) == 0 || len(man.Files) < 2 {
+// the keys alone decodes every column of every row. Worth it when the keys
+// are in few of the files: always asked for a partitioned table (a drop's
+// keys are in a few partitions), for any other when all is true (the old
+// rows of the keys, often none: a drop's new orders and customers).
+func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan, all bool) (read, holding string, ok bool, err error) {
+	if len(man.Files) == 0 || (!all && (len(man.PartitionBy) == 0 || len(man.Files) < 2)) {
 		return "", "", false, nil
 	}
 	read = engine.ReadSQL(x.lk, man, fileColumn)
@@ -484,7 +485,7 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	proj := strings.Join(cols, ", ")
 	// The old rows of the keys, with the file each is in: one scan of the
 	// published files serves the delta, the count and the files to rewrite.
-	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p)
+	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
 	}
