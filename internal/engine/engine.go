@@ -300,6 +300,14 @@ func (e *Engine) Lake() *lake.Lake {
 // ViewSQL is the statement that exposes a published table as a view reading
 // exactly the manifest's files.
 func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS SELECT * FROM %s", Ident(m.Layer), Ident(m.Table), ReadSQL(lk, m, ""))
+}
+
+// ReadSQL is the read_parquet call of a table's view: the same columns, in
+// the same order, plus a column named filename holding each row's file when
+// filename is not "". A query that reads some files of a table through it
+// (WHERE filename IN ...) sees the columns the view has.
+func ReadSQL(lk *lake.Lake, m *lake.Manifest, filename string) string {
 	files := lk.AbsFiles(m)
 	quoted := make([]string, len(files))
 	for i, f := range files {
@@ -313,21 +321,23 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 	// (--on-drift evolve): read them by name.
 	// (and the files of batches ingested before the Bronze layout changed:
 	// a landing zone's old batches keep the files they were written in).
-	union := ""
+	opts := ""
 	for _, f := range m.Files {
 		if len(f.Batches) > 0 {
-			union = ", union_by_name = true"
+			opts = ", union_by_name = true"
 			break
 		}
 	}
 	for _, in := range m.Inputs {
 		if in.Batch != "" {
-			union = ", union_by_name = true"
+			opts = ", union_by_name = true"
 			break
 		}
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS SELECT * FROM read_parquet([%s], hive_partitioning = %s%s)",
-		Ident(m.Layer), Ident(m.Table), strings.Join(quoted, ", "), hive, union)
+	if filename != "" {
+		opts += ", filename = " + Literal(filename)
+	}
+	return fmt.Sprintf("read_parquet([%s], hive_partitioning = %s%s)", strings.Join(quoted, ", "), hive, opts)
 }
 
 // EnsureSchema creates a schema once. Catalog changes go through one lock:

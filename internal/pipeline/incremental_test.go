@@ -120,6 +120,23 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
+	// A drop that quarantines nothing adds no (empty) file to the
+	// quarantine of an incremental model: an empty quarantine keeps its one
+	// file however many drops were applied.
+	empty := 0
+	for _, ts := range laketest.OpenRead(t, inc).Tables() {
+		m := ts.Manifest
+		if m == nil || m.Layer != lake.Quarantine || m.Rows != 0 || strings.HasPrefix(m.Table, "bronze_") {
+			continue
+		}
+		empty++
+		if len(m.Files) != 1 {
+			t.Errorf("%s: %d files for no row after %d drops, want 1", ts.Name, len(m.Files), len(drops))
+		}
+	}
+	if empty == 0 {
+		t.Error("no empty model quarantine to check")
+	}
 
 	flatSrc := t.TempDir()
 	flatOpts := opts

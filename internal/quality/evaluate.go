@@ -61,21 +61,37 @@ func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 	if built == "" {
 		in.built = relation
 	}
+	var fused []int
 	for i, c := range s.Checks {
 		if c.RowLevel() {
 			continue
 		}
-		start := time.Now()
-		err := fmt.Errorf("unknown kind %q", c.Kind)
-		if k, ok := lookupKind(c.Kind); ok {
-			err = k.eval(ctx, db, c, in, &results[i])
+		k, ok := lookupKind(c.Kind)
+		if !ok {
+			return nil, fmt.Errorf("%s: check %s (%s of %s): unknown kind %q", c.Pos(), c.ID, c.Kind, s.Table, c.Kind)
 		}
-		if err != nil {
+		if k.agg != nil {
+			fused = append(fused, i)
+			continue
+		}
+		start := time.Now()
+		if err := k.eval(ctx, db, c, in, &results[i]); err != nil {
 			return nil, fmt.Errorf("%s: check %s (%s of %s): %w", c.Pos(), c.ID, c.Kind, s.Table, err)
 		}
-		r := &results[i]
-		r.Duration = time.Since(start)
-		if r.Verdict != VerdictPass && c.Severity == SeverityError {
+		results[i].Duration = time.Since(start)
+	}
+	if len(fused) > 0 {
+		start := time.Now()
+		if err := s.evalFused(ctx, db, fused, in, results); err != nil {
+			return nil, err
+		}
+		share := time.Since(start) / time.Duration(len(fused))
+		for _, i := range fused {
+			results[i].Duration = share
+		}
+	}
+	for i, c := range s.Checks {
+		if r := &results[i]; !c.RowLevel() && r.Verdict != VerdictPass && c.Severity == SeverityError {
 			r.Blocking = true
 		}
 	}
@@ -259,20 +275,18 @@ func whereClause(w string) string {
 	return " WHERE " + w
 }
 
-func evalRowCount(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
-	relation := in.relation
-	q := fmt.Sprintf("SELECT count(*) FROM %s%s", relation, whereClause(c.Where))
-	if c.RelativeTo != "" {
-		q = fmt.Sprintf("SELECT (%s), (SELECT count(*) FROM %s)", q, TableRef(c.RelativeTo))
-	}
+func rowCountAgg(c Check, in tableInput) aggPlan {
 	var n, other int64
-	dest := []any{&n}
+	p := aggPlan{parts: []aggPart{{rel: in.relation, where: c.Where, exprs: []string{"count(*)"}}}, dest: []any{&n}}
 	if c.RelativeTo != "" {
-		dest = append(dest, &other)
+		p.parts = append(p.parts, aggPart{rel: TableRef(c.RelativeTo), exprs: []string{"count(*)"}})
+		p.dest = append(p.dest, &other)
 	}
-	if err := db.QueryRowContext(ctx, q).Scan(dest...); err != nil {
-		return err
-	}
+	p.judge = func(r *Result) { judgeRowCount(c, n, other, r) }
+	return p
+}
+
+func judgeRowCount(c Check, n, other int64, r *Result) {
 	r.RowsChecked = n
 	var problems []string
 	if c.MinRows != nil && n < *c.MinRows {
@@ -304,7 +318,6 @@ func evalRowCount(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Re
 	} else {
 		r.Observed = obs
 	}
-	return nil
 }
 
 func evalSchema(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
@@ -394,35 +407,40 @@ func NormalizeType(t string) string {
 	return base
 }
 
-func evalFreshness(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
+func freshnessAgg(c Check, in tableInput) aggPlan {
 	ref := "now()"
 	if c.Reference != "" {
 		ref = "(" + c.Reference + ")"
 	}
-	q := fmt.Sprintf(`SELECT count(*), CAST(max(%[1]s) AS VARCHAR),
-    epoch(CAST(%[2]s AS TIMESTAMPTZ) - CAST(max(%[1]s) AS TIMESTAMPTZ)),
-    CAST(%[2]s AS TIMESTAMPTZ) - CAST(max(%[1]s) AS TIMESTAMPTZ) > CAST(%[3]s AS INTERVAL),
-    CAST(CAST(%[2]s AS TIMESTAMPTZ) AS VARCHAR)
-FROM %[4]s%[5]s`, Ident(c.Column), ref, lit(c.MaxAge), in.relation, whereClause(c.Where))
+	col := Ident(c.Column)
 	var n int64
 	var newest, refText sql.NullString
 	var age sql.NullFloat64
 	var stale sql.NullBool
-	if err := db.QueryRowContext(ctx, q).Scan(&n, &newest, &age, &stale, &refText); err != nil {
-		return err
+	exprs := []string{
+		"count(*)",
+		fmt.Sprintf("CAST(max(%s) AS VARCHAR)", col),
+		fmt.Sprintf("epoch(CAST(%s AS TIMESTAMPTZ) - CAST(max(%s) AS TIMESTAMPTZ))", ref, col),
+		fmt.Sprintf("CAST(%s AS TIMESTAMPTZ) - CAST(max(%s) AS TIMESTAMPTZ) > CAST(%s AS INTERVAL)", ref, col, lit(c.MaxAge)),
+		fmt.Sprintf("CAST(CAST(%s AS TIMESTAMPTZ) AS VARCHAR)", ref),
 	}
-	r.RowsChecked = n
-	switch {
-	case !newest.Valid:
-		r.Verdict = c.Severity.failed()
-		r.Observed = fmt.Sprintf("no %s value: nothing is fresh", c.Column)
-	case stale.Valid && stale.Bool:
-		r.Verdict = c.Severity.failed()
-		r.Observed = fmt.Sprintf("newest %s %s is %s old at %s > max_age %s", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
-	default:
-		r.Observed = fmt.Sprintf("newest %s %s is %s old at %s (max_age %s)", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
+	return aggPlan{
+		parts: []aggPart{{rel: in.relation, where: c.Where, exprs: exprs}},
+		dest:  []any{&n, &newest, &age, &stale, &refText},
+		judge: func(r *Result) {
+			r.RowsChecked = n
+			switch {
+			case !newest.Valid:
+				r.Verdict = c.Severity.failed()
+				r.Observed = fmt.Sprintf("no %s value: nothing is fresh", c.Column)
+			case stale.Valid && stale.Bool:
+				r.Verdict = c.Severity.failed()
+				r.Observed = fmt.Sprintf("newest %s %s is %s old at %s > max_age %s", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
+			default:
+				r.Observed = fmt.Sprintf("newest %s %s is %s old at %s (max_age %s)", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
+			}
+		},
 	}
-	return nil
 }
 
 func fmtAge(seconds float64) string {
@@ -436,9 +454,9 @@ func fmtAge(seconds float64) string {
 	}
 }
 
-// evalReconcile: with include_quarantined, this table's side is every row
+// reconcileAgg: with include_quarantined, this table's side is every row
 // built.
-func evalReconcile(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
+func reconcileAgg(c Check, in tableInput) aggPlan {
 	relation := in.relation
 	if c.IncludeQuarantined {
 		relation = in.built
@@ -455,21 +473,23 @@ func evalReconcile(ctx context.Context, db *sql.DB, c Check, in tableInput, r *R
 	if c.IncludeQuarantined {
 		name += " (published + quarantined)"
 	}
-	q := fmt.Sprintf("SELECT CAST((SELECT %s FROM %s%s) AS DOUBLE), CAST((SELECT %s FROM %s%s) AS DOUBLE)",
-		c.Expr, relation, whereClause(c.Where), c.ToExpr, other, whereClause(c.ToWhere))
 	var a, b sql.NullFloat64
-	if err := db.QueryRowContext(ctx, q).Scan(&a, &b); err != nil {
-		return err
+	return aggPlan{
+		parts: []aggPart{
+			{rel: relation, where: c.Where, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.Expr)}},
+			{rel: other, where: c.ToWhere, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.ToExpr)}},
+		},
+		dest: []any{&a, &b},
+		judge: func(r *Result) {
+			// An aggregate over no rows (NULL) counts as 0.
+			diff := a.Float64 - b.Float64
+			r.Observed = fmt.Sprintf("%s = %s, %s %s = %s, difference %s (tolerance %g)",
+				name, fmtNum(a.Float64), otherName, c.ToExpr, fmtNum(b.Float64), fmtNum(diff), c.Tolerance)
+			if math.Abs(diff) > c.Tolerance+1e-12*math.Max(math.Abs(a.Float64), math.Abs(b.Float64)) {
+				r.Verdict = c.Severity.failed()
+			}
+		},
 	}
-	// An aggregate over no rows (NULL) counts as 0.
-	diff := a.Float64 - b.Float64
-	obs := fmt.Sprintf("%s = %s, %s %s = %s, difference %s (tolerance %g)",
-		name, fmtNum(a.Float64), otherName, c.ToExpr, fmtNum(b.Float64), fmtNum(diff), c.Tolerance)
-	if math.Abs(diff) > c.Tolerance+1e-12*math.Max(math.Abs(a.Float64), math.Abs(b.Float64)) {
-		r.Verdict = c.Severity.failed()
-	}
-	r.Observed = obs
-	return nil
 }
 
 func fmtNum(f float64) string {

@@ -83,6 +83,10 @@ type kindSpec struct {
 	compile func(s *Suite, c Check, relation string, n int) rowSQL
 	// eval (table-level kinds) judges the rows to publish as a whole.
 	eval func(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error
+	// agg (table-level kinds that aggregate) compiles the check to
+	// aggregates, which Evaluate computes with those of the suite's other
+	// checks in one query; newRegistry derives eval from it.
+	agg func(c Check, in tableInput) aggPlan
 }
 
 func (k *kindSpec) level() Level {
@@ -322,7 +326,7 @@ func newRegistry() kindRegistry {
 				}
 				return []ref{{field: "relative_to", table: c.RelativeTo}}
 			},
-			eval: evalRowCount,
+			agg: rowCountAgg,
 		},
 		{
 			kind: KindSchema,
@@ -352,7 +356,7 @@ func newRegistry() kindRegistry {
 				{Name: "where", Doc: "SQL predicate: consider only these rows."},
 			},
 			refs: thisColumn,
-			eval: evalFreshness,
+			agg:  freshnessAgg,
 		},
 		{
 			kind: KindReconcile,
@@ -391,7 +395,7 @@ func newRegistry() kindRegistry {
 				}
 				return []ref{{field: "to", table: c.To}}
 			},
-			eval: evalReconcile,
+			agg: reconcileAgg,
 		},
 	}
 
@@ -414,6 +418,12 @@ func newRegistry() kindRegistry {
 		r.common[f.Name] = true
 	}
 	for _, s := range specs {
+		if s.agg != nil {
+			if s.eval != nil {
+				panic("quality: kind " + string(s.kind) + " has both agg and eval")
+			}
+			s.eval = aggEval(s.agg)
+		}
 		if (s.compile == nil) == (s.eval == nil) {
 			panic("quality: kind " + string(s.kind) + " needs exactly one of compile and eval")
 		}

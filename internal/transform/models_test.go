@@ -174,6 +174,15 @@ func TestModelTraps(t *testing.T) {
 			"SELECT strftime(purchase_date, '%Y-%m') FROM silver.orders WHERE order_id = '" + o10 + "'", "2017-11"},
 		{"dim_date covers every fact date",
 			"SELECT count(*) FROM gold.fact_sales f LEFT JOIN gold.dim_date d USING (date_id) WHERE d.date_id IS NULL", "0"},
+		// The model converts only the instants near the extremes to local time.
+		{"dim_date spans the local dates of every timestamp, each converted",
+			`SELECT (SELECT min(date) || ' ' || max(date) FROM gold.dim_date) = (SELECT min(d) || ' ' || max(d) FROM (
+				SELECT purchase_date AS d FROM silver.orders UNION ALL SELECT delivered_date FROM silver.orders
+				UNION ALL SELECT estimated_date FROM silver.orders UNION ALL SELECT review_date FROM silver.order_reviews
+				UNION ALL SELECT CAST(timezone('America/Sao_Paulo', order_approved_at) AS DATE) FROM silver.orders
+				UNION ALL SELECT CAST(timezone('America/Sao_Paulo', order_delivered_carrier_date) AS DATE) FROM silver.orders
+				UNION ALL SELECT CAST(timezone('America/Sao_Paulo', review_answer_timestamp) AS DATE) FROM silver.order_reviews))`,
+			"true"},
 	}
 	for _, tc := range tests {
 		if got := scalar(t, eng, tc.q); got != tc.want {

@@ -11,14 +11,26 @@
 -- column day_of_week: ISO day of week, 1 = Monday ... 7 = Sunday.
 -- column day_name: Day name in English (Monday ...).
 -- column is_weekend: TRUE on Saturday and Sunday.
-WITH local_dates AS (
+WITH instants AS (
+    -- UTC instants whose Brazilian local date counts
+    SELECT order_approved_at AS t FROM ref('silver.orders')
+    UNION ALL SELECT order_delivered_carrier_date FROM ref('silver.orders')
+    UNION ALL SELECT review_answer_timestamp FROM ref('silver.order_reviews')
+),
+instant_bounds AS (
+    SELECT min(t) AS lo, max(t) AS hi FROM instants
+),
+local_dates AS (
     SELECT purchase_date AS d FROM ref('silver.orders')
-    UNION ALL SELECT CAST(timezone('America/Sao_Paulo', order_approved_at) AS DATE) FROM ref('silver.orders')
-    UNION ALL SELECT CAST(timezone('America/Sao_Paulo', order_delivered_carrier_date) AS DATE) FROM ref('silver.orders')
     UNION ALL SELECT delivered_date FROM ref('silver.orders')
     UNION ALL SELECT estimated_date FROM ref('silver.orders')
     UNION ALL SELECT review_date FROM ref('silver.order_reviews')
-    UNION ALL SELECT CAST(timezone('America/Sao_Paulo', review_answer_timestamp) AS DATE) FROM ref('silver.order_reviews')
+    -- Converting every instant to local time was most of this model's cost; only
+    -- instants within two days of the earliest or the latest can have the
+    -- earliest or latest local date (a zone's UTC offset varies by hours).
+    UNION ALL SELECT CAST(timezone('America/Sao_Paulo', t) AS DATE)
+    FROM instants, instant_bounds
+    WHERE t < lo + INTERVAL 2 DAY OR t > hi - INTERVAL 2 DAY
 ),
 bounds AS (
     SELECT min(d) AS lo, max(d) AS hi FROM local_dates
