@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 )
@@ -16,6 +18,8 @@ func newQueryCmd(a *app) *cobra.Command {
 	var (
 		format   string
 		snapshot int64
+		estimate bool
+		maxScan  string
 	)
 	cmd := &cobra.Command{
 		Use:   "query [flags] \"SQL\"",
@@ -47,6 +51,24 @@ that reads exactly the files its manifest lists.`,
 			if len(eng.Tables()) == 0 && len(eng.Damaged()) == 0 {
 				return engine.ErrNoTables
 			}
+			if estimate || maxScan != "" {
+				est, err := catalog.Estimate(cmd.Context(), eng.DB(), lk, eng.Tables(), args[0])
+				if err != nil {
+					return err
+				}
+				if estimate {
+					printEstimate(est)
+					return nil
+				}
+				budget, err := catalog.ParseBytes(maxScan)
+				if err != nil {
+					return fmt.Errorf("--max-scan: %w", err)
+				}
+				if est.Bytes > budget {
+					printEstimate(est)
+					return fmt.Errorf("query refused: Athena would scan %s, more than --max-scan %s", decimalBytes(est.Bytes), maxScan)
+				}
+			}
 			res, err := eng.Query(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("query: %w", err)
@@ -56,7 +78,36 @@ that reads exactly the files its manifest lists.`,
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
 	cmd.Flags().Int64Var(&snapshot, "snapshot", 0, "read this older snapshot instead of the current one (ids: nexus snapshots)")
+	cmd.Flags().BoolVar(&estimate, "estimate", false, "do not run the query: print the bytes Athena would scan for it and the price")
+	cmd.Flags().StringVar(&maxScan, "max-scan", "", "refuse the query when Athena would scan more than this (e.g. 1GB)")
 	return cmd
+}
+
+// printEstimate prints what Athena would scan for a query, per table scan.
+func printEstimate(est *catalog.ScanEstimate) {
+	fmt.Printf("%-32s %-13s %12s  %s\n", "table", "files", "bytes", "columns")
+	for _, s := range est.Scans {
+		files := fmt.Sprintf("%d/%d", s.Files, s.FilesTotal)
+		if s.UpperBound {
+			files += " (≤)"
+		}
+		fmt.Printf("%-32s %-13s %12s  %s\n", s.Table, files, decimalBytes(s.Bytes), strings.Join(s.Columns, ", "))
+	}
+	fmt.Printf("Athena would scan %s (%d bytes); billed %s (rounded up to the MB, 10 MB at least): US$%.6f at US$%.0f per TB\n",
+		decimalBytes(est.Bytes), est.Bytes, decimalBytes(est.Billed), est.USD, catalog.AthenaUSDPerTB)
+}
+
+// decimalBytes is a size in decimal units, as Athena bills.
+func decimalBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func newTablesCmd(a *app) *cobra.Command {

@@ -339,3 +339,36 @@ func TestDoctorOnS3(t *testing.T) {
 		t.Errorf("after the repair %s, before %s", after, before)
 	}
 }
+
+// query --estimate says what Athena would scan without running the query:
+// the files the partition filters keep (as many as DuckDB reads for the
+// same query), the bytes of the columns read in them (the footers' chunk
+// sizes), and the price; --max-scan refuses a query over budget.
+func TestQueryEstimate(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", "4")
+	nexus(t, dir, false, "run", "--source", "data", "--no-reports", "--lake", "lake")
+	q := "SELECT sum(price) FROM gold.fact_sales WHERE year = 2017 AND month = 3"
+	out := nexus(t, dir, false, "query", "--lake", "lake", "--estimate", q)
+	files, _ := filepath.Glob(filepath.Join(dir, "lake", "gold", "fact_sales", "*", "year=2017", "month=3", "*.parquet"))
+	if len(files) != 1 {
+		t.Fatalf("partition files: %v", files)
+	}
+	// DuckDB's own account of the same query: the files it read.
+	analyze := nexus(t, dir, false, "query", "--lake", "lake", "--format", "csv", "EXPLAIN ANALYZE "+q)
+	if !strings.Contains(analyze, "Total Files Read: 1") {
+		t.Fatalf("DuckDB read other than one file:\n%s", analyze)
+	}
+	chunk := nexus(t, dir, false, "query", "--lake", "lake", "--format", "csv",
+		"SELECT sum(total_compressed_size) FROM parquet_metadata('"+files[0]+"') WHERE path_in_schema = 'price'")
+	want := strings.TrimSpace(chunk[strings.LastIndex(strings.TrimSpace(chunk), "\n")+1:])
+	if !strings.Contains(out, "Athena would scan") || !strings.Contains(out, "("+want+" bytes)") || !strings.Contains(out, "1/") {
+		t.Errorf("estimate (want %s bytes in 1 file):\n%s", want, out)
+	}
+	if out := nexus(t, dir, true, "query", "--lake", "lake", "--max-scan", "1kB", "SELECT sum(price) FROM gold.fact_sales"); !strings.Contains(out, "query refused") {
+		t.Errorf("--max-scan over budget:\n%s", out)
+	}
+	if out := nexus(t, dir, false, "query", "--lake", "lake", "--max-scan", "1GB", "--format", "csv", q); strings.Contains(out, "Athena") {
+		t.Errorf("--max-scan under budget prints the estimate:\n%s", out)
+	}
+}

@@ -99,3 +99,16 @@ func TestAthenaDDL(t *testing.T) {
 		t.Errorf("a HUGEINT column: %v", err)
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1GB": 1e9, "500MB": 5e8, "10kB": 1e4, "1.5TB": 15e11, "42": 42, " 2 gb ": 2e9} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GB", "-1MB", "1PB", "ten"} {
+		if _, err := ParseBytes(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}

@@ -1,0 +1,350 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/keystone/nexus/internal/lake"
+)
+
+// Athena's price: US$5 per TB scanned (decimal units), each query billed
+// at least 10 MB, rounded up to the megabyte.
+const (
+	AthenaUSDPerTB  = 5.0
+	athenaMinBilled = 10_000_000
+	athenaRounding  = 1_000_000
+)
+
+// TableScan is what one table scan of a query reads.
+type TableScan struct {
+	Table      string // layer.table
+	Columns    []string
+	Files      int // files left after partition pruning
+	FilesTotal int
+	Bytes      int64 // compressed bytes of the columns' chunks in those files
+	// UpperBound: the engine prunes some files and the estimate counts the
+	// largest of them (it cannot tell which).
+	UpperBound bool
+}
+
+// ScanEstimate is what Athena would scan, and bill, for a query.
+type ScanEstimate struct {
+	Scans  []TableScan
+	Bytes  int64
+	Billed int64
+	USD    float64
+}
+
+// Estimate says, without running it, how many bytes Athena would scan for
+// a query on the lake: the columns each table scan reads (DuckDB's plan of
+// the same query), in the files left after partition pruning, summed from
+// the Parquet footers (the column chunks' compressed sizes, which is what
+// a columnar engine fetches from S3). db is a session with the lake's views.
+func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, query string) (*ScanEstimate, error) {
+	var key, plan string
+	if err := db.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&key, &plan); err != nil {
+		return nil, fmt.Errorf("estimate: plan the query: %w", err)
+	}
+	var nodes []planNode
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
+		return nil, fmt.Errorf("estimate: read the plan: %w", err)
+	}
+	var scans []planNode
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if n.Name == "READ_PARQUET" || n.Info.string("Function") == "READ_PARQUET" {
+			scans = append(scans, n)
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	for _, n := range nodes {
+		walk(n)
+	}
+	named, err := referencedTables(ctx, db, query)
+	if err != nil {
+		return nil, err
+	}
+	est := &ScanEstimate{}
+	colBytes := map[string]map[string]map[string]int64{}
+	for _, n := range scans {
+		cols := splitList(n.Info.string("Projections"))
+		cols = append(cols, filterColumns(n.Info.string("Filters"))...)
+		scanned, total := -1, -1
+		if k, t, ok := strings.Cut(n.Info.string("Scanning Files"), "/"); ok {
+			scanned, _ = strconv.Atoi(strings.TrimSpace(k))
+			total, _ = strconv.Atoi(strings.TrimSpace(t))
+		}
+		// Which table: the one whose files and columns fit this scan; when
+		// several do, the one that costs most (an estimate must not be low).
+		var best *TableScan
+		for _, m := range tables {
+			if !named[m.Layer+"."+m.Table] || total >= 0 && len(m.Files) != total {
+				continue
+			}
+			have := map[string]bool{}
+			for _, c := range m.Schema {
+				have[c.Name] = true
+			}
+			var used []string
+			fits := true
+			for _, c := range cols {
+				if !have[c] {
+					fits = false
+					break
+				}
+				if !contains(used, c) {
+					used = append(used, c)
+				}
+			}
+			if !fits {
+				continue
+			}
+			name := m.Layer + "." + m.Table
+			if colBytes[name] == nil {
+				cb, err := columnBytes(ctx, db, lk, m)
+				if err != nil {
+					return nil, err
+				}
+				colBytes[name] = cb
+			}
+			ts := scanOf(name, used, colBytes[name], len(m.Files), scanned)
+			if ts.UpperBound {
+				// The files the partition filters keep, when they can be
+				// evaluated here: then the estimate is exact.
+				if kept, err := prunedFiles(ctx, db, lk, m, n.Info.string("File Filters")); err == nil && len(kept) == scanned {
+					ts = TableScan{Table: name, Columns: used, FilesTotal: len(m.Files), Files: len(kept)}
+					for _, f := range kept {
+						for _, c := range used {
+							ts.Bytes += colBytes[name][f][c]
+						}
+					}
+				}
+			}
+			if best == nil || ts.Bytes > best.Bytes {
+				best = &ts
+			}
+		}
+		if best == nil {
+			return nil, fmt.Errorf("estimate: a scan of %d file(s) reading %s matches no table of the lake", total, strings.Join(cols, ", "))
+		}
+		est.Scans = append(est.Scans, *best)
+		est.Bytes += best.Bytes
+	}
+	est.Billed = max(athenaMinBilled, int64(math.Ceil(float64(est.Bytes)/athenaRounding))*athenaRounding)
+	est.USD = float64(est.Billed) / 1e12 * AthenaUSDPerTB
+	return est, nil
+}
+
+// referencedTables are the lake tables (layer.table) a query names, from
+// DuckDB's parse of it.
+func referencedTables(ctx context.Context, db *sql.DB, query string) (map[string]bool, error) {
+	var v any // the driver gives JSON as decoded values
+	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)", query).Scan(&v); err != nil {
+		return nil, fmt.Errorf("estimate: parse the query: %w", err)
+	}
+	if s, ok := v.(string); ok {
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return nil, fmt.Errorf("estimate: parse the query: %w", err)
+		}
+	}
+	if m, ok := v.(map[string]any); ok && m["error"] == true {
+		return nil, fmt.Errorf("estimate: the query does not parse: %v", m["error_message"])
+	}
+	out := map[string]bool{}
+	var walk func(x any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			if t["type"] == "BASE_TABLE" {
+				out[fmt.Sprint(t["schema_name"])+"."+fmt.Sprint(t["table_name"])] = true
+			}
+			for _, c := range t {
+				walk(c)
+			}
+		case []any:
+			for _, c := range t {
+				walk(c)
+			}
+		}
+	}
+	walk(v)
+	return out, nil
+}
+
+// scanOf is a table scan reading cols in scanned of its files (the
+// largest for those columns when the engine pruned some).
+func scanOf(table string, cols []string, byFile map[string]map[string]int64, total, scanned int) TableScan {
+	ts := TableScan{Table: table, Columns: cols, FilesTotal: total, Files: total}
+	per := make([]int64, 0, len(byFile))
+	for _, c := range byFile {
+		var b int64
+		for _, col := range cols {
+			b += c[col]
+		}
+		per = append(per, b)
+	}
+	sort.Slice(per, func(i, j int) bool { return per[i] > per[j] })
+	if scanned >= 0 && scanned < total {
+		ts.Files, ts.UpperBound = scanned, true
+		per = per[:min(scanned, len(per))]
+	}
+	for _, b := range per {
+		ts.Bytes += b
+	}
+	return ts
+}
+
+// prunedFiles evaluates a scan's partition filters ("(year = 2017)(month =
+// 3)") on the partition values of a table's files: the files kept.
+func prunedFiles(ctx context.Context, db *sql.DB, lk *lake.Lake, m *lake.Manifest, filters string) ([]string, error) {
+	if filters == "" || len(m.PartitionBy) == 0 {
+		return nil, fmt.Errorf("no partition filter")
+	}
+	expr := strings.ReplaceAll(strings.TrimSpace(filters), ")(", ") AND (")
+	var rows []string
+	abs := lk.AbsFiles(m)
+	for i, f := range m.Files {
+		vals := []string{"'" + strings.ReplaceAll(abs[i], "'", "''") + "'"}
+		for _, p := range m.PartitionBy {
+			v := "NULL"
+			for _, seg := range strings.Split(f.Path, "/") {
+				if k, x, ok := strings.Cut(seg, "="); ok && k == p {
+					if _, err := strconv.Atoi(x); err != nil {
+						return nil, fmt.Errorf("partition %s=%q", k, x)
+					}
+					v = x
+				}
+			}
+			vals = append(vals, v)
+		}
+		rows = append(rows, "("+strings.Join(vals, ", ")+")")
+	}
+	cols := append([]string{"nexus_file"}, m.PartitionBy...)
+	q := fmt.Sprintf("SELECT nexus_file FROM (VALUES %s) t(%s) WHERE %s", strings.Join(rows, ", "), strings.Join(cols, ", "), expr)
+	r, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var f string
+		if err := r.Scan(&f); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, r.Err()
+}
+
+// columnBytes reads the footers of a table's files: per file, per top-level
+// column, the compressed bytes of its chunks.
+func columnBytes(ctx context.Context, db *sql.DB, lk *lake.Lake, m *lake.Manifest) (map[string]map[string]int64, error) {
+	out := map[string]map[string]int64{}
+	files := lk.AbsFiles(m)
+	if len(files) == 0 {
+		return out, nil
+	}
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
+		out[f] = map[string]int64{}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT file_name, split_part(path_in_schema, ', ', 1), sum(total_compressed_size)::BIGINT
+		FROM parquet_metadata([`+strings.Join(quoted, ", ")+`]) GROUP BY ALL`)
+	if err != nil {
+		return nil, fmt.Errorf("estimate: footers of %s.%s: %w", m.Layer, m.Table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var file, col string
+		var n int64
+		if err := rows.Scan(&file, &col, &n); err != nil {
+			return nil, err
+		}
+		if out[file] == nil {
+			out[file] = map[string]int64{}
+		}
+		out[file][col] += n
+	}
+	return out, rows.Err()
+}
+
+// planNode is a node of DuckDB's JSON plan.
+type planNode struct {
+	Name     string     `json:"name"`
+	Children []planNode `json:"children"`
+	Info     planInfo   `json:"extra_info"`
+}
+
+// planInfo is a node's extra_info: strings, or lists of strings.
+type planInfo map[string]any
+
+func (p planInfo) string(k string) string {
+	switch v := p[k].(type) {
+	case string:
+		return v
+	case []any:
+		var parts []string
+		for _, x := range v {
+			parts = append(parts, fmt.Sprint(x))
+		}
+		return strings.Join(parts, "\n")
+	}
+	return ""
+}
+
+// splitList splits a plan's list of names (one per line).
+func splitList(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, strings.Trim(l, `"`))
+		}
+	}
+	return out
+}
+
+// filterColumns are the column names a plan's pushed-down filters name
+// (the first word of each filter: "price>=10.00 AND price IS NOT NULL").
+func filterColumns(s string) []string {
+	var out []string
+	for _, l := range splitList(s) {
+		f := strings.FieldsFunc(l, func(r rune) bool {
+			return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		})
+		if len(f) > 0 && !contains(out, f[0]) {
+			out = append(out, f[0])
+		}
+	}
+	return out
+}
+
+// ParseBytes reads a size: 1GB, 500MB, 10kB, 1TB, or a number of bytes
+// (decimal units, as Athena bills).
+func ParseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 500MB, 1GB)", s)
+	}
+	return int64(f * float64(mult)), nil
+}
