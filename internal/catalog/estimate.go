@@ -15,9 +15,10 @@ import (
 
 // Athena's price: US$5 per TB scanned (decimal units), each query billed
 // at least 10 MB, rounded up to the megabyte.
+// The cost slide of the deck prices its scenarios with the same figures.
 const (
 	AthenaUSDPerTB  = 5.0
-	athenaMinBilled = 10_000_000
+	AthenaMinBilled = 10_000_000
 	athenaRounding  = 1_000_000
 )
 
@@ -138,7 +139,7 @@ func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 		est.Scans = append(est.Scans, *best)
 		est.Bytes += best.Bytes
 	}
-	est.Billed = max(athenaMinBilled, int64(math.Ceil(float64(est.Bytes)/athenaRounding))*athenaRounding)
+	est.Billed = max(AthenaMinBilled, int64(math.Ceil(float64(est.Bytes)/athenaRounding))*athenaRounding)
 	est.USD = float64(est.Billed) / 1e12 * AthenaUSDPerTB
 	return est, nil
 }

@@ -3,16 +3,18 @@ package report
 import (
 	"fmt"
 	"math"
+
+	"github.com/keystone/nexus/internal/catalog"
 )
 
 // Public list prices (US East, on-demand, as published by AWS) and the
 // stated assumptions of the cost slide. Everything else on the slide is
 // computed from the lake's manifests.
 const (
-	athenaUSDPerTB        = 5.0   // Athena SQL: US$ per TB scanned
-	athenaMinBytes        = 10e6  // Athena bills at least 10 MB per query
-	s3USDPerGBMonth       = 0.023 // S3 Standard, first 50 TB
-	redshiftNodeUSDPerH   = 1.086 // ra3.xlplus on-demand
+	athenaUSDPerTB        = catalog.AthenaUSDPerTB  // Athena SQL: US$ per TB scanned (one home: the query estimate's)
+	athenaMinBytes        = catalog.AthenaMinBilled // Athena bills at least 10 MB per query
+	s3USDPerGBMonth       = 0.023                   // S3 Standard, first 50 TB
+	redshiftNodeUSDPerH   = 1.086                   // ra3.xlplus on-demand
 	redshiftNodes         = 2
 	hoursPerMonth         = 730
 	redshiftRMSUSDPerGBMo = 0.024 // Redshift managed storage
