@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 )
 
@@ -122,8 +123,8 @@ type TableDDL struct {
 // AthenaName is the Athena table of a lake table: layer_table.
 func AthenaName(m *lake.Manifest) string { return m.Layer + "_" + m.Table }
 
-// quote makes a SQL string literal.
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// quote makes a SQL string literal (the same quoting as DuckDB's).
+func quote(s string) string { return engine.Literal(s) }
 
 // AthenaDDL writes the CREATE EXTERNAL TABLE statement of a table. Its
 // files may sit in several version directories (an append carries the
@@ -236,9 +237,9 @@ func athenaParts(t TableDDL) (props [][2]string, cols, parts []column, loc strin
 func PartitionValues(m *lake.Manifest) (map[string][]int, error) {
 	seen := map[string]map[int]bool{}
 	for _, f := range m.Files {
-		for _, seg := range strings.Split(f.Path, "/") {
-			k, v, ok := strings.Cut(seg, "=")
-			if !ok || !contains(m.PartitionBy, k) {
+		for _, k := range m.PartitionBy {
+			v, ok := f.Partition(k)
+			if !ok {
 				continue
 			}
 			n, err := strconv.Atoi(v)

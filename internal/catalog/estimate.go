@@ -213,16 +213,14 @@ func prunedFiles(ctx context.Context, db *sql.DB, lk *lake.Lake, m *lake.Manifes
 	var rows []string
 	abs := lk.AbsFiles(m)
 	for i, f := range m.Files {
-		vals := []string{"'" + strings.ReplaceAll(abs[i], "'", "''") + "'"}
+		vals := []string{quote(abs[i])}
 		for _, p := range m.PartitionBy {
 			v := "NULL"
-			for _, seg := range strings.Split(f.Path, "/") {
-				if k, x, ok := strings.Cut(seg, "="); ok && k == p {
-					if _, err := strconv.Atoi(x); err != nil {
-						return nil, fmt.Errorf("partition %s=%q", k, x)
-					}
-					v = x
+			if x, ok := f.Partition(p); ok {
+				if _, err := strconv.Atoi(x); err != nil {
+					return nil, fmt.Errorf("partition %s=%q", p, x)
 				}
+				v = x
 			}
 			vals = append(vals, v)
 		}
@@ -256,7 +254,7 @@ func columnBytes(ctx context.Context, db *sql.DB, lk *lake.Lake, m *lake.Manifes
 	}
 	quoted := make([]string, len(files))
 	for i, f := range files {
-		quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
+		quoted[i] = quote(f)
 		out[f] = map[string]int64{}
 	}
 	rows, err := db.QueryContext(ctx, `SELECT file_name, split_part(path_in_schema, ', ', 1), sum(total_compressed_size)::BIGINT

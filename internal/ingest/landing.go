@@ -168,11 +168,9 @@ func fileBatches(f lake.File) []string {
 	if len(f.Batches) > 0 {
 		return f.Batches
 	}
-	for _, seg := range strings.Split(f.Path, "/") {
-		if id, ok := strings.CutPrefix(seg, "batch="); ok {
-			if _, err := batchDate(id); err == nil {
-				return []string{id}
-			}
+	if id, ok := f.Partition("batch"); ok {
+		if _, err := batchDate(id); err == nil {
+			return []string{id}
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package lake
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -19,6 +18,17 @@ func AthenaManifestDir(m *Manifest) string {
 	return fmt.Sprintf("%s/athena/%s.%s/%s", metaDir, m.Layer, m.Table, pathBase(m.Dir))
 }
 
+// Partition is the value of a hive partition key in the file's path
+// (…/year=2017/month=3/part-0.parquet: Partition("month") is "3").
+func (f File) Partition(key string) (string, bool) {
+	for _, seg := range strings.Split(f.Path, "/") {
+		if k, v, ok := strings.Cut(seg, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // AthenaManifests are the symlink manifest files of a table version:
 // lake-relative path → content, one s3:// URL of a data file per line
 // (location is the lake's s3:// root); one per partition directory of a
@@ -28,9 +38,9 @@ func AthenaManifests(m *Manifest, location string) map[string][]byte {
 	byDir := map[string][]string{}
 	for _, f := range m.Files {
 		var parts []string
-		for _, seg := range strings.Split(f.Path, "/") {
-			if k, _, ok := strings.Cut(seg, "="); ok && slices.Contains(m.PartitionBy, k) {
-				parts = append(parts, seg)
+		for _, k := range m.PartitionBy {
+			if v, ok := f.Partition(k); ok {
+				parts = append(parts, k+"="+v)
 			}
 		}
 		dir := AthenaManifestDir(m)

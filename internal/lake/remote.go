@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // A lake on an object store is worked on through a mirror: a local lake
@@ -318,31 +320,30 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 // fetch links data files into the mirror from the cache, downloading the
 // missing ones, a few at a time.
 func (r *remote) fetch(ctx context.Context, cache string, files []File) error {
+	// Every failure is told (each names its file), not only the first.
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		g    errgroup.Group
+		mu   sync.Mutex
+		errs error
 	)
-	slots := make(chan struct{}, 8)
+	g.SetLimit(8)
 	seen := map[string]bool{}
 	for _, f := range files {
 		if r.pulled[f.Path] || seen[f.Path] {
 			continue
 		}
 		seen[f.Path] = true
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
+		g.Go(func() error {
 			if err := r.fetchOne(ctx, cache, f); err != nil {
 				mu.Lock()
-				first = errors.Join(first, err)
+				errs = errors.Join(errs, err)
 				mu.Unlock()
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	return first
+	_ = g.Wait() // the goroutines return nil: their errors are in errs
+	return errs
 }
 
 // cacheKey names a data file in the cache: files are immutable per version
@@ -521,50 +522,25 @@ func (r *remote) lost(err error, id int64) error {
 // upload puts files of the mirror to the store, a few at a time; the first
 // failure (after the store's retries) stops the rest and is the error.
 func (r *remote) upload(ctx context.Context, l *Lake, rels []string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		first  error
-		failed int
-	)
-	slots := make(chan struct{}, 4)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for _, rel := range rels {
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			err := func() error {
-				f, err := os.Open(l.Abs(rel))
-				if err != nil {
-					return err
-				}
-				defer f.Close() // read only: nothing to lose
-				info, err := f.Stat()
-				if err != nil {
-					return err
-				}
-				_, err = r.store.Put(ctx, rel, f, info.Size(), PutCondition{})
-				return err
-			}()
+		g.Go(func() error {
+			f, err := os.Open(l.Abs(rel))
 			if err != nil {
-				mu.Lock()
-				failed++
-				if first == nil {
-					first = err
-					cancel()
-				}
-				mu.Unlock()
+				return err
 			}
-		}()
+			defer f.Close() // read only: nothing to lose
+			info, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			_, err = r.store.Put(ctx, rel, f, info.Size(), PutCondition{})
+			return err
+		})
 	}
-	wg.Wait()
-	if first != nil {
-		return fmt.Errorf("commit to %s: uploading %d file(s): %w; nothing of this run is visible (the files it uploaded are orphans: no snapshot lists them)", r.store, len(rels), first)
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("commit to %s: uploading %d file(s): %w; nothing of this run is visible (the files it uploaded are orphans: no snapshot lists them)", r.store, len(rels), err)
 	}
 	return nil
 }
@@ -606,23 +582,7 @@ func (r *remote) pullRuns(ctx context.Context) error {
 // Whether it may is the filesystem's (and the store's) to say: a
 // read-only lake answers fs.ErrPermission.
 func (l *Lake) SaveMeta(rel string, b []byte) error {
-	p := l.MetaDir(filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".save-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name()) // the write's own error is the one to tell
+	if err := writeFileAtomic(l.MetaDir(filepath.FromSlash(rel)), b, false); err != nil {
 		return err
 	}
 	if l.remote != nil {

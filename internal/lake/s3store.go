@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 )
 
 // S3Options say how to reach S3: the standard AWS chain (environment,
@@ -175,35 +175,23 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReaderAt, size int64
 	}
 	n := int((size + s.o.PartSize - 1) / s.o.PartSize)
 	parts := make([]types.CompletedPart, n)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	slots := make(chan struct{}, s.o.PartConcurrency)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.PartConcurrency)
 	for i := range n {
 		off := int64(i) * s.o.PartSize
 		length := min(s.o.PartSize, size-off)
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.loc.Bucket, Key: k, UploadId: up.UploadId,
+		g.Go(func() error {
+			out, err := s.client.UploadPart(gctx, &s3.UploadPartInput{Bucket: &s.loc.Bucket, Key: k, UploadId: up.UploadId,
 				PartNumber: aws.Int32(int32(i + 1)), Body: io.NewSectionReader(r, off, length), ContentLength: aws.Int64(length)})
-			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("part %d of %d: %w", i+1, n, err)
-				}
-				return
+				return fmt.Errorf("part %d of %d: %w", i+1, n, err)
 			}
 			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if first != nil {
-		return abort(first)
+	if err := g.Wait(); err != nil {
+		return abort(err)
 	}
 	out, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.loc.Bucket, Key: k, UploadId: up.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, IfNoneMatch: ifNone, IfMatch: ifMatch})

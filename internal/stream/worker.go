@@ -10,12 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -502,8 +502,9 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 	}
 	runID := lake.NewRunID(time.Now())
 	type tableAppend struct {
-		table ingest.TableResult
-		rows  []ingest.StreamRecord
+		entity *Entity
+		rows   []ingest.StreamRecord
+		res    ingest.TableResult
 	}
 	var work []*tableAppend
 	for _, e := range w.reg.List() {
@@ -513,30 +514,25 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 		}
 		stats.Duplicates += int64(len(byTable[e.Table.Name]) - len(rows))
 		if len(rows) > 0 {
-			work = append(work, &tableAppend{table: ingest.TableResult{Table: e.Table.Name}, rows: rows})
+			work = append(work, &tableAppend{entity: e, rows: rows})
 		}
 	}
 	// The tables are independent versions of one commit: they are written
-	// at once, on the cores there are.
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	// at once, on the cores there are; every failure is told.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, a := range work {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			e, _ := w.reg.ByTable(a.table.Table)
-			a.table = ingest.AppendStream(ctx, lk, ingest.Options{RunID: runID, Logger: w.log}, e.Table, a.rows)
-		}()
+		g.Go(func() error {
+			a.res = ingest.AppendStream(ctx, lk, ingest.Options{RunID: runID, Logger: w.log}, a.entity.Table, a.rows)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the results carry the errors
 	var errs error
 	for _, a := range work {
-		if a.table.Err != nil {
-			errs = errors.Join(errs, a.table.Err)
-		}
-		stats.Rows += a.table.RowsWritten
-		stats.Quarantined += a.table.RowsQuarantined
+		errs = errors.Join(errs, a.res.Err)
+		stats.Rows += a.res.RowsWritten
+		stats.Quarantined += a.res.RowsQuarantined
 	}
 	if errs != nil {
 		return fmt.Errorf("stream worker: %w", errs)
