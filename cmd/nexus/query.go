@@ -36,6 +36,9 @@ that reads exactly the files its manifest lists.`,
 				return err
 			}
 			if cmd.Flags().Changed("snapshot") {
+				if lake.IsRemote(a.cfg.Lake) {
+					return fmt.Errorf("--snapshot does not work on a lake on S3 yet: its mirror holds the current snapshot only")
+				}
 				if snapshot < 1 {
 					return fmt.Errorf("--snapshot %d: snapshot ids start at 1 (see nexus snapshots)", snapshot)
 				}
@@ -132,7 +135,7 @@ quarantine tables (a gate that quarantined nothing) are left out unless --all.`,
 				damaged[f.Table] = true
 			}
 			if len(ms) == 0 && len(damaged) == 0 {
-				fmt.Println("no tables published yet in", lk.Root, "- run `nexus demo` or `nexus ingest`")
+				fmt.Println("no tables published yet in", lk.Location(), "- run `nexus demo` or `nexus ingest`")
 				return nil
 			}
 			shown, hidden := visibleTables(ms, all)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -374,5 +376,37 @@ func TestQueryEstimate(t *testing.T) {
 	}
 	if out := nexus(t, dir, false, "query", "--lake", "lake", "--max-scan", "1GB", "--format", "csv", q); strings.Contains(out, "Athena") {
 		t.Errorf("--max-scan under budget prints the estimate:\n%s", out)
+	}
+}
+
+// A lake that is not there is said so, with where: a bucket that does not
+// exist, a prefix with nothing committed, a server that is not S3. None
+// reads as an empty lake (doctor called it "all intact"), and no mirror or
+// lock file is left behind.
+func TestS3LakeNotThere(t *testing.T) {
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	notS3 := httptest.NewServer(http.NotFoundHandler())
+	defer notS3.Close()
+	for _, tc := range []struct {
+		lake, endpoint string
+		args           []string
+		want           string
+	}{
+		{"s3://nope-bucket/olist", srv.Endpoint, []string{"query", "SELECT 1"}, "bucket nope-bucket does not exist at " + srv.Endpoint},
+		{"s3://nope-bucket/olist", srv.Endpoint, []string{"doctor"}, "bucket nope-bucket does not exist"},
+		{"s3://" + srv.Bucket + "/typo", srv.Endpoint, []string{"tables"}, "no lake at s3://" + srv.Bucket + "/typo"},
+		{"s3://" + srv.Bucket + "/typo", srv.Endpoint, []string{"catalog", "ddl"}, "no lake at s3://" + srv.Bucket + "/typo"},
+		{"s3://" + srv.Bucket + "/olist", notS3.URL, []string{"query", "SELECT 1"}, "no lake at s3://" + srv.Bucket + "/olist (server " + notS3.URL + ")"},
+	} {
+		args := append(tc.args, "--lake", tc.lake, "--s3-endpoint", tc.endpoint, "--cache-dir", cache)
+		out := nexus(t, dir, true, args...)
+		if !strings.Contains(out, tc.want) || strings.Contains(out, "no published tables") || strings.Contains(out, "intact") {
+			t.Errorf("%v:\n%s\nwant %q", tc.args, out, tc.want)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(cache, "mirrors")); len(left) != 0 {
+		t.Errorf("left in the cache: %v", left)
 	}
 }

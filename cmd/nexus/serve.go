@@ -86,7 +86,7 @@ Stop with Ctrl-C.`,
 				a.log.Warn("warm-up", "err", err)
 			}
 			a.log.Info("dashboard ready", "addr", ln.Addr().String(), "warmup", time.Since(start))
-			fmt.Printf("Dashboard of %s on http://%s/ (Ctrl-C to stop)\n", lk.Root, ln.Addr())
+			fmt.Printf("Dashboard of %s on http://%s/ (Ctrl-C to stop)\n", lk.Location(), ln.Addr())
 			select {
 			case err := <-errc:
 				return fmt.Errorf("serve: %w", err)

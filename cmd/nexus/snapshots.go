@@ -59,7 +59,7 @@ Read an older one with 'nexus query --snapshot N'; make it current again with
 				return enc.Encode(snaps)
 			}
 			if len(snaps) == 0 {
-				fmt.Println("no snapshots yet in", lk.Root, "- run `nexus demo` or `nexus run`")
+				fmt.Println("no snapshots yet in", lk.Location(), "- run `nexus demo` or `nexus run`")
 				return nil
 			}
 			return printSnapshots(os.Stdout, snaps, lk.SnapshotID())

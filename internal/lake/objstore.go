@@ -50,6 +50,8 @@ type PutCondition struct {
 var (
 	// ErrObjectNotFound: no object has the key.
 	ErrObjectNotFound = errors.New("no such object")
+	// ErrNoBucket: the lake's bucket does not exist.
+	ErrNoBucket = errors.New("no such bucket")
 	// ErrPreconditionFailed: a conditional write lost (another writer
 	// created or changed the object first).
 	ErrPreconditionFailed = errors.New("precondition failed")

@@ -72,7 +72,18 @@ type remote struct {
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
 // its current snapshot, in the cache (nothing is written to the store).
 func OpenRemoteRead(ctx context.Context, root string, o RemoteOptions) (*Lake, error) {
-	return openRemote(ctx, root, o, OpenRead)
+	l, err := openRemote(ctx, root, o, OpenRead)
+	if err == nil && l.remote.etag == "" {
+		// As OpenRead of a directory that holds no lake: a typo in the
+		// prefix is said, not read as an empty lake.
+		at := ""
+		if o.S3.Endpoint != "" {
+			at = " (server " + o.S3.Endpoint + ")"
+		}
+		err = errors.Join(fmt.Errorf("no lake at %s%s: nothing committed there (`nexus run --lake %s` makes one)", l.remote.store, at, root), l.Release())
+		return nil, err
+	}
+	return l, err
 }
 
 // OpenRemote opens the lake at an s3:// root for writing (creating it when
@@ -90,7 +101,7 @@ func openRemote(ctx context.Context, root string, o RemoteOptions, open func(str
 	}
 	l, err := open(r.mirror)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, (&Lake{remote: r}).Release())
 	}
 	l.remote = r
 	return l, nil
@@ -168,11 +179,13 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	}
 	if err != nil {
 		_ = os.RemoveAll(mirror) // nothing in it yet; the lock's error is the one to tell
+		_ = os.Remove(mirror + mirrorLockSuffix)
 		return nil, fmt.Errorf("cache %s: lock the mirror: %w", cache, err)
 	}
 	start := time.Now()
 	if err := r.pull(ctx, cache); err != nil {
-		_ = os.RemoveAll(mirror) // a failed pull leaves nothing behind; its error is the one to tell
+		// A failed pull leaves nothing behind; its error is the one to tell.
+		_ = (&Lake{remote: r}).Release()
 		return nil, err
 	}
 	evicted, err := evictCache(filepath.Join(cache, "objects"), o.CacheBytes)

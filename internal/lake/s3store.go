@@ -97,24 +97,34 @@ func (s *S3Store) s3Err(op, key string, err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound":
+		case "NoSuchKey", "NotFound": // NotFound: a HEAD's answer has no body
 			return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, ErrObjectNotFound)
+		case "NoSuchBucket":
+			return fmt.Errorf("%s %s/%s: %w: bucket %s does not exist%s", op, s.loc, key, ErrNoBucket, s.loc.Bucket, s.at())
 		case "PreconditionFailed", "ConditionalRequestConflict":
 			return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, ErrPreconditionFailed)
 		case "AccessDenied":
 			return fmt.Errorf("%s %s/%s: %w (%v)", op, s.loc, key, fs.ErrPermission, err)
 		}
 	}
+	// Any other 404 is not "no such object": a server that is not S3, a key
+	// the server does not know, say. Only a condition's status is mapped.
 	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) {
 		switch re.HTTPStatusCode() {
-		case http.StatusNotFound:
-			return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, ErrObjectNotFound)
 		case http.StatusPreconditionFailed, http.StatusConflict:
 			return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, ErrPreconditionFailed)
 		}
 	}
 	return fmt.Errorf("%s %s/%s: %w", op, s.loc, key, err)
+}
+
+// at says which server, when it is not AWS.
+func (s *S3Store) at() string {
+	if s.o.Endpoint == "" {
+		return ""
+	}
+	return " at " + s.o.Endpoint
 }
 
 func info(key string, size *int64, etag *string, mod *time.Time) ObjectInfo {

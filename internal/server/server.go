@@ -339,6 +339,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // lakeName is what clients are told of the lake: its directory's name.
 func lakeName(lk *lake.Lake) string {
+	if loc := lk.Location(); loc != lk.Root {
+		return loc // a lake on S3: its URL, not its local mirror's name
+	}
 	if abs, err := filepath.Abs(lk.Root); err == nil {
 		return filepath.Base(abs)
 	}
