@@ -16,7 +16,9 @@ func newCatalogCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "catalog", Short: "What other query engines (Athena, Glue) need to read the lake",
 		// A subcommand it does not have is an error (exit 1), not its help.
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return fmt.Errorf("nexus catalog: which? ddl or sync (see --help)") }}
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return fmt.Errorf("nexus catalog: which? ddl or sync (see --help)")
+		}}
 	cmd.AddCommand(newCatalogDDLCmd(a), newCatalogSyncCmd(a))
 	return cmd
 }
