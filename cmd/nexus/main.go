@@ -101,6 +101,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 	root.PersistentFlags().StringVar(&a.remote.S3.Region, "s3-region", "", "with --lake s3://…: the AWS region (default: the AWS configuration's)")
 	root.PersistentFlags().StringVar(&a.remote.S3.Profile, "s3-profile", "", "with --lake s3://…: the AWS profile of the shared configuration")
 	root.PersistentFlags().Int64Var(&a.remote.CacheBytes, "cache-bytes", 20<<30, "with --lake s3://…: the most the data file cache holds; the files used longest ago go first")
+	root.PersistentFlags().DurationVar(&a.remote.LeaseTTL, "s3-lease-ttl", lake.DefaultLeaseTTL, "with --lake s3://…: how long the scheduler's lease (one scheduler per lake, one cycle at a time) outlives a holder that died; renewed every third of it")
 	root.PersistentFlags().StringVar(&a.remote.CacheDir, "cache-dir", "", "with --lake s3://…: where the data files read from S3 are cached (default: the user's cache directory, nexus/)")
 	// For finding where a command's time goes (go tool pprof FILE); hidden:
 	// a developer's tool, not part of the interface.
@@ -193,7 +194,18 @@ func (a *app) init(cmd *cobra.Command) error {
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "serve", "tables", "transform", "vacuum"}
+	return []string{"analyze", "backfill", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "runs", "scheduler", "serve", "tables", "transform", "trigger", "vacuum"}
+}
+
+// runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run
+// store: the lake itself, or for a lake on S3 this machine's state directory
+// for it (SQLite wants a local file; the run records of the lake itself are
+// in the bucket).
+func (a *app) runStoreRoot() (string, error) {
+	if !lake.IsRemote(a.cfg.Lake) {
+		return a.cfg.Lake, nil
+	}
+	return lake.StateDir(a.cfg.Lake, a.remote)
 }
 
 // configName names where the settings come from, for messages.

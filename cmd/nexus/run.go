@@ -74,12 +74,6 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 	opts.Progress = bars.Update
 	opts.Logger = a.log
 	opts.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
-	if reports && lake.IsRemote(a.cfg.Lake) {
-		// They would be written in the command's mirror, which goes when
-		// it ends: not kept anywhere yet.
-		fmt.Fprintln(os.Stderr, "note: the reports (charts, dashboard export, deck) are not written for a lake on S3 yet; `nexus serve --lake s3://…` shows the dashboard")
-		reports = false
-	}
 	if reports {
 		opts.Finish = outputs.Refresh
 	}

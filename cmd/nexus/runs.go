@@ -42,10 +42,16 @@ attempts, steps and failed checks of one run. Read-only.`,
 			if st := runstore.Status(status); st != "" && !st.Valid() {
 				return fmt.Errorf("--status %q: want one of %v", status, runstore.Statuses())
 			}
-			if _, err := lake.OpenUnpinned(a.cfg.Lake); err != nil {
-				return err // no lake there: say so, as every read command does
+			if !lake.IsRemote(a.cfg.Lake) {
+				if _, err := lake.OpenUnpinned(a.cfg.Lake); err != nil {
+					return err // no lake there: say so, as every read command does
+				}
 			}
-			st, err := runstore.OpenStoreRead(a.cfg.Lake)
+			storeRoot, err := a.runStoreRoot()
+			if err != nil {
+				return err
+			}
+			st, err := runstore.OpenStoreRead(storeRoot)
 			if errors.Is(err, runstore.ErrNoStore) {
 				if format == "json" {
 					fmt.Println("[]")
@@ -95,7 +101,11 @@ func newRunsShowCmd(a *app) *cobra.Command {
 			if err != nil || id <= 0 {
 				return fmt.Errorf("run %q: want a run number (nexus runs lists them)", args[0])
 			}
-			st, err := runstore.OpenStoreRead(a.cfg.Lake)
+			storeRoot, err := a.runStoreRoot()
+			if err != nil {
+				return err
+			}
+			st, err := runstore.OpenStoreRead(storeRoot)
 			if err != nil {
 				return err
 			}

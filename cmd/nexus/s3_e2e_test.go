@@ -15,6 +15,8 @@ import (
 
 	"github.com/keystone/nexus/internal/gluetest"
 	"github.com/keystone/nexus/internal/s3test"
+	"github.com/keystone/nexus/internal/schedule"
+	"github.com/keystone/nexus/internal/schedule/runstore"
 )
 
 // The lake on S3 (a real S3 server on loopback): `nexus run` builds it,
@@ -444,5 +446,79 @@ func TestS3LakeNotThere(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(cache, "mirrors")); len(left) != 0 {
 		t.Errorf("left in the cache: %v", left)
+	}
+}
+
+// The scheduler on S3: its cycles build the lake in the bucket (reports
+// included), one scheduler per lake across machines (a lease in the bucket:
+// a second one is refused, naming the holder), and when the holder is
+// SIGKILLed another machine's scheduler takes over once the lease expired.
+func TestSchedulerOnS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long end-to-end test")
+	}
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	root := "s3://" + srv.Bucket + "/sched"
+	// Two machines: each its own cache, mirrors and run store.
+	machine := func(name string, args ...string) []string {
+		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, name), "--s3-lease-ttl", "3s")
+	}
+	runStore := func(name string) string { return filepath.Join(dir, name, "state", srv.Bucket, "sched") }
+	nexus(t, dir, false, "generate", "--out", "land", "--scale", "0.02", "--seed", "5", "--daily-from", "2018-08-25")
+	cfg := "schedule:\n  retries: 1\n  retry_backoff: 300ms\n  sensor:\n    stable_for: 0s\n    poke_interval: 100ms\n"
+	if err := os.WriteFile(filepath.Join(dir, "nexus.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sched := func(name string) []string {
+		return machine(name, "--source", "land", "--cron", "@every 2s", "--metrics-addr", "")
+	}
+	cycleDone := func(name string, after int64) int64 {
+		var id int64
+		waitFor(t, "a cycle of "+name, 3*time.Minute, func() bool {
+			r := runOf(storeRuns(t, runStore(name)), after, schedule.JobAnalytics, finished(runstore.StatusSucceeded))
+			if r != nil {
+				id = r.ID
+			}
+			return r != nil
+		})
+		return id
+	}
+	a := startScheduler(t, dir, sched("a")...)
+	cycleDone("a", 0)
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(nexus(t, dir, false, machine("c", "query", "--format", "json", "SELECT count(*) AS n FROM gold.fact_sales")...)), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0]["n"].(float64) == 0 {
+		t.Fatalf("gold.fact_sales on S3 after a cycle: %v", rows)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, "sched", "_nexus", "reports", "deck", "deck.html")); err != nil {
+		t.Errorf("the cycle's reports are not in the bucket: %v", err)
+	}
+	out := nexus(t, dir, true, append([]string{"scheduler"}, sched("b")...)...)
+	if !strings.Contains(out, "held by") || !strings.Contains(out, "scheduler") {
+		t.Errorf("a second scheduler on the lake:\n%s", out)
+	}
+
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	time.Sleep(4 * time.Second) // the dead holder's lease (3s) expires
+	b := startScheduler(t, dir, sched("b")...)
+	cycleDone("b", 0)
+	if out := nexus(t, dir, false, machine("b", "runs")...); !strings.Contains(out, schedule.JobAnalytics) {
+		t.Errorf("nexus runs on S3:\n%s", out)
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-b.done; err != nil {
+		t.Errorf("the scheduler stopped by SIGTERM: %v", err)
+	}
+	// Its lease is released: another scheduler may start at once.
+	if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, "sched", "_nexus", "locks", "scheduler.json")); !os.IsNotExist(err) {
+		t.Errorf("the lease after a clean stop: %v", err)
 	}
 }

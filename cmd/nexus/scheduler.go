@@ -75,16 +75,24 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	if source == "" {
 		source = a.cfg.Source
 	}
-	if _, err := lake.Open(a.cfg.Lake); err != nil {
-		return nil, nil, err
+	root := a.cfg.Lake
+	if !lake.IsRemote(root) {
+		if _, err := lake.Open(root); err != nil {
+			return nil, nil, err
+		}
+		// Absolute: alerts name the lake, and a relative path means
+		// nothing to whoever reads them.
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return nil, nil, err
+		}
+		root = abs
 	}
-	// Absolute: alerts name the lake, and a relative path means nothing to
-	// whoever reads them.
-	root, err := filepath.Abs(a.cfg.Lake)
+	storeRoot, err := a.runStoreRoot()
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := runstore.OpenStore(a.cfg.Lake)
+	store, err := runstore.OpenStore(storeRoot)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,7 +101,7 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	}
 	s := &schedule.Scheduler{
 		Plan: plan,
-		Env: &schedule.Env{Lake: root, Source: source, ProjectDir: f.project, OnDrift: a.cfg.OnDrift,
+		Env: &schedule.Env{Lake: root, Remote: a.remote, Source: source, ProjectDir: f.project, OnDrift: a.cfg.OnDrift,
 			Engine: engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}, Logger: a.log, Sensor: plan.Sensor},
 		Store:  store,
 		Alerts: schedule.NewNotifier(plan.Alerts, a.log),
@@ -125,8 +133,10 @@ up to the logical date, the day before the tick), olist_silver_to_gold,
 olist_data_quality, olist_analytics_refresh. Failed jobs are retried with
 exponential backoff (a permanent failure, such as a bad header, is not);
 alerts go to the webhooks; every cycle, run, attempt and step is kept in
-<lake>/_nexus/runs.db (see 'nexus runs'), and /metrics serves them to
-Prometheus.
+<lake>/_nexus/runs.db (see 'nexus runs'; for a lake on S3, in this
+machine's state directory: $XDG_STATE_HOME/nexus/<bucket>/<prefix>, or under
+--cache-dir), and /metrics serves them to Prometheus. One scheduler per lake:
+on S3 a lease in the bucket (_nexus/locks/) says which machine runs it.
 
 On start it resumes a cycle that a killed scheduler left unfinished, and runs
 the cycle missed while it was down (schedule.catchup). SIGTERM or Ctrl-C stops
@@ -172,7 +182,11 @@ configures it (see README); the flags override it.`,
 					return fmt.Errorf("--metrics-addr: %w", err)
 				}
 				mux := http.NewServeMux()
-				mux.Handle("/metrics", runstore.MetricsHandler(a.cfg.Lake))
+				storeRoot, err := a.runStoreRoot()
+				if err != nil {
+					return err
+				}
+				mux.Handle("/metrics", runstore.MetricsHandler(storeRoot))
 				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 				go func() {
 					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -204,10 +218,14 @@ func newPauseCmd(a *app, pause bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !lake.Exists(a.cfg.Lake) {
-				return fmt.Errorf("no lake at %s", a.cfg.Lake)
+			if !lake.IsRemote(a.cfg.Lake) && !lake.Exists(a.cfg.Lake) {
+				return fmt.Errorf("%w at %s", lake.ErrNoLake, a.cfg.Lake)
 			}
-			st, err := runstore.OpenStore(a.cfg.Lake)
+			storeRoot, err := a.runStoreRoot()
+			if err != nil {
+				return err
+			}
+			st, err := runstore.OpenStore(storeRoot)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -34,6 +35,10 @@ const metaDir = "_nexus"
 // ErrNoTable is returned by Manifest for a table the pinned snapshot does not
 // hold (never published, or not yet at that snapshot).
 var ErrNoTable = errors.New("table not published")
+
+// ErrNoLake: a reader was pointed at a place that holds no lake (nothing
+// committed there).
+var ErrNoLake = errors.New("no lake")
 
 // ErrReadOnly is returned when a lake opened for reading is asked to write.
 var ErrReadOnly = errors.New("lake opened read-only")
@@ -124,7 +129,7 @@ func OpenUnpinned(root string) (*Lake, error) {
 	}
 	if _, err := os.Stat(filepath.Join(abs, metaDir)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no lake at %s (run `nexus demo` or `nexus run` to create one, or pass --lake)", root)
+			return nil, fmt.Errorf("%w at %s (run `nexus demo` or `nexus run` to create one, or pass --lake)", ErrNoLake, root)
 		}
 		return nil, fmt.Errorf("lake %s: %w", root, err)
 	}
@@ -778,10 +783,15 @@ var ErrLocked = errors.New("lock held")
 
 // LockNamed takes the exclusive lock _nexus/<name>.lock without waiting, for
 // a process that must be alone on the lake in some role (one scheduler per
-// lake) while writers come and go under the writer lock.
+// lake) while writers come and go under the writer lock. On an object store
+// it is a lease in the store (see acquireLease).
 func (l *Lake) LockNamed(name string) (func(), error) {
 	if !l.writable {
 		return nil, fmt.Errorf("lake lock %s: %w", name, ErrReadOnly)
+	}
+	if l.remote != nil {
+		// Its holders are on different machines: a lease in the store.
+		return l.remote.acquireLease(context.Background(), name, l.remote.leaseTTL)
 	}
 	return l.flock(name+".lock", false)
 }

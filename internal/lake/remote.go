@@ -49,6 +49,9 @@ type RemoteOptions struct {
 	// MetadataOnly mirrors the pointer, snapshot and manifests without the
 	// data files: for commands that read no table (vacuum).
 	MetadataOnly bool
+	// LeaseTTL is how long a named lock (LockNamed) outlives its holder's
+	// last renewal (0: DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
 
 // remote is a lake handle's object store side.
@@ -72,6 +75,7 @@ type remote struct {
 	log                               *slog.Logger
 	// metaOnly: the mirror has no data files (RemoteOptions.MetadataOnly).
 	metaOnly bool
+	leaseTTL time.Duration
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
@@ -85,7 +89,7 @@ func OpenRemoteRead(ctx context.Context, root string, o RemoteOptions) (*Lake, e
 		if o.S3.Endpoint != "" {
 			at = " (server " + o.S3.Endpoint + ")"
 		}
-		err = errors.Join(fmt.Errorf("no lake at %s%s: nothing committed there (`nexus run --lake %s` makes one)", l.remote.store, at, root), l.Release())
+		err = errors.Join(fmt.Errorf("%w at %s%s: nothing committed there (`nexus run --lake %s` makes one)", ErrNoLake, l.remote.store, at, root), l.Release())
 		return nil, err
 	}
 	return l, err
@@ -138,6 +142,30 @@ func (l *Lake) Location() string {
 	return l.Root
 }
 
+// StateDir is where this machine keeps what it owns of a lake on an object
+// store that is not a cache (the scheduler's run store): under the cache
+// directory when one is given, else the user's state directory
+// ($XDG_STATE_HOME, or ~/.local/state), nexus/<bucket>/<prefix>.
+func StateDir(root string, o RemoteOptions) (string, error) {
+	loc, err := ParseS3(root)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Join(o.CacheDir, "state")
+	if o.CacheDir == "" {
+		base = os.Getenv("XDG_STATE_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("state directory for %s: %w (set XDG_STATE_HOME or --cache-dir)", root, err)
+			}
+			base = filepath.Join(home, ".local", "state")
+		}
+		base = filepath.Join(base, "nexus")
+	}
+	return filepath.Join(base, loc.Bucket, filepath.FromSlash(loc.Prefix)), nil
+}
+
 func cacheRoot(o RemoteOptions) (string, error) {
 	if o.CacheDir != "" {
 		return o.CacheDir, nil
@@ -174,7 +202,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL}
 	// In use while the process lives (the kernel drops the lock when it
 	// exits): another process's sweep leaves the mirror of a server up
 	// for days alone.
@@ -673,4 +701,52 @@ func (l *Lake) Sync(ctx context.Context) error {
 		return err
 	}
 	return r.pull(ctx, r.cache)
+}
+
+// OpenAny opens the lake at root, a directory or an s3:// URL (o says how
+// to reach the store and where its mirror goes): for writing (Open,
+// OpenRemote) or reading (OpenRead, OpenRemoteRead). Release the handle
+// when done.
+func OpenAny(ctx context.Context, root string, o RemoteOptions, write bool) (*Lake, error) {
+	switch {
+	case IsRemote(root) && write:
+		return OpenRemote(ctx, root, o)
+	case IsRemote(root):
+		return OpenRemoteRead(ctx, root, o)
+	case write:
+		return Open(root)
+	}
+	return OpenRead(root)
+}
+
+// PublishMeta makes the files under the metadata directory rel (e.g.
+// "reports") of a lake on an object store the store's too: the reports a
+// run renders in its mirror would go with it. A local lake has them already.
+func (l *Lake) PublishMeta(ctx context.Context, rel string) error {
+	if l.remote == nil {
+		return nil
+	}
+	var rels []string
+	root := l.MetaDir(filepath.FromSlash(rel))
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		r, err := filepath.Rel(l.Root, p)
+		if err != nil {
+			return err
+		}
+		rels = append(rels, filepath.ToSlash(r))
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", rel, err)
+	}
+	if err := l.remote.upload(ctx, l, rels); err != nil {
+		return fmt.Errorf("publish %s: %w", rel, err)
+	}
+	return nil
 }

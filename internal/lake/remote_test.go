@@ -340,3 +340,63 @@ func fmtIDs(ids []int64) []string {
 	}
 	return out
 }
+
+// A named lock on S3 is a lease: a second holder is refused with who holds
+// it; a holder that stops renewing (it died) loses it after its TTL to the
+// next taker; a holder whose lease was taken over does not free the new
+// holder's when it lets go; renewal keeps a live holder's lease.
+func TestRemoteLease(t *testing.T) {
+	open, st := remoteLake(t)
+	w := open(true)
+	publish(t, w, Bronze, "orders", "r1", 1)
+	if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := open(true), open(true)
+	a.remote.leaseTTL, b.remote.leaseTTL = 600*time.Millisecond, 600*time.Millisecond
+	unlockA, err := a.LockNamed("scheduler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Renewed: still held well past one TTL.
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := b.LockNamed("scheduler"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid") {
+		t.Fatalf("a second holder of a live lease: %v", err)
+	}
+	// Another name is another lock.
+	unlockCycle, err := b.LockNamed("cycle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockCycle()
+	// A takes a look at a lease that its holder stopped renewing: once
+	// expired, it is taken over.
+	stale := `{"owner": "dead host pid 1", "expires": "2000-01-01T00:00:00Z"}`
+	if _, err := st.Put(context.Background(), "_nexus/locks/dead.json", strings.NewReader(stale), int64(len(stale)), PutCondition{}); err != nil {
+		t.Fatal(err)
+	}
+	unlockDead, err := b.LockNamed("dead")
+	if err != nil {
+		t.Fatalf("an expired lease: %v", err)
+	}
+	unlockDead()
+	if _, _, err := getBytes(context.Background(), st, "_nexus/locks/dead.json"); !errors.Is(err, ErrObjectNotFound) {
+		t.Errorf("released lease: %v", err)
+	}
+	unlockA()
+	unlockB, err := b.LockNamed("scheduler")
+	if err != nil {
+		t.Fatalf("after the holder let go: %v", err)
+	}
+	// B stalls and its lease is taken over (written by another holder):
+	// B's renewal fails, and its late release leaves the new lease alone.
+	other := `{"owner": "other host pid 2", "expires": "2999-01-01T00:00:00Z"}`
+	if _, err := st.Put(context.Background(), "_nexus/locks/scheduler.json", strings.NewReader(other), int64(len(other)), PutCondition{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // a renewal tick (TTL/3) sees it
+	unlockB()
+	if got := readObject(t, st, "_nexus/locks/scheduler.json"); got != other {
+		t.Errorf("the lease taken over after a late release: %q", got)
+	}
+}

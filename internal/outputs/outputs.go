@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -26,6 +27,26 @@ func reportDir(lk *lake.Lake, name string) string { return lk.MetaDir("reports",
 // and deck when something was rebuilt or they are missing. Every number in
 // them is queried from the lake now.
 func Refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pipeline.Summary) pipeline.Step {
+	from := len(sum.Reports)
+	st := refresh(ctx, lk, opts, sum)
+	// A lake on S3: the reports were rendered in the run's mirror, which
+	// goes when the command ends; the bucket keeps them, and that is where
+	// the summary says they are.
+	if err := lk.PublishMeta(ctx, "reports"); err != nil {
+		st.Status, st.Error = pipeline.StepFailed, strings.TrimPrefix(st.Error+"; "+err.Error(), "; ")
+		return st
+	}
+	if lk.Location() != lk.Root {
+		for i := from; i < len(sum.Reports); i++ {
+			if rel, err := filepath.Rel(lk.Root, sum.Reports[i]); err == nil && !strings.HasPrefix(rel, "..") {
+				sum.Reports[i] = lk.Location() + "/" + filepath.ToSlash(rel)
+			}
+		}
+	}
+	return st
+}
+
+func refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pipeline.Summary) pipeline.Step {
 	start := time.Now()
 	st := pipeline.Step{Name: "reports", Kind: pipeline.StepReport, Status: pipeline.StepBuilt}
 	done := func() pipeline.Step { st.Duration = time.Since(start); return st }

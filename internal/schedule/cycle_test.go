@@ -595,7 +595,7 @@ func TestSensorWaitsForHalfCopiedFolder(t *testing.T) {
 		t.Fatalf("young folder: %+v", r)
 	}
 	if lake.Exists(s.root) {
-		if files, err := ingestedFiles(s.root); err != nil || len(files) > 0 {
+		if files, err := ingestedFiles(context.Background(), &Env{Lake: s.root}); err != nil || len(files) > 0 {
 			t.Fatalf("a half-copied folder was ingested: %v %v", files, err)
 		}
 	}
@@ -612,7 +612,7 @@ func TestSensorWaitsForHalfCopiedFolder(t *testing.T) {
 	if c, err = s.Trigger(ctx, JobIngestion, date, false); err != nil || c.Status != runstore.StatusSucceeded {
 		t.Fatalf("settled folder: %v %+v", err, c)
 	}
-	if files, err := ingestedFiles(s.root); err != nil || !files[drops[0]+"/olist_orders_dataset.csv"] {
+	if files, err := ingestedFiles(context.Background(), &Env{Lake: s.root}); err != nil || !files[drops[0]+"/olist_orders_dataset.csv"] {
 		t.Errorf("ingested after it settled: %v %v", files, err)
 	}
 }

@@ -20,10 +20,11 @@ const maxSkipRecords = 100
 // at every tick until ctx is done. One scheduler per lake: a second one is
 // refused.
 func (s *Scheduler) Serve(ctx context.Context) error {
-	lk, err := lake.Open(s.Env.Lake)
+	lk, release, err := s.Env.open(ctx, true, true)
 	if err != nil {
 		return err
 	}
+	defer release()
 	unlock, err := lk.LockNamed("scheduler")
 	if errors.Is(err, lake.ErrLocked) {
 		return fmt.Errorf("another nexus scheduler runs on the lake %s: %w", s.Env.Lake, err)

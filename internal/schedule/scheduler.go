@@ -78,17 +78,20 @@ var ErrCycleBusy = errors.New("another cycle is running on this lake (the schedu
 // marks what a dead holder left running as abandoned: with the lock held,
 // nothing else can be running.
 func (s *Scheduler) lockCycle(ctx context.Context) (func(), error) {
-	lk, err := lake.Open(s.Env.Lake)
+	lk, release, err := s.Env.open(ctx, true, true)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lk.LockNamed("cycle")
+	unlockCycle, err := lk.LockNamed("cycle")
 	if errors.Is(err, lake.ErrLocked) {
-		return nil, ErrCycleBusy
+		release()
+		return nil, fmt.Errorf("%w: %w", ErrCycleBusy, err)
 	}
 	if err != nil {
+		release()
 		return nil, err
 	}
+	unlock := func() { unlockCycle(); release() }
 	abandoned, err := s.Store.MarkAbandoned(record(ctx))
 	if err != nil {
 		unlock()

@@ -34,7 +34,7 @@ func waitForBatches(ctx context.Context, env *Env, date string) (note string, id
 	}
 	var known map[string]bool
 	if env.Sensor.Mode == SensorMarker {
-		if known, err = ingestedFiles(env.Lake); err != nil {
+		if known, err = ingestedFiles(ctx, env); err != nil {
 			return "", nil, true, err
 		}
 	}
@@ -151,15 +151,19 @@ func incomplete(dir string, s Sensor, now time.Time) (string, error) {
 
 // ingestedFiles is the set of landing-zone files ("dt=YYYY-MM-DD/name")
 // that Bronze holds now.
-func ingestedFiles(root string) (map[string]bool, error) {
+func ingestedFiles(ctx context.Context, env *Env) (map[string]bool, error) {
 	out := map[string]bool{}
-	if !lake.Exists(root) {
+	if !lake.IsRemote(env.Lake) && !lake.Exists(env.Lake) {
 		return out, nil // no lake yet: every file is new
 	}
-	lk, err := lake.OpenRead(root)
+	lk, release, err := env.open(ctx, false, true)
+	if errors.Is(err, lake.ErrNoLake) {
+		return out, nil
+	}
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	for _, t := range olist.Tables() {
 		m, err := lk.Manifest(lake.Bronze, t.Name)
 		if errors.Is(err, lake.ErrNoTable) {

@@ -64,7 +64,8 @@ func TaskNames() []string {
 
 // Env is what every task runs against.
 type Env struct {
-	Lake       string // lake root
+	Lake       string // lake root: a directory or s3://bucket/prefix
+	Remote     lake.RemoteOptions // how to reach a lake on S3, and where its mirrors go
 	Source     string // landing zone (dt=YYYY-MM-DD folders) or a directory of source files
 	ProjectDir string
 	OnDrift    string
@@ -153,12 +154,33 @@ func (e *Env) logger() *slog.Logger {
 	return e.Logger
 }
 
+// open opens the lake (local or on S3) for writing or reading; metaOnly:
+// the task reads no table (a lock, the manifests), so a lake on S3 brings
+// no data file. Call release when done.
+func (e *Env) open(ctx context.Context, write, metaOnly bool) (lk *lake.Lake, release func(), err error) {
+	o := e.Remote
+	o.MetadataOnly = metaOnly
+	if o.Logger == nil {
+		o.Logger = e.Logger
+	}
+	lk, err = lake.OpenAny(ctx, e.Lake, o, write)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk, func() {
+		if err := lk.Release(); err != nil {
+			e.logger().Warn("lake mirror not removed; swept later", "err", err)
+		}
+	}, nil
+}
+
 // withWriter opens the lake and holds its writer lock around fn.
-func (e *Env) withWriter(fn func(lk *lake.Lake) error) error {
-	lk, err := lake.Open(e.Lake)
+func (e *Env) withWriter(ctx context.Context, fn func(lk *lake.Lake) error) error {
+	lk, release, err := e.open(ctx, true, false)
 	if err != nil {
 		return err
 	}
+	defer release()
 	unlock, err := lk.Lock()
 	if err != nil {
 		return err
@@ -192,7 +214,7 @@ func runIngest(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
 		until = in.Date // a directory of whole files has no dates: it is taken as it is
 	}
 	var out *Outcome
-	err = env.withWriter(func(lk *lake.Lake) error {
+	err = env.withWriter(ctx, func(lk *lake.Lake) error {
 		sum, err := pipeline.Run(ctx, lk, pipeline.Options{SourceDir: env.Source, OnDrift: env.OnDrift, SkipModels: true,
 			Until: until, Batches: batches, Logger: env.logger(), Engine: env.Engine, ProjectDir: env.ProjectDir})
 		if err != nil {
@@ -209,7 +231,7 @@ func runIngest(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
 
 func runTransform(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
 	var out *Outcome
-	err := env.withWriter(func(lk *lake.Lake) error {
+	err := env.withWriter(ctx, func(lk *lake.Lake) error {
 		sum, err := pipeline.Run(ctx, lk, pipeline.Options{SkipIngest: true, Force: in.Force, Logger: env.logger(),
 			Engine: env.Engine, ProjectDir: env.ProjectDir})
 		if err != nil {
@@ -226,10 +248,11 @@ func runCheck(ctx context.Context, env *Env, _ TaskInput) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	lk, err := lake.OpenRead(env.Lake)
+	lk, release, err := env.open(ctx, false, false)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	eng, err := engine.Open(ctx, lk, env.Engine)
 	if err != nil {
 		return nil, err
@@ -283,7 +306,7 @@ func runCheck(ctx context.Context, env *Env, _ TaskInput) (*Outcome, error) {
 
 func runReports(ctx context.Context, env *Env, in TaskInput) (*Outcome, error) {
 	var out *Outcome
-	err := env.withWriter(func(lk *lake.Lake) error {
+	err := env.withWriter(ctx, func(lk *lake.Lake) error {
 		// Alone (a trigger), the reports are redone; in a cycle, when the
 		// jobs before changed something.
 		sum := &pipeline.Summary{Steps: in.Upstream}
