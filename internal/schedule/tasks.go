@@ -64,9 +64,9 @@ func TaskNames() []string {
 
 // Env is what every task runs against.
 type Env struct {
-	Lake       string // lake root: a directory or s3://bucket/prefix
+	Lake       string             // lake root: a directory or s3://bucket/prefix
 	Remote     lake.RemoteOptions // how to reach a lake on S3, and where its mirrors go
-	Source     string // landing zone (dt=YYYY-MM-DD folders) or a directory of source files
+	Source     string             // landing zone (dt=YYYY-MM-DD folders) or a directory of source files
 	ProjectDir string
 	OnDrift    string
 	Engine     engine.Options
