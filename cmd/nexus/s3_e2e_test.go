@@ -28,9 +28,15 @@ func TestLakeOnS3(t *testing.T) {
 	nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", "4")
 	s3 := []string{"--lake", "s3://" + srv.Bucket + "/olist", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "cache")}
 	out := nexus(t, dir, false, append([]string{"run", "--source", "data"}, s3...)...)
-	// No report is written into the mirror (which goes when the run ends).
-	if strings.Contains(out, "report: ") || !strings.Contains(out, "reports (charts, dashboard export, deck) are not written for a lake on S3") {
+	// The reports, rendered in the run's mirror (which goes when the run
+	// ends), are in the bucket, and the summary says so.
+	if !strings.Contains(out, "report: s3://"+srv.Bucket+"/olist/_nexus/reports/deck/deck.html") {
 		t.Errorf("reports of a run on S3:\n%s", out)
+	}
+	for _, f := range []string{"deck/deck.html", "dashboard/dashboard.html", "quality.html"} {
+		if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, "olist", "_nexus", "reports", filepath.FromSlash(f))); err != nil {
+			t.Errorf("report %s not in the bucket: %v", f, err)
+		}
 	}
 	if !strings.Contains(out, "succeeded") {
 		t.Fatalf("run on S3:\n%s", out)
@@ -114,7 +120,7 @@ func TestS3CommandsRefused(t *testing.T) {
 		want string
 	}{
 		{[]string{"snapshots", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
-		{[]string{"scheduler", "pause", "--lake", "s3://b/p"}, "these do: analyze"},
+		{[]string{"rollback", "1", "--lake", "s3://b/p"}, "these do: analyze"},
 		{[]string{"query", "--lake", "s3:///p", "SELECT 1"}, "no bucket"},
 	} {
 		out := nexus(t, dir, true, tc.args...)
@@ -510,6 +516,14 @@ func TestSchedulerOnS3(t *testing.T) {
 	cycleDone("b", 0)
 	if out := nexus(t, dir, false, machine("b", "runs")...); !strings.Contains(out, schedule.JobAnalytics) {
 		t.Errorf("nexus runs on S3:\n%s", out)
+	}
+	// pause is the run store's, on the scheduler's machine; on a bucket
+	// with no lake it is refused.
+	if out := nexus(t, dir, false, machine("b", "scheduler", "pause")...); !strings.Contains(out, "paused") {
+		t.Errorf("scheduler pause on S3: %s", out)
+	}
+	if out := nexus(t, dir, true, "scheduler", "pause", "--lake", "s3://"+srv.Bucket+"/nothing", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "b")); !strings.Contains(out, "no lake at") {
+		t.Errorf("scheduler pause where there is no lake: %s", out)
 	}
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -218,8 +218,8 @@ func newPauseCmd(a *app, pause bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !lake.IsRemote(a.cfg.Lake) && !lake.Exists(a.cfg.Lake) {
-				return fmt.Errorf("%w at %s", lake.ErrNoLake, a.cfg.Lake)
+			if err := a.lakeExists(); err != nil {
+				return err
 			}
 			storeRoot, err := a.runStoreRoot()
 			if err != nil {
