@@ -97,7 +97,6 @@ func fetch(t *testing.T, url string) fetched {
 	return fetched{resp.StatusCode, resp.Header.Get("Content-Type"), b}
 }
 
-
 // conforms lists where v does not match s: a field the schema lacks, a
 // required one missing, a value of another type.
 func conforms(v any, s *Schema, comps map[string]*Schema, at string) []string {
