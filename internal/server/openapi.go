@@ -208,6 +208,15 @@ func routeTable() []route {
 	)
 }
 
+// RoutePaths lists the paths the server answers, in the order of its table.
+func RoutePaths() []string {
+	var out []string
+	for _, rt := range routeTable() {
+		out = append(out, rt.path)
+	}
+	return out
+}
+
 // OpenAPI returns the API document of the server.
 func OpenAPI() *OpenAPIDoc {
 	doc := &OpenAPIDoc{
