@@ -76,10 +76,6 @@ func APIDoc(root string) (string, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		s := doc.Components.Schemas[n]
-		if n == "OpenAPIDoc" || s.GoType == "" || strings.HasPrefix(s.GoType, modulePath+"/internal/server.OpenAPI") ||
-			strings.HasPrefix(s.GoType, modulePath+"/internal/server.Schema") {
-			continue // the document's own types: see the OpenAPI specification
-		}
 		typeDoc, err := comments.of(s.GoType)
 		if err != nil {
 			return "", err
@@ -156,6 +152,9 @@ func writeOperation(b *strings.Builder, path string, op *server.Operation) {
 		for ct, mt := range r.Content {
 			if c == "200" {
 				what = typeText(mt.Schema)
+				if mt.Schema.Description != "" {
+					what = mt.Schema.Description
+				}
 				if ct != "application/json" {
 					what = "`" + ct + "`"
 				}
@@ -179,9 +178,6 @@ func typeText(s *server.Schema) string {
 	case s.Ref != "":
 		n := s.Ref[strings.LastIndex(s.Ref, "/")+1:]
 		t = fmt.Sprintf("[%s](#%s)", n, anchor(n))
-		if n == "OpenAPIDoc" {
-			t = "OpenAPI document"
-		}
 	case s.Type == "array":
 		t = "list of " + typeText(s.Items)
 	case s.Type == "object" && s.AdditionalProperties != nil:

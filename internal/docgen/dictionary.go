@@ -77,7 +77,7 @@ func writeTable(b *strings.Builder, g *transform.Graph, m *transform.Model, suit
 	for _, in := range g.Parents[m.Name] {
 		inputs = append(inputs, "`"+in+"`")
 	}
-	fmt.Fprintf(b, "- **Built from** %s by `%s`.\n", strings.Join(inputs, ", "), m.Path)
+	fmt.Fprintf(b, "- **Built from** %s by `%s`.\n", strings.Join(inputs, ", "), modelFile(m))
 	if suite != nil {
 		q := 0
 		for _, c := range suite.Checks {
@@ -103,16 +103,24 @@ func writeTable(b *strings.Builder, g *transform.Graph, m *transform.Model, suit
 		case c.Name == quality.FlagsColumn && suite != nil && suite.HasFlags():
 			d = "The ids of the `on_fail: keep` checks the row fails (`[]` for a clean row), added by the quality gate."
 		default:
-			return fmt.Errorf("docgen: data dictionary: %s: column %s is published but has no `-- column %s:` line in %s", m.Name, c.Name, c.Name, m.Path)
+			return fmt.Errorf("docgen: data dictionary: %s: column %s is published but has no `-- column %s:` line in %s", m.Name, c.Name, c.Name, modelFile(m))
 		}
 		fmt.Fprintf(b, "| `%s` | %s | %s |\n", c.Name, c.Type, cell(d))
 	}
 	for _, c := range m.Columns {
 		if !published[c.Name] {
-			return fmt.Errorf("docgen: data dictionary: %s: %s documents column %s, which the table does not have", m.Name, m.Path, c.Name)
+			return fmt.Errorf("docgen: data dictionary: %s: %s documents column %s, which the table does not have", m.Name, modelFile(m), c.Name)
 		}
 	}
 	return nil
+}
+
+// modelFile is where an embedded model's file is in the repository.
+func modelFile(m *transform.Model) string {
+	if strings.HasPrefix(m.Path, "models/") {
+		return "internal/transform/" + m.Path
+	}
+	return m.Path
 }
 
 // keyText is the grain of a model: its key columns.

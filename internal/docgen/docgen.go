@@ -43,11 +43,12 @@ func Text(ctx context.Context, o Options) (map[string][]byte, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	g, suites, err := pipeline.LoadGated("")
+	// The graph of the SQL alone: LoadGated's has the gates' extra edges.
+	_, suites, err := pipeline.LoadGated("")
 	if err != nil {
 		return nil, err
 	}
-	g, err = pipeline.LoadGraph("") // the graph of the SQL alone, without the gates' extra edges
+	g, err := pipeline.LoadGraph("")
 	if err != nil {
 		return nil, err
 	}

@@ -111,12 +111,12 @@ func runOutcome(ctx context.Context, db *sql.DB, s *quality.Suite, name string) 
 			priceText = "kept"
 		}
 	}
-	pub := fmt.Sprint(published)
+	pub, quar := fmt.Sprint(published), fmt.Sprint(g.Quarantined)
 	if r.Blocking {
-		// The gate's caller publishes nothing: the previous version stays.
-		pub = "none (previous version kept)"
+		// The gate's caller writes nothing: the previous version stays.
+		pub, quar = "none (previous version kept)", "none"
 	}
-	return fmt.Sprintf("%s | %s | %s | %d | %d | %s", r.Verdict, blocking, pub, g.Quarantined, flagged, priceText), nil
+	return fmt.Sprintf("%s | %s | %s | %s | %d | %s", r.Verdict, blocking, pub, quar, flagged, priceText), nil
 }
 
 func flaggedCount(s *quality.Suite) string {

@@ -161,7 +161,7 @@ func routeTable() []route {
 			handler: func(s *Server) http.HandlerFunc {
 				return s.data(a.Name, endpoint{a.Params, a.Run})
 			},
-			tag: "Analyses", summary: a.Title + ": " + a.Description, filter: true, params: intParams(a.Params...),
+			tag: "Analyses", summary: a.Title + " (" + a.Name + "): " + a.Description, filter: true, params: intParams(a.Params...),
 			body: a.Result(), errors: queryErrors,
 		})
 	}
@@ -193,7 +193,7 @@ func routeTable() []route {
 			},
 			body: QuarantineRows{}, errors: queryErrors},
 		route{path: openAPIPath, handler: func(s *Server) http.HandlerFunc { return s.openAPI },
-			tag: "Operations", summary: "This document (OpenAPI 3.0)", body: OpenAPIDoc{}},
+			tag: "Operations", summary: "This document (OpenAPI 3.0)", contentType: "application/json"},
 		route{path: "/healthz", handler: func(s *Server) http.HandlerFunc { return s.healthz },
 			tag: "Operations", summary: "Liveness: ok, or degraded with the damaged tables or the lake's error (still 200)",
 			body: Health{}, errors: map[int]string{http.StatusServiceUnavailable: "DuckDB does not answer"}},
@@ -253,6 +253,8 @@ func OpenAPI() *OpenAPIDoc {
 		ok := &Response{Description: "OK"}
 		if rt.body != nil {
 			ok.Content = map[string]MediaType{"application/json": {Schema: r.schema(reflect.TypeOf(rt.body))}}
+		} else if rt.contentType == "application/json" {
+			ok.Content = map[string]MediaType{rt.contentType: {Schema: &Schema{Type: "object", Description: "an OpenAPI 3.0 document"}}}
 		} else {
 			ok.Content = map[string]MediaType{rt.contentType: {Schema: &Schema{Type: "string"}}}
 		}
@@ -339,12 +341,14 @@ func (r *reflector) schema(t reflect.Type) *Schema {
 func (r *reflector) ref(t reflect.Type, build func(reflect.Type) *Schema) *Schema {
 	name, ok := r.names[t]
 	if !ok {
-		name = t.Name()
-		if name == "" {
+		if t.Name() == "" {
 			return build(t)
 		}
+		// Exported or not in Go, a schema's name is capitalized.
+		base := strings.ToUpper(t.Name()[:1]) + t.Name()[1:]
+		name = base
 		for n := 2; r.components[name] != nil; n++ {
-			name = fmt.Sprintf("%s%d", t.Name(), n)
+			name = fmt.Sprintf("%s%d", base, n)
 		}
 		r.names[t] = name
 		r.components[name] = &Schema{} // placeholder: recursive types

@@ -122,6 +122,9 @@ func conforms(v any, s *Schema, comps map[string]*Schema, at string) []string {
 		if s.Type != "object" && s.Type != "" {
 			return []string{at + ": an object, schema " + s.Type}
 		}
+		if s.Properties == nil && s.AdditionalProperties == nil {
+			return nil // any object
+		}
 		for k, fv := range v {
 			fs, ok := s.Properties[k]
 			if !ok {
