@@ -386,7 +386,7 @@ func modelsMermaid(g *transform.Graph) string {
 func layoutText(g *transform.Graph) string {
 	var b strings.Builder
 	b.WriteString("```\nlake/\n")
-	fmt.Fprintf(&b, "  bronze/<table>/v<N>-<run>/batch=…/part-*.parquet   %d tables, one per source file\n", len(g.Sources))
+	fmt.Fprintf(&b, "%-62s %s\n", "  bronze/<table>/v<N>-<run>/[batch=YYYY-MM-DD/]part-*.parquet", fmt.Sprintf("%d tables, one per source file", len(g.Sources)))
 	for _, layer := range []string{lake.Silver, lake.Gold} {
 		for _, name := range sortedModels(g) {
 			m := g.Models[name]
@@ -402,7 +402,7 @@ func layoutText(g *transform.Graph) string {
 			if m.Incremental != "" {
 				note = "incremental by " + m.Incremental
 			}
-			fmt.Fprintf(&b, "%-62s %s\n", dir, note)
+			b.WriteString(strings.TrimRight(fmt.Sprintf("%-62s %s", dir, note), " ") + "\n")
 		}
 	}
 	b.WriteString("  quarantine/<layer>_<table>/v<N>-<run>/part-*.parquet\n")
