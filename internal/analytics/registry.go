@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,12 @@ func (a Analysis) Run(ctx context.Context, db *sql.DB, f Filter, args Args) (any
 		return nil, err
 	}
 	return a.run(ctx, db, f, args)
+}
+
+// Result returns a zero value of the type Run returns (what /api/NAME
+// encodes), for the API document's schemas.
+func (a Analysis) Result() any {
+	return reflect.ValueOf(a.field(&Results{})).Elem().Interface()
 }
 
 // complete fills in the defaults of the parameters args lacks and checks

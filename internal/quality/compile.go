@@ -38,10 +38,7 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 			names = append(names, fmt.Sprintf("__nexus_n%d", n))
 			flags = append(flags, fmt.Sprintf("        %s AS __nexus_n%d", r.carry, n))
 		}
-		fail := r.fail
-		if c.Where != "" {
-			fail = fmt.Sprintf("coalesce((%s), FALSE) AND %s", c.Where, fail)
-		}
+		fail := r.failWhere(c)
 		name := fmt.Sprintf("__nexus_f%d", len(elems)+1)
 		names = append(names, name)
 		flags = append(flags, fmt.Sprintf("        %s AS %s", fail, name))

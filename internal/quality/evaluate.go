@@ -321,7 +321,7 @@ func judgeRowCount(c Check, n, other int64, r *Result) {
 }
 
 func evalSchema(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM %s)", in.relation))
+	rows, err := db.QueryContext(ctx, schemaQuery(in.relation))
 	if err != nil {
 		return err
 	}
@@ -377,6 +377,12 @@ func evalSchema(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Resu
 		r.Observed = fmt.Sprintf("%d columns as expected", len(expected))
 	}
 	return nil
+}
+
+// schemaQuery lists the columns of relation with their types; the schema
+// kind compares them with expect in Go.
+func schemaQuery(relation string) string {
+	return fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM %s)", relation)
 }
 
 var typeAliases = map[string]string{

@@ -42,11 +42,34 @@ func aggEval(agg func(c Check, in tableInput) aggPlan) func(ctx context.Context,
 	}
 }
 
-// runFused computes the aggregates of plans in one query: one scan per
-// distinct (relation, where), each a one-row subquery, cross-joined. It
+// runFused computes the aggregates of plans in one query (fusedQuery). It
 // reports false when that is not one row (an expression that is not an
 // aggregate): the caller then judges each check alone.
 func runFused(ctx context.Context, db *sql.DB, plans []aggPlan) (bool, error) {
+	q, dest := fusedQuery(plans)
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		if n++; n > 1 {
+			break
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// fusedQuery is the one query of plans: one scan per distinct (relation,
+// where), each a one-row subquery, cross-joined; dest receives its columns.
+func fusedQuery(plans []aggPlan) (string, []any) {
 	type group struct {
 		part  aggPart
 		alias string
@@ -77,25 +100,7 @@ func runFused(ctx context.Context, db *sql.DB, plans []aggPlan) (bool, error) {
 	for _, g := range groups {
 		from = append(from, fmt.Sprintf("(SELECT %s FROM %s%s) AS %s", strings.Join(g.part.exprs, ", "), g.part.rel, whereClause(g.part.where), g.alias))
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s", strings.Join(cols, ", "), strings.Join(from, " CROSS JOIN "))
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		if n++; n > 1 {
-			break
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return false, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	return n == 1, nil
+	return fmt.Sprintf("SELECT %s FROM %s", strings.Join(cols, ", "), strings.Join(from, " CROSS JOIN ")), dest
 }
 
 // evalFused judges the checks of s at idx (kinds with an agg) in one

@@ -63,6 +63,14 @@ type KindDoc struct {
 	Level  Level
 	Doc    string
 	Fields []FieldDoc // the fields the kind accepts beyond CommonFields, in reference order
+	// Example is a check of the kind in a suite of Example.Table.
+	Example KindExample
+}
+
+// KindExample is a check as written in the suite of Table: one YAML list item.
+type KindExample struct {
+	Table string
+	YAML  string
 }
 
 // kindSpec is everything the package knows about one kind. Adding a kind is
@@ -73,6 +81,9 @@ type kindSpec struct {
 	// fields are the kind's own fields; a row-level kind also accepts
 	// rowFields, appended by newRegistry.
 	fields []FieldDoc
+	// example is a check of the kind, shown in the reference (and checked
+	// against the real tables by internal/docgen's tests).
+	example KindExample
 	// check validates a parsed check beyond the presence of its required
 	// fields, and fills defaults. Nil: nothing more to check.
 	check func(c *Check, at checkAt) error
@@ -87,6 +98,9 @@ type kindSpec struct {
 	// aggregates, which Evaluate computes with those of the suite's other
 	// checks in one query; newRegistry derives eval from it.
 	agg func(c Check, in tableInput) aggPlan
+	// query (table-level kinds without agg) is the SQL eval runs, for the
+	// reference.
+	query func(c Check, in tableInput) string
 }
 
 func (k *kindSpec) level() Level {
@@ -104,6 +118,15 @@ type rowSQL struct {
 	// carry is an expression of the joined relation the reason reads,
 	// selected in the inner query as __nexus_n<n> (unique: the group size).
 	carry string
+}
+
+// failWhere is the failure predicate restricted to the rows c's where
+// selects.
+func (r rowSQL) failWhere(c Check) string {
+	if c.Where == "" {
+		return r.fail
+	}
+	return fmt.Sprintf("coalesce((%s), FALSE) AND %s", c.Where, r.fail)
 }
 
 // tableInput is what a table-level check reads.
@@ -174,7 +197,12 @@ func newRegistry() kindRegistry {
 	thisColumn := func(c Check) []ref { return []ref{{field: "column", column: c.Column}} }
 	specs := []*kindSpec{
 		{
-			kind:    KindNotNull,
+			kind: KindNotNull,
+			example: KindExample{Table: "silver.orders", YAML: `- id: purchase_not_null
+  kind: not_null
+  column: order_purchase_timestamp
+  description: Every order has a purchase instant.
+  max_failed_ratio: 0.01`},
 			doc:     "Fails a row whose `column` is NULL.",
 			fields:  []FieldDoc{column("The column that must not be NULL.")},
 			refs:    thisColumn,
@@ -182,6 +210,11 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindUnique,
+			example: KindExample{Table: "silver.order_reviews", YAML: `- id: review_key_unique
+  kind: unique
+  columns: [review_id, order_id]
+  description: (review_id, order_id) identifies one review.
+  max_failed_ratio: 0.01`},
 			doc: "Fails every row whose key (`column`, or the compound key `columns`) appears more than once among the checked rows. " +
 				"A row whose key has a NULL passes. Set exactly one of `column` and `columns`.",
 			fields: []FieldDoc{
@@ -205,7 +238,12 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindAcceptedValues,
-			doc:  "Fails a row whose `column` is not one of `values`. NULL passes.",
+			example: KindExample{Table: "silver.orders", YAML: `- id: status_known
+  kind: accepted_values
+  column: order_status
+  values: [delivered, shipped, canceled, unavailable, invoiced, processing, created, approved]
+  max_failed_ratio: 0.01`},
+			doc: "Fails a row whose `column` is not one of `values`. NULL passes.",
 			fields: []FieldDoc{
 				column("The column."),
 				{Name: "values", Required: true, Doc: "The accepted values (not empty), literals DuckDB casts to the column's type."},
@@ -221,7 +259,13 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindBetween,
-			doc:  "Fails a row whose `column` is outside the bounds. NULL passes. Needs `min`, `max` or both.",
+			example: KindExample{Table: "gold.dim_customer", YAML: `- id: lat_in_brazil
+  kind: between
+  column: geolocation_lat
+  min: "-33.75"
+  max: "5.3"
+  description: Latitude inside Brazil's bounding box.`},
+			doc: "Fails a row whose `column` is outside the bounds. NULL passes. Needs `min`, `max` or both.",
 			fields: []FieldDoc{
 				column("The column."),
 				{Name: "min", Type: "number or string", Doc: "Lower bound: a number, or a literal DuckDB casts to the column's type (`'2016-01-01'`)."},
@@ -239,7 +283,13 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindRegex,
-			doc:  "Fails a row whose `column`, as text, does not match `pattern` as a whole. NULL passes.",
+			example: KindExample{Table: "silver.customers", YAML: `- id: zip_5_digits
+  kind: regex
+  column: customer_zip_code_prefix
+  pattern: "[0-9]{5}"
+  severity: warn
+  on_fail: keep`},
+			doc: "Fails a row whose `column`, as text, does not match `pattern` as a whole. NULL passes.",
 			fields: []FieldDoc{
 				column("The column."),
 				{Name: "pattern", Required: true, Doc: "RE2 regular expression the whole value must match."},
@@ -255,6 +305,11 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindRelationships,
+			example: KindExample{Table: "gold.fact_reviews", YAML: `- id: customer_exists
+  kind: relationships
+  column: customer_unique_id
+  to: gold.dim_customer
+  max_failed_ratio: 0`},
 			doc: "Fails a row whose `column` is not NULL and is not found in `field` of the table `to` (a foreign key). " +
 				"The referenced table is read as its own gate published it, so its suite runs first.",
 			fields: []FieldDoc{
@@ -278,7 +333,14 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindExpression,
-			doc:  "Fails a row for which the SQL predicate `expr` is FALSE. NULL passes, as in a SQL CHECK constraint.",
+			example: KindExample{Table: "silver.orders", YAML: `- id: delivered_after_purchase
+  kind: expression
+  expr: order_delivered_customer_date >= order_purchase_timestamp
+  message: "{order_delivered_customer_date} is before {order_purchase_timestamp}"
+  severity: warn
+  on_fail: keep
+  nulls: [delivery_days, is_late]`},
+			doc: "Fails a row for which the SQL predicate `expr` is FALSE. NULL passes, as in a SQL CHECK constraint.",
 			fields: []FieldDoc{
 				{Name: "expr", Required: true, Doc: "SQL predicate over the table's columns that must be TRUE."},
 				{Name: "message", Doc: "The failure reason, where `{column}` becomes `column (value)`. Default: `expression failed: <expr>` with the values of the columns it references."},
@@ -294,6 +356,12 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindRowCount,
+			example: KindExample{Table: "gold.fact_sales", YAML: `- id: items_kept
+  kind: row_count
+  min_rows: 1
+  relative_to: silver.order_items
+  min_ratio: 0.99
+  max_ratio: 1`},
 			doc: "Fails when the number of rows to publish is outside `min_rows`..`max_rows`, or when its ratio to the row count of " +
 				"`relative_to` is outside `min_ratio`..`max_ratio`. Needs `min_rows`, `max_rows` or `relative_to`.",
 			fields: []FieldDoc{
@@ -330,6 +398,13 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindSchema,
+			example: KindExample{Table: "gold.mart_monthly_sales", YAML: `- id: schema
+  kind: schema
+  expect:
+    month: DATE
+    revenue: DECIMAL(18,2)
+    orders: BIGINT
+  ignore: [year]`},
 			doc: "Fails when the published columns differ from `expect`: a missing column, another type (aliases such as " +
 				"TIMESTAMPTZ and TIMESTAMP WITH TIME ZONE are equal) or an extra column. The gate's own columns " +
 				"(`" + FailuresColumn + "`, `" + FlagsColumn + "`) are ignored. The expected columns are not validated " +
@@ -344,11 +419,18 @@ func newRegistry() kindRegistry {
 				}
 				return nil
 			},
-			eval: evalSchema,
+			eval:  evalSchema,
+			query: func(_ Check, in tableInput) string { return schemaQuery(in.relation) },
 		},
 		{
 			kind: KindFreshness,
-			doc:  "Fails when the newest value of `column` is older than `max_age` at the reference time, or when there is no value at all.",
+			example: KindExample{Table: "silver.orders", YAML: `- id: purchases_fresh
+  kind: freshness
+  column: order_purchase_timestamp
+  max_age: 30 days
+  reference: (SELECT max(_ingested_at) FROM bronze.orders)
+  severity: warn`},
+			doc: "Fails when the newest value of `column` is older than `max_age` at the reference time, or when there is no value at all.",
 			fields: []FieldDoc{
 				column("A timestamp or date column."),
 				{Name: "max_age", Required: true, Doc: "DuckDB interval, e.g. `'2 days'`."},
@@ -360,6 +442,13 @@ func newRegistry() kindRegistry {
 		},
 		{
 			kind: KindReconcile,
+			example: KindExample{Table: "silver.order_payments", YAML: `- id: payments_bronze_reconcile
+  kind: reconcile
+  expr: sum(payment_value)
+  include_quarantined: true
+  to: bronze.order_payments
+  to_distinct: true
+  tolerance: 0.005`},
 			doc: "Fails when the aggregate `expr` over this table and `to_expr` over the table `to` differ by more than `tolerance`. " +
 				"An aggregate over no rows counts as 0. Needs `to` or `to_expr`.",
 			fields: []FieldDoc{
@@ -424,6 +513,12 @@ func newRegistry() kindRegistry {
 			}
 			s.eval = aggEval(s.agg)
 		}
+		if s.compile == nil && s.agg == nil && s.query == nil {
+			panic("quality: kind " + string(s.kind) + " has no SQL for the reference (agg or query)")
+		}
+		if s.example.Table == "" {
+			panic("quality: kind " + string(s.kind) + " has no example")
+		}
 		if (s.compile == nil) == (s.eval == nil) {
 			panic("quality: kind " + string(s.kind) + " needs exactly one of compile and eval")
 		}
@@ -483,7 +578,7 @@ func yamlType(t reflect.Type) string {
 func Kinds() []KindDoc {
 	out := make([]KindDoc, 0, len(registry.order))
 	for _, s := range registry.order {
-		out = append(out, KindDoc{Kind: s.kind, Level: s.level(), Doc: s.doc, Fields: slices.Clone(s.fields)})
+		out = append(out, KindDoc{Kind: s.kind, Level: s.level(), Doc: s.doc, Fields: slices.Clone(s.fields), Example: s.example})
 	}
 	return out
 }
@@ -507,15 +602,22 @@ func kindNames() []string {
 	return out
 }
 
-// Reference renders the check reference (Markdown) from the registry: the
-// fields every check has, then each kind with its fields.
-func Reference() string {
+// Reference renders the reference of the quality checks (Markdown) from the
+// registry: the fields every check has, then each kind with its fields, an
+// example and the SQL the example compiles to, then how severity, on_fail
+// and max_failed_ratio decide what happens to the rows and the table.
+func Reference() (string, error) {
 	var b strings.Builder
-	b.WriteString("# Check reference\n\n")
+	b.WriteString("# Quality checks\n\n")
 	b.WriteString("<!-- Generated from the check kind registry (internal/quality/kinds.go) by quality.Reference; do not edit. -->\n\n")
-	b.WriteString("A suite (`suites/<layer>.<table>.yaml`) lists the checks of one table: `table: layer.table` and `checks:`, a list of checks.\n")
+	b.WriteString("A suite (`internal/quality/suites/<layer>.<table>.yaml`, or `DIR/suites/*.yaml` of a `--project DIR`) lists the checks of one table: `table: layer.table` and `checks:`, a list of checks.\n")
 	b.WriteString("Row-level kinds judge each row: a failing row is quarantined (`on_fail: quarantine`) or kept and flagged (`on_fail: keep`).\n")
-	b.WriteString("Table-level kinds judge the rows to publish as a whole: a failed one with severity error blocks the publish.\n\n")
+	b.WriteString("Table-level kinds judge the rows to publish as a whole: a failed one with severity error blocks the publish.\n")
+	b.WriteString("What each combination does is in [Severity, on_fail and max_failed_ratio](#severity-on_fail-and-max_failed_ratio).\n\n")
+	b.WriteString("Each kind below shows an example and the SQL (DuckDB) it compiles to. In that SQL the table's name stands for the rows\n")
+	b.WriteString("judged: in a build, a row-level check reads the model's rows before the gate and a table-level one the rows to publish.\n")
+	b.WriteString("A suite's row-level checks are compiled into one query (see [One pass per table](#one-pass-per-table)), and its\n")
+	b.WriteString("table-level aggregates into another.\n\n")
 	b.WriteString("## Fields of every check\n\n")
 	writeFields(&b, CommonFields())
 	for _, level := range []Level{LevelRow, LevelTable} {
@@ -530,10 +632,109 @@ func Reference() string {
 			}
 			b.WriteString("\n### " + string(k.Kind) + "\n\n" + k.Doc + "\n\n")
 			writeFields(&b, k.Fields)
+			if err := writeExample(&b, k); err != nil {
+				return "", err
+			}
 		}
 	}
-	return b.String()
+	if err := writeOnePass(&b); err != nil {
+		return "", err
+	}
+	b.WriteString(interaction)
+	return b.String(), nil
 }
+
+// ExampleRelations are the relations the reference compiles the example of
+// a kind of table against: the table itself, and for what a build produced
+// (reconcile's include_quarantined) the table plus its quarantine.
+func ExampleRelations(table string) (relation, built string) {
+	return TableRef(table), TableRef(table) + " /* + the rows its gate quarantined */"
+}
+
+func writeExample(b *strings.Builder, k KindDoc) error {
+	s, err := ExampleSuite(k.Example)
+	if err != nil {
+		return fmt.Errorf("example of %s: %w", k.Kind, err)
+	}
+	c := s.Checks[0]
+	rel, built := ExampleRelations(s.Table)
+	comp, err := Compile(s, c, rel, built)
+	if err != nil {
+		return fmt.Errorf("example of %s: %w", k.Kind, err)
+	}
+	fmt.Fprintf(b, "\nExample, in the suite of `%s`:\n\n```yaml\n%s\n```\n\n", s.Table, k.Example.YAML)
+	if comp.Level == LevelRow {
+		b.WriteString("A row fails when:\n\n```sql\n" + comp.Fail + "\n```\n\nwith the reason:\n\n```sql\n" + comp.Reason + "\n```\n")
+		if comp.Join != "" {
+			b.WriteString("\nwhich needs the join:\n\n```sql\n" + comp.Join + "\n```\n")
+		}
+		return nil
+	}
+	b.WriteString("It judges the values of:\n\n```sql\n" + comp.Query + "\n```\n")
+	return nil
+}
+
+// writeOnePass shows a whole suite compiled: the annotation of every row,
+// and the split into the rows to publish and the rows to quarantine.
+func writeOnePass(b *strings.Builder) error {
+	src := "table: silver.orders\nchecks:\n"
+	var ids []string
+	for _, k := range Kinds() {
+		if k.Level == LevelRow && k.Example.Table == "silver.orders" {
+			for _, l := range strings.Split(k.Example.YAML, "\n") {
+				src += "  " + l + "\n"
+			}
+			s, err := ExampleSuite(k.Example)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, "`"+s.Checks[0].ID+"`")
+		}
+	}
+	s, err := ParseSuite("example of silver.orders", []byte(src))
+	if err != nil {
+		return err
+	}
+	annotate, err := AnnotateSQL(s, TableRef(s.Table))
+	if err != nil {
+		return err
+	}
+	const checked = `"silver"."orders__checked"`
+	b.WriteString("\n## One pass per table\n\n")
+	fmt.Fprintf(b, "The gate materializes the model's rows once, with the row-level checks of its suite in one pass: every row gets `%s`, the list of the checks it fails. For the suite of `silver.orders` made of the examples above (%s):\n\n", FailuresColumn, strings.Join(ids, ", "))
+	b.WriteString("```sql\n" + strings.TrimSpace(annotate) + "\n```\n\n")
+	fmt.Fprintf(b, "Materialized as `%s`, it is split into the rows to publish (their `%s` listing the keep rules they fail, and the measures named in `nulls` set to NULL)\n\n", checked, FlagsColumn)
+	b.WriteString("```sql\n" + PublishSQL(s, checked) + "\n```\n\n")
+	fmt.Fprintf(b, "and the rows that leave the flow, into `quarantine.silver_orders`:\n\n```sql\n%s\n```\n", QuarantineSQL(checked))
+	return nil
+}
+
+// interaction is how severity, on_fail and max_failed_ratio combine (the
+// package doc says the same to programmers; docs/quality_checks.md appends
+// the outcomes measured on the real gate).
+const interaction = `
+## Severity, on_fail and max_failed_ratio
+
+Three fields decide what a failure does, each about something else:
+
+- ` + "`severity`" + ` (error, the default, or warn) names the verdict of a failed check: ` + "`fail`" + ` or ` + "`warn`" + `.
+  Verdicts are recorded in the run record, shown by ` + "`nexus check`" + ` and the quality report, and counted by
+  the scheduler's ` + "`olist_data_quality`" + ` job, which fails on a ` + "`fail`" + ` verdict (and alerts).
+- ` + "`on_fail`" + ` (row-level kinds only) says where a failing row goes: ` + "`quarantine`" + ` (the default) takes it
+  out of the flow into ` + "`quarantine.<layer>_<table>`" + ` with its reasons; ` + "`keep`" + ` publishes it, with the
+  check's id in its ` + "`quality_flags`" + ` and the columns of ` + "`nulls`" + ` set to NULL on it. The severity
+  does not change where the row goes: a ` + "`warn`" + ` rule with the default ` + "`on_fail`" + ` still quarantines.
+- Blocking (the table is not published: its previous version stays, and every model downstream is skipped):
+  - a table-level check blocks when it fails with severity error; with warn it never blocks;
+  - a row-level check blocks only with ` + "`max_failed_ratio`" + ` and severity error, when the share of failing rows
+    among the rows it checked (its ` + "`where`" + `) exceeds the ratio (so ` + "`max_failed_ratio: 0`" + ` blocks on
+    one failing row). Without ` + "`max_failed_ratio`" + `, or with severity warn, a row-level check never blocks:
+    the rows that remain are published. In an incremental build the ratio is judged on the whole table as it
+    will be, not on the rebuilt rows alone.
+
+A row failing several checks is one row: quarantined when any of them quarantines (its ` + "`check_id`" + ` and
+` + "`reason`" + ` list every quarantining check), else published with every keep rule it fails in its flags.
+`
 
 func writeFields(b *strings.Builder, fields []FieldDoc) {
 	b.WriteString("| field | type | required | meaning |\n|---|---|---|---|\n")

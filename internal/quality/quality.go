@@ -4,7 +4,7 @@
 //
 // A suite lists the checks of one table (layer.table). Each check is of a
 // kind; the kinds are registered in kinds.go, one entry each, and their
-// reference (Reference, docs/check_reference.md) is rendered from there.
+// reference (Reference, docs/quality_checks.md) is rendered from there.
 // Kinds are of two levels:
 //
 //   - Row-level kinds (not_null, unique, ...) judge each row. AnnotateSQL

@@ -60,6 +60,8 @@ type Server struct {
 	gate  *gate
 	// runMetrics serves the run store's and the lake's metrics on /metrics.
 	runMetrics http.Handler
+	// paths are the paths routes registered, in order.
+	paths []string
 
 	// rw is held shared by queries and exclusively while a new version of
 	// the lake is prepared (version.go).
@@ -108,33 +110,13 @@ type endpoint struct {
 // dashboardPath is the bundle of every analysis the dashboard shows.
 const dashboardPath = "/api/dashboard"
 
-// routes serves every analysis of the registry under its name, /api/NAME,
-// and the other endpoints and pages of the list below (the one list of
-// them: the 404 of /api/ names its endpoints).
+// routes serves the paths of routeTable (the one list of them: the API
+// document and the 404 of /api/ are made from it too).
 func (s *Server) routes() {
 	var paths []string
-	for _, a := range analytics.Registry() {
-		s.mux.HandleFunc("/api/"+a.Name, s.data(a.Name, endpoint{a.Params, a.Run}))
-		paths = append(paths, "/api/"+a.Name)
-	}
-	for _, rt := range []struct {
-		path string
-		h    http.HandlerFunc
-	}{
-		{dashboardPath, s.data("dashboard", endpoint{run: func(ctx context.Context, db *sql.DB, f analytics.Filter, _ analytics.Args) (any, error) {
-			return Collect(ctx, db, f)
-		}})},
-		{"/api/filters", s.filters},
-		{"/api/freshness", s.freshness},
-		{"/api/runs", s.runsAPI},
-		{"/api/run", s.runAPI},
-		{"/api/quarantine", s.quarantineAPI},
-		{"/healthz", s.healthz},
-		{"/metrics", s.metrics},
-		{runsPagePath, s.runsPage},
-		{"/", s.page},
-	} {
-		s.mux.HandleFunc(rt.path, rt.h)
+	for _, rt := range routeTable() {
+		s.mux.HandleFunc(rt.path, rt.handler(s))
+		s.paths = append(s.paths, rt.path)
 		if strings.HasPrefix(rt.path, "/api/") {
 			paths = append(paths, rt.path)
 		}
@@ -321,20 +303,30 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.current(ctx)
 	if st.err != nil {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "error": s.redact(st.err.Error())})
+		writeJSON(w, http.StatusOK, Health{Status: "degraded", Error: s.redact(st.err.Error())})
 		return
 	}
 	// No path of the machine here: the lake is named by its directory's name.
-	body := map[string]any{"status": "ok", "lake": lakeName(s.lk), "tables": len(s.eng.Tables())}
+	tables := len(s.eng.Tables())
+	body := Health{Status: "ok", Lake: lakeName(s.lk), Tables: &tables}
 	if damaged := s.eng.Damaged(); len(damaged) > 0 {
 		names := make([]string, 0, len(damaged))
 		for n := range damaged {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		body["status"], body["damaged"] = "degraded", names
+		body.Status, body.Damaged = "degraded", names
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// Health is what /healthz answers.
+type Health struct {
+	Status  string   `json:"status"`           // ok or degraded
+	Lake    string   `json:"lake,omitempty"`   // the lake's directory name, or its s3:// URL
+	Tables  *int     `json:"tables,omitempty"` // published tables of the current snapshot
+	Damaged []string `json:"damaged,omitempty"`
+	Error   string   `json:"error,omitempty"` // why the lake cannot be read
 }
 
 // lakeName is what clients are told of the lake: its directory's name.
