@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/config"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
@@ -186,8 +187,35 @@ func (a *app) init(cmd *cobra.Command) error {
 		if !works {
 			return fmt.Errorf("`%s` does not work on a lake on S3 yet (--lake %s); these do: %s", cmd.CommandPath(), a.cfg.Lake, strings.Join(s3Commands(), ", "))
 		}
+		if db := a.cfg.Catalog.Glue.Database; db != "" {
+			a.remote.AfterCommit = a.syncGlue(db, a.cfg.Catalog.Glue.Endpoint)
+		}
 	}
 	return nil
+}
+
+// syncGlue keeps the Glue tables of database in step with every commit to
+// the lake on S3 (catalog.glue in nexus.yaml): Athena then always reads a
+// committed snapshot.
+func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.Lake) error {
+	return func(ctx context.Context, lk *lake.Lake) error {
+		client, err := catalog.NewGlueClient(ctx, a.remote.S3.Region, a.remote.S3.Profile, endpoint)
+		if err != nil {
+			return err
+		}
+		res, err := catalog.SyncLake(ctx, client, lk, database, "")
+		if err != nil {
+			return fmt.Errorf("glue database %s not in step with snapshot %d (run `nexus catalog sync --glue`): %w", database, lk.SnapshotID(), err)
+		}
+		changed := 0
+		for _, r := range res {
+			if r.Action != catalog.SyncUnchanged {
+				changed++
+			}
+		}
+		a.log.Info("glue tables in step with the commit", "database", database, "snapshot", lk.SnapshotID(), "tables", len(res), "created_or_updated", changed)
+		return nil
+	}
 }
 
 // s3Commands are the commands (and their subcommands) that work on a lake

@@ -102,6 +102,28 @@ func TestLakeOnS3(t *testing.T) {
 	if !strings.Contains(again, "unchanged") {
 		t.Errorf("a second run on S3:\n%s", again)
 	}
+	// With catalog.glue in nexus.yaml, every commit keeps Glue in step: the
+	// table's location is the committed version's, as the DDL says.
+	cfg := "catalog:\n  glue:\n    database: auto\n    endpoint: " + glueURL + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "nexus.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, seed := range []string{"5", "6"} {
+		nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", seed, "--force")
+		nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports", "--s3-region", "us-east-1"}, s3...)...)
+		tbl, ok := glue.Tables["auto.gold_fact_sales"]
+		if !ok {
+			t.Fatalf("run %d: no Glue table auto.gold_fact_sales after the commit (%d tables)", i, len(glue.Tables))
+		}
+		loc := tbl["StorageDescriptor"].(map[string]any)["Location"].(string)
+		ddl := nexus(t, dir, false, append([]string{"catalog", "ddl", "--database", "auto"}, s3...)...)
+		if !strings.Contains(ddl, loc) {
+			t.Errorf("run %d: Glue's location %s is not the committed version's:\n%.600s", i, loc, ddl[strings.Index(ddl, "gold_fact_sales"):])
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "nexus.yaml")); err != nil {
+		t.Fatal(err)
+	}
 	// Every command released its mirror; the cache keeps the data files.
 	if left, _ := os.ReadDir(filepath.Join(dir, "cache", "mirrors")); len(left) != 0 {
 		t.Errorf("%d mirror(s) left behind", len(left))

@@ -52,6 +52,10 @@ type RemoteOptions struct {
 	// LeaseTTL is how long a named lock (LockNamed) outlives its holder's
 	// last renewal (0: DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// AfterCommit, when set, runs after each commit to the store, with the
+	// handle pinned to the new snapshot (a catalog kept in step). Its
+	// failure is logged: the commit stands.
+	AfterCommit func(ctx context.Context, l *Lake) error
 }
 
 // remote is a lake handle's object store side.
@@ -74,8 +78,9 @@ type remote struct {
 	hits, misses, downloaded, damaged atomic.Int64
 	log                               *slog.Logger
 	// metaOnly: the mirror has no data files (RemoteOptions.MetadataOnly).
-	metaOnly bool
-	leaseTTL time.Duration
+	metaOnly    bool
+	leaseTTL    time.Duration
+	afterCommit func(ctx context.Context, l *Lake) error
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
@@ -202,7 +207,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL, afterCommit: o.AfterCommit}
 	// In use while the process lives (the kernel drops the lock when it
 	// exits): another process's sweep leaves the mirror of a server up
 	// for days alone.

@@ -282,6 +282,17 @@ func refOf(m *Manifest) TableRef {
 // one, and swaps the pointer to it; the handle's transaction is then empty
 // (the mapping includes what it had published).
 func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
+	s, err := l.commitLocked(tables, changed, removed, info)
+	if err == nil && l.remote != nil && l.remote.afterCommit != nil {
+		// After the commit lock: a catalog's round trips hold no writer up.
+		if herr := l.remote.afterCommit(context.Background(), l); herr != nil {
+			l.remote.logger().Error("after the commit", "snapshot", s.ID, "lake", l.Location(), "err", herr)
+		}
+	}
+	return s, err
+}
+
+func (l *Lake) commitLocked(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
 	// The check of the pointer, the snapshot write and the swap are one
 	// critical section even for writers that do not hold the writer lock
 	// (library callers): a writer that started from an older snapshot loses
