@@ -36,13 +36,10 @@ that reads exactly the files its manifest lists.`,
 				return err
 			}
 			if cmd.Flags().Changed("snapshot") {
-				if lake.IsRemote(a.cfg.Lake) {
-					return fmt.Errorf("--snapshot does not work on a lake on S3 yet: its mirror holds the current snapshot only")
-				}
 				if snapshot < 1 {
 					return fmt.Errorf("--snapshot %d: snapshot ids start at 1 (see nexus snapshots)", snapshot)
 				}
-				if lk, err = lk.At(snapshot); err != nil {
+				if lk, err = lk.At(cmd.Context(), snapshot); err != nil {
 					return err
 				}
 			}

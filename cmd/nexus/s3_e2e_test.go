@@ -141,8 +141,8 @@ func TestS3CommandsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"snapshots", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
-		{[]string{"rollback", "1", "--lake", "s3://b/p"}, "these do: analyze"},
+		{[]string{"quarantine", "replay", "silver.orders", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
+		{[]string{"demo", "--lake", "s3://b/p"}, "these do: analyze"},
 		{[]string{"query", "--lake", "s3:///p", "SELECT 1"}, "no bucket"},
 	} {
 		out := nexus(t, dir, true, tc.args...)

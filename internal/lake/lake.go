@@ -159,7 +159,13 @@ func (l *Lake) pin() error {
 
 // At returns a read-only handle on the same lake pinned to snapshot id (time
 // travel). The snapshot must still be kept by retention.
-func (l *Lake) At(id int64) (*Lake, error) {
+func (l *Lake) At(ctx context.Context, id int64) (*Lake, error) {
+	if l.remote != nil {
+		// An older snapshot's manifests and files come to the mirror first.
+		if err := l.remote.pullSnapshot(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	s, err := l.ReadSnapshot(id)
 	if err != nil {
 		return nil, err
@@ -178,7 +184,7 @@ func (l *Lake) Reopen() (*Lake, error) {
 	if id == l.SnapshotID() && !l.writable {
 		return l, nil
 	}
-	return l.At(id)
+	return l.At(context.Background(), id)
 }
 
 func (l *Lake) sharedCache() map[string]manifestEntry {

@@ -755,3 +755,91 @@ func (l *Lake) PublishMeta(ctx context.Context, rel string) error {
 	}
 	return nil
 }
+
+// snapshotIDs lists the store's snapshots, ascending.
+func (r *remote) snapshotIDs(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	err := r.store.List(ctx, metaDir+"/snapshots/", func(oi ObjectInfo) bool {
+		var id int64
+		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > 0 {
+			ids = append(ids, id)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of %s: %w", r.store, err)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// snapshotFile reads snapshot id from the store into the mirror (a
+// snapshot is immutable) and returns its bytes.
+func (r *remote) snapshotFile(ctx context.Context, id int64) ([]byte, error) {
+	rel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, id)
+	b, _, err := getBytes(ctx, r.store, rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(rel)), b, false); err != nil {
+		return nil, fmt.Errorf("mirror %s: %w", r.mirror, err)
+	}
+	return b, nil
+}
+
+// pullSnapshot brings snapshot id into the mirror as pull does the current
+// one: the snapshot, its manifests and (unless the handle reads no table)
+// the data files they list. Time travel and rollback read it there.
+func (r *remote) pullSnapshot(ctx context.Context, id int64) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	b, err := r.snapshotFile(ctx, id)
+	if errors.Is(err, ErrObjectNotFound) {
+		return fmt.Errorf("snapshot %d does not exist in %s or is no longer kept by retention (see `nexus snapshots`)", id, r.store)
+	}
+	if err != nil {
+		return err
+	}
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("%s snapshot %d is damaged: %w", r.store, id, err)
+	}
+	var (
+		files     []File
+		manifests []string
+	)
+	for _, ref := range s.Tables {
+		if r.pulled[ref.Manifest] {
+			continue
+		}
+		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
+		if errors.Is(err, ErrObjectNotFound) {
+			continue // a damaged table of that snapshot: its readers say so
+		}
+		if err != nil {
+			return err
+		}
+		var m Manifest
+		if err := json.Unmarshal(mb, &m); err != nil {
+			continue
+		}
+		if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(ref.Manifest)), mb, false); err != nil {
+			return fmt.Errorf("mirror %s: %w", r.mirror, err)
+		}
+		manifests = append(manifests, ref.Manifest)
+		files = append(files, m.Files...)
+	}
+	if r.metaOnly {
+		files = nil
+	}
+	if err := r.fetch(ctx, r.cache, files); err != nil {
+		return err
+	}
+	for _, m := range manifests {
+		r.pulled[m] = true
+	}
+	for _, f := range files {
+		r.pulled[f.Path] = true
+	}
+	return nil
+}
