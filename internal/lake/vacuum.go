@@ -95,9 +95,10 @@ func (l *Lake) vacuumAny(ctx context.Context, r Retention, now time.Time, apply 
 // latest when that snapshot was written. One above the current one was
 // never current (its writer died before the pointer swap, or is swapping
 // it now): it is kept while younger than the grace. A snapshot's time is
-// the later of its creation and its file's (written, also for those that
-// cannot be read): on S3 its creation time is taken before the upload of
-// the run's files. It returns the ids to keep and those to delete.
+// the later of its creation and written (its file's time: on S3 the
+// creation time is taken before the upload of the run's files; the only
+// time of one that cannot be read). It returns the ids to keep and those
+// to delete.
 func keptSnapshots(ids []int64, all map[int64]*Snapshot, written map[int64]time.Time, cur int64, r Retention, now time.Time) (keep map[int64]bool, drop []int64) {
 	at := func(id int64) time.Time {
 		t := written[id]
@@ -169,10 +170,13 @@ func (l *Lake) vacuumLocal(r Retention, now time.Time, apply bool) (VacuumResult
 	all := map[int64]*Snapshot{}
 	written := map[int64]time.Time{}
 	for _, id := range ids {
+		// Here a snapshot is created as its file is written: the file's
+		// time is only for one that cannot be read.
 		if s, err := l.ReadSnapshot(id); err == nil {
 			all[id] = s
+		} else {
+			written[id] = fileTime(l.snapshotPath(id))
 		}
-		written[id] = fileTime(l.snapshotPath(id))
 	}
 	if cur > 0 && all[cur] == nil {
 		return res, errCurrentUnreadable(cur)
