@@ -790,16 +790,19 @@ var ErrLocked = errors.New("lock held")
 // LockNamed takes the exclusive lock _nexus/<name>.lock without waiting, for
 // a process that must be alone on the lake in some role (one scheduler per
 // lake) while writers come and go under the writer lock. On an object store
-// it is a lease in the store (see acquireLease).
-func (l *Lake) LockNamed(name string) (func(), error) {
+// it is a lease in the store (see acquireLease), which can be lost (taken
+// over once it expired): lost is then closed, and the holder must stop
+// acting in its role. A file lock is never lost (lost is nil).
+func (l *Lake) LockNamed(name string) (unlock func(), lost <-chan struct{}, err error) {
 	if !l.writable {
-		return nil, fmt.Errorf("lake lock %s: %w", name, ErrReadOnly)
+		return nil, nil, fmt.Errorf("lake lock %s: %w", name, ErrReadOnly)
 	}
 	if l.remote != nil {
 		// Its holders are on different machines: a lease in the store.
 		return l.remote.acquireLease(context.Background(), name, l.remote.leaseTTL)
 	}
-	return l.flock(name+".lock", false)
+	unlock, err = l.flock(name+".lock", false)
+	return unlock, nil, err
 }
 
 // flock takes an exclusive lock on _nexus/<name>; wait blocks until it is
