@@ -633,8 +633,9 @@ func officeBinary(t *testing.T) string {
 	return ""
 }
 
-// convertWithLibreOffice converts a .pptx to PDF headless, with a fresh
-// profile (LibreOffice refuses to share one, and root needs its own).
+// convertWithLibreOffice converts a .pptx to PDF headless, the slides and
+// then their notes pages, with a fresh profile (LibreOffice refuses to
+// share one, and root needs its own).
 func convertWithLibreOffice(t *testing.T, office, pptx string) string {
 	t.Helper()
 	out := t.TempDir()
@@ -642,7 +643,7 @@ func convertWithLibreOffice(t *testing.T, office, pptx string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, office, "-env:UserInstallation="+profile, "--headless", "--norestore",
-		"--convert-to", "pdf", "--outdir", out, pptx)
+		"--convert-to", `pdf:impress_pdf_Export:{"ExportNotesPages":{"type":"boolean","value":"true"}}`, "--outdir", out, pptx)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("libreoffice: %v\n%s", err, b)
@@ -655,15 +656,17 @@ func convertWithLibreOffice(t *testing.T, office, pptx string) string {
 }
 
 // checkPDFOfPPTX checks LibreOffice's PDF of a .pptx: one page per slide,
-// each slide's title in the text of its page.
+// each slide's title on it, then one notes page per slide with the slide's
+// minutes of the talk.
 func checkPDFOfPPTX(t *testing.T, pdf string, pkg pptxPackage) {
 	t.Helper()
 	b, err := os.ReadFile(pdf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := pdfPages(b); n != len(pkg.slides) {
-		t.Errorf("LibreOffice's PDF has %d pages, the .pptx %d slides", n, len(pkg.slides))
+	n := len(pkg.slides)
+	if pages := pdfPages(b); pages != 2*n {
+		t.Errorf("LibreOffice's PDF has %d pages, want %d: the .pptx's %d slides and their notes pages", pages, 2*n, n)
 	}
 	if _, err := exec.LookPath("pdftotext"); err != nil {
 		if os.Getenv("NEXUS_REQUIRE_TOOLS") == "1" {
@@ -671,24 +674,26 @@ func checkPDFOfPPTX(t *testing.T, pdf string, pkg pptxPackage) {
 		}
 		t.Skip("pdftotext (poppler-utils) not installed: the slides' titles are not looked for in the PDF")
 	}
-	for i, s := range pkg.slides {
-		page := strconv.Itoa(i + 1)
-		txt, err := exec.Command("pdftotext", "-f", page, "-l", page, "-layout", pdf, "-").Output()
+	norm := func(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, "\u00a0", " ")), " ") }
+	page := func(p int) string {
+		txt, err := exec.Command("pdftotext", "-f", strconv.Itoa(p), "-l", strconv.Itoa(p), pdf, "-").Output()
 		if err != nil {
-			t.Fatalf("pdftotext page %s: %v", page, err)
+			t.Fatalf("pdftotext page %d: %v", p, err)
 		}
-		norm := func(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, "\u00a0", " ")), " ") }
-		// -layout keeps a title's wrapped lines apart: look for its words in order
-		words := strings.Fields(norm(s.title))
-		text := norm(string(txt))
-		at := 0
-		for _, w := range words {
-			k := strings.Index(text[at:], w)
-			if k < 0 {
-				t.Errorf("page %d: title %q: %q not found in %q", i+1, s.title, w, text)
-				break
-			}
-			at += k + len(w)
+		return norm(string(txt))
+	}
+	for i, s := range pkg.slides {
+		text := page(i + 1)
+		if want := norm(s.title); !strings.Contains(text, want) {
+			t.Errorf("page %d: no title %q in %q", i+1, want, text)
+		}
+		notes := page(n + i + 1)
+		want := s.timing
+		if want == "backup" {
+			want = "Backup slide"
+		}
+		if !strings.Contains(notes, want) || !strings.Contains(notes, norm(s.title)) {
+			t.Errorf("notes page %d: want the slide (%q) and its minutes %q, got %q", n+i+1, s.title, want, notes)
 		}
 	}
 }
@@ -703,5 +708,56 @@ func TestPPTXInLibreOffice(t *testing.T) {
 	checkPDFOfPPTX(t, pdf, pkg)
 	if out := os.Getenv("NEXUS_PPTX_OUT"); out != "" {
 		copyFile(t, pdf, filepath.Join(out, "sample.pdf"))
+	}
+}
+
+// TestPPTXOnGeneratedLake writes the deck of a generated lake into a
+// presentation/ directory (the plan's file name), checks the package and
+// the layout, and opens it in LibreOffice.
+func TestPPTXOnGeneratedLake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a lake")
+	}
+	lk, eng := buildTestLake(t)
+	dir := filepath.Join(t.TempDir(), "presentation")
+	files, err := WriteDeck(context.Background(), eng.DB(), lk, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "keystone_nexus_executive_summary.pptx"); files.PPTX != want {
+		t.Fatalf("pptx written to %q, want %q", files.PPTX, want)
+	}
+	html, err := os.ReadFile(files.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg := readPPTX(t, files.PPTX)
+	names := sectionRE.FindAllSubmatch(html, -1)
+	if len(pkg.slides) != deckSlides || len(names) != deckSlides {
+		t.Fatalf("%d slides in the pptx, %d in the HTML, want %d", len(pkg.slides), len(names), deckSlides)
+	}
+	for i, s := range pkg.slides {
+		if s.name != string(names[i][1]) {
+			t.Errorf("slide %d is %q in the pptx, %q in the HTML", i+1, s.name, names[i][1])
+		}
+	}
+	// the layout with the lake's own numbers
+	deck, err := buildPPTX(html, func(string) ([]byte, error) { return nil, nil }, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range deck.Slides {
+		for _, p := range layoutProblems(s) {
+			t.Errorf("slide %d (%s): %s", i+1, s.Name, p)
+		}
+	}
+	if out := os.Getenv("NEXUS_PPTX_OUT"); out != "" {
+		copyFile(t, files.PPTX, filepath.Join(out, filepath.Base(files.PPTX)))
+	}
+	office := officeBinary(t)
+	pdf := convertWithLibreOffice(t, office, files.PPTX)
+	checkPDFOfPPTX(t, pdf, pkg)
+	if out := os.Getenv("NEXUS_PPTX_OUT"); out != "" {
+		copyFile(t, pdf, filepath.Join(out, "lake.pdf"))
 	}
 }
