@@ -361,7 +361,7 @@ func (p *pptxPath) xml(b *strings.Builder, next func() int, _ func(int) string) 
 	w, h := x1-x0, y1-y0
 	fmt.Fprintf(b, `<p:sp><p:nvSpPr><p:cNvPr id="%d" name="Connector %d"/><p:cNvSpPr/><p:nvPr/></p:nvSpPr><p:spPr>`, id, id)
 	xfrm(b, x0, y0, w, h)
-	fmt.Fprintf(b, `<a:custGeom><a:avLst/><a:gdLst/><a:ahLst/><a:cxnLst/><a:rect l="0" t="0" r="r" b="b"/><a:pathLst><a:path w="%d" h="%d" fill="none">`, emu(w), emu(h))
+	fmt.Fprintf(b, `<a:custGeom><a:avLst/><a:gdLst/><a:ahLst/><a:cxnLst/><a:rect l="0" t="0" r="r" b="b"/><a:pathLst><a:path w="%d" h="%d" fill="none">`, max(emu(w), 1), max(emu(h), 1)) // a straight line is 0 wide: the path keeps a scale
 	pt := func(q pathPt) string { return fmt.Sprintf(`<a:pt x="%d" y="%d"/>`, emu(q.X-x0), emu(q.Y-y0)) }
 	for _, s := range p.Segs {
 		tag := map[byte]string{'M': "moveTo", 'L': "lnTo", 'C': "cubicBezTo"}[s.Op]
