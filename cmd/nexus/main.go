@@ -192,7 +192,7 @@ func (a *app) init(cmd *cobra.Command) error {
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "serve", "tables", "transform"}
+	return []string{"analyze", "catalog cost", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "serve", "tables", "transform"}
 }
 
 // configName names where the settings come from, for messages.

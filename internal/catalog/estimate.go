@@ -139,9 +139,15 @@ func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 		est.Scans = append(est.Scans, *best)
 		est.Bytes += best.Bytes
 	}
-	est.Billed = max(AthenaMinBilled, int64(math.Ceil(float64(est.Bytes)/athenaRounding))*athenaRounding)
+	est.Billed = AthenaBilled(float64(est.Bytes))
 	est.USD = float64(est.Billed) / 1e12 * AthenaUSDPerTB
 	return est, nil
+}
+
+// AthenaBilled is what Athena bills for a query that scans b bytes: at
+// least AthenaMinBilled, rounded up to the megabyte.
+func AthenaBilled(b float64) int64 {
+	return max(AthenaMinBilled, int64(math.Ceil(b/athenaRounding))*athenaRounding)
 }
 
 // referencedTables are the lake tables (layer.table) a query names, from
