@@ -162,11 +162,12 @@ func Measure(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Mani
 	if err != nil {
 		return nil, fmt.Errorf("cost: the dashboard's statements: %w", err)
 	}
+	cols := footers{}
 	for _, s := range stmts {
 		if len(s.Args) > 0 {
 			return nil, fmt.Errorf("cost: %s: a statement with parameters cannot be estimated", s.Analysis)
 		}
-		est, err := Estimate(ctx, db, lk, tables, s.SQL)
+		est, err := estimate(ctx, db, lk, tables, s.SQL, cols)
 		if err != nil {
 			return nil, fmt.Errorf("cost: %s: %w", s.Analysis, err)
 		}

@@ -48,6 +48,14 @@ type ScanEstimate struct {
 // the Parquet footers (the column chunks' compressed sizes, which is what
 // a columnar engine fetches from S3). db is a session with the lake's views.
 func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, query string) (*ScanEstimate, error) {
+	return estimate(ctx, db, lk, tables, query, footers{})
+}
+
+// footers are the column bytes of the tables' files (columnBytes), by
+// table: read once for the statements estimated together.
+type footers map[string]map[string]map[string]int64
+
+func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, query string, colBytes footers) (*ScanEstimate, error) {
 	var key, plan string
 	if err := db.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&key, &plan); err != nil {
 		return nil, fmt.Errorf("estimate: plan the query: %w", err)
@@ -74,7 +82,6 @@ func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 		return nil, err
 	}
 	est := &ScanEstimate{}
-	colBytes := map[string]map[string]map[string]int64{}
 	for _, n := range scans {
 		cols := splitList(n.Info.string("Projections"))
 		cols = append(cols, filterColumns(n.Info.string("Filters"))...)

@@ -216,9 +216,10 @@ func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 	if l := byLayer[lake.Quarantine]; l != nil {
 		d.QuarantineRows = l.Rows
 	}
+	// The cost slide: the lake's bill as `nexus catalog cost` prices it.
 	fp, err := catalog.Measure(ctx, db, lk, ms)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cost slide: %w", err)
 	}
 	d.Cost = NewCostModel(d.Layers, fp, catalog.DefaultUsage())
 
