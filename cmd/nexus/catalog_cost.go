@@ -66,7 +66,7 @@ reads the lake.`,
 				}
 				now := time.Now()
 				u.RunsPerMonth = float64(plan.Ticks(now, now.AddDate(0, 0, catalog.DaysPerMonth)))
-				u.RunsFrom = fmt.Sprintf("cron %q (%s) over the next %d days", plan.Cron, plan.Timezone, catalog.DaysPerMonth)
+				u.RunsFrom = fmt.Sprintf("cron %q, %s, over the next %d days", plan.Cron, plan.Timezone, catalog.DaysPerMonth)
 			} else {
 				u.RunsFrom = "--runs-per-month"
 			}
@@ -129,11 +129,11 @@ func printBill(b catalog.Bill, fp *catalog.Footprint) error {
 		fmt.Printf("  %s %s: %s\n", l.Service, l.Item, l.How)
 	}
 	fmt.Println("\nThe dashboard's statements (default view), as `nexus query --estimate` prices them:")
-	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "  analysis\ttables\tfiles\tscanned\tbilled\t")
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "  analysis\t%6s\t%5s\t%10s\t%10s\n", "tables", "files", "scanned", "billed")
 	for _, q := range fp.Queries {
 		scanned := float64(q.Bytes) * b.Scale
-		fmt.Fprintf(w, "  %s\t%d\t%d\t%s\t%s\t\n", q.Analysis, q.Tables, q.Files, catalog.DecimalBytes(scanned), catalog.DecimalBytes(float64(catalog.AthenaBilled(scanned))))
+		fmt.Fprintf(w, "  %s\t%6d\t%5d\t%10s\t%10s\n", q.Analysis, q.Tables, q.Files, catalog.DecimalBytes(scanned), catalog.DecimalBytes(float64(catalog.AthenaBilled(scanned))))
 	}
 	if err := w.Flush(); err != nil {
 		return err
