@@ -124,6 +124,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newAnalyzeCmd(a),
 		newSnapshotsCmd(a),
 		newRollbackCmd(a),
+		newVacuumCmd(a),
 		newDoctorCmd(a),
 		newSchedulerCmd(a),
 		newRunsCmd(a),
@@ -192,7 +193,7 @@ func (a *app) init(cmd *cobra.Command) error {
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "catalog cost", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "serve", "tables", "transform"}
+	return []string{"analyze", "catalog cost", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "serve", "tables", "transform", "vacuum"}
 }
 
 // configName names where the settings come from, for messages.
@@ -271,7 +272,7 @@ func (a *app) openLakeEngine(ctx context.Context) (*lake.Lake, *engine.Engine, e
 // commit makes what a writer command published visible as one snapshot.
 func (a *app) commit(lk *lake.Lake, kind lake.CommitKind, runID string) error {
 	n := len(lk.Pending())
-	snap, err := pipeline.Commit(lk, lake.CommitInfo{Kind: kind, RunID: runID}, a.log)
+	snap, err := pipeline.Commit(a.context(), lk, lake.CommitInfo{Kind: kind, RunID: runID}, a.log)
 	if err != nil {
 		return err
 	}

@@ -192,6 +192,7 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 		{"runs"},
 		{"runs", "--cycles", "--format", "json"},
 		{"runs", "show", "1", "--format", "json"},
+		{"vacuum", "--dry-run", "--older-than", "2h"},
 	} {
 		out, err := ro(args...)
 		if err != nil && !(args[0] == "check" && strings.Contains(out, "fail")) {
@@ -418,5 +419,62 @@ func TestKillWhileApplyingDrop(t *testing.T) {
 	dup := queryJSON(t, dir, `SELECT count(*) AS n FROM (SELECT _batch, _source_line FROM bronze.orders GROUP BY ALL HAVING count(*) > 1)`)
 	if dup[0]["n"].(float64) != 0 {
 		t.Errorf("a batch was ingested twice: %v", dup)
+	}
+}
+
+// vacuum on a local lake: snapshots superseded longer ago than
+// --older-than go with the versions only they used; the current snapshot
+// answers as before, the vacuumed one is said to be gone; a retention
+// shorter than a reader's pin is refused.
+func TestVacuumLocal(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "6")
+	nexus(t, dir, false, "run", "--source", "src", "--no-reports")
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.012", "--seed", "7", "--force")
+	nexus(t, dir, false, "run", "--source", "src", "--no-reports")
+	q := "SELECT count(*) AS n FROM gold.fact_sales"
+	current := nexus(t, dir, false, "query", "--format", "json", q)
+	if out := nexus(t, dir, true, "vacuum", "--older-than", "5m"); !strings.Contains(out, "at least 1h") {
+		t.Errorf("vacuum --older-than 5m: %s", out)
+	}
+	if out := nexus(t, dir, false, "vacuum"); !strings.Contains(out, "removed nothing") {
+		t.Errorf("within the hour, vacuum: %s", out)
+	}
+	// Three hours later, as far as the snapshots say.
+	snaps, err := filepath.Glob(filepath.Join(dir, "lake", "_nexus", "snapshots", "*.json"))
+	if err != nil || len(snaps) != 2 {
+		t.Fatalf("snapshots %v %v", snaps, err)
+	}
+	for _, p := range snaps {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s map[string]any
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		created, _ := time.Parse(time.RFC3339Nano, s["created_at"].(string))
+		s["created_at"] = created.Add(-3 * time.Hour)
+		if b, err = json.Marshal(s); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := nexus(t, dir, false, "vacuum", "--dry-run")
+	out := nexus(t, dir, false, "vacuum")
+	if !strings.Contains(plan, "would remove 1 snapshot(s)") || !strings.Contains(out, "removed 1 snapshot(s)") || !strings.Contains(out, "table version(s)") {
+		t.Errorf("vacuum three hours later:\n%s\n%s", plan, out)
+	}
+	if got := nexus(t, dir, false, "query", "--format", "json", q); got != current {
+		t.Errorf("after vacuum the current snapshot answers %s, before %s", got, current)
+	}
+	if out := nexus(t, dir, true, "query", "--snapshot", "1", q); !strings.Contains(out, "snapshot 1") {
+		t.Errorf("query --snapshot 1 after vacuum: %s", out)
+	}
+	if out := nexus(t, dir, false, "doctor"); strings.Contains(out, "missing") {
+		t.Errorf("doctor after vacuum:\n%s", out)
 	}
 }

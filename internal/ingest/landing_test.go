@@ -157,7 +157,7 @@ func TestIngestLandingZone(t *testing.T) {
 
 	// Vacuum keeps every directory a kept version lists, including carried
 	// files of older versions.
-	if _, err := lk.Vacuum(lake.Retention{Keep: 1}, time.Now().Add(time.Hour)); err != nil {
+	if _, err := lk.Vacuum(context.Background(), lake.Retention{Keep: 1}, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range lk.Tables() {

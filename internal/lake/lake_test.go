@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -173,7 +174,7 @@ func TestRollbackAtAndVacuum(t *testing.T) {
 	}
 	// Retention: keep 2 snapshots, no grace: snapshots 1-3 go, with the
 	// versions only they referenced and the orphan.
-	res, err := w2.Vacuum(Retention{Keep: 2}, time.Now())
+	res, err := w2.Vacuum(context.Background(), Retention{Keep: 2}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestRollbackAtAndVacuum(t *testing.T) {
 	if _, err := w2.Commit(CommitInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := w2.Vacuum(Retention{Keep: 1, Grace: time.Hour}, time.Now()); len(res.Snapshots) != 0 {
+	if res, _ := w2.Vacuum(context.Background(), Retention{Keep: 1, Grace: time.Hour}, time.Now()); len(res.Snapshots) != 0 {
 		t.Errorf("grace did not keep snapshots: %v", res.Snapshots)
 	}
 }
@@ -290,7 +291,7 @@ func TestLegacyLakeIsSnapshotZero(t *testing.T) {
 	if _, err := w.Commit(CommitInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Vacuum(Retention{Keep: 1}, time.Now()); err != nil {
+	if _, err := w.Vacuum(context.Background(), Retention{Keep: 1}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "_nexus", "tables", "bronze.orders.json")); !os.IsNotExist(err) {
@@ -400,7 +401,7 @@ func TestGraceDatesFromTheChain(t *testing.T) {
 	if _, err := w2.Commit(CommitInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w2.Vacuum(Retention{Keep: 1, Grace: time.Hour}, time.Now()); err != nil {
+	if _, err := w2.Vacuum(context.Background(), Retention{Keep: 1, Grace: time.Hour}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if f := reader.Verify(rm); len(f) > 0 {
@@ -443,7 +444,7 @@ func TestLegacyReaderKeepsItsFiles(t *testing.T) {
 	if _, err := w.Commit(CommitInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Vacuum(DefaultRetention(), time.Now()); err != nil {
+	if _, err := w.Vacuum(context.Background(), DefaultRetention(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if f := reader.Verify(rm); len(f) > 0 {

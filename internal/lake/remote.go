@@ -46,6 +46,9 @@ type RemoteOptions struct {
 	// longest ago are removed after a pull (0: 20 GiB). A mirror in use
 	// keeps its own links to its files.
 	CacheBytes int64
+	// MetadataOnly mirrors the pointer, snapshot and manifests without the
+	// data files: for commands that read no table (vacuum).
+	MetadataOnly bool
 }
 
 // remote is a lake handle's object store side.
@@ -67,6 +70,8 @@ type remote struct {
 	// the store could not give.
 	hits, misses, downloaded, damaged atomic.Int64
 	log                               *slog.Logger
+	// metaOnly: the mirror has no data files (RemoteOptions.MetadataOnly).
+	metaOnly bool
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
@@ -169,7 +174,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly}
 	// In use while the process lives (the kernel drops the lock when it
 	// exits): another process's sweep leaves the mirror of a server up
 	// for days alone.
@@ -307,6 +312,9 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 		}
 		manifests = append(manifests, ref.Manifest)
 		files = append(files, m.Files...)
+	}
+	if r.metaOnly {
+		files = nil
 	}
 	if err := r.fetch(ctx, cache, files); err != nil {
 		return err

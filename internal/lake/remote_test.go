@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +234,109 @@ func TestRemoteSweepLeavesALiveMirror(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(live.remote.mirror, "_nexus", "CURRENT")); err != nil {
 		t.Errorf("the live mirror: %v", err)
 	}
+}
+
+// Vacuum on the store: what no kept snapshot references goes (replaced
+// versions, their manifests and Athena's, snapshots past retention, a dead
+// writer's uploads and snapshot), but only once older than the grace: a
+// file written just now may be a commit in progress on another machine.
+// The current snapshot stays whole, and a plan deletes nothing.
+func TestRemoteVacuum(t *testing.T) {
+	open, st := remoteLake(t)
+	ctx := context.Background()
+	w := open(true)
+	var orders []*Manifest
+	for i, run := range []string{"r1", "r2", "r3"} {
+		orders = append(orders, publish(t, w, Bronze, "orders", run, int64(i+1)))
+		if i == 0 {
+			publish(t, w, Bronze, "customers", run, 5)
+		}
+		if _, err := w.Commit(CommitInfo{RunID: run}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A writer killed mid-commit: its upload and its snapshot, never current.
+	for key, body := range map[string]string{
+		"bronze/orders/v9-dead/part-0.parquet": parquetish("half"),
+		"_nexus/snapshots/0000000009.json":     `{"id": 9, "parent": 3}`,
+	} {
+		if _, err := st.Put(ctx, key, strings.NewReader(body), int64(len(body)), PutCondition{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := func() map[string]bool {
+		out := map[string]bool{}
+		if err := st.List(ctx, "", func(oi ObjectInfo) bool { out[oi.Key] = true; return true }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := keys()
+	ret := Retention{Keep: 1, Grace: time.Hour}
+	res, err := w.Vacuum(ctx, ret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Snapshots)+len(res.Versions)+len(res.Manifests) != 0 || res.Young != 1 {
+		t.Fatalf("within the grace: %+v", res)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	plan, err := open(false).VacuumPlan(ctx, ret, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(); len(got) != len(before) {
+		t.Fatalf("a plan deleted %d object(s)", len(before)-len(got))
+	}
+	res, err = w.Vacuum(ctx, ret, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != plan.Objects || len(res.Versions) != len(plan.Versions) {
+		t.Errorf("plan %+v, vacuum %+v", plan, res)
+	}
+	wantVersions := []string{orders[0].Dir, orders[1].Dir, "bronze/orders/v9-dead"}
+	sortStrings(wantVersions)
+	if strings.Join(res.Versions, " ") != strings.Join(wantVersions, " ") {
+		t.Errorf("versions removed %v, want %v", res.Versions, wantVersions)
+	}
+	if strings.Join(fmtIDs(res.Snapshots), " ") != "1 2 9" {
+		t.Errorf("snapshots removed %v, want 1 2 9", res.Snapshots)
+	}
+	after := keys()
+	for k := range after {
+		for _, m := range orders[:2] {
+			if strings.HasPrefix(k, m.Dir+"/") || strings.HasPrefix(k, AthenaManifestDir(m)+"/") || k == manifestRel(m.Layer, m.Table, m.Dir) {
+				t.Errorf("left: %s", k)
+			}
+		}
+	}
+	// What the current snapshot needs is all there: a new reader pulls it.
+	r := open(false)
+	for _, table := range []string{"orders", "customers"} {
+		if _, err := r.Manifest(Bronze, table); err != nil {
+			t.Errorf("after vacuum, %s: %v", table, err)
+		}
+	}
+	if !after[AthenaManifestDir(orders[2])+"/manifest"] {
+		t.Errorf("the current version's Athena manifest went")
+	}
+}
+
+func sortStrings(s []string) {
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+}
+
+func fmtIDs(ids []int64) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, strconv.FormatInt(id, 10))
+	}
+	return out
 }

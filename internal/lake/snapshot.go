@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -444,7 +443,8 @@ func diffTables(from *Snapshot, to map[string]TableRef) (changed, removed []stri
 
 // Retention says which snapshots (and so which table versions) are kept.
 type Retention struct {
-	// Keep is how many of the newest snapshots are always kept.
+	// Keep is how many of the newest snapshots that were current are
+	// always kept (the current one counts).
 	Keep int
 	// Grace keeps a snapshot that was current less than this long ago, so a
 	// reader that pinned it keeps reading its files.
@@ -454,181 +454,6 @@ type Retention struct {
 // DefaultRetention keeps the last 10 snapshots and any snapshot current
 // within the last hour.
 func DefaultRetention() Retention { return Retention{Keep: 10, Grace: time.Hour} }
-
-// VacuumResult tells what Vacuum removed.
-type VacuumResult struct {
-	Snapshots []int64
-	Versions  []string // version directories, lake-relative
-	Manifests []string
-}
-
-// Vacuum deletes snapshots that retention no longer keeps, then every table
-// version directory and manifest that no kept snapshot references (replaced
-// versions and the orphans of crashed runs). It must run under the writer
-// lock with nothing pending.
-func (l *Lake) Vacuum(r Retention, now time.Time) (VacuumResult, error) {
-	var res VacuumResult
-	if !l.writable {
-		return res, fmt.Errorf("vacuum: %w", ErrReadOnly)
-	}
-	if len(l.Pending()) > 0 {
-		return res, errors.New("vacuum: the handle has uncommitted versions")
-	}
-	cur, err := l.currentID()
-	if err != nil {
-		return res, err
-	}
-	ids, err := l.SnapshotIDs()
-	if err != nil {
-		return res, err
-	}
-	// When did each snapshot stop being current? The chain of parents from
-	// the current one says: a parent was superseded when its child was
-	// committed. A snapshot off the chain (its writer died before the
-	// pointer swap) was never current.
-	all := map[int64]*Snapshot{}
-	for _, id := range ids {
-		if s, err := l.ReadSnapshot(id); err == nil {
-			all[id] = s
-		}
-	}
-	supersededAt := map[int64]time.Time{}
-	for _, s := range all {
-		supersededAt[s.ID] = s.CreatedAt
-	}
-	for s := all[cur]; s != nil; s = all[s.Parent] {
-		if s.Parent >= 0 {
-			supersededAt[s.Parent] = s.CreatedAt
-		}
-		if s.Parent <= 0 || s.Parent >= s.ID {
-			break
-		}
-	}
-	kept := map[int64]*Snapshot{}
-	for i, id := range ids {
-		keep := id == cur || i >= len(ids)-r.Keep || id > cur
-		if t, ok := supersededAt[id]; ok && now.Sub(t) < r.Grace {
-			keep = true
-		}
-		s, readable := all[id]
-		if !keep && readable || !keep && now.Sub(fileTime(l.snapshotPath(id))) >= r.Grace {
-			// A damaged snapshot file goes too once outside retention.
-			if err := os.Remove(l.snapshotPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return res, fmt.Errorf("vacuum snapshot %d: %w", id, err)
-			}
-			res.Snapshots = append(res.Snapshots, id)
-			continue
-		}
-		if readable {
-			kept[id] = s
-		}
-	}
-	// A lake from before snapshots: its manifests are its state until the
-	// first commit, and stay for readers that pinned them as long as the
-	// first snapshot is within retention.
-	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
-		first, hasFirst := all[1]
-		if len(ids) == 0 || len(ids) < r.Keep || (hasFirst && now.Sub(first.CreatedAt) < r.Grace) {
-			kept[0] = legacy
-		}
-	}
-	snaps := make([]*Snapshot, 0, len(kept))
-	for _, s := range kept {
-		snaps = append(snaps, s)
-	}
-	manifests, dirs := l.referenced(snaps)
-	versions, err := l.versionDirs()
-	if err != nil {
-		return res, fmt.Errorf("vacuum: %w", err)
-	}
-	for _, rel := range versions {
-		if !dirs[rel] && !dirs[path.Dir(rel)+"/*"] {
-			if err := os.RemoveAll(l.Abs(rel)); err != nil {
-				return res, fmt.Errorf("vacuum %s: %w", rel, err)
-			}
-			res.Versions = append(res.Versions, rel)
-		}
-	}
-	// Manifests no kept snapshot uses: the immutable ones, and those of a
-	// lake from before snapshots.
-	for _, dir := range []string{"manifests/*", "tables"} {
-		files, err := filepath.Glob(filepath.Join(l.MetaDir(), filepath.FromSlash(dir), "*"))
-		if err != nil {
-			return res, fmt.Errorf("vacuum: %w", err)
-		}
-		for _, f := range files {
-			rel, err := filepath.Rel(l.Root, f)
-			if err != nil {
-				return res, err
-			}
-			rel = filepath.ToSlash(rel)
-			if info, err := os.Stat(f); manifests[rel] || err != nil || info.IsDir() {
-				continue
-			}
-			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return res, fmt.Errorf("vacuum %s: %w", rel, err)
-			}
-			res.Manifests = append(res.Manifests, rel)
-		}
-	}
-	return res, nil
-}
-
-// referenced returns the manifests the snapshots map tables to and the
-// version directories those manifests list. A table whose manifest cannot be
-// read keeps its whole directory ("layer/table/*"): doctor decides about it.
-func (l *Lake) referenced(snaps []*Snapshot) (manifests, dirs map[string]bool) {
-	manifests, dirs = map[string]bool{}, map[string]bool{}
-	for _, s := range snaps {
-		for name, ref := range s.Tables {
-			if manifests[ref.Manifest] {
-				continue
-			}
-			manifests[ref.Manifest] = true
-			m, err := l.loadManifest(name, ref.Manifest)
-			if err != nil {
-				layer, table, _ := strings.Cut(name, ".")
-				dirs[layer+"/"+table+"/*"] = true
-				continue
-			}
-			dirs[m.Dir] = true
-			for _, f := range m.Files {
-				dirs[f.VersionDir()] = true
-			}
-			// A delta may name files of older versions (the batches a
-			// Bronze append replaced): the models downstream still read them.
-			if m.Delta != nil {
-				for _, f := range m.Delta.Files {
-					dirs[File{Path: f}.VersionDir()] = true
-				}
-			}
-		}
-	}
-	return manifests, dirs
-}
-
-// versionDirs lists every table version directory on disk
-// (layer/table/v…), lake-relative.
-func (l *Lake) versionDirs() ([]string, error) {
-	var out []string
-	for _, layer := range Layers() {
-		found, err := filepath.Glob(filepath.Join(l.Root, layer, "*", "v*"))
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range found {
-			if info, err := os.Stat(f); err != nil || !info.IsDir() {
-				continue
-			}
-			rel, err := filepath.Rel(l.Root, f)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, filepath.ToSlash(rel))
-		}
-	}
-	return out, nil
-}
 
 func fileTime(p string) time.Time {
 	info, err := os.Stat(p)
@@ -655,7 +480,7 @@ func (l *Lake) Orphans() ([]string, error) {
 	if legacy, err := l.legacySnapshot(); err == nil && legacy != nil {
 		snaps = append(snaps, legacy)
 	}
-	_, dirs := l.referenced(snaps)
+	_, dirs := referenced(snaps, l.loadManifest)
 	for _, m := range l.pendingManifests() {
 		dirs[m.Dir] = true
 		for _, f := range m.Files {

@@ -165,7 +165,7 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 			return out, nil, ErrRepairIncomplete
 		}
 	}
-	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRepair, RunID: opts.RunID, Note: "doctor --repair"}, opts.Logger)
+	snap, err := Commit(ctx, lk, lake.CommitInfo{Kind: lake.CommitRepair, RunID: opts.RunID, Note: "doctor --repair"}, opts.Logger)
 	if err != nil {
 		return out, nil, err
 	}

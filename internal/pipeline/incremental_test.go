@@ -379,7 +379,7 @@ checks:
 	if m, err := lk.Manifest(lake.Silver, "orders"); err != nil || m.Delta == nil || !m.Delta.Full || m.Code != "" {
 		t.Fatalf("replayed version: delta %+v code %q (%v); want a full delta and no code", m.Delta, m.Code, err)
 	}
-	if _, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitReplay, RunID: "replay1"}, nil); err != nil {
+	if _, err := Commit(context.Background(), lk, lake.CommitInfo{Kind: lake.CommitReplay, RunID: "replay1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range drops[3:] {

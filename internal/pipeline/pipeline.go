@@ -232,7 +232,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if err := saveRun(lk, sum); err != nil {
 		return sum, err
 	}
-	snap, err := Commit(lk, lake.CommitInfo{Kind: lake.CommitRun, RunID: opts.RunID}, opts.Logger)
+	snap, err := Commit(ctx, lk, lake.CommitInfo{Kind: lake.CommitRun, RunID: opts.RunID}, opts.Logger)
 	if err != nil {
 		return abort(err)
 	}
@@ -361,7 +361,7 @@ func saveRun(lk *lake.Lake, s *Summary) error { return saveJSON(lk, s.RunID, s) 
 // Commit commits what the handle published as one snapshot, then removes
 // what retention no longer keeps. A failed clean-up is logged, not fatal: the
 // commit stands and the next one retries.
-func Commit(lk *lake.Lake, info lake.CommitInfo, log *slog.Logger) (*lake.Snapshot, error) {
+func Commit(ctx context.Context, lk *lake.Lake, info lake.CommitInfo, log *slog.Logger) (*lake.Snapshot, error) {
 	pending := len(lk.Pending())
 	snap, err := lk.Commit(info)
 	if err != nil {
@@ -374,7 +374,7 @@ func Commit(lk *lake.Lake, info lake.CommitInfo, log *slog.Logger) (*lake.Snapsh
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("committed", "snapshot", snap.ID, "tables", len(snap.Changed))
-	res, err := lk.Vacuum(lake.DefaultRetention(), time.Now())
+	res, err := lk.Vacuum(ctx, lake.DefaultRetention(), time.Now())
 	if err != nil {
 		log.Warn("vacuum after commit failed; the next commit retries", "err", err)
 	} else if n := len(res.Versions) + len(res.Snapshots); n > 0 {
