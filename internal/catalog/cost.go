@@ -105,6 +105,11 @@ type Footprint struct {
 	RunSymlinks int             `json:"run_symlinks"`
 	// RunRecords: the run records a mirror's pull copies.
 	RunRecords int `json:"run_records"`
+	// What the vacuum after each commit reads: the manifests the kept
+	// snapshots list, and the pages of its listings of the data, manifest
+	// and symlink prefixes (1,000 keys a page).
+	KeptManifests int `json:"kept_manifests"`
+	ListPages     int `json:"list_pages"`
 	// Queries: every statement the dashboard's default view runs.
 	Queries []QueryScan `json:"queries"`
 }
@@ -115,23 +120,21 @@ type Footprint struct {
 func Measure(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest) (*Footprint, error) {
 	fp := &Footprint{Lake: lk.Location(), Snapshot: lk.SnapshotID(), Tables: len(tables), KeptSnapshots: -1}
 	byName := map[string]*lake.Manifest{}
-	current := map[string]bool{}
+	st := newStored()
 	for _, m := range tables {
 		byName[m.Name()] = m
-		for _, f := range m.Files {
-			if !current[f.Path] {
-				current[f.Path] = true
-				fp.Files++
-				fp.Bytes += f.Bytes
-				if m.Layer == lake.Gold {
-					fp.GoldBytes += f.Bytes
-				}
+		for _, f := range st.add(m) {
+			fp.Files++
+			fp.Bytes += f.Bytes
+			if m.Layer == lake.Gold {
+				fp.GoldBytes += f.Bytes
 			}
 		}
 	}
-	if err := fp.measureKept(lk, current); err != nil {
+	if err := fp.measureKept(lk, st); err != nil {
 		return nil, err
 	}
+	fp.KeptManifests, fp.ListPages = len(st.manifests), st.listPages()
 	if snap := lk.Snapshot(); snap != nil {
 		fp.RunCommit, fp.RunKind = snap.ID, snap.Kind
 		for _, name := range snap.Changed {
@@ -194,9 +197,52 @@ func symlinks(m *lake.Manifest) int {
 	return len(lake.AthenaManifests(m, "s3://bucket"))
 }
 
-// measureKept adds the data files that kept snapshots other than the
-// current one list (and it does not).
-func (fp *Footprint) measureKept(lk *lake.Lake, current map[string]bool) error {
+// stored is what the lake's kept snapshots hold in the store: data files
+// by path, manifests by table version, objects under each prefix.
+type stored struct {
+	files     map[string]bool
+	manifests map[string]bool
+	prefixes  map[string]int
+}
+
+func newStored() *stored {
+	return &stored{files: map[string]bool{}, manifests: map[string]bool{}, prefixes: map[string]int{}}
+}
+
+// add counts m and its files; it returns the files it had not counted.
+func (st *stored) add(m *lake.Manifest) []lake.File {
+	if key := fmt.Sprintf("%s@%d", m.Name(), m.Version); !st.manifests[key] {
+		st.manifests[key] = true
+		st.prefixes["manifests"]++
+		st.prefixes["athena"] += symlinks(m)
+	}
+	var out []lake.File
+	for _, f := range m.Files {
+		if !st.files[f.Path] {
+			st.files[f.Path] = true
+			st.prefixes[m.Layer]++
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// listPages are the LIST requests of a listing of every prefix a vacuum
+// lists (the layers, the manifests, the symlink manifests).
+func (st *stored) listPages() int {
+	n := 0
+	for _, p := range append(lake.Layers(), "manifests", "athena") {
+		n += max(1, (st.prefixes[p]+listPage-1)/listPage)
+	}
+	return n
+}
+
+// listPage: S3 lists at most 1,000 keys per request.
+const listPage = 1000
+
+// measureKept adds what snapshots other than the current one keep (their
+// data files the current one does not list, and their manifests).
+func (fp *Footprint) measureKept(lk *lake.Lake, st *stored) error {
 	if lk.Location() != lk.Root {
 		return nil // a mirror holds the current snapshot only
 	}
@@ -204,7 +250,6 @@ func (fp *Footprint) measureKept(lk *lake.Lake, current map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("cost: %w", err)
 	}
-	seen := map[string]bool{}
 	fp.KeptSnapshots = 0
 	for _, id := range ids {
 		if id == fp.Snapshot {
@@ -221,12 +266,9 @@ func (fp *Footprint) measureKept(lk *lake.Lake, current map[string]bool) error {
 			if err != nil {
 				return fmt.Errorf("cost: snapshot %d: %w", id, err)
 			}
-			for _, f := range m.Files {
-				if !current[f.Path] && !seen[f.Path] {
-					seen[f.Path] = true
-					fp.KeptFiles++
-					fp.KeptBytes += f.Bytes
-				}
+			for _, f := range st.add(m) {
+				fp.KeptFiles++
+				fp.KeptBytes += f.Bytes
 			}
 		}
 	}
@@ -338,21 +380,25 @@ func (fp *Footprint) Bill(u Usage, scale float64) Bill {
 	// run record, and lists the run records (its pull) and snapshots (its
 	// commit); a reader host lists the run records. It reads the pointer,
 	// the snapshot, every manifest and the run records; a reader host the
-	// same but only the changed manifests, and the new files once.
-	runWrites := float64(fp.RunFiles+fp.RunChanged+fp.RunSymlinks) + commitObjects + 2 + u.ReaderHosts
-	runReads := float64(2+fp.Tables+fp.RunRecords) + u.ReaderHosts*float64(2+fp.RunChanged+fp.RunFiles+fp.RunRecords)
+	// same but only the changed manifests, and the new files once. The
+	// vacuum after the commit reads the pointer, every kept snapshot and
+	// their manifests, and lists the snapshots and every prefix.
+	snapshots := max(1, fp.KeptSnapshots+1)
+	runWrites := float64(fp.RunFiles+fp.RunChanged+fp.RunSymlinks) + commitObjects + 2 + u.ReaderHosts + float64(1+fp.ListPages)
+	runReads := float64(2+fp.Tables+fp.RunRecords) + u.ReaderHosts*float64(2+fp.RunChanged+fp.RunFiles+fp.RunRecords) +
+		float64(1+snapshots+fp.KeptManifests)
 	runHow := fmt.Sprintf("a run (snapshot %d, %s: %d tables changed, %d new files, %d symlink manifests) × %s runs (%s)",
 		fp.RunCommit, fp.RunKind, fp.RunChanged, fp.RunFiles, fp.RunSymlinks, num(runs), u.RunsFrom)
 	b.Lines = append(b.Lines, Line{Service: "S3", Item: ItemWrites,
 		Quantity: runs*runWrites + views*viewWrites + adhoc*avg(viewWrites), Unit: "requests",
 		Price: S3USDPer1000Writes, Per: 1000,
-		How: fmt.Sprintf("%s writes %s; a dashboard view %s (Athena: a LIST per symlink prefix, %d result objects per query) × %s views; %s analyst queries × %s",
-			runHow, num(runWrites), num(viewWrites), athenaResultObjects, num(views), num(adhoc), num(avg(viewWrites)))}.priced())
+		How: fmt.Sprintf("%s writes %s (with its vacuum's %d LIST pages); a dashboard view %s (Athena: a LIST per symlink prefix, %d result objects per query) × %s views; %s analyst queries × %s",
+			runHow, num(runWrites), 1+fp.ListPages, num(viewWrites), athenaResultObjects, num(views), num(adhoc), num(avg(viewWrites)))}.priced())
 	b.Lines = append(b.Lines, Line{Service: "S3", Item: ItemReads,
 		Quantity: runs*runReads + views*(viewReads+1) + adhoc*avg(viewReads), Unit: "requests",
 		Price: S3USDPer1000Reads, Per: 1000,
-		How: fmt.Sprintf("a run reads %s (the writer's pull: pointer, snapshot, %d manifests, %d run records; %s reader host(s): the changed manifests and new files); a view %s (the server's HEAD of the pointer; Athena: each symlink manifest, %d GETs per data file) × %s views; %s analyst queries × %s",
-			num(runReads), fp.Tables, fp.RunRecords, num(u.ReaderHosts), num(viewReads+1), readsPerFile, num(views), num(adhoc), num(avg(viewReads)))}.priced())
+		How: fmt.Sprintf("a run reads %s (the writer's pull: pointer, snapshot, %d manifests, %d run records; %s reader host(s): the changed manifests and new files; its vacuum: %d snapshots and their %d manifests); a view %s (the server's HEAD of the pointer; Athena: each symlink manifest, %d GETs per data file) × %s views; %s analyst queries × %s",
+			num(runReads), fp.Tables, fp.RunRecords, num(u.ReaderHosts), snapshots, fp.KeptManifests, num(viewReads+1), readsPerFile, num(views), num(adhoc), num(avg(viewReads)))}.priced())
 
 	tb := (views*float64(viewBilled) + adhoc*avg(float64(viewBilled))) / 1e12
 	b.Lines = append(b.Lines, Line{Service: "Athena", Item: ItemScans, Quantity: tb, Unit: "TB",

@@ -23,6 +23,7 @@ func footprint() *Footprint {
 	return &Footprint{Lake: "/lake", Snapshot: 7, Tables: 50, Files: 200, Bytes: 100e6, GoldBytes: 20e6,
 		KeptFiles: 40, KeptBytes: 20e6, KeptSnapshots: 3,
 		RunCommit: 7, RunKind: lake.CommitRun, RunChanged: 10, RunFiles: 12, RunBytes: 5e6, RunSymlinks: 30, RunRecords: 6,
+		KeptManifests: 80, ListPages: 7,
 		Queries: []QueryScan{
 			{Analysis: "kpis", Bytes: 25_000_001, Tables: 3, Files: 40, Symlinks: 20},
 			{Analysis: "monthly-sales", Bytes: 60_000, Tables: 1, Files: 20, Symlinks: 20},
@@ -46,25 +47,27 @@ func TestBill(t *testing.T) {
 			// a view: 26 MB + 10 MB (minimum) = 36 MB; 3000 views + 300
 			// analyst queries of 18 MB
 			athenaTB: (3000*36e6 + 300*18e6) / 1e12, storageGB: 0.12,
-			// a run: 12 files + 10 manifests + 30 symlinks + 3 + 2 + 1 reader;
-			// a view: 40 symlink LISTs + 2×2 results; an analyst query 22
-			writes: 30*58 + 3000*44 + 300*22,
-			// a run: 2+50+6 + (2+10+12+6); a view: 40 symlinks + 2×60
-			// files + 1 HEAD; an analyst query 80
-			reads:        30*88 + 3000*161 + 300*80,
+			// a run: 12 files + 10 manifests + 30 symlinks + 3 + 2 + 1
+			// reader + the vacuum's 1 + 7 pages; a view: 40 symlink LISTs
+			// + 2×2 results; an analyst query 22
+			writes: 30*66 + 3000*44 + 300*22,
+			// a run: 2+50+6 + (2+10+12+6) + the vacuum's 1 + 4 snapshots
+			// + 80 manifests; a view: 40 symlinks + 2×60 files + 1 HEAD;
+			// an analyst query 80
+			reads:        30*173 + 3000*161 + 300*80,
 			glueRequests: 30*61 + 3000*4 + 300*2, glueObjects: 51 + 300},
 		{name: "100x", u: u, scale: 100,
 			// 2.5 GB (rounded up to the MB) + 6 MB → 10 MB minimum
 			athenaTB: (3000*(2501e6+10e6) + 300*(2511e6/2)) / 1e12, storageGB: 12,
-			writes: 30*58 + 3000*44 + 300*22, reads: 30*88 + 3000*161 + 300*80,
+			writes: 30*66 + 3000*44 + 300*22, reads: 30*173 + 3000*161 + 300*80,
 			glueRequests: 30*61 + 3000*4 + 300*2, glueObjects: 51 + 300},
 		{name: "runs only", u: Usage{RunsPerMonth: 720, RunsFrom: "hourly", ReaderHosts: 2}, scale: 1,
 			storageGB: 0.12,
-			writes:    720 * (12 + 10 + 30 + 3 + 2 + 2), reads: 720 * (2 + 50 + 6 + 2*(2+10+12+6)),
+			writes:    720 * (12 + 10 + 30 + 3 + 2 + 2 + 8), reads: 720 * (2 + 50 + 6 + 2*(2+10+12+6) + 85),
 			glueRequests: 720 * 61, glueObjects: 51 + 7200},
 		{name: "past the free tiers", u: Usage{DashboardViewsPerDay: 20000, RunsPerMonth: 30, RunsFrom: "test", ReaderHosts: 1}, scale: 1,
 			athenaTB: 600000 * 36e6 / 1e12, storageGB: 0.12,
-			writes: 30*58 + 600000*44, reads: 30*88 + 600000*161,
+			writes: 30*66 + 600000*44, reads: 30*173 + 600000*161,
 			glueRequests: 30*61 + 600000*4, glueObjects: 51 + 300},
 	}
 	fp := footprint()
@@ -236,5 +239,10 @@ func TestMeasure(t *testing.T) {
 	// A forced run rewrote every table: every file is new.
 	if fp.RunChanged != fp.Tables || fp.RunFiles != fp.Files || fp.RunRecords != 2 {
 		t.Errorf("the last run: %d of %d tables changed, %d new files of %d, %d run records", fp.RunChanged, fp.Tables, fp.RunFiles, fp.Files, fp.RunRecords)
+	}
+	// The vacuum after a commit reads both snapshots' manifests, and lists
+	// 6 prefixes (4 layers, manifests, symlink manifests) of < 1,000 keys.
+	if fp.KeptManifests != 2*fp.Tables || fp.ListPages != 6 {
+		t.Errorf("the vacuum: %d manifests, %d LIST pages; want %d and 6", fp.KeptManifests, fp.ListPages, 2*fp.Tables)
 	}
 }
