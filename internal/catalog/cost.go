@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -153,7 +155,7 @@ func Measure(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Mani
 		}
 	}
 	runs, err := os.ReadDir(lk.MetaDir("runs"))
-	if err != nil && !os.IsNotExist(err) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("cost: run records: %w", err)
 	}
 	for _, e := range runs {
@@ -193,6 +195,7 @@ func Measure(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Mani
 
 // symlinks counts a table version's symlink manifests (one per partition
 // directory): the objects a commit writes for Athena, and Athena reads.
+// Only their number counts here, not the location they name.
 func symlinks(m *lake.Manifest) int {
 	return len(lake.AthenaManifests(m, "s3://bucket"))
 }
