@@ -107,16 +107,36 @@ func NewCostModel(layers []LayerSize, fp *catalog.Footprint, u catalog.Usage) Co
 		} else {
 			s.Cheaper, s.Ratio = "Redshift", s.AthenaUSD/math.Max(s.RedshiftUSD, 0.01)
 		}
-		// The bill grows with the views a day: what one more costs.
-		none, one := u, u
-		none.DashboardViewsPerDay, one.DashboardViewsPerDay = 0, 1
-		base := fp.Bill(none, f.factor).USD
-		if perView := fp.Bill(one, f.factor).USD - base; perView > 0 {
-			s.BreakEvenViewsPerDay = math.Max(0, (s.RedshiftUSD-base)/perView)
-		}
+		s.BreakEvenViewsPerDay = breakEven(fp, u, f.factor, s.RedshiftUSD)
 		m.Scenarios = append(m.Scenarios, s)
 	}
 	return m
+}
+
+// breakEven is the dashboard views a day at which the lake's bill reaches
+// usd: the bill grows with the views, not in proportion (free tiers), so
+// it is found by bisection.
+func breakEven(fp *catalog.Footprint, u catalog.Usage, factor, usd float64) float64 {
+	bill := func(views float64) float64 {
+		u.DashboardViewsPerDay = views
+		return fp.Bill(u, factor).USD
+	}
+	if len(fp.Queries) == 0 || bill(0) >= usd {
+		return 0
+	}
+	lo, hi := 0.0, 1.0
+	for bill(hi) < usd && hi < 1e12 {
+		lo, hi = hi, hi*2
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if bill(mid) < usd {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // FormatDecimalBytes writes a size in decimal units as billed: "12.3 MB".
