@@ -16,9 +16,9 @@ func newCatalogCmd(a *app) *cobra.Command {
 		// A subcommand it does not have is an error (exit 1), not its help.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return fmt.Errorf("nexus catalog: which? ddl or sync (see --help)")
+			return fmt.Errorf("nexus catalog: which? ddl, sync or cost (see --help)")
 		}}
-	cmd.AddCommand(newCatalogDDLCmd(a), newCatalogSyncCmd(a))
+	cmd.AddCommand(newCatalogDDLCmd(a), newCatalogSyncCmd(a), newCatalogCostCmd(a))
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/analytics"
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
@@ -222,7 +223,12 @@ func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 	if l := byLayer[lake.Quarantine]; l != nil {
 		d.QuarantineRows = l.Rows
 	}
-	d.Cost = NewCostModel(d.Layers)
+	// The cost slide: the lake's bill as `nexus catalog cost` prices it.
+	fp, err := catalog.Measure(ctx, db, lk, ms)
+	if err != nil {
+		return nil, fmt.Errorf("cost slide: %w", err)
+	}
+	d.Cost = NewCostModel(d.Layers, fp, catalog.DefaultUsage())
 
 	// the pipeline's own graph and gates
 	g, err := pipeline.LoadGraph("")
