@@ -124,6 +124,21 @@ func TestLakeOnS3(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "nexus.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// Time travel and rollback on S3, from a machine whose cache has never
+	// seen the first snapshot.
+	other := append(append([]string{}, s3[:len(s3)-1]...), filepath.Join(dir, "other-cache"))
+	if out := nexus(t, dir, false, append([]string{"snapshots"}, other...)...); !strings.Contains(out, "\n1 ") || !strings.Contains(out, "3 *") {
+		t.Errorf("snapshots on S3:\n%s", out)
+	}
+	if old := nexus(t, dir, false, append([]string{"query", "--format", "json", "--snapshot", "1", q}, other...)...); old != remote {
+		t.Errorf("query --snapshot 1 on S3: %s, the first run gave %s", old, remote)
+	}
+	if out := nexus(t, dir, false, append([]string{"rollback", "1"}, other...)...); !strings.Contains(out, "committed snapshot 4") {
+		t.Errorf("rollback on S3: %s", out)
+	}
+	if now := nexus(t, dir, false, append([]string{"query", "--format", "json", q}, s3...)...); now != remote {
+		t.Errorf("after rollback 1, S3 answers %s, the first run gave %s", now, remote)
+	}
 	// Every command released its mirror; the cache keeps the data files.
 	if left, _ := os.ReadDir(filepath.Join(dir, "cache", "mirrors")); len(left) != 0 {
 		t.Errorf("%d mirror(s) left behind", len(left))

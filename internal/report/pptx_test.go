@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/pipeline"
 )
 
@@ -44,7 +45,9 @@ func sampleDeck(t *testing.T) *DeckData {
 		d.LakeBytes += l.Bytes
 	}
 	d.BronzeRows, d.QuarantineRows = d.Layers[0].Rows, d.Layers[3].Rows
-	d.Cost = NewCostModel(d.Layers)
+	fp := &catalog.Footprint{Snapshot: 3, Tables: 33, Files: 120, Bytes: 148_300_000, RunChanged: 18, RunFiles: 40,
+		Queries: []catalog.QueryScan{{Analysis: "kpis", Bytes: 12e6, Tables: 2, Files: 10, Symlinks: 10}, {Analysis: "rfm", Bytes: 30e6, Tables: 2, Files: 10, Symlinks: 10}}}
+	d.Cost = NewCostModel(d.Layers, fp, catalog.DefaultUsage())
 	g, suites, err := pipeline.LoadGated("")
 	if err != nil {
 		t.Fatal(err)
