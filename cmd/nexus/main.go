@@ -133,6 +133,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newExportCmd(a),
 		newStreamCmd(a),
 		newCatalogCmd(a),
+		newDocsCmd(a),
 	)
 	return root
 }

@@ -68,6 +68,7 @@ type Server struct {
 	checking  sync.Mutex
 	lastCheck atomic.Int64 // unix nanos
 	versions  atomic.Int64
+	docsCache docsCache // the documentation site of the current version (docs.go)
 }
 
 // New returns the dashboard handler over an engine opened on lk.
@@ -132,6 +133,7 @@ func (s *Server) routes() {
 		{"/healthz", s.healthz},
 		{"/metrics", s.metrics},
 		{runsPagePath, s.runsPage},
+		{docsPath, s.docs},
 		{"/", s.page},
 	} {
 		s.mux.HandleFunc(rt.path, rt.h)
