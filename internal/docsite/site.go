@@ -449,7 +449,11 @@ func (s *Site) checks(t *Table, suite *quality.Suite, results []quality.Result, 
 	}
 	for _, r := range results {
 		if _, left := byID[r.CheckID]; left {
-			add(&Check{ID: r.CheckID, Kind: string(r.Kind), Description: r.Description, Severity: r.Severity, OnFail: r.OnFail, Where: fmt.Sprintf("%s:%d", r.File, r.Line)})
+			c := &Check{ID: r.CheckID, Kind: string(r.Kind), Description: r.Description, Severity: r.Severity, OnFail: r.OnFail}
+			if r.File != "" {
+				c.Where = fmt.Sprintf("%s:%d", r.File, r.Line)
+			}
+			add(c)
 		}
 	}
 	// Failures first, then warnings: what a reader looks for.
