@@ -91,19 +91,20 @@ type Column struct {
 
 // Check is one check of the table's suite with its latest verdict.
 type Check struct {
-	ID, Kind, Description string
-	Severity              quality.Severity
-	OnFail                quality.OnFail
-	Where                 string // suite file:line
-	Verdict               quality.Verdict
-	Known                 bool // a run gave it a verdict
-	RowsChecked           int64
-	RowsFailed            int64
-	Observed              string
-	Blocking              bool
-	RunID                 string
-	Examples              []quality.Example
-	Quarantined           *Link // the check's rows in the quarantine table
+	ID, Description string
+	Kind            quality.Kind
+	Severity        quality.Severity
+	OnFail          quality.OnFail
+	Where           string // suite file:line
+	Verdict         quality.Verdict
+	Known           bool // a run gave it a verdict
+	RowsChecked     int64
+	RowsFailed      int64
+	Observed        string
+	Blocking        bool
+	RunID           string
+	Examples        []quality.Example
+	Quarantined     *Link // the check's rows in the quarantine table
 }
 
 // Freshness says how recent the table is.
@@ -251,6 +252,13 @@ func Assemble(f *Facts, in Inputs) *Site {
 				if col.Description == "" {
 					col.Description = systemColumnDoc(c.Name)
 				}
+				if col.Description == "" && slices.Contains(tf.Manifest.PartitionBy, c.Name) {
+					col.Description = "Hive partition column (" + c.Name + "=… directories)"
+					if model != nil && model.PartitionBy != "" {
+						col.Description += ", derived from " + model.PartitionBy
+					}
+					col.Description += "."
+				}
 				if cl, ok := lin[c.Name]; ok {
 					col.Traced, col.Direct = true, cl.Direct
 					for _, src := range cl.Sources {
@@ -281,10 +289,10 @@ func Assemble(f *Facts, in Inputs) *Site {
 			t.QuarantinePage = &Link{Name: q.Name, Href: q.Page}
 			t.QuarantineRows = q.Rows
 		}
-		s.checks(t, in.Suites[t.Name], results[t.Name], facts)
 		if ts, ok := from[t.Name]; ok {
 			t.VerdictsFrom = &ts
 		}
+		s.checks(t, in.Suites[t.Name], results[t.Name], facts)
 		s.Pass += t.Pass
 		s.Warn += t.Warn
 		s.Fail += t.Fail
@@ -437,7 +445,7 @@ func (s *Site) checks(t *Table, suite *quality.Suite, results []quality.Result, 
 	}
 	if suite != nil {
 		for _, c := range suite.Checks {
-			ch := &Check{ID: c.ID, Kind: string(c.Kind), Description: c.Description, Severity: c.Severity, Where: c.Pos()}
+			ch := &Check{ID: c.ID, Kind: c.Kind, Description: c.Description, Severity: c.Severity, Where: c.Pos()}
 			if c.RowLevel() {
 				ch.OnFail = quality.OnFailQuarantine
 				if !c.Quarantine() {
@@ -449,7 +457,7 @@ func (s *Site) checks(t *Table, suite *quality.Suite, results []quality.Result, 
 	}
 	for _, r := range results {
 		if _, left := byID[r.CheckID]; left {
-			c := &Check{ID: r.CheckID, Kind: string(r.Kind), Description: r.Description, Severity: r.Severity, OnFail: r.OnFail}
+			c := &Check{ID: r.CheckID, Kind: r.Kind, Description: r.Description, Severity: r.Severity, OnFail: r.OnFail}
 			if r.File != "" {
 				c.Where = fmt.Sprintf("%s:%d", r.File, r.Line)
 			}
@@ -486,7 +494,7 @@ func freshness(t *Table, tf TableFacts, f *Facts) Freshness {
 		}
 	}
 	for _, c := range t.Checks {
-		if c.Kind == "freshness" {
+		if c.Kind == quality.KindFreshness {
 			fr.Checks = append(fr.Checks, c)
 		}
 	}
