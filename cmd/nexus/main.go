@@ -135,6 +135,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newExportCmd(a),
 		newStreamCmd(a),
 		newCatalogCmd(a),
+		newDocsCmd(a),
 	)
 	return root
 }
@@ -222,7 +223,7 @@ func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.La
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
+	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
 }
 
 // runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run
