@@ -124,6 +124,11 @@ func TestLakeOnS3(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "nexus.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// The docs site of a lake on S3.
+	nexus(t, dir, false, append([]string{"docs", "--out", "site"}, s3...)...)
+	if b, err := os.ReadFile(filepath.Join(dir, "site", "index.html")); err != nil || !strings.Contains(string(b), "fact_sales") {
+		t.Errorf("nexus docs on S3: %v", err)
+	}
 	// Time travel and rollback on S3, from a machine whose cache has never
 	// seen the first snapshot.
 	other := append(append([]string{}, s3[:len(s3)-1]...), filepath.Join(dir, "other-cache"))
