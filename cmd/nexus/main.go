@@ -103,6 +103,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 	root.PersistentFlags().StringVar(&a.remote.S3.Profile, "s3-profile", "", "with --lake s3://…: the AWS profile of the shared configuration")
 	root.PersistentFlags().Int64Var(&a.remote.CacheBytes, "cache-bytes", 20<<30, "with --lake s3://…: the most the data file cache holds; the files used longest ago go first")
 	root.PersistentFlags().DurationVar(&a.remote.LeaseTTL, "s3-lease-ttl", lake.DefaultLeaseTTL, "with --lake s3://…: how long the scheduler's lease (one scheduler per lake, one cycle at a time) outlives a holder that died; renewed every third of it")
+	root.PersistentFlags().StringVar(&a.remote.StateDir, "state-dir", "", "with --lake s3://…: where this machine keeps the scheduler's run store of the lake (default $XDG_STATE_HOME/nexus, else ~/.local/state/nexus)")
 	root.PersistentFlags().StringVar(&a.remote.CacheDir, "cache-dir", "", "with --lake s3://…: where the data files read from S3 are cached (default: the user's cache directory, nexus/)")
 	// For finding where a command's time goes (go tool pprof FILE); hidden:
 	// a developer's tool, not part of the interface.

@@ -510,7 +510,8 @@ func TestSchedulerOnS3(t *testing.T) {
 	root := "s3://" + srv.Bucket + "/sched"
 	// Two machines: each its own cache, mirrors and run store.
 	machine := func(name string, args ...string) []string {
-		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, name), "--s3-lease-ttl", "3s")
+		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, name, "cache"),
+			"--state-dir", filepath.Join(dir, name, "state"), "--s3-lease-ttl", "3s")
 	}
 	runStore := func(name string) string { return filepath.Join(dir, name, "state", srv.Bucket, "sched") }
 	nexus(t, dir, false, "generate", "--out", "land", "--scale", "0.02", "--seed", "5", "--daily-from", "2018-08-25")
@@ -564,7 +565,7 @@ func TestSchedulerOnS3(t *testing.T) {
 	if out := nexus(t, dir, false, machine("b", "scheduler", "pause")...); !strings.Contains(out, "paused") {
 		t.Errorf("scheduler pause on S3: %s", out)
 	}
-	if out := nexus(t, dir, true, "scheduler", "pause", "--lake", "s3://"+srv.Bucket+"/nothing", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "b")); !strings.Contains(out, "no lake at") {
+	if out := nexus(t, dir, true, "scheduler", "pause", "--lake", "s3://"+srv.Bucket+"/nothing", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "b", "cache"), "--state-dir", filepath.Join(dir, "b", "state")); !strings.Contains(out, "no lake at") {
 		t.Errorf("scheduler pause where there is no lake: %s", out)
 	}
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {

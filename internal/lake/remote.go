@@ -42,6 +42,8 @@ type RemoteOptions struct {
 	CacheDir string
 	// Logger says what a pull fetched (files from the cache, downloaded).
 	Logger *slog.Logger
+	// StateDir holds the scheduler's run store of a lake on S3 (StateDir).
+	StateDir string
 	// CacheBytes bounds the data file cache: past it, the files used
 	// longest ago are removed after a pull (0: 20 GiB). A mirror in use
 	// keeps its own links to its files.
@@ -148,21 +150,22 @@ func (l *Lake) Location() string {
 }
 
 // StateDir is where this machine keeps what it owns of a lake on an object
-// store that is not a cache (the scheduler's run store): under the cache
-// directory when one is given, else the user's state directory
-// ($XDG_STATE_HOME, or ~/.local/state), nexus/<bucket>/<prefix>.
+// store that is not a cache (the scheduler's run store and its pause):
+// o.StateDir when given, else the user's state directory ($XDG_STATE_HOME,
+// or ~/.local/state, then nexus/), then <bucket>/<prefix>. Not under the
+// cache directory: wiping a cache must not lose a run history.
 func StateDir(root string, o RemoteOptions) (string, error) {
 	loc, err := ParseS3(root)
 	if err != nil {
 		return "", err
 	}
-	base := filepath.Join(o.CacheDir, "state")
-	if o.CacheDir == "" {
+	base := o.StateDir
+	if base == "" {
 		base = os.Getenv("XDG_STATE_HOME")
 		if base == "" {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return "", fmt.Errorf("state directory for %s: %w (set XDG_STATE_HOME or --cache-dir)", root, err)
+				return "", fmt.Errorf("state directory for %s: %w (set XDG_STATE_HOME or --state-dir)", root, err)
 			}
 			base = filepath.Join(home, ".local", "state")
 		}
