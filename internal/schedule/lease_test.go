@@ -102,3 +102,18 @@ func TestResumeWaitsForADeadCycleLease(t *testing.T) {
 		t.Errorf("the cycle a killed scheduler left: %s, %d run(s); want it resumed", got.Status, len(runs))
 	}
 }
+
+// A stop asked (the soft context done) just as a tick starts its cycle on
+// S3: taking the cycle's lease is part of the start, so it is not cut off
+// "context canceled" (the daemon then exited 1 on SIGTERM).
+func TestLockCycleOnS3IgnoresASoftStop(t *testing.T) {
+	s, _ := s3Sched(t, time.Minute)
+	s.Hard = context.Background()
+	soft, cancel := context.WithCancel(context.Background())
+	cancel()
+	unlock, err := s.lockCycle(soft)
+	if err != nil {
+		t.Fatalf("lockCycle after a soft stop: %v", err)
+	}
+	unlock()
+}

@@ -78,7 +78,10 @@ var ErrCycleBusy = errors.New("another cycle is running on this lake (the schedu
 // marks what a dead holder left running as abandoned: with the lock held,
 // nothing else can be running.
 func (s *Scheduler) lockCycle(ctx context.Context) (func(), error) {
-	lk, release, err := s.Env.open(ctx, true, true)
+	// Taking the lock is part of starting the cycle: a stop asked meanwhile
+	// (the soft ctx) lets it start and its job finish, as a stop asked a
+	// moment later would (the mirror's pull failed "context canceled").
+	lk, release, err := s.Env.open(s.hard(ctx), true, true)
 	if err != nil {
 		return nil, err
 	}
