@@ -80,8 +80,11 @@ type remote struct {
 	hits, misses, downloaded, damaged atomic.Int64
 	log                               *slog.Logger
 	// metaOnly: the mirror has no data files (RemoteOptions.MetadataOnly).
-	metaOnly    bool
-	leaseTTL    time.Duration
+	metaOnly bool
+	leaseTTL time.Duration
+	// recheck: after an upload this long its files are checked again
+	// (0: recheckAfter's default; tests set it).
+	recheck     time.Duration
 	afterCommit func(ctx context.Context, l *Lake) error
 }
 
@@ -498,8 +501,18 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 		}
 		uploads = append(uploads, ref.Manifest)
 	}
+	started := time.Now()
 	if err := r.upload(ctx, l, uploads); err != nil {
 		return err
+	}
+	// Another machine's vacuum deletes a file no snapshot lists once it is
+	// older than its grace (an hour at least): after a long upload, the
+	// first files may be gone. They are put again before the commit names
+	// them.
+	if recheck := r.recheckAfter(); time.Since(started) >= recheck {
+		if err := r.reupload(ctx, l, uploads); err != nil {
+			return err
+		}
 	}
 	// Athena's view of the new versions: their symlink manifests (small,
 	// written before the snapshot that makes the versions current).
@@ -544,6 +557,35 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 	r.etag = oi.ETag
 	for _, p := range uploads {
 		r.pulled[p] = true
+	}
+	return nil
+}
+
+// recheckAfter is how long an upload may take before its files are
+// checked again: well within ReaderPin, the shortest grace of a vacuum.
+func (r *remote) recheckAfter() time.Duration {
+	if r.recheck > 0 {
+		return r.recheck
+	}
+	return ReaderPin / 2
+}
+
+// reupload puts again the files of rels the store no longer has.
+func (r *remote) reupload(ctx context.Context, l *Lake, rels []string) error {
+	var missing []string
+	for _, rel := range rels {
+		_, err := r.store.Head(ctx, rel)
+		if errors.Is(err, ErrObjectNotFound) {
+			missing = append(missing, rel)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("commit to %s: %w; nothing of this run is visible", r.store, err)
+		}
+	}
+	if len(missing) > 0 {
+		r.logger().Warn("files of this commit were vacuumed during its long upload: put again", "files", len(missing), "lake", r.store.String())
+		return r.upload(ctx, l, missing)
 	}
 	return nil
 }

@@ -410,3 +410,30 @@ func TestRemoteLease(t *testing.T) {
 		t.Errorf("the lease taken over after a late release: %q", got)
 	}
 }
+
+// An upload that took longer than a vacuum's grace: another machine's
+// vacuum deleted its first files (no snapshot listed them yet). The commit
+// puts them again before its snapshot names them.
+func TestRemoteLongUploadSurvivesAVacuum(t *testing.T) {
+	open, st := remoteLake(t)
+	w := open(true)
+	m := publish(t, w, Bronze, "orders", "r1", 1)
+	w.remote.recheck = time.Nanosecond // every upload counts as long
+	vacuumed := false
+	w.remote.store = &faultStore{ObjectStore: w.remote.store, afterPut: func(key string) error {
+		if key == m.Files[0].Path && !vacuumed {
+			// Once up, a vacuum elsewhere takes it (once).
+			vacuumed = true
+			if err := st.Delete(context.Background(), key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	}}
+	if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(context.Background(), m.Files[0].Path); err != nil {
+		t.Errorf("the committed snapshot lists %s, which the store lacks: %v", m.Files[0].Path, err)
+	}
+}
