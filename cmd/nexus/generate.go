@@ -11,6 +11,7 @@ import (
 
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/progress"
+	"github.com/keystone/nexus/internal/report"
 )
 
 func newGenerateCmd(a *app) *cobra.Command {
@@ -91,11 +92,11 @@ files, real data) are replaced only with --force.`,
 			fmt.Fprintln(tw, "file\trows\tbytes\t")
 			var rows, bytes int64
 			for _, f := range rep.Files {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t\n", f.Path, f.Rows, humanBytes(f.Bytes))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t\n", f.Path, f.Rows, report.FormatBytes(f.Bytes))
 				rows += f.Rows
 				bytes += f.Bytes
 			}
-			fmt.Fprintf(tw, "total\t%d\t%s\t\n", rows, humanBytes(bytes))
+			fmt.Fprintf(tw, "total\t%d\t%s\t\n", rows, report.FormatBytes(bytes))
 			tw.Flush()
 			fmt.Printf("generated scale %g seed %d in %s\n", scale, seed, elapsed.Round(time.Millisecond))
 			return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/progress"
+	"github.com/keystone/nexus/internal/report"
 )
 
 func newIngestCmd(a *app) *cobra.Command {
@@ -107,7 +108,7 @@ func printIngest(w io.Writer, res ingest.Result) {
 			ok = "MISMATCH"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t\n", t.Table, t.Status, t.RecordsRead, t.RowsWritten,
-			t.RowsQuarantined, ok, t.Version, humanBytes(t.InputBytes), humanBytes(t.ParquetBytes), t.Duration.Round(time.Millisecond))
+			t.RowsQuarantined, ok, t.Version, report.FormatBytes(t.InputBytes), report.FormatBytes(t.ParquetBytes), t.Duration.Round(time.Millisecond))
 		read, written, quar = read+t.RecordsRead, written+t.RowsWritten, quar+t.RowsQuarantined
 		dur = max(dur, t.Duration)
 	}

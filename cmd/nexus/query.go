@@ -12,6 +12,7 @@ import (
 	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/report"
 )
 
 func newQueryCmd(a *app) *cobra.Command {
@@ -131,7 +132,7 @@ quarantine tables (a gate that quarantined nothing) are left out unless --all.`,
 					name += " (DAMAGED)"
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", name, m.Rows, m.Version, len(m.Files),
-					humanBytes(m.Bytes), m.CreatedAt.UTC().Format(time.DateTime), m.RunID)
+					report.FormatBytes(m.Bytes), m.CreatedAt.UTC().Format(time.DateTime), m.RunID)
 			}
 			// A table whose manifest cannot be read has no row to show.
 			for _, t := range lk.Tables() {
@@ -166,17 +167,4 @@ func visibleTables(ms []*lake.Manifest, all bool) (shown []*lake.Manifest, hidde
 		shown = append(shown, m)
 	}
 	return shown, hidden
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

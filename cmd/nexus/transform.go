@@ -13,6 +13,7 @@ import (
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/report"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -92,7 +93,7 @@ func printTransform(w io.Writer, res transform.Result) {
 	fmt.Fprintln(tw, "model\tstatus\tbuild\tinput rows\trows out\tquarantined\tfiles\tsize\tversion\ttime\t")
 	for _, m := range res.Models {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m.Model, m.Status, buildKind(m.Status == transform.StatusBuilt, m.Incremental),
-			m.RowsIn, m.RowsOut, m.Quarantined, m.Files, humanBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
+			m.RowsIn, m.RowsOut, m.Quarantined, m.Files, report.FormatBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, m := range res.Models {

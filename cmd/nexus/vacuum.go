@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/report"
 )
 
 func newVacuumCmd(a *app) *cobra.Command {
@@ -136,7 +137,7 @@ func printVacuum(w io.Writer, where string, ret lake.Retention, res lake.VacuumR
 	if len(parts) == 0 {
 		fmt.Fprintf(w, "%s nothing: every file belongs to a kept snapshot (%d kept)\n", verb, res.Kept)
 	} else {
-		fmt.Fprintf(w, "%s %s: %d file(s), %s; %d snapshot(s) kept\n", verb, strings.Join(parts, ", "), res.Objects, humanBytes(res.Bytes), res.Kept)
+		fmt.Fprintf(w, "%s %s: %d file(s), %s; %d snapshot(s) kept\n", verb, strings.Join(parts, ", "), res.Objects, report.FormatBytes(res.Bytes), res.Kept)
 	}
 	const shown = 20
 	for i, v := range res.Versions {

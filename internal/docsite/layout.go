@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/keystone/nexus/internal/lake"
 )
 
 // The lineage graph is drawn here as inline SVG with a layered (Sugiyama
@@ -69,19 +71,13 @@ const (
 	bandHead = 28
 )
 
-// layerRank orders the layers' bands; a layer the lake does not know goes last.
+// layerRank orders the layers' bands as the lake does; a layer it does not
+// know goes last.
 func layerRank(l string) int {
-	switch l {
-	case "bronze":
-		return 0
-	case "silver":
-		return 1
-	case "gold":
-		return 2
-	case "quarantine":
-		return 3
+	if i := slices.Index(lake.Layers(), l); i >= 0 {
+		return i
 	}
-	return 4
+	return len(lake.Layers())
 }
 
 // vertex is a node or a virtual node of a long edge during layout.

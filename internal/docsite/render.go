@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/keystone/nexus/internal/report"
 )
 
 //go:embed templates assets
@@ -48,8 +50,8 @@ func ContentType(name string) string {
 
 var tmpl = template.Must(template.New("site").Funcs(template.FuncMap{
 	"ts":          func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"num":         num,
-	"bytes":       humanBytes,
+	"num":         report.FormatInt,
+	"bytes":       report.FormatBytes,
 	"dur":         func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 	"title":       func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"sentence":    firstSentence,
@@ -178,33 +180,3 @@ func firstSentence(s string) string {
 	return s
 }
 
-// num writes an integer with thousands separators.
-func num(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

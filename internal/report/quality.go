@@ -142,7 +142,7 @@ func WriteQuality(w io.Writer, d QualityData) error {
 	}
 	tpl, err := template.New("quality.html").Funcs(template.FuncMap{
 		"fmtTime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"num":     thousands,
+		"num":     FormatInt,
 		"sub":     func(a, b int) int { return a - b },
 		"ms":      func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
 		"keys": func(m map[string]string) string {
@@ -186,20 +186,3 @@ func verdictRank(v quality.Verdict) int {
 	return 2
 }
 
-// thousands formats n with comma separators.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}

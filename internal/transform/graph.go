@@ -2,8 +2,11 @@ package transform
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/keystone/nexus/internal/lake"
 )
 
 // Graph is the models' dependency graph, derived from their ref() and
@@ -140,16 +143,13 @@ func layerLess(a, b string) bool {
 	return a < b
 }
 
+// layerOrder orders layers as the lake does (quarantine and unknown ones
+// after gold).
 func layerOrder(l string) int {
-	switch l {
-	case "bronze":
-		return 0
-	case "silver":
-		return 1
-	case "gold":
-		return 2
+	if i := slices.Index(lake.Layers(), l); i >= 0 {
+		return i
 	}
-	return 3
+	return len(lake.Layers())
 }
 
 func indexOf(s []string, v string) int {
