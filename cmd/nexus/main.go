@@ -88,7 +88,7 @@ with their reasons, all queryable with SQL through embedded DuckDB; analyses,
 charts, a KPI dashboard and an executive deck are generated from it.
 
 Start with 'nexus demo'. Every command works with no configuration; defaults can
-be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, on_drift, schedule).`,
+be set in ./nexus.yaml (keys: ` + strings.Join(config.Keys(), ", ") + `).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -223,7 +223,7 @@ func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.La
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
+	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine list", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
 }
 
 // runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run
