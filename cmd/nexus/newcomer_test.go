@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -69,5 +70,34 @@ func TestHelpTexts(t *testing.T) {
 				t.Errorf("nexus %s says %q", strings.Join(tc.args, " "), w)
 			}
 		}
+	}
+}
+
+// TestRunsWithNoStore: with no run store, `nexus runs` says so; for a lake
+// on S3 it says the store is this machine's, and names it, rather than "no
+// runs yet" while the scheduler's machine has run cycles. Nothing is
+// created.
+func TestRunsWithNoStore(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"s3", []string{"runs", "--lake", "s3://bucket/prefix", "--cache-dir", "cache"},
+			[]string{"no runs recorded on this machine for s3://bucket/prefix", filepath.Join("cache", "state", "bucket", "prefix", "_nexus", "runs.db")}},
+		{"s3 json", []string{"runs", "--lake", "s3://bucket/prefix", "--cache-dir", "cache", "--format", "json"}, []string{"[]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := nexus(t, dir, false, tc.args...)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("no %q in:\n%s", w, out)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "cache")); err == nil {
+				t.Error("nexus runs created the cache directory")
+			}
+		})
 	}
 }
