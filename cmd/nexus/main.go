@@ -315,6 +315,17 @@ func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
 	return lk, unlock, nil
 }
 
+// openExistingLakeForWrite is openLakeForWrite for a command that changes a
+// lake but cannot make one (vacuum, rollback, repair, replay, transform): a
+// --lake with no lake there is a typo, refused rather than made an empty
+// lake. On S3 the open itself says when nothing was committed there.
+func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
+	if !lake.IsRemote(a.cfg.Lake) && !lake.Exists(a.cfg.Lake) {
+		return nil, nil, fmt.Errorf("%w at %s (run `nexus demo` or `nexus run` to create one, or pass --lake)", lake.ErrNoLake, a.cfg.Lake)
+	}
+	return a.openLakeForWrite()
+}
+
 // openLakeEngine opens the lake and a DuckDB session over its published
 // tables; the caller closes the engine.
 func (a *app) openLakeEngine(ctx context.Context) (*lake.Lake, *engine.Engine, error) {

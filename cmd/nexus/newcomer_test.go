@@ -101,3 +101,28 @@ func TestRunsWithNoStore(t *testing.T) {
 		})
 	}
 }
+
+// TestWritersNeedALake: a command that changes a lake but cannot make one
+// refuses a --lake with no lake there (a typo) and creates nothing; vacuum
+// and doctor --repair made an empty lake and said all was well.
+func TestWritersNeedALake(t *testing.T) {
+	for _, args := range [][]string{
+		{"vacuum"},
+		{"vacuum", "--keep", "3"},
+		{"rollback", "1"},
+		{"doctor", "--repair"},
+		{"quarantine", "replay", "silver.orders"},
+		{"transform"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			out := nexus(t, dir, true, append(args, "--lake", "typo")...)
+			if !strings.Contains(out, "no lake at typo") {
+				t.Errorf("nexus %s on no lake:\n%s", strings.Join(args, " "), out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "typo")); err == nil {
+				t.Errorf("nexus %s made a lake at --lake typo", strings.Join(args, " "))
+			}
+		})
+	}
+}
