@@ -96,7 +96,8 @@ reads the lake.`,
 	}
 	cmd.Flags().Float64Var(&u.DashboardViewsPerDay, "dashboard-views-per-day", u.DashboardViewsPerDay, "dashboard views a day; each runs the dashboard's statements on Athena")
 	cmd.Flags().Float64Var(&u.AnalystQueriesPerDay, "analyst-queries-per-day", u.AnalystQueriesPerDay, "ad hoc Athena queries a day, each priced as the average dashboard statement")
-	cmd.Flags().Float64Var(&u.RunsPerMonth, "runs-per-month", u.RunsPerMonth, "scheduled runs a month (default: the ticks of the schedule's cron in 30 days)")
+	// No default shown: unset, it is the schedule's ticks (RunE), not a number.
+	cmd.Flags().Float64Var(&u.RunsPerMonth, "runs-per-month", 0, "scheduled runs a month (default: the ticks of the schedule's cron in 30 days)")
 	cmd.Flags().Float64Var(&u.ReaderHosts, "reader-hosts", u.ReaderHosts, "machines that mirror the lake (the dashboard's server); each fetches a run's new files")
 	cmd.Flags().Float64Var(&factor, "data-factor", 1, "price the lake at this multiple of its size (bytes scale; counts of files and requests do not)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")

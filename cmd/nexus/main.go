@@ -88,7 +88,7 @@ with their reasons, all queryable with SQL through embedded DuckDB; analyses,
 charts, a KPI dashboard and an executive deck are generated from it.
 
 Start with 'nexus demo'. Every command works with no configuration; defaults can
-be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, on_drift, schedule).`,
+be set in ./nexus.yaml (keys: ` + strings.Join(config.Keys(), ", ") + `).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -224,7 +224,7 @@ func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.La
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
+	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine list", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
 }
 
 // runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run
@@ -314,6 +314,17 @@ func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
 		return nil, nil, err
 	}
 	return lk, unlock, nil
+}
+
+// openExistingLakeForWrite is openLakeForWrite for a command that changes a
+// lake but cannot make one (vacuum, rollback, repair, replay, transform): a
+// --lake with no lake there is a typo, refused rather than made an empty
+// lake. On S3 the open itself says when nothing was committed there.
+func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
+	if !lake.IsRemote(a.cfg.Lake) && !lake.Exists(a.cfg.Lake) {
+		return nil, nil, fmt.Errorf("%w at %s (run `nexus demo` or `nexus run` to create one, or pass --lake)", lake.ErrNoLake, a.cfg.Lake)
+	}
+	return a.openLakeForWrite()
 }
 
 // openLakeEngine opens the lake and a DuckDB session over its published

@@ -200,7 +200,7 @@ Nothing is lost or duplicated. TABLE is the model (silver.orders) or its
 quarantine (silver_orders). Downstream tables are rebuilt by the next run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lk, unlock, err := a.openLakeForWrite()
+			lk, unlock, err := a.openExistingLakeForWrite()
 			if err != nil {
 				return err
 			}

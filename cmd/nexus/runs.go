@@ -57,6 +57,13 @@ attempts, steps and failed checks of one run. Read-only.`,
 					fmt.Println("[]")
 					return nil
 				}
+				if lake.IsRemote(a.cfg.Lake) {
+					// The run store of a lake on S3 is the scheduler's machine's:
+					// "no runs yet" would deny the runs made there.
+					fmt.Printf("no runs recorded on this machine for %s (its run store would be %s): each machine keeps its own; run 'nexus runs' on the scheduler's machine (or with its --cache-dir)\n",
+						a.cfg.Lake, lake.MetaPath(storeRoot, runstore.StoreFile))
+					return nil
+				}
 				fmt.Println("no runs yet: start 'nexus scheduler', or run a job with 'nexus trigger JOB'")
 				return nil
 			}

@@ -52,6 +52,11 @@ func TestLakeOnS3(t *testing.T) {
 	if tables := nexus(t, dir, false, append([]string{"tables"}, s3...)...); !strings.Contains(tables, "gold.fact_sales") {
 		t.Errorf("tables on S3:\n%s", tables)
 	}
+	// The scheduler's alert on quarantined records says `nexus quarantine
+	// list`: it works on S3 as `quarantine show` does.
+	if ql := nexus(t, dir, false, append([]string{"quarantine", "list"}, s3...)...); !strings.Contains(ql, "quarantine_table") {
+		t.Errorf("quarantine list on S3:\n%s", ql)
+	}
 	if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, "olist", "_nexus", "CURRENT")); err != nil {
 		t.Errorf("the pointer is not in the bucket: %v", err)
 	}

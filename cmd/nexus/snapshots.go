@@ -108,7 +108,7 @@ inputs say is out of date.`,
 			if err != nil || id <= 0 {
 				return fmt.Errorf("rollback: %q is not a snapshot number (see `nexus snapshots`)", args[0])
 			}
-			lk, unlock, err := a.openLakeForWrite()
+			lk, unlock, err := a.openExistingLakeForWrite()
 			if errors.Is(err, lake.ErrDamagedPointer) && !lake.IsRemote(a.cfg.Lake) {
 				s, rerr := lake.RecoverPointer(a.cfg.Lake, id, lake.NewRunID(time.Now()))
 				if rerr != nil {
@@ -177,7 +177,7 @@ got.`,
 			if source == "" {
 				source = a.cfg.Source
 			}
-			lk, unlock, err := a.openLakeForWrite()
+			lk, unlock, err := a.openExistingLakeForWrite()
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ previous version, and the models downstream of it are skipped.`,
   nexus transform --select gold.fact_sales --full-refresh`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lk, unlock, err := a.openLakeForWrite()
+			lk, unlock, err := a.openExistingLakeForWrite()
 			if err != nil {
 				return err
 			}

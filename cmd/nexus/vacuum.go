@@ -102,7 +102,7 @@ func (a *app) openLakeForVacuum(dryRun bool) (*lake.Lake, func(), error) {
 			lk, err := a.openLake()
 			return lk, func() {}, err
 		}
-		return a.openLakeForWrite()
+		return a.openExistingLakeForWrite()
 	}
 	opts := a.remote
 	opts.MetadataOnly = true

@@ -395,12 +395,12 @@ func (fp *Footprint) Bill(u Usage, scale float64) Bill {
 	b.Lines = append(b.Lines, Line{Service: "S3", Item: ItemWrites,
 		Quantity: runs*runWrites + views*viewWrites + adhoc*avg(viewWrites), Unit: "requests",
 		Price: S3USDPer1000Writes, Per: 1000,
-		How: fmt.Sprintf("%s writes %s (with its vacuum's %d LIST pages); a dashboard view %s (Athena: a LIST per symlink prefix, %d result objects per query) × %s views; %s analyst queries × %s",
+		How: fmt.Sprintf("%s writes %s (with its vacuum's %d LIST pages); a dashboard view %s (Athena: a LIST per symlink prefix, %d result objects per query) × %s views; %s analyst queries × %s each (the statements' average)",
 			runHow, num(runWrites), 1+fp.ListPages, num(viewWrites), athenaResultObjects, num(views), num(adhoc), num(avg(viewWrites)))}.priced())
 	b.Lines = append(b.Lines, Line{Service: "S3", Item: ItemReads,
 		Quantity: runs*runReads + views*(viewReads+1) + adhoc*avg(viewReads), Unit: "requests",
 		Price: S3USDPer1000Reads, Per: 1000,
-		How: fmt.Sprintf("a run reads %s (the writer's pull: pointer, snapshot, %d manifests, %d run records; %s reader host(s): the changed manifests and new files; its vacuum: %d snapshots and their %d manifests); a view %s (the server's HEAD of the pointer; Athena: each symlink manifest, %d GETs per data file) × %s views; %s analyst queries × %s",
+		How: fmt.Sprintf("a run reads %s (the writer's pull: pointer, snapshot, %d manifests, %d run records; %s reader host(s): the changed manifests and new files; its vacuum: %d snapshots and their %d manifests); a view %s (the server's HEAD of the pointer; Athena: each symlink manifest, %d GETs per data file) × %s views; %s analyst queries × %s each (the statements' average)",
 			num(runReads), fp.Tables, fp.RunRecords, num(u.ReaderHosts), snapshots, fp.KeptManifests, num(viewReads+1), readsPerFile, num(views), num(adhoc), num(avg(viewReads)))}.priced())
 
 	tb := (views*float64(viewBilled) + adhoc*avg(float64(viewBilled))) / 1e12
@@ -413,7 +413,7 @@ func (fp *Footprint) Bill(u Usage, scale float64) Bill {
 	b.Lines = append(b.Lines, Line{Service: "Glue", Item: ItemRequests,
 		Quantity: runs*runGlue + views*viewGlue + adhoc*avg(viewGlue), Unit: "requests", Free: GlueFreeRequests,
 		Price: GlueUSDPerMillionRequests, Per: 1e6,
-		How: fmt.Sprintf("catalog sync after a run: GetDatabase, %d GetTable, %d UpdateTable × %s runs; Athena: a GetTable per table read, %s per view × %s views; %s analyst queries × %s",
+		How: fmt.Sprintf("catalog sync after a run: GetDatabase, %d GetTable, %d UpdateTable × %s runs; Athena: a GetTable per table read, %s per view × %s views; %s analyst queries × %s each (the statements' average)",
 			fp.Tables, fp.RunChanged, num(runs), num(viewGlue), num(views), num(adhoc), num(avg(viewGlue)))}.priced())
 	b.Lines = append(b.Lines, Line{Service: "Glue", Item: ItemObjects,
 		Quantity: float64(1+fp.Tables) + runs*float64(fp.RunChanged), Unit: "objects", Free: GlueFreeObjects,

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -89,6 +90,10 @@ func TestBill(t *testing.T) {
 			l := b.Line(c.service, c.item)
 			if l.How == "" {
 				t.Errorf("%s: %s %s: no line, or no word on how it was obtained", tc.name, c.service, c.item)
+			}
+			// A number of what per analyst query: not a bare number.
+			if m := regexp.MustCompile(`analyst queries × [0-9.,]+( [A-Za-z]+)?`).FindStringSubmatch(l.How); m != nil && m[1] == "" {
+				t.Errorf("%s: %s %s: %q: a number of what?", tc.name, c.service, c.item, m[0])
 			}
 			if !near(l.Quantity, c.want) || !near(l.USD, c.price) {
 				t.Errorf("%s: %s %s: %v (US$ %v), want %v (US$ %v)", tc.name, c.service, c.item, l.Quantity, l.USD, c.want, c.price)

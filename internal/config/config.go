@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
+	"strings"
 
 	"github.com/goccy/go-yaml"
 
@@ -28,6 +30,19 @@ type Config struct {
 	Schedule schedule.Config `yaml:"schedule"`
 	// Catalog: the catalogs every commit to a lake on S3 keeps in step.
 	Catalog Catalog `yaml:"catalog"`
+}
+
+// Keys are nexus.yaml's top-level keys, in the order of Config: the root
+// command's help lists them from here.
+func Keys() []string {
+	var keys []string
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Catalog is the catalog: section.

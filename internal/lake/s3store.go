@@ -82,6 +82,10 @@ func NewS3Store(ctx context.Context, loc S3Location, o S3Options) (*S3Store, err
 		cfg.Region = "us-east-1"
 	}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		// The SDK would print on stderr, whatever --log-level says, each
+		// object it reads without a checksum to validate (written by
+		// another tool, or an older SDK): nothing the user can act on.
+		so.DisableLogOutputChecksumValidationSkipped = true
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 			so.UsePathStyle = true

@@ -616,15 +616,26 @@ func TestRunsPage(t *testing.T) {
 			t.Errorf("runs.css does not colour %s", st)
 		}
 	}
-	if dash := string(body(t, ts.URL+"/", 200)); !strings.Contains(dash, `<a href="/runs">Runs</a>`) {
-		t.Error("the dashboard does not link to the Runs page")
+	// The server's pages link to each other, and to the docs site at
+	// /docs/ (nothing led there).
+	for _, c := range []struct{ page, link string }{
+		{"/", `<a href="/runs">Runs</a>`},
+		{"/", `<a href="/docs/">Docs</a>`},
+		{"/runs", `<a href="/">Dashboard</a>`},
+		{"/runs", `<a href="/docs/">Docs</a>`},
+	} {
+		if !strings.Contains(string(body(t, ts.URL+c.page, 200)), c.link) {
+			t.Errorf("%s does not link %s", c.page, c.link)
+		}
 	}
 	static, err := renderPage(Boot{Mode: "static"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(static), `href="/runs"`) {
-		t.Error("the static export links to /runs, which only the server has")
+	for _, link := range []string{`href="/runs"`, `href="/docs/"`} {
+		if strings.Contains(string(static), link) {
+			t.Errorf("the static export has %s, which only the server has", link)
+		}
 	}
 }
 
