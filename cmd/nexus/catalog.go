@@ -9,7 +9,6 @@ import (
 
 	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/lake"
-	"github.com/keystone/nexus/internal/transform"
 )
 
 func newCatalogCmd(a *app) *cobra.Command {
@@ -17,9 +16,9 @@ func newCatalogCmd(a *app) *cobra.Command {
 		// A subcommand it does not have is an error (exit 1), not its help.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return fmt.Errorf("nexus catalog: which? ddl or sync (see --help)")
+			return fmt.Errorf("nexus catalog: which? ddl, sync or cost (see --help)")
 		}}
-	cmd.AddCommand(newCatalogDDLCmd(a), newCatalogSyncCmd(a))
+	cmd.AddCommand(newCatalogDDLCmd(a), newCatalogSyncCmd(a), newCatalogCostCmd(a))
 	return cmd
 }
 
@@ -90,17 +89,9 @@ func (a *app) catalogTables(database, location string) (*lake.Lake, []catalog.Ta
 	if err != nil {
 		return nil, nil, err
 	}
-	models, err := transform.LoadModels("")
+	docs, err := catalog.ModelDocs("")
 	if err != nil {
 		return nil, nil, err
-	}
-	docs := map[string]catalog.ModelDoc{}
-	for _, m := range models {
-		d := catalog.ModelDoc{Description: m.Description, Columns: map[string]string{}}
-		for _, c := range m.Columns {
-			d.Columns[c.Name] = c.Description
-		}
-		docs[m.Name] = d
 	}
 	tables, err := catalog.TablesOf(lk, database, location, docs)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/analytics"
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/report"
@@ -24,7 +25,7 @@ func TestJSONNamesAreSnakeCase(t *testing.T) {
 	t.Parallel()
 	outputs := []any{
 		pipeline.CheckRun{}, pipeline.Summary{}, lake.Manifest{}, report.DeckFiles{},
-		server.Bundle{}, server.Freshness{}, server.FilterLists{},
+		server.Bundle{}, server.Freshness{}, server.FilterLists{}, catalog.Bill{}, catalog.Footprint{},
 		transform.ColumnLineage{}, transform.TraceNode{},
 	}
 	// Results holds one field per analysis of the registry: every result type.

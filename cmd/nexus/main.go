@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/config"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
@@ -102,6 +103,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 	root.PersistentFlags().StringVar(&a.remote.S3.Profile, "s3-profile", "", "with --lake s3://…: the AWS profile of the shared configuration")
 	root.PersistentFlags().Int64Var(&a.remote.CacheBytes, "cache-bytes", 20<<30, "with --lake s3://…: the most the data file cache holds; the files used longest ago go first")
 	root.PersistentFlags().DurationVar(&a.remote.LeaseTTL, "s3-lease-ttl", lake.DefaultLeaseTTL, "with --lake s3://…: how long the scheduler's lease (one scheduler per lake, one cycle at a time) outlives a holder that died; renewed every third of it")
+	root.PersistentFlags().StringVar(&a.remote.StateDir, "state-dir", "", "with --lake s3://…: where this machine keeps the scheduler's run store of the lake (default $XDG_STATE_HOME/nexus, else ~/.local/state/nexus)")
 	root.PersistentFlags().StringVar(&a.remote.CacheDir, "cache-dir", "", "with --lake s3://…: where the data files read from S3 are cached (default: the user's cache directory, nexus/)")
 	// For finding where a command's time goes (go tool pprof FILE); hidden:
 	// a developer's tool, not part of the interface.
@@ -134,6 +136,7 @@ be set in ./nexus.yaml (keys: lake, source, scale, seed, memory_limit, threads, 
 		newExportCmd(a),
 		newStreamCmd(a),
 		newCatalogCmd(a),
+		newDocsCmd(a),
 	)
 	return root
 }
@@ -186,15 +189,42 @@ func (a *app) init(cmd *cobra.Command) error {
 		if !works {
 			return fmt.Errorf("`%s` does not work on a lake on S3 yet (--lake %s); these do: %s", cmd.CommandPath(), a.cfg.Lake, strings.Join(s3Commands(), ", "))
 		}
+		if db := a.cfg.Catalog.Glue.Database; db != "" {
+			a.remote.AfterCommit = a.syncGlue(db, a.cfg.Catalog.Glue.Endpoint)
+		}
 	}
 	return nil
+}
+
+// syncGlue keeps the Glue tables of database in step with every commit to
+// the lake on S3 (catalog.glue in nexus.yaml): Athena then always reads a
+// committed snapshot.
+func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.Lake) error {
+	return func(ctx context.Context, lk *lake.Lake) error {
+		client, err := catalog.NewGlueClient(ctx, a.remote.S3.Region, a.remote.S3.Profile, endpoint)
+		if err != nil {
+			return err
+		}
+		res, err := catalog.SyncLake(ctx, client, lk, database, "")
+		if err != nil {
+			return fmt.Errorf("glue database %s not in step with snapshot %d (run `nexus catalog sync --glue`): %w", database, lk.SnapshotID(), err)
+		}
+		changed := 0
+		for _, r := range res {
+			if r.Action != catalog.SyncUnchanged {
+				changed++
+			}
+		}
+		a.log.Info("glue tables in step with the commit", "database", database, "snapshot", lk.SnapshotID(), "tables", len(res), "created_or_updated", changed)
+		return nil
+	}
 }
 
 // s3Commands are the commands (and their subcommands) that work on a lake
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "backfill", "catalog ddl", "catalog sync", "check", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "run", "runs", "scheduler", "serve", "tables", "transform", "trigger", "vacuum"}
+	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
 }
 
 // runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run

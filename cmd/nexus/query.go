@@ -36,13 +36,10 @@ that reads exactly the files its manifest lists.`,
 				return err
 			}
 			if cmd.Flags().Changed("snapshot") {
-				if lake.IsRemote(a.cfg.Lake) {
-					return fmt.Errorf("--snapshot does not work on a lake on S3 yet: its mirror holds the current snapshot only")
-				}
 				if snapshot < 1 {
 					return fmt.Errorf("--snapshot %d: snapshot ids start at 1 (see nexus snapshots)", snapshot)
 				}
-				if lk, err = lk.At(snapshot); err != nil {
+				if lk, err = lk.At(cmd.Context(), snapshot); err != nil {
 					return err
 				}
 			}
@@ -69,7 +66,7 @@ that reads exactly the files its manifest lists.`,
 				}
 				if est.Bytes > budget {
 					printEstimate(est)
-					return fmt.Errorf("query refused: Athena would scan %s, more than --max-scan %s", decimalBytes(est.Bytes), maxScan)
+					return fmt.Errorf("query refused: Athena would scan %s, more than --max-scan %s", catalog.DecimalBytes(float64(est.Bytes)), maxScan)
 				}
 			}
 			res, err := eng.Query(cmd.Context(), args[0])
@@ -94,23 +91,10 @@ func printEstimate(est *catalog.ScanEstimate) {
 		if s.UpperBound {
 			files += " (≤)"
 		}
-		fmt.Printf("%-32s %-13s %12s  %s\n", s.Table, files, decimalBytes(s.Bytes), strings.Join(s.Columns, ", "))
+		fmt.Printf("%-32s %-13s %12s  %s\n", s.Table, files, catalog.DecimalBytes(float64(s.Bytes)), strings.Join(s.Columns, ", "))
 	}
 	fmt.Printf("Athena would scan %s (%d bytes); billed %s (rounded up to the MB, 10 MB at least): US$%.6f at US$%.0f per TB\n",
-		decimalBytes(est.Bytes), est.Bytes, decimalBytes(est.Billed), est.USD, catalog.AthenaUSDPerTB)
-}
-
-// decimalBytes is a size in decimal units, as Athena bills.
-func decimalBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
+		catalog.DecimalBytes(float64(est.Bytes)), est.Bytes, catalog.DecimalBytes(float64(est.Billed)), est.USD, catalog.AthenaUSDPerTB)
 }
 
 func newTablesCmd(a *app) *cobra.Command {

@@ -102,6 +102,48 @@ func TestLakeOnS3(t *testing.T) {
 	if !strings.Contains(again, "unchanged") {
 		t.Errorf("a second run on S3:\n%s", again)
 	}
+	// With catalog.glue in nexus.yaml, every commit keeps Glue in step: the
+	// table's location is the committed version's, as the DDL says.
+	cfg := "catalog:\n  glue:\n    database: auto\n    endpoint: " + glueURL + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "nexus.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, seed := range []string{"5", "6"} {
+		nexus(t, dir, false, "generate", "--out", "data", "--scale", "0.02", "--seed", seed, "--force")
+		nexus(t, dir, false, append([]string{"run", "--source", "data", "--no-reports", "--s3-region", "us-east-1"}, s3...)...)
+		tbl, ok := glue.Tables["auto.gold_fact_sales"]
+		if !ok {
+			t.Fatalf("run %d: no Glue table auto.gold_fact_sales after the commit (%d tables)", i, len(glue.Tables))
+		}
+		loc := tbl["StorageDescriptor"].(map[string]any)["Location"].(string)
+		ddl := nexus(t, dir, false, append([]string{"catalog", "ddl", "--database", "auto"}, s3...)...)
+		if !strings.Contains(ddl, loc) {
+			t.Errorf("run %d: Glue's location %s is not the committed version's:\n%.600s", i, loc, ddl[strings.Index(ddl, "gold_fact_sales"):])
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "nexus.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	// The docs site of a lake on S3.
+	nexus(t, dir, false, append([]string{"docs", "--out", "site"}, s3...)...)
+	if b, err := os.ReadFile(filepath.Join(dir, "site", "index.html")); err != nil || !strings.Contains(string(b), "fact_sales") {
+		t.Errorf("nexus docs on S3: %v", err)
+	}
+	// Time travel and rollback on S3, from a machine whose cache has never
+	// seen the first snapshot.
+	other := append(append([]string{}, s3[:len(s3)-1]...), filepath.Join(dir, "other-cache"))
+	if out := nexus(t, dir, false, append([]string{"snapshots"}, other...)...); !strings.Contains(out, "\n1 ") || !strings.Contains(out, "3 *") {
+		t.Errorf("snapshots on S3:\n%s", out)
+	}
+	if old := nexus(t, dir, false, append([]string{"query", "--format", "json", "--snapshot", "1", q}, other...)...); old != remote {
+		t.Errorf("query --snapshot 1 on S3: %s, the first run gave %s", old, remote)
+	}
+	if out := nexus(t, dir, false, append([]string{"rollback", "1"}, other...)...); !strings.Contains(out, "committed snapshot 4") {
+		t.Errorf("rollback on S3: %s", out)
+	}
+	if now := nexus(t, dir, false, append([]string{"query", "--format", "json", q}, s3...)...); now != remote {
+		t.Errorf("after rollback 1, S3 answers %s, the first run gave %s", now, remote)
+	}
 	// Every command released its mirror; the cache keeps the data files.
 	if left, _ := os.ReadDir(filepath.Join(dir, "cache", "mirrors")); len(left) != 0 {
 		t.Errorf("%d mirror(s) left behind", len(left))
@@ -119,8 +161,8 @@ func TestS3CommandsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"snapshots", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
-		{[]string{"rollback", "1", "--lake", "s3://b/p"}, "these do: analyze"},
+		{[]string{"quarantine", "replay", "silver.orders", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
+		{[]string{"demo", "--lake", "s3://b/p"}, "these do: analyze"},
 		{[]string{"query", "--lake", "s3:///p", "SELECT 1"}, "no bucket"},
 	} {
 		out := nexus(t, dir, true, tc.args...)
@@ -468,7 +510,8 @@ func TestSchedulerOnS3(t *testing.T) {
 	root := "s3://" + srv.Bucket + "/sched"
 	// Two machines: each its own cache, mirrors and run store.
 	machine := func(name string, args ...string) []string {
-		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, name), "--s3-lease-ttl", "3s")
+		return append(args, "--lake", root, "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, name, "cache"),
+			"--state-dir", filepath.Join(dir, name, "state"), "--s3-lease-ttl", "3s")
 	}
 	runStore := func(name string) string { return filepath.Join(dir, name, "state", srv.Bucket, "sched") }
 	nexus(t, dir, false, "generate", "--out", "land", "--scale", "0.02", "--seed", "5", "--daily-from", "2018-08-25")
@@ -522,7 +565,7 @@ func TestSchedulerOnS3(t *testing.T) {
 	if out := nexus(t, dir, false, machine("b", "scheduler", "pause")...); !strings.Contains(out, "paused") {
 		t.Errorf("scheduler pause on S3: %s", out)
 	}
-	if out := nexus(t, dir, true, "scheduler", "pause", "--lake", "s3://"+srv.Bucket+"/nothing", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "b")); !strings.Contains(out, "no lake at") {
+	if out := nexus(t, dir, true, "scheduler", "pause", "--lake", "s3://"+srv.Bucket+"/nothing", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "b", "cache"), "--state-dir", filepath.Join(dir, "b", "state")); !strings.Contains(out, "no lake at") {
 		t.Errorf("scheduler pause where there is no lake: %s", out)
 	}
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {

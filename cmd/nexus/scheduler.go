@@ -134,8 +134,8 @@ olist_data_quality, olist_analytics_refresh. Failed jobs are retried with
 exponential backoff (a permanent failure, such as a bad header, is not);
 alerts go to the webhooks; every cycle, run, attempt and step is kept in
 <lake>/_nexus/runs.db (see 'nexus runs'; for a lake on S3, in this
-machine's state directory: $XDG_STATE_HOME/nexus/<bucket>/<prefix>, or under
---cache-dir), and /metrics serves them to Prometheus. One scheduler per lake:
+machine's state directory: $XDG_STATE_HOME/nexus/<bucket>/<prefix>, or
+--state-dir), and /metrics serves them to Prometheus. One scheduler per lake:
 on S3 a lease in the bucket (_nexus/locks/) says which machine runs it.
 
 On start it resumes a cycle that a killed scheduler left unfinished, and runs

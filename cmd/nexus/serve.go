@@ -33,7 +33,8 @@ through a read-only JSON API: /api/NAME for every analysis of 'nexus analyze'
 (same names, filters and parameters), /api/dashboard, /api/filters,
 /api/freshness, /healthz and /metrics (query counters and the run store's
 metrics). The Runs page, /runs, shows the scheduler's cycles from
-/api/runs, /api/run and /api/quarantine.
+/api/runs, /api/run and /api/quarantine. /docs/ is the documentation site of
+the snapshot served ('nexus docs'), generated once per version of the lake.
 The API runs only the built-in analyses, never SQL from a request. Everything
 the page needs is embedded in the binary: no CDN, no internet.
 

@@ -31,7 +31,7 @@ Read an older one with 'nexus query --snapshot N'; make it current again with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lk, err := a.openLake()
-			if errors.Is(err, lake.ErrDamagedPointer) {
+			if errors.Is(err, lake.ErrDamagedPointer) && !lake.IsRemote(a.cfg.Lake) {
 				// Listing is what it takes to choose a snapshot to roll back to.
 				fmt.Fprintln(os.Stderr, "warning:", err)
 				lk, err = lake.OpenUnpinned(a.cfg.Lake)
@@ -109,7 +109,7 @@ inputs say is out of date.`,
 				return fmt.Errorf("rollback: %q is not a snapshot number (see `nexus snapshots`)", args[0])
 			}
 			lk, unlock, err := a.openLakeForWrite()
-			if errors.Is(err, lake.ErrDamagedPointer) {
+			if errors.Is(err, lake.ErrDamagedPointer) && !lake.IsRemote(a.cfg.Lake) {
 				s, rerr := lake.RecoverPointer(a.cfg.Lake, id, lake.NewRunID(time.Now()))
 				if rerr != nil {
 					return errors.Join(err, rerr)

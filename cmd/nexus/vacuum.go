@@ -24,8 +24,10 @@ func newVacuumCmd(a *app) *cobra.Command {
 		Use:   "vacuum",
 		Short: "Delete the files of snapshots no longer kept, and the orphans of crashed runs",
 		Long: `Every commit already removes what the default retention no longer keeps (the
-last 10 snapshots, and any that was current within the last hour). vacuum
-applies a retention of your choice: it keeps the current snapshot, the --keep
+last 10 snapshots, and any that was current within the last hour), so no
+history is longer: vacuum applies a stricter retention (a longer one lasts
+until the next commit), or takes the orphans of crashed runs without
+waiting for a commit. It keeps the current snapshot, the --keep
 newest, and every snapshot that was current less than --older-than ago, then
 deletes every table version, manifest and file that no kept snapshot
 references, on a local lake or on S3 (--lake s3://…).
@@ -39,8 +41,8 @@ progress elsewhere; the next vacuum takes it.
 What was deleted cannot be read with 'nexus query --snapshot' or rolled back
 to; --dry-run says what would go.`,
 		Example: `  nexus vacuum --dry-run
-  nexus vacuum --older-than 168h --keep 5
-  nexus vacuum --lake s3://my-bucket/lake --older-than 720h`,
+  nexus vacuum --keep 3
+  nexus vacuum --lake s3://my-bucket/lake --keep 3 --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if olderThan < lake.ReaderPin {

@@ -89,7 +89,7 @@ SELECT 2, c.top, c.persons, c.avg_clv, c.share, CAST(coalesce(a.late, 0) AS DOUB
 FROM cohort AS c
 LEFT JOIN activity AS a USING (top) LEFT JOIN topcat AS tc USING (top) LEFT JOIN topstate AS ts USING (top)
 ORDER BY 1, 9, 2`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return CLVResult{}, fmt.Errorf("clv: %w", err)
 	}

@@ -41,7 +41,7 @@ SELECT 2, CAST(date_trunc('month', d) AS DATE) AS month, NULL, count(*), NULL, N
        avg(CASE WHEN is_late THEN 1 WHEN NOT is_late THEN 0 END), NULL
 FROM o GROUP BY month
 ORDER BY 1, 2, 3`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return DeliveryResult{}, fmt.Errorf("delivery: %w", err)
 	}

@@ -45,7 +45,7 @@ SELECT * FROM (
     UNION ALL
     SELECT 1, seller_state, customer_state, orders, NULL, revenue, NULL, NULL FROM flows)
 ORDER BY kind, revenue DESC, seller_state, state`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return Geo{}, fmt.Errorf("geography: %w", err)
 	}

@@ -48,7 +48,7 @@ SELECT 0 AS kind, NULL::BOOLEAN, corr(score, units), corr(score, revenue), count
 UNION ALL SELECT 1, NULL, corr(score, units), corr(score, revenue), count(score), NULL FROM cat
 UNION ALL SELECT 2, is_late, NULL, score, orders, low FROM punct
 ORDER BY 1, 2`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return ReviewSales{}, fmt.Errorf("review vs sales: %w", err)
 	}

@@ -109,7 +109,7 @@ SELECT segment, count(*), CAST(sum(monetary) AS DOUBLE),
        avg(recency), avg(frequency), CAST(avg(monetary) AS DOUBLE),
        (SELECT d FROM ref), (SELECT yes FROM degenerate)
 FROM seg GROUP BY segment`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return RFMResult{}, fmt.Errorf("rfm: %w", err)
 	}

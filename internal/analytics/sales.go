@@ -43,7 +43,7 @@ SELECT t.revenue, t.orders, t.paid, t.late, t.delivered, t.d0, t.d1, p.persons, 
 	var d0, d1 sql.NullTime
 	var score sql.NullFloat64
 	var paid float64
-	err = db.QueryRowContext(ctx, stmt, q.args...).Scan(&k.Revenue, &k.Orders, &paid, &late, &delivered, &d0, &d1,
+	err = queryRow(ctx, db, stmt, q.args...).Scan(&k.Revenue, &k.Orders, &paid, &late, &delivered, &d0, &d1,
 		&k.Customers, &repeaters, &score)
 	if err != nil {
 		return KPIs{}, fmt.Errorf("kpis: %w", err)
@@ -76,7 +76,7 @@ func MonthlySales(ctx context.Context, db *sql.DB, f Filter) ([]MonthPoint, erro
 SELECT CAST(date_trunc('month', purchase_date) AS DATE) AS month, CAST(sum(price) AS DOUBLE),
        count(*) FILTER (WHERE ` + orderFlag(f) + `), CAST(sum(payment_value) AS DOUBLE)
 FROM sales GROUP BY 1 ORDER BY 1`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("monthly sales: %w", err)
 	}
@@ -111,7 +111,7 @@ FROM sales GROUP BY 1 ORDER BY 1`
 	// are not sales: a state with no sale on the first days of a month
 	// still had those days covered.
 	var d0, d1 time.Time
-	if err := db.QueryRowContext(ctx, `SELECT min(purchase_date), max(purchase_date) FROM gold.fact_sales`).Scan(&d0, &d1); err != nil {
+	if err := queryRow(ctx, db, `SELECT min(purchase_date), max(purchase_date) FROM gold.fact_sales`).Scan(&d0, &d1); err != nil {
 		return nil, fmt.Errorf("monthly sales: data span: %w", err)
 	}
 	d0, d1 = dateUTC(d0), dateUTC(d1)
@@ -176,7 +176,7 @@ top AS (SELECT p.*, pr.product_id, pr.category_en FROM per AS p JOIN ` + ws.prod
         ORDER BY revenue DESC, product_id` + limit + `)
 SELECT product_id, category_en, CAST(revenue AS DOUBLE), orders, units, coalesce(share, 0)
 FROM top ORDER BY revenue DESC, product_id`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("top products: %w", err)
 	}
@@ -212,7 +212,7 @@ func TopCategories(ctx context.Context, db *sql.DB, f Filter, n int) (CategorySt
 	stmt := `WITH sales AS (` + q.sales(ws, f) + `)
 SELECT category_en, CAST(sum(price) AS DOUBLE), count(*) FILTER (WHERE first_of_category), count(*)
 FROM sales GROUP BY category_en`
-	rows, err := db.QueryContext(ctx, stmt, q.args...)
+	rows, err := queryRows(ctx, db, stmt, q.args...)
 	if err != nil {
 		return CategoryStats{}, fmt.Errorf("top categories: %w", err)
 	}

@@ -230,10 +230,30 @@ WHERE NOT internal AND (`+fmt.Sprintf(where, "table_name")+`) ORDER BY 1, 2`); e
 }
 
 func build(ctx context.Context, db *sql.DB, ws workset) error {
+	d := ws.definitions()
 	stmts := []string{
 		"CREATE SCHEMA IF NOT EXISTS " + wsSchema,
-		`CREATE OR REPLACE TABLE ` + ws.persons + ` AS
-SELECT CAST(row_number() OVER (ORDER BY customer_unique_id) AS INTEGER) AS person, customer_unique_id,
+		"CREATE OR REPLACE TABLE " + ws.persons + " AS\n" + d.persons,
+		"CREATE OR REPLACE TABLE " + ws.products + " AS\n" + d.products,
+		"CREATE OR REPLACE TABLE " + ws.sales + " AS\n" + d.sales,
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// worksetSQL are the queries that define a working set's tables, over the
+// lake's tables (sales reads persons and products by their names in ws).
+type worksetSQL struct {
+	persons, products, sales string
+}
+
+func (ws workset) definitions() worksetSQL {
+	return worksetSQL{
+		persons: `SELECT CAST(row_number() OVER (ORDER BY customer_unique_id) AS INTEGER) AS person, customer_unique_id,
        max(clv) AS clv, coalesce(max(sales_orders), 0) AS sales_orders
 FROM (SELECT customer_unique_id, CAST(customer_lifetime_value AS DOUBLE) AS clv, sales_order_count AS sales_orders
       FROM gold.dim_customer
@@ -241,14 +261,12 @@ FROM (SELECT customer_unique_id, CAST(customer_lifetime_value AS DOUBLE) AS clv,
       SELECT DISTINCT customer_unique_id, NULL, NULL FROM gold.fact_sales WHERE is_sale)
 WHERE customer_unique_id IS NOT NULL
 GROUP BY customer_unique_id`,
-		`CREATE OR REPLACE TABLE ` + ws.products + ` AS
-SELECT CAST(row_number() OVER (ORDER BY product_id) AS INTEGER) AS product, product_id,
+		products: `SELECT CAST(row_number() OVER (ORDER BY product_id) AS INTEGER) AS product, product_id,
        coalesce(any_value(p.category_en), 'unknown') AS category_en
 FROM (SELECT DISTINCT product_id FROM gold.fact_sales WHERE is_sale) AS s
 LEFT JOIN gold.dim_product AS p USING (product_id)
 GROUP BY product_id`,
-		`CREATE OR REPLACE TABLE ` + ws.sales + ` AS
-WITH f AS (SELECT * FROM gold.fact_sales WHERE is_sale),
+		sales: `WITH f AS (SELECT * FROM gold.fact_sales WHERE is_sale),
 ord AS (SELECT order_id, CAST(row_number() OVER (ORDER BY order_id) AS INTEGER) AS o FROM (SELECT DISTINCT order_id FROM f)),
 rv AS (
     SELECT order_id, count(*) AS n, sum(review_score) AS sm, count(*) FILTER (WHERE review_score <= 2) AS low
@@ -275,10 +293,4 @@ SELECT *,
 FROM j
 ORDER BY purchase_date, o, item`,
 	}
-	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -48,6 +48,14 @@ type ScanEstimate struct {
 // the Parquet footers (the column chunks' compressed sizes, which is what
 // a columnar engine fetches from S3). db is a session with the lake's views.
 func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, query string) (*ScanEstimate, error) {
+	return estimate(ctx, db, lk, tables, query, footers{})
+}
+
+// footers are the column bytes of the tables' files (columnBytes), by
+// table: read once for the statements estimated together.
+type footers map[string]map[string]map[string]int64
+
+func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, query string, colBytes footers) (*ScanEstimate, error) {
 	var key, plan string
 	if err := db.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&key, &plan); err != nil {
 		return nil, fmt.Errorf("estimate: plan the query: %w", err)
@@ -74,7 +82,6 @@ func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 		return nil, err
 	}
 	est := &ScanEstimate{}
-	colBytes := map[string]map[string]map[string]int64{}
 	for _, n := range scans {
 		cols := splitList(n.Info.string("Projections"))
 		cols = append(cols, filterColumns(n.Info.string("Filters"))...)
@@ -139,9 +146,15 @@ func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 		est.Scans = append(est.Scans, *best)
 		est.Bytes += best.Bytes
 	}
-	est.Billed = max(AthenaMinBilled, int64(math.Ceil(float64(est.Bytes)/athenaRounding))*athenaRounding)
+	est.Billed = AthenaBilled(float64(est.Bytes))
 	est.USD = float64(est.Billed) / 1e12 * AthenaUSDPerTB
 	return est, nil
+}
+
+// AthenaBilled is what Athena bills for a query that scans b bytes: at
+// least AthenaMinBilled, rounded up to the megabyte.
+func AthenaBilled(b float64) int64 {
+	return max(AthenaMinBilled, int64(math.Ceil(b/athenaRounding))*athenaRounding)
 }
 
 // referencedTables are the lake tables (layer.table) a query names, from

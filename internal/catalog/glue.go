@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/transform"
 )
 
 // Glue's names of the formats the DDL names.
@@ -168,6 +169,38 @@ func TablesOf(lk *lake.Lake, database, location string, docs map[string]ModelDoc
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// ModelDocs are the model headers' descriptions of every model (the
+// project's models over the embedded ones when projectDir is set).
+func ModelDocs(projectDir string) (map[string]ModelDoc, error) {
+	models, err := transform.LoadModels(projectDir)
+	if err != nil {
+		return nil, err
+	}
+	docs := map[string]ModelDoc{}
+	for _, m := range models {
+		d := ModelDoc{Description: m.Description, Columns: map[string]string{}}
+		for _, c := range m.Columns {
+			d.Columns[c.Name] = c.Description
+		}
+		docs[m.Name] = d
+	}
+	return docs, nil
+}
+
+// SyncLake brings the Glue tables of database in step with the snapshot
+// lk is pinned to (its s3:// location): Sync of every published table.
+func SyncLake(ctx context.Context, c GlueClient, lk *lake.Lake, database, projectDir string) ([]SyncResult, error) {
+	docs, err := ModelDocs(projectDir)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := TablesOf(lk, database, lk.Location(), docs)
+	if err != nil {
+		return nil, err
+	}
+	return Sync(ctx, c, database, "The Olist lakehouse at "+lk.Location(), tables)
 }
 
 // ModelDoc is what a model header says of a table.

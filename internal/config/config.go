@@ -26,6 +26,21 @@ type Config struct {
 	// Schedule is the operator's section (nexus scheduler): see
 	// schedule.Config for its keys.
 	Schedule schedule.Config `yaml:"schedule"`
+	// Catalog: the catalogs every commit to a lake on S3 keeps in step.
+	Catalog Catalog `yaml:"catalog"`
+}
+
+// Catalog is the catalog: section.
+type Catalog struct {
+	Glue GlueCatalog `yaml:"glue"`
+}
+
+// GlueCatalog: with a database, every commit to a lake on S3 creates or
+// updates its tables in the AWS Glue Data Catalog (nexus catalog sync).
+type GlueCatalog struct {
+	Database string `yaml:"database"`
+	// Endpoint replaces AWS's Glue API URL (a test endpoint).
+	Endpoint string `yaml:"endpoint"`
 }
 
 // Default is the configuration with no file.

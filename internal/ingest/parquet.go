@@ -24,6 +24,36 @@ const (
 	ColEventID = "_event_id"
 )
 
+// ColumnDoc documents a column ingest adds: the lineage columns of a Bronze
+// table and the columns of its quarantine ("" for any other name).
+func ColumnDoc(name string) string {
+	switch name {
+	case ColSourceFile:
+		return "Source file the record was read from (relative to the source directory)."
+	case ColSourceLine:
+		return "Physical line of the source file where the record starts (1-based, the header is line 1)."
+	case ColRunID:
+		return "Run that ingested the record."
+	case ColIngestedAt:
+		return "When the record was ingested, UTC."
+	case ColBatch:
+		return "Landing-zone batch (the dt= folder's date) the record came in; NULL for a directory of plain files."
+	case ColEventID:
+		return "The stream's event id of a record that came as an event; NULL for files."
+	case "column_index":
+		return "Position (1-based) of the field that could not be typed; NULL when the record as a whole is malformed."
+	case "column_name":
+		return "Name of the field that could not be typed; NULL when the record as a whole is malformed."
+	case "error_type":
+		return "What is wrong with the record (wrong field count, unparsable value, broken quoting, invalid UTF-8, NUL byte)."
+	case "reason":
+		return "Why the record was rejected, with the offending value."
+	case "raw_record":
+		return "The record's raw text as it is in the file."
+	}
+	return ""
+}
+
 // bronzeColumn is one column of a Bronze Parquet file.
 type bronzeColumn struct {
 	Name string

@@ -159,7 +159,13 @@ func (l *Lake) pin() error {
 
 // At returns a read-only handle on the same lake pinned to snapshot id (time
 // travel). The snapshot must still be kept by retention.
-func (l *Lake) At(id int64) (*Lake, error) {
+func (l *Lake) At(ctx context.Context, id int64) (*Lake, error) {
+	if l.remote != nil {
+		// An older snapshot's manifests and files come to the mirror first.
+		if err := l.remote.pullSnapshot(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	s, err := l.ReadSnapshot(id)
 	if err != nil {
 		return nil, err
@@ -178,7 +184,7 @@ func (l *Lake) Reopen() (*Lake, error) {
 	if id == l.SnapshotID() && !l.writable {
 		return l, nil
 	}
-	return l.At(id)
+	return l.At(context.Background(), id)
 }
 
 func (l *Lake) sharedCache() map[string]manifestEntry {
@@ -784,16 +790,19 @@ var ErrLocked = errors.New("lock held")
 // LockNamed takes the exclusive lock _nexus/<name>.lock without waiting, for
 // a process that must be alone on the lake in some role (one scheduler per
 // lake) while writers come and go under the writer lock. On an object store
-// it is a lease in the store (see acquireLease).
-func (l *Lake) LockNamed(name string) (func(), error) {
+// it is a lease in the store (see acquireLease), which can be lost (taken
+// over once it expired): lost is then closed, and the holder must stop
+// acting in its role. A file lock is never lost (lost is nil).
+func (l *Lake) LockNamed(name string) (unlock func(), lost <-chan struct{}, err error) {
 	if !l.writable {
-		return nil, fmt.Errorf("lake lock %s: %w", name, ErrReadOnly)
+		return nil, nil, fmt.Errorf("lake lock %s: %w", name, ErrReadOnly)
 	}
 	if l.remote != nil {
 		// Its holders are on different machines: a lease in the store.
 		return l.remote.acquireLease(context.Background(), name, l.remote.leaseTTL)
 	}
-	return l.flock(name+".lock", false)
+	unlock, err = l.flock(name+".lock", false)
+	return unlock, nil, err
 }
 
 // flock takes an exclusive lock on _nexus/<name>; wait blocks until it is

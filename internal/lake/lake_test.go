@@ -136,7 +136,7 @@ func TestRollbackAtAndVacuum(t *testing.T) {
 		dirs = append(dirs, m.Dir)
 	}
 	// Time travel.
-	old, err := w.At(1)
+	old, err := w.At(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestRollbackAtAndVacuum(t *testing.T) {
 	if orphans, _ := w2.Orphans(); len(orphans) != 0 {
 		t.Errorf("orphans after vacuum: %v", orphans)
 	}
-	if _, err := w2.At(2); err == nil {
+	if _, err := w2.At(context.Background(), 2); err == nil {
 		t.Errorf("vacuumed snapshot still readable")
 	}
 	// Grace keeps recently superseded snapshots.

@@ -31,50 +31,65 @@ type lease struct {
 
 func leaseKey(name string) string { return metaDir + "/locks/" + name + ".json" }
 
-// acquireLease takes the lease name or says who holds it (ErrLocked).
-func (r *remote) acquireLease(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+// acquireLease takes the lease name or says who holds it (ErrLocked). The
+// channel is closed when the lease is lost: taken over, or not renewed in
+// time (the store unreachable), so that another process may hold it now.
+func (r *remote) acquireLease(ctx context.Context, name string, ttl time.Duration) (func(), <-chan struct{}, error) {
 	if ttl <= 0 {
 		ttl = DefaultLeaseTTL
 	}
 	host, _ := os.Hostname() // a name for messages; empty is fine
 	owner := fmt.Sprintf("%s pid %d (%s)", host, os.Getpid(), NewRunID(time.Now()))
 	key := leaseKey(name)
-	put := func(cond PutCondition) (ObjectInfo, error) {
+	put := func(ctx context.Context, cond PutCondition) (ObjectInfo, error) {
 		b, err := json.Marshal(lease{Owner: owner, Expires: time.Now().Add(ttl).UTC()})
 		if err != nil {
 			return ObjectInfo{}, err
 		}
 		return r.store.Put(ctx, key, bytes.NewReader(b), int64(len(b)), cond)
 	}
-	oi, err := put(PutCondition{IfNoneMatch: true})
+	start := time.Now()
+	oi, err := put(ctx, PutCondition{IfNoneMatch: true})
 	if errors.Is(err, ErrPreconditionFailed) {
 		b, cur, gerr := getBytes(ctx, r.store, key)
 		var held lease
 		switch {
 		case errors.Is(gerr, ErrObjectNotFound):
-			oi, err = put(PutCondition{IfNoneMatch: true}) // released meanwhile
+			oi, err = put(ctx, PutCondition{IfNoneMatch: true}) // released meanwhile
 		case gerr != nil:
-			return nil, fmt.Errorf("lock %s of %s: %w", name, r.store, gerr)
+			return nil, nil, fmt.Errorf("lock %s of %s: %w", name, r.store, gerr)
+		case json.Unmarshal(b, &held) == nil && held.Owner == owner:
+			// The SDK retried a PUT whose answer was lost: the first try
+			// took it.
+			oi, err = cur, nil
 		case json.Unmarshal(b, &held) != nil || time.Now().After(held.Expires):
 			// Expired (or damaged): its holder is gone; take it over,
 			// unless another taker was first.
-			oi, err = put(PutCondition{IfMatch: cur.ETag})
+			oi, err = put(ctx, PutCondition{IfMatch: cur.ETag})
 		default:
-			return nil, fmt.Errorf("lake %s: the %s lock is held by %s until %s unless renewed: %w", r.store, name, held.Owner, held.Expires.Format(time.RFC3339), ErrLocked)
+			return nil, nil, fmt.Errorf("lake %s: the %s lock is held by %s until %s unless renewed: %w", r.store, name, held.Owner, held.Expires.Format(time.RFC3339), ErrLocked)
 		}
 	}
 	if errors.Is(err, ErrPreconditionFailed) {
-		return nil, fmt.Errorf("lake %s: the %s lock was taken by another process just now: %w", r.store, name, ErrLocked)
+		return nil, nil, fmt.Errorf("lake %s: the %s lock was taken by another process just now: %w", r.store, name, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock %s of %s: %w", name, r.store, err)
+		return nil, nil, fmt.Errorf("lock %s of %s: %w", name, r.store, err)
 	}
 	var (
-		mu   sync.Mutex
-		etag = oi.ETag
-		stop = make(chan struct{})
-		done = make(chan struct{})
+		mu     sync.Mutex
+		etag   = oi.ETag
+		stop   = make(chan struct{})
+		done   = make(chan struct{})
+		lost   = make(chan struct{})
+		lastOK = start // monotonic: the lease is surely ours until lastOK+ttl
 	)
+	// gone says the lease is no longer surely this process's: the holder
+	// must stop acting in its role (a scheduler stops).
+	gone := func(msg string, args ...any) {
+		r.logger().Error(msg, append(args, "lock", name, "lake", r.store.String())...)
+		close(lost)
+	}
 	go func() {
 		defer close(done)
 		t := time.NewTicker(ttl / 3)
@@ -85,18 +100,38 @@ func (r *remote) acquireLease(ctx context.Context, name string, ttl time.Duratio
 				return
 			case <-t.C:
 			}
+			tried := time.Now()
+			// A renewal that hangs must not outlive the lease.
+			rctx, cancel := context.WithDeadline(ctx, lastOK.Add(ttl))
 			mu.Lock()
-			oi, err := put(PutCondition{IfMatch: etag})
+			oi, err := put(rctx, PutCondition{IfMatch: etag})
+			if errors.Is(err, ErrPreconditionFailed) {
+				// The SDK retries a PUT whose answer was lost: when the
+				// first try renewed the lease, the retry fails its own
+				// condition. The lease then still names this process.
+				if b, cur, gerr := getBytes(rctx, r.store, key); gerr == nil {
+					var held lease
+					if json.Unmarshal(b, &held) == nil && held.Owner == owner {
+						oi, err = cur, nil
+					}
+				}
+			}
 			if err == nil {
-				etag = oi.ETag
+				etag, lastOK = oi.ETag, tried
 			}
 			mu.Unlock()
+			cancel()
 			switch {
 			case errors.Is(err, ErrPreconditionFailed):
 				// Taken over: this process was stalled past the TTL. Its
 				// commits stay safe (they are conditional writes); the
 				// role is another's now.
-				r.logger().Error("lock lost: another process took it over after it expired", "lock", name, "lake", r.store.String())
+				gone("lock lost: another process took it over after it expired")
+				return
+			case err != nil && time.Since(lastOK) >= ttl-ttl/3:
+				// The next tick would come after the lease expired:
+				// another process may take it over any moment now.
+				gone("lock lost: not renewed within its TTL", "err", err, "ttl", ttl)
 				return
 			case err != nil:
 				// Tried again at the next tick, while the lease lasts.
@@ -109,6 +144,11 @@ func (r *remote) acquireLease(ctx context.Context, name string, ttl time.Duratio
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
+		select {
+		case <-lost:
+			return // not ours any more: nothing to release
+		default:
+		}
 		// Released only if still ours: a delete after a takeover would free
 		// the new holder's lease.
 		if _, cur, err := getBytes(context.Background(), r.store, key); err == nil && cur.ETag == etag {
@@ -116,7 +156,7 @@ func (r *remote) acquireLease(ctx context.Context, name string, ttl time.Duratio
 				r.logger().Warn("lock not released; it expires by itself", "lock", name, "lake", r.store.String(), "err", err)
 			}
 		}
-	}, nil
+	}, lost, nil
 }
 
 func (r *remote) logger() *slog.Logger {

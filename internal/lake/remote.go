@@ -42,6 +42,8 @@ type RemoteOptions struct {
 	CacheDir string
 	// Logger says what a pull fetched (files from the cache, downloaded).
 	Logger *slog.Logger
+	// StateDir holds the scheduler's run store of a lake on S3 (StateDir).
+	StateDir string
 	// CacheBytes bounds the data file cache: past it, the files used
 	// longest ago are removed after a pull (0: 20 GiB). A mirror in use
 	// keeps its own links to its files.
@@ -52,6 +54,10 @@ type RemoteOptions struct {
 	// LeaseTTL is how long a named lock (LockNamed) outlives its holder's
 	// last renewal (0: DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// AfterCommit, when set, runs after each commit to the store, with the
+	// handle pinned to the new snapshot (a catalog kept in step). Its
+	// failure is logged: the commit stands.
+	AfterCommit func(ctx context.Context, l *Lake) error
 }
 
 // remote is a lake handle's object store side.
@@ -74,8 +80,9 @@ type remote struct {
 	hits, misses, downloaded, damaged atomic.Int64
 	log                               *slog.Logger
 	// metaOnly: the mirror has no data files (RemoteOptions.MetadataOnly).
-	metaOnly bool
-	leaseTTL time.Duration
+	metaOnly    bool
+	leaseTTL    time.Duration
+	afterCommit func(ctx context.Context, l *Lake) error
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of
@@ -143,21 +150,22 @@ func (l *Lake) Location() string {
 }
 
 // StateDir is where this machine keeps what it owns of a lake on an object
-// store that is not a cache (the scheduler's run store): under the cache
-// directory when one is given, else the user's state directory
-// ($XDG_STATE_HOME, or ~/.local/state), nexus/<bucket>/<prefix>.
+// store that is not a cache (the scheduler's run store and its pause):
+// o.StateDir when given, else the user's state directory ($XDG_STATE_HOME,
+// or ~/.local/state, then nexus/), then <bucket>/<prefix>. Not under the
+// cache directory: wiping a cache must not lose a run history.
 func StateDir(root string, o RemoteOptions) (string, error) {
 	loc, err := ParseS3(root)
 	if err != nil {
 		return "", err
 	}
-	base := filepath.Join(o.CacheDir, "state")
-	if o.CacheDir == "" {
+	base := o.StateDir
+	if base == "" {
 		base = os.Getenv("XDG_STATE_HOME")
 		if base == "" {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return "", fmt.Errorf("state directory for %s: %w (set XDG_STATE_HOME or --cache-dir)", root, err)
+				return "", fmt.Errorf("state directory for %s: %w (set XDG_STATE_HOME or --state-dir)", root, err)
 			}
 			base = filepath.Join(home, ".local", "state")
 		}
@@ -202,7 +210,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL, afterCommit: o.AfterCommit}
 	// In use while the process lives (the kernel drops the lock when it
 	// exits): another process's sweep leaves the mirror of a server up
 	// for days alone.
@@ -747,6 +755,94 @@ func (l *Lake) PublishMeta(ctx context.Context, rel string) error {
 	}
 	if err := l.remote.upload(ctx, l, rels); err != nil {
 		return fmt.Errorf("publish %s: %w", rel, err)
+	}
+	return nil
+}
+
+// snapshotIDs lists the store's snapshots, ascending.
+func (r *remote) snapshotIDs(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	err := r.store.List(ctx, metaDir+"/snapshots/", func(oi ObjectInfo) bool {
+		var id int64
+		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > 0 {
+			ids = append(ids, id)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of %s: %w", r.store, err)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// snapshotFile reads snapshot id from the store into the mirror (a
+// snapshot is immutable) and returns its bytes.
+func (r *remote) snapshotFile(ctx context.Context, id int64) ([]byte, error) {
+	rel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, id)
+	b, _, err := getBytes(ctx, r.store, rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(rel)), b, false); err != nil {
+		return nil, fmt.Errorf("mirror %s: %w", r.mirror, err)
+	}
+	return b, nil
+}
+
+// pullSnapshot brings snapshot id into the mirror as pull does the current
+// one: the snapshot, its manifests and (unless the handle reads no table)
+// the data files they list. Time travel and rollback read it there.
+func (r *remote) pullSnapshot(ctx context.Context, id int64) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	b, err := r.snapshotFile(ctx, id)
+	if errors.Is(err, ErrObjectNotFound) {
+		return fmt.Errorf("snapshot %d does not exist in %s or is no longer kept by retention (see `nexus snapshots`)", id, r.store)
+	}
+	if err != nil {
+		return err
+	}
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("%s snapshot %d is damaged: %w", r.store, id, err)
+	}
+	var (
+		files     []File
+		manifests []string
+	)
+	for _, ref := range s.Tables {
+		if r.pulled[ref.Manifest] {
+			continue
+		}
+		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
+		if errors.Is(err, ErrObjectNotFound) {
+			continue // a damaged table of that snapshot: its readers say so
+		}
+		if err != nil {
+			return err
+		}
+		var m Manifest
+		if err := json.Unmarshal(mb, &m); err != nil {
+			continue
+		}
+		if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(ref.Manifest)), mb, false); err != nil {
+			return fmt.Errorf("mirror %s: %w", r.mirror, err)
+		}
+		manifests = append(manifests, ref.Manifest)
+		files = append(files, m.Files...)
+	}
+	if r.metaOnly {
+		files = nil
+	}
+	if err := r.fetch(ctx, r.cache, files); err != nil {
+		return err
+	}
+	for _, m := range manifests {
+		r.pulled[m] = true
+	}
+	for _, f := range files {
+		r.pulled[f.Path] = true
 	}
 	return nil
 }

@@ -354,17 +354,17 @@ func TestRemoteLease(t *testing.T) {
 	}
 	a, b := open(true), open(true)
 	a.remote.leaseTTL, b.remote.leaseTTL = 600*time.Millisecond, 600*time.Millisecond
-	unlockA, err := a.LockNamed("scheduler")
+	unlockA, lostA, err := a.LockNamed("scheduler")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Renewed: still held well past one TTL.
 	time.Sleep(1500 * time.Millisecond)
-	if _, err := b.LockNamed("scheduler"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid") {
+	if _, _, err := b.LockNamed("scheduler"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid") {
 		t.Fatalf("a second holder of a live lease: %v", err)
 	}
 	// Another name is another lock.
-	unlockCycle, err := b.LockNamed("cycle")
+	unlockCycle, _, err := b.LockNamed("cycle")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestRemoteLease(t *testing.T) {
 	if _, err := st.Put(context.Background(), "_nexus/locks/dead.json", strings.NewReader(stale), int64(len(stale)), PutCondition{}); err != nil {
 		t.Fatal(err)
 	}
-	unlockDead, err := b.LockNamed("dead")
+	unlockDead, _, err := b.LockNamed("dead")
 	if err != nil {
 		t.Fatalf("an expired lease: %v", err)
 	}
@@ -384,7 +384,7 @@ func TestRemoteLease(t *testing.T) {
 		t.Errorf("released lease: %v", err)
 	}
 	unlockA()
-	unlockB, err := b.LockNamed("scheduler")
+	unlockB, lostB, err := b.LockNamed("scheduler")
 	if err != nil {
 		t.Fatalf("after the holder let go: %v", err)
 	}
@@ -394,7 +394,17 @@ func TestRemoteLease(t *testing.T) {
 	if _, err := st.Put(context.Background(), "_nexus/locks/scheduler.json", strings.NewReader(other), int64(len(other)), PutCondition{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond) // a renewal tick (TTL/3) sees it
+	// B's next renewal sees it: B is told, to stop acting as the holder.
+	select {
+	case <-lostB:
+	case <-time.After(time.Minute):
+		t.Fatal("the lease was taken over; its former holder was not told")
+	}
+	select {
+	case <-lostA:
+		t.Error("a lease released by its holder was reported lost")
+	default:
+	}
 	unlockB()
 	if got := readObject(t, st, "_nexus/locks/scheduler.json"); got != other {
 		t.Errorf("the lease taken over after a late release: %q", got)

@@ -145,7 +145,11 @@ func (l *Lake) ReadSnapshot(id int64) (*Snapshot, error) {
 		}
 	}
 	b, err := os.ReadFile(l.snapshotPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && l.remote != nil {
+		// The mirror holds the snapshots it pulled; the store has them all.
+		b, err = l.remote.snapshotFile(context.Background(), id)
+	}
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrObjectNotFound) {
 		return nil, fmt.Errorf("snapshot %d does not exist or is no longer kept by retention (see `nexus snapshots`)", id)
 	}
 	if err != nil {
@@ -190,6 +194,9 @@ func (l *Lake) legacySnapshot() (*Snapshot, error) {
 
 // SnapshotIDs lists the ids of the snapshot files kept, ascending.
 func (l *Lake) SnapshotIDs() ([]int64, error) {
+	if l.remote != nil {
+		return l.remote.snapshotIDs(context.Background())
+	}
 	entries, err := os.ReadDir(l.MetaDir("snapshots"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -282,6 +289,17 @@ func refOf(m *Manifest) TableRef {
 // one, and swaps the pointer to it; the handle's transaction is then empty
 // (the mapping includes what it had published).
 func (l *Lake) commit(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
+	s, err := l.commitLocked(tables, changed, removed, info)
+	if err == nil && l.remote != nil && l.remote.afterCommit != nil {
+		// After the commit lock: a catalog's round trips hold no writer up.
+		if herr := l.remote.afterCommit(context.Background(), l); herr != nil {
+			l.remote.logger().Error("after the commit", "snapshot", s.ID, "lake", l.Location(), "err", herr)
+		}
+	}
+	return s, err
+}
+
+func (l *Lake) commitLocked(tables map[string]TableRef, changed, removed []string, info CommitInfo) (*Snapshot, error) {
 	// The check of the pointer, the snapshot write and the swap are one
 	// critical section even for writers that do not hold the writer lock
 	// (library callers): a writer that started from an older snapshot loses
@@ -401,6 +419,12 @@ func (l *Lake) Rollback(id int64, runID string) (*Snapshot, error) {
 	}
 	if len(l.Pending()) > 0 {
 		return nil, errors.New("rollback: the handle has uncommitted versions")
+	}
+	if l.remote != nil {
+		// Its manifests come to the mirror: they are in the store already.
+		if err := l.remote.pullSnapshot(context.Background(), id); err != nil {
+			return nil, err
+		}
 	}
 	target, err := l.ReadSnapshot(id)
 	if err != nil {

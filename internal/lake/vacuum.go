@@ -88,49 +88,73 @@ func (l *Lake) vacuumAny(ctx context.Context, r Retention, now time.Time, apply 
 // less than r.Grace ago (a reader may
 // still read it). When each stopped being current comes from the chain of
 // parents from the current one: a parent was superseded when its child was
-// committed. A snapshot off the chain (its writer died before the pointer
-// swap, or is swapping it now) was never current: it is kept while younger
-// than the grace. written says when each snapshot's file was written, for
-// those that cannot be read. It returns the ids to keep and those to delete.
+// committed. A snapshot off the chain below the current one may have been
+// current until the snapshot above it on the chain (the chain is cut by a
+// damaged snapshot file, or jumps back over a damaged pointer that a
+// rollback rewrote): pointer values only go up, so it was superseded at the
+// latest when that snapshot was written. One above the current one was
+// never current (its writer died before the pointer swap, or is swapping
+// it now): it is kept while younger than the grace. A snapshot's time is
+// the later of its creation and written (its file's time: on S3 the
+// creation time is taken before the upload of the run's files; the only
+// time of one that cannot be read). It returns the ids to keep and those
+// to delete.
 func keptSnapshots(ids []int64, all map[int64]*Snapshot, written map[int64]time.Time, cur int64, r Retention, now time.Time) (keep map[int64]bool, drop []int64) {
+	at := func(id int64) time.Time {
+		t := written[id]
+		if s := all[id]; s != nil && s.CreatedAt.After(t) {
+			t = s.CreatedAt
+		}
+		return t
+	}
 	supersededAt := map[int64]time.Time{}
 	keep = map[int64]bool{}
+	var chain []int64 // ascending once reversed: the current one and its ancestors
 	if cur > 0 {
 		keep[cur] = true
+		chain = append(chain, cur)
 	}
 	n := 1
 	for s := all[cur]; s != nil; s = all[s.Parent] {
 		if s.Parent <= 0 || s.Parent >= s.ID {
 			break
 		}
-		supersededAt[s.Parent] = s.CreatedAt
+		supersededAt[s.Parent] = at(s.ID)
+		chain = append(chain, s.Parent)
 		// The r.Keep newest of the snapshots that were current.
 		if n < r.Keep {
 			keep[s.Parent] = true
 			n++
 		}
 	}
+	sort.Slice(chain, func(i, j int) bool { return chain[i] < chain[j] })
 	for _, id := range ids {
 		if keep[id] {
 			continue
 		}
-		if t, onChain := supersededAt[id]; onChain {
-			keep[id] = now.Sub(t) < r.Grace
-		} else {
-			// Never current (or its chain is broken): kept while it may
-			// be a commit in progress.
-			t := written[id]
-			if s := all[id]; s != nil && !s.CreatedAt.IsZero() {
-				t = s.CreatedAt
+		t, onChain := supersededAt[id]
+		if !onChain {
+			// Off the chain: superseded at the latest when the first
+			// snapshot above it on the chain was written; never current
+			// when none is (above the current one).
+			t = at(id)
+			if i := sort.Search(len(chain), func(i int) bool { return chain[i] > id }); i < len(chain) {
+				t = at(chain[i])
 			}
-			keep[id] = now.Sub(t) < r.Grace
 		}
-		if !keep[id] {
-			delete(keep, id)
-			drop = append(drop, id)
+		if now.Sub(t) < r.Grace {
+			keep[id] = true
+			continue
 		}
+		drop = append(drop, id)
 	}
 	return keep, drop
+}
+
+// errCurrentUnreadable: the pointer names a snapshot that cannot be read;
+// without its mapping, a vacuum cannot tell which files the lake needs.
+func errCurrentUnreadable(cur int64) error {
+	return fmt.Errorf("vacuum: the current snapshot %d cannot be read (`nexus doctor`); nothing deleted", cur)
 }
 
 func (l *Lake) vacuumLocal(r Retention, now time.Time, apply bool) (VacuumResult, error) {
@@ -146,10 +170,16 @@ func (l *Lake) vacuumLocal(r Retention, now time.Time, apply bool) (VacuumResult
 	all := map[int64]*Snapshot{}
 	written := map[int64]time.Time{}
 	for _, id := range ids {
+		// Here a snapshot is created as its file is written: the file's
+		// time is only for one that cannot be read.
 		if s, err := l.ReadSnapshot(id); err == nil {
 			all[id] = s
+		} else {
+			written[id] = fileTime(l.snapshotPath(id))
 		}
-		written[id] = fileTime(l.snapshotPath(id))
+	}
+	if cur > 0 && all[cur] == nil {
+		return res, errCurrentUnreadable(cur)
 	}
 	keep, drop := keptSnapshots(ids, all, written, cur, r, now)
 	for _, id := range drop {
@@ -335,6 +365,9 @@ func (r *remote) vacuum(ctx context.Context, l *Lake, ret Retention, now time.Ti
 	all, err := r.readSnapshots(ctx, ids)
 	if err != nil {
 		return res, fmt.Errorf("vacuum %s: %w", r.store, err)
+	}
+	if p.Snapshot > 0 && all[p.Snapshot] == nil {
+		return res, fmt.Errorf("%s: %w", r.store, errCurrentUnreadable(p.Snapshot))
 	}
 	keep, drop := keptSnapshots(ids, all, written, p.Snapshot, ret, now)
 	res.Kept = len(keep)

@@ -98,7 +98,7 @@ func refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 		return done()
 	}
 	st.RowsOut = int64(len(charts)) + 2
-	sum.Reports = append(sum.Reports, deck.HTML)
+	sum.Reports = append(sum.Reports, deck.HTML, deck.PPTX)
 	if deck.PDF != "" {
 		sum.Reports = append(sum.Reports, deck.PDF)
 	} else if deck.PDFNote != "" {

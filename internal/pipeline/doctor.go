@@ -113,7 +113,7 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 			}
 			opts.Logger.Warn("re-ingest failed, rolling back instead", "table", t.Name, "err", err)
 		}
-		action, detail := rollbackGroup(lk, pair)
+		action, detail := rollbackGroup(ctx, lk, pair)
 		report(pair, action, detail)
 	}
 
@@ -144,7 +144,7 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 				out = append(out, Repair{Table: r.Model, Action: RepairRefreshed, Detail: fmt.Sprintf("version %d: an input was repaired", r.Version)})
 			}
 		case r.Err != nil && (damaged[pair[0]] || damaged[pair[1]]):
-			action, detail := rollbackGroup(lk, pair)
+			action, detail := rollbackGroup(ctx, lk, pair)
 			report(pair, action, detail+" (rebuild failed: "+firstLine(r.Err.Error())+")")
 		case r.Err != nil:
 			out = append(out, Repair{Table: r.Model, Action: RepairFailed,
@@ -153,7 +153,7 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 	}
 	for n := range damaged {
 		if !done[n] {
-			action, detail := rollbackGroup(lk, []string{n})
+			action, detail := rollbackGroup(ctx, lk, []string{n})
 			report([]string{n}, action, detail)
 		}
 	}
@@ -176,7 +176,7 @@ func RepairLake(ctx context.Context, lk *lake.Lake, opts DoctorOptions) ([]Repai
 // group is intact (and one of them differs from now) the source of their
 // versions, in the writer's transaction: a table and its quarantine move
 // together.
-func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
+func rollbackGroup(ctx context.Context, lk *lake.Lake, names []string) (RepairAction, string) {
 	cur := lk.Snapshot()
 	ids, err := lk.SnapshotIDs()
 	if err != nil {
@@ -189,11 +189,11 @@ func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
 		want = m.Fingerprint
 	}
 	if want != "" {
-		if action, detail, ok := rollbackTo(lk, cur, ids, names, want); ok {
+		if action, detail, ok := rollbackTo(ctx, lk, cur, ids, names, want); ok {
 			return action, detail + ", same inputs"
 		}
 	}
-	if action, detail, ok := rollbackTo(lk, cur, ids, names, ""); ok {
+	if action, detail, ok := rollbackTo(ctx, lk, cur, ids, names, ""); ok {
 		return action, detail + ", other inputs: what is built on it is rebuilt"
 	}
 	return RepairFailed, "no intact older version is kept; re-run `nexus run --source DIR` (Bronze) or fix its inputs"
@@ -202,13 +202,13 @@ func rollbackGroup(lk *lake.Lake, names []string) (RepairAction, string) {
 // rollbackTo adopts the group's versions from the newest kept snapshot in
 // which they are all intact (and, when fingerprint is set, the first table's
 // version has that fingerprint).
-func rollbackTo(lk *lake.Lake, cur *lake.Snapshot, ids []int64, names []string, fingerprint string) (RepairAction, string, bool) {
+func rollbackTo(ctx context.Context, lk *lake.Lake, cur *lake.Snapshot, ids []int64, names []string, fingerprint string) (RepairAction, string, bool) {
 	for i := len(ids) - 1; i >= 0; i-- {
 		s, err := lk.ReadSnapshot(ids[i])
 		if err != nil {
 			continue
 		}
-		old, err := lk.At(s.ID)
+		old, err := lk.At(ctx, s.ID)
 		if err != nil {
 			continue
 		}

@@ -58,6 +58,9 @@ const FailuresColumn = "_nexus_failures"
 // it: a model must not output a column of that name.
 const FlagsColumn = "quality_flags"
 
+// FlagsColumnDoc documents FlagsColumn for readers of the tables.
+const FlagsColumnDoc = "Ids of the keep rules of the quality suite the row fails (the row stays, flagged); [] for a clean row."
+
 // Severity says what a failed check's verdict is.
 type Severity string
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/analytics"
+	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
@@ -27,6 +28,7 @@ import (
 // was found; PDFNote then says so.
 type DeckFiles struct {
 	HTML    string `json:"html"`
+	PPTX    string `json:"pptx"`
 	PDF     string `json:"pdf,omitempty"`
 	PDFNote string `json:"pdf_note,omitempty"`
 }
@@ -40,6 +42,7 @@ type DeckData struct {
 	// charts, inline SVG
 	MonthlySVG, CategorySVG, RFMSVG, PunctualitySVG, DeliverySVG, MapSVG template.HTML
 	ArchSVG                                                              template.HTML
+	charts                                                               []*Chart // the same drawings, for the .pptx's PNGs
 
 	Layers         []LayerSize
 	BronzeRows     int64
@@ -116,7 +119,8 @@ func (d *DeckData) LateShareOfRevenue() float64 {
 }
 
 // WriteDeck generates the executive deck into dir: deck.html (one
-// self-contained file) and, when Chromium is installed, deck.pdf.
+// self-contained file), the PowerPoint deck (PPTXName) and, when Chromium
+// is installed, deck.pdf.
 func WriteDeck(ctx context.Context, db *sql.DB, lk *lake.Lake, dir string) (DeckFiles, error) {
 	a, err := LoadAnalyses(ctx, db, analytics.Filter{})
 	if err != nil {
@@ -155,6 +159,10 @@ func WriteDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 	}
 	files := DeckFiles{HTML: filepath.Join(dir, "deck.html")}
 	if err := writeFileAtomic(files.HTML, buf.Bytes()); err != nil {
+		return files, err
+	}
+	files.PPTX = filepath.Join(dir, PPTXName(dir))
+	if err := writePPTX(buf.Bytes(), d, files.PPTX); err != nil {
 		return files, err
 	}
 	browser := FindBrowser()
@@ -215,7 +223,12 @@ func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 	if l := byLayer[lake.Quarantine]; l != nil {
 		d.QuarantineRows = l.Rows
 	}
-	d.Cost = NewCostModel(d.Layers)
+	// The cost slide: the lake's bill as `nexus catalog cost` prices it.
+	fp, err := catalog.Measure(ctx, db, lk, ms)
+	if err != nil {
+		return nil, fmt.Errorf("cost slide: %w", err)
+	}
+	d.Cost = NewCostModel(d.Layers, fp, catalog.DefaultUsage())
 
 	// the pipeline's own graph and gates
 	g, err := pipeline.LoadGraph("")
@@ -240,9 +253,16 @@ func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 	}
 	d.ArchSVG = template.HTML(ArchitectureSVG(ArchInput{Graph: g, Suites: suites, Checks: d.Quality.ByLayer, QuarantineRows: d.QuarantineRows}))
 	d.derive()
+	if err := d.drawCharts(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
-	// charts, rendered in parallel
-	charts := BuildCharts(a)
+// drawCharts draws the deck's charts as inline SVG, in parallel.
+func (d *DeckData) drawCharts() error {
+	charts := BuildCharts(d.A)
+	d.charts = charts
 	for _, ch := range charts[1:4] {
 		// the findings' charts sit beside text: draw them on a smaller
 		// canvas so that their text is larger once scaled
@@ -260,10 +280,7 @@ func BuildDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return errors.Join(errs...)
 }
 
 func lateImpact(ctx context.Context, db *sql.DB) (LateImpact, error) {

@@ -264,33 +264,6 @@ func TestPDFPageCount(t *testing.T) {
 	}
 }
 
-func TestCostModel(t *testing.T) {
-	m := NewCostModel([]LayerSize{{Layer: "bronze", Bytes: 40e6}, {Layer: "silver", Bytes: 35e6}, {Layer: "gold", Bytes: 25e6}})
-	now, big := m.Scenarios[0], m.Scenarios[1]
-	// today: 10% of 25 MB = 2.5 MB < the 10 MB minimum
-	if now.ScanPerQuery != 10e6 {
-		t.Errorf("scan per query %v, want the 10 MB minimum", now.ScanPerQuery)
-	}
-	// 1000 q/day × 30 × 10 MB = 300 GB = 0.3 TB × $5 = $1.50
-	if d := now.AthenaScanUSD - 1.5; d > 1e-9 || d < -1e-9 {
-		t.Errorf("athena scans %v, want 1.50", now.AthenaScanUSD)
-	}
-	// 100 MB × $0.023/GB = $0.0023
-	if d := now.S3USD - 0.0023; d > 1e-9 || d < -1e-9 {
-		t.Errorf("s3 %v", now.S3USD)
-	}
-	if d := now.RedshiftNodeUSD - 1585.56; d > 1e-6 || d < -1e-6 {
-		t.Errorf("redshift nodes %v, want 2 × 1.086 × 730 = 1585.56", now.RedshiftNodeUSD)
-	}
-	// 100×: 2.5 GB gold → 250 MB per query → 7.5 TB/month → $37.50
-	if d := big.AthenaScanUSD - 37.5; d > 1e-6 || d < -1e-6 {
-		t.Errorf("athena scans at 100× %v, want 37.50", big.AthenaScanUSD)
-	}
-	if now.Cheaper != "Athena" {
-		t.Errorf("cheaper: %s", now.Cheaper)
-	}
-}
-
 // TestReportsOnLakeDir generates charts and deck from an existing lake
 // (NEXUS_REPORT_LAKE, e.g. a scale-1 lake) into NEXUS_REPORT_OUT and logs the
 // time taken; skipped otherwise. The lake is only read (the engine may write

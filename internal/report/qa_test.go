@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/analytics"
+	"github.com/keystone/nexus/internal/catalog"
 )
 
 func TestQARendering(t *testing.T) {
@@ -56,7 +57,9 @@ func qaDeck(found bool) *DeckData {
 		TopStateShare:  0.4,
 		Top3States:     0.7,
 		WorstState:     analytics.StateRow{State: "BA", LateShare: 0.2},
-		Cost:           NewCostModel([]LayerSize{{Layer: "gold", Tables: 1, Rows: 10, Bytes: 1 << 20}}),
+		Cost: NewCostModel([]LayerSize{{Layer: "gold", Tables: 1, Rows: 10, Bytes: 1 << 20}},
+			&catalog.Footprint{Tables: 1, Files: 1, Bytes: 1 << 20, Queries: []catalog.QueryScan{{Analysis: "kpis", Bytes: 1 << 20, Tables: 1, Files: 1}}},
+			catalog.DefaultUsage()),
 		Growth: Growth{Found: true, From: time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2018, 8, 1, 0, 0, 0, 0, time.UTC),
 			Cur: 600, Prev: 400, Rate: 0.5, PeakMonth: time.Date(2017, 11, 1, 0, 0, 0, 0, time.UTC), PeakRevenue: 90, Trimmed: 2},
 	}

@@ -495,7 +495,7 @@ func TestSLA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := lk.LockNamed("cycle")
+	unlock, _, err := lk.LockNamed("cycle")
 	if err != nil {
 		t.Fatal(err)
 	}

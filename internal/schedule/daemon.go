@@ -25,7 +25,7 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 		return err
 	}
 	defer release()
-	unlock, err := lk.LockNamed("scheduler")
+	unlock, lost, err := lk.LockNamed("scheduler")
 	if errors.Is(err, lake.ErrLocked) {
 		return fmt.Errorf("another nexus scheduler runs on the lake %s: %w", s.Env.Lake, err)
 	}
@@ -33,6 +33,31 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	// A lease on S3 can be lost (this process stalled, or the store was
+	// out of reach, past its TTL): another scheduler may have taken over,
+	// so this one stops as on SIGTERM (the job running finishes; its
+	// commit is a conditional write) and says why.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-lost:
+			stop(fmt.Errorf("the scheduler's lease on the lake %s was lost (see the log): another scheduler may run now; %w", s.Env.Lake, ErrLeaseLost))
+		case <-ctx.Done():
+		}
+	}()
+	err = s.serve(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) {
+		return errors.Join(err, cause)
+	}
+	return err
+}
+
+// ErrLeaseLost: the scheduler's lease on a lake on S3 was lost.
+var ErrLeaseLost = errors.New("lease lost")
+
+// serve is Serve's work once the scheduler's lock is held.
+func (s *Scheduler) serve(ctx context.Context) error {
 	defer s.Flush()
 	defer s.stopWatches()
 	s.log().Info("scheduler started", "cron", s.Plan.Cron, "timezone", s.Plan.Location.String(), "jobs", s.Plan.JobNames())
@@ -144,6 +169,13 @@ func (s *Scheduler) skipOverrun(ctx context.Context, tick time.Time) time.Time {
 // redone.
 func (s *Scheduler) resume(ctx context.Context) error {
 	unlock, err := s.lockCycle(ctx)
+	if errors.Is(err, ErrCycleBusy) && lake.IsRemote(s.Env.Lake) {
+		// On S3 the cycle's lease of a scheduler that was killed outlives
+		// it by up to the lease's TTL, and may expire after its scheduler
+		// lease (renewed at other moments): the cycle it left is resumed
+		// once that lease expires, not at the start after next.
+		unlock, err = s.waitCycleLease(ctx, err)
+	}
 	if errors.Is(err, ErrCycleBusy) {
 		s.log().Warn("a cycle is running (a trigger or a backfill): unfinished cycles are resumed at the next start")
 		return nil
@@ -169,6 +201,29 @@ func (s *Scheduler) resume(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitCycleLease takes the cycle lock of a lake on S3 once its lease
+// expires, trying for one lease TTL (a live trigger's lease is renewed: it
+// is still busy then, the error).
+func (s *Scheduler) waitCycleLease(ctx context.Context, busy error) (func(), error) {
+	ttl := s.Env.Remote.LeaseTTL
+	if ttl <= 0 {
+		ttl = lake.DefaultLeaseTTL
+	}
+	s.log().Info("the cycle lock is held: waiting for it (the lease of a scheduler that died expires)", "up_to", ttl, "why", busy)
+	deadline := time.Now().Add(ttl)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, busy
+		case <-time.After(ttl / 6):
+		}
+		unlock, err := s.lockCycle(ctx)
+		if !errors.Is(err, ErrCycleBusy) || time.Now().After(deadline) {
+			return unlock, err
+		}
+	}
 }
 
 // catchUp handles the ticks missed while the scheduler was down: latest runs

@@ -82,7 +82,9 @@ func (s *Scheduler) lockCycle(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	unlockCycle, err := lk.LockNamed("cycle")
+	// A cycle's lease lost midway (another machine's trigger took it over)
+	// lets the cycle finish: its commits are conditional writes.
+	unlockCycle, _, err := lk.LockNamed("cycle")
 	if errors.Is(err, lake.ErrLocked) {
 		release()
 		return nil, fmt.Errorf("%w: %w", ErrCycleBusy, err)

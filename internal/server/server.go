@@ -70,6 +70,7 @@ type Server struct {
 	checking  sync.Mutex
 	lastCheck atomic.Int64 // unix nanos
 	versions  atomic.Int64
+	docsCache docsCache // the documentation site of the current version (docs.go)
 }
 
 // New returns the dashboard handler over an engine opened on lk.

@@ -22,6 +22,24 @@ const (
 	QColQuarantinedAt = "_quarantined_at"
 )
 
+// QuarantineColumnDoc documents a column the gate adds to quarantined rows
+// ("" for any other name).
+func QuarantineColumnDoc(name string) string {
+	switch name {
+	case QColCheckIDs:
+		return "Ids of the quarantine rules the row failed, comma-separated."
+	case QColReason:
+		return "Why the row failed each of them, with the offending values."
+	case QColFailures:
+		return "Every row-level check the row failed: check id, reason and whether it quarantines."
+	case QColRunID:
+		return "Run that quarantined the row."
+	case QColQuarantinedAt:
+		return "When the row was quarantined, UTC."
+	}
+	return ""
+}
+
 // QuarantineTable is the name of the quarantine table of a model's rows.
 func QuarantineTable(layer, table string) string { return layer + "_" + table }
 
