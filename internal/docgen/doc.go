@@ -16,6 +16,11 @@
 //     .png) and the generated regions of architecture.md: the commands
 //     (cmd/nexus), the packages and their imports (go list), the model graph
 //     (internal/transform).
+//   - qa.md: the executive Q&A, the questions and answers of the deck's Q&A
+//     slide (report.DeckData.QA), with the numbers of the sample lake.
+//   - ../analysis/key_insights.md: the deck's findings with their numbers
+//     and the tables of the analyses behind them (report.BuildDeck on the
+//     sample lake).
 //
 // Regenerate them all with
 //
@@ -24,4 +29,4 @@
 // (or go generate ./internal/docgen); Graphviz's dot must be installed.
 package docgen
 
-//go:generate go run ./cmd/docgen -dir ../../docs -root ../..
+//go:generate go run ./cmd/docgen -dir ../../docs -analysis ../../analysis -root ../..

@@ -22,8 +22,11 @@ type Options struct {
 	Root string
 	// Dir is the documents' directory (docs/): the hand-written parts of
 	// architecture.md are read from there.
-	Dir    string
-	Logger *slog.Logger
+	Dir string
+	// Analysis is the analysis directory (analysis/), where key_insights.md
+	// goes; default: Root/analysis.
+	Analysis string
+	Logger   *slog.Logger
 }
 
 // The documents docgen owns, in docs/.
@@ -37,12 +40,17 @@ const (
 	FileDiagramPNG   = "architecture_diagram.png"
 )
 
-// Text renders every text document docgen owns: file name (in Dir) →
-// content. The diagram's pictures are rendered from FileDiagramDot by Write.
+// Text renders every text document docgen owns: its path (in Dir or
+// Analysis) → content. The diagram's pictures are rendered from
+// FileDiagramDot by Write.
 func Text(ctx context.Context, o Options) (map[string][]byte, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Analysis == "" {
+		o.Analysis = filepath.Join(o.Root, "analysis")
+	}
+	doc := func(name string) string { return filepath.Join(o.Dir, name) }
 	// The graph of the SQL alone: LoadGated's has the gates' extra edges.
 	_, suites, err := pipeline.LoadGated("")
 	if err != nil {
@@ -63,7 +71,7 @@ func Text(ctx context.Context, o Options) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out[FileQuality] = []byte(q)
+	out[doc(FileQuality)] = []byte(q)
 
 	lk, cleanup, err := buildLake(ctx, o.Logger)
 	if err != nil {
@@ -74,19 +82,19 @@ func Text(ctx context.Context, o Options) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out[FileDictionary] = []byte(d)
+	out[doc(FileDictionary)] = []byte(d)
 
 	api, err := APIDoc(o.Root)
 	if err != nil {
 		return nil, err
 	}
-	out[FileAPI] = []byte(api)
+	out[doc(FileAPI)] = []byte(api)
 
 	arch, err := Architecture(o.Root, g)
 	if err != nil {
 		return nil, err
 	}
-	out[FileDiagramDot] = []byte(arch.Dot)
+	out[doc(FileDiagramDot)] = []byte(arch.Dot)
 	prev, err := os.ReadFile(filepath.Join(o.Dir, FileArchitecture))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -95,23 +103,32 @@ func Text(ctx context.Context, o Options) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docgen: %s: %w", FileArchitecture, err)
 	}
-	out[FileArchitecture] = []byte(md)
+	out[doc(FileArchitecture)] = []byte(md)
+
+	deck, err := deckData(ctx, lk)
+	if err != nil {
+		return nil, err
+	}
+	out[doc(FileQA)] = QADoc(deck)
+	if out[filepath.Join(o.Analysis, FileInsights)], err = KeyInsights(deck); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
-// Write renders every document into o.Dir, the diagram's SVG and PNG with
-// Graphviz's dot.
+// Write renders every document into o.Dir and o.Analysis, the diagram's SVG
+// and PNG with Graphviz's dot.
 func Write(ctx context.Context, o Options) error {
 	files, err := Text(ctx, o)
 	if err != nil {
 		return err
 	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(o.Dir, name), b, 0o644); err != nil {
+	for path, b := range files {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
 			return fmt.Errorf("docgen: %w", err)
 		}
 	}
-	dot := files[FileDiagramDot]
+	dot := files[filepath.Join(o.Dir, FileDiagramDot)]
 	for _, f := range []struct{ name, format string }{{FileDiagramSVG, "svg"}, {FileDiagramPNG, "png"}} {
 		b, err := RenderDot(ctx, dot, f.format)
 		if err != nil {

@@ -16,32 +16,43 @@ import (
 )
 
 const (
-	repoRoot = "../.."
-	docsDir  = "../../docs"
+	repoRoot    = "../.."
+	docsDir     = "../../docs"
+	analysisDir = "../../analysis"
 )
 
 const regenerate = "go run ./internal/docgen/cmd/docgen -dir docs"
 
-// TestDocsUpToDate: every generated document in docs/ is what the code
-// generates now, and the diagram's SVG was drawn from the committed source.
+// TestDocsUpToDate: every generated document in docs/ and analysis/ is
+// what the code generates now, and the diagram's SVG was drawn from the
+// committed source.
 func TestDocsUpToDate(t *testing.T) {
-	files, err := Text(context.Background(), Options{Root: repoRoot, Dir: docsDir})
+	files, err := Text(context.Background(), Options{Root: repoRoot, Dir: docsDir, Analysis: analysisDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{FileQuality, FileDictionary, FileAPI, FileArchitecture, FileDiagramDot} {
-		got, ok := files[name]
+	var paths []string
+	for _, name := range []string{FileQuality, FileDictionary, FileAPI, FileArchitecture, FileDiagramDot, FileQA} {
+		paths = append(paths, filepath.Join(docsDir, name))
+	}
+	paths = append(paths, filepath.Join(analysisDir, FileInsights))
+	if len(files) != len(paths) {
+		t.Errorf("generated %d documents, the test compares %d", len(files), len(paths))
+	}
+	for _, path := range paths {
+		name, _ := filepath.Rel(repoRoot, path)
+		got, ok := files[path]
 		if !ok {
 			t.Errorf("%s: not generated", name)
 			continue
 		}
-		want, err := os.ReadFile(filepath.Join(docsDir, name))
+		want, err := os.ReadFile(path)
 		if err != nil {
 			t.Errorf("%s: %v (regenerate: %s)", name, err, regenerate)
 			continue
 		}
 		if string(got) != string(want) {
-			t.Errorf("docs/%s differs from what the code generates; regenerate: %s\nfirst difference: %s", name, regenerate, firstDiff(string(want), string(got)))
+			t.Errorf("%s differs from what the code generates; regenerate: %s\nfirst difference: %s", name, regenerate, firstDiff(string(want), string(got)))
 		}
 	}
 	dot, err := os.ReadFile(filepath.Join(docsDir, FileDiagramDot))

@@ -517,9 +517,7 @@ var deckFuncs = template.FuncMap{
 	"mul":      func(a, b float64) float64 { return a * b },
 	"i2f":      func(n int64) float64 { return float64(n) },
 	"neg":      func(v float64) float64 { return -v },
-	"verdicts": func(q QualitySummary) string {
-		return fmt.Sprintf("%d pass · %d warn · %d fail", q.Pass, q.Warn, q.Fail)
-	},
+	"verdicts": QualitySummary.Verdicts,
 }
 
 // FindBrowser returns the path of a Chromium-family browser on PATH, or "".
