@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keystone/nexus/internal/gluetest"
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/s3test"
 	"github.com/keystone/nexus/internal/schedule"
 	"github.com/keystone/nexus/internal/schedule/runstore"
@@ -582,5 +584,18 @@ func TestSchedulerOnS3(t *testing.T) {
 	// Its lease is released: another scheduler may start at once.
 	if _, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, "sched", "_nexus", "locks", "scheduler.json")); !os.IsNotExist(err) {
 		t.Errorf("the lease after a clean stop: %v", err)
+	}
+	// A scheduler that runs on another host: a pause here would be kept in
+	// a run store it does not read, so it is refused, naming the holder.
+	st, err := lake.NewS3Store(context.Background(), lake.S3Location{Bucket: srv.Bucket, Prefix: "sched"}, lake.S3Options{Endpoint: srv.Endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := `{"owner": "elsewhere pid 7 (x)", "expires": "` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`
+	if _, err := st.Put(context.Background(), "_nexus/locks/scheduler.json", strings.NewReader(other), int64(len(other)), lake.PutCondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := nexus(t, dir, true, machine("b", "scheduler", "pause")...); !strings.Contains(out, "runs on elsewhere pid 7") {
+		t.Errorf("scheduler pause while another host's scheduler holds the lease:\n%s", out)
 	}
 }

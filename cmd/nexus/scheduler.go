@@ -221,6 +221,9 @@ func newPauseCmd(a *app, pause bool) *cobra.Command {
 			if err := a.lakeExists(); err != nil {
 				return err
 			}
+			if err := a.pauseHere(); err != nil {
+				return err
+			}
 			storeRoot, err := a.runStoreRoot()
 			if err != nil {
 				return err
@@ -402,4 +405,29 @@ func attemptsText(n int) string {
 		return "1 attempt"
 	}
 	return fmt.Sprintf("%d attempts", n)
+}
+
+// pauseHere refuses a pause (or resume) of a lake on S3 whose scheduler runs
+// on another machine (it holds the lease): the pause is kept in this
+// machine's run store, which that scheduler does not read.
+func (a *app) pauseHere() error {
+	if !lake.IsRemote(a.cfg.Lake) {
+		return nil
+	}
+	o := a.remote
+	o.MetadataOnly = true
+	lk, err := lake.OpenRemoteRead(a.context(), a.cfg.Lake, o)
+	if err != nil {
+		return err
+	}
+	owner, host, held, err := lk.LeaseHolder(a.context(), "scheduler")
+	err = errors.Join(err, lk.Release())
+	if err != nil {
+		return err
+	}
+	me, _ := os.Hostname() // empty: never equal to a holder's host
+	if held && host != me {
+		return fmt.Errorf("the scheduler of %s runs on %s (it holds the lake's lease): a pause is kept in the run store of the scheduler's machine; run this command there", a.cfg.Lake, owner)
+	}
+	return nil
 }

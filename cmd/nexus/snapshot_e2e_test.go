@@ -465,7 +465,7 @@ func TestVacuumLocal(t *testing.T) {
 	}
 	plan := nexus(t, dir, false, "vacuum", "--dry-run")
 	out := nexus(t, dir, false, "vacuum")
-	if !strings.Contains(plan, "would remove 1 snapshot(s)") || !strings.Contains(out, "removed 1 snapshot(s)") || !strings.Contains(out, "table version(s)") {
+	if !strings.Contains(plan, "would remove 1 snapshot(s) (1)") || !strings.Contains(out, "removed 1 snapshot(s) (1)") || !strings.Contains(out, "table version(s)") {
 		t.Errorf("vacuum three hours later:\n%s\n%s", plan, out)
 	}
 	if got := nexus(t, dir, false, "query", "--format", "json", q); got != current {

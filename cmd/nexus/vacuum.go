@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +126,11 @@ func printVacuum(w io.Writer, where string, ret lake.Retention, res lake.VacuumR
 	}
 	var parts []string
 	if n := len(res.Snapshots); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d snapshot(s)", n))
+		ids := make([]string, n)
+		for i, id := range res.Snapshots {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		parts = append(parts, fmt.Sprintf("%d snapshot(s) (%s)", n, strings.Join(ids, ", ")))
 	}
 	if n := len(res.Versions); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d table version(s)", n))
@@ -148,7 +153,7 @@ func printVacuum(w io.Writer, where string, ret lake.Retention, res lake.VacuumR
 		fmt.Fprintln(w, "  ", v)
 	}
 	if res.Young > 0 {
-		fmt.Fprintf(w, "left alone: %d file(s) no snapshot references, written less than %s ago (a run in progress elsewhere may be uploading them; a later vacuum takes them)\n", res.Young, ret.Grace)
+		fmt.Fprintf(w, "left alone: %d file(s) that no snapshot references but were written less than %s ago (a run in progress elsewhere may be uploading them; a later vacuum takes them)\n", res.Young, ret.Grace)
 	}
 	return nil
 }

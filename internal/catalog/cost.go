@@ -116,6 +116,33 @@ type Footprint struct {
 	Queries []QueryScan `json:"queries"`
 }
 
+// lastRun is the newest snapshot a run committed, and the lake at it: a
+// schedule's runs write what a run writes, not what a rollback or a repair
+// did (a rollback writes no data file). The current snapshot when none is
+// of a run.
+func lastRun(ctx context.Context, lk *lake.Lake) (*lake.Snapshot, *lake.Lake, error) {
+	cur := lk.Snapshot()
+	if cur == nil || cur.Kind == lake.CommitRun || cur.Kind == "" {
+		return cur, lk, nil
+	}
+	// Back along the parents: the snapshots that were current before it.
+	for s := cur; s.Parent > 0 && s.Parent < s.ID; {
+		p, err := lk.ReadSnapshot(s.Parent)
+		if err != nil {
+			break // retention took it: the current snapshot stands for a run
+		}
+		if p.Kind == lake.CommitRun || p.Kind == "" {
+			at, err := lk.At(ctx, p.ID)
+			if err != nil {
+				break
+			}
+			return p, at, nil
+		}
+		s = p
+	}
+	return cur, lk, nil
+}
+
 // Measure reads what the bill needs from the lake and, through db (a
 // session with the lake's views), the statements of the dashboard's
 // analyses, each estimated as Athena would scan it. It writes nothing.
@@ -137,10 +164,20 @@ func Measure(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Mani
 		return nil, err
 	}
 	fp.KeptManifests, fp.ListPages = len(st.manifests), st.listPages()
-	if snap := lk.Snapshot(); snap != nil {
+	snap, at, err := lastRun(ctx, lk)
+	if err != nil {
+		return nil, err
+	}
+	if snap != nil {
 		fp.RunCommit, fp.RunKind = snap.ID, snap.Kind
 		for _, name := range snap.Changed {
 			m := byName[name]
+			if at != lk {
+				layer, table, _ := strings.Cut(name, ".")
+				if m, err = at.Manifest(layer, table); err != nil {
+					continue // a table that version no longer has, or a damaged one
+				}
+			}
 			if m == nil {
 				continue
 			}

@@ -251,3 +251,35 @@ func TestMeasure(t *testing.T) {
 		t.Errorf("the vacuum: %d manifests, %d LIST pages; want %d and 6", fp.KeptManifests, fp.ListPages, 2*fp.Tables)
 	}
 }
+
+// After a rollback the bill's runs still write what a run writes: the
+// newest snapshot a run committed, not the rollback (which wrote no data).
+func TestMeasureAfterRollback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a lake")
+	}
+	ctx := context.Background()
+	root := buildLake(t)
+	w, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := w.Rollback(1, "rb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := laketest.OpenRead(t, root)
+	eng, err := engine.Open(ctx, lk, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	fp, err := Measure(ctx, eng.DB(), lk, eng.Tables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp.RunKind != lake.CommitRun || fp.RunCommit != rb.Parent || fp.RunFiles == 0 || fp.RunChanged != fp.Tables {
+		t.Errorf("after rollback %d: the run measured is snapshot %d (%s), %d tables changed, %d new files; want the forced run %d",
+			rb.ID, fp.RunCommit, fp.RunKind, fp.RunChanged, fp.RunFiles, rb.Parent)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,28 @@ type lease struct {
 }
 
 func leaseKey(name string) string { return metaDir + "/locks/" + name + ".json" }
+
+// LeaseHolder says who holds the named lock of a lake on an object store
+// now (its host, pid and tag) and its host; held is false when no live
+// lease is there (none, or expired), and always for a local lake.
+func (l *Lake) LeaseHolder(ctx context.Context, name string) (owner, host string, held bool, err error) {
+	if l.remote == nil {
+		return "", "", false, nil
+	}
+	b, _, err := getBytes(ctx, l.remote.store, leaseKey(name))
+	if errors.Is(err, ErrObjectNotFound) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("lock %s of %s: %w", name, l.remote.store, err)
+	}
+	var ls lease
+	if json.Unmarshal(b, &ls) != nil || time.Now().After(ls.Expires) {
+		return "", "", false, nil
+	}
+	host, _, _ = strings.Cut(ls.Owner, " pid ")
+	return ls.Owner, host, true, nil
+}
 
 // acquireLease takes the lease name or says who holds it (ErrLocked). The
 // channel is closed when the lease is lost: taken over, or not renewed in
