@@ -179,4 +179,3 @@ func firstSentence(s string) string {
 	}
 	return s
 }
-

@@ -185,4 +185,3 @@ func verdictRank(v quality.Verdict) int {
 	}
 	return 2
 }
-
