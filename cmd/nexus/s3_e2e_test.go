@@ -553,7 +553,7 @@ func TestSchedulerOnS3(t *testing.T) {
 		t.Errorf("the cycle's reports are not in the bucket: %v", err)
 	}
 	out := nexus(t, dir, true, append([]string{"scheduler"}, sched("b")...)...)
-	if !strings.Contains(out, "held by") || !strings.Contains(out, "scheduler") {
+	if !strings.Contains(out, "held by") || !strings.Contains(out, "scheduler") || strings.Contains(out, "scheduler: cycle") {
 		t.Errorf("a second scheduler on the lake:\n%s", out)
 	}
 

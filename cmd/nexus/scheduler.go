@@ -176,28 +176,37 @@ configures it (see README); the flags override it.`,
 				}
 				stopHard()
 			}()
-			if metricsAddr != "" {
-				ln, err := net.Listen("tcp", metricsAddr)
-				if err != nil {
-					return fmt.Errorf("--metrics-addr: %w", err)
+			var metricsSrv *http.Server
+			defer func() {
+				if metricsSrv != nil {
+					metricsSrv.Close()
 				}
-				mux := http.NewServeMux()
-				storeRoot, err := a.runStoreRoot()
-				if err != nil {
-					return err
-				}
-				mux.Handle("/metrics", runstore.MetricsHandler(storeRoot))
-				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-				go func() {
-					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-						a.log.Error("metrics server", "err", err)
+			}()
+			s.OnStart = func() error {
+				if metricsAddr != "" {
+					ln, err := net.Listen("tcp", metricsAddr)
+					if err != nil {
+						return fmt.Errorf("--metrics-addr: %w", err)
 					}
-				}()
-				defer srv.Close()
-				fmt.Printf("metrics: http://%s/metrics\n", ln.Addr())
+					storeRoot, err := a.runStoreRoot()
+					if err != nil {
+						ln.Close()
+						return err
+					}
+					mux := http.NewServeMux()
+					mux.Handle("/metrics", runstore.MetricsHandler(storeRoot))
+					metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+					go func() {
+						if err := metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+							a.log.Error("metrics server", "err", err)
+						}
+					}()
+					fmt.Printf("metrics: http://%s/metrics\n", ln.Addr())
+				}
+				fmt.Printf("scheduler: cycle %q (%s), jobs %v; next at %s\n", s.Plan.Cron, s.Plan.Location,
+					s.Plan.JobNames(), s.Plan.Next(time.Now()).Format(time.RFC3339))
+				return nil
 			}
-			fmt.Printf("scheduler: cycle %q (%s), jobs %v; next at %s\n", s.Plan.Cron, s.Plan.Location,
-				s.Plan.JobNames(), s.Plan.Next(time.Now()).Format(time.RFC3339))
 			return s.Serve(soft)
 		},
 	}

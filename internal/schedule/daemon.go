@@ -27,12 +27,19 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	defer release()
 	unlock, lost, err := lk.LockNamed("scheduler")
 	if errors.Is(err, lake.ErrLocked) {
-		return fmt.Errorf("another nexus scheduler runs on the lake %s: %w", s.Env.Lake, err)
+		return fmt.Errorf("another nexus scheduler runs on this lake: %w", err)
 	}
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if s.OnStart != nil {
+		// Alone on the lake now: what the caller serves beside (metrics)
+		// and says it started.
+		if err := s.OnStart(); err != nil {
+			return err
+		}
+	}
 	// A lease on S3 can be lost (this process stalled, or the store was
 	// out of reach, past its TTL): another scheduler may have taken over,
 	// so this one stops as on SIGTERM (the job running finishes; its

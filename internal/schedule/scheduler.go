@@ -35,6 +35,9 @@ type Scheduler struct {
 	Hard context.Context
 	// Now is the clock (tests).
 	Now func() time.Time
+	// OnStart, when set, is called by Serve once the scheduler holds the
+	// lake (a second scheduler is refused before it says anything).
+	OnStart func() error
 	// OnCycle, when set, is called after each cycle ends (and, in a
 	// backfill, for each date already done: done is true).
 	OnCycle func(c *runstore.Cycle, done bool)
