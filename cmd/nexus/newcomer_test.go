@@ -83,9 +83,9 @@ func TestRunsWithNoStore(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"s3", []string{"runs", "--lake", "s3://bucket/prefix", "--cache-dir", "cache"},
-			[]string{"no runs recorded on this machine for s3://bucket/prefix", filepath.Join("cache", "state", "bucket", "prefix", "_nexus", "runs.db")}},
-		{"s3 json", []string{"runs", "--lake", "s3://bucket/prefix", "--cache-dir", "cache", "--format", "json"}, []string{"[]"}},
+		{"s3", []string{"runs", "--lake", "s3://bucket/prefix", "--cache-dir", "cache", "--state-dir", "state"},
+			[]string{"no runs recorded on this machine for s3://bucket/prefix", filepath.Join("state", "bucket", "prefix", "_nexus", "runs.db")}},
+		{"s3 json", []string{"runs", "--lake", "s3://bucket/prefix", "--cache-dir", "cache", "--state-dir", "state", "--format", "json"}, []string{"[]"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -95,8 +95,10 @@ func TestRunsWithNoStore(t *testing.T) {
 					t.Errorf("no %q in:\n%s", w, out)
 				}
 			}
-			if _, err := os.Stat(filepath.Join(dir, "cache")); err == nil {
-				t.Error("nexus runs created the cache directory")
+			for _, d := range []string{"cache", "state"} {
+				if _, err := os.Stat(filepath.Join(dir, d)); err == nil {
+					t.Errorf("nexus runs created the %s directory", d)
+				}
 			}
 		})
 	}

@@ -60,7 +60,7 @@ attempts, steps and failed checks of one run. Read-only.`,
 				if lake.IsRemote(a.cfg.Lake) {
 					// The run store of a lake on S3 is the scheduler's machine's:
 					// "no runs yet" would deny the runs made there.
-					fmt.Printf("no runs recorded on this machine for %s (its run store would be %s): each machine keeps its own; run 'nexus runs' on the scheduler's machine (or with its --cache-dir)\n",
+					fmt.Printf("no runs recorded on this machine for %s (its run store would be %s): each machine keeps its own; run 'nexus runs' on the scheduler's machine (or with its --state-dir)\n",
 						a.cfg.Lake, lake.MetaPath(storeRoot, runstore.StoreFile))
 					return nil
 				}
