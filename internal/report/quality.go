@@ -2,6 +2,7 @@ package report
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -54,12 +55,16 @@ type reportTable struct {
 	Older  bool                 // From is not the newest run of the report
 }
 
+// ErrNoCheckRuns: no run recorded check results yet (a lake built with
+// --no-gates, and never checked): there is no validation report to write.
+var ErrNoCheckRuns = errors.New("no run with check results yet")
+
 // WriteQuality renders the one-page HTML validation report: per table, each
 // check of the newest run that checked the table with its verdict, failed
 // rows and failing examples, and the failed-row trend over the last runs.
 func WriteQuality(w io.Writer, d QualityData) error {
 	if len(d.Runs) == 0 {
-		return fmt.Errorf("quality report: no run with check results yet; run `nexus run` or `nexus check`")
+		return fmt.Errorf("quality report: %w; run `nexus run` or `nexus check`", ErrNoCheckRuns)
 	}
 	hist := make([]pipeline.RunRecord, len(d.Runs))
 	for i, r := range d.Runs {
