@@ -238,25 +238,6 @@ func (a *app) runStoreRoot() (string, error) {
 	return lake.StateDir(a.cfg.Lake, a.remote)
 }
 
-// lakeExists says when there is no lake at --lake (for a command that keeps
-// state beside it, such as the scheduler's pause): locally by its
-// directory, on S3 by reading its metadata.
-func (a *app) lakeExists() error {
-	if !lake.IsRemote(a.cfg.Lake) {
-		if !lake.Exists(a.cfg.Lake) {
-			return fmt.Errorf("%w at %s", lake.ErrNoLake, a.cfg.Lake)
-		}
-		return nil
-	}
-	o := a.remote
-	o.MetadataOnly = true
-	lk, err := lake.OpenRemoteRead(a.context(), a.cfg.Lake, o)
-	if err != nil {
-		return err
-	}
-	return lk.Release()
-}
-
 // configName names where the settings come from, for messages.
 func (a *app) configName() string {
 	switch {

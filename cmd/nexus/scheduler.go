@@ -227,9 +227,6 @@ func newPauseCmd(a *app, pause bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.lakeExists(); err != nil {
-				return err
-			}
 			if err := a.pauseHere(); err != nil {
 				return err
 			}
@@ -416,11 +413,15 @@ func attemptsText(n int) string {
 	return fmt.Sprintf("%d attempts", n)
 }
 
-// pauseHere refuses a pause (or resume) of a lake on S3 whose scheduler runs
-// on another machine (it holds the lease): the pause is kept in this
-// machine's run store, which that scheduler does not read.
+// pauseHere says when a pause (or resume) cannot work from here: no lake at
+// --lake (the pause is state beside it), or for a lake on S3, a scheduler
+// that runs on another machine (it holds the lease): the pause is kept in
+// this machine's run store, which that scheduler does not read.
 func (a *app) pauseHere() error {
 	if !lake.IsRemote(a.cfg.Lake) {
+		if !lake.Exists(a.cfg.Lake) {
+			return fmt.Errorf("%w at %s", lake.ErrNoLake, a.cfg.Lake)
+		}
 		return nil
 	}
 	o := a.remote
