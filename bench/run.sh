@@ -19,9 +19,9 @@ GROUP BY ALL ORDER BY 1, 2, 4 DESC"
 # timed LABEL CMD...: runs CMD, records wall seconds and peak RSS (MB).
 timed() {
   local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" > "$OUT/$label.log" 2>&1 || { cat "$OUT/$label.log"; exit 1; }
-  read -r secs kb < "$OUT/time.txt"
-  printf '| %s | %s s | %d MB |\n' "$label" "$secs" $((kb / 1024)) | tee -a "$REPORT"
+  /usr/bin/time -f "%e %M %U %S" -o "$OUT/time.txt" "$@" > "$OUT/$label.log" 2>&1 || { cat "$OUT/$label.log"; exit 1; }
+  read -r secs kb user sys < "$OUT/time.txt"
+  printf '| %s | %s s | %s s | %d MB |\n' "$label" "$secs" "$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" $((kb / 1024)) | tee -a "$REPORT"
 }
 
 for S in "${@:-1 10}"; do
@@ -30,8 +30,8 @@ for S in "${@:-1 10}"; do
     REPORT="$OUT/results-scale-$scale.md"
     rm -rf "$D"; mkdir -p "$D"
     echo "## scale $scale ($(date -u +%FT%TZ), $(nproc) cores)" | tee "$REPORT"
-    echo "| step | wall | peak RSS |" | tee -a "$REPORT"
-    echo "|---|---:|---:|" | tee -a "$REPORT"
+    echo "| step | wall | CPU (user+sys) | peak RSS |" | tee -a "$REPORT"
+    echo "|---|---:|---:|---:|" | tee -a "$REPORT"
     timed generate "$N" generate --out "$D/src" --scale "$scale"
     timed ingest "$N" --lake "$D/lake" ingest --source "$D/src"
     timed ingest-unchanged "$N" --lake "$D/lake" ingest --source "$D/src"
@@ -51,6 +51,8 @@ for S in "${@:-1 10}"; do
     duck_s=$(grep -E '^\| duckdb-csv2parquet \|' "$REPORT" | awk '{print $4}')
     tr_s=$(grep -E '^\| transform \|' "$REPORT" | awk '{print $4}')
     duckm_s=$(grep -E '^\| duckdb-models \|' "$REPORT" | awk '{print $4}')
+    tr_cpu=$(grep -E '^\| transform \|' "$REPORT" | awk '{print $7}')
+    duckm_cpu=$(grep -E '^\| duckdb-models \|' "$REPORT" | awk '{print $7}')
     "$B" query "$D/lake" 30 "$GOLD_QUERY" > "$OUT/query.log"
     gates_s=$(grep -E '^\| run-fresh \|' "$REPORT" | awk '{print $4}')
     nogates_s=$(grep -E '^\| run-fresh-no-gates \|' "$REPORT" | awk '{print $4}')
@@ -60,7 +62,7 @@ for S in "${@:-1 10}"; do
       echo "- rows ingested: $rows; ingest rows/s: $(awk -v r="$rows" -v s="$ingest_s" 'BEGIN{printf "%.0f", r/s}')"
       echo "- CSV bytes: $csv; Bronze bytes: $bronze; Bronze/CSV: $(awk -v a="$bronze" -v b="$csv" 'BEGIN{printf "%.2f", a/b}')"
       echo "- ingest / bare DuckDB COPY: $(awk -v a="$ingest_s" -v b="$duck_s" 'BEGIN{printf "%.2f", a/b}')x"
-      echo "- transform / bare DuckDB models: $(awk -v a="$tr_s" -v b="$duckm_s" 'BEGIN{printf "%.2f", a/b}')x"
+      echo "- transform / bare DuckDB models: $(awk -v a="$tr_s" -v b="$duckm_s" 'BEGIN{printf "%.2f", a/b}')x wall, $(awk -v a="$tr_cpu" -v b="$duckm_cpu" 'BEGIN{printf "%.2f", a/b}')x CPU"
       echo "- quality gates: $checks checks add $(awk -v a="$gates_s" -v b="$nogates_s" 'BEGIN{printf "%.2f", a-b}') s to run ($(awk -v c="$checks" -v a="$gates_s" -v b="$nogates_s" 'BEGIN{printf "%.0f", c/(a-b)}') checks/s)"
       echo "- Gold query (revenue by month and category), 30 runs: $(tr '\n' ' ' < "$OUT/query.log")"
     } | tee -a "$REPORT"
