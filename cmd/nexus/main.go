@@ -224,7 +224,7 @@ func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.La
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine list", "quarantine show", "query", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
+	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "docs", "doctor", "generate", "ingest", "lineage", "quarantine list", "quarantine replay", "quarantine show", "query", "report", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
 }
 
 // runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run
@@ -306,6 +306,16 @@ func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
 		return nil, nil, fmt.Errorf("%w at %s (run `nexus demo` or `nexus run` to create one, or pass --lake)", lake.ErrNoLake, a.cfg.Lake)
 	}
 	return a.openLakeForWrite()
+}
+
+// reportOutHere refuses a report of a lake on S3 with no --out: its default
+// place is the lake's own _nexus/reports/, and a report command only reads
+// the lake (a run on S3 uploads its reports there).
+func (a *app) reportOutHere(out string) error {
+	if out != "" || !lake.IsRemote(a.cfg.Lake) {
+		return nil
+	}
+	return fmt.Errorf("with --lake %s, say where to write the report: --out DIR (a report command only reads the lake; `nexus run` on S3 uploads its reports to %s/_nexus/reports/)", a.cfg.Lake, strings.TrimSuffix(a.cfg.Lake, "/"))
 }
 
 // openLakeEngine opens the lake and a DuckDB session over its published

@@ -242,6 +242,9 @@ func newReportCmd(a *app) *cobra.Command {
 		Short: "Write the HTML validation report of the latest run, with the trend of the last runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.reportOutHere(out); err != nil {
+				return err
+			}
 			lk, err := a.openLake()
 			if err != nil {
 				return err

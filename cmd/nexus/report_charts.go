@@ -23,6 +23,9 @@ by state. Fonts are embedded in the binary; nothing is downloaded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
+			if err := a.reportOutHere(out); err != nil {
+				return err
+			}
 			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err

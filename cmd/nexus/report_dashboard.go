@@ -19,6 +19,9 @@ func newReportDashboardCmd(a *app) *cobra.Command {
 Filters need the live dashboard, 'nexus serve'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.reportOutHere(out); err != nil {
+				return err
+			}
 			lk, err := a.openLake()
 			if err != nil {
 				return err

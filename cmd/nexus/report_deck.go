@@ -36,6 +36,9 @@ keystone_nexus_executive_summary.pptx (the plan's deliverable).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
+			if err := a.reportOutHere(out); err != nil {
+				return err
+			}
 			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err

@@ -131,6 +131,14 @@ func TestLakeOnS3(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "nexus.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// A report of a lake on S3 goes where --out says; replay commits to it.
+	nexus(t, dir, false, append([]string{"report", "dashboard", "--out", "dash"}, s3...)...)
+	if _, err := os.Stat(filepath.Join(dir, "dash", "dashboard.html")); err != nil {
+		t.Errorf("report dashboard on S3: %v", err)
+	}
+	if out := nexus(t, dir, false, append([]string{"quarantine", "replay", "silver.order_items"}, s3...)...); !strings.Contains(out, "replayed") {
+		t.Errorf("quarantine replay on S3: %s", out)
+	}
 	// The docs site of a lake on S3.
 	nexus(t, dir, false, append([]string{"docs", "--out", "site"}, s3...)...)
 	if b, err := os.ReadFile(filepath.Join(dir, "site", "index.html")); err != nil || !strings.Contains(string(b), "fact_sales") {
@@ -168,7 +176,8 @@ func TestS3CommandsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"quarantine", "replay", "silver.orders", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
+		{[]string{"stream", "worker", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
+		{[]string{"report", "deck", "--lake", "s3://b/p"}, "--out DIR"},
 		{[]string{"demo", "--lake", "s3://b/p"}, "these do: analyze"},
 		{[]string{"query", "--lake", "s3:///p", "SELECT 1"}, "no bucket"},
 	} {
