@@ -78,7 +78,7 @@ how many models were built incrementally. Remove data/arrivals to start again.`,
 				return err
 			}
 			defer unlock()
-			fmt.Printf("running the pipeline into %s\n\n", lk.Root)
+			fmt.Printf("running the pipeline into %s\n\n", lk.Location())
 			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift}, true)
 			if err != nil {
 				return err
@@ -147,7 +147,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		return err
 	}
 	defer unlock()
-	fmt.Printf("\nbatches arrive in %s; after each, a run into %s\n", arrivals, lk.Root)
+	fmt.Printf("\nbatches arrive in %s; after each, a run into %s\n", arrivals, lk.Location())
 	// Folders linked by an earlier demo have arrived already; the lake may
 	// not have them yet (a new --lake), so the first run takes them all.
 	var fresh []string

@@ -131,6 +131,11 @@ func TestLakeOnS3(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "nexus.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// The demo into a lake on S3 (another prefix).
+	demo := []string{"--lake", "s3://" + srv.Bucket + "/demo", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "cache")}
+	if out := nexus(t, dir, false, append([]string{"demo", "--scale", "0.01", "--out", "demo-data"}, demo...)...); !strings.Contains(out, "running the pipeline into s3://"+srv.Bucket+"/demo") || !strings.Contains(out, "demo done") {
+		t.Errorf("demo on S3:\n%s", out)
+	}
 	// A report of a lake on S3 goes where --out says; replay commits to it.
 	nexus(t, dir, false, append([]string{"report", "dashboard", "--out", "dash"}, s3...)...)
 	if _, err := os.Stat(filepath.Join(dir, "dash", "dashboard.html")); err != nil {
@@ -178,7 +183,7 @@ func TestS3CommandsRefused(t *testing.T) {
 	}{
 		{[]string{"stream", "worker", "--lake", "s3://b/p"}, "does not work on a lake on S3 yet"},
 		{[]string{"report", "deck", "--lake", "s3://b/p"}, "--out DIR"},
-		{[]string{"demo", "--lake", "s3://b/p"}, "these do: analyze"},
+		{[]string{"stream", "demo", "--lake", "s3://b/p"}, "these do: analyze"},
 		{[]string{"query", "--lake", "s3:///p", "SELECT 1"}, "no bucket"},
 	} {
 		out := nexus(t, dir, true, tc.args...)
