@@ -254,18 +254,25 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// open opens the lake at --lake, a directory or s3:// (lake.OpenAny), for
+// writing or reading; metaOnly: the command reads no table, so a lake on S3
+// brings no data file. A lake on S3 is released when the command ends.
+func (a *app) open(write, metaOnly bool) (*lake.Lake, error) {
+	o := a.remote
+	o.MetadataOnly = metaOnly
+	lk, err := lake.OpenAny(a.context(), a.cfg.Lake, o, write)
+	if err != nil {
+		return nil, err
+	}
+	if lake.IsRemote(a.cfg.Lake) {
+		a.opened = append(a.opened, lk)
+	}
+	return lk, nil
+}
+
 // openLake opens the lake read-only, pinned to its current snapshot: it never
 // creates or writes anything.
-func (a *app) openLake() (*lake.Lake, error) {
-	if lake.IsRemote(a.cfg.Lake) {
-		lk, err := lake.OpenRemoteRead(a.context(), a.cfg.Lake, a.remote)
-		if err == nil {
-			a.opened = append(a.opened, lk)
-		}
-		return lk, err
-	}
-	return lake.OpenRead(a.cfg.Lake)
-}
+func (a *app) openLake() (*lake.Lake, error) { return a.open(false, false) }
 
 // context is the command's context (a background one before init).
 func (a *app) context() context.Context {
@@ -279,17 +286,12 @@ func (a *app) context() context.Context {
 // the returned function to release it. What the command publishes becomes
 // visible when it commits (commit).
 func (a *app) openLakeForWrite() (*lake.Lake, func(), error) {
-	open := lake.Open
-	if lake.IsRemote(a.cfg.Lake) {
-		// The lock is the mirror's (this process's); between machines the
-		// commit's conditional write decides.
-		open = func(root string) (*lake.Lake, error) { return lake.OpenRemote(a.context(), root, a.remote) }
-	}
-	lk, err := open(a.cfg.Lake)
+	// On S3 the lock is the mirror's (this process's); between machines
+	// the commit's conditional write decides.
+	lk, err := a.open(true, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	a.opened = append(a.opened, lk)
 	unlock, err := lk.Lock()
 	if err != nil {
 		return nil, nil, err

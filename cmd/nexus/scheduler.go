@@ -418,20 +418,11 @@ func attemptsText(n int) string {
 // that runs on another machine (it holds the lease): the pause is kept in
 // this machine's run store, which that scheduler does not read.
 func (a *app) pauseHere() error {
-	if !lake.IsRemote(a.cfg.Lake) {
-		if !lake.Exists(a.cfg.Lake) {
-			return fmt.Errorf("%w at %s", lake.ErrNoLake, a.cfg.Lake)
-		}
-		return nil
-	}
-	o := a.remote
-	o.MetadataOnly = true
-	lk, err := lake.OpenRemoteRead(a.context(), a.cfg.Lake, o)
+	lk, err := a.open(false, true) // no lake there: said so
 	if err != nil {
 		return err
 	}
 	owner, host, held, err := lk.LeaseHolder(a.context(), "scheduler")
-	err = errors.Join(err, lk.Release())
 	if err != nil {
 		return err
 	}

@@ -98,25 +98,22 @@ type vacuumJSON struct {
 // delete, read-only for a dry run. On S3 it mirrors metadata only: a
 // vacuum reads no table.
 func (a *app) openLakeForVacuum(dryRun bool) (*lake.Lake, func(), error) {
-	if !lake.IsRemote(a.cfg.Lake) {
-		if dryRun {
-			lk, err := a.openLake()
-			return lk, func() {}, err
-		}
-		return a.openExistingLakeForWrite()
-	}
-	opts := a.remote
-	opts.MetadataOnly = true
-	open := lake.OpenRemote
 	if dryRun {
-		open = lake.OpenRemoteRead
+		lk, err := a.open(false, true)
+		return lk, func() {}, err
 	}
-	lk, err := open(a.context(), a.cfg.Lake, opts)
+	if !lake.IsRemote(a.cfg.Lake) && !lake.Exists(a.cfg.Lake) {
+		return a.openExistingLakeForWrite() // says there is no lake
+	}
+	lk, err := a.open(true, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	a.opened = append(a.opened, lk)
-	return lk, func() {}, nil
+	unlock, err := lk.Lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk, unlock, nil
 }
 
 func printVacuum(w io.Writer, where string, ret lake.Retention, res lake.VacuumResult, dryRun bool) error {

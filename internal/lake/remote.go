@@ -318,7 +318,7 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 	if err := json.Unmarshal(pb, &p); err != nil {
 		return fmt.Errorf("%s/%s/CURRENT: %w: %v", r.store, metaDir, ErrDamagedPointer, err)
 	}
-	snapRel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, p.Snapshot)
+	snapRel := snapshotRel(p.Snapshot)
 	sb, _, err := getBytes(ctx, r.store, snapRel)
 	if err != nil {
 		return err
@@ -330,32 +330,8 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 	if err := write(snapRel, sb); err != nil {
 		return err
 	}
-	var (
-		files     []File
-		manifests []string
-	)
-	for _, ref := range s.Tables {
-		if r.pulled[ref.Manifest] {
-			continue // immutable, and in the mirror already (a Sync)
-		}
-		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
-		if err != nil {
-			return err
-		}
-		var m Manifest
-		if err := json.Unmarshal(mb, &m); err != nil {
-			return fmt.Errorf("%s/%s: %w", r.store, ref.Manifest, err)
-		}
-		if err := write(ref.Manifest, mb); err != nil {
-			return err
-		}
-		manifests = append(manifests, ref.Manifest)
-		files = append(files, m.Files...)
-	}
-	if r.metaOnly {
-		files = nil
-	}
-	if err := r.fetch(ctx, cache, files); err != nil {
+	commit, err := r.pullTables(ctx, cache, &s)
+	if err != nil {
 		return err
 	}
 	if err := r.pullRuns(ctx); err != nil {
@@ -367,14 +343,55 @@ func (r *remote) pull(ctx context.Context, cache string) error {
 	}
 	// Only now is the pull done: a Sync that failed midway must try again
 	// (it compares this ETag), and fetch again what it did not get.
-	for _, m := range manifests {
-		r.pulled[m] = true
-	}
-	for _, f := range files {
-		r.pulled[f.Path] = true
-	}
+	commit()
 	r.etag = oi.ETag
 	return nil
+}
+
+// pullTables brings the manifests of snapshot s that the mirror lacks and
+// (unless the handle reads no table) the data files they list; the returned
+// function marks them pulled, once the caller's pull is whole. A manifest
+// the store lacks is left out and an unreadable one copied as it is: the
+// table is damaged, its readers say so, the lake is not.
+func (r *remote) pullTables(ctx context.Context, cache string, s *Snapshot) (commit func(), err error) {
+	var (
+		files     []File
+		manifests []string
+	)
+	for _, ref := range s.Tables {
+		if r.pulled[ref.Manifest] {
+			continue // immutable, and in the mirror already
+		}
+		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
+		if errors.Is(err, ErrObjectNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(ref.Manifest)), mb, false); err != nil {
+			return nil, fmt.Errorf("mirror %s: %w", r.mirror, err)
+		}
+		manifests = append(manifests, ref.Manifest)
+		var m Manifest
+		if json.Unmarshal(mb, &m) == nil {
+			files = append(files, m.Files...)
+		}
+	}
+	if r.metaOnly {
+		files = nil
+	}
+	if err := r.fetch(ctx, cache, files); err != nil {
+		return nil, err
+	}
+	return func() {
+		for _, m := range manifests {
+			r.pulled[m] = true
+		}
+		for _, f := range files {
+			r.pulled[f.Path] = true
+		}
+	}, nil
 }
 
 // fetch links data files into the mirror from the cache, downloading the
@@ -485,7 +502,10 @@ func (r *remote) download(ctx context.Context, f File, obj string) error {
 // the snapshot (created, never overwritten), then the pointer, swapped only
 // if it is still the one the mirror was pulled from.
 func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, pointerBytes []byte) error {
-	var uploads []string
+	var (
+		uploads []string
+		written []*Manifest // the new versions: their files, and Athena's view of them
+	)
 	for _, ref := range s.Tables {
 		if r.pulled[ref.Manifest] {
 			continue
@@ -494,6 +514,7 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 		if err != nil {
 			return err
 		}
+		written = append(written, m)
 		for _, f := range m.Files {
 			if !r.pulled[f.Path] {
 				uploads = append(uploads, f.Path)
@@ -516,21 +537,14 @@ func (r *remote) publish(ctx context.Context, l *Lake, s *Snapshot, snapBytes, p
 	}
 	// Athena's view of the new versions: their symlink manifests (small,
 	// written before the snapshot that makes the versions current).
-	for _, ref := range s.Tables {
-		if r.pulled[ref.Manifest] {
-			continue
-		}
-		m, err := readManifestFile(l.Abs(ref.Manifest))
-		if err != nil {
-			return err
-		}
+	for _, m := range written {
 		for rel, b := range AthenaManifests(m, r.store.String()) {
 			if _, err := r.store.Put(ctx, rel, bytes.NewReader(b), int64(len(b)), PutCondition{}); err != nil {
 				return fmt.Errorf("commit to %s: %w; nothing of this run is visible", r.store, err)
 			}
 		}
 	}
-	snapRel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, s.ID)
+	snapRel := snapshotRel(s.ID)
 	if _, err := r.store.Put(ctx, snapRel, bytes.NewReader(snapBytes), int64(len(snapBytes)), PutCondition{IfNoneMatch: true}); err != nil {
 		return r.lost(err, s.ID)
 	}
@@ -596,18 +610,34 @@ func (r *remote) reupload(ctx context.Context, l *Lake, rels []string) error {
 // one, so the next commit's id must come from the store, or every commit
 // after would lose to that orphan as if to a concurrent writer.
 func (r *remote) lastSnapshotID(ctx context.Context) (int64, error) {
-	var last int64
+	snaps, err := r.listSnapshots(ctx)
+	if err != nil || len(snaps) == 0 {
+		return 0, err
+	}
+	return snaps[len(snaps)-1].id, nil
+}
+
+// storedSnapshot is a snapshot object of the store.
+type storedSnapshot struct {
+	id int64
+	ObjectInfo
+}
+
+// listSnapshots lists the store's snapshot objects, by id.
+func (r *remote) listSnapshots(ctx context.Context) ([]storedSnapshot, error) {
+	var out []storedSnapshot
 	err := r.store.List(ctx, metaDir+"/snapshots/", func(oi ObjectInfo) bool {
 		var id int64
-		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > last {
-			last = id
+		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > 0 {
+			out = append(out, storedSnapshot{id, oi})
 		}
 		return true
 	})
 	if err != nil {
-		return 0, fmt.Errorf("commit to %s: %w", r.store, err)
+		return nil, fmt.Errorf("list snapshots of %s: %w", r.store, err)
 	}
-	return last, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out, nil
 }
 
 // lost says a conditional write lost to another writer.
@@ -803,25 +833,18 @@ func (l *Lake) PublishMeta(ctx context.Context, rel string) error {
 
 // snapshotIDs lists the store's snapshots, ascending.
 func (r *remote) snapshotIDs(ctx context.Context) ([]int64, error) {
-	var ids []int64
-	err := r.store.List(ctx, metaDir+"/snapshots/", func(oi ObjectInfo) bool {
-		var id int64
-		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > 0 {
-			ids = append(ids, id)
-		}
-		return true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list snapshots of %s: %w", r.store, err)
+	snaps, err := r.listSnapshots(ctx)
+	ids := make([]int64, len(snaps))
+	for i, sn := range snaps {
+		ids[i] = sn.id
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids, nil
+	return ids, err
 }
 
 // snapshotFile reads snapshot id from the store into the mirror (a
 // snapshot is immutable) and returns its bytes.
 func (r *remote) snapshotFile(ctx context.Context, id int64) ([]byte, error) {
-	rel := fmt.Sprintf("%s/snapshots/%010d.json", metaDir, id)
+	rel := snapshotRel(id)
 	b, _, err := getBytes(ctx, r.store, rel)
 	if err != nil {
 		return nil, err
@@ -849,42 +872,10 @@ func (r *remote) pullSnapshot(ctx context.Context, id int64) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%s snapshot %d is damaged: %w", r.store, id, err)
 	}
-	var (
-		files     []File
-		manifests []string
-	)
-	for _, ref := range s.Tables {
-		if r.pulled[ref.Manifest] {
-			continue
-		}
-		mb, _, err := getBytes(ctx, r.store, ref.Manifest)
-		if errors.Is(err, ErrObjectNotFound) {
-			continue // a damaged table of that snapshot: its readers say so
-		}
-		if err != nil {
-			return err
-		}
-		var m Manifest
-		if err := json.Unmarshal(mb, &m); err != nil {
-			continue
-		}
-		if err := writeFileAtomic(filepath.Join(r.mirror, filepath.FromSlash(ref.Manifest)), mb, false); err != nil {
-			return fmt.Errorf("mirror %s: %w", r.mirror, err)
-		}
-		manifests = append(manifests, ref.Manifest)
-		files = append(files, m.Files...)
-	}
-	if r.metaOnly {
-		files = nil
-	}
-	if err := r.fetch(ctx, r.cache, files); err != nil {
+	commit, err := r.pullTables(ctx, r.cache, &s)
+	if err != nil {
 		return err
 	}
-	for _, m := range manifests {
-		r.pulled[m] = true
-	}
-	for _, f := range files {
-		r.pulled[f.Path] = true
-	}
+	commit()
 	return nil
 }

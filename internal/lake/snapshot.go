@@ -65,9 +65,11 @@ type pointer struct {
 
 func (l *Lake) pointerPath() string { return l.MetaDir("CURRENT") }
 
-func (l *Lake) snapshotPath(id int64) string {
-	return l.MetaDir("snapshots", fmt.Sprintf("%010d.json", id))
-}
+// snapshotRel is where snapshot id lives, relative to the lake's root (a
+// local directory or an object store's prefix).
+func snapshotRel(id int64) string { return fmt.Sprintf("%s/snapshots/%010d.json", metaDir, id) }
+
+func (l *Lake) snapshotPath(id int64) string { return l.Abs(snapshotRel(id)) }
 
 // currentID reads the pointer; 0 when nothing was committed yet.
 func (l *Lake) currentID() (int64, error) {

@@ -350,18 +350,14 @@ func (r *remote) vacuum(ctx context.Context, l *Lake, ret Retention, now time.Ti
 	var ids []int64
 	written := map[int64]time.Time{}
 	sizes := map[int64]int64{}
-	err = r.store.List(ctx, metaDir+"/snapshots/", func(oi ObjectInfo) bool {
-		var id int64
-		if _, err := fmt.Sscanf(path.Base(oi.Key), "%010d.json", &id); err == nil && id > 0 {
-			ids = append(ids, id)
-			written[id], sizes[id] = oi.Modified, oi.Size
-		}
-		return true
-	})
+	stored, err := r.listSnapshots(ctx)
 	if err != nil {
-		return res, fmt.Errorf("vacuum %s: %w", r.store, err)
+		return res, fmt.Errorf("vacuum: %w", err)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, sn := range stored {
+		ids = append(ids, sn.id)
+		written[sn.id], sizes[sn.id] = sn.Modified, sn.Size
+	}
 	all, err := r.readSnapshots(ctx, ids)
 	if err != nil {
 		return res, fmt.Errorf("vacuum %s: %w", r.store, err)
@@ -391,7 +387,7 @@ func (r *remote) vacuum(ctx context.Context, l *Lake, ret Retention, now time.Ti
 	// Snapshots first: a vacuum cut off midway leaves files no snapshot
 	// lists (the next one takes them), never a snapshot missing its files.
 	for _, id := range drop {
-		gone = append(gone, fmt.Sprintf("%s/snapshots/%010d.json", metaDir, id))
+		gone = append(gone, snapshotRel(id))
 		res.Snapshots = append(res.Snapshots, id)
 		res.Bytes += sizes[id]
 	}
@@ -473,7 +469,7 @@ func (r *remote) readSnapshots(ctx context.Context, ids []int64) (map[int64]*Sna
 	g.SetLimit(8)
 	for _, id := range ids {
 		g.Go(func() error {
-			b, _, err := getBytes(ctx, r.store, fmt.Sprintf("%s/snapshots/%010d.json", metaDir, id))
+			b, _, err := getBytes(ctx, r.store, snapshotRel(id))
 			if errors.Is(err, ErrObjectNotFound) {
 				return nil
 			}
