@@ -131,9 +131,13 @@ func (ch *Chart) size() (vg.Length, vg.Length) {
 }
 
 // PNG renders the chart as a PNG image of Width×Height pixels.
-func (ch *Chart) PNG() ([]byte, error) {
+func (ch *Chart) PNG() ([]byte, error) { return ch.png(1) }
+
+// png renders the chart at scale times its pixel density (the same drawing,
+// sharper).
+func (ch *Chart) png(scale float64) ([]byte, error) {
 	w, h := ch.size()
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(chartDPI))
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(int(scale*chartDPI)))
 	if err := ch.safeDraw(draw.New(c)); err != nil {
 		return nil, err
 	}

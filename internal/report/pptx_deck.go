@@ -15,8 +15,6 @@ import (
 
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	xfont "golang.org/x/image/font"
 )
@@ -105,18 +103,7 @@ func writePPTX(html []byte, d *DeckData, path string) error {
 // on a 1920-pixel-wide projector a chart beside text is then about one
 // image pixel per screen pixel. Drawing the six charts takes about twice
 // as long as at 1× (2×: about three times).
-func (ch *Chart) slidePNG() ([]byte, error) {
-	w, h := ch.size()
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(1.5*chartDPI))
-	if err := ch.safeDraw(draw.New(c)); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("chart %s: png: %w", ch.Name, err)
-	}
-	return buf.Bytes(), nil
-}
+func (ch *Chart) slidePNG() ([]byte, error) { return ch.png(1.5) }
 
 // buildPPTX reads the rendered deck and lays out its slides.
 func buildPPTX(html []byte, charts ChartPNG, modified time.Time) (*pptxDeck, error) {
