@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -237,7 +238,13 @@ func TestDocsBrowser(t *testing.T) {
 	if exp := append([]string{"order_exists=1"}, want...); !slices.Equal(fromRun, exp) {
 		t.Errorf("after the run the page shows the failing checks %v; want %v (the run's order_exists, and nexus check's)", fromRun, exp)
 	}
-	if after := shown(); !slices.Equal(after, want) {
+	// The server looks for a newer version of the lake every 2 s (its
+	// RefreshEvery): the check's verdicts show from the next look on.
+	after := shown()
+	for deadline := time.Now().Add(30 * time.Second); !slices.Equal(after, want) && time.Now().Before(deadline); after = shown() {
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !slices.Equal(after, want) {
 		t.Errorf("after nexus check the page shows the failing checks %v; nexus check --format json says %v", after, want)
 	}
 	if by := eval("from", `document.querySelector('#checks p').textContent`); !strings.Contains(by, "from check ") {
