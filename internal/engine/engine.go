@@ -22,8 +22,8 @@ type Options struct {
 	// MemoryLimit is DuckDB's memory_limit, e.g. "2GB"; empty = DuckDB's default
 	// (80% of RAM), which is too greedy on a shared machine, so callers should set it.
 	MemoryLimit string
-	// Threads is DuckDB's thread count; 0 = the cores less the other
-	// connections (see defaultThreads).
+	// Threads is DuckDB's thread count; 0 = automatic: the cores less the
+	// other connections at work (see defaultThreads and Busy).
 	Threads int
 	// TempDir is where DuckDB spills; empty = <lake>/_nexus/tmp.
 	TempDir string
@@ -41,6 +41,18 @@ type Engine struct {
 	ddl     sync.Mutex // catalog changes are serialized: DuckDB rejects concurrent ones
 	tables  []*lake.Manifest
 	damaged map[string][]lake.Finding
+	share   *threadShare // nil when the threads are fixed
+}
+
+// threadShare resizes DuckDB's thread pool to the statement streams at work
+// (see Busy). The pool is global to the database: one SET on a connection
+// of its own resizes it for every connection.
+type threadShare struct {
+	mu     sync.Mutex
+	cores  int
+	active int
+	set    int
+	conn   *sql.Conn
 }
 
 // Open starts DuckDB and registers the lake's published tables. With a nil
@@ -49,8 +61,10 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	if opts.Conns <= 0 {
 		opts.Conns = 1
 	}
+	cores := runtime.GOMAXPROCS(0)
+	auto := opts.Threads <= 0 && opts.Conns > 1
 	if opts.Threads <= 0 {
-		opts.Threads = defaultThreads(runtime.GOMAXPROCS(0), opts.Conns)
+		opts.Threads = defaultThreads(cores, opts.Conns)
 	}
 	if opts.TempDir == "" && lk != nil && lk.Writable() {
 		opts.TempDir = lk.MetaDir("tmp")
@@ -62,13 +76,18 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	if err := os.MkdirAll(opts.TempDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine temp dir: %w", err)
 	}
-	settings := []string{
-		fmt.Sprintf("SET threads = %d", opts.Threads),
+	var settings []string
+	if !auto {
+		// With automatic threads the share's own connection sets them once:
+		// a connection the pool opens later must not reset them.
+		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
+	}
+	settings = append(settings,
 		fmt.Sprintf("SET temp_directory = '%s'", escape(opts.TempDir)),
 		"SET TimeZone = 'UTC'",
 		// Repeated queries (dashboard, API) skip re-reading Parquet footers.
 		"SET parquet_metadata_cache = true",
-	}
+	)
 	if opts.MemoryLimit != "" {
 		settings = append(settings, fmt.Sprintf("SET memory_limit = '%s'", escape(opts.MemoryLimit)))
 	}
@@ -86,14 +105,31 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	}
 	db := sql.OpenDB(connector)
 	// Few connections: DuckDB parallelises each query itself; more than one
-	// only lets independent statements overlap.
-	db.SetMaxOpenConns(opts.Conns)
-	db.SetMaxIdleConns(opts.Conns)
+	// only lets independent statements overlap. Automatic threads hold one
+	// more, out of the pool, to resize DuckDB's while statements run.
+	pool := opts.Conns
+	if auto {
+		pool++
+	}
+	db.SetMaxOpenConns(pool)
+	db.SetMaxIdleConns(pool)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	e := &Engine{db: db, lake: lk, damaged: map[string][]lake.Finding{}}
+	if auto {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open duckdb: %w", err)
+		}
+		e.share = &threadShare{cores: cores, conn: conn}
+		if err := e.share.resize(ctx, opts.Threads); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if lk == nil {
 		return e, nil
 	}
@@ -104,12 +140,53 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// Busy says that one more stream of statements (a model build) is at work
+// until release is called. With automatic threads, DuckDB's pool is then
+// resized so that the streams at work share the cores without contending
+// for them: a build alone gets every core, two builds at once one thread
+// each (defaultThreads of the streams at work). A full build is a chain of
+// models with a few independent ones beside it: with a fixed size it ran
+// most of its time on one of two cores. With fixed threads Busy does nothing.
+func (e *Engine) Busy(ctx context.Context) (release func() error, err error) {
+	s := e.share
+	if s == nil {
+		return func() error { return nil }, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active++
+	if err := s.resize(ctx, defaultThreads(s.cores, s.active)); err != nil {
+		s.active--
+		return nil, err
+	}
+	return func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.active--
+		// context.Background: the resize must happen even when the run was
+		// cancelled, or the next statements run on the wrong pool size.
+		return s.resize(context.Background(), defaultThreads(s.cores, max(1, s.active)))
+	}, nil
+}
+
+// resize sets DuckDB's threads to n; s.mu is held (or s is not shared yet).
+func (s *threadShare) resize(ctx context.Context, n int) error {
+	if n == s.set {
+		return nil
+	}
+	if _, err := s.conn.ExecContext(ctx, fmt.Sprintf("SET threads = %d", n)); err != nil {
+		return fmt.Errorf("duckdb threads = %d: %w", n, err)
+	}
+	s.set = n
+	return nil
+}
+
 // defaultThreads sizes DuckDB's pool so that the threads at work never
 // outnumber the cores: a statement runs on its caller's thread plus the
 // pool's threads but one, and each connection may have a caller at once.
-// With 2 cores and 2 connections (a run building two models at once) that is
-// one thread per statement: more only makes them contend for the cores (a
-// drop measured 10-20% slower and a full build 35% more CPU with 2 threads).
+// With 2 cores and 2 statements at once that is one thread each: more only
+// makes them contend for the cores (a full build took 35% more CPU with a
+// fixed 2). Busy applies it to the statements actually at work.
 func defaultThreads(cores, conns int) int {
 	return max(1, cores-conns+1)
 }
@@ -363,7 +440,15 @@ func (e *Engine) Tables() []*lake.Manifest {
 func (e *Engine) DB() *sql.DB { return e.db }
 
 // Close ends the session.
-func (e *Engine) Close() error { return e.db.Close() }
+func (e *Engine) Close() error {
+	if e.share != nil {
+		if err := e.share.conn.Close(); err != nil {
+			e.db.Close()
+			return fmt.Errorf("close duckdb: %w", err)
+		}
+	}
+	return e.db.Close()
+}
 
 // Ident quotes an SQL identifier.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -116,3 +116,68 @@ func TestDefaultThreads(t *testing.T) {
 		}
 	}
 }
+
+// Automatic threads follow the builds at work: alone, a build has every
+// core; two at once share them, one thread each; the pool is DuckDB's,
+// global, so every connection sees the size.
+func TestBusyResizesThreads(t *testing.T) {
+	ctx := context.Background()
+	e, err := Open(ctx, nil, Options{Conns: 2, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.share == nil {
+		t.Fatal("2 connections and no fixed threads: want automatic threads")
+	}
+	e.share.cores = 4
+	threads := func() int {
+		t.Helper()
+		var n int
+		if err := e.DB().QueryRowContext(ctx, "SELECT current_setting('threads')").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	step := func(want int) {
+		t.Helper()
+		if got := threads(); got != want {
+			t.Errorf("threads = %d, want %d", got, want)
+		}
+	}
+	r1, err := e.Busy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(4)
+	r2, err := e.Busy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(3)
+	if err := r1(); err != nil {
+		t.Fatal(err)
+	}
+	step(4)
+	if err := r2(); err != nil {
+		t.Fatal(err)
+	}
+	step(4)
+
+	fixed, err := Open(ctx, nil, Options{Conns: 2, Threads: 1, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fixed.Close()
+	rel, err := fixed.Busy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rel(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := fixed.DB().QueryRowContext(ctx, "SELECT current_setting('threads')").Scan(&n); err != nil || n != 1 {
+		t.Errorf("fixed threads: %d (%v), want 1", n, err)
+	}
+}

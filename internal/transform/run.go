@@ -177,9 +177,19 @@ func (x *executor) schedule(ctx context.Context, todo []string) []ModelResult {
 					Err: fmt.Errorf("model %s: skipped because its input %s failed", name, failedInput)}
 			} else {
 				sem <- struct{}{}
+				// A sizing error costs speed, not results: the build goes on.
+				release, err := x.eng.Busy(ctx)
+				if err != nil {
+					x.opts.Logger.Warn("duckdb threads not resized", "model", name, "err", err)
+				}
 				start := time.Now()
 				r = x.build(ctx, x.g.Models[name])
 				r.Duration = time.Since(start)
+				if release != nil {
+					if err := release(); err != nil {
+						x.opts.Logger.Warn("duckdb threads not resized", "model", name, "err", err)
+					}
+				}
 				<-sem
 			}
 			mu.Lock()
