@@ -348,5 +348,12 @@ func (a *app) commit(lk *lake.Lake, kind lake.CommitKind, runID string) error {
 }
 
 func (a *app) openEngine(ctx context.Context, lk *lake.Lake) (*engine.Engine, error) {
-	return engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads})
+	return engine.Open(ctx, lk, a.engineOptions(0))
+}
+
+// engineOptions are DuckDB's settings from the configuration, for conns
+// statements at once (0 = 1); at --log-level debug every statement is
+// logged with its time.
+func (a *app) engineOptions(conns int) engine.Options {
+	return engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: conns, Trace: a.log}
 }

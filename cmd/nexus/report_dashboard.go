@@ -26,7 +26,7 @@ Filters need the live dashboard, 'nexus serve'.`,
 			if err != nil {
 				return err
 			}
-			eng, err := engine.Open(cmd.Context(), lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: 2})
+			eng, err := engine.Open(cmd.Context(), lk, a.engineOptions(2))
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/outputs"
 	"github.com/keystone/nexus/internal/pipeline"
@@ -73,7 +72,7 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 	bars := progress.New(os.Stderr, progress.IsTerminal(os.Stderr))
 	opts.Progress = bars.Update
 	opts.Logger = a.log
-	opts.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
+	opts.Engine = a.engineOptions(0)
 	if reports {
 		opts.Finish = outputs.Refresh
 	}

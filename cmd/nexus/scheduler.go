@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/schedule"
 	"github.com/keystone/nexus/internal/schedule/runstore"
@@ -102,7 +101,7 @@ func (a *app) newScheduler(f *opFlags) (*schedule.Scheduler, func(), error) {
 	s := &schedule.Scheduler{
 		Plan: plan,
 		Env: &schedule.Env{Lake: root, Remote: a.remote, Source: source, ProjectDir: f.project, OnDrift: a.cfg.OnDrift,
-			Engine: engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}, Logger: a.log, Sensor: plan.Sensor},
+			Engine: a.engineOptions(0), Logger: a.log, Sensor: plan.Sensor},
 		Store:  store,
 		Alerts: schedule.NewNotifier(plan.Alerts, a.log),
 		Logger: a.log,

@@ -56,7 +56,7 @@ Stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: conns})
+			eng, err := engine.Open(ctx, lk, a.engineOptions(conns))
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/pipeline"
 )
@@ -191,7 +190,7 @@ got.`,
 			}
 			repairs, snap, err := pipeline.RepairLake(cmd.Context(), lk, pipeline.DoctorOptions{
 				SourceDir: source, OnDrift: a.cfg.OnDrift, ProjectDir: project, Logger: a.log,
-				Engine: engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads},
+				Engine: a.engineOptions(0),
 			})
 			incomplete := errors.Is(err, pipeline.ErrRepairIncomplete)
 			if err != nil && !incomplete {

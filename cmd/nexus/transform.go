@@ -66,7 +66,7 @@ func runTransform(ctx context.Context, a *app, lk *lake.Lake, opts transform.Opt
 		return transform.Result{}, err
 	}
 	opts.Suites = suites
-	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: 2})
+	eng, err := engine.Open(ctx, lk, a.engineOptions(2))
 	if err != nil {
 		return transform.Result{}, err
 	}

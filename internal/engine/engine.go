@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +28,9 @@ type Options struct {
 	Threads int
 	// TempDir is where DuckDB spills; empty = <lake>/_nexus/tmp.
 	TempDir string
+	// Trace, when set and enabled at debug level, logs every statement
+	// with its time (see trace.go).
+	Trace *slog.Logger
 	// Conns is the number of connections, i.e. statements that may run at
 	// once (independent models); 0 = 1.
 	Conns int
@@ -103,7 +107,11 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	db := sql.OpenDB(connector)
+	var conn driver.Connector = connector
+	if opts.Trace != nil && opts.Trace.Enabled(ctx, slog.LevelDebug) {
+		conn = traceConnector{Connector: connector, log: opts.Trace}
+	}
+	db := sql.OpenDB(conn)
 	// Few connections: DuckDB parallelises each query itself; more than one
 	// only lets independent statements overlap. Automatic threads hold one
 	// more, out of the pool, to resize DuckDB's while statements run.

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -179,5 +181,41 @@ func TestBusyResizesThreads(t *testing.T) {
 	var n int
 	if err := fixed.DB().QueryRowContext(ctx, "SELECT current_setting('threads')").Scan(&n); err != nil || n != 1 {
 		t.Errorf("fixed threads: %d (%v), want 1", n, err)
+	}
+}
+
+// At debug level every statement is logged with its time, a query once its
+// rows are closed; at any other level the driver is not wrapped at all.
+func TestTraceStatements(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		level slog.Level
+		want  []string
+	}{
+		{slog.LevelDebug, []string{`msg="duckdb statement"`, `sql="CREATE TABLE t AS SELECT 42 AS answer"`, `sql="SELECT answer FROM t"`, "ms="}},
+		{slog.LevelInfo, nil},
+	} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level}))
+		e, err := Open(ctx, nil, Options{TempDir: t.TempDir(), Trace: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.DB().ExecContext(ctx, "CREATE TABLE t AS\n   SELECT 42 AS answer"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := e.DB().QueryRowContext(ctx, "SELECT answer FROM t").Scan(&n); err != nil || n != 42 {
+			t.Fatalf("query through the trace: %d, %v", n, err)
+		}
+		e.Close()
+		for _, w := range tc.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("level %v: log lacks %s:\n%s", tc.level, w, buf.String())
+			}
+		}
+		if tc.want == nil && buf.Len() > 0 {
+			t.Errorf("level %v: logged %s", tc.level, buf.String())
+		}
 	}
 }

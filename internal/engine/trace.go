@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Statement traces: with Options.Trace, every statement DuckDB runs is
+// logged at debug level with its time (a query's until its rows are closed),
+// so `--log-level debug` shows where a command's time goes, statement by
+// statement, as dbt's debug log does.
+
+type traceConnector struct {
+	driver.Connector
+	log *slog.Logger
+}
+
+func (c traceConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &traceConn{Conn: conn, log: c.log}, nil
+}
+
+// traceConn wraps the driver's connection; it forwards the interfaces
+// database/sql looks for (DuckDB's connection implements them all).
+type traceConn struct {
+	driver.Conn
+	log *slog.Logger
+}
+
+func (c *traceConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	start := time.Now()
+	r, err := c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+	c.done(ctx, query, start, err)
+	return r, err
+}
+
+func (c *traceConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	start := time.Now()
+	r, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
+	if err != nil {
+		c.done(ctx, query, start, err)
+		return nil, err
+	}
+	return &traceRows{Rows: r, close: func() { c.done(ctx, query, start, nil) }}, nil
+}
+
+func (c *traceConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+}
+
+func (c *traceConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func (c *traceConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+func (c *traceConn) done(ctx context.Context, query string, start time.Time, err error) {
+	attrs := []slog.Attr{slog.Int64("ms", time.Since(start).Milliseconds()), slog.String("sql", oneLine(query, 300))}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", oneLine(err.Error(), 200)))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "duckdb statement", attrs...)
+}
+
+type traceRows struct {
+	driver.Rows
+	close  func()
+	closed bool
+}
+
+func (r *traceRows) Close() error {
+	if !r.closed {
+		r.closed = true
+		r.close()
+	}
+	return r.Rows.Close()
+}
+
+// oneLine shortens a statement for a log line: whitespace runs become one
+// space, and at most n characters are kept.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
