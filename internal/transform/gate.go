@@ -103,10 +103,10 @@ func (x *executor) writeQuarantine(ctx context.Context, m *Model, checked, finge
 // quarantine rule, as quality.QuarantineSQL shapes them (every original
 // column, check_id, reason), with the failures list, the run and the time.
 func (x *executor) copyQuarantine(ctx context.Context, annotated, file string) error {
-	stmt := fmt.Sprintf("COPY (SELECT * EXCLUDE (%[1]s), %[1]s AS %[2]s, %[3]s AS %[4]s, %[5]s::TIMESTAMPTZ AS %[6]s FROM (%[7]s)) TO %[8]s (FORMAT parquet, COMPRESSION zstd)",
+	stmt := fmt.Sprintf("COPY (SELECT * EXCLUDE (%[1]s), %[1]s AS %[2]s, %[3]s AS %[4]s, %[5]s::TIMESTAMPTZ AS %[6]s FROM (%[7]s)) TO %[8]s (%[9]s)",
 		quality.FailuresColumn, QColFailures, engine.Literal(x.opts.RunID), QColRunID,
 		engine.Literal(time.Now().UTC().Format(time.RFC3339Nano)), QColQuarantinedAt,
-		quality.QuarantineSQL(annotated), engine.Literal(file))
+		quality.QuarantineSQL(annotated), engine.Literal(file), parquetWrite)
 	_, err := x.eng.DB().ExecContext(ctx, stmt)
 	return err
 }

@@ -666,8 +666,8 @@ func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, ch
 		if err := x.copyQuarantine(ctx, checked, file); err != nil {
 			return fail(err)
 		}
-		stmt := fmt.Sprintf("COPY (SELECT * FROM %s UNION ALL BY NAME SELECT * FROM read_parquet(%s)) TO %s (FORMAT parquet, COMPRESSION zstd)",
-			tmp, engine.Literal(file), engine.Literal(file+".merged"))
+		stmt := fmt.Sprintf("COPY (SELECT * FROM %s UNION ALL BY NAME SELECT * FROM read_parquet(%s)) TO %s (%s)",
+			tmp, engine.Literal(file), engine.Literal(file+".merged"), parquetWrite)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fail(err)
 		}
@@ -714,8 +714,8 @@ func (x *executor) writeDelta(ctx context.Context, st *lake.Staging, base int64,
                       UNION ALL SELECT __nexus_w, -1 FROM (%[2]s) AS __nexus_w)
                 GROUP BY __nexus_r)
           WHERE __nexus_n <> 0)
-) TO %[4]s (FORMAT parquet, COMPRESSION zstd)`,
-		oldRows, newRows, changeColumn, engine.Literal(file))
+) TO %[4]s (%[5]s)`,
+		oldRows, newRows, changeColumn, engine.Literal(file), parquetWrite)
 	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
 		return nil, "", fmt.Errorf("write delta: %w", err)
 	}
