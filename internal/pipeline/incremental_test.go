@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -120,6 +121,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
+	sameCheckStats(t, inc, full)
 	// A drop that quarantines nothing adds no (empty) file to the
 	// quarantine of an incremental model: an empty quarantine keeps its one
 	// file however many drops were applied.
@@ -269,6 +271,12 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 	// Two versions of a base order in one drop: the last line wins.
 	ohdr, order := firstRecord(t, src, drops[0], "olist_orders_dataset.csv")
 	f := strings.Split(order, ",")
+	// Before them, a version approved before its purchase (kept, flagged):
+	// the later drop replaces a flagged row, whose failure leaves the
+	// table's check totals.
+	flagged := append([]string(nil), f...)
+	flagged[4] = "2016-01-01 00:00:00"
+	appendLine(t, src, drops[1], "olist_orders_dataset.csv", ohdr, strings.Join(flagged, ","))
 	f[2] = "shipped"
 	appendLine(t, src, drops[3], "olist_orders_dataset.csv", ohdr, strings.Join(f, ","))
 	f[2] = "delivered"
@@ -294,6 +302,7 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
+	sameCheckStats(t, inc, full)
 	// The defects did what they should.
 	ctx := context.Background()
 	eng, err := engine.Open(ctx, laketest.OpenRead(t, inc), engine.Options{MemoryLimit: "512MB", Threads: 1})
@@ -390,5 +399,38 @@ checks:
 	runOK(t, full, src)
 	if d := laketest.DiffLakes(t, laketest.OpenRead(t, root), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("after a replay and more drops != full build:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// sameCheckStats: the totals of the row-level checks each gated table keeps
+// in its manifest (the next drop's counts of the rows it does not rebuild
+// start from them) are those of a full build, after every drop.
+func sameCheckStats(t *testing.T, inc, full string) {
+	t.Helper()
+	stats := func(root string) map[string]map[string]int64 {
+		out := map[string]map[string]int64{}
+		for _, ts := range laketest.OpenRead(t, root).Tables() {
+			if m := ts.Manifest; m != nil && (m.Layer == lake.Silver || m.Layer == lake.Gold) {
+				out[ts.Name] = m.Stats
+			}
+		}
+		return out
+	}
+	a, b := stats(inc), stats(full)
+	if len(b) == 0 {
+		t.Fatal("no Silver or Gold table in the full build")
+	}
+	with := 0
+	for name, want := range b {
+		if len(want) > 0 {
+			with++
+		}
+		if got := a[name]; !maps.Equal(got, want) {
+			t.Errorf("%s: check totals after the drops %v, full build %v", name, got, want)
+		}
+	}
+	// Every table whose suite has row-level checks (all but a mart).
+	if with < len(b)-1 {
+		t.Errorf("%d of %d Silver and Gold tables have check totals", with, len(b))
 	}
 }

@@ -33,6 +33,9 @@ type incPlan struct {
 	// narrow holds, for the filtered inputs that are partitioned, the query
 	// of their rows of the keys that reads only the files holding them.
 	narrow map[string]string
+	// oldLoaded: the published rows of the keys are in _inc.<model>__old
+	// (see loadOld).
+	oldLoaded bool
 }
 
 // incSchema holds the working tables of incremental builds.
@@ -344,6 +347,7 @@ func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, 
 	}
 	key := engine.Ident(m.Incremental)
 	others := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
+	totals, fromTotals := checkTotals(p.prev, s)
 	counts := make([]int64, 2*len(ids))
 	scan := func(q string) error {
 		vals := make([]int64, len(counts))
@@ -359,9 +363,22 @@ func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, 
 		}
 		return nil
 	}
-	prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
-	if err := scan(fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(pubCols, ", "), prevRel, others)); err != nil {
-		return nil, err
+	if fromTotals {
+		// The rows not rebuilt are the table's totals less the rows of
+		// the keys: a count over those few rows (read once, for the merge
+		// too) instead of a scan of the whole table and its quarantine.
+		if err := x.loadOld(ctx, m, p); err != nil {
+			return nil, err
+		}
+		if err := scan(fmt.Sprintf("SELECT %s FROM %s", strings.Join(pubCols, ", "), incName(m, "old"))); err != nil {
+			return nil, err
+		}
+		others = fmt.Sprintf("%s IN (SELECT k FROM %s)", key, p.keys)
+	} else {
+		prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
+		if err := scan(fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(pubCols, ", "), prevRel, others)); err != nil {
+			return nil, err
+		}
 	}
 	if p.prevQ != nil && len(p.prevQ.Files) > 0 {
 		if err := scan(fmt.Sprintf("SELECT %s FROM read_parquet(%s) WHERE %s", strings.Join(qCols, ", "), fileList(x.lk, filePaths(p.prevQ.Files)), others)); err != nil {
@@ -370,9 +387,67 @@ func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, 
 	}
 	out := make(map[string]quality.RowCounts, len(ids))
 	for n, id := range ids {
-		out[id] = quality.RowCounts{Checked: counts[2*n], Failed: counts[2*n+1]}
+		rc := quality.RowCounts{Checked: counts[2*n], Failed: counts[2*n+1]}
+		if fromTotals {
+			t := totals[id]
+			rc = quality.RowCounts{Checked: t.Checked - rc.Checked, Failed: t.Failed - rc.Failed}
+		}
+		out[id] = rc
 	}
 	return out, nil
+}
+
+// Manifest stats of a gated table: per row-level check, the rows it judged
+// and the rows that failed it over the whole version (published and
+// quarantined rows), as the build's results give them.
+const (
+	statChecked = "rows_checked:"
+	statFailed  = "rows_failed:"
+)
+
+// checkStats are the stats to publish with a gated table version: the
+// results of its row-level checks, plus, for an incremental build, the
+// counts of the rows it did not rebuild.
+func checkStats(s *quality.Suite, results []quality.Result, prior map[string]quality.RowCounts) map[string]int64 {
+	if s == nil {
+		return nil
+	}
+	byID := map[string]quality.Result{}
+	for _, r := range results {
+		byID[r.CheckID] = r
+	}
+	stats := map[string]int64{}
+	for _, c := range s.Checks {
+		r, ok := byID[c.ID]
+		if !c.RowLevel() || !ok {
+			continue
+		}
+		pr := prior[c.ID]
+		stats[statChecked+c.ID] = r.RowsChecked + pr.Checked
+		stats[statFailed+c.ID] = r.RowsFailed + pr.Failed
+	}
+	return stats
+}
+
+// checkTotals reads the totals of s's row-level checks from a published
+// version's stats; ok only when every check has them (an older version, or
+// one published by a replay, has none) and no check has a where: its
+// predicate would be judged on published rows whose columns a keep rule
+// nulled, where the build judged the rows before.
+func checkTotals(man *lake.Manifest, s *quality.Suite) (map[string]quality.RowCounts, bool) {
+	out := map[string]quality.RowCounts{}
+	for _, c := range s.Checks {
+		if !c.RowLevel() {
+			continue
+		}
+		checked, ok1 := man.Stats[statChecked+c.ID]
+		failed, ok2 := man.Stats[statFailed+c.ID]
+		if !ok1 || !ok2 || c.Where != "" {
+			return nil, false
+		}
+		out[c.ID] = quality.RowCounts{Checked: checked, Failed: failed}
+	}
+	return out, true
 }
 
 // dropInc frees the working tables of m's incremental build. A failure to
@@ -457,6 +532,30 @@ type incResult struct {
 	fresh, added, removed int64
 }
 
+// loadOld reads the published rows of the keys, with the file each is in,
+// into _inc.<model>__old, once per build: one scan of the published files
+// serves the prior counts of the checks, the delta, the count and the files
+// to rewrite.
+func (x *executor) loadOld(ctx context.Context, m *Model, p *incPlan) error {
+	if p.oldLoaded {
+		return nil
+	}
+	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true)
+	if err != nil {
+		return fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
+	}
+	if !ok {
+		read, holding = engine.ReadSQL(x.lk, p.prev, fileColumn), "TRUE"
+	}
+	key := engine.Ident(m.Incremental)
+	if _, err := x.eng.DB().ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
+		incName(m, "old"), read, holding, key, p.keys)); err != nil {
+		return fmt.Errorf("model %s: published rows of the keys: %w", m.Name, err)
+	}
+	p.oldLoaded = true
+	return nil
+}
+
 // buildIncremental writes the new version of m into st. The keys rebuilt
 // are compared with their published rows: only keys whose rows really
 // changed are replaced (a re-checked order whose items are the same leaves
@@ -483,17 +582,7 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	// Compare by name: the published files list the same columns, plus
 	// the partition columns a hive read adds.
 	proj := strings.Join(cols, ", ")
-	// The old rows of the keys, with the file each is in: one scan of the
-	// published files serves the delta, the count and the files to rewrite.
-	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
-	}
-	if !ok {
-		read, holding = engine.ReadSQL(x.lk, p.prev, fileColumn), "TRUE"
-	}
-	if err := exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s, %s FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
-		old, proj, fileColumn, read, holding, key, p.keys)); err != nil {
+	if err := x.loadOld(ctx, m, p); err != nil {
 		return nil, err
 	}
 	// The delta: the old versions of the rows that changed, then the new.
@@ -776,6 +865,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	key := engine.Ident(m.Incremental)
 	kept := fmt.Sprintf("SELECT *%s FROM %s WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s)", exclude, prevRel, key, key, p.keys)
 	var gate *quality.Gate
+	var prior map[string]quality.RowCounts
 	newRows := body
 	if suite != nil {
 		if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
@@ -809,7 +899,8 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 		// Row-level failed-row ratios are judged on the table as it will be,
 		// the rows rebuilt plus the others, as a full build would judge them.
-		prior, err := x.priorCounts(ctx, m, suite, p)
+		var err error
+		prior, err = x.priorCounts(ctx, m, suite, p)
 		if err != nil {
 			return fail(err)
 		}
@@ -869,7 +960,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	partCols := p.prev.PartitionBy
 	man, err := st.Publish(lake.Manifest{
 		Schema: out.schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
-		Code: code, Delta: out.delta,
+		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks, prior),
 	}, out.rows)
 	if err != nil {
 		return fail(err)
