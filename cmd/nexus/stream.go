@@ -266,7 +266,9 @@ files; one that does not fit goes to the quarantine with its topic, partition
 and offset. An event_id is written once per table (a client retry puts an event
 in Kafka twice): the worker checks each against the ids the table holds in the
 lake (its _event_id column). Stop with Ctrl-C: what is not committed is read
-again.`,
+again. On a lake on S3 (--lake s3://bucket/prefix) the worker keeps one mirror,
+pulled again only when another writer moved the lake; a micro-batch that loses
+its commit to another writer is done again on the new snapshot.`,
 		Example: `  nexus stream worker --brokers 127.0.0.1:9092 --lake lake`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -128,8 +128,8 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 		}
 	}
 	rep.Freshness = time.Since(acked)
-	// The worker reports a commit before it lets go of the lake's lock:
-	// the models wait until it has stopped.
+	// The models use the worker's lake handle: they wait until it has
+	// stopped.
 	stopWorker()
 	<-ran
 	say("building Silver and Gold")

@@ -49,8 +49,7 @@ type WorkerOptions struct {
 	// reassigns its partitions.
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
-	// OnCommit, when set, is called after each commit (tests, progress),
-	// while the worker still holds the lake's writer lock.
+	// OnCommit, when set, is called after each commit (tests, progress).
 	OnCommit func(BatchStats)
 }
 
