@@ -224,7 +224,7 @@ func (a *app) syncGlue(database, endpoint string) func(context.Context, *lake.La
 // on S3 (--lake s3://…): they open it through openLake or
 // openLakeForWrite, which mirror it locally.
 func s3Commands() []string {
-	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "demo", "docs", "doctor", "export", "generate", "ingest", "lineage", "quarantine list", "quarantine replay", "quarantine show", "query", "report", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "tables", "transform", "trigger", "vacuum"}
+	return []string{"analyze", "backfill", "catalog cost", "catalog ddl", "catalog sync", "check", "demo", "docs", "doctor", "export", "generate", "ingest", "lineage", "quarantine list", "quarantine replay", "quarantine show", "query", "report", "rollback", "run", "runs", "scheduler", "serve", "snapshots", "stream", "tables", "transform", "trigger", "vacuum"}
 }
 
 // runStoreRoot is the directory whose _nexus/runs.db is the scheduler's run

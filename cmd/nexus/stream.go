@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/stream"
 )
 
@@ -128,7 +130,7 @@ all of it. Health and reflection services are on. Off loopback, a bearer token
 	return cmd
 }
 
-func newStreamLoadCmd(_ *app) *cobra.Command {
+func newStreamLoadCmd(a *app) *cobra.Command {
 	var (
 		o         stream.LoadOptions
 		addr      string
@@ -177,12 +179,23 @@ or not acknowledged.`,
 			}
 			defer conn.Close()
 			ctx := cmd.Context()
-			var stopProbe context.CancelFunc = func() {}
+			stopProbe := func() {}
 			if freshLake != "" {
-				o.Probe = stream.NewFreshnessProbe(freshLake)
-				var pctx context.Context
-				pctx, stopProbe = context.WithCancel(ctx)
-				go o.Probe.Run(pctx, 20*time.Millisecond) // stopped below
+				// A directory or a bucket, read only; the lake may be made
+				// by the worker's first commit.
+				o.Probe = stream.NewFreshnessProbe(func(ctx context.Context) (*lake.Lake, error) {
+					return lake.OpenAny(ctx, freshLake, a.remote, false)
+				})
+				pctx, cancel := context.WithCancel(ctx)
+				probed := make(chan struct{})
+				go func() { o.Probe.Run(pctx, 20*time.Millisecond); close(probed) }()
+				stopProbe = sync.OnceFunc(func() {
+					cancel()
+					<-probed
+					if err := o.Probe.Close(); err != nil {
+						a.log.Warn("releasing the mirror of the freshness lake", "lake", freshLake, "err", err)
+					}
+				})
 			}
 			defer stopProbe()
 			o.OnRetry = func(err error) {
@@ -253,13 +266,21 @@ files; one that does not fit goes to the quarantine with its topic, partition
 and offset. An event_id is written once per table (a client retry puts an event
 in Kafka twice): the worker checks each against the ids the table holds in the
 lake (its _event_id column). Stop with Ctrl-C: what is not committed is read
-again.`,
+again. On a lake on S3 (--lake s3://bucket/prefix) the worker keeps one mirror,
+pulled again only when another writer moved the lake; a micro-batch that loses
+its commit to another writer is done again on the new snapshot.`,
 		Example: `  nexus stream worker --brokers 127.0.0.1:9092 --lake lake`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Brokers = strings.Split(brokers, ",")
 			kafkaCreds()
-			o.Lake = a.cfg.Lake
+			// One handle for the worker's life: on S3 its mirror is pulled
+			// once, and again only when another writer moved the lake.
+			lk, err := a.open(true, false)
+			if err != nil {
+				return err
+			}
+			o.Lake = lk
 			o.Logger = a.log
 			o.OnCommit = func(s stream.BatchStats) {
 				fmt.Printf("snapshot %d: %d event(s), %d row(s), %d quarantined, %d duplicate(s)\n", s.Snapshot, s.Events, s.Rows, s.Quarantined, s.Duplicates)
@@ -269,7 +290,7 @@ again.`,
 				return err
 			}
 			defer w.Close()
-			fmt.Printf("stream worker in group %s on %s, committing to %s\n", o.Group, brokers, a.cfg.Lake)
+			fmt.Printf("stream worker in group %s on %s, committing to %s\n", o.Group, brokers, lk.Location())
 			return w.Run(cmd.Context())
 		},
 	}
@@ -297,10 +318,14 @@ ingested as files.`,
 		Example: `  nexus stream demo --lake stream-lake`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Lake = a.cfg.Lake
+			lk, err := a.open(true, false)
+			if err != nil {
+				return err
+			}
+			o.Lake = lk
 			o.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
 			o.Say = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
-			fmt.Printf("data set in %s, lake in %s\n", o.Data, o.Lake)
+			fmt.Printf("data set in %s, lake in %s\n", o.Data, lk.Location())
 			rep, err := stream.Demo(cmd.Context(), o)
 			if err != nil {
 				return err

@@ -783,6 +783,17 @@ func (l *Lake) Sync(ctx context.Context) error {
 	return r.pull(ctx, r.cache)
 }
 
+// Current is the lake's current snapshot (nil when nothing was committed
+// yet), the mirror of a lake on an object store brought up to date first
+// (Sync): another process may have committed since the handle was pinned.
+// The handle stays pinned where it was.
+func (l *Lake) Current(ctx context.Context) (*Snapshot, error) {
+	if err := l.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return l.currentSnapshot()
+}
+
 // OpenAny opens the lake at root, a directory or an s3:// URL (o says how
 // to reach the store and where its mirror goes): for writing (Open,
 // OpenRemote) or reading (OpenRead, OpenRemoteRead). Release the handle

@@ -250,6 +250,22 @@ func (l *Lake) Pending() []string {
 	return append([]string(nil), l.tx.order...)
 }
 
+// Discard forgets the versions this handle published and did not commit
+// (a commit that failed, to be done again from a newer snapshot): the
+// handle reads its pinned snapshot again, and its next Lock re-pins it to
+// the current one. Their files stay where they are, referenced by no
+// snapshot: a vacuum takes them.
+func (l *Lake) Discard() {
+	if l.tx == nil {
+		return
+	}
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	l.tx.pending = map[string]*Manifest{}
+	l.tx.order = nil
+	l.tx.adopted = nil
+}
+
 // Commit makes everything this handle published visible at once, as one new
 // snapshot. With nothing pending it commits nothing and returns the pinned
 // snapshot. After a commit the handle is pinned to the new snapshot.
@@ -403,13 +419,7 @@ func (l *Lake) commitLocked(tables map[string]TableRef, changed, removed []strin
 		return nil, fmt.Errorf("commit snapshot %d: swap pointer: %w", next, err)
 	}
 	l.snap = s
-	if l.tx != nil {
-		l.tx.mu.Lock()
-		l.tx.pending = map[string]*Manifest{}
-		l.tx.order = nil
-		l.tx.adopted = nil
-		l.tx.mu.Unlock()
-	}
+	l.Discard() // committed: the transaction is empty
 	return s, nil
 }
 

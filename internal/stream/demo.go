@@ -20,7 +20,9 @@ import (
 
 // DemoOptions configure `nexus stream demo`.
 type DemoOptions struct {
-	Lake   string
+	// Lake is the lake the demo streams into, open for writing (the
+	// caller releases it).
+	Lake   *lake.Lake
 	Data   string // where the data set is generated
 	Scale  float64
 	Seed   int64
@@ -49,12 +51,10 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 	}
 	// The demo's broker starts empty: the offsets of an earlier demo in the
 	// lake are about topics that are gone.
-	if lake.Exists(o.Lake) {
-		if lk, err := lake.OpenRead(o.Lake); err == nil && lk.Snapshot() != nil {
-			for k := range lk.Snapshot().Meta {
-				if strings.HasPrefix(k, "stream.") {
-					return nil, fmt.Errorf("stream demo streams into a new lake (its in-memory broker starts empty, and %s holds the offsets of an earlier stream): remove it or pass another --lake", o.Lake)
-				}
+	if snap := o.Lake.Snapshot(); snap != nil {
+		for k := range snap.Meta {
+			if strings.HasPrefix(k, "stream.") {
+				return nil, fmt.Errorf("stream demo streams into a new lake (its in-memory broker starts empty, and %s holds the offsets of an earlier stream): remove it or pass another --lake", o.Lake.Location())
 			}
 		}
 	}
@@ -128,15 +128,12 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoReport, error) {
 		}
 	}
 	rep.Freshness = time.Since(acked)
-	// The worker reports a commit before it lets go of the lake's lock:
-	// the models wait until it has stopped.
+	// The models use the worker's lake handle: they wait until it has
+	// stopped.
 	stopWorker()
 	<-ran
 	say("building Silver and Gold")
-	lk, err := lake.Open(o.Lake)
-	if err != nil {
-		return rep, err
-	}
+	lk := o.Lake
 	unlock, err := lk.Lock()
 	if err != nil {
 		return rep, err

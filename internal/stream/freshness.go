@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -20,8 +21,11 @@ import (
 // snapshots, reading only the event ids of the Bronze files each new one
 // adds. It only reads the lake.
 type FreshnessProbe struct {
-	root string
-	mu   sync.Mutex
+	open func(context.Context) (*lake.Lake, error)
+	// opened is the handle open gave (nil until the lake exists), lk the
+	// one pinned to the snapshot looked at last.
+	opened, lk *lake.Lake
+	mu         sync.Mutex
 	// pending: sampled events not yet visible, with their acknowledgement
 	// time (zero until acknowledged).
 	pending map[string]time.Time
@@ -35,9 +39,12 @@ type FreshnessProbe struct {
 	err   error // the first error reading the lake
 }
 
-// NewFreshnessProbe follows the lake at root (which may not exist yet).
-func NewFreshnessProbe(root string) *FreshnessProbe {
-	return &FreshnessProbe{root: root, pending: map[string]time.Time{}, early: map[string]bool{},
+// NewFreshnessProbe follows the lake open opens for reading (a directory
+// or a bucket: lake.OpenAny). The lake may not exist yet: open then fails
+// with lake.ErrNoLake, and is called again at the next look. Close releases
+// the lake once Run has returned.
+func NewFreshnessProbe(open func(context.Context) (*lake.Lake, error)) *FreshnessProbe {
+	return &FreshnessProbe{open: open, pending: map[string]time.Time{}, early: map[string]bool{},
 		hist: hdrhistogram.New(1, int64(10*time.Minute/time.Millisecond), 3), read: map[string]bool{}}
 }
 
@@ -78,13 +85,28 @@ func (p *FreshnessProbe) record(d time.Duration) {
 // poll looks once at the lake: when its snapshot moved, the event ids of
 // the Bronze files it has not read yet are matched with the sampled events.
 func (p *FreshnessProbe) poll(ctx context.Context) error {
-	if !lake.Exists(p.root) {
-		return nil
+	if p.opened == nil {
+		lk, err := p.open(ctx)
+		if errors.Is(err, lake.ErrNoLake) {
+			return nil // not yet: the worker's first commit makes it
+		}
+		if err != nil {
+			return err
+		}
+		p.opened, p.lk = lk, lk
+	} else {
+		// A lake on an object store: its mirror follows the store (one HEAD
+		// request when the lake did not move).
+		if err := p.lk.Sync(ctx); err != nil {
+			return err
+		}
+		lk, err := p.lk.Reopen()
+		if err != nil {
+			return err
+		}
+		p.lk = lk
 	}
-	lk, err := lake.OpenRead(p.root)
-	if err != nil {
-		return err
-	}
+	lk := p.lk
 	snap := lk.Snapshot()
 	if snap == nil || snap.ID == p.snap {
 		return nil
@@ -124,6 +146,14 @@ func (p *FreshnessProbe) poll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Close releases the lake the probe opened; call it once Run has returned.
+func (p *FreshnessProbe) Close() error {
+	if p.opened == nil {
+		return nil
+	}
+	return p.opened.Release()
 }
 
 // Run polls the lake every interval until ctx is done.

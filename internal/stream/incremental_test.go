@@ -46,7 +46,7 @@ func incrementalOnStream(t *testing.T, late bool) {
 	_, conn, broker := edge(t, "")
 	root := filepath.Join(dir, "lake")
 	committed := make(chan BatchStats, 1000)
-	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 2000, BatchInterval: 100 * time.Millisecond,
+	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchEvents: 2000, BatchInterval: 100 * time.Millisecond,
 		OnCommit: func(s BatchStats) { committed <- s }})
 	defer stop()
 	ctx := context.Background()

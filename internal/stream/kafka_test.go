@@ -91,7 +91,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q lacks %q", err, tc.want)
 			}
-			w, err := NewWorker(WorkerOptions{Brokers: brokers, Kafka: tc.k, Lake: t.TempDir()})
+			w, err := NewWorker(WorkerOptions{Brokers: brokers, Kafka: tc.k, Lake: writeLake(t, t.TempDir())})
 			if err == nil {
 				w.Close()
 				t.Fatal("worker: no error")
@@ -116,7 +116,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	}
 	root := filepath.Join(t.TempDir(), "lake")
 	committed := make(chan BatchStats, 1)
-	stop := startWorker(t, WorkerOptions{Brokers: brokers, Kafka: good, Lake: root, BatchInterval: 100 * time.Millisecond,
+	stop := startWorker(t, WorkerOptions{Brokers: brokers, Kafka: good, Lake: writeLake(t, root), BatchInterval: 100 * time.Millisecond,
 		OnCommit: func(s BatchStats) { committed <- s }})
 	defer stop()
 	select {

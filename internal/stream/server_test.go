@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 )
 
@@ -238,6 +239,17 @@ func dataSetEvents(t *testing.T, dir string, scale float64, seed int64) (olist.G
 		t.Fatal(err)
 	}
 	return rep, reg, events
+}
+
+// writeLake opens the lake at root for writing (creating it), as the
+// worker's lake.
+func writeLake(t *testing.T, root string) *lake.Lake {
+	t.Helper()
+	lk, err := lake.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lk
 }
 
 // startWorker runs a worker until the returned function stops it (and

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,9 +28,13 @@ import (
 
 // WorkerOptions configure a stream worker.
 type WorkerOptions struct {
-	Brokers     []string
-	Kafka       KafkaOptions
-	Lake        string
+	Brokers []string
+	Kafka   KafkaOptions
+	// Lake is the lake the worker commits to, open for writing (a
+	// directory or a bucket: lake.OpenAny), for the worker's life: the
+	// caller releases it after Close. Between micro-batches it is brought
+	// up to date only when another writer moved the lake (Lake.Sync).
+	Lake        *lake.Lake
 	Group       string // consumer group: workers of one group share the partitions
 	TopicPrefix string
 	// A micro-batch is committed when it holds BatchEvents events or when
@@ -43,8 +49,7 @@ type WorkerOptions struct {
 	// reassigns its partitions.
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
-	// OnCommit, when set, is called after each commit (tests, progress),
-	// while the worker still holds the lake's writer lock.
+	// OnCommit, when set, is called after each commit (tests, progress).
 	OnCommit func(BatchStats)
 }
 
@@ -80,6 +85,12 @@ type Worker struct {
 	topicIDs map[string]string
 	// ids are the event ids of each Bronze table (see eventIDs).
 	ids map[string]*eventIDs
+	// lakeMu: one use of the lake handle at a time (a commit, the offsets
+	// read when partitions are assigned, from the client's goroutine).
+	lakeMu sync.Mutex
+	// beforeCommit, when set (tests), runs just before a micro-batch's
+	// snapshot is committed: another writer can commit there.
+	beforeCommit func()
 }
 
 // NewWorker joins the consumer group.
@@ -102,6 +113,9 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Lake == nil || !o.Lake.Writable() {
+		return nil, errors.New("stream worker: no lake open for writing")
 	}
 	zone, err := time.LoadLocation("America/Sao_Paulo")
 	if err != nil {
@@ -160,12 +174,10 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	}
 	// Said at start, not at the first event: a lake whose offsets are about
 	// other topics (an in-memory broker restarted) cannot take this stream.
-	if lake.Exists(o.Lake) {
-		if lk, err := lake.OpenRead(o.Lake); err == nil && lk.Snapshot() != nil {
-			if err := w.sameTopics(lk.Snapshot().Meta); err != nil {
-				w.client.Close()
-				return nil, err
-			}
+	if snap := o.Lake.Snapshot(); snap != nil {
+		if err := w.sameTopics(snap.Meta); err != nil {
+			w.client.Close()
+			return nil, err
 		}
 	}
 	return w, nil
@@ -197,19 +209,23 @@ func topicKey(topic string) string { return "stream.topic_id." + topic }
 // again): its offsets mean nothing there.
 var errTopicChanged = errors.New("the topic is not the one the lake's stream offsets are about")
 
-// Close leaves the group; call it once Run has returned.
+// Close leaves the group; call it once Run has returned. The lake is the
+// caller's to release.
 func (w *Worker) Close() { w.client.CloseAllowingRebalance() }
 
-// assigned starts each new partition at the offset the lake recorded.
+// assigned starts each new partition at the offset the lake recorded, in
+// its current snapshot (another worker may have committed it last).
 func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
-	lk, err := lake.OpenRead(w.o.Lake)
-	if err != nil && lake.Exists(w.o.Lake) {
+	w.lakeMu.Lock()
+	snap, err := w.o.Lake.Current(ctx)
+	w.lakeMu.Unlock()
+	if err != nil {
 		w.log.Error("stream worker: lake offsets not read; the partitions start where the lake says once readable", "err", err)
 		return
 	}
 	var meta map[string]string
-	if lk != nil && lk.Snapshot() != nil {
-		meta = lk.Snapshot().Meta
+	if snap != nil {
+		meta = snap.Meta
 	}
 	set := map[string]map[int32]kgo.EpochOffset{}
 	for topic, ps := range parts {
@@ -434,14 +450,53 @@ func (w *Worker) commit(ctx context.Context, recs []*kgo.Record) error {
 	return w.commitPrepared(ctx, w.prepare(recs))
 }
 
-// commitPrepared appends one micro-batch to Bronze and commits it with the next
-// offsets of its partitions, under the lake's writer lock.
+// commitAttempts bounds how often a micro-batch is done again after another
+// writer committed first.
+const commitAttempts = 5
+
+// commitPrepared appends one micro-batch to Bronze and commits it with the
+// next offsets of its partitions. When another writer commits between this
+// worker's look at the lake and its commit (a run, another worker, on
+// another machine when the lake is on S3: the commit is a conditional
+// write there), nothing of the batch is visible and no offset moved, in
+// the lake or in Kafka: the batch is done again on the new snapshot, with
+// its fencing and event ids checked against it, as a worker started
+// anew would. After commitAttempts the "concurrent commit" error stops the
+// worker.
 func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
+	w.lakeMu.Lock()
+	defer w.lakeMu.Unlock()
 	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		stats, err := w.commitOnce(ctx, recs)
+		if err == nil {
+			w.log.Info("micro-batch committed", "events", stats.Events, "rows", stats.Rows, "quarantined", stats.Quarantined,
+				"duplicates", stats.Duplicates, "snapshot", stats.Snapshot, "attempts", attempt, "took", time.Since(start))
+			if w.o.OnCommit != nil {
+				w.o.OnCommit(stats)
+			}
+			return nil
+		}
+		if !errors.Is(err, lake.ErrConcurrentCommit) || attempt == commitAttempts {
+			return err
+		}
+		w.log.Warn("stream worker: another writer committed first: the micro-batch is done again on its snapshot", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt)*20*time.Millisecond + rand.N(20*time.Millisecond)):
+			// Apart, so that two workers that lost to each other do not
+			// meet again.
+		}
+	}
+}
+
+// commitOnce is one attempt at a micro-batch's commit (see commitPrepared),
+// under the lake's writer lock.
+func (w *Worker) commitOnce(ctx context.Context, recs []prepared) (stats BatchStats, err error) {
 	byTable := map[string][]ingest.StreamRecord{}
 	next := map[string]string{}
 	first := map[string]int64{} // the first offset of each partition in the batch
-	var stats BatchStats
 	for _, p := range recs {
 		r := p.rec
 		stats.Events++
@@ -454,15 +509,25 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 			byTable[p.table] = append(byTable[p.table], p.row)
 		}
 	}
-	lk, err := lake.Open(w.o.Lake)
-	if err != nil {
-		return err
+	lk := w.o.Lake
+	// Another writer may have moved the lake since this handle's last
+	// commit: a lake on an object store is mirrored again first (one HEAD
+	// request when it did not move), and the lock re-pins the handle to the
+	// current snapshot.
+	if err := lk.Sync(ctx); err != nil {
+		return stats, fmt.Errorf("stream worker: %w", err)
 	}
 	unlock, err := lockLake(ctx, lk)
 	if err != nil {
-		return err
+		return stats, err
 	}
 	defer unlock()
+	defer func() {
+		if err != nil {
+			// What this attempt published is not the next one's to commit.
+			lk.Discard()
+		}
+	}()
 	// Fencing: a partition of the batch must not start before where the
 	// lake's last commit left it; if it does, another worker committed these
 	// records (this one was out of the group for a while): nothing is
@@ -472,7 +537,7 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 		cur = snap.Meta
 	}
 	if err := w.sameTopics(cur); err != nil {
-		return err
+		return stats, err
 	}
 	for topic := range topicsOf(recs) {
 		id := w.topicIDs[topic]
@@ -487,7 +552,7 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 		}
 		at, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return fmt.Errorf("stream worker: snapshot meta %s=%q: %w", k, v, err)
+			return stats, fmt.Errorf("stream worker: snapshot meta %s=%q: %w", k, v, err)
 		}
 		// Behind the lake: already committed (by another worker). Ahead:
 		// either the lake went back (a rollback) or the log has a gap
@@ -497,7 +562,7 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 			if off > at {
 				w.rewound[k] = at
 			}
-			return &fencedError{key: k, lake: at, batch: off}
+			return stats, &fencedError{key: k, lake: at, batch: off}
 		}
 	}
 	runID := lake.NewRunID(time.Now())
@@ -510,7 +575,7 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 	for _, e := range w.reg.List() {
 		rows, err := w.unseen(ctx, lk, e.Table.Name, byTable[e.Table.Name])
 		if err != nil {
-			return err
+			return stats, err
 		}
 		stats.Duplicates += int64(len(byTable[e.Table.Name]) - len(rows))
 		if len(rows) > 0 {
@@ -535,17 +600,15 @@ func (w *Worker) commitPrepared(ctx context.Context, recs []prepared) error {
 		stats.Quarantined += a.res.RowsQuarantined
 	}
 	if errs != nil {
-		return fmt.Errorf("stream worker: %w", errs)
+		return stats, fmt.Errorf("stream worker: %w", errs)
+	}
+	if w.beforeCommit != nil {
+		w.beforeCommit()
 	}
 	snap, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitStream, RunID: runID, Meta: next})
 	if err != nil {
-		return fmt.Errorf("stream worker: commit: %w", err)
+		return stats, fmt.Errorf("stream worker: commit: %w", err)
 	}
 	stats.Snapshot = snap.ID
-	w.log.Info("micro-batch committed", "events", stats.Events, "rows", stats.Rows, "quarantined", stats.Quarantined,
-		"duplicates", stats.Duplicates, "snapshot", snap.ID, "took", time.Since(start))
-	if w.o.OnCommit != nil {
-		w.o.OnCommit(stats)
-	}
-	return nil
+	return stats, nil
 }

@@ -29,7 +29,7 @@ func TestWorkerCommitsOnce(t *testing.T) {
 	root := filepath.Join(dir, "lake")
 	commits := make(chan BatchStats, 1000)
 	start := func() (stop func()) {
-		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 500, BatchInterval: 200 * time.Millisecond,
+		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchEvents: 500, BatchInterval: 200 * time.Millisecond,
 			OnCommit: func(s BatchStats) { commits <- s }})
 	}
 	want := map[string]int64{}
@@ -96,7 +96,7 @@ func TestKcatEventReachesBronze(t *testing.T) {
 	}
 	root := filepath.Join(t.TempDir(), "lake")
 	done := make(chan BatchStats, 1)
-	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, BatchInterval: 100 * time.Millisecond,
+	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchInterval: 100 * time.Millisecond,
 		OnCommit: func(s BatchStats) { done <- s }})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestKcatEventReachesBronze(t *testing.T) {
 func TestWorkerFencing(t *testing.T) {
 	_, _, broker := edge(t, "")
 	root := filepath.Join(t.TempDir(), "lake")
-	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root})
+	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestTwoWorkersRebalance(t *testing.T) {
 	root := filepath.Join(dir, "lake")
 	commits := make(chan BatchStats, 10000)
 	start := func() func() {
-		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchEvents: 300, BatchInterval: 100 * time.Millisecond,
+		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchEvents: 300, BatchInterval: 100 * time.Millisecond,
 			SessionTimeout: 6 * time.Second, OnCommit: func(s BatchStats) { commits <- s }})
 	}
 	stopA := start()
@@ -225,7 +225,7 @@ func TestWorkerTopicReset(t *testing.T) {
 	}
 	rec := &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: 0, Value: v}
 	_, _, broker := edge(t, "")
-	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root})
+	w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestWorkerTopicReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, broker = edge(t, "") // a new broker: new topic ids
-	if w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root}); !errors.Is(err, errTopicChanged) {
+	if w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root)}); !errors.Is(err, errTopicChanged) {
 		if err == nil {
 			w.Close()
 		}
@@ -259,7 +259,7 @@ func TestWorkerWritesRetriedEventOnce(t *testing.T) {
 	}
 	var stats []BatchStats
 	newWorker := func() *Worker {
-		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: root, OnCommit: func(s BatchStats) { stats = append(stats, s) }})
+		w, err := NewWorker(WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), OnCommit: func(s BatchStats) { stats = append(stats, s) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,9 +331,9 @@ func TestFreshnessProbe(t *testing.T) {
 	_, _, events := dataSetEvents(t, filepath.Join(dir, "src"), 0.003, 8)
 	_, conn, broker := edge(t, "")
 	root := filepath.Join(dir, "lake")
-	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: root, BatchInterval: 100 * time.Millisecond})
+	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchInterval: 100 * time.Millisecond})
 	defer stop()
-	p := NewFreshnessProbe(root)
+	p := NewFreshnessProbe(func(context.Context) (*lake.Lake, error) { return lake.OpenRead(root) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx, 10*time.Millisecond) // stopped by cancel
