@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/stream"
 )
@@ -323,7 +322,7 @@ ingested as files.`,
 				return err
 			}
 			o.Lake = lk
-			o.Engine = engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads}
+			o.Engine = a.engineOptions(0)
 			o.Say = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 			fmt.Printf("data set in %s, lake in %s\n", o.Data, lk.Location())
 			rep, err := stream.Demo(cmd.Context(), o)
