@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -24,6 +25,16 @@ func (c traceConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	return &traceConn{Conn: conn, log: c.log}, nil
+}
+
+// Close closes the driver's connector (DuckDB's database): sql.DB.Close
+// does so only for a connector that is an io.Closer, which the embedded
+// driver.Connector does not promote.
+func (c traceConnector) Close() error {
+	if cl, ok := c.Connector.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
 }
 
 // traceConn wraps the driver's connection; it forwards the interfaces
