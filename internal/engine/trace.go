@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -85,6 +86,23 @@ type traceRows struct {
 	driver.Rows
 	close  func()
 	closed bool
+}
+
+// The column types pass through: without them database/sql reports every
+// column as "" of type any, and a DATE would print as a timestamp.
+
+func (r *traceRows) ColumnTypeDatabaseTypeName(i int) string {
+	if t, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return t.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *traceRows) ColumnTypeScanType(i int) reflect.Type {
+	if t, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
+		return t.ColumnTypeScanType(i)
+	}
+	return reflect.TypeFor[any]()
 }
 
 func (r *traceRows) Close() error {
