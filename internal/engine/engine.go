@@ -134,16 +134,16 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 		}
 		e.share = &threadShare{cores: cores, conn: conn}
 		if err := e.share.resize(ctx, opts.Threads); err != nil {
-			db.Close()
-			return nil, err
+			return nil, errors.Join(err, e.Close())
 		}
 	}
 	if lk == nil {
 		return e, nil
 	}
 	if err := e.Refresh(ctx); err != nil {
-		db.Close()
-		return nil, err
+		// Close returns the share's connection too: a connection left out
+		// of the pool would keep the DuckDB database open.
+		return nil, errors.Join(err, e.Close())
 	}
 	return e, nil
 }
@@ -449,13 +449,13 @@ func (e *Engine) DB() *sql.DB { return e.db }
 
 // Close ends the session.
 func (e *Engine) Close() error {
+	var err error
 	if e.share != nil {
-		if err := e.share.conn.Close(); err != nil {
-			e.db.Close()
-			return fmt.Errorf("close duckdb: %w", err)
+		if cerr := e.share.conn.Close(); cerr != nil {
+			err = fmt.Errorf("close duckdb: %w", cerr)
 		}
 	}
-	return e.db.Close()
+	return errors.Join(err, e.db.Close())
 }
 
 // Ident quotes an SQL identifier.

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Statement traces: with Options.Trace, every statement DuckDB runs is
@@ -118,6 +119,9 @@ func (r *traceRows) Close() error {
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) { // not in the middle of a character
+			n--
+		}
 		s = s[:n] + "…"
 	}
 	return s

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -58,5 +59,22 @@ func TestTraceClosesDatabase(t *testing.T) {
 		conn.Close()
 		c.Close()
 		t.Error("the DuckDB database is still open after the traced sql.DB was closed")
+	}
+}
+
+// A shortened statement never ends in half a character.
+func TestOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"SELECT\n   1", 300, "SELECT 1"},
+		{"SELECT 'ação'", 11, "SELECT 'aç…"},
+		{"SELECT 'ação'", 10, "SELECT 'a…"},
+	} {
+		if got := oneLine(tc.in, tc.n); got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("oneLine(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
 	}
 }
