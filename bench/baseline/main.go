@@ -82,7 +82,8 @@ func csv2parquet(src, out string) error {
 
 // models runs every model's SQL as CREATE TABLE in model order on the
 // published Bronze, then writes each table to Parquet: the same work as
-// `nexus transform` with no manifests, fingerprints or partitions.
+// `nexus transform` with no manifests, fingerprints or partitions, written
+// with the same Parquet settings (transform.ParquetWrite).
 func models(lakeDir, out string) error {
 	ctx := context.Background()
 	eng, err := openEngine(ctx, lakeDir)
@@ -115,8 +116,8 @@ func models(lakeDir, out string) error {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY %s.%s TO %s (FORMAT parquet, COMPRESSION zstd)", m.Layer, m.Table,
-			lit(filepath.Join(out, name+".parquet")))); err != nil {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY %s.%s TO %s (%s)", m.Layer, m.Table,
+			lit(filepath.Join(out, name+".parquet")), transform.ParquetWrite)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}

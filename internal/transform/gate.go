@@ -106,7 +106,7 @@ func (x *executor) copyQuarantine(ctx context.Context, annotated, file string) e
 	stmt := fmt.Sprintf("COPY (SELECT * EXCLUDE (%[1]s), %[1]s AS %[2]s, %[3]s AS %[4]s, %[5]s::TIMESTAMPTZ AS %[6]s FROM (%[7]s)) TO %[8]s (%[9]s)",
 		quality.FailuresColumn, QColFailures, engine.Literal(x.opts.RunID), QColRunID,
 		engine.Literal(time.Now().UTC().Format(time.RFC3339Nano)), QColQuarantinedAt,
-		quality.QuarantineSQL(annotated), engine.Literal(file), parquetWrite)
+		quality.QuarantineSQL(annotated), engine.Literal(file), ParquetWrite)
 	_, err := x.eng.DB().ExecContext(ctx, stmt)
 	return err
 }

@@ -756,7 +756,7 @@ func (x *executor) mergeQuarantine(ctx context.Context, m *Model, p *incPlan, ch
 			return fail(err)
 		}
 		stmt := fmt.Sprintf("COPY (SELECT * FROM %s UNION ALL BY NAME SELECT * FROM read_parquet(%s)) TO %s (%s)",
-			tmp, engine.Literal(file), engine.Literal(file+".merged"), parquetWrite)
+			tmp, engine.Literal(file), engine.Literal(file+".merged"), ParquetWrite)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fail(err)
 		}
@@ -804,7 +804,7 @@ func (x *executor) writeDelta(ctx context.Context, st *lake.Staging, base int64,
                 GROUP BY __nexus_r)
           WHERE __nexus_n <> 0)
 ) TO %[4]s (%[5]s)`,
-		oldRows, newRows, changeColumn, engine.Literal(file), parquetWrite)
+		oldRows, newRows, changeColumn, engine.Literal(file), ParquetWrite)
 	if _, err := x.eng.DB().ExecContext(ctx, stmt); err != nil {
 		return nil, "", fmt.Errorf("write delta: %w", err)
 	}

@@ -19,12 +19,12 @@ import (
 	"github.com/keystone/nexus/internal/quality"
 )
 
-// parquetWrite are the COPY options of every Parquet file a model build
-// writes. ZSTD at level 1, not DuckDB's default 3: on gold.fact_sales at
+// ParquetWrite are the COPY options of every Parquet file a model build
+// writes (bench/baseline's bare script writes with them too). ZSTD at level 1, not DuckDB's default 3: on gold.fact_sales at
 // scale 1, writes took 35% less time (156 against 214 ms for one file, 261
 // against 394 ms for its month partitions) for files within 1% of the size;
 // reading is as fast (ZSTD decompresses at the same speed at any level).
-const parquetWrite = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+const ParquetWrite = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 // modelFormat changes when the way models are materialized changes, so a new
 // binary rebuilds instead of trusting old outputs.
@@ -379,7 +379,7 @@ func rowAccounting(m *Model, built, missing int64, observed string) quality.Resu
 // starts on the first line of the statement, so DuckDB's "LINE n" is the
 // model body's line n.
 func (x *executor) write(ctx context.Context, m *Model, dir, body string) ([]string, error) {
-	opts := parquetWrite + ", ROW_GROUP_SIZE 122880"
+	opts := ParquetWrite + ", ROW_GROUP_SIZE 122880"
 	var stmt string
 	var partCols []string
 	if m.PartitionBy != "" {
