@@ -134,6 +134,19 @@ func Run(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, opts 
 		}
 	}
 	x := &executor{lk: lk, eng: eng, g: g, opts: opts}
+	if x.wide(todo) {
+		// A sizing error costs speed, not results: the build goes on.
+		restore, err := eng.Wide(ctx)
+		if err != nil {
+			opts.Logger.Warn("duckdb threads not resized", "err", err)
+		} else {
+			defer func() {
+				if err := restore(); err != nil {
+					opts.Logger.Warn("duckdb threads not resized", "err", err)
+				}
+			}()
+		}
+	}
 	results := x.schedule(ctx, todo)
 	return Result{RunID: opts.RunID, Models: results}, ctx.Err()
 }
@@ -143,6 +156,23 @@ type executor struct {
 	eng  *engine.Engine
 	g    *Graph
 	opts Options
+}
+
+// wide says whether the run builds its models in full, few large
+// statements that want every core (engine.Wide): with --full-refresh or on
+// a lake where none of them is published yet. Otherwise most are built
+// incrementally, many small statements, faster with one thread each.
+func (x *executor) wide(todo []string) bool {
+	if x.opts.FullRefresh {
+		return true
+	}
+	for _, n := range todo {
+		m := x.g.Models[n]
+		if x.lk.Intact(m.Layer, m.Table) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // schedule runs models as soon as their inputs are done, up to Workers at a
@@ -184,19 +214,9 @@ func (x *executor) schedule(ctx context.Context, todo []string) []ModelResult {
 					Err: fmt.Errorf("model %s: skipped because its input %s failed", name, failedInput)}
 			} else {
 				sem <- struct{}{}
-				// A sizing error costs speed, not results: the build goes on.
-				release, err := x.eng.Busy(ctx)
-				if err != nil {
-					x.opts.Logger.Warn("duckdb threads not resized", "model", name, "err", err)
-				}
 				start := time.Now()
 				r = x.build(ctx, x.g.Models[name])
 				r.Duration = time.Since(start)
-				if release != nil {
-					if err := release(); err != nil {
-						x.opts.Logger.Warn("duckdb threads not resized", "model", name, "err", err)
-					}
-				}
 				<-sem
 			}
 			mu.Lock()
