@@ -325,3 +325,30 @@ func TestLineageGolden(t *testing.T) {
 		t.Errorf("lineage differs from %s:\n%s", path, sb.String())
 	}
 }
+
+// A run builds wide (every core to DuckDB) when its models are built in
+// full: on a lake with none of them published, or with --full-refresh; not
+// when they are published (most build incrementally).
+func TestWideRuns(t *testing.T) {
+	t.Parallel()
+	built, _, g, _ := buildFixture(t, "")
+	fresh, err := lake.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		lk   *lake.Lake
+		full bool
+		want bool
+	}{
+		{"nothing published", fresh, false, true},
+		{"published", built, false, false},
+		{"published, --full-refresh", built, true, true},
+	} {
+		x := &executor{lk: tc.lk, g: g, opts: Options{FullRefresh: tc.full}}
+		if got := x.wide(g.Order); got != tc.want {
+			t.Errorf("%s: wide = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
