@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
-	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/s3test"
@@ -70,13 +68,7 @@ func TestWorkerRedoesBatchAfterConcurrentCommit(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			rec := func(off int64, id string) *kgo.Record {
-				v, err := proto.Marshal(order(func(o *nexusv1.Order) { o.EventId, o.OrderId = id, id }))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: off, Value: v}
-			}
+			rec := func(off int64, id string) *kgo.Record { return orderRecord(t, off, id) }
 			ctx := context.Background()
 			if err := w.commit(ctx, []*kgo.Record{rec(0, "a"), rec(1, "b")}); err != nil {
 				t.Fatal(err)

@@ -142,13 +142,7 @@ func TestWorkerFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	rec := func(off int64, id string) *kgo.Record {
-		v, err := proto.Marshal(order(func(o *nexusv1.Order) { o.EventId, o.OrderId = id, id }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: off, Value: v}
-	}
+	rec := func(off int64, id string) *kgo.Record { return orderRecord(t, off, id) }
 	ctx := context.Background()
 	if err := w.commit(ctx, []*kgo.Record{rec(0, "a"), rec(1, "b")}); err != nil {
 		t.Fatal(err)
@@ -349,4 +343,15 @@ func TestFreshnessProbe(t *testing.T) {
 	if r.Err != nil || r.Waiting != 0 || r.Visible != batches || r.Max < r.P50 {
 		t.Fatalf("%+v, %d batches", r, batches)
 	}
+}
+
+// orderRecord is the Kafka record of an order event with event and order id
+// id, at offset off of olist.orders' partition 0.
+func orderRecord(t *testing.T, off int64, id string) *kgo.Record {
+	t.Helper()
+	v, err := proto.Marshal(order(func(o *nexusv1.Order) { o.EventId, o.OrderId = id, id }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: off, Value: v}
 }
