@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,6 +41,31 @@ func findChromium(t *testing.T) string {
 	}
 	t.Skip("Chromium not found (install Debian's chromium, or set NEXUS_CHROMIUM); skipping the browser test")
 	return ""
+}
+
+// page drives a browser tab of a test against a served lake: run does the
+// steps, eval returns a script's value; a failure stops the test with the
+// server's stderr (run) or the script's error (eval).
+type page struct {
+	t      *testing.T
+	ctx    context.Context
+	stderr *bytes.Buffer
+}
+
+func (p page) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %v\nserver stderr:\n%s", what, err, p.stderr.String())
+	}
+}
+
+func (p page) eval(what, expr string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+	return v
 }
 
 func browser(t *testing.T, execPath string) (context.Context, context.CancelFunc) {
@@ -266,12 +292,7 @@ func TestDashboardBrowser(t *testing.T) {
 
 	ctx, cancel := browser(t, chromium)
 	defer cancel()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\nserver stderr:\n%s", what, err, errb.String())
-		}
-	}
+	run := page{t, ctx, errb}.run
 	value := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, a)

@@ -219,20 +219,8 @@ func TestRunsPageBrowser(t *testing.T) {
 	srv := startServe(t, lakeDir)
 	ctx, cancel := browser(t, chromium)
 	defer cancel()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\nserver stderr:\n%s", what, err, srv.errb.String())
-		}
-	}
-	eval := func(what, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
-	}
+	pg := page{t, ctx, &srv.errb}
+	run, eval := pg.run, pg.eval
 	screenshot := func(name string) { t.Helper(); takeScreenshot(t, ctx, name) }
 
 	run("open the Runs page without a run store", chromedp.Navigate(srv.base+"/runs"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="none"]`)))
