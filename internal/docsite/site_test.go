@@ -16,7 +16,7 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/olist"
-	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/pipeline/pipelinetest"
 )
 
 // badOrderItem is an item of an order that does not exist: the Silver gate
@@ -41,31 +41,19 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	src := filepath.Join(dir, "source")
-	if _, err := olist.Generate(ctx, src, olist.GenOptions{Scale: 0.02, Seed: 1}); err != nil {
-		return 0, err
-	}
-	f, err := os.OpenFile(filepath.Join(src, "olist_order_items_dataset.csv"), os.O_APPEND|os.O_WRONLY, 0)
+	lk, err := pipelinetest.Build(context.Background(), dir, olist.GenOptions{Scale: 0.02, Seed: 1}, func(src string) error {
+		f, err := os.OpenFile(filepath.Join(src, "olist_order_items_dataset.csv"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteString(badOrderItem + "\n"); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
 	if err != nil {
 		return 0, err
-	}
-	if _, err := f.WriteString(badOrderItem + "\n"); err != nil {
-		return 0, err
-	}
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	lk, err := lake.Open(filepath.Join(dir, "lake"))
-	if err != nil {
-		return 0, err
-	}
-	sum, err := pipeline.Run(ctx, lk, pipeline.Options{SourceDir: src, Engine: engine.Options{MemoryLimit: "1GB"}})
-	if err != nil {
-		return 0, err
-	}
-	if err := sum.Err(); err != nil {
-		return 0, fmt.Errorf("pipeline run: %w", err)
 	}
 	testLake = lk.Root
 	return m.Run(), nil

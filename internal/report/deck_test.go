@@ -19,21 +19,15 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/pipeline/pipelinetest"
 )
 
 // buildTestLake generates a small Olist data set and runs the pipeline on it.
 func buildTestLake(t *testing.T) (*lake.Lake, *engine.Engine) {
 	t.Helper()
 	ctx := context.Background()
-	src := t.TempDir()
-	if _, err := olist.Generate(ctx, src, olist.GenOptions{Scale: 0.02, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	lk, err := lake.Open(t.TempDir())
+	lk, err := pipelinetest.Build(ctx, t.TempDir(), olist.GenOptions{Scale: 0.02, Seed: 1}, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pipeline.Run(ctx, lk, pipeline.Options{SourceDir: src}); err != nil {
 		t.Fatal(err)
 	}
 	eng, err := engine.Open(ctx, lk, engine.Options{Threads: 2})

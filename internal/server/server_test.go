@@ -22,6 +22,7 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/pipeline/pipelinetest"
 )
 
 // The lake of the tests: generated at scale 0.02 and run through the whole
@@ -48,21 +49,10 @@ func setup(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	src := filepath.Join(dir, "source")
-	testSource = src
-	if _, err := olist.Generate(ctx, src, olist.GenOptions{Scale: 0.02, Seed: 1}); err != nil {
-		return 0, err
-	}
-	testLake, err = lake.Open(filepath.Join(dir, "lake"))
+	testSource = filepath.Join(dir, "source")
+	testLake, err = pipelinetest.Build(ctx, dir, olist.GenOptions{Scale: 0.02, Seed: 1}, nil)
 	if err != nil {
 		return 0, err
-	}
-	sum, err := pipeline.Run(ctx, testLake, pipeline.Options{SourceDir: src, Engine: engine.Options{MemoryLimit: "1GB"}})
-	if err != nil {
-		return 0, err
-	}
-	if err := sum.Err(); err != nil {
-		return 0, fmt.Errorf("pipeline run: %w", err)
 	}
 	testEng, err = engine.Open(ctx, testLake, engine.Options{MemoryLimit: "1GB", Conns: 4})
 	if err != nil {
