@@ -349,11 +349,7 @@ func commandsTable(cmds []Command) string {
 	var b strings.Builder
 	b.WriteString("| command | what it does | drawn in | packages its file uses |\n|---|---|---|---|\n")
 	for _, c := range cmds {
-		pk := make([]string, len(c.Packages))
-		for i, p := range c.Packages {
-			pk[i] = "`" + p + "`"
-		}
-		fmt.Fprintf(&b, "| `nexus %s` | %s | `%s` | %s |\n", c.Name, cell(c.Short), StageOf(c), strings.Join(pk, ", "))
+		fmt.Fprintf(&b, "| `nexus %s` | %s | `%s` | %s |\n", c.Name, cell(c.Short), StageOf(c), strings.Join(codes(c.Packages), ", "))
 	}
 	return b.String()
 }
@@ -362,11 +358,7 @@ func packagesTable(pkgs []Package) string {
 	var b strings.Builder
 	b.WriteString("| package | what it owns | imports |\n|---|---|---|\n")
 	for _, p := range pkgs {
-		imp := make([]string, len(p.Imports))
-		for i, x := range p.Imports {
-			imp[i] = "`" + x + "`"
-		}
-		fmt.Fprintf(&b, "| `internal/%s` | %s | %s |\n", p.Path, cell(p.Doc), strings.Join(imp, ", "))
+		fmt.Fprintf(&b, "| `internal/%s` | %s | %s |\n", p.Path, cell(p.Doc), strings.Join(codes(p.Imports), ", "))
 	}
 	return b.String()
 }

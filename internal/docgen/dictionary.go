@@ -123,15 +123,21 @@ func modelFile(m *transform.Model) string {
 	return m.Path
 }
 
+// codes writes each name as Markdown code.
+func codes(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "`" + n + "`"
+	}
+	return out
+}
+
 // keyText is the grain of a model: its key columns.
 func keyText(m *transform.Model) string {
 	if len(m.Key) == 0 {
 		return "row (no key)"
 	}
-	cols := make([]string, len(m.Key))
-	for i, k := range m.Key {
-		cols[i] = "`" + k + "`"
-	}
+	cols := codes(m.Key)
 	if len(cols) == 1 {
 		return cols[0]
 	}
