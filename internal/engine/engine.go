@@ -49,15 +49,16 @@ type Engine struct {
 	share   *threadShare // nil when the threads are fixed
 }
 
-// threadShare resizes DuckDB's thread pool for wide work (see Wide). The pool is global to the database: one SET on a connection
-// of its own resizes it for every connection.
+// threadShare resizes DuckDB's thread pool for wide work (see Wide). The
+// pool is global to the database: a SET on any connection resizes it for
+// every connection.
 type threadShare struct {
 	mu     sync.Mutex
+	db     *sql.DB
 	cores  int
 	narrow int // the size when nothing is wide: defaultThreads
 	wide   int // callers of Wide not restored yet
 	set    int
-	conn   *sql.Conn
 }
 
 // Open starts DuckDB and registers the lake's published tables. With a nil
@@ -83,8 +84,8 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	}
 	var settings []string
 	if !auto {
-		// With automatic threads the share's own connection sets them once:
-		// a connection the pool opens later must not reset them.
+		// With automatic threads they are set once for the database: a
+		// connection the pool opens later must not reset them.
 		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
 	}
 	settings = append(settings,
@@ -114,26 +115,16 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	}
 	db := sql.OpenDB(conn)
 	// Few connections: DuckDB parallelises each query itself; more than one
-	// only lets independent statements overlap. Automatic threads hold one
-	// more, out of the pool, to resize DuckDB's while statements run.
-	pool := opts.Conns
-	if auto {
-		pool++
-	}
-	db.SetMaxOpenConns(pool)
-	db.SetMaxIdleConns(pool)
+	// only lets independent statements overlap.
+	db.SetMaxOpenConns(opts.Conns)
+	db.SetMaxIdleConns(opts.Conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	e := &Engine{db: db, lake: lk, damaged: map[string][]lake.Finding{}}
 	if auto {
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open duckdb: %w", err)
-		}
-		e.share = &threadShare{cores: cores, narrow: opts.Threads, conn: conn}
+		e.share = &threadShare{db: db, cores: cores, narrow: opts.Threads}
 		if err := e.share.resize(ctx, opts.Threads); err != nil {
 			return nil, errors.Join(err, e.Close())
 		}
@@ -142,8 +133,6 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 		return e, nil
 	}
 	if err := e.Refresh(ctx); err != nil {
-		// Close returns the share's connection too: a connection left out
-		// of the pool would keep the DuckDB database open.
 		return nil, errors.Join(err, e.Close())
 	}
 	return e, nil
@@ -158,7 +147,8 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 // thread per connection, the default. Resizing the pool per model cost
 // more than it saved: every resize starts or stops DuckDB threads, whose
 // memory is faulted in again (twice the kernel time of a fixed pool). With
-// fixed threads Wide does nothing.
+// fixed threads Wide does nothing. The resize takes a connection of the
+// pool: call it with no statement of the caller's open.
 func (e *Engine) Wide(ctx context.Context) (restore func() error, err error) {
 	s := e.share
 	if s == nil {
@@ -189,7 +179,7 @@ func (s *threadShare) resize(ctx context.Context, n int) error {
 	if n == s.set {
 		return nil
 	}
-	if _, err := s.conn.ExecContext(ctx, fmt.Sprintf("SET threads = %d", n)); err != nil {
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", n)); err != nil {
 		return fmt.Errorf("duckdb threads = %d: %w", n, err)
 	}
 	s.set = n
@@ -455,15 +445,7 @@ func (e *Engine) Tables() []*lake.Manifest {
 func (e *Engine) DB() *sql.DB { return e.db }
 
 // Close ends the session.
-func (e *Engine) Close() error {
-	var err error
-	if e.share != nil {
-		if cerr := e.share.conn.Close(); cerr != nil {
-			err = fmt.Errorf("close duckdb: %w", cerr)
-		}
-	}
-	return errors.Join(err, e.db.Close())
-}
+func (e *Engine) Close() error { return e.db.Close() }
 
 // Ident quotes an SQL identifier.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
