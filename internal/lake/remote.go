@@ -207,7 +207,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 			return nil, fmt.Errorf("cache %s: %w", cache, err)
 		}
 	}
-	sweepMirrors(filepath.Join(cache, "mirrors"), 24*time.Hour)
+	sweepMirrors(filepath.Join(cache, "mirrors"), mirrorGrace)
 	// One mirror per handle: processes never share a mirror's metadata.
 	mirror, err := os.MkdirTemp(filepath.Join(cache, "mirrors"), "lake-")
 	if err != nil {
@@ -242,6 +242,12 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	}
 	return r, nil
 }
+
+// mirrorGrace: a mirror that no handle holds is removed by the next open
+// once this old. Its lock is what tells a live mirror; the grace only
+// covers the instant between a mirror's creation and its lock (a command
+// killed midway, or cut off by a closed pipe, leaves its mirror behind).
+const mirrorGrace = 10 * time.Minute
 
 // mirrorLockSuffix names a mirror's lock file, beside it: a handle holds
 // it shared while it lives.
