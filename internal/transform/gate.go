@@ -66,7 +66,9 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quali
 		return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
 	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "annotate", "ms", time.Since(t0).Milliseconds())
+	t0 = time.Now()
 	results, err := g.Evaluate(ctx, quality.EvalOptions{Key: m.Key})
+	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "evaluate", "ms", time.Since(t0).Milliseconds())
 	if err != nil {
 		g.Close()
 		return nil, results, fmt.Errorf("model %s: %w", m.Name, err)

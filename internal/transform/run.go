@@ -303,13 +303,12 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 
 	body := m.Compiled()
 	// Phase timings at debug level: where a build's time goes.
-	phase, t0 := func(name string, since time.Time) {
+	phase := func(name string, since time.Time) {
 		x.opts.Logger.Debug("model phase", "model", m.Name, "phase", name, "ms", time.Since(since).Milliseconds())
-	}, time.Now()
+	}
 	var gate *quality.Gate
 	if suite != nil {
 		g, checks, err := x.gate(ctx, m, suite)
-		phase("gate", t0)
 		res.Checks = checks
 		if err != nil {
 			return fail(err)
