@@ -96,7 +96,7 @@ be set in ./nexus.yaml (keys: ` + strings.Join(config.Keys(), ", ") + `).`,
 		},
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./nexus.yaml when present)")
-	root.PersistentFlags().StringVar(&a.lakeDir, "lake", "", "lake root directory (default \"lake\")")
+	root.PersistentFlags().StringVar(&a.lakeDir, "lake", "", "the lake: a directory, or s3://bucket/prefix (default \"lake\")")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.remote.S3.Endpoint, "s3-endpoint", "", "with --lake s3://…: the URL of an S3-compatible server (path-style addressing); default AWS")
 	root.PersistentFlags().StringVar(&a.remote.S3.Region, "s3-region", "", "with --lake s3://…: the AWS region (default: the AWS configuration's)")
