@@ -288,6 +288,9 @@ type Manifest struct {
 	// Delta says what changed since the version it was built on, so that
 	// the tables downstream can rebuild only what depends on the change.
 	Delta *Delta `json:"delta,omitempty"`
+	// BuildTime is how long the model's build of this version took: the
+	// next run schedules the longest chains of models first with it.
+	BuildTime time.Duration `json:"build_ns,omitempty"`
 }
 
 // Delta is what changed between a table version and the version Base it was

@@ -845,7 +845,7 @@ func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest,
 // filtered to the keys to rebuild, the gate judges those rows (row-level
 // checks) and the whole merged table (table-level checks), and the new
 // version is the published one with those keys' rows replaced.
-func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite, p *incPlan, res ModelResult, inputs []lake.Input, fp, code string) ModelResult {
+func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite, p *incPlan, res ModelResult, inputs []lake.Input, fp, code string, started time.Time) ModelResult {
 	fail := func(err error) ModelResult {
 		res.Status, res.Err = StatusFailed, err
 		x.opts.Logger.Info("model failed", "model", m.Name, "err", err)
@@ -960,7 +960,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	partCols := p.prev.PartitionBy
 	man, err := st.Publish(lake.Manifest{
 		Schema: out.schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
-		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks, prior),
+		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks, prior), BuildTime: time.Since(started),
 	}, out.rows)
 	if err != nil {
 		return fail(err)

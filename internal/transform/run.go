@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
@@ -177,54 +177,89 @@ func (x *executor) wide(todo []string) bool {
 
 // schedule runs models as soon as their inputs are done, up to Workers at a
 // time: independent models (the Silver tables, the Gold dimensions) overlap.
+// When several are ready and a worker is free, the one heading the longest
+// chain of work still to do goes first (the critical path), so that the
+// chain ending in the marts does not wait behind models nothing waits for.
 func (x *executor) schedule(ctx context.Context, todo []string) []ModelResult {
+	return schedule(x.g, todo, x.opts.Workers, x.priorities(todo), func(name string) ModelResult {
+		return x.build(ctx, x.g.Models[name])
+	})
+}
+
+// schedule builds todo (a part of g, in g's order) with build, up to workers
+// at a time, highest priority first among the models whose inputs are done.
+func schedule(g *Graph, todo []string, workers int, prio map[string]time.Duration, build func(string) ModelResult) []ModelResult {
 	inRun := map[string]bool{}
 	for _, n := range todo {
 		inRun[n] = true
 	}
-	results := make(map[string]ModelResult, len(todo))
-	var mu sync.Mutex
-	done := map[string]chan struct{}{}
+	waiting := map[string]int{} // inputs of the run not done yet
+	children := map[string][]string{}
 	for _, n := range todo {
-		done[n] = make(chan struct{})
+		for _, p := range g.Parents[n] {
+			if inRun[p] {
+				waiting[n]++
+				children[p] = append(children[p], n)
+			}
+		}
 	}
-	sem := make(chan struct{}, x.opts.Workers)
-	var wg sync.WaitGroup
-	for _, name := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[name])
-			var failedInput string
-			for _, p := range x.g.Parents[name] {
-				if !inRun[p] {
-					continue
+	results := make(map[string]ModelResult, len(todo))
+	var ready []string
+	for _, n := range todo {
+		if waiting[n] == 0 {
+			ready = append(ready, n)
+		}
+	}
+	type built struct {
+		name string
+		res  ModelResult
+	}
+	finished := make(chan built)
+	running := 0
+	// settle records a result and readies the children whose inputs are
+	// all done; a child of a failed or skipped model is skipped at once.
+	var settle func(name string, r ModelResult)
+	settle = func(name string, r ModelResult) {
+		results[name] = r
+		for _, c := range children[name] {
+			if r.Status == StatusFailed || r.Status == StatusSkipped {
+				if _, done := results[c]; !done {
+					waiting[c] = -1 // never ready: skipped below
+					settle(c, ModelResult{Model: c, Status: StatusSkipped,
+						Err: fmt.Errorf("model %s: skipped because its input %s failed", c, name)})
 				}
-				<-done[p]
-				mu.Lock()
-				st := results[p].Status
-				mu.Unlock()
-				if st == StatusFailed || st == StatusSkipped {
-					failedInput = p
+				continue
+			}
+			if waiting[c] > 0 {
+				waiting[c]--
+				if waiting[c] == 0 {
+					ready = append(ready, c)
 				}
 			}
-			var r ModelResult
-			if failedInput != "" {
-				r = ModelResult{Model: name, Status: StatusSkipped,
-					Err: fmt.Errorf("model %s: skipped because its input %s failed", name, failedInput)}
-			} else {
-				sem <- struct{}{}
+		}
+	}
+	for len(results) < len(todo) {
+		for running < workers && len(ready) > 0 {
+			best := 0
+			for i, n := range ready {
+				if prio[n] > prio[ready[best]] {
+					best = i
+				}
+			}
+			name := ready[best]
+			ready = slices.Delete(ready, best, best+1)
+			running++
+			go func() {
 				start := time.Now()
-				r = x.build(ctx, x.g.Models[name])
+				r := build(name)
 				r.Duration = time.Since(start)
-				<-sem
-			}
-			mu.Lock()
-			results[name] = r
-			mu.Unlock()
-		}()
+				finished <- built{name, r}
+			}()
+		}
+		b := <-finished
+		running--
+		settle(b.name, b.res)
 	}
-	wg.Wait()
 	out := make([]ModelResult, 0, len(todo))
 	for _, n := range todo {
 		out = append(out, results[n])
@@ -232,7 +267,61 @@ func (x *executor) schedule(ctx context.Context, todo []string) []ModelResult {
 	return out
 }
 
+// priorities gives each model of the run the work on its longest chain to
+// the end of the run (criticalPath), with its published version's build
+// time as its own: the best guess of the next build.
+func (x *executor) priorities(todo []string) map[string]time.Duration {
+	own := map[string]time.Duration{}
+	for _, n := range todo {
+		m := x.g.Models[n]
+		if man, err := x.lk.Manifest(m.Layer, m.Table); err == nil && man.BuildTime > 0 {
+			own[n] = man.BuildTime
+		}
+	}
+	return criticalPath(x.g, todo, own)
+}
+
+// criticalPath gives each model of todo its own build time plus the largest
+// priority of its children in todo. A model without a time (never built, or
+// built before times were kept) counts as the median of the others.
+func criticalPath(g *Graph, todo []string, own map[string]time.Duration) map[string]time.Duration {
+	inRun := map[string]bool{}
+	var known []time.Duration
+	for _, n := range todo {
+		inRun[n] = true
+		if d, ok := own[n]; ok {
+			known = append(known, d)
+		}
+	}
+	guess := time.Second
+	if len(known) > 0 {
+		slices.Sort(known)
+		guess = known[len(known)/2]
+	}
+	prio := map[string]time.Duration{}
+	// g.Order lists parents first: walked backwards, children come first.
+	for i := len(g.Order) - 1; i >= 0; i-- {
+		n := g.Order[i]
+		if !inRun[n] {
+			continue
+		}
+		w, ok := own[n]
+		if !ok {
+			w = guess
+		}
+		var longest time.Duration
+		for _, c := range g.Children(n) {
+			if inRun[c] && prio[c] > longest {
+				longest = prio[c]
+			}
+		}
+		prio[n] = w + longest
+	}
+	return prio
+}
+
 func (x *executor) build(ctx context.Context, m *Model) ModelResult {
+	started := time.Now()
 	res := ModelResult{Model: m.Name}
 	fail := func(err error) ModelResult {
 		res.Status, res.Err = StatusFailed, err
@@ -294,7 +383,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	}
 	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "plan", "ms", time.Since(tp).Milliseconds())
 	if plan != nil {
-		return x.buildInc(ctx, m, suite, plan, res, inputs, fp, code)
+		return x.buildInc(ctx, m, suite, plan, res, inputs, fp, code, started)
 	}
 	if m.Incremental != "" {
 		res.FullReason = why
@@ -356,7 +445,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	delta := x.diffDelta(ctx, m, prev, code, st, rows, len(partCols) > 0)
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
-		Code: code, Delta: delta, Stats: checkStats(suite, res.Checks, nil),
+		Code: code, Delta: delta, Stats: checkStats(suite, res.Checks, nil), BuildTime: time.Since(started),
 	}, rows)
 	if err != nil {
 		return fail(err)
