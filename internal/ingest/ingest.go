@@ -316,18 +316,25 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	// The source is only read: closing it cannot lose data, and the outcome
 	// is already decided by the time it is closed.
 	defer f.Close()
-	in, err := lake.FingerprintReader(fileReader{ctx: ctx, r: f})
-	if err != nil {
-		return fail(readErr(path, err))
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fail(fileErr(path, "%v", err))
-	}
-	in.Name = filepath.Base(path)
-	res.InputBytes = in.Size
-	fp := tableFingerprint(in, t, opts.OnDrift)
 	// A damaged Bronze version is re-ingested, not trusted.
 	prev := lk.Intact(lake.Bronze, t.Name)
+	var in lake.Input
+	if prev != nil && !opts.Force && len(prev.Inputs) == 1 && unchangedByStat(prev.Inputs[0], filepath.Base(path), info) {
+		// Not written to since it was ingested: its recorded hash stands.
+		in = prev.Inputs[0]
+	} else {
+		hashed := time.Now()
+		if in, err = lake.FingerprintReader(fileReader{ctx: ctx, r: f}); err != nil {
+			return fail(readErr(path, err))
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fail(fileErr(path, "%v", err))
+		}
+		in.Name = filepath.Base(path)
+		in.ModTime = stableModTime(info, hashed)
+	}
+	res.InputBytes = in.Size
+	fp := tableFingerprint(in, t, opts.OnDrift)
 	upToDate := prev != nil && prev.Fingerprint == fp
 	if upToDate {
 		// Bronze is current only together with the quarantine of the same file.

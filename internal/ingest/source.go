@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 )
 
@@ -373,4 +375,27 @@ func clipNames(names []string) string {
 
 func normalizeHeader(s string) string {
 	return strings.ToLower(strings.TrimSpace(strings.TrimPrefix(s, "\ufeff")))
+}
+
+// statSlack is how far in the past a file's modification time must be when
+// it is hashed for the time to vouch for its content later: more than the
+// coarsest timestamp granularity of common file systems (FAT: 2 s), so
+// that a write after the hashing moves the time.
+const statSlack = 3 * time.Second
+
+// stableModTime is the ModTime to record for a file hashed from hashed on:
+// its modification time when older than statSlack, else 0 (read it again
+// next time).
+func stableModTime(info fs.FileInfo, hashed time.Time) int64 {
+	if mt := info.ModTime(); mt.Before(hashed.Add(-statSlack)) {
+		return mt.UnixNano()
+	}
+	return 0
+}
+
+// unchangedByStat says whether the file behind info is the input prev
+// hashed, by its name, size and modification time alone (as make and rsync
+// judge): no read of a file that has not been written to since.
+func unchangedByStat(prev lake.Input, name string, info fs.FileInfo) bool {
+	return prev.ModTime != 0 && prev.Name == name && prev.Size == info.Size() && prev.ModTime == info.ModTime().UnixNano()
 }

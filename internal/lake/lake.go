@@ -261,6 +261,11 @@ type Input struct {
 	// records quarantined.
 	Rows        int64 `json:"rows,omitempty"`
 	Quarantined int64 `json:"quarantined,omitempty"`
+	// ModTime is the file's modification time (Unix ns) when it was hashed,
+	// kept only when it was already well in the past then: a file of the
+	// same size and ModTime since has not been written to, and the next
+	// ingest need not read it again. 0 = read it.
+	ModTime int64 `json:"mtime_ns,omitempty"`
 }
 
 // Manifest describes one immutable version of a table. Readers read only the
