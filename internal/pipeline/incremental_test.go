@@ -292,9 +292,39 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 		}
 	}
 	appendLine(t, src, drops[4], "olist_order_reviews_dataset.csv", rhdr, strings.Join(r, ","))
+	// A payment that arrives two drops before its order: quarantined as an
+	// orphan, then published once the order exists (a value that appeared
+	// in silver.orders releases it from the quarantine).
+	early := append([]string(nil), strings.Split(order, ",")...)
+	early[0] = `"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"`
+	appendLine(t, src, drops[2], "olist_order_payments_dataset.csv", hdr, `eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee,1,voucher,1,12.34`)
+	appendLine(t, src, drops[4], "olist_orders_dataset.csv", ohdr, strings.Join(early, ","))
 	// An item repeated exactly in a later drop.
 	ihdr, item := firstRecord(t, src, drops[0], "olist_order_items_dataset.csv")
 	appendLine(t, src, drops[5], "olist_order_items_dataset.csv", ihdr, item)
+	// An item whose product arrives two drops later: quarantined, then
+	// published once silver.products has it. silver.order_items reads
+	// products only in its gate, so only the product's arrival can release
+	// it.
+	phdr, product := firstRecord(t, src, drops[0], "olist_products_dataset.csv")
+	pf := strings.Split(product, ",")
+	pf[0] = `"dddddddddddddddddddddddddddddddd"`
+	// On an order of 2017, which no later drop touches.
+	raw, err := os.ReadFile(filepath.Join(src, drops[0], "olist_order_items_dataset.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old2017 string
+	for _, l := range strings.Split(string(raw), "\n")[1:] {
+		if strings.Contains(l, ",2017-0") && l != item {
+			old2017 = l
+			break
+		}
+	}
+	early2 := strings.Split(old2017, ",")
+	early2[1], early2[2] = "7", pf[0]
+	appendLine(t, src, drops[2], "olist_order_items_dataset.csv", ihdr, strings.Join(early2, ","))
+	appendLine(t, src, drops[4], "olist_products_dataset.csv", phdr, strings.Join(pf, ","))
 
 	inc := applyDrops(t, src, drops)
 	full := t.TempDir()
@@ -310,17 +340,28 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	var orphan, reviews int64
+	var orphan, reviews, released, stillQuarantined int64
 	var status string
 	err = eng.DB().QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM quarantine.silver_order_payments WHERE order_id = 'ffffffffffffffffffffffffffffffff'),
 		(SELECT count(*) FROM quarantine.silver_order_reviews WHERE review_id = '00000000000000000000000000000abc'),
-		(SELECT order_status FROM silver.orders WHERE order_id = ?)`, strings.Trim(f[0], `"`)).Scan(&orphan, &reviews, &status)
+		(SELECT order_status FROM silver.orders WHERE order_id = ?),
+		(SELECT count(*) FROM silver.order_payments WHERE order_id = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee'),
+		(SELECT count(*) FROM quarantine.silver_order_payments WHERE order_id = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee')
+		  + (SELECT count(*) FROM quarantine.silver_order_items WHERE product_id = 'dddddddddddddddddddddddddddddddd')
+		  + (SELECT count(*) FROM quarantine.gold_fact_sales WHERE product_id = 'dddddddddddddddddddddddddddddddd')`,
+		strings.Trim(f[0], `"`)).Scan(&orphan, &reviews, &status, &released, &stillQuarantined)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if orphan != 1 || reviews != 1 || status != "delivered" {
-		t.Errorf("orphan payment quarantined %d, undated review quarantined %d, order status %q (want 1, 1, delivered: the last line of the drop)", orphan, reviews, status)
+	var item7 int64
+	if err := eng.DB().QueryRowContext(ctx, `SELECT count(*) FROM gold.fact_sales WHERE product_id = 'dddddddddddddddddddddddddddddddd'`).Scan(&item7); err != nil {
+		t.Fatal(err)
+	}
+	if orphan != 1 || reviews != 1 || status != "delivered" || released != 1 || stillQuarantined != 0 || item7 != 1 {
+		t.Errorf("orphan payment quarantined %d, undated review quarantined %d, order status %q, early payment published %d, early rows still quarantined %d, "+
+			"item of the late product in gold.fact_sales %d (want 1, 1, delivered: the last line of the drop, 1, 0, 1)",
+			orphan, reviews, status, released, stillQuarantined, item7)
 	}
 }
 

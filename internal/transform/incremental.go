@@ -147,7 +147,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				return nil, in + " has no column " + lk.InputColumn, nil
 			}
 			changed := fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(lk.InputColumn), list)
-			own = append(own, ownCond{lk.Column, changed})
+			own = append(own, ownCond{col: lk.Column, changed: changed})
 		default:
 			// Only the gate reads this input. Table-level checks judge the
 			// whole merged table anyway; a foreign key changes its verdict
@@ -169,11 +169,17 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				if field == "" {
 					field = c.Column
 				}
-				changed := existenceChanges(field, list)
 				if layer == lake.Bronze { // its delta has new rows only
-					changed = fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(field), list)
+					own = append(own, ownCond{col: c.Column, changed: fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(field), list)})
+					continue
 				}
-				own = append(own, ownCond{c.Column, changed})
+				// A value that appeared in the target changes the verdict of
+				// rows that failed: for a quarantine rule they are all in the
+				// quarantine (a published row's value was in the target), so
+				// the published rows are not read for it; tables mostly grow,
+				// and the published rows are most of the reading.
+				own = append(own, ownCond{col: c.Column, changed: existenceChanges(field, list, "new"), quarantinedOnly: c.Quarantine()},
+					ownCond{col: c.Column, changed: existenceChanges(field, list, "old")})
 			}
 		}
 	}
@@ -276,9 +282,13 @@ func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string)
 	return files, ""
 }
 
-// ownCond selects the published rows whose column col is among the values
-// changed selects.
-type ownCond struct{ col, changed string }
+// ownCond selects the published (and quarantined) rows whose column col is
+// among the values changed selects; with quarantinedOnly, only quarantined
+// rows can be concerned.
+type ownCond struct {
+	col, changed    string
+	quarantinedOnly bool
+}
 
 // ownKeys selects the keys of the published rows (and quarantined ones)
 // that meet any of conds: one scan of each file set, however many inputs
@@ -287,22 +297,24 @@ func (x *executor) ownKeys(m *Model, p *incPlan, conds []ownCond) []string {
 	if len(conds) == 0 {
 		return nil
 	}
-	var ors []string
+	var pubOrs, allOrs []string
 	for _, c := range conds {
-		ors = append(ors, fmt.Sprintf("%s IN (%s)", engine.Ident(c.col), c.changed))
-	}
-	own := []*lake.Manifest{p.prev}
-	if p.prevQ != nil {
-		own = append(own, p.prevQ)
+		or := fmt.Sprintf("%s IN (%s)", engine.Ident(c.col), c.changed)
+		allOrs = append(allOrs, or)
+		if !c.quarantinedOnly {
+			pubOrs = append(pubOrs, or)
+		}
 	}
 	var parts []string
-	for _, om := range own {
-		if len(om.Files) == 0 {
-			continue
+	scan := func(om *lake.Manifest, ors []string) {
+		if om == nil || len(om.Files) == 0 || len(ors) == 0 {
+			return
 		}
 		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s",
 			engine.Ident(m.Incremental), fileList(x.lk, filePaths(om.Files)), strings.Join(ors, " OR ")))
 	}
+	scan(p.prev, pubOrs)
+	scan(p.prevQ, allOrs)
 	return parts
 }
 
@@ -310,11 +322,12 @@ func (x *executor) ownKeys(m *Model, p *incPlan, conds []ownCond) []string {
 // ('old') or after ('new') the change.
 const changeColumn = "_change"
 
-// existenceChanges selects the values of col that appeared or disappeared
-// in a delta: within one delta file, only old or only new rows.
-func existenceChanges(col, list string) string {
-	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = '__nexus_file') GROUP BY __nexus_file, %[1]s HAVING bool_and(%[3]s = 'old') OR bool_and(%[3]s = 'new')",
-		engine.Ident(col), list, changeColumn)
+// existenceChanges selects the values of col that appeared (side "new") or
+// disappeared (side "old") in a delta: within one delta file, only new or
+// only old rows.
+func existenceChanges(col, list, side string) string {
+	return fmt.Sprintf("SELECT %[1]s FROM read_parquet(%[2]s, union_by_name = true, filename = '__nexus_file') GROUP BY __nexus_file, %[1]s HAVING bool_and(%[3]s = %[4]s)",
+		engine.Ident(col), list, changeColumn, engine.Literal(side))
 }
 
 // priorCounts counts, for each row-level check, the rows of the table that
