@@ -293,6 +293,10 @@ type Manifest struct {
 	// Delta says what changed since the version it was built on, so that
 	// the tables downstream can rebuild only what depends on the change.
 	Delta *Delta `json:"delta,omitempty"`
+	// Totals are the exact totals of the additive aggregates its
+	// table-level checks take (quality.Totals, opaque here): the next
+	// incremental build judges them without reading the whole table.
+	Totals map[string]string `json:"totals,omitempty"`
 	// BuildTime is how long the model's build of this version took: the
 	// next run schedules the longest chains of models first with it.
 	BuildTime time.Duration `json:"build_ns,omitempty"`

@@ -474,4 +474,27 @@ func sameCheckStats(t *testing.T, inc, full string) {
 	if with < len(b)-1 {
 		t.Errorf("%d of %d Silver and Gold tables have check totals", with, len(b))
 	}
+	// The aggregate totals (table-level checks) of the incremental builds,
+	// each the previous total less the rows replaced plus the rows added,
+	// are exactly those a full build reads.
+	totals := func(root string) map[string]map[string]string {
+		out := map[string]map[string]string{}
+		for _, ts := range laketest.OpenRead(t, root).Tables() {
+			if m := ts.Manifest; m != nil && (m.Layer == lake.Silver || m.Layer == lake.Gold) {
+				out[ts.Name] = m.Totals
+			}
+		}
+		return out
+	}
+	ta, tb := totals(inc), totals(full)
+	kept := 0
+	for name, want := range tb {
+		kept += len(want)
+		if got := ta[name]; !maps.Equal(got, want) {
+			t.Errorf("%s: aggregate totals after the drops %v, full build %v", name, got, want)
+		}
+	}
+	if kept < 10 {
+		t.Errorf("%d aggregate totals kept over the Silver and Gold tables of the full build: the table-level checks should keep more", kept)
+	}
 }

@@ -30,7 +30,7 @@ import (
 // check id when it can be pinned to one check; for the shared row-level
 // queries use DiagnoseAnnotate.
 func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string) ([]Result, error) {
-	return evaluate(ctx, db, s, annotated, relation, built, keyCols, nil)
+	return evaluate(ctx, db, s, annotated, relation, built, keyCols, nil, nil, nil)
 }
 
 // RowCounts are the rows a row-level check judged and the rows that failed
@@ -41,7 +41,7 @@ type RowCounts struct{ Checked, Failed int64 }
 // table that the annotated rows do not replace (an incremental build). A
 // failed-row ratio is then judged on the table as it will be, the annotated
 // rows plus the prior ones, as a full build would judge it.
-func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string, prior map[string]RowCounts) ([]Result, error) {
+func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string, prior map[string]RowCounts, parts *Parts, totals Totals) ([]Result, error) {
 	results := make([]Result, len(s.Checks))
 	for i, c := range s.Checks {
 		results[i] = Result{
@@ -57,7 +57,7 @@ func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 			return nil, err
 		}
 	}
-	in := tableInput{relation: relation, built: built}
+	in := tableInput{relation: relation, built: built, parts: parts, totals: totals}
 	if built == "" {
 		in.built = relation
 	}
@@ -277,7 +277,7 @@ func whereClause(w string) string {
 
 func rowCountAgg(c Check, in tableInput) aggPlan {
 	var n, other int64
-	p := aggPlan{parts: []aggPart{{rel: in.relation, where: c.Where, exprs: []string{"count(*)"}}}, dest: []any{&n}}
+	p := aggPlan{parts: []aggPart{{rel: in.relation, where: c.Where, exprs: []string{"count(*)"}, additive: true}}, dest: []any{&n}}
 	if c.RelativeTo != "" {
 		p.parts = append(p.parts, aggPart{rel: TableRef(c.RelativeTo), exprs: []string{"count(*)"}})
 		p.dest = append(p.dest, &other)
@@ -482,7 +482,8 @@ func reconcileAgg(c Check, in tableInput) aggPlan {
 	var a, b sql.NullFloat64
 	return aggPlan{
 		parts: []aggPart{
-			{rel: relation, where: c.Where, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.Expr)}},
+			// An aggregate over no rows counts as 0 (judge): additive.
+			{rel: relation, where: c.Where, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.Expr)}, additive: true},
 			{rel: other, where: c.ToWhere, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.ToExpr)}},
 		},
 		dest: []any{&a, &b},

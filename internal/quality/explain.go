@@ -41,7 +41,7 @@ func Compile(s *Suite, c Check, relation, built string) (Compiled, error) {
 		return Compiled{Level: LevelRow, Fail: r.failWhere(c), Reason: r.reason, Join: r.join, Query: q}, nil
 	}
 	if k.agg != nil {
-		q, _ := fusedQuery([]aggPlan{k.agg(c, tableInput{relation: relation, built: built})})
+		q, _, _ := fusedQuery([]aggPlan{k.agg(c, tableInput{relation: relation, built: built})}, tableInput{})
 		return Compiled{Level: LevelTable, Query: q}, nil
 	}
 	if k.query != nil {

@@ -11,6 +11,10 @@ import (
 type aggPart struct {
 	rel, where string // where "" = every row
 	exprs      []string
+	// additive: the kind takes the values as totals over the rows (a sum
+	// over no rows may come as 0), so they may come from kept Totals (see
+	// totals.go) when the relation is the table's own.
+	additive bool
 }
 
 // aggPlan is a table-level check compiled to aggregates: the values of
@@ -30,7 +34,7 @@ type aggPlan struct {
 func aggEval(agg func(c Check, in tableInput) aggPlan) func(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
 	return func(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error {
 		p := agg(c, in)
-		ok, err := runFused(ctx, db, []aggPlan{p})
+		ok, err := runFused(ctx, db, []aggPlan{p}, tableInput{relation: in.relation, built: in.built})
 		if err != nil {
 			return err
 		}
@@ -44,9 +48,10 @@ func aggEval(agg func(c Check, in tableInput) aggPlan) func(ctx context.Context,
 
 // runFused computes the aggregates of plans in one query (fusedQuery). It
 // reports false when that is not one row (an expression that is not an
-// aggregate): the caller then judges each check alone.
-func runFused(ctx context.Context, db *sql.DB, plans []aggPlan) (bool, error) {
-	q, dest := fusedQuery(plans)
+// aggregate): the caller then judges each check alone. With in.totals it
+// also sets the new totals of the table's additive aggregates.
+func runFused(ctx context.Context, db *sql.DB, plans []aggPlan, in tableInput) (bool, error) {
+	q, dest, totals := fusedQuery(plans, in)
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return false, err
@@ -64,15 +69,25 @@ func runFused(ctx context.Context, db *sql.DB, plans []aggPlan) (bool, error) {
 	if err := rows.Err(); err != nil {
 		return false, err
 	}
+	if n == 1 && in.totals != nil {
+		totals(in.totals)
+	}
 	return n == 1, nil
 }
 
 // fusedQuery is the one query of plans: one scan per distinct (relation,
 // where), each a one-row subquery, cross-joined; dest receives its columns.
-func fusedQuery(plans []aggPlan) (string, []any) {
+// A group of additive aggregates over the table's own rows is taken from
+// in.parts' totals when it has them (no scan of the table), and, when
+// in.totals is asked for, its exact values are read too: the returned func
+// stores them once the row is scanned.
+func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 	type group struct {
-		part  aggPart
-		alias string
+		rel, where string
+		additive   bool
+		exprs      []string
+		cols       []string
+		alias      string
 	}
 	var groups []*group
 	byKey := map[[2]string]*group{}
@@ -83,24 +98,74 @@ func fusedQuery(plans []aggPlan) (string, []any) {
 		for _, part := range p.parts {
 			g, ok := byKey[[2]string{part.rel, part.where}]
 			if !ok {
-				g = &group{part: aggPart{rel: part.rel, where: part.where}, alias: fmt.Sprintf("__nexus_g%d", len(groups))}
+				g = &group{rel: part.rel, where: part.where, additive: true, alias: fmt.Sprintf("__nexus_g%d", len(groups))}
 				groups = append(groups, g)
 				byKey[[2]string{part.rel, part.where}] = g
 			}
+			g.additive = g.additive && part.additive
 			for _, e := range part.exprs {
 				col := fmt.Sprintf("__nexus_a%d", len(cols))
-				g.part.exprs = append(g.part.exprs, e+" AS "+col)
+				g.exprs = append(g.exprs, e)
+				g.cols = append(g.cols, col)
 				cols = append(cols, g.alias+"."+col)
 				dest = append(dest, p.dest[n])
 				n++
 			}
 		}
 	}
+	type kept struct {
+		key        string
+		text, kind sql.NullString
+	}
+	var keep []*kept
 	var from []string
 	for _, g := range groups {
-		from = append(from, fmt.Sprintf("(SELECT %s FROM %s%s) AS %s", strings.Join(g.part.exprs, ", "), g.part.rel, whereClause(g.part.where), g.alias))
+		var sel []string
+		body := g.rel + whereClause(g.where)
+		inner := map[string]string{} // inner aggregate → its SQL here
+		tg := additiveGroup(in, g.rel, g.where, g.additive, g.exprs)
+		if tg != nil {
+			for _, a := range tg.inners {
+				inner[a] = a
+			}
+			if in.parts != nil {
+				if f, vals, ok := tg.decomposed(in.parts); ok {
+					body, inner = f, vals
+				}
+			}
+		}
+		for i, e := range g.exprs {
+			if tg != nil {
+				a := tg.aggs[i]
+				e = fmt.Sprintf(a.wrap, inner[a.inner])
+			}
+			sel = append(sel, e+" AS "+g.cols[i])
+		}
+		if tg != nil && in.totals != nil {
+			for _, a := range tg.inners {
+				k := &kept{key: tg.side + a}
+				c := fmt.Sprintf("__nexus_t%d", len(keep))
+				sel = append(sel, fmt.Sprintf("CAST(%[1]s AS VARCHAR) AS %[2]s_v, typeof(%[1]s) AS %[2]s_t", inner[a], c))
+				cols = append(cols, g.alias+"."+c+"_v", g.alias+"."+c+"_t")
+				dest = append(dest, &k.text, &k.kind)
+				keep = append(keep, k)
+			}
+		}
+		from = append(from, fmt.Sprintf("(SELECT %s FROM %s) AS %s", strings.Join(sel, ", "), body, g.alias))
 	}
-	return fmt.Sprintf("SELECT %s FROM %s", strings.Join(cols, ", "), strings.Join(from, " CROSS JOIN ")), dest
+	store := func(t Totals) {
+		for _, k := range keep {
+			if !k.kind.Valid {
+				continue
+			}
+			v := k.kind.String
+			if k.text.Valid {
+				v += "=" + k.text.String
+			}
+			t[k.key] = v
+		}
+	}
+	return fmt.Sprintf("SELECT %s FROM %s", strings.Join(cols, ", "), strings.Join(from, " CROSS JOIN ")), dest, store
 }
 
 // evalFused judges the checks of s at idx (kinds with an agg) in one
@@ -112,7 +177,7 @@ func (s *Suite) evalFused(ctx context.Context, db *sql.DB, idx []int, in tableIn
 		k, _ := lookupKind(s.Checks[i].Kind)
 		plans[n] = k.agg(s.Checks[i], in)
 	}
-	ok, err := runFused(ctx, db, plans)
+	ok, err := runFused(ctx, db, plans, in)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

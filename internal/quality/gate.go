@@ -30,6 +30,7 @@ type Gate struct {
 	pass    string
 	// Built and Quarantined count the annotated rows and those that leave.
 	Built, Quarantined int64
+	totals             Totals
 }
 
 // NewGate prepares a gate for suite s whose working tables are named
@@ -108,6 +109,10 @@ type EvalOptions struct {
 	// annotated rows do not replace (an incremental build): failed-row
 	// ratios are judged on the table as it will be.
 	Prior map[string]RowCounts
+	// Parts, for an incremental build, says how Relation and Built are made
+	// of the previous version's totals and a few rows: the table-level
+	// checks' additive aggregates are taken from them, not read.
+	Parts *Parts
 }
 
 // Evaluate judges the annotated rows with the whole suite. It returns the
@@ -123,7 +128,8 @@ func (g *Gate) Evaluate(ctx context.Context, o EvalOptions) ([]Result, error) {
 		built = fmt.Sprintf("(SELECT * FROM %s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
 			g.pass, Ident(FailuresColumn), g.checked, Quarantined)
 	}
-	results, err := evaluate(ctx, g.db, g.suite, g.checked, relation, built, o.Key, o.Prior)
+	g.totals = Totals{}
+	results, err := evaluate(ctx, g.db, g.suite, g.checked, relation, built, o.Key, o.Prior, o.Parts, g.totals)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +148,12 @@ func (g *Gate) Evaluate(ctx context.Context, o EvalOptions) ([]Result, error) {
 	}
 	return results, nil
 }
+
+// Totals are the exact totals of the table-level checks' additive
+// aggregates over the relations the last Evaluate judged, to keep with the
+// version published (EvalOptions.Parts of the next incremental build).
+// Empty when they could not be computed with the checks.
+func (g *Gate) Totals() Totals { return g.totals }
 
 // Close drops the gate's working tables.
 func (g *Gate) Close() {

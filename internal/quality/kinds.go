@@ -133,6 +133,11 @@ func (r rowSQL) failWhere(c Check) string {
 type tableInput struct {
 	relation string // the rows that would be published
 	built    string // every row the build produced, published and quarantined
+	// parts, when set, says how relation and built are made of kept totals
+	// and a few rows (an incremental build); totals, when set, receives the
+	// new totals of their additive aggregates.
+	parts  *Parts
+	totals Totals
 }
 
 // ref is a table or column a check names.

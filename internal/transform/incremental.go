@@ -463,6 +463,43 @@ func checkTotals(man *lake.Manifest, s *quality.Suite) (map[string]quality.RowCo
 	return out, true
 }
 
+// totalParts says how the relations an incremental build judges are made
+// of the published version's aggregate totals (quality.Totals): less the
+// published and quarantined rows of the keys, plus the rows rebuilt. Nil
+// when the version keeps none (built before totals were kept, or by a
+// replay): the checks then read the whole table.
+func (x *executor) totalParts(ctx context.Context, m *Model, p *incPlan, gate *quality.Gate) (*quality.Parts, error) {
+	if len(p.prev.Totals) == 0 {
+		return nil, nil
+	}
+	if err := x.loadOld(ctx, m, p); err != nil {
+		return nil, err
+	}
+	old := incName(m, "old")
+	key := engine.Ident(m.Incremental)
+	builtMinus := "SELECT * FROM " + old
+	if len(p.prevQ.Files) > 0 {
+		builtMinus += fmt.Sprintf(" UNION ALL BY NAME SELECT * FROM read_parquet(%s) WHERE %s IN (SELECT k FROM %s)",
+			fileList(x.lk, filePaths(p.prevQ.Files)), key, p.keys)
+	}
+	return &quality.Parts{
+		Totals: quality.Totals(p.prev.Totals),
+		Minus:  old, Plus: gate.Passing(),
+		BuiltMinus: builtMinus,
+		BuiltPlus: fmt.Sprintf("%s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s",
+			gate.Passing(), quality.Ident(quality.FailuresColumn), gate.Checked(), quality.Quarantined),
+	}, nil
+}
+
+// gateTotals are the aggregate totals to keep with a version the gate
+// judged (none without a gate).
+func gateTotals(g *quality.Gate) map[string]string {
+	if g == nil || len(g.Totals()) == 0 {
+		return nil
+	}
+	return g.Totals()
+}
+
 // dropInc frees the working tables of m's incremental build. A failure to
 // drop only keeps memory until the engine closes: logged, not returned.
 func (x *executor) dropInc(m *Model) {
@@ -917,7 +954,11 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		if err != nil {
 			return fail(err)
 		}
-		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key, Prior: prior})
+		parts, err := x.totalParts(ctx, m, p, gate)
+		if err != nil {
+			return fail(err)
+		}
+		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key, Prior: prior, Parts: parts})
 		res.Checks = checks
 		if err != nil {
 			return fail(fmt.Errorf("model %s: %w", m.Name, err))
@@ -974,6 +1015,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	man, err := st.Publish(lake.Manifest{
 		Schema: out.schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
 		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks, prior), BuildTime: time.Since(started),
+		Totals: gateTotals(gate),
 	}, out.rows)
 	if err != nil {
 		return fail(err)

@@ -163,9 +163,10 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 	// Rows came back: the models downstream cannot follow this version
 	// incrementally, and the table's next build must not continue it.
 	np.Delta, np.Code = &lake.Delta{Full: true}, ""
-	// The build's check totals count the rows that came back as failed,
-	// and the replay judged them on another suite: none (see checkTotals).
-	np.Stats = nil
+	// The build's check totals (row counts and aggregates) count the rows
+	// that came back as failed, and the replay judged them on another
+	// suite: none (see checkTotals; the next build reads the table).
+	np.Stats, np.Totals = nil, nil
 	np.Inputs = append(append([]lake.Input(nil), pm.Inputs...), lake.Input{Name: "replay:" + qm.Name(), Version: qm.Version})
 	newTable, err := st.Publish(np, rows)
 	if err != nil {

@@ -1,0 +1,205 @@
+package quality
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Totals of the additive aggregates (count(*), sum(x)) that table-level
+// checks take over a whole table: kept with each table version, they let
+// the next incremental build judge those checks from the totals, the rows
+// it replaces and the rows it adds, instead of reading the table again.
+// Exact: a total keeps DuckDB's type and text (a DECIMAL sum stays
+// decimal), so the value is the one a read of the whole table gives.
+//
+// Keys are a side ("table:" the rows published, "built:" those and the
+// rows quarantined) and the aggregate's SQL; a value is "TYPE=text", or
+// "TYPE" for NULL. Opaque outside this file.
+type Totals map[string]string
+
+// Parts says how an incremental build's relations (EvalOptions.Relation
+// and Built) are made: the previous version's Totals, less the rows it
+// replaces (Minus, BuiltMinus), plus the rows it adds (Plus, BuiltPlus).
+// Each is a query or a table name.
+type Parts struct {
+	Totals                Totals
+	Minus, Plus           string
+	BuiltMinus, BuiltPlus string
+}
+
+const (
+	sideTable = "table:"
+	sideBuilt = "built:"
+)
+
+// additiveAgg is an aggregate that is a total over rows: count(*) or
+// sum(arg), maybe wrapped as CAST((agg) AS DOUBLE), as the kinds write it.
+type additiveAgg struct {
+	inner string // count(*) or sum(arg)
+	// nonNull counts the rows that give a sum a value (count(arg)); ""
+	// for count(*).
+	nonNull string
+	wrap    string // fmt pattern around inner
+}
+
+func parseAdditive(e string) (additiveAgg, bool) {
+	e = strings.TrimSpace(e)
+	wrap := "%s"
+	const pre, post = "CAST((", ") AS DOUBLE)"
+	if strings.HasPrefix(e, pre) && strings.HasSuffix(e, post) && matching(e, len(pre)-1) == len(e)-len(post) {
+		e, wrap = strings.TrimSpace(e[len(pre):len(e)-len(post)]), pre+"%s"+post
+	}
+	if strings.EqualFold(e, "count(*)") {
+		return additiveAgg{inner: "count(*)", wrap: wrap}, true
+	}
+	if len(e) < 6 || !strings.EqualFold(e[:4], "sum(") || matching(e, 3) != len(e)-1 {
+		return additiveAgg{}, false
+	}
+	arg := strings.TrimSpace(e[4 : len(e)-1])
+	if up := strings.ToUpper(arg); arg == "" || strings.HasPrefix(up, "DISTINCT") || strings.HasPrefix(up, "ALL ") {
+		return additiveAgg{}, false
+	}
+	return additiveAgg{inner: e, nonNull: "count(" + arg + ")", wrap: wrap}, true
+}
+
+// matching returns the index of the parenthesis that closes the one at
+// open, -1 when there is none; quoted text is skipped.
+func matching(s string, open int) int {
+	if open >= len(s) || s[open] != '(' {
+		return -1
+	}
+	depth := 0
+	var quote byte
+	for i := open; i < len(s); i++ {
+		switch c := s[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+var totalType = regexp.MustCompile(`^[A-Z][A-Z0-9_ ]*(\(\d+(,\s*\d+)?\))?$`)
+
+// sql is a stored total as an SQL value; false when it is missing or not
+// one this file wrote.
+func (t Totals) sql(key string) (string, bool) {
+	v, ok := t[key]
+	if !ok {
+		return "", false
+	}
+	typ, text, hasValue := strings.Cut(v, "=")
+	if !totalType.MatchString(typ) {
+		return "", false
+	}
+	if !hasValue {
+		return "CAST(NULL AS " + typ + ")", true
+	}
+	return "CAST(" + lit(text) + " AS " + typ + ")", true
+}
+
+// totalsGroup is the additive side of a fused group: the distinct inner
+// aggregates its expressions need, and how each expression is made of them.
+type totalsGroup struct {
+	side   string
+	aggs   []additiveAgg // one per expression of the group
+	inners []string      // distinct inner aggregates (with the nonNull counts)
+}
+
+// additiveGroup returns the totals side of a group of expressions over rel
+// (every part additive, no where), or nil.
+func additiveGroup(in tableInput, rel, where string, additive bool, exprs []string) *totalsGroup {
+	if !additive || where != "" {
+		return nil
+	}
+	side := ""
+	switch rel {
+	case in.relation:
+		side = sideTable
+	case in.built:
+		side = sideBuilt
+	default:
+		return nil
+	}
+	g := &totalsGroup{side: side}
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			g.inners = append(g.inners, s)
+		}
+	}
+	for _, e := range exprs {
+		a, ok := parseAdditive(e)
+		if !ok {
+			return nil
+		}
+		g.aggs = append(g.aggs, a)
+		add(a.inner)
+		add(a.nonNull)
+	}
+	return g
+}
+
+// decomposed returns the group's FROM clause and, for each inner
+// aggregate, its SQL over it as total − minus + plus; false when a total
+// is missing.
+func (g *totalsGroup) decomposed(parts *Parts) (string, map[string]string, bool) {
+	minus, plus := parts.Minus, parts.Plus
+	if g.side == sideBuilt {
+		minus, plus = parts.BuiltMinus, parts.BuiltPlus
+	}
+	if minus == "" || plus == "" {
+		return "", nil, false
+	}
+	total := map[string]string{}
+	var cols []string
+	for i, in := range g.inners {
+		t, ok := parts.Totals.sql(g.side + in)
+		if !ok {
+			return "", nil, false
+		}
+		total[in] = t
+		cols = append(cols, fmt.Sprintf("%s AS __nexus_v%d", in, i))
+	}
+	from := fmt.Sprintf("(SELECT %[1]s FROM %[2]s) AS __nexus_m, (SELECT %[1]s FROM %[3]s) AS __nexus_p",
+		strings.Join(cols, ", "), relSQL(minus), relSQL(plus))
+	idx := map[string]int{}
+	for i, in := range g.inners {
+		idx[in] = i
+	}
+	val := func(in string) string {
+		i := idx[in]
+		return fmt.Sprintf("(coalesce(%s, 0) - coalesce(__nexus_m.__nexus_v%d, 0) + coalesce(__nexus_p.__nexus_v%d, 0))", total[in], i, i)
+	}
+	out := map[string]string{}
+	for _, a := range g.aggs {
+		v := val(a.inner)
+		if a.nonNull != "" {
+			// A sum over rows without a value is NULL, as a read gives.
+			v = fmt.Sprintf("CASE WHEN %s = 0 THEN NULL ELSE %s END", val(a.nonNull), v)
+			out[a.nonNull] = val(a.nonNull)
+		}
+		out[a.inner] = v
+	}
+	return from, out, true
+}
+
+// relSQL is a relation usable after FROM.
+func relSQL(rel string) string {
+	if isRelationName(rel) {
+		return rel
+	}
+	return "(" + rel + ")"
+}
