@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 )
 
@@ -83,8 +84,14 @@ func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 	}
 	est := &ScanEstimate{}
 	for _, n := range scans {
-		cols := splitList(n.Info.string("Projections"))
-		cols = append(cols, filterColumns(n.Info.string("Filters"))...)
+		var cols []string
+		for _, c := range append(splitList(n.Info.string("Projections")), filterColumns(n.Info.string("Filters"))...) {
+			// A table with deleted rows is read with each row's file and
+			// position, which are no columns of its files.
+			if c != engine.PosColumn && c != engine.DeletedFileColumn {
+				cols = append(cols, c)
+			}
+		}
 		scanned, total := -1, -1
 		if k, t, ok := strings.Cut(n.Info.string("Scanning Files"), "/"); ok {
 			scanned, _ = strconv.Atoi(strings.TrimSpace(k))

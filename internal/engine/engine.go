@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -385,15 +386,30 @@ func ViewSQL(lk *lake.Lake, m *lake.Manifest) string {
 	return fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS SELECT * FROM %s", Ident(m.Layer), Ident(m.Table), ReadSQL(lk, m, ""))
 }
 
-// ReadSQL is the read_parquet call of a table's view: the same columns, in
-// the same order, plus a column named filename holding each row's file when
-// filename is not "". A query that reads some files of a table through it
-// (WHERE filename IN ...) sees the columns the view has.
+// ReadSQL is the read of a table's view: the same columns, in the same
+// order, plus a column named filename holding each row's file when filename
+// is not "". A query that reads some files of a table through it (WHERE
+// filename IN ...) sees the columns the view has.
 func ReadSQL(lk *lake.Lake, m *lake.Manifest, filename string) string {
-	files := lk.AbsFiles(m)
+	return ReadFilesSQL(lk, m, m.Files, filename, false)
+}
+
+// PosColumn is the column ReadFilesSQL adds with pos: each row's position
+// in its file (from 0), as File.Deleted counts. A read that skips deleted
+// rows also reads it and DeletedFileColumn, and drops them.
+const (
+	PosColumn         = "file_row_number"
+	DeletedFileColumn = "__nexus_dv_file"
+)
+
+// ReadFilesSQL reads some files of a table version as its view does: a
+// read_parquet call, or, when a file has deleted rows (File.Deleted), a
+// subquery that skips them. filename as in ReadSQL; with pos, a column
+// PosColumn too.
+func ReadFilesSQL(lk *lake.Lake, m *lake.Manifest, files []lake.File, filename string, pos bool) string {
 	quoted := make([]string, len(files))
 	for i, f := range files {
-		quoted[i] = "'" + escape(f) + "'"
+		quoted[i] = "'" + escape(lk.Abs(f.Path)) + "'"
 	}
 	hive := "false"
 	if len(m.PartitionBy) > 0 {
@@ -416,10 +432,41 @@ func ReadSQL(lk *lake.Lake, m *lake.Manifest, filename string) string {
 			break
 		}
 	}
-	if filename != "" {
-		opts += ", filename = " + Literal(filename)
+	var skip []string
+	for i, f := range files {
+		if len(f.Deleted) == 0 {
+			continue
+		}
+		gone := make([]string, len(f.Deleted))
+		for j, p := range f.Deleted {
+			gone[j] = strconv.FormatInt(p, 10)
+		}
+		skip = append(skip, fmt.Sprintf("WHEN %s THEN %s NOT IN (%s)", quoted[i], PosColumn, strings.Join(gone, ", ")))
 	}
-	return fmt.Sprintf("read_parquet([%s], hive_partitioning = %s%s)", strings.Join(quoted, ", "), hive, opts)
+	if pos {
+		opts += ", file_row_number = true"
+	}
+	if len(skip) == 0 {
+		if filename != "" {
+			opts += ", filename = " + Literal(filename)
+		}
+		return fmt.Sprintf("read_parquet([%s], hive_partitioning = %s%s)", strings.Join(quoted, ", "), hive, opts)
+	}
+	const file = DeletedFileColumn
+	if !pos {
+		opts += ", file_row_number = true"
+	}
+	opts += ", filename = " + Literal(file)
+	drop := []string{file}
+	if !pos {
+		drop = append(drop, PosColumn)
+	}
+	keepName := ""
+	if filename != "" {
+		keepName = fmt.Sprintf(", %s AS %s", file, Ident(filename))
+	}
+	return fmt.Sprintf("(SELECT * EXCLUDE (%s)%s FROM read_parquet([%s], hive_partitioning = %s%s) WHERE CASE %s %s ELSE TRUE END)",
+		strings.Join(drop, ", "), keepName, strings.Join(quoted, ", "), hive, opts, file, strings.Join(skip, " "))
 }
 
 // EnsureSchema creates a schema once. Catalog changes go through one lock:

@@ -220,9 +220,17 @@ func (l *Lake) MetaDir(parts ...string) string {
 
 // File is one data file of a table version.
 type File struct {
-	Path  string `json:"path"` // relative to the lake root, with forward slashes
-	Rows  int64  `json:"rows"`
-	Bytes int64  `json:"bytes"`
+	Path string `json:"path"` // relative to the lake root, with forward slashes
+	// Rows counts the file's rows that are in the table: those it holds
+	// less the Deleted ones.
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+	// Deleted lists, in order, the positions (from 0) of rows the file
+	// holds that are no longer in the table: an incremental build that
+	// replaces a few rows of a big file marks them here instead of writing
+	// the file again (merge on read; every read of the table skips them,
+	// see engine.ReadFilesSQL). Files written since keep theirs in full.
+	Deleted []int64 `json:"deleted,omitempty"`
 	// Batches lists the landing-zone batches (dt=YYYY-MM-DD folder dates)
 	// whose rows the file holds: one for a batch's file, several for a file
 	// that merges many; none outside batch mode.

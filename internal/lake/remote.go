@@ -144,6 +144,11 @@ func (l *Lake) Release() error {
 	return err
 }
 
+// Remote says whether the lake lives on an object store (where Athena may
+// read its files through the catalog, which knows nothing of
+// File.Deleted).
+func (l *Lake) Remote() bool { return l.remote != nil }
+
 // Location names where the lake lives: its s3:// URL, or its directory.
 func (l *Lake) Location() string {
 	if l.remote != nil {

@@ -67,11 +67,7 @@ func DiffLakes(t testing.TB, a, b *lake.Lake, ignore []string) []string {
 		if len(drop) > 0 {
 			sel = "* EXCLUDE (" + strings.Join(drop, ", ") + ")"
 		}
-		files := b.AbsFiles(mb)
-		for i, f := range files {
-			files[i] = engine.Literal(f)
-		}
-		other := fmt.Sprintf("read_parquet([%s], hive_partitioning = %t)", strings.Join(files, ", "), len(mb.PartitionBy) > 0)
+		other := engine.ReadSQL(b, mb, "")
 		mine := engine.Ident(ma.Layer) + "." + engine.Ident(ma.Table)
 		q := fmt.Sprintf(`SELECT
 			(SELECT count(*) FROM (SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s)),

@@ -122,6 +122,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 	sameCheckStats(t, inc, full)
+	mergedOnRead(t, inc)
 	// A drop that quarantines nothing adds no (empty) file to the
 	// quarantine of an incremental model: an empty quarantine keeps its one
 	// file however many drops were applied.
@@ -496,5 +497,49 @@ func sameCheckStats(t *testing.T, inc, full string) {
 	}
 	if kept < 10 {
 		t.Errorf("%d aggregate totals kept over the Silver and Gold tables of the full build: the table-level checks should keep more", kept)
+	}
+}
+
+// mergedOnRead checks the rows the drops replaced in big files: marked
+// deleted in the files (merge on read) rather than written again, for some
+// tables, and each file's list consistent: in order, within the file, and
+// its rows plus the deleted ones are the rows the file holds.
+func mergedOnRead(t *testing.T, root string) {
+	t.Helper()
+	lk := laketest.OpenRead(t, root)
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "512MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	files := 0
+	for _, ts := range lk.Tables() {
+		m := ts.Manifest
+		if m == nil {
+			continue
+		}
+		for _, f := range m.Files {
+			if len(f.Deleted) == 0 {
+				continue
+			}
+			files++
+			var held int64
+			if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+engine.Literal(lk.Abs(f.Path))+")").Scan(&held); err != nil {
+				t.Fatal(err)
+			}
+			if f.Rows+int64(len(f.Deleted)) != held {
+				t.Errorf("%s: %s: %d rows + %d deleted, the file holds %d", ts.Name, f.Path, f.Rows, len(f.Deleted), held)
+			}
+			for i, p := range f.Deleted {
+				if p < 0 || p >= held || (i > 0 && p <= f.Deleted[i-1]) {
+					t.Errorf("%s: %s: deleted positions not in order within the file: %v", ts.Name, f.Path, f.Deleted)
+					break
+				}
+			}
+		}
+	}
+	if files == 0 {
+		t.Error("no file with deleted rows: every replaced row was written again")
 	}
 }

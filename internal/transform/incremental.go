@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +19,24 @@ import (
 
 // compactAt is the number of files past which an unpartitioned table that
 // grows by appends is rewritten into one file: reads stay fast however many
-// batches have been applied.
-const compactAt = 16
+// batches have been applied. compactPartAt is the same for one partition of
+// a partitioned table that takes new rows.
+const (
+	compactAt     = 16
+	compactPartAt = 8
+)
+
+// Merge on read: a file that loses rows to an incremental build is carried
+// with them listed (lake.File.Deleted) while they stay few, at most
+// maxDeleted rows and a quarter of the file's; past that, or on an object
+// store (Athena reads the files themselves), the file is written again.
+const maxDeleted = 4096
+
+func (x *executor) mergeOnRead(f lake.File, more int) bool {
+	n := int64(len(f.Deleted) + more)
+	held := f.Rows + int64(len(f.Deleted))
+	return !x.lk.Remote() && n <= maxDeleted && 4*n <= held
+}
 
 // incPlan is an incremental build: the rows to rebuild are those whose
 // Incremental column is in the keys table.
@@ -67,8 +84,10 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	if !hasColumn(prev.Schema, m.Incremental) {
 		return nil, "the published version has no column " + m.Incremental, nil
 	}
-	if hasColumn(prev.Schema, changeColumn) {
-		return nil, "the model has a column named " + changeColumn + ", which incremental builds use", nil
+	for _, c := range []string{changeColumn, engine.PosColumn} {
+		if hasColumn(prev.Schema, c) {
+			return nil, "the model has a column named " + c + ", which incremental builds use", nil
+		}
 	}
 	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}}
 	if suite != nil {
@@ -208,7 +227,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		read, holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p, false)
+		read, holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p, false, false)
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: files of %s holding the keys: %w", m.Name, in, err)
 		}
@@ -231,11 +250,11 @@ const fileColumn = "__nexus_file"
 // are in few of the files: always asked for a partitioned table (a drop's
 // keys are in a few partitions), for any other when all is true (the old
 // rows of the keys, often none: a drop's new orders and customers).
-func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan, all bool) (read, holding string, ok bool, err error) {
+func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan, all, pos bool) (read, holding string, ok bool, err error) {
 	if len(man.Files) == 0 || (!all && (len(man.PartitionBy) == 0 || len(man.Files) < 2)) {
 		return "", "", false, nil
 	}
-	read = engine.ReadSQL(x.lk, man, fileColumn)
+	read = engine.ReadFilesSQL(x.lk, man, man.Files, fileColumn, pos)
 	files, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s IN (SELECT k FROM %s)",
 		fileColumn, read, engine.Ident(col), p.keys))
 	if err != nil {
@@ -310,8 +329,8 @@ func (x *executor) ownKeys(m *Model, p *incPlan, conds []ownCond) []string {
 		if om == nil || len(om.Files) == 0 || len(ors) == 0 {
 			return
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true) WHERE %s",
-			engine.Ident(m.Incremental), fileList(x.lk, filePaths(om.Files)), strings.Join(ors, " OR ")))
+		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM %s WHERE %s",
+			engine.Ident(m.Incremental), engine.ReadFilesSQL(x.lk, om, om.Files, "", false), strings.Join(ors, " OR ")))
 	}
 	scan(p.prev, pubOrs)
 	scan(p.prevQ, allOrs)
@@ -582,20 +601,20 @@ type incResult struct {
 	fresh, added, removed int64
 }
 
-// loadOld reads the published rows of the keys, with the file each is in,
-// into _inc.<model>__old, once per build: one scan of the published files
+// loadOld reads the published rows of the keys, with the file each is in
+// and its position there (engine.PosColumn), into _inc.<model>__old, once per build: one scan of the published files
 // serves the prior counts of the checks, the delta, the count and the files
 // to rewrite.
 func (x *executor) loadOld(ctx context.Context, m *Model, p *incPlan) error {
 	if p.oldLoaded {
 		return nil
 	}
-	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true)
+	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true, true)
 	if err != nil {
 		return fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
 	}
 	if !ok {
-		read, holding = engine.ReadSQL(x.lk, p.prev, fileColumn), "TRUE"
+		read, holding = engine.ReadFilesSQL(x.lk, p.prev, p.prev.Files, fileColumn, true), "TRUE"
 	}
 	key := engine.Ident(m.Incremental)
 	if _, err := x.eng.DB().ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
@@ -651,61 +670,87 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 		return nil, fmt.Errorf("model %s: incremental build: %w", m.Name, err)
 	}
 
-	// Which published files hold a row that changed?
-	touched := map[string]bool{}
+	// Which published files hold a row that changed, and at which
+	// positions?
+	gone := map[string][]int64{} // absolute path → positions
+	var removedGone int64
 	if res.removed > 0 {
-		files, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", fileColumn, old, inChanged))
+		rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %[1]s, string_agg(CAST(%[2]s AS VARCHAR), ',' ORDER BY %[2]s) FROM %[3]s WHERE %[4]s GROUP BY 1",
+			fileColumn, engine.Ident(engine.PosColumn), old, inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
-		for _, f := range files {
-			touched[f] = true
+		for rows.Next() {
+			var file, list string
+			if err := rows.Scan(&file, &list); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
+			}
+			for _, f := range strings.Split(list, ",") {
+				n, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("model %s: row position %q: %w", m.Name, f, err)
+				}
+				gone[file] = append(gone[file], n)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
 	}
-	var rewrite []lake.File // published files whose rows are written again
+	// A file compacted (too many files, or too many of its rows gone) is
+	// written again with the new rows; one that only lost a few rows is
+	// carried with them marked deleted (merge on read), except on an
+	// object store, whose tables Athena reads file by file.
+	compact := map[string]bool{} // partition ("" unpartitioned) → rewrite all its files
 	if len(partCols) > 0 {
-		// A fact rebuilds only the partitions the change touches: those of
-		// the old rows replaced and those of the new rows.
-		parts := map[string]bool{}
+		count := map[string]int{}
 		for _, f := range p.prev.Files {
-			if touched[x.lk.Abs(f.Path)] {
-				parts[partitionOf(f.Path)] = true
-			}
+			count[partitionOf(f.Path)]++
 		}
 		if res.added > 0 {
 			added, err := engine.Strings(ctx, db, fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", partitionPathExpr(m, partCols), fresh, inChanged))
 			if err != nil {
 				return nil, fmt.Errorf("model %s: partitions of new rows: %w", m.Name, err)
 			}
-			for _, s := range added {
-				parts[s] = true
-			}
-		}
-		for _, f := range p.prev.Files {
-			if parts[partitionOf(f.Path)] {
-				rewrite = append(rewrite, f)
-			} else {
-				res.carried = append(res.carried, f)
+			for _, part := range added {
+				compact[part] = count[part]+1 > compactPartAt
 			}
 		}
 	} else {
-		appendOnly := len(touched) == 0 && len(p.prev.Files)+1 <= compactAt
-		for _, f := range p.prev.Files {
-			if appendOnly || (!touched[x.lk.Abs(f.Path)] && len(p.prev.Files)+1 <= compactAt) {
-				res.carried = append(res.carried, f)
-			} else {
-				rewrite = append(rewrite, f)
-			}
+		compact[""] = len(p.prev.Files)+1 > compactAt
+	}
+	var rewrite []lake.File // published files whose rows are written again
+	for _, f := range p.prev.Files {
+		g := gone[x.lk.Abs(f.Path)]
+		switch {
+		case compact[partitionOf(f.Path)]:
+			rewrite = append(rewrite, f)
+		case len(g) == 0:
+			res.carried = append(res.carried, f)
+		case x.mergeOnRead(f, len(g)):
+			kept := f
+			kept.Deleted = append(append([]int64(nil), f.Deleted...), g...)
+			slices.Sort(kept.Deleted)
+			kept.Rows -= int64(len(g))
+			res.carried = append(res.carried, kept)
+			removedGone += int64(len(g))
+		default:
+			rewrite = append(rewrite, f)
 		}
 	}
 	body := fmt.Sprintf("SELECT %s FROM %s WHERE %s", proj, fresh, inChanged)
 	if len(rewrite) > 0 {
-		body = fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = %t) WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s) UNION ALL %s",
-			proj, fileList(x.lk, filePaths(rewrite)), len(partCols) > 0, key, key, changed, body)
+		body = fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s) UNION ALL %s",
+			proj, engine.ReadFilesSQL(x.lk, p.prev, rewrite, "", false), key, key, changed, body)
 	}
 	// The rows written: those of the files rewritten, less the rows
-	// replaced (all in those files), plus their new versions.
-	n := res.added - res.removed
+	// replaced in them, plus the new versions.
+	n := res.added - (res.removed - removedGone)
 	for _, f := range rewrite {
 		n += f.Rows
 	}
@@ -882,7 +927,7 @@ func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest,
 	}
 	sort.Strings(files)
 	newRows := fmt.Sprintf("SELECT * FROM read_parquet([%s], hive_partitioning = %t)", strings.Join(files, ", "), hive)
-	oldRows := fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = %t)", fileList(x.lk, filePaths(prev.Files)), hive)
+	oldRows := "SELECT * FROM " + engine.ReadFilesSQL(x.lk, prev, prev.Files, "", false)
 	d, _, err := x.writeDelta(ctx, st, prev.Version, oldRows, newRows)
 	if err != nil {
 		x.opts.Logger.Debug("no delta for a full build", "model", m.Name, "err", err)

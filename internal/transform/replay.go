@@ -113,27 +113,15 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 		return res, nil
 	}
 
-	// New table version: the published files (hard-linked, not copied) plus
-	// the rows that now pass.
+	// New table version: the published files, carried as they are (with
+	// their deleted rows), plus the rows that now pass.
 	x := &executor{lk: lk, eng: eng, g: g, opts: Options{RunID: runID}}
 	st, err := lk.Stage(m.Layer, m.Table, runID)
 	if err != nil {
 		return res, err
 	}
+	st.Carry(pm.Files...)
 	rows := map[string]int64{}
-	for _, f := range pm.Files {
-		rel := strings.TrimPrefix(f.Path, pm.Dir+"/")
-		dst := filepath.Join(st.Dir(), "prev", filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			st.Abort()
-			return res, err
-		}
-		if err := linkOrCopy(filepath.Join(lk.Root, filepath.FromSlash(f.Path)), dst); err != nil {
-			st.Abort()
-			return res, fmt.Errorf("replay %s: %w", model, err)
-		}
-		rows["prev/"+rel] = f.Rows
-	}
 	passing := quality.PublishSQL(s, fmt.Sprintf("(SELECT * EXCLUDE (_replayed) FROM %s WHERE _replayed)", checked))
 	newDir := filepath.Join(st.Dir(), "replay-"+runID)
 	if err := os.MkdirAll(newDir, 0o755); err != nil { // COPY to one file does not create its directory
@@ -196,15 +184,4 @@ func Replay(ctx context.Context, lk *lake.Lake, eng *engine.Engine, g *Graph, su
 		return res, err
 	}
 	return res, eng.Register(ctx, nq)
-}
-
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }
