@@ -156,6 +156,13 @@ func TablesOf(lk *lake.Lake, database, location string, docs map[string]ModelDoc
 	}
 	var out []TableDDL
 	for _, m := range ms {
+		for _, f := range m.Files {
+			// Athena reads the files themselves: rows a local lake marked
+			// deleted (merge on read) would be read twice.
+			if len(f.Deleted) > 0 {
+				return nil, fmt.Errorf("table %s: file %s has %d rows marked deleted, which Athena would read: a lake on s3:// never marks rows deleted; rebuild this one with `nexus transform --full-refresh` first", m.Name(), f.Path, len(f.Deleted))
+			}
+		}
 		t := TableDDL{Database: database, Manifest: m, Location: location, Doc: m.Description, ColumnDocs: map[string]string{}}
 		if d, ok := docs[m.Layer+"."+m.Table]; ok {
 			if d.Description != "" {

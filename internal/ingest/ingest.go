@@ -81,18 +81,21 @@ const (
 
 // TableResult is the accounting of one source file.
 type TableResult struct {
-	Table           string        `json:"table"`
-	File            string        `json:"file"`
-	Status          Status        `json:"status"`
-	RecordsRead     int64         `json:"records_read"`
-	RowsWritten     int64         `json:"rows_written"`
-	RowsQuarantined int64         `json:"rows_quarantined"`
-	BlankLines      int64         `json:"blank_lines,omitempty"`
-	InputBytes      int64         `json:"input_bytes"`
-	ParquetBytes    int64         `json:"parquet_bytes"`
-	Version         int64         `json:"version"`
-	Duration        time.Duration `json:"duration_ns"`
-	ExtraColumns    []string      `json:"extra_columns,omitempty"`
+	Table           string `json:"table"`
+	File            string `json:"file"`
+	Status          Status `json:"status"`
+	RecordsRead     int64  `json:"records_read"`
+	RowsWritten     int64  `json:"rows_written"`
+	RowsQuarantined int64  `json:"rows_quarantined"`
+	BlankLines      int64  `json:"blank_lines,omitempty"`
+	InputBytes      int64  `json:"input_bytes"`
+	// BytesHashed is what was read of the source to fingerprint it: 0 for
+	// files their size, time and identity vouched for (unchangedByStat).
+	BytesHashed  int64         `json:"bytes_hashed,omitempty"`
+	ParquetBytes int64         `json:"parquet_bytes"`
+	Version      int64         `json:"version"`
+	Duration     time.Duration `json:"duration_ns"`
+	ExtraColumns []string      `json:"extra_columns,omitempty"`
 	// Batches is set for a landing zone: what happened to each batch.
 	Batches []BatchResult `json:"batches,omitempty"`
 	Err     error         `json:"-"`
@@ -331,7 +334,8 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 			return fail(fileErr(path, "%v", err))
 		}
 		in.Name = filepath.Base(path)
-		in.ModTime = stableModTime(info, hashed)
+		vouch(&in, info, hashed)
+		res.BytesHashed = in.Size
 	}
 	res.InputBytes = in.Size
 	fp := tableFingerprint(in, t, opts.OnDrift)

@@ -246,10 +246,15 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		}
 		in.Name = name
 		in.Batch = b.ID
-		in.ModTime = stableModTime(info, hashed)
+		vouch(&in, info, hashed)
 		in.Fingerprint = tableFingerprint(in, t, opts.OnDrift)
 		res.InputBytes += in.Size
+		res.BytesHashed += in.Size
 		if pb != nil && pb.input.Fingerprint == in.Fingerprint && !opts.Force {
+			// The same bytes: what vouches for them now is kept, so that
+			// the next run need not read them (a touched file, or one
+			// hashed moments after it was written).
+			pb.input.ModTime, pb.input.FileID = in.ModTime, in.FileID
 			_ = f.Close()
 			carried = append(carried, pb)
 			res.Batches = append(res.Batches, BatchResult{Batch: b.ID, Status: BatchUnchanged, File: in.Name,

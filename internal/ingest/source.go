@@ -383,19 +383,22 @@ func normalizeHeader(s string) string {
 // that a write after the hashing moves the time.
 const statSlack = 3 * time.Second
 
-// stableModTime is the ModTime to record for a file hashed from hashed on:
-// its modification time when older than statSlack, else 0 (read it again
-// next time).
-func stableModTime(info fs.FileInfo, hashed time.Time) int64 {
+// vouch records, in an input hashed from hashed on, what lets the next
+// ingest trust the file without reading it: its modification time when
+// older than statSlack (else none: read it again next time) and its
+// identity (fileID).
+func vouch(in *lake.Input, info fs.FileInfo, hashed time.Time) {
+	in.ModTime, in.FileID = 0, ""
 	if mt := info.ModTime(); mt.Before(hashed.Add(-statSlack)) {
-		return mt.UnixNano()
+		in.ModTime, in.FileID = mt.UnixNano(), fileID(info)
 	}
-	return 0
 }
 
 // unchangedByStat says whether the file behind info is the input prev
-// hashed, by its name, size and modification time alone (as make and rsync
-// judge): no read of a file that has not been written to since.
+// hashed, by its name, size, modification time and identity (device,
+// inode, change time), as git's index judges a file: no read of a file
+// that has not been written to or replaced since.
 func unchangedByStat(prev lake.Input, name string, info fs.FileInfo) bool {
-	return prev.ModTime != 0 && prev.Name == name && prev.Size == info.Size() && prev.ModTime == info.ModTime().UnixNano()
+	return prev.ModTime != 0 && prev.FileID != "" && prev.Name == name && prev.Size == info.Size() &&
+		prev.ModTime == info.ModTime().UnixNano() && prev.FileID == fileID(info)
 }

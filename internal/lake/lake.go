@@ -271,9 +271,12 @@ type Input struct {
 	Quarantined int64 `json:"quarantined,omitempty"`
 	// ModTime is the file's modification time (Unix ns) when it was hashed,
 	// kept only when it was already well in the past then: a file of the
-	// same size and ModTime since has not been written to, and the next
-	// ingest need not read it again. 0 = read it.
+	// same size, ModTime and FileID since has not been written to, and the
+	// next ingest need not read it again. 0 = read it.
 	ModTime int64 `json:"mtime_ns,omitempty"`
+	// FileID is the file's device, inode and change time when it was
+	// hashed: with ModTime and Size, what vouches for its content.
+	FileID string `json:"file_id,omitempty"`
 }
 
 // Manifest describes one immutable version of a table. Readers read only the

@@ -484,7 +484,8 @@ func reconcileAgg(c Check, in tableInput) aggPlan {
 		parts: []aggPart{
 			// An aggregate over no rows counts as 0 (judge): additive.
 			{rel: relation, where: c.Where, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.Expr)}, additive: true},
-			{rel: other, where: c.ToWhere, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.ToExpr)}},
+			// Over the table itself (no to), the same holds for this side.
+			{rel: other, where: c.ToWhere, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.ToExpr)}, additive: other == relation},
 		},
 		dest: []any{&a, &b},
 		judge: func(r *Result) {

@@ -155,7 +155,7 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 	}
 	store := func(t Totals) {
 		for _, k := range keep {
-			if !k.kind.Valid {
+			if !k.kind.Valid || !exactType.MatchString(k.kind.String) {
 				continue
 			}
 			v := k.kind.String

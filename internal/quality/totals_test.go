@@ -25,6 +25,7 @@ func TestParseAdditive(t *testing.T) {
 		{expr: "max(price)"},
 		{expr: "avg(price)"},
 		{expr: "sum()"},
+		{expr: "sum(price * (SELECT max(rate) FROM gold.fx))"},
 	}
 	for _, tc := range tests {
 		a, ok := parseAdditive(tc.expr)
@@ -56,6 +57,20 @@ func TestTotalsSQL(t *testing.T) {
 		got, ok := tot.sql(key)
 		if got != want || ok != (want != "") {
 			t.Errorf("%s: %q %t, want %q", key, got, ok, want)
+		}
+	}
+}
+
+// Only exact sums are kept: a DOUBLE total taken as total − replaced +
+// added would drift from a read of the table.
+func TestExactTotalTypes(t *testing.T) {
+	t.Parallel()
+	for typ, want := range map[string]bool{
+		"BIGINT": true, "HUGEINT": true, "UBIGINT": true, "INTEGER": true, "DECIMAL(38,2)": true, "DECIMAL(18, 4)": true,
+		"DOUBLE": false, "FLOAT": false, "VARCHAR": false, "DECIMAL": false, "INTERVAL": false,
+	} {
+		if got := exactType.MatchString(typ); got != want {
+			t.Errorf("%s: exact %t, want %t", typ, got, want)
 		}
 	}
 }
