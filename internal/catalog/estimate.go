@@ -86,9 +86,9 @@ func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 	for _, n := range scans {
 		var cols []string
 		for _, c := range append(splitList(n.Info.string("Projections")), filterColumns(n.Info.string("Filters"))...) {
-			// A table with deleted rows is read with each row's file and
-			// position, which are no columns of its files.
-			if c != engine.PosColumn && c != engine.DeletedFileColumn {
+			// A table with deleted rows is read with each row's position,
+			// which is no column of its files.
+			if c != engine.PosColumn {
 				cols = append(cols, c)
 			}
 		}

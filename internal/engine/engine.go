@@ -396,16 +396,13 @@ func ReadSQL(lk *lake.Lake, m *lake.Manifest, filename string) string {
 
 // PosColumn is the column ReadFilesSQL adds with pos: each row's position
 // in its file (from 0), as File.Deleted counts. A read that skips deleted
-// rows also reads it and DeletedFileColumn, and drops them.
-const (
-	PosColumn         = "file_row_number"
-	DeletedFileColumn = "__nexus_dv_file"
-)
+// rows also reads it, and drops it.
+const PosColumn = "file_row_number"
 
 // ReadFilesSQL reads some files of a table version as its view does: a
 // read_parquet call, or, when a file has deleted rows (File.Deleted), a
-// subquery that skips them. filename as in ReadSQL; with pos, a column
-// PosColumn too.
+// subquery that skips them (the same columns in the same order). filename
+// as in ReadSQL; with pos, a column PosColumn too.
 func ReadFilesSQL(lk *lake.Lake, m *lake.Manifest, files []lake.File, filename string, pos bool) string {
 	quoted := make([]string, len(files))
 	for i, f := range files {
@@ -432,41 +429,51 @@ func ReadFilesSQL(lk *lake.Lake, m *lake.Manifest, files []lake.File, filename s
 			break
 		}
 	}
-	var skip []string
+	read := func(list []string, pos bool) string {
+		o := opts
+		if pos {
+			o += ", file_row_number = true"
+		}
+		if filename != "" {
+			o += ", filename = " + Literal(filename)
+		}
+		return fmt.Sprintf("read_parquet([%s], hive_partitioning = %s%s)", strings.Join(list, ", "), hive, o)
+	}
+	var clean []string
+	var parts []string
 	for i, f := range files {
 		if len(f.Deleted) == 0 {
+			clean = append(clean, quoted[i])
 			continue
 		}
+		// Each file with deleted rows on its own, by position: an integer
+		// filter on its rows, where one read of all files would compare
+		// every row's file name.
 		gone := make([]string, len(f.Deleted))
 		for j, p := range f.Deleted {
 			gone[j] = strconv.FormatInt(p, 10)
 		}
-		skip = append(skip, fmt.Sprintf("WHEN %s THEN %s NOT IN (%s)", quoted[i], PosColumn, strings.Join(gone, ", ")))
-	}
-	if pos {
-		opts += ", file_row_number = true"
-	}
-	if len(skip) == 0 {
-		if filename != "" {
-			opts += ", filename = " + Literal(filename)
+		sel := "*"
+		if !pos {
+			sel = "* EXCLUDE (" + PosColumn + ")"
 		}
-		return fmt.Sprintf("read_parquet([%s], hive_partitioning = %s%s)", strings.Join(quoted, ", "), hive, opts)
+		// A long list is an anti join (a hash of the positions, built once):
+		// NOT IN compares each row with a list of constants, 17 ms against
+		// 6 for 800 positions over 7,000 rows.
+		if len(gone) > 64 {
+			parts = append(parts, fmt.Sprintf("SELECT %s FROM %s ANTI JOIN (SELECT unnest([%s]) AS __nexus_gone) ON %s = __nexus_gone",
+				sel, read([]string{quoted[i]}, true), strings.Join(gone, ", "), PosColumn))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %s FROM %s WHERE %s NOT IN (%s)", sel, read([]string{quoted[i]}, true), PosColumn, strings.Join(gone, ", ")))
 	}
-	const file = DeletedFileColumn
-	if !pos {
-		opts += ", file_row_number = true"
+	if len(parts) == 0 {
+		return read(clean, pos)
 	}
-	opts += ", filename = " + Literal(file)
-	drop := []string{file}
-	if !pos {
-		drop = append(drop, PosColumn)
+	if len(clean) > 0 {
+		parts = append([]string{"SELECT * FROM " + read(clean, pos)}, parts...)
 	}
-	keepName := ""
-	if filename != "" {
-		keepName = fmt.Sprintf(", %s AS %s", file, Ident(filename))
-	}
-	return fmt.Sprintf("(SELECT * EXCLUDE (%s)%s FROM read_parquet([%s], hive_partitioning = %s%s) WHERE CASE %s %s ELSE TRUE END)",
-		strings.Join(drop, ", "), keepName, strings.Join(quoted, ", "), hive, opts, file, strings.Join(skip, " "))
+	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
 }
 
 // EnsureSchema creates a schema once. Catalog changes go through one lock:
