@@ -618,20 +618,12 @@ func TestSchedulerOnS3(t *testing.T) {
 // were built incrementally on top of earlier ones, so the rule was used.
 func noDeletedRowsOnS3(t *testing.T, manifests string) {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(manifests, "*", "*.json"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("manifests in the bucket: %v %v", paths, err)
+	ms := manifestFiles(t, manifests)
+	if len(ms) == 0 {
+		t.Fatalf("no manifest under %s", manifests)
 	}
 	incremental := 0
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m lake.Manifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
+	for p, m := range ms {
 		carried := false
 		for _, f := range m.Files {
 			if len(f.Deleted) > 0 {
@@ -690,16 +682,7 @@ func TestIncrementalOnS3(t *testing.T) {
 	}
 	noDeletedRowsOnS3(t, filepath.Join(srv.Dir, srv.Bucket, "inc", "_nexus", "manifests"))
 	deleted := 0
-	paths, _ := filepath.Glob(filepath.Join(dir, "local", "_nexus", "manifests", "*", "*.json"))
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m lake.Manifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range manifestFiles(t, filepath.Join(dir, "local", "_nexus", "manifests")) {
 		for _, f := range m.Files {
 			deleted += len(f.Deleted)
 		}
@@ -707,4 +690,27 @@ func TestIncrementalOnS3(t *testing.T) {
 	if deleted == 0 {
 		t.Error("the local lake marked no replaced row deleted: the comparison shows nothing")
 	}
+}
+
+// manifestFiles reads every table version's manifest under dir (a lake's
+// _nexus/manifests), by path.
+func manifestFiles(t *testing.T, dir string) map[string]lake.Manifest {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]lake.Manifest{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m lake.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		out[p] = m
+	}
+	return out
 }
