@@ -26,9 +26,9 @@ const compactAt = 16
 // with them listed (lake.File.Deleted) while they stay few, at most
 // maxDeleted rows and 1/32 of the file's: every read of the table pays for
 // skipping them (a 7,000-row file read in 2 ms takes 6 with 800 rows to
-// skip), and with looser bounds (2,048 and 1/8) the 30th daily drop of the
-// bench cost 1.42× the first instead of 1.17×. Past that, or on an object
-// store (Athena reads the files themselves), the file is written again.
+// skip; bench/results/incremental-2026-11-27.md has the bounds tried).
+// Past that, or on an object store (Athena reads the files themselves),
+// the file is written again.
 const maxDeleted = 512
 
 func (x *executor) mergeOnRead(f lake.File, more int) bool {
