@@ -237,6 +237,10 @@ type File struct {
 	Batches []string `json:"batches,omitempty"`
 }
 
+// Held is the number of rows the file holds: those in the table and the
+// deleted ones.
+func (f File) Held() int64 { return f.Rows + int64(len(f.Deleted)) }
+
 // VersionDir returns the version directory (layer/table/v…) a file lives
 // in. A version appends by listing files of earlier versions, so a file's
 // directory is not always its manifest's.

@@ -151,9 +151,14 @@ func (g *Gate) Evaluate(ctx context.Context, o EvalOptions) ([]Result, error) {
 
 // Totals are the exact totals of the table-level checks' additive
 // aggregates over the relations the last Evaluate judged, to keep with the
-// version published (EvalOptions.Parts of the next incremental build).
-// Empty when they could not be computed with the checks.
-func (g *Gate) Totals() Totals { return g.totals }
+// version published (EvalOptions.Parts of the next incremental build). Nil
+// when there are none, or no gate.
+func (g *Gate) Totals() Totals {
+	if g == nil || len(g.totals) == 0 {
+		return nil
+	}
+	return g.totals
+}
 
 // Close drops the gate's working tables.
 func (g *Gate) Close() {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +32,7 @@ const maxDeleted = 512
 
 func (x *executor) mergeOnRead(f lake.File, more int) bool {
 	n := int64(len(f.Deleted) + more)
-	held := f.Rows + int64(len(f.Deleted))
-	return !x.lk.Remote() && n <= maxDeleted && 32*n <= held
+	return !x.lk.Remote() && n <= maxDeleted && 32*n <= f.Held()
 }
 
 // incPlan is an incremental build: the rows to rebuild are those whose
@@ -509,15 +507,6 @@ func (x *executor) totalParts(ctx context.Context, m *Model, p *incPlan, gate *q
 	}, nil
 }
 
-// gateTotals are the aggregate totals to keep with a version the gate
-// judged (none without a gate).
-func gateTotals(g *quality.Gate) map[string]string {
-	if g == nil || len(g.Totals()) == 0 {
-		return nil
-	}
-	return g.Totals()
-}
-
 // dropInc frees the working tables of m's incremental build. A failure to
 // drop only keeps memory until the engine closes: logged, not returned.
 func (x *executor) dropInc(m *Model) {
@@ -674,25 +663,19 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	gone := map[string][]int64{} // absolute path → positions
 	var removedGone int64
 	if res.removed > 0 {
-		rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %[1]s, string_agg(CAST(%[2]s AS VARCHAR), ',' ORDER BY %[2]s) FROM %[3]s WHERE %[4]s GROUP BY 1",
+		rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s ORDER BY 1, 2",
 			fileColumn, engine.Ident(engine.PosColumn), old, inChanged))
 		if err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 		}
 		for rows.Next() {
-			var file, list string
-			if err := rows.Scan(&file, &list); err != nil {
+			var file string
+			var pos int64
+			if err := rows.Scan(&file, &pos); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
 			}
-			for _, f := range strings.Split(list, ",") {
-				n, err := strconv.ParseInt(f, 10, 64)
-				if err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("model %s: row position %q: %w", m.Name, f, err)
-				}
-				gone[file] = append(gone[file], n)
-			}
+			gone[file] = append(gone[file], pos)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("model %s: find rows to rebuild: %w", m.Name, err)
@@ -726,7 +709,7 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	largest := map[string]lake.File{}
 	for _, f := range p.prev.Files {
 		part := partitionOf(f.Path)
-		if l, ok := largest[part]; !ok || f.Rows+int64(len(f.Deleted)) > l.Rows+int64(len(l.Deleted)) {
+		if l, ok := largest[part]; !ok || f.Held() > l.Held() {
 			largest[part] = f
 		}
 	}
@@ -1068,7 +1051,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	man, err := st.Publish(lake.Manifest{
 		Schema: out.schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
 		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks, prior), BuildTime: time.Since(started),
-		Totals: gateTotals(gate),
+		Totals: gate.Totals(),
 	}, out.rows)
 	if err != nil {
 		return fail(err)

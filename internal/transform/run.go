@@ -446,7 +446,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
 		Code: code, Delta: delta, Stats: checkStats(suite, res.Checks, nil), BuildTime: time.Since(started),
-		Totals: gateTotals(gate),
+		Totals: gate.Totals(),
 	}, rows)
 	if err != nil {
 		return fail(err)
