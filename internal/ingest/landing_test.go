@@ -478,6 +478,10 @@ func TestPlanCompaction(t *testing.T) {
 		{"too many small files: all merged", many(compactAt), nil, 1, names(many(compactAt)), ""},
 		{"too many files, big ones kept", append([]lake.File{file("big1", big, "2017-01-01"), file("big2", 5*big)}, many(compactAt)...), nil, 1,
 			names(many(compactAt)), "big1,big2"},
+		{"the base is kept while the newer files are merged", append([]lake.File{file("base", 10*compactAt)}, many(compactAt)...), nil, 1,
+			names(many(compactAt)), "base"},
+		{"the base is merged once the newer files are as big", append([]lake.File{file("base", 10*compactAt-1)}, many(compactAt)...), nil, 1,
+			"base," + names(many(compactAt)), ""},
 		{"too many files, one small: nothing", append(many(1), func() []lake.File {
 			var bigs []lake.File
 			for i := range compactAt + 1 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -250,6 +251,25 @@ func (f File) VersionDir() string {
 		return path.Dir(f.Path)
 	}
 	return strings.Join(parts[:3], "/")
+}
+
+// VersionDirs lists, sorted, the version directories the version uses: its
+// own, those of the files it carries, and those of the older files its
+// delta names (the batches a Bronze append replaced: the models downstream
+// still read them). Vacuum keeps them while a kept snapshot maps the table
+// to this version.
+func (m *Manifest) VersionDirs() []string {
+	dirs := []string{m.Dir}
+	for _, f := range m.Files {
+		dirs = append(dirs, f.VersionDir())
+	}
+	if m.Delta != nil {
+		for _, f := range m.Delta.Files {
+			dirs = append(dirs, File{Path: f}.VersionDir())
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
 }
 
 // Column is a column of a published table.

@@ -34,6 +34,13 @@ type TableRef struct {
 	RunID    string `json:"run_id,omitempty"`
 	Rows     int64  `json:"rows"`
 	Bytes    int64  `json:"bytes"`
+	// Dirs are the version directories the version's files live in
+	// (lake-relative; see Manifest.VersionDirs): vacuum learns what a kept
+	// snapshot holds from the snapshot alone, instead of opening every kept
+	// manifest at every commit (a cost that grew with the commits of the
+	// last hour). Absent in snapshots written before it: the manifest is
+	// read then.
+	Dirs []string `json:"dirs,omitempty"`
 }
 
 // Snapshot is one committed state of the whole lake: every table mapped to
@@ -300,7 +307,7 @@ func (l *Lake) Commit(info CommitInfo) (*Snapshot, error) {
 }
 
 func refOf(m *Manifest) TableRef {
-	return TableRef{Version: m.Version, Manifest: manifestRel(m.Layer, m.Table, m.Dir), RunID: m.RunID, Rows: m.Rows, Bytes: m.Bytes}
+	return TableRef{Version: m.Version, Manifest: manifestRel(m.Layer, m.Table, m.Dir), RunID: m.RunID, Rows: m.Rows, Bytes: m.Bytes, Dirs: m.VersionDirs()}
 }
 
 // commit writes a snapshot with the given mapping, parented on the pinned

@@ -284,22 +284,18 @@ func referenced(snaps []*Snapshot, load func(name, rel string) (*Manifest, error
 				continue
 			}
 			manifests[ref.Manifest] = true
-			m, err := load(name, ref.Manifest)
-			if err != nil {
-				layer, table, _ := strings.Cut(name, ".")
-				dirs[layer+"/"+table+"/*"] = true
-				continue
-			}
-			dirs[m.Dir] = true
-			for _, f := range m.Files {
-				dirs[f.VersionDir()] = true
-			}
-			// A delta may name files of older versions (the batches a
-			// Bronze append replaced): the models downstream still read them.
-			if m.Delta != nil {
-				for _, f := range m.Delta.Files {
-					dirs[File{Path: f}.VersionDir()] = true
+			used := ref.Dirs
+			if len(used) == 0 {
+				m, err := load(name, ref.Manifest)
+				if err != nil {
+					layer, table, _ := strings.Cut(name, ".")
+					dirs[layer+"/"+table+"/*"] = true
+					continue
 				}
+				used = m.VersionDirs()
+			}
+			for _, d := range used {
+				dirs[d] = true
 			}
 		}
 	}
@@ -489,7 +485,8 @@ func (r *remote) readSnapshots(ctx context.Context, ids []int64) (map[int64]*Sna
 	return all, g.Wait()
 }
 
-// readManifests reads the manifests the snapshots use: from the mirror when
+// readManifests reads the manifests the snapshots use and do not name the
+// directories of (snapshots from before TableRef.Dirs): from the mirror when
 // it has them (immutable), else from the store. One that is missing or
 // unreadable is left out: its table keeps all its files.
 func (r *remote) readManifests(ctx context.Context, l *Lake, snaps []*Snapshot) (map[string]*Manifest, error) {
@@ -500,8 +497,8 @@ func (r *remote) readManifests(ctx context.Context, l *Lake, snaps []*Snapshot) 
 	g.SetLimit(8)
 	for _, s := range snaps {
 		for _, ref := range s.Tables {
-			if seen[ref.Manifest] {
-				continue
+			if seen[ref.Manifest] || len(ref.Dirs) > 0 {
+				continue // the snapshot names the directories it uses
 			}
 			seen[ref.Manifest] = true
 			rel := ref.Manifest

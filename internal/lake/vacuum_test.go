@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,96 @@ func TestVacuumOffTheChain(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(root, dirs[tc.keep-1])); err != nil {
 				t.Errorf("snapshot %d was current within the hour, its version: %v", tc.keep, err)
+			}
+		})
+	}
+}
+
+// A version that carries a file of an older one keeps the older one's
+// directory: vacuum learns it from the snapshot's Dirs, or, for a snapshot
+// written before them, from the manifest.
+func TestVacuumKeepsCarriedDirs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		stripDirs bool
+	}{{"dirs in the snapshots", false}, {"snapshots without dirs (older format)", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			w, err := Open(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := publish(t, w, Bronze, "orders", "r1", 10)
+			gone := publish(t, w, Silver, "orders", "r1", 10)
+			if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
+				t.Fatal(err)
+			}
+			// r2 appends a file and carries r1's; r3 replaces r1's Silver
+			// version.
+			s, err := w.Stage(Bronze, "orders", "r2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			writePart(t, s, "part-0.parquet", parquetish("more"))
+			s.Carry(base.Files...)
+			appended, err := s.Publish(Manifest{Schema: base.Schema}, map[string]int64{"part-0.parquet": 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Commit(CommitInfo{RunID: "r2"}); err != nil {
+				t.Fatal(err)
+			}
+			replaced := publish(t, w, Silver, "orders", "r3", 1)
+			snap, err := w.Commit(CommitInfo{RunID: "r3"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := snap.Tables["bronze.orders"]
+			if want := []string{base.Dir, appended.Dir}; !slices.Equal(ref.Dirs, want) {
+				t.Fatalf("snapshot dirs of bronze.orders %v, want %v", ref.Dirs, want)
+			}
+			if tc.stripDirs {
+				for id := int64(1); id <= snap.ID; id++ {
+					p := w.snapshotPath(id)
+					b, err := os.ReadFile(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var raw map[string]any
+					if err := json.Unmarshal(b, &raw); err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range raw["tables"].(map[string]any) {
+						delete(r.(map[string]any), "dirs")
+					}
+					if b, err = json.Marshal(raw); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(p, b, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// Keep one snapshot: 1 and 2 go, and r1's Silver version with
+			// them; r1's Bronze directory stays (r2's version carries its
+			// file), and so do r2's and r3's.
+			w2, err := Open(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := w2.Vacuum(context.Background(), Retention{Keep: 1}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Snapshots) != 2 || !slices.Equal(res.Versions, []string{gone.Dir}) {
+				t.Fatalf("vacuumed %v snapshots, %v versions; want 2 snapshots, %s", res.Snapshots, res.Versions, gone.Dir)
+			}
+			for _, d := range []string{base.Dir, appended.Dir, replaced.Dir} {
+				if _, err := os.Stat(filepath.Join(root, d)); err != nil {
+					t.Errorf("version dir %s: %v", d, err)
+				}
 			}
 		})
 	}
