@@ -6,7 +6,9 @@
 #   - a full rebuild of the same data (`run --force --no-reports`): median of 3;
 #   - then DROPS more days one at a time (scale 1 only): the last 3 against
 #     the first 3, to show the cost of a drop does not grow with the drops
-#     already applied.
+#     already applied; then drop 2 and the last drop again, in turn, 5 times
+#     each (rolled back to the snapshot before each): the same comparison
+#     without the machine's drift over the series.
 # Prints markdown; raw logs stay in bench/out/incremental/.
 #   bash bench/incremental.sh            # scales 1 and 10, 30 drops
 #   DROPS=10 bash bench/incremental.sh 0.1
@@ -40,7 +42,8 @@ for scale in ${@:-1 10}; do
   ln -s "${days[0]}" "$D/arrivals/"
   read -r base rss < <(secs $L run --no-reports --source "$D/arrivals")
   echo "| base batch $(basename "${days[0]}"), full build | $base s | $rss MB |"
-  snap=$($L snapshots --format json | python3 -c 'import json,sys; print(max(s["id"] for s in json.load(sys.stdin)))')
+  current() { $L snapshots --format json | python3 -c 'import json,sys; print(max(s["id"] for s in json.load(sys.stdin)))'; }
+  snap=$(current)
 
   ln -s "${days[1]}" "$D/arrivals/"
   drop=(); drss=0
@@ -64,7 +67,9 @@ for scale in ${@:-1 10}; do
   if [ "$scale" = "1" ] || [ "$scale" = "${SERIES_SCALE:-1}" ]; then
     times=()
     last=$((DROPS < ${#days[@]} - 1 ? DROPS : ${#days[@]} - 1))
+    before2=$(current)
     for ((i = 2; i <= last; i++)); do
+      [ "$i" -eq "$last" ] && beforeLast=$(current)
       ln -s "${days[$i]}" "$D/arrivals/"
       read -r s rss < <(secs $L run --no-reports --source "$D/arrivals")
       times+=("$s")
@@ -75,6 +80,20 @@ for scale in ${@:-1 10}; do
       lastm=$(printf '%s\n' "${times[@]:$((n - 3)):3}" | median)
       echo "| drops 2..$last one at a time (each: ${times[*]}) | first 3: $first s, last 3: $lastm s | $rss MB |"
       echo "| **drop $last ÷ drop 2 (medians of 3)** | **$(python3 -c "print(round($lastm/$first, 2))")×** | |"
+      # The machine's speed drifts over a series: the same two drops again,
+      # in turn on the same lake (rolled back to the snapshot before each).
+      mkdir -p "$D/arrivals2"
+      for ((i = 0; i <= 2; i++)); do ln -sfn "${days[$i]}" "$D/arrivals2/"; done
+      a2=(); aL=()
+      for rep in 1 2 3 4 5; do
+        $L rollback "$before2" > /dev/null
+        read -r s _ < <(secs $L run --no-reports --source "$D/arrivals2"); a2+=("$s")
+        $L rollback "$beforeLast" > /dev/null
+        read -r s _ < <(secs $L run --no-reports --source "$D/arrivals"); aL+=("$s")
+      done
+      m2=$(printf '%s\n' "${a2[@]}" | median); mL=$(printf '%s\n' "${aL[@]}" | median)
+      echo "| drop 2 and drop $last again, in turn (drop 2: ${a2[*]}; drop $last: ${aL[*]}) | drop 2: $m2 s, drop $last: $mL s | |"
+      echo "| **drop $last ÷ drop 2, in turn (medians of 5)** | **$(python3 -c "print(round($mL/$m2, 2))")×** | |"
       files=$($L query --format csv "SELECT count(*) FROM (SELECT DISTINCT filename FROM read_parquet('$D/lake/bronze/orders/*/*/*.parquet', filename=true))" | tail -1)
       echo "| files on disk under bronze/orders after $last drops | $files | |"
     fi
