@@ -402,7 +402,13 @@ func MarkAbandoned(lk *lake.Lake) error {
 		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		p := filepath.Join(dir, name)
+		if done, err := finishedRecord(p); err != nil {
+			return fmt.Errorf("run history: %w", err)
+		} else if done {
+			continue
+		}
+		b, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("run history: %w", err)
 		}
@@ -412,7 +418,7 @@ func MarkAbandoned(lk *lake.Lake) error {
 		}
 		// Records of runs killed before this version wrote a status stay
 		// without one; they are unfinished runs too.
-		if s.Kind != "run" || (s.Status != RunRunning && s.Status != RunCommitting && s.Status != "") {
+		if finished(s.Kind, s.Status) {
 			continue
 		}
 		if committed == nil {
@@ -434,6 +440,55 @@ func MarkAbandoned(lk *lake.Lake) error {
 		}
 	}
 	return nil
+}
+
+// finishedRecord reads the head of a run record, the fields before its
+// steps (Summary's order: kind, then status), and reports whether it is
+// not a run left unfinished: every writer starts by looking for those, and
+// reading each record whole made that cost grow with the run history (a
+// record is ~100 KB). A head that does not say is reported unfinished, and
+// the caller reads the whole record.
+func finishedRecord(p string) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close() // read only
+	dec := json.NewDecoder(f)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false, nil
+	}
+	var kind string
+	var status RunStatus
+	var sawKind, sawStatus bool
+	for dec.More() && !(sawKind && sawStatus) {
+		t, err := dec.Token()
+		if err != nil {
+			return false, nil
+		}
+		switch t {
+		case "kind":
+			sawKind = dec.Decode(&kind) == nil
+		case "status":
+			sawStatus = dec.Decode(&status) == nil
+		case "steps":
+			return false, nil
+		default:
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return false, nil
+			}
+		}
+	}
+	if !sawKind || !sawStatus {
+		return false, nil
+	}
+	return finished(kind, status), nil
+}
+
+// finished reports whether a record is not a run left unfinished.
+func finished(kind string, status RunStatus) bool {
+	return kind != "run" || (status != RunRunning && status != RunCommitting && status != "")
 }
 
 // committedRuns maps the run ids of the committed snapshots still kept (the
