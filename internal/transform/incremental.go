@@ -155,8 +155,8 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				if !ok {
 					return nil, "no way to map the changes of " + in + " to " + m.Incremental + " (declare an incremental_lookup or incremental_map)", nil
 				}
-				parts = append(parts, fmt.Sprintf("SELECT %[1]s AS k FROM (%[2]s) WHERE %[3]s IN (SELECT %[3]s FROM read_parquet(%[4]s, union_by_name = true))",
-					engine.Ident(m.Incremental), compileRefs(km.SQL), engine.Ident(km.Column), list))
+				parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM (%s)", engine.Ident(m.Incremental),
+					km.Select(fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", engine.Ident(km.Column), list))))
 				continue
 			}
 			if !hasColumn(cur.Schema, lk.InputColumn) {

@@ -1,8 +1,6 @@
 package transform
 
 import (
-	"github.com/keystone/nexus/internal/lake"
-
 	"embed"
 	"fmt"
 	"io/fs"
@@ -13,6 +11,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/lake"
 )
 
 //go:embed models
@@ -68,6 +69,102 @@ type Lookup struct {
 type KeyMap struct {
 	Column string
 	SQL    string
+}
+
+// Select returns the query of the map's rows whose Column is among the
+// values of changed (a query of one column). The filter goes inside the
+// map's own SELECT when it is a plain one (no WHERE, grouping, set
+// operation or limit) whose first column is Column: DuckDB pushes it down to
+// the table that has the column, before the joins, where it does not push a
+// filter on the map taken as a subquery (measured at scale 10: the
+// order_id map of gold.dim_customer joined all of silver.orders to all of
+// silver.customers first, 0.34 s against 0.14 s). Otherwise the map is
+// filtered from outside.
+func (km KeyMap) Select(changed string) string {
+	q := compileRefs(km.SQL)
+	if expr, ok := plainSelectOf(q, km.Column); ok {
+		return q + " WHERE " + expr + " IN (" + changed + ")"
+	}
+	return fmt.Sprintf("SELECT * FROM (%s) WHERE %s IN (%s)", q, engine.Ident(km.Column), changed)
+}
+
+// plainSelectOf returns the first expression of q, a SELECT, when it is the
+// column col (qualified or not) and q has, outside parentheses and quotes,
+// no clause after FROM that a WHERE appended at its end would break or
+// change the meaning of.
+func plainSelectOf(q, col string) (string, bool) {
+	words, first := topLevel(q)
+	if len(words) < 2 || !strings.EqualFold(words[0], "SELECT") || strings.Contains(q, "--") || strings.Contains(q, "/*") || strings.HasSuffix(strings.TrimSpace(q), ";") {
+		return "", false
+	}
+	for _, w := range words[1:] {
+		switch strings.ToUpper(w) {
+		case "DISTINCT", "WHERE", "GROUP", "HAVING", "QUALIFY", "WINDOW", "ORDER", "LIMIT", "OFFSET", "UNION", "INTERSECT", "EXCEPT", "SAMPLE", "TABLESAMPLE":
+			return "", false
+		}
+	}
+	expr := strings.TrimSpace(first)
+	if !qualifiedIdent.MatchString(expr) {
+		return "", false
+	}
+	parts := strings.Split(expr, ".")
+	if !strings.EqualFold(parts[len(parts)-1], col) {
+		return "", false
+	}
+	return expr, true
+}
+
+var qualifiedIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+
+// topLevel splits q into the words outside parentheses and quoted text, and
+// returns the text of its first select item (after SELECT, up to the first
+// comma outside parentheses).
+func topLevel(q string) (words []string, first string) {
+	depth, start, firstStart, firstEnd := 0, -1, -1, -1
+	flush := func(i int) {
+		if start >= 0 {
+			words = append(words, q[start:i])
+			if len(words) == 1 {
+				firstStart = i
+			}
+			start = -1
+		}
+	}
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			flush(i)
+			if j := strings.IndexByte(q[i+1:], c); j >= 0 {
+				i += j + 1
+			} else {
+				i = len(q)
+			}
+		case c == '(':
+			flush(i)
+			depth++
+		case c == ')':
+			flush(i)
+			depth--
+		case depth > 0:
+		case c == ',':
+			flush(i)
+			if firstEnd < 0 {
+				firstEnd = i
+			}
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.':
+			if start < 0 {
+				start = i
+			}
+		default:
+			flush(i)
+		}
+	}
+	flush(len(q))
+	if firstStart >= 0 && firstEnd > firstStart {
+		first = q[firstStart:firstEnd]
+	}
+	return words, first
 }
 
 // ColumnDoc documents one output column.
