@@ -80,6 +80,8 @@ for scale in ${@:-1 10}; do
       lastm=$(printf '%s\n' "${times[@]:$((n - 3)):3}" | median)
       echo "| drops 2..$last one at a time (each: ${times[*]}) | first 3: $first s, last 3: $lastm s | $rss MB |"
       echo "| **drop $last ÷ drop 2 (medians of 3)** | **$(python3 -c "print(round($lastm/$first, 2))")×** | |"
+      files=$($L query --format csv "SELECT count(*) FROM (SELECT DISTINCT filename FROM read_parquet('$D/lake/bronze/orders/*/*/*.parquet', filename=true))" | tail -1)
+      echo "| files on disk under bronze/orders after $last drops | $files | |"
       # The machine's speed drifts over a series: the same two drops again,
       # in turn on the same lake (rolled back to the snapshot before each).
       mkdir -p "$D/arrivals2"
@@ -94,8 +96,6 @@ for scale in ${@:-1 10}; do
       m2=$(printf '%s\n' "${a2[@]}" | median); mL=$(printf '%s\n' "${aL[@]}" | median)
       echo "| drop 2 and drop $last again, in turn (drop 2: ${a2[*]}; drop $last: ${aL[*]}) | drop 2: $m2 s, drop $last: $mL s | |"
       echo "| **drop $last ÷ drop 2, in turn (medians of 5)** | **$(python3 -c "print(round($mL/$m2, 2))")×** | |"
-      files=$($L query --format csv "SELECT count(*) FROM (SELECT DISTINCT filename FROM read_parquet('$D/lake/bronze/orders/*/*/*.parquet', filename=true))" | tail -1)
-      echo "| files on disk under bronze/orders after $last drops | $files | |"
     fi
   fi
   echo

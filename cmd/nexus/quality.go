@@ -47,8 +47,12 @@ check of severity error fails.`,
 			if err != nil {
 				return err
 			}
+			// On a read-only lake the run is not recorded: its id names
+			// nothing in the history, so it is not printed.
+			recorded := fmt.Sprintf("run %s", run.RunID)
 			if err := pipeline.RecordCheck(lk, run); errors.Is(err, pipeline.ErrHistoryReadOnly) {
 				fmt.Fprintln(os.Stderr, "note:", err)
+				recorded = "not recorded"
 			} else if err != nil {
 				return err
 			}
@@ -60,7 +64,7 @@ check of severity error fails.`,
 				}
 			} else {
 				printChecks(os.Stdout, run.Results, true)
-				fmt.Printf("%s in %s (run %s)\n", tally(run.Results), run.Duration.Round(time.Millisecond), run.RunID)
+				fmt.Printf("%s in %s (%s)\n", tally(run.Results), run.Duration.Round(time.Millisecond), recorded)
 			}
 			if run.Failed() {
 				return exitError{1}

@@ -482,6 +482,8 @@ func TestPlanCompaction(t *testing.T) {
 			names(many(compactAt)), "base"},
 		{"the base is merged once the newer files are as big", append([]lake.File{file("base", 10*compactAt-1)}, many(compactAt)...), nil, 1,
 			"base," + names(many(compactAt)), ""},
+		{"a replaced batch and a base: the base stays", append([]lake.File{file("base", 10*compactAt, "2017-01-01"), file("r", 10, "2018-02-01")}, many(2)...),
+			map[string]bool{"2018-02-01": true}, 1, "r," + names(many(2)), "base"},
 		{"too many files, one small: nothing", append(many(1), func() []lake.File {
 			var bigs []lake.File
 			for i := range compactAt + 1 {

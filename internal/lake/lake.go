@@ -731,6 +731,9 @@ func (l *Lake) Adopt(name string, ref TableRef) error {
 	if l.tx.adopted == nil {
 		l.tx.adopted = map[string]TableRef{}
 	}
+	if len(ref.Dirs) == 0 { // a ref from a snapshot written before Dirs
+		ref.Dirs = m.VersionDirs()
+	}
 	l.tx.adopted[name] = ref
 	return nil
 }

@@ -525,9 +525,8 @@ func (l *Lake) Orphans() ([]string, error) {
 	}
 	_, dirs := referenced(snaps, l.loadManifest)
 	for _, m := range l.pendingManifests() {
-		dirs[m.Dir] = true
-		for _, f := range m.Files {
-			dirs[f.VersionDir()] = true
+		for _, d := range m.VersionDirs() {
+			dirs[d] = true
 		}
 	}
 	versions, err := l.versionDirs()

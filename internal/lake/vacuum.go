@@ -274,8 +274,10 @@ func dirSize(dir string) (n int, size int64) {
 }
 
 // referenced returns the manifests the snapshots map tables to and the
-// version directories those manifests list. A table whose manifest cannot be
-// read keeps its whole directory ("layer/table/*"): doctor decides about it.
+// version directories those tables use: named by the snapshot (TableRef.Dirs),
+// or listed by the manifest for a snapshot written before Dirs. A table of
+// such a snapshot whose manifest cannot be read keeps its whole directory
+// ("layer/table/*"): doctor decides about it.
 func referenced(snaps []*Snapshot, load func(name, rel string) (*Manifest, error)) (manifests, dirs map[string]bool) {
 	manifests, dirs = map[string]bool{}, map[string]bool{}
 	for _, s := range snaps {

@@ -204,3 +204,18 @@ func TestVacuumKeepsCarriedDirs(t *testing.T) {
 		})
 	}
 }
+
+// The directories a version uses: its own, its files', and those of the
+// older files its delta names, each once.
+func TestManifestVersionDirs(t *testing.T) {
+	t.Parallel()
+	m := &Manifest{Dir: "bronze/orders/v000003-r3", Files: []File{
+		{Path: "bronze/orders/v000001-r1/batch=2018-01-01/part-0.parquet"},
+		{Path: "bronze/orders/v000001-r1/batch=2018-01-02/part-0.parquet"},
+		{Path: "bronze/orders/v000003-r3/batch=2018-01-03/part-0.parquet"},
+	}, Delta: &Delta{Files: []string{"bronze/orders/v000002-r2/batch=2018-01-02/part-0.parquet"}}}
+	want := []string{"bronze/orders/v000001-r1", "bronze/orders/v000002-r2", "bronze/orders/v000003-r3"}
+	if got := m.VersionDirs(); !slices.Equal(got, want) {
+		t.Errorf("VersionDirs = %v, want %v", got, want)
+	}
+}

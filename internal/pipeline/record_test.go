@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/keystone/nexus/internal/quality"
 )
 
 // A writer looks for unfinished runs in the head of each record; a head
@@ -29,7 +31,13 @@ func TestFinishedRecord(t *testing.T) {
 		{"abandoned run", marshal(Summary{RunID: "r", Kind: "run", Status: RunAbandoned}), true},
 		{"running run", marshal(Summary{RunID: "r", Kind: "run", Status: RunRunning, Steps: steps}), false},
 		{"committing run", marshal(Summary{RunID: "r", Kind: "run", Status: RunCommitting}), false},
-		{"check record", `{"run_id": "c", "kind": "check", "status": "", "steps": []}`, true},
+		{"check record", func() string {
+			b, err := json.Marshal(CheckRun{RunID: "c", Kind: "check", Started: time.Now(), Results: []quality.Result{{CheckID: "x"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}(), true},
 		{"record without a status (older versions)", `{"run_id": "r", "kind": "run", "steps": [{"name": "x"}]}`, false},
 		{"status after the steps: read whole", `{"kind": "run", "steps": [], "status": "succeeded"}`, false},
 		{"not JSON", `steps`, false},

@@ -46,6 +46,11 @@ func TestKeyMapSelect(t *testing.T) {
 		{"a union", "SELECT order_id, customer_id FROM ref('silver.orders') UNION ALL SELECT 'o1', 'x'", false, "c1,c3,c9,x"},
 		{"a limit", "SELECT order_id, customer_id FROM ref('silver.orders') LIMIT 2", false, "c1"},
 		{"WHERE in a subquery only", "SELECT o.order_id, o.customer_id FROM (SELECT * FROM ref('silver.orders') WHERE order_id <> 'o3') o", true, "c1,c9"},
+		{"a window", "SELECT order_id, count(*) OVER () FROM ref('silver.orders')", false, "5,5,5"},
+		{"a window over the order", "SELECT order_id, lead(customer_id) OVER (ORDER BY order_id) FROM ref('silver.orders')", false, "NULL,c2,c4"},
+		{"FETCH", "SELECT order_id, customer_id FROM ref('silver.orders') ORDER BY order_id FETCH FIRST 2 ROWS ONLY", false, "c1"},
+		{"dollar-quoted text", "SELECT order_id, $$it's$$ AS x FROM ref('silver.orders') UNION ALL SELECT order_id, customer_id FROM ref('silver.orders')", false, "c1,c3,c9,it's,it's,it's"},
+		{"a backslash escape", "SELECT order_id, E'a\\'b' AS x FROM ref('silver.orders') WHERE customer_id <> 'c1'", false, "a'b,a'b"},
 		{"a keyword in a string", "SELECT order_id, 'GROUP BY' AS customer_id FROM ref('silver.orders')", true, "GROUP BY,GROUP BY,GROUP BY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,16 +90,21 @@ func (km KeyMap) Select(changed string) string {
 
 // plainSelectOf returns the first expression of q, a SELECT, when it is the
 // column col (qualified or not) and q has, outside parentheses and quotes,
-// no clause after FROM that a WHERE appended at its end would break or
-// change the meaning of.
+// no clause that a WHERE appended at its end would break or change the
+// meaning of (a window, a grouping, a set operation, a limit).
 func plainSelectOf(q, col string) (string, bool) {
 	words, first := topLevel(q)
-	if len(words) < 2 || !strings.EqualFold(words[0], "SELECT") || strings.Contains(q, "--") || strings.Contains(q, "/*") || strings.HasSuffix(strings.TrimSpace(q), ";") {
+	// Comments, dollar-quoted text and backslash escapes are beyond this
+	// scan: such a map is filtered from outside.
+	if len(words) < 2 || !strings.EqualFold(words[0], "SELECT") || strings.ContainsAny(q, "$\\;") || strings.Contains(q, "--") || strings.Contains(q, "/*") {
 		return "", false
 	}
 	for _, w := range words[1:] {
 		switch strings.ToUpper(w) {
-		case "DISTINCT", "WHERE", "GROUP", "HAVING", "QUALIFY", "WINDOW", "ORDER", "LIMIT", "OFFSET", "UNION", "INTERSECT", "EXCEPT", "SAMPLE", "TABLESAMPLE":
+		// A window (OVER) sees the rows before the WHERE: filtering
+		// first would change its values.
+		case "DISTINCT", "WHERE", "GROUP", "HAVING", "QUALIFY", "WINDOW", "OVER", "ORDER", "LIMIT", "OFFSET", "FETCH",
+			"UNION", "INTERSECT", "EXCEPT", "SAMPLE", "TABLESAMPLE":
 			return "", false
 		}
 	}
