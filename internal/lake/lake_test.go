@@ -31,6 +31,17 @@ func parquetish(body string) string {
 	return "PAR1" + body + string(n[:]) + "PAR1"
 }
 
+// openNew opens a writable lake in a new temporary directory.
+func openNew(t *testing.T) (root string, w *Lake) {
+	t.Helper()
+	root = t.TempDir()
+	w, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, w
+}
+
 func publish(t *testing.T, lk *Lake, layer, table, run string, rows int64) *Manifest {
 	t.Helper()
 	s, err := lk.Stage(layer, table, run)
@@ -47,11 +58,7 @@ func publish(t *testing.T, lk *Lake, layer, table, run string, rows int64) *Mani
 
 func TestPublishIsInvisibleUntilCommit(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	w, err := Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, w := openNew(t)
 	if _, err := w.Manifest(Bronze, "orders"); !errors.Is(err, ErrNoTable) {
 		t.Fatalf("unpublished table: %v", err)
 	}

@@ -84,11 +84,7 @@ func TestVacuumOffTheChain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			root := t.TempDir()
-			w, err := Open(root)
-			if err != nil {
-				t.Fatal(err)
-			}
+			root, w := openNew(t)
 			var dirs []string
 			for i := range 4 {
 				m := publish(t, w, Silver, "orders", fmt.Sprint("r", i+1), int64(i+1))
@@ -101,7 +97,7 @@ func TestVacuumOffTheChain(t *testing.T) {
 				age(t, w, id, 3*time.Hour)
 			}
 			v := tc.damage(t, root, w)
-			_, err = v.Vacuum(context.Background(), Retention{Keep: 1, Grace: time.Hour}, now)
+			_, err := v.Vacuum(context.Background(), Retention{Keep: 1, Grace: time.Hour}, now)
 			if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 				t.Errorf("vacuum: %v, want an error naming %s", err, tc.err)
 			}
@@ -126,11 +122,7 @@ func TestVacuumKeepsCarriedDirs(t *testing.T) {
 	}{{"dirs in the snapshots", false}, {"snapshots without dirs (older format)", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			root := t.TempDir()
-			w, err := Open(root)
-			if err != nil {
-				t.Fatal(err)
-			}
+			root, w := openNew(t)
 			base := publish(t, w, Bronze, "orders", "r1", 10)
 			gone := publish(t, w, Silver, "orders", "r1", 10)
 			if _, err := w.Commit(CommitInfo{RunID: "r1"}); err != nil {
