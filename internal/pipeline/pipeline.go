@@ -374,13 +374,20 @@ func Commit(ctx context.Context, lk *lake.Lake, info lake.CommitInfo, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("committed", "snapshot", snap.ID, "tables", len(snap.Changed))
-	res, err := lk.Vacuum(ctx, lake.DefaultRetention(), time.Now())
+	VacuumAfterCommit(ctx, lk, lake.DefaultRetention(), log)
+	return snap, nil
+}
+
+// VacuumAfterCommit removes what retention r no longer keeps, right after a
+// commit (under the writer lock, nothing pending). A failure is logged, not
+// returned: the commit stands and the next vacuum retries.
+func VacuumAfterCommit(ctx context.Context, lk *lake.Lake, r lake.Retention, log *slog.Logger) {
+	res, err := lk.Vacuum(ctx, r, time.Now())
 	if err != nil {
-		log.Warn("vacuum after commit failed; the next commit retries", "err", err)
+		log.Warn("vacuum after commit failed; the next one retries", "err", err)
 	} else if n := len(res.Versions) + len(res.Snapshots); n > 0 {
 		log.Info("vacuumed", "snapshots", len(res.Snapshots), "versions", len(res.Versions))
 	}
-	return snap, nil
 }
 
 // MarkAbandoned resolves the run records left unfinished by a process that

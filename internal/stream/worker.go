@@ -24,6 +24,7 @@ import (
 	nexusv1 "github.com/keystone/nexus/api/nexus/v1"
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/pipeline"
 )
 
 // WorkerOptions configure a stream worker.
@@ -51,6 +52,14 @@ type WorkerOptions struct {
 	Logger         *slog.Logger
 	// OnCommit, when set, is called after each commit (tests, progress).
 	OnCommit func(BatchStats)
+	// After a commit, at most once per VacuumEvery (default 10 minutes:
+	// a vacuum reads every snapshot kept, one per micro-batch of the last
+	// hour), the worker removes what Retention (default
+	// lake.DefaultRetention) no longer keeps, as every run's commit does:
+	// else the snapshots of a stream and the files its compactions
+	// replaced would pile up for ever.
+	VacuumEvery time.Duration
+	Retention   lake.Retention
 }
 
 // BatchStats is what one micro-batch commit wrote.
@@ -91,6 +100,9 @@ type Worker struct {
 	// beforeCommit, when set (tests), runs just before a micro-batch's
 	// snapshot is committed: another writer can commit there.
 	beforeCommit func()
+	// vacuumed is when this worker last vacuumed (zero: not yet, so its
+	// first commit does); guarded by lakeMu.
+	vacuumed time.Time
 }
 
 // NewWorker joins the consumer group.
@@ -113,6 +125,12 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.VacuumEvery <= 0 {
+		o.VacuumEvery = 10 * time.Minute
+	}
+	if o.Retention == (lake.Retention{}) {
+		o.Retention = lake.DefaultRetention()
 	}
 	if o.Lake == nil || !o.Lake.Writable() {
 		return nil, errors.New("stream worker: no lake open for writing")
@@ -610,5 +628,9 @@ func (w *Worker) commitOnce(ctx context.Context, recs []prepared) (stats BatchSt
 		return stats, fmt.Errorf("stream worker: commit: %w", err)
 	}
 	stats.Snapshot = snap.ID
+	if time.Since(w.vacuumed) >= w.o.VacuumEvery {
+		pipeline.VacuumAfterCommit(ctx, lk, w.o.Retention, w.log)
+		w.vacuumed = time.Now()
+	}
 	return stats, nil
 }

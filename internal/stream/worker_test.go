@@ -355,3 +355,60 @@ func orderRecord(t *testing.T, off int64, id string) *kgo.Record {
 	}
 	return &kgo.Record{Topic: "olist.orders", Partition: 0, Offset: off, Value: v}
 }
+
+// A worker vacuums after its commits, as a run does: without it, the
+// snapshots of a stream (one per micro-batch) and the files its
+// compactions replaced would pile up. Here at every commit, keeping 2.
+func TestWorkerVacuums(t *testing.T) {
+	dir := t.TempDir()
+	rep, reg, events := dataSetEvents(t, filepath.Join(dir, "src"), 0.005, 5)
+	_, conn, broker := edge(t, "")
+	root := filepath.Join(dir, "lake")
+	commits := make(chan BatchStats, 1000)
+	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchEvents: 100, BatchInterval: 100 * time.Millisecond,
+		VacuumEvery: time.Nanosecond, Retention: lake.Retention{Keep: 2}, OnCommit: func(s BatchStats) { commits <- s }})
+	want := map[string]int64{}
+	for _, f := range rep.Files {
+		if _, ok := reg.ByTable(f.Table); ok {
+			want[f.Table] = f.Rows
+		}
+	}
+	for i := 0; i < len(events); i += 300 {
+		if _, err := Load(context.Background(), conn, events[i:min(i+300, len(events))], LoadOptions{Batch: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rows, _ := laketest.BronzeLineage(t, root)
+		done := true
+		for table, n := range want {
+			done = done && rows[table] == n
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bronze %v after a minute, want %v", rows, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if n := len(commits); n < 4 {
+		t.Fatalf("%d commits: too few to tell", n)
+	}
+	snaps, err := filepath.Glob(filepath.Join(root, "_nexus", "snapshots", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 2 {
+		t.Errorf("%d snapshot files after %d commits, want the 2 kept", len(snaps), len(commits))
+	}
+	// What was removed was no one's: every event is still there, once.
+	rows, distinct := laketest.BronzeLineage(t, root)
+	for table, n := range want {
+		if rows[table] != n || distinct[table] != n {
+			t.Errorf("%s: %d rows (%d distinct offsets), want %d", table, rows[table], distinct[table], n)
+		}
+	}
+}
