@@ -18,6 +18,7 @@ import (
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/laketest"
+	"github.com/keystone/nexus/internal/olist"
 )
 
 // Events sent through the edge reach Bronze through the worker, each once;
@@ -32,12 +33,7 @@ func TestWorkerCommitsOnce(t *testing.T) {
 		return startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchEvents: 500, BatchInterval: 200 * time.Millisecond,
 			OnCommit: func(s BatchStats) { commits <- s }})
 	}
-	want := map[string]int64{}
-	for _, f := range rep.Files {
-		if _, ok := reg.ByTable(f.Table); ok {
-			want[f.Table] = f.Rows
-		}
-	}
+	want := eventRows(rep, reg)
 	half := len(events) / 2
 	if _, err := Load(context.Background(), conn, events[:half], LoadOptions{Batch: 200}); err != nil {
 		t.Fatal(err)
@@ -54,24 +50,7 @@ func TestWorkerCommitsOnce(t *testing.T) {
 	}
 	stop = start()
 	defer stop()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		rows, distinct := laketest.BronzeLineage(t, root)
-		done := true
-		for table, n := range want {
-			if rows[table] > n || distinct[table] != rows[table] {
-				t.Fatalf("%s: %d rows (%d distinct offsets), %d events", table, rows[table], distinct[table], n)
-			}
-			done = done && rows[table] == n
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Bronze %v after a minute, want %v", rows, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitBronze(t, root, want)
 }
 
 // kcat, a Kafka client that is not franz-go, produces an event (JSON, as a
@@ -367,32 +346,13 @@ func TestWorkerVacuums(t *testing.T) {
 	commits := make(chan BatchStats, 1000)
 	stop := startWorker(t, WorkerOptions{Brokers: []string{broker}, Lake: writeLake(t, root), BatchEvents: 100, BatchInterval: 100 * time.Millisecond,
 		VacuumEvery: time.Nanosecond, Retention: lake.Retention{Keep: 2}, OnCommit: func(s BatchStats) { commits <- s }})
-	want := map[string]int64{}
-	for _, f := range rep.Files {
-		if _, ok := reg.ByTable(f.Table); ok {
-			want[f.Table] = f.Rows
-		}
-	}
+	want := eventRows(rep, reg)
 	for i := 0; i < len(events); i += 300 {
 		if _, err := Load(context.Background(), conn, events[i:min(i+300, len(events))], LoadOptions{Batch: 100}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		rows, _ := laketest.BronzeLineage(t, root)
-		done := true
-		for table, n := range want {
-			done = done && rows[table] == n
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Bronze %v after a minute, want %v", rows, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitBronze(t, root, want)
 	stop()
 	if n := len(commits); n < 4 {
 		t.Fatalf("%d commits: too few to tell", n)
@@ -410,5 +370,41 @@ func TestWorkerVacuums(t *testing.T) {
 		if rows[table] != n || distinct[table] != n {
 			t.Errorf("%s: %d rows (%d distinct offsets), want %d", table, rows[table], distinct[table], n)
 		}
+	}
+}
+
+// eventRows is how many rows each Bronze table of the registry gets from
+// the generated data set.
+func eventRows(rep olist.GenReport, reg *Registry) map[string]int64 {
+	want := map[string]int64{}
+	for _, f := range rep.Files {
+		if _, ok := reg.ByTable(f.Table); ok {
+			want[f.Table] = f.Rows
+		}
+	}
+	return want
+}
+
+// waitBronze waits (a minute at most) until Bronze holds want's rows, each
+// event once, and fails at once when a table holds more.
+func waitBronze(t *testing.T, root string, want map[string]int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rows, distinct := laketest.BronzeLineage(t, root)
+		done := true
+		for table, n := range want {
+			if rows[table] > n || distinct[table] != rows[table] {
+				t.Fatalf("%s: %d rows (%d distinct offsets), %d events", table, rows[table], distinct[table], n)
+			}
+			done = done && rows[table] == n
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bronze %v after a minute, want %v", rows, want)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
