@@ -11,12 +11,10 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 )
 
-// A table whose files list deleted rows reads without them, with the same
-// columns in the same order as a plain read (partition columns, the file
-// name and the position when asked), through both forms of the filter: a
-// short list (NOT IN) and a long one (an anti join).
-func TestReadFilesSkipsDeleted(t *testing.T) {
-	t.Parallel()
+// deletedFixture writes three files of 1,000 rows (k = 0..2999) in two
+// partitions; file 0 loses 3 rows (NOT IN), file 2 loses 100 (anti join).
+func deletedFixture(t *testing.T) (*lake.Lake, *Engine, *lake.Manifest) {
+	t.Helper()
 	ctx := context.Background()
 	lk, err := lake.Open(t.TempDir())
 	if err != nil {
@@ -26,8 +24,7 @@ func TestReadFilesSkipsDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	// Three files of 1,000 rows (k = 0..2999) in two partitions.
+	t.Cleanup(func() { e.Close() })
 	var files []lake.File
 	for i, part := range []string{"year=2017", "year=2017", "year=2018"} {
 		rel := fmt.Sprintf("gold/t/v000001-x/%s/part-%d.parquet", part, i)
@@ -40,12 +37,22 @@ func TestReadFilesSkipsDeleted(t *testing.T) {
 		}
 		files = append(files, lake.File{Path: rel, Rows: 1000})
 	}
-	// File 0 loses 3 rows (NOT IN), file 2 loses 100 (anti join).
 	files[0].Deleted = []int64{0, 10, 999}
 	for p := int64(0); p < 100; p++ {
 		files[2].Deleted = append(files[2].Deleted, 2*p)
 	}
-	m := &lake.Manifest{Layer: "gold", Table: "t", Files: files, PartitionBy: []string{"year"}}
+	return lk, e, &lake.Manifest{Layer: "gold", Table: "t", Files: files, PartitionBy: []string{"year"}}
+}
+
+// A table whose files list deleted rows reads without them, with the same
+// columns in the same order as a plain read (partition columns, the file
+// name and the position when asked), through both forms of the filter: a
+// short list (NOT IN) and a long one (an anti join).
+func TestReadFilesSkipsDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lk, e, m := deletedFixture(t)
+	files := m.Files
 	plain := &lake.Manifest{Layer: "gold", Table: "t", Files: []lake.File{{Path: files[1].Path}}, PartitionBy: []string{"year"}}
 	for _, tc := range []struct {
 		filename string
@@ -74,6 +81,39 @@ func TestReadFilesSkipsDeleted(t *testing.T) {
 		}
 		if !reflect.DeepEqual(cols, want) {
 			t.Errorf("filename %q pos %t: columns %v, a file without deleted rows reads %v", tc.filename, tc.pos, cols, want)
+		}
+	}
+}
+
+// A filtered read of files with deleted rows (one read, the deleted rows
+// left out of what passed) gives the rows and columns of the filter
+// applied to the read that skips them first.
+func TestReadFilesWhereSkipsDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lk, e, m := deletedFixture(t)
+	for _, where := range []string{
+		"k IN (0, 5, 10, 999, 1000, 2000, 2001, 2198, 2199, 2999)",
+		"k % 7 = 0",
+		"year = 2018 AND k < 2300",
+		"FALSE",
+	} {
+		for _, tc := range []struct {
+			filename string
+			pos      bool
+		}{{"", false}, {"f", false}, {"f", true}, {"", true}} {
+			rows := func(q string) []string {
+				got, err := Strings(ctx, e.DB(), "SELECT CAST(r AS VARCHAR) FROM ("+q+") AS r ORDER BY k")
+				if err != nil {
+					t.Fatalf("%v: %s", err, q)
+				}
+				return got
+			}
+			got := rows(ReadFilesWhereSQL(lk, m, m.Files, tc.filename, tc.pos, where))
+			want := rows("SELECT * FROM " + ReadFilesSQL(lk, m, m.Files, tc.filename, tc.pos) + " WHERE " + where)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s (filename %q, pos %t): %d rows %.300v, want %d rows %.300v", where, tc.filename, tc.pos, len(got), got, len(want), want)
+			}
 		}
 	}
 }

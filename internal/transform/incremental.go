@@ -224,13 +224,13 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		read, holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p, false, false)
+		holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p, false)
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: files of %s holding the keys: %w", m.Name, in, err)
 		}
 		if ok {
-			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
-				fileColumn, read, holding, engine.Ident(m.Incremental), p.keys)
+			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
+				fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, engine.Ident(m.Incremental), p.keys)))
 		}
 	}
 	return p, "", nil
@@ -241,29 +241,28 @@ const fileColumn = "__nexus_file"
 
 // keyFiles finds the files of a table version that hold a row whose column
 // col is among the keys to rebuild, by one scan of that column. It returns
-// the table's read (engine.ReadSQL, with fileColumn) and the condition that
-// keeps those files: a query with both reads only them, where a filter on
-// the keys alone decodes every column of every row. Worth it when the keys
-// are in few of the files: always asked for a partitioned table (a drop's
-// keys are in a few partitions), for any other when all is true (the old
-// rows of the keys, often none: a drop's new orders and customers).
-func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan, all, pos bool) (read, holding string, ok bool, err error) {
+// the condition on fileColumn that keeps those files: a query with it reads
+// only them, where a filter on the keys alone decodes every column of every
+// row. Worth it when the keys are in few of the files: always asked for a
+// partitioned table (a drop's keys are in a few partitions), for any other
+// when all is true (the old rows of the keys, often none: a drop's new
+// orders and customers).
+func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan, all bool) (holding string, ok bool, err error) {
 	if len(man.Files) == 0 || (!all && (len(man.PartitionBy) == 0 || len(man.Files) < 2)) {
-		return "", "", false, nil
+		return "", false, nil
 	}
-	read = engine.ReadFilesSQL(x.lk, man, man.Files, fileColumn, pos)
-	files, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s IN (SELECT k FROM %s)",
-		fileColumn, read, engine.Ident(col), p.keys))
+	files, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM (%s)", fileColumn,
+		engine.ReadFilesWhereSQL(x.lk, man, man.Files, fileColumn, false, fmt.Sprintf("%s IN (SELECT k FROM %s)", engine.Ident(col), p.keys))))
 	if err != nil {
-		return "", "", false, err
+		return "", false, err
 	}
 	if len(files) == 0 {
-		return read, "FALSE", true, nil
+		return "FALSE", true, nil
 	}
 	for i, f := range files {
 		files[i] = engine.Literal(f)
 	}
-	return read, fmt.Sprintf("%s IN (%s)", fileColumn, strings.Join(files, ", ")), true, nil
+	return fmt.Sprintf("%s IN (%s)", fileColumn, strings.Join(files, ", ")), true, nil
 }
 
 // deltaFiles collects the changed-row files of a table from version from
@@ -326,8 +325,8 @@ func (x *executor) ownKeys(m *Model, p *incPlan, conds []ownCond) []string {
 		if om == nil || len(om.Files) == 0 || len(ors) == 0 {
 			return
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM %s WHERE %s",
-			engine.Ident(m.Incremental), engine.ReadFilesSQL(x.lk, om, om.Files, "", false), strings.Join(ors, " OR ")))
+		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM (%s)",
+			engine.Ident(m.Incremental), engine.ReadFilesWhereSQL(x.lk, om, om.Files, "", false, "("+strings.Join(ors, " OR ")+")")))
 	}
 	scan(p.prev, pubOrs)
 	scan(p.prevQ, allOrs)
@@ -597,16 +596,16 @@ func (x *executor) loadOld(ctx context.Context, m *Model, p *incPlan) error {
 	if p.oldLoaded {
 		return nil
 	}
-	read, holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true, true)
+	holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true)
 	if err != nil {
 		return fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
 	}
 	if !ok {
-		read, holding = engine.ReadFilesSQL(x.lk, p.prev, p.prev.Files, fileColumn, true), "TRUE"
+		holding = "TRUE"
 	}
 	key := engine.Ident(m.Incremental)
-	if _, err := x.eng.DB().ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s WHERE %s AND %s IN (SELECT k FROM %s)",
-		incName(m, "old"), read, holding, key, p.keys)); err != nil {
+	if _, err := x.eng.DB().ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s", incName(m, "old"),
+		engine.ReadFilesWhereSQL(x.lk, p.prev, p.prev.Files, fileColumn, true, fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, key, p.keys)))); err != nil {
 		return fmt.Errorf("model %s: published rows of the keys: %w", m.Name, err)
 	}
 	p.oldLoaded = true
