@@ -86,6 +86,19 @@ type remote struct {
 	// (0: recheckAfter's default; tests set it).
 	recheck     time.Duration
 	afterCommit func(ctx context.Context, l *Lake) error
+	// snaps: the store's snapshots this handle read, by id, with what the
+	// listing said of each: a long-lived writer (a stream worker) that
+	// vacuums again reads only the snapshots new since, not one per
+	// micro-batch of the last hour each time. Guarded by snapsMu.
+	snaps   map[int64]cachedSnapshot
+	snapsMu sync.Mutex
+}
+
+// cachedSnapshot is a parsed snapshot object and the listing it was read
+// under: an object listed with another size, time or ETag is read again.
+type cachedSnapshot struct {
+	info ObjectInfo
+	s    *Snapshot
 }
 
 // OpenRemoteRead opens the lake at an s3:// root for reading: a mirror of

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -435,5 +438,58 @@ func TestRemoteLongUploadSurvivesAVacuum(t *testing.T) {
 	}
 	if _, err := st.Head(context.Background(), m.Files[0].Path); err != nil {
 		t.Errorf("the committed snapshot lists %s, which the store lacks: %v", m.Files[0].Path, err)
+	}
+}
+
+// A writer that vacuums again (a stream worker, every few minutes) reads
+// only the snapshots new since its last vacuum, not every one the store
+// keeps; one the store holds changed is read again.
+func TestRemoteVacuumReadsNewSnapshotsOnly(t *testing.T) {
+	open, store := remoteLake(t)
+	w := open(true)
+	var mu sync.Mutex // the snapshots are read a few at a time
+	var gets []string
+	w.remote.store = &faultStore{ObjectStore: w.remote.store, getErr: func(key string) error {
+		if strings.Contains(key, "/snapshots/") {
+			mu.Lock()
+			gets = append(gets, path.Base(key))
+			mu.Unlock()
+		}
+		return nil
+	}}
+	commit := func(run string) {
+		t.Helper()
+		publish(t, w, Bronze, "orders", run, 1)
+		if _, err := w.Commit(CommitInfo{RunID: run}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vacuum := func() []string {
+		t.Helper()
+		gets = nil
+		if _, err := w.Vacuum(context.Background(), DefaultRetention(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(gets)
+		return gets
+	}
+	commit("r1")
+	commit("r2")
+	commit("r3")
+	if got := vacuum(); len(got) != 3 {
+		t.Fatalf("first vacuum read snapshots %v, want the 3", got)
+	}
+	commit("r4")
+	if got, want := vacuum(), []string{"0000000004.json"}; !slices.Equal(got, want) {
+		t.Errorf("second vacuum read snapshots %v, want %v", got, want)
+	}
+	// Snapshot 2 rewritten in the store (another size): read again.
+	b := readObject(t, store, snapshotRel(2))
+	b = strings.Replace(b, "{", "{ ", 1)
+	if _, err := store.Put(context.Background(), snapshotRel(2), strings.NewReader(b), int64(len(b)), PutCondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := vacuum(), []string{"0000000002.json"}; !slices.Equal(got, want) {
+		t.Errorf("after snapshot 2 changed, vacuum read %v, want %v", got, want)
 	}
 }

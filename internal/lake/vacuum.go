@@ -356,7 +356,7 @@ func (r *remote) vacuum(ctx context.Context, l *Lake, ret Retention, now time.Ti
 		ids = append(ids, sn.id)
 		written[sn.id], sizes[sn.id] = sn.Modified, sn.Size
 	}
-	all, err := r.readSnapshots(ctx, ids)
+	all, err := r.readSnapshots(ctx, stored)
 	if err != nil {
 		return res, fmt.Errorf("vacuum %s: %w", r.store, err)
 	}
@@ -460,14 +460,34 @@ func (r *remote) vacuum(ctx context.Context, l *Lake, ret Retention, now time.Ti
 // readSnapshots reads the store's snapshots, a few at a time; one that
 // cannot be parsed is left out (retention decides on it by its age), one
 // deleted meanwhile (another vacuum) too.
-func (r *remote) readSnapshots(ctx context.Context, ids []int64) (map[int64]*Snapshot, error) {
-	var mu sync.Mutex
+func (r *remote) readSnapshots(ctx context.Context, stored []storedSnapshot) (map[int64]*Snapshot, error) {
+	r.snapsMu.Lock()
+	defer r.snapsMu.Unlock()
+	if r.snaps == nil {
+		r.snaps = map[int64]cachedSnapshot{}
+	}
+	listed := map[int64]bool{}
 	all := map[int64]*Snapshot{}
+	var fetch []storedSnapshot
+	for _, sn := range stored {
+		listed[sn.id] = true
+		if c, ok := r.snaps[sn.id]; ok && c.info.Size == sn.Size && c.info.ETag == sn.ETag && c.info.Modified.Equal(sn.Modified) {
+			all[sn.id] = c.s
+			continue
+		}
+		fetch = append(fetch, sn)
+	}
+	for id := range r.snaps {
+		if !listed[id] {
+			delete(r.snaps, id) // gone from the store
+		}
+	}
+	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, id := range ids {
+	for _, sn := range fetch {
 		g.Go(func() error {
-			b, _, err := getBytes(ctx, r.store, snapshotRel(id))
+			b, _, err := getBytes(ctx, r.store, snapshotRel(sn.id))
 			if errors.Is(err, ErrObjectNotFound) {
 				return nil
 			}
@@ -479,7 +499,8 @@ func (r *remote) readSnapshots(ctx context.Context, ids []int64) (map[int64]*Sna
 				return nil
 			}
 			mu.Lock()
-			all[id] = &s
+			all[sn.id] = &s
+			r.snaps[sn.id] = cachedSnapshot{info: sn.ObjectInfo, s: &s}
 			mu.Unlock()
 			return nil
 		})

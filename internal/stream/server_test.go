@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,7 +269,11 @@ func startWorker(t *testing.T, o WorkerOptions) (stop func()) {
 		}
 		close(ran)
 	}()
-	return func() { cancel(); <-ran; w.Close() }
+	// Stopped at the end of the test too (once): a test that fails midway
+	// must not leave a worker writing into its removed directory.
+	stop = sync.OnceFunc(func() { cancel(); <-ran; w.Close() })
+	t.Cleanup(stop)
+	return stop
 }
 
 // A load whose edge is not there yet (down, restarting) sends its calls

@@ -57,7 +57,8 @@ type WorkerOptions struct {
 	// hour), the worker removes what Retention (default
 	// lake.DefaultRetention) no longer keeps, as every run's commit does:
 	// else the snapshots of a stream and the files its compactions
-	// replaced would pile up for ever.
+	// replaced would pile up for ever. A Retention whose Grace is under
+	// lake.ReaderPin may remove files a reader still reads (tests).
 	VacuumEvery time.Duration
 	Retention   lake.Retention
 }
