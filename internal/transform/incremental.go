@@ -306,30 +306,25 @@ type ownCond struct {
 }
 
 // ownKeys selects the keys of the published rows (and quarantined ones)
-// that meet any of conds: one scan of each file set, however many inputs
-// map their changes through the table's own columns.
+// that meet any of conds: a scan of the key and one column per condition,
+// each a semi join that DuckDB pushes into the scan as a filter, where an
+// OR of them was evaluated row by row with every column read (measured at
+// scale 10, gold.fact_sales' four conditions: 0.15 against 0.09 s).
 func (x *executor) ownKeys(m *Model, p *incPlan, conds []ownCond) []string {
-	if len(conds) == 0 {
-		return nil
-	}
-	var pubOrs, allOrs []string
-	for _, c := range conds {
-		or := fmt.Sprintf("%s IN (%s)", engine.Ident(c.col), c.changed)
-		allOrs = append(allOrs, or)
-		if !c.quarantinedOnly {
-			pubOrs = append(pubOrs, or)
-		}
-	}
 	var parts []string
-	scan := func(om *lake.Manifest, ors []string) {
-		if om == nil || len(om.Files) == 0 || len(ors) == 0 {
+	scan := func(om *lake.Manifest, c ownCond) {
+		if om == nil || len(om.Files) == 0 {
 			return
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM (%s)",
-			engine.Ident(m.Incremental), engine.ReadFilesWhereSQL(x.lk, om, om.Files, "", false, "("+strings.Join(ors, " OR ")+")")))
+		parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM (%s)", engine.Ident(m.Incremental),
+			engine.ReadFilesWhereSQL(x.lk, om, om.Files, "", false, fmt.Sprintf("%s IN (%s)", engine.Ident(c.col), c.changed))))
 	}
-	scan(p.prev, pubOrs)
-	scan(p.prevQ, allOrs)
+	for _, c := range conds {
+		if !c.quarantinedOnly {
+			scan(p.prev, c)
+		}
+		scan(p.prevQ, c)
+	}
 	return parts
 }
 
