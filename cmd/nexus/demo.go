@@ -167,7 +167,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		fresh = append(fresh, d)
 	}
 	if arrived > 0 {
-		fmt.Printf("%d batch(es) had arrived in %s in an earlier demo (remove that folder to start again)\n", arrived, arrivals)
+		fmt.Printf("%d of these %d batch(es) had arrived in %s in an earlier demo (remove that folder to start again)\n", arrived, len(drops), arrivals)
 	}
 	var last *pipeline.Summary
 	run := func(label string, final bool) error {

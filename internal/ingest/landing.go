@@ -698,7 +698,9 @@ func (c *BatchChanges) String() string {
 		s += " (" + list(c.Replaced) + ")"
 	}
 	if len(c.Removed) > 0 {
-		s += fmt.Sprintf(", %d no longer in the landing zone (%s: rows kept in Bronze)", len(c.Removed), list(c.Removed))
+		// A batch is removed in a table when its file is gone: the whole
+		// folder, or one file of it (the log names the files).
+		s += fmt.Sprintf(", %d with files gone from the landing zone (%s: their rows kept in Bronze)", len(c.Removed), list(c.Removed))
 	}
 	return s
 }

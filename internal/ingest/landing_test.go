@@ -567,3 +567,23 @@ func TestLandingZoneFilesWithoutBatchList(t *testing.T) {
 		t.Errorf("rows (all, of the removed batch, status of the replaced one): %v", got)
 	}
 }
+
+// The run summary's line on the batches of a landing zone.
+func TestBatchChangesString(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		c    BatchChanges
+		want string
+	}{
+		{BatchChanges{Total: 3}, "landing zone: 3 batch(es); 0 new, 0 replaced"},
+		{BatchChanges{Total: 4, New: []string{"2018-07-02"}, Replaced: []string{"2018-07-01"}},
+			"landing zone: 4 batch(es); 1 new (2018-07-02), 1 replaced (2018-07-01)"},
+		{BatchChanges{Total: 2, Removed: []string{"2018-08-06"}},
+			"landing zone: 2 batch(es); 0 new, 0 replaced, 1 with files gone from the landing zone (2018-08-06: their rows kept in Bronze)"},
+		{BatchChanges{Total: 9, New: []string{"a", "b", "c", "d", "e", "f"}}, "landing zone: 9 batch(es); 6 new (a, b … f), 0 replaced"},
+	} {
+		if got := tc.c.String(); got != tc.want {
+			t.Errorf("got  %q\nwant %q", got, tc.want)
+		}
+	}
+}
