@@ -287,7 +287,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 		carried = append(carried, pb)
 		res.Batches = append(res.Batches, BatchResult{Batch: id, Status: BatchRemoved, File: pb.input.Name,
 			RowsWritten: pb.written, RowsQuarantined: pb.quar})
-		opts.Logger.Info("batch no longer in the landing zone; its rows stay in Bronze", "table", t.Name, "batch", id, "file", pb.input.Name)
+		opts.Logger.Info("file no longer in the landing zone; its rows stay in Bronze", "table", t.Name, "batch", id, "file", pb.input.Name)
 	}
 	if len(jobs) == 0 && len(carried) == 0 {
 		// No batch has brought this table yet (a landing zone that starts
@@ -699,7 +699,7 @@ func (c *BatchChanges) String() string {
 	}
 	if len(c.Removed) > 0 {
 		// A batch is removed in a table when its file is gone: the whole
-		// folder, or one file of it (the log names the files).
+		// folder, or one file of it (the info log names the files).
 		s += fmt.Sprintf(", %d with files gone from the landing zone (%s: their rows kept in Bronze)", len(c.Removed), list(c.Removed))
 	}
 	return s
