@@ -472,7 +472,7 @@ func reconcileAgg(c Check, in tableInput) aggPlan {
 		other, otherName = TableRef(c.To), c.To
 	}
 	if c.ToDistinct {
-		other = fmt.Sprintf("(SELECT DISTINCT COLUMNS(c -> NOT starts_with(c, '_')) FROM %s)", other)
+		other = distinctRecords(other)
 		otherName += " (distinct records)"
 	}
 	name := c.Expr
@@ -484,8 +484,11 @@ func reconcileAgg(c Check, in tableInput) aggPlan {
 		parts: []aggPart{
 			// An aggregate over no rows counts as 0 (judge): additive.
 			{rel: relation, where: c.Where, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.Expr)}, additive: true},
-			// Over the table itself (no to), the same holds for this side.
-			{rel: other, where: c.ToWhere, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.ToExpr)}, additive: other == relation},
+			// The same holds for the other side: over the table itself (no
+			// to), or over another table whose changes the build may give
+			// (Parts.Tables).
+			{rel: other, where: c.ToWhere, exprs: []string{fmt.Sprintf("CAST((%s) AS DOUBLE)", c.ToExpr)}, additive: true,
+				table: c.To, distinct: c.ToDistinct && c.To != ""},
 		},
 		dest: []any{&a, &b},
 		judge: func(r *Result) {

@@ -13,8 +13,13 @@ type aggPart struct {
 	exprs      []string
 	// additive: the kind takes the values as totals over the rows (a sum
 	// over no rows may come as 0), so they may come from kept Totals (see
-	// totals.go) when the relation is the table's own.
+	// totals.go) when the relation is the table's own, or another table
+	// whose changed rows the build gives (Parts.Tables).
 	additive bool
+	// table is the other table rel reads whole ("" = this table's rows);
+	// distinct: rel is its distinct records (distinctRecords).
+	table    string
+	distinct bool
 }
 
 // aggPlan is a table-level check compiled to aggregates: the values of
@@ -85,6 +90,8 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 	type group struct {
 		rel, where string
 		additive   bool
+		table      string
+		distinct   bool
 		exprs      []string
 		cols       []string
 		alias      string
@@ -98,7 +105,7 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 		for _, part := range p.parts {
 			g, ok := byKey[[2]string{part.rel, part.where}]
 			if !ok {
-				g = &group{rel: part.rel, where: part.where, additive: true, alias: fmt.Sprintf("__nexus_g%d", len(groups))}
+				g = &group{rel: part.rel, where: part.where, additive: true, table: part.table, distinct: part.distinct, alias: fmt.Sprintf("__nexus_g%d", len(groups))}
 				groups = append(groups, g)
 				byKey[[2]string{part.rel, part.where}] = g
 			}
@@ -123,7 +130,7 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 		var sel []string
 		body := g.rel + whereClause(g.where)
 		inner := map[string]string{} // inner aggregate → its SQL here
-		tg := additiveGroup(in, g.rel, g.where, g.additive, g.exprs)
+		tg := additiveGroup(in, aggPart{rel: g.rel, where: g.where, additive: g.additive, table: g.table, distinct: g.distinct}, g.exprs)
 		if tg != nil {
 			for _, a := range tg.inners {
 				inner[a] = a

@@ -22,16 +22,37 @@ type Totals map[string]string
 // and Built) are made: the previous version's Totals, less the rows it
 // replaces (Minus, BuiltMinus), plus the rows it adds (Plus, BuiltPlus).
 // Each is a query or a table name.
+//
+// Tables does the same for other tables that checks aggregate whole (a
+// reconcile's to), by name: the rows of the table among those that may
+// have changed since the previous version's totals were taken, as they
+// were (Minus) and as they are (Plus); the caller vouches that no other
+// row changed. A distinct side (to_distinct) takes the distinct records of
+// each: exact when the rows given are all the copies of every record they
+// hold (a filter on the records' own columns, as a key, gives that).
 type Parts struct {
 	Totals                Totals
 	Minus, Plus           string
 	BuiltMinus, BuiltPlus string
+	Tables                map[string]TableParts
 }
+
+// TableParts are another table's changed rows (see Parts.Tables).
+type TableParts struct{ Minus, Plus string }
 
 const (
 	sideTable = "table:"
 	sideBuilt = "built:"
+	// sideOther + table (+ " distinct") + ":" is another table's side.
+	sideOther = "to:"
 )
+
+// distinctRecords is the distinct records of rel (a relation usable after
+// FROM): the columns that do not start with '_' (lineage), as Silver
+// models drop exact duplicates.
+func distinctRecords(rel string) string {
+	return fmt.Sprintf("(SELECT DISTINCT COLUMNS(c -> NOT starts_with(c, '_')) FROM %s)", rel)
+}
 
 // additiveAgg is an aggregate that is a total over rows: count(*) or
 // sum(arg), maybe wrapped as CAST((agg) AS DOUBLE), as the kinds write it.
@@ -121,24 +142,33 @@ type totalsGroup struct {
 	side   string
 	aggs   []additiveAgg // one per expression of the group
 	inners []string      // distinct inner aggregates (with the nonNull counts)
+	// table, distinct: another table's side (aggPart).
+	table    string
+	distinct bool
 }
 
-// additiveGroup returns the totals side of a group of expressions over rel
-// (every part additive, no where), or nil.
-func additiveGroup(in tableInput, rel, where string, additive bool, exprs []string) *totalsGroup {
-	if !additive || where != "" {
+// additiveGroup returns the totals side of a group of expressions over
+// part's relation (every part additive, no where), or nil.
+func additiveGroup(in tableInput, part aggPart, exprs []string) *totalsGroup {
+	if !part.additive || part.where != "" {
 		return nil
 	}
 	side := ""
-	switch rel {
-	case in.relation:
+	switch {
+	case part.rel == in.relation:
 		side = sideTable
-	case in.built:
+	case part.rel == in.built:
 		side = sideBuilt
+	case part.table != "":
+		side = sideOther + part.table
+		if part.distinct {
+			side += " distinct"
+		}
+		side += ":"
 	default:
 		return nil
 	}
-	g := &totalsGroup{side: side}
+	g := &totalsGroup{side: side, table: part.table, distinct: part.distinct}
 	seen := map[string]bool{}
 	add := func(s string) {
 		if s != "" && !seen[s] {
@@ -163,8 +193,15 @@ func additiveGroup(in tableInput, rel, where string, additive bool, exprs []stri
 // is missing.
 func (g *totalsGroup) decomposed(parts *Parts) (string, map[string]string, bool) {
 	minus, plus := parts.Minus, parts.Plus
-	if g.side == sideBuilt {
+	switch {
+	case g.side == sideBuilt:
 		minus, plus = parts.BuiltMinus, parts.BuiltPlus
+	case g.table != "":
+		tp := parts.Tables[g.table]
+		minus, plus = tp.Minus, tp.Plus
+		if g.distinct && minus != "" && plus != "" {
+			minus, plus = distinctRecords(relSQL(minus)), distinctRecords(relSQL(plus))
+		}
 	}
 	if minus == "" || plus == "" {
 		return "", nil, false

@@ -50,6 +50,14 @@ type incPlan struct {
 	// oldLoaded: the published rows of the keys are in _inc.<model>__old
 	// (see loadOld).
 	oldLoaded bool
+	// gained maps each filtered Bronze input to the files of the rows it
+	// gained since the published version was built (none: unchanged), for
+	// the checks that aggregate it whole (appendedParts).
+	gained map[string][]string
+	// bronzeRows maps each filtered Bronze input the model's SQL reads to
+	// the working table of its rows of the keys, with their files
+	// (fileColumn): one scan for the SQL and the checks (bronzeRowsOf).
+	bronzeRows map[string]string
 }
 
 // incSchema holds the working tables of incremental builds.
@@ -86,7 +94,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			return nil, "the model has a column named " + c + ", which incremental builds use", nil
 		}
 	}
-	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}}
+	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}, gained: map[string][]string{}, bronzeRows: map[string]string{}}
 	if suite != nil {
 		for _, c := range suite.Checks {
 			// A unique check on columns without the key compares rows the
@@ -123,11 +131,17 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			return nil, "input " + in + " is new", nil
 		}
 		if cur.Version == from {
+			if p.filtered[in] && layer == lake.Bronze {
+				p.gained[in] = nil
+			}
 			continue
 		}
 		files, why := x.deltaFiles(cur, from)
 		if why != "" {
 			return nil, in + ": " + why, nil
+		}
+		if p.filtered[in] && layer == lake.Bronze {
+			p.gained[in] = files
 		}
 		if len(files) == 0 {
 			continue
@@ -215,9 +229,15 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	}
 	for in := range p.filtered {
 		layer, table, _ := strings.Cut(in, ".")
-		// Bronze keys are trimmed there, and its batches hold any key; an
-		// input only the gate reads is not read filtered.
-		if layer == lake.Bronze || !slices.Contains(m.Inputs(), in) {
+		// An input only the gate reads is not read filtered.
+		if !slices.Contains(m.Inputs(), in) {
+			continue
+		}
+		// Bronze keys are trimmed there, and its batches hold any key.
+		if layer == lake.Bronze {
+			if err := x.bronzeRowsOf(ctx, m, p, in); err != nil {
+				return nil, "", err
+			}
 			continue
 		}
 		cur, err := x.lk.Manifest(layer, table)
@@ -238,6 +258,29 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 
 // fileColumn names the column of a row's file in reads of a table's files.
 const fileColumn = "__nexus_file"
+
+// bronzeRowsOf reads the rows of in, a Bronze input of m, whose trimmed key
+// is among the keys into a working table, with their files: the model's
+// SQL reads them from there (compileFiltered), and so do the checks that
+// aggregate in whole (appendedParts), where each read the table again.
+func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in string) error {
+	layer, table, _ := strings.Cut(in, ".")
+	cur, err := x.lk.Manifest(layer, table)
+	if err != nil {
+		return fmt.Errorf("model %s: input %w", m.Name, err)
+	}
+	if len(cur.Files) == 0 {
+		return nil
+	}
+	name := incName(m, "bronze_"+table)
+	q := engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
+		fmt.Sprintf("trim(%s) IN (SELECT k FROM %s)", engine.Ident(m.Incremental), p.keys))
+	if _, err := x.eng.DB().ExecContext(ctx, "CREATE OR REPLACE TABLE "+name+" AS "+q); err != nil {
+		return fmt.Errorf("model %s: rows of %s of the keys: %w", m.Name, in, err)
+	}
+	p.bronzeRows[in] = name
+	return nil
+}
 
 // keyFiles finds the files of a table version that hold a row whose column
 // col is among the keys to rebuild, by one scan of that column. It returns
@@ -492,8 +535,15 @@ func (x *executor) totalParts(ctx context.Context, m *Model, p *incPlan, gate *q
 		builtMinus += fmt.Sprintf(" UNION ALL BY NAME SELECT * FROM read_parquet(%s) WHERE %s IN (SELECT k FROM %s)",
 			fileList(x.lk, filePaths(p.prevQ.Files)), key, p.keys)
 	}
+	tables := map[string]quality.TableParts{}
+	for in, files := range p.gained {
+		if tp, ok := x.appendedParts(m, p, in, files); ok {
+			tables[in] = tp
+		}
+	}
 	return &quality.Parts{
 		Totals: quality.Totals(p.prev.Totals),
+		Tables: tables,
 		Minus:  old, Plus: gate.Passing(),
 		BuiltMinus: builtMinus,
 		BuiltPlus: fmt.Sprintf("%s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s",
@@ -501,10 +551,69 @@ func (x *executor) totalParts(ctx context.Context, m *Model, p *incPlan, gate *q
 	}, nil
 }
 
+// appendedParts gives the rows of in, a Bronze input filtered on the keys,
+// among the keys to rebuild before and after the rows it gained (files, its
+// delta since the published version was built): the checks that aggregate
+// it whole then read those rows only, not the table (a reconcile with
+// Bronze's distinct records read all of bronze.order_items, 0.5 s at scale
+// 10). Exact when it only gained rows: each delta file is one of its files
+// now, so the other files hold the rows it had (a replaced batch's old
+// files are gone: false). The keys are its trimmed key values, as in
+// planIncremental, and hold the key of every row gained (a gained row
+// without key makes the build full): the rows outside them did not change,
+// and each record's copies all fall in or out.
+func (x *executor) appendedParts(m *Model, p *incPlan, in string, files []string) (quality.TableParts, bool) {
+	layer, table, _ := strings.Cut(in, ".")
+	cur, err := x.lk.Manifest(layer, table)
+	if err != nil || len(cur.Files) == 0 {
+		return quality.TableParts{}, false
+	}
+	gained := map[string]bool{}
+	for _, f := range files {
+		gained[f] = true
+	}
+	var before []lake.File
+	for _, f := range cur.Files {
+		if gained[f.Path] {
+			delete(gained, f.Path)
+			continue
+		}
+		before = append(before, f)
+	}
+	if len(gained) > 0 {
+		return quality.TableParts{}, false
+	}
+	if len(files) == 0 {
+		none := "SELECT * FROM " + engine.Ident(layer) + "." + engine.Ident(table) + " WHERE false"
+		return quality.TableParts{Minus: none, Plus: none}, true
+	}
+	if rows, ok := p.bronzeRows[in]; ok {
+		var paths []string
+		for _, f := range files {
+			paths = append(paths, engine.Literal(x.lk.Abs(f)))
+		}
+		all := fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s", fileColumn, rows)
+		return quality.TableParts{Minus: fmt.Sprintf("%s WHERE %s NOT IN (%s)", all, fileColumn, strings.Join(paths, ", ")), Plus: all}, true
+	}
+	cond := fmt.Sprintf("trim(%s) IN (SELECT k FROM %s)", engine.Ident(m.Incremental), p.keys)
+	plus := engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, "", false, cond)
+	minus := "SELECT * FROM (" + plus + ") WHERE false"
+	if len(before) > 0 {
+		minus = engine.ReadFilesWhereSQL(x.lk, cur, before, "", false, cond)
+	}
+	return quality.TableParts{Minus: minus, Plus: plus}, true
+}
+
 // dropInc frees the working tables of m's incremental build. A failure to
 // drop only keeps memory until the engine closes: logged, not returned.
 func (x *executor) dropInc(m *Model) {
-	for _, what := range []string{"keys", "new", "old", "changed", "quarantine"} {
+	what := []string{"keys", "new", "old", "changed", "quarantine"}
+	for _, in := range m.Inputs() {
+		if layer, table, _ := strings.Cut(in, "."); layer == lake.Bronze {
+			what = append(what, "bronze_"+table)
+		}
+	}
+	for _, what := range what {
 		if _, err := x.eng.DB().ExecContext(context.Background(), "DROP TABLE IF EXISTS "+incName(m, what)); err != nil {
 			x.opts.Logger.Debug("drop working table", "model", m.Name, "table", what, "err", err)
 		}
@@ -546,6 +655,9 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		}
 		if q, ok := p.narrow[target]; ok {
 			return "(" + q + ")"
+		}
+		if t, ok := p.bronzeRows[target]; ok {
+			return fmt.Sprintf("(SELECT * EXCLUDE (%s) FROM %s)", fileColumn, t)
 		}
 		col := engine.Ident(m.Incremental)
 		if layer == lake.Bronze {

@@ -8,6 +8,7 @@
 -- column order_item_id: Sequence of the item within the order, from 1.
 -- column customer_unique_id: The person who bought (key of gold.dim_customer).
 -- column customer_id: Per-order customer id from the source.
+-- column customer_state: State (UF) given on the order (silver.customers of its customer_id), which the person's latest state in gold.dim_customer may differ from; NULL when the source leaves it empty.
 -- column product_id: Product sold (key of gold.dim_product).
 -- column seller_id: Seller (key of gold.dim_seller).
 -- column date_id: Brazilian local business date of the purchase as yyyymmdd (key of gold.dim_date).
@@ -67,6 +68,7 @@ SELECT
     a.order_item_id,
     c.customer_unique_id,
     o.customer_id,
+    c.customer_state,
     a.product_id,
     a.seller_id,
     CAST(strftime(o.purchase_date, '%Y%m%d') AS INTEGER) AS date_id,

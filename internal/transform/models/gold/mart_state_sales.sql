@@ -1,4 +1,4 @@
--- description: Sales per customer state, where the state is the one given on each order (silver.customers of the order's customer_id), not the person's latest state. Counts orders that are sales (status not canceled and not unavailable) with items. Delivery averages are taken per order (not per item), over delivered orders.
+-- description: Sales per customer state, where the state is the one given on each order (gold.fact_sales.customer_state), not the person's latest state. Counts orders that are sales (status not canceled and not unavailable) with items. Delivery averages are taken per order (not per item), over delivered orders.
 -- materialized: table
 -- key: customer_state
 -- column customer_state: Two-letter state (UF) of the order's customer.
@@ -13,7 +13,7 @@
 WITH per_order AS (
     SELECT
         f.order_id,
-        any_value(c.customer_state) AS customer_state,
+        any_value(f.customer_state) AS customer_state,
         any_value(f.customer_unique_id) AS customer_unique_id,
         count(*) AS items,
         sum(f.price) AS revenue,
@@ -22,7 +22,6 @@ WITH per_order AS (
         any_value(f.delivery_days) AS delivery_days,
         any_value(f.is_late) AS is_late
     FROM ref('gold.fact_sales') AS f
-    LEFT JOIN ref('silver.customers') AS c ON c.customer_id = f.customer_id
     WHERE f.is_sale
     GROUP BY f.order_id
 )
