@@ -44,6 +44,9 @@ latest AS (
 order_pay AS (
     SELECT order_id, sum(payment_value) AS paid
     FROM ref('silver.order_payments')
+    -- Only the orders of the persons built: an incremental build rebuilds a
+    -- few, and summed every order's payments first (0.2 s at scale 10).
+    WHERE order_id IN (SELECT order_id FROM cust_orders)
     GROUP BY order_id
 ),
 stats AS (
