@@ -4,6 +4,8 @@
 #   - one day's drop applied with `nexus run --no-reports` (gates included),
 #     3 times from the same snapshot (rolled back in between): median;
 #   - a full rebuild of the same data (`run --force --no-reports`): median of 3;
+#   - at a scale N > 1, the same drop thinned to one order in N
+#     (bench/thin_drop.py: a scale-1 drop's size) on the base: median of 3;
 #   - then DROPS more days one at a time (scale 1 only): the last 3 against
 #     the first 3, to show the cost of a drop does not grow with the drops
 #     already applied; then drop 2 and the last drop again, in turn, 5 times
@@ -63,6 +65,27 @@ for scale in ${@:-1 10}; do
   fm=$(printf '%s\n' "${full[@]}" | median)
   echo "| full rebuild, same data (runs: ${full[*]}) | $fm s | $rss MB |"
   echo "| **full rebuild ÷ one drop** | **$(python3 -c "print(round($fm/$one, 1))")×** | |"
+  [ "$scale" = "1" ] && one1=$one
+  if [[ "$scale" =~ ^[0-9]+$ ]] && [ "$scale" -gt 1 ]; then
+    # The same day thinned to one order in $scale: a drop of a scale-1
+    # drop's size on this lake, to tell what grows with the lake from what
+    # grows with the drop.
+    mkdir -p "$D/arrivals-thin"
+    ln -sfn "${days[0]}" "$D/arrivals-thin/"
+    python3 bench/thin_drop.py "${days[1]}" "$D/arrivals-thin/$(basename "${days[1]}")" "$scale" > "$OUT/thin-$scale.txt"
+    thin=()
+    for rep in 1 2 3; do
+      $L rollback "$snap" > /dev/null
+      read -r s rss < <(secs $L run --no-reports --source "$D/arrivals-thin")
+      thin+=("$s")
+    done
+    tm=$(printf '%s\n' "${thin[@]}" | median)
+    echo "| the same drop thinned to one order in $scale ($(grep orders_dataset "$OUT/thin-$scale.txt" | cut -d' ' -f2) orders; runs: ${thin[*]}) | $tm s | $rss MB |"
+    if [ -n "${one1:-}" ]; then
+      echo "| **one drop ÷ scale 1's one drop** | **$(python3 -c "print(round($one/$one1, 1))")×** | |"
+      echo "| **thinned drop ÷ scale 1's one drop** | **$(python3 -c "print(round($tm/$one1, 1))")×** | |"
+    fi
+  fi
 
   if [ "$scale" = "1" ] || [ "$scale" = "${SERIES_SCALE:-1}" ]; then
     times=()
