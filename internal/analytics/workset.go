@@ -280,6 +280,8 @@ j AS (
            CAST(coalesce(rv.low, 0) AS INTEGER) AS rv_low
     FROM f
     JOIN ord USING (order_id)
+    -- The order's state as gold.fact_sales.customer_state gives it, through
+    -- silver.customers: a lake published before that column still answers.
     LEFT JOIN silver.customers AS c ON c.customer_id = f.customer_id
     LEFT JOIN gold.dim_seller AS se ON se.seller_id = f.seller_id
     LEFT JOIN ` + ws.persons + ` AS pe ON pe.customer_unique_id = f.customer_unique_id

@@ -56,7 +56,7 @@ func aggEval(agg func(c Check, in tableInput) aggPlan) func(ctx context.Context,
 // aggregate): the caller then judges each check alone. With in.totals it
 // also sets the new totals of the table's additive aggregates.
 func runFused(ctx context.Context, db *sql.DB, plans []aggPlan, in tableInput) (bool, error) {
-	q, dest, totals := fusedQuery(plans, in)
+	q, dest, done := fusedQuery(plans, in)
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return false, err
@@ -74,8 +74,8 @@ func runFused(ctx context.Context, db *sql.DB, plans []aggPlan, in tableInput) (
 	if err := rows.Err(); err != nil {
 		return false, err
 	}
-	if n == 1 && in.totals != nil {
-		totals(in.totals)
+	if n == 1 {
+		done(in.totals)
 	}
 	return n == 1, nil
 }
@@ -84,8 +84,9 @@ func runFused(ctx context.Context, db *sql.DB, plans []aggPlan, in tableInput) (
 // where), each a one-row subquery, cross-joined; dest receives its columns.
 // A group of additive aggregates over the table's own rows is taken from
 // in.parts' totals when it has them (no scan of the table), and, when
-// in.totals is asked for, its exact values are read too: the returned func
-// stores them once the row is scanned.
+// in.totals is asked for, its exact values are read too: the returned func,
+// called once the row is scanned, stores them (into a nil map: not) and
+// notes the other tables judged from totals (Parts.FromTotals).
 func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 	type group struct {
 		rel, where string
@@ -125,7 +126,7 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 		text, kind sql.NullString
 	}
 	var keep []*kept
-	var from []string
+	var from, others []string
 	for _, g := range groups {
 		var sel []string
 		body := g.rel + whereClause(g.where)
@@ -138,6 +139,9 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 			if in.parts != nil {
 				if f, vals, ok := tg.decomposed(in.parts); ok {
 					body, inner = f, vals
+					if tg.table != "" {
+						others = append(others, tg.table)
+					}
 				}
 			}
 		}
@@ -161,6 +165,17 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 		from = append(from, fmt.Sprintf("(SELECT %s FROM %s) AS %s", strings.Join(sel, ", "), body, g.alias))
 	}
 	store := func(t Totals) {
+		if len(others) > 0 {
+			if in.parts.fromTotals == nil {
+				in.parts.fromTotals = map[string]bool{}
+			}
+			for _, o := range others {
+				in.parts.fromTotals[o] = true
+			}
+		}
+		if t == nil {
+			return
+		}
 		for _, k := range keep {
 			if !k.kind.Valid || !exactType.MatchString(k.kind.String) {
 				continue

@@ -3,6 +3,7 @@ package quality
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -35,6 +36,23 @@ type Parts struct {
 	Minus, Plus           string
 	BuiltMinus, BuiltPlus string
 	Tables                map[string]TableParts
+	// fromTotals: the Tables judged from the totals (FromTotals).
+	fromTotals map[string]bool
+}
+
+// FromTotals lists, sorted, the tables of Tables that the last evaluation
+// with p judged from the kept totals and their changed rows (a table whose
+// total was not kept, or a check with a where, is read whole).
+func (p *Parts) FromTotals() []string {
+	if p == nil {
+		return nil
+	}
+	out := make([]string, 0, len(p.fromTotals))
+	for t := range p.fromTotals {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // TableParts are another table's changed rows (see Parts.Tables).

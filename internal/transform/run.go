@@ -83,6 +83,10 @@ type IncrementalStats struct {
 	Keys         int64  `json:"keys"`          // key values rebuilt
 	RowsRebuilt  int64  `json:"rows_rebuilt"`  // rows the model's SQL produced for them
 	FilesCarried int    `json:"files_carried"` // published files reused as they were
+	// TablesFromTotals: other tables the checks aggregate whole (a
+	// reconcile's to) that were judged from the totals kept last time and
+	// their changed rows, not read (quality.Parts.FromTotals).
+	TablesFromTotals []string `json:"tables_from_totals,omitempty"`
 }
 
 // Result of a transform run, in build order.
@@ -379,6 +383,9 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	tp := time.Now()
 	plan, why, err := x.planIncremental(ctx, m, suite, code)
 	if err != nil {
+		// The working tables planning made would hold memory while the
+		// other models build.
+		x.dropInc(m)
 		return fail(err)
 	}
 	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "plan", "ms", time.Since(tp).Milliseconds())
