@@ -736,6 +736,11 @@ Three fields decide what a failure does, each about something else:
     one failing row). Without ` + "`max_failed_ratio`" + `, or with severity warn, a row-level check never blocks:
     the rows that remain are published. In an incremental build the ratio is judged on the whole table as it
     will be, not on the rebuilt rows alone.
+- In an incremental build, table-level checks judge the whole table as it will be too. Their additive
+  aggregates (` + "`count(*)`" + `, ` + "`sum(x)`" + `, without ` + "`where`" + `) come from the totals kept with the last version, less the
+  rows replaced, plus the rows rebuilt, not from a read of the table; so does a ` + "`reconcile`" + `'s ` + "`to`" + ` side
+  (with ` + "`to_distinct`" + ` too) when it is a Bronze input of the model that only gained rows since: its rows of
+  the rebuilt keys before and after. Anything else is read whole.
 
 A row failing several checks is one row: quarantined when any of them quarantines (its ` + "`check_id`" + ` and
 ` + "`reason`" + ` list every quarantining check), else published with every keep rule it fails in its flags.
