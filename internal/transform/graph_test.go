@@ -54,6 +54,11 @@ func TestParseModelErrors(t *testing.T) {
 		{"silver.a", "-- description: nothing\n", "no SQL after the header"},
 		{"silver.a", "SELECT * FROM ref('orders')", "models/silver/a.sql:1: ref('orders') must name layer.table"},
 		{"Silver.A", "SELECT 1", "must be layer.table in lower case"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_expr \"gold.f\" must read layer.table: <expression"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f:\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_expr"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.g: d\nSELECT 1 FROM ref('gold.f')", "incremental_expr names gold.g, which the model's SQL does not read"},
+		{"gold.a", "-- incremental_expr: gold.f: d\nSELECT 1 FROM ref('gold.f')", "incremental_expr without incremental"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f: d\n-- incremental_expr: gold.f: e\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:3: incremental_expr for gold.f given twice"},
 	}
 	for _, tc := range tests {
 		_, err := ParseModel(tc.name, "models/"+strings.Replace(strings.ToLower(tc.name), ".", "/", 1)+".sql", []byte(tc.src))

@@ -54,6 +54,9 @@ type incPlan struct {
 	// gained since the published version was built (none: unchanged), for
 	// the checks that aggregate it whole (appendedParts).
 	gained map[string][]string
+	// exprs maps the inputs whose rows get their key from an expression
+	// (Model.Exprs) to it; they are read for the keys only.
+	exprs map[string]string
 	// bronzeRows maps each filtered Bronze input the model's SQL reads to
 	// the working table of its rows of the keys: one scan for the SQL and
 	// the checks (bronzeRowsOf).
@@ -94,7 +97,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			return nil, "the model has a column named " + c + ", which incremental builds use", nil
 		}
 	}
-	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}, gained: map[string][]string{}, bronzeRows: map[string]string{}}
+	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}, gained: map[string][]string{}, bronzeRows: map[string]string{}, exprs: map[string]string{}}
 	if suite != nil {
 		for _, c := range suite.Checks {
 			// A unique check on columns without the key compares rows the
@@ -123,7 +126,10 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		if hasColumn(cur.Schema, m.Incremental) {
+		expr, hasExpr := m.keyExpr(in)
+		if hasExpr {
+			p.exprs[in] = expr
+		} else if hasColumn(cur.Schema, m.Incremental) {
 			p.filtered[in] = true
 		}
 		from, ok := built[in]
@@ -148,6 +154,18 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		}
 		list := fileList(x.lk, files)
 		switch {
+		case hasExpr:
+			// A changed row without key may concern any row: rebuild
+			// everything.
+			var nulls int64
+			q := fmt.Sprintf("SELECT count(*) FROM read_parquet(%s, union_by_name = true) WHERE (%s) IS NULL", list, expr)
+			if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&nulls); err != nil {
+				return nil, "", fmt.Errorf("model %s: changes of %s (incremental_expr %s): %w", m.Name, in, expr, err)
+			}
+			if nulls > 0 {
+				return nil, in + ": changed rows whose " + expr + " is NULL", nil
+			}
+			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", expr, list))
 		case p.filtered[in] && layer == lake.Bronze:
 			// Bronze keys are raw text; the models trim them. A changed
 			// row without key may concern any row: rebuild everything.
@@ -244,13 +262,31 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		holding, ok, err := x.keyFiles(ctx, cur, m.Incremental, p, false)
+		holding, ok, err := x.keyFiles(ctx, cur, engine.Ident(m.Incremental), p, false)
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: files of %s holding the keys: %w", m.Name, in, err)
 		}
 		if ok {
 			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
 				fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, engine.Ident(m.Incremental), p.keys)))
+		}
+	}
+	for in, expr := range p.exprs {
+		layer, table, _ := strings.Cut(in, ".")
+		if !slices.Contains(m.Inputs(), in) {
+			continue
+		}
+		cur, err := x.lk.Manifest(layer, table)
+		if err != nil {
+			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
+		}
+		holding, ok, err := x.keyFiles(ctx, cur, expr, p, false)
+		if err != nil {
+			return nil, "", fmt.Errorf("model %s: files of %s holding the keys (incremental_expr %s): %w", m.Name, in, expr, err)
+		}
+		if ok {
+			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
+				fmt.Sprintf("%s AND (%s) IN (SELECT k FROM %s)", holding, expr, p.keys)))
 		}
 	}
 	return p, "", nil
@@ -326,20 +362,21 @@ func appendedFiles(cur *lake.Manifest, delta []string) (before, added []lake.Fil
 	return before, added, len(gained) == 0
 }
 
-// keyFiles finds the files of a table version that hold a row whose column
-// col is among the keys to rebuild, by one scan of that column. It returns
+// keyFiles finds the files of a table version that hold a row whose key (a
+// column, or an expression over its columns) is among the keys to rebuild,
+// by one scan of it. It returns
 // the condition on fileColumn that keeps those files: a query with it reads
 // only them, where a filter on the keys alone decodes every column of every
 // row. Worth it when the keys are in few of the files: always asked for a
 // partitioned table (a drop's keys are in a few partitions), for any other
 // when all is true (the old rows of the keys, often none: a drop's new
 // orders and customers).
-func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, col string, p *incPlan, all bool) (holding string, ok bool, err error) {
+func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, key string, p *incPlan, all bool) (holding string, ok bool, err error) {
 	if len(man.Files) == 0 || (!all && (len(man.PartitionBy) == 0 || len(man.Files) < 2)) {
 		return "", false, nil
 	}
 	files, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM (%s)", fileColumn,
-		engine.ReadFilesWhereSQL(x.lk, man, man.Files, fileColumn, false, fmt.Sprintf("%s IN (SELECT k FROM %s)", engine.Ident(col), p.keys))))
+		engine.ReadFilesWhereSQL(x.lk, man, man.Files, fileColumn, false, fmt.Sprintf("(%s) IN (SELECT k FROM %s)", key, p.keys))))
 	if err != nil {
 		return "", false, err
 	}
@@ -658,6 +695,16 @@ func (x *executor) dropInc(m *Model) {
 	}
 }
 
+// keyExpr returns the expression that gives input's rows their key.
+func (m *Model) keyExpr(input string) (string, bool) {
+	for _, e := range m.Exprs {
+		if e.Input == input {
+			return e.Expr, true
+		}
+	}
+	return "", false
+}
+
 // keyMap returns the first map whose column an input has.
 func (m *Model) keyMap(schema []lake.Column) (KeyMap, bool) {
 	for _, km := range m.Maps {
@@ -688,6 +735,12 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		}
 		layer, table, _ := strings.Cut(target, ".")
 		rel := engine.Ident(layer) + "." + engine.Ident(table)
+		if expr, ok := p.exprs[target]; ok {
+			if q, ok := p.narrow[target]; ok {
+				return "(" + q + ")"
+			}
+			return fmt.Sprintf("(SELECT * FROM %s WHERE (%s) IN (SELECT k FROM %s))", rel, expr, p.keys)
+		}
 		if !p.filtered[target] {
 			return rel
 		}
@@ -741,7 +794,7 @@ func (x *executor) loadOld(ctx context.Context, m *Model, p *incPlan) error {
 	if p.oldLoaded {
 		return nil
 	}
-	holding, ok, err := x.keyFiles(ctx, p.prev, m.Incremental, p, true)
+	holding, ok, err := x.keyFiles(ctx, p.prev, engine.Ident(m.Incremental), p, true)
 	if err != nil {
 		return fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
 	}

@@ -45,6 +45,10 @@ type Model struct {
 	// Incremental column's values through a query over other models, for
 	// inputs that have neither the Incremental column nor a lookup.
 	Maps []KeyMap
+	// Exprs give, for an input, the Incremental value of each of its rows
+	// as an expression over its columns: its changed rows give the keys,
+	// and it is read for the keys only.
+	Exprs []KeyExpr
 	// Batches documents how the model resolves the batches of a landing
 	// zone (the latest-state rule per key), for readers and the docs.
 	Batches  string
@@ -61,6 +65,15 @@ type Lookup struct {
 	Input       string // layer.table
 	InputColumn string
 	Column      string
+}
+
+// KeyExpr is "-- incremental_expr: gold.fact_sales: CAST(date_trunc('month',
+// purchase_date) AS DATE)": the model's Incremental value of a row of Input
+// is Expr, an SQL expression over Input's columns (a monthly aggregate over
+// a daily fact, say).
+type KeyExpr struct {
+	Input string // layer.table
+	Expr  string
 }
 
 // KeyMap is "-- incremental_map: order_id: SELECT order_id, customer_unique_id
@@ -256,6 +269,16 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 				return nil, bad("incremental_map %q must read column: SELECT column, <incremental column> FROM ref(...)", val)
 			}
 			m.Maps = append(m.Maps, KeyMap{Column: col, SQL: q})
+		case "incremental_expr":
+			in, expr, ok := strings.Cut(val, ":")
+			in, expr = strings.TrimSpace(in), strings.TrimSpace(expr)
+			if !ok || !validName.MatchString(in) || expr == "" {
+				return nil, bad("incremental_expr %q must read layer.table: <expression over its columns>", val)
+			}
+			if _, dup := m.keyExpr(in); dup {
+				return nil, bad("incremental_expr for %s given twice", in)
+			}
+			m.Exprs = append(m.Exprs, KeyExpr{Input: in, Expr: expr})
 		case "incremental_lookup":
 			lk, err := parseLookup(val)
 			if err != nil {
@@ -270,11 +293,11 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			}
 			m.Columns = append(m.Columns, ColumnDoc{Name: arg, Description: val})
 		default:
-			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, incremental_map, batches, column)", key)
+			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, incremental_map, incremental_expr, batches, column)", key)
 		}
 	}
-	if (len(m.Lookups) > 0 || len(m.Maps) > 0) && m.Incremental == "" {
-		return nil, fmt.Errorf("%s: incremental_lookup or incremental_map without incremental", file)
+	if (len(m.Lookups) > 0 || len(m.Maps) > 0 || len(m.Exprs) > 0) && m.Incremental == "" {
+		return nil, fmt.Errorf("%s: incremental_lookup, incremental_map or incremental_expr without incremental", file)
 	}
 	if m.PartitionBy != "" && m.Granularity == "" {
 		m.Granularity = DefaultGranularity
@@ -318,6 +341,11 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			return nil, fmt.Errorf("%s: incremental_lookup names %s, which the model's SQL does not read", file, l.Input)
 		}
 	}
+	for _, e := range m.Exprs {
+		if !slices.Contains(inputs, e.Input) {
+			return nil, fmt.Errorf("%s: incremental_expr names %s, which the model's SQL does not read", file, e.Input)
+		}
+	}
 	return m, nil
 }
 
@@ -347,6 +375,9 @@ func (m *Model) codeFingerprint(suite string) string {
 	}
 	for _, km := range m.Maps {
 		parts = append(parts, km.Column+":"+km.SQL)
+	}
+	for _, e := range m.Exprs {
+		parts = append(parts, e.Input+"="+e.Expr)
 	}
 	return lake.HashStrings(parts...)
 }

@@ -1,4 +1,4 @@
--- description: Sales per product category over the whole period. Counts orders that are sales (status not canceled and not unavailable) with items. Categories missing from the translation keep their Portuguese name in category_en; products without category are grouped as 'unknown', so the shares add up to 1.
+-- description: Sales per product category over the whole period: gold.mart_category_month_sales added up. Counts orders that are sales (status not canceled and not unavailable) with items. Categories missing from the translation keep their Portuguese name in category_en; products without category are grouped as 'unknown', so the shares add up to 1.
 -- materialized: table
 -- key: category_en, category_pt
 -- column category_en: Category in English (Portuguese name when untranslated, 'unknown' when none).
@@ -10,17 +10,16 @@
 -- column payment_value: Sum of the payments allocated to the items, R$.
 -- column revenue_share: revenue / total revenue of all categories, 6 decimals.
 WITH per_cat AS (
+    -- An order is in one month: its orders add up over the months.
     SELECT
-        coalesce(p.category_en, 'unknown') AS category_en,
-        coalesce(p.category_pt, 'unknown') AS category_pt,
-        count(DISTINCT f.order_id) AS orders,
-        count(*) AS items,
-        CAST(sum(f.price) AS DECIMAL(18,2)) AS revenue,
-        CAST(sum(f.freight_value) AS DECIMAL(18,2)) AS freight,
-        CAST(sum(f.payment_value) AS DECIMAL(18,2)) AS payment_value
-    FROM ref('gold.fact_sales') AS f
-    LEFT JOIN ref('gold.dim_product') AS p ON p.product_id = f.product_id
-    WHERE f.is_sale
+        category_en,
+        category_pt,
+        CAST(sum(orders) AS BIGINT) AS orders,
+        CAST(sum(items) AS BIGINT) AS items,
+        CAST(sum(revenue) AS DECIMAL(18,2)) AS revenue,
+        CAST(sum(freight) AS DECIMAL(18,2)) AS freight,
+        CAST(sum(payment_value) AS DECIMAL(18,2)) AS payment_value
+    FROM ref('gold.mart_category_month_sales')
     GROUP BY 1, 2
 )
 SELECT
