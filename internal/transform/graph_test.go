@@ -59,6 +59,7 @@ func TestParseModelErrors(t *testing.T) {
 		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.g: d\nSELECT 1 FROM ref('gold.f')", "incremental_expr names gold.g, which the model's SQL does not read"},
 		{"gold.a", "-- incremental_expr: gold.f: d\nSELECT 1 FROM ref('gold.f')", "incremental_expr without incremental"},
 		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f: d\n-- incremental_expr: gold.f: e\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:3: incremental_expr for gold.f given twice"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f: d\n-- incremental_lookup: gold.f.x -> m\nSELECT 1 FROM ref('gold.f')", "gold.f has an incremental_expr and an incremental_lookup"},
 	}
 	for _, tc := range tests {
 		_, err := ParseModel(tc.name, "models/"+strings.Replace(strings.ToLower(tc.name), ".", "/", 1)+".sql", []byte(tc.src))

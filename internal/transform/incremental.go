@@ -127,9 +127,15 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
 		expr, hasExpr := m.keyExpr(in)
-		if hasExpr {
+		switch {
+		case hasExpr:
 			p.exprs[in] = expr
-		} else if hasColumn(cur.Schema, m.Incremental) {
+		case slices.Contains(cur.PartitionBy, m.Incremental):
+			// A hive partition column is in the view, not in the rows (nor
+			// in the records of what changed), and means something else
+			// (gold.fact_sales' month is the month number).
+			return nil, fmt.Sprintf("%s is a hive partition column of %s (declare an incremental_expr for it)", m.Incremental, in), nil
+		case hasColumn(cur.Schema, m.Incremental):
 			p.filtered[in] = true
 		}
 		from, ok := built[in]
@@ -235,9 +241,18 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	if err := x.eng.EnsureSchema(ctx, incSchema); err != nil {
 		return nil, "", err
 	}
-	q := "SELECT NULL::VARCHAR AS k WHERE false"
+	// The keys take the type of the model's column: parts from an expression
+	// or a map may give another (an empty set would be VARCHAR, which a
+	// DATE column cannot be compared with).
+	typ := "VARCHAR"
+	for _, c := range prev.Schema {
+		if c.Name == m.Incremental {
+			typ = c.Type
+		}
+	}
+	q := fmt.Sprintf("SELECT CAST(NULL AS %s) AS k WHERE false", typ)
 	if len(parts) > 0 {
-		q = "SELECT DISTINCT k FROM (" + strings.Join(parts, "\nUNION ALL\n") + ") WHERE k IS NOT NULL"
+		q = fmt.Sprintf("SELECT DISTINCT CAST(k AS %s) AS k FROM (%s) WHERE k IS NOT NULL", typ, strings.Join(parts, "\nUNION ALL\n"))
 	}
 	if _, err := x.eng.DB().ExecContext(ctx, "CREATE OR REPLACE TABLE "+p.keys+" AS "+q); err != nil {
 		return nil, "", fmt.Errorf("model %s: keys to rebuild: %w", m.Name, err)
@@ -273,9 +288,6 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	}
 	for in, expr := range p.exprs {
 		layer, table, _ := strings.Cut(in, ".")
-		if !slices.Contains(m.Inputs(), in) {
-			continue
-		}
 		cur, err := x.lk.Manifest(layer, table)
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
@@ -725,7 +737,8 @@ func (m *Model) lookup(input string) (Lookup, bool) {
 }
 
 // compileFiltered is the model's SQL with every input that has the
-// Incremental column read only for the keys to rebuild.
+// Incremental column, or an incremental_expr, read only for the keys to
+// rebuild.
 func (m *Model) compileFiltered(p *incPlan) string {
 	return refPattern.ReplaceAllStringFunc(m.SQL, func(s string) string {
 		mm := refPattern.FindStringSubmatch(s)

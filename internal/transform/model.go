@@ -345,6 +345,9 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 		if !slices.Contains(inputs, e.Input) {
 			return nil, fmt.Errorf("%s: incremental_expr names %s, which the model's SQL does not read", file, e.Input)
 		}
+		if _, ok := m.lookup(e.Input); ok {
+			return nil, fmt.Errorf("%s: %s has an incremental_expr and an incremental_lookup: give one", file, e.Input)
+		}
 	}
 	return m, nil
 }
