@@ -88,14 +88,12 @@ func runFused(ctx context.Context, db *sql.DB, plans []aggPlan, in tableInput) (
 // called once the row is scanned, stores them (into a nil map: not) and
 // notes the other tables judged from totals (Parts.FromTotals).
 func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
+	// A group is the parts of one (relation, where), their expressions
+	// gathered; additive only when every part is.
 	type group struct {
-		rel, where string
-		additive   bool
-		table      string
-		distinct   bool
-		exprs      []string
-		cols       []string
-		alias      string
+		aggPart
+		cols  []string
+		alias string
 	}
 	var groups []*group
 	byKey := map[[2]string]*group{}
@@ -106,7 +104,8 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 		for _, part := range p.parts {
 			g, ok := byKey[[2]string{part.rel, part.where}]
 			if !ok {
-				g = &group{rel: part.rel, where: part.where, additive: true, table: part.table, distinct: part.distinct, alias: fmt.Sprintf("__nexus_g%d", len(groups))}
+				g = &group{aggPart: aggPart{rel: part.rel, where: part.where, additive: true, table: part.table, distinct: part.distinct},
+					alias: fmt.Sprintf("__nexus_g%d", len(groups))}
 				groups = append(groups, g)
 				byKey[[2]string{part.rel, part.where}] = g
 			}
@@ -131,7 +130,7 @@ func fusedQuery(plans []aggPlan, in tableInput) (string, []any, func(Totals)) {
 		var sel []string
 		body := g.rel + whereClause(g.where)
 		inner := map[string]string{} // inner aggregate → its SQL here
-		tg := additiveGroup(in, aggPart{rel: g.rel, where: g.where, additive: g.additive, table: g.table, distinct: g.distinct}, g.exprs)
+		tg := additiveGroup(in, g.aggPart)
 		if tg != nil {
 			for _, a := range tg.inners {
 				inner[a] = a

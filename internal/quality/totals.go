@@ -165,9 +165,9 @@ type totalsGroup struct {
 	distinct bool
 }
 
-// additiveGroup returns the totals side of a group of expressions over
-// part's relation (every part additive, no where), or nil.
-func additiveGroup(in tableInput, part aggPart, exprs []string) *totalsGroup {
+// additiveGroup returns the totals side of part's expressions over its
+// relation (additive, no where), or nil.
+func additiveGroup(in tableInput, part aggPart) *totalsGroup {
 	if !part.additive || part.where != "" {
 		return nil
 	}
@@ -194,7 +194,7 @@ func additiveGroup(in tableInput, part aggPart, exprs []string) *totalsGroup {
 			g.inners = append(g.inners, s)
 		}
 	}
-	for _, e := range exprs {
+	for _, e := range part.exprs {
 		a, ok := parseAdditive(e)
 		if !ok {
 			return nil

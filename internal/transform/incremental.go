@@ -159,32 +159,20 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			continue
 		}
 		list := fileList(x.lk, files)
-		switch {
-		case hasExpr:
-			// A changed row without key may concern any row: rebuild
-			// everything.
-			var nulls int64
-			q := fmt.Sprintf("SELECT count(*) FROM read_parquet(%s, union_by_name = true) WHERE (%s) IS NULL", list, expr)
-			if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&nulls); err != nil {
-				return nil, "", fmt.Errorf("model %s: changes of %s (incremental_expr %s): %w", m.Name, in, expr, err)
-			}
-			if nulls > 0 {
-				return nil, in + ": changed rows whose " + expr + " is NULL", nil
-			}
-			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", expr, list))
-		case p.filtered[in] && layer == lake.Bronze:
-			// Bronze keys are raw text; the models trim them. A changed
+		switch key, ok := p.readKey(m, in); {
+		case ok && (hasExpr || layer == lake.Bronze):
+			// Raw Bronze rows and an expression may have no key; a changed
 			// row without key may concern any row: rebuild everything.
 			var nulls int64
-			q := fmt.Sprintf("SELECT count(*) FROM read_parquet(%s, union_by_name = true) WHERE %s IS NULL", list, engine.Ident(m.Incremental))
+			q := fmt.Sprintf("SELECT count(*) FROM read_parquet(%s, union_by_name = true) WHERE %s IS NULL", list, key)
 			if err := x.eng.DB().QueryRowContext(ctx, q).Scan(&nulls); err != nil {
-				return nil, "", fmt.Errorf("model %s: changes of %s: %w", m.Name, in, err)
+				return nil, "", fmt.Errorf("model %s: changes of %s (key %s): %w", m.Name, in, key, err)
 			}
 			if nulls > 0 {
-				return nil, in + ": changed rows without " + m.Incremental, nil
+				return nil, in + ": changed rows without " + key, nil
 			}
-			parts = append(parts, fmt.Sprintf("SELECT trim(%s) AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
-		case p.filtered[in]:
+			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", key, list))
+		case ok:
 			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", engine.Ident(m.Incremental), list))
 		case slices.Contains(m.Inputs(), in):
 			lk, ok := m.lookup(in)
@@ -260,15 +248,17 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+p.keys).Scan(&p.nKeys); err != nil {
 		return nil, "", fmt.Errorf("model %s: keys to rebuild: %w", m.Name, err)
 	}
-	for in := range p.filtered {
-		layer, table, _ := strings.Cut(in, ".")
-		// An input only the gate reads is not read filtered.
-		if !slices.Contains(m.Inputs(), in) {
+	// The inputs read for the keys only (an input only the gate reads is
+	// read whole).
+	for _, in := range m.Inputs() {
+		key, ok := p.readKey(m, in)
+		if !ok {
 			continue
 		}
-		// Bronze keys are trimmed there, and its batches hold any key.
+		layer, table, _ := strings.Cut(in, ".")
+		// Bronze's batches hold any key: its rows of the keys are read once.
 		if layer == lake.Bronze {
-			if err := x.bronzeRowsOf(ctx, m, p, in); err != nil {
+			if err := x.bronzeRowsOf(ctx, m, p, in, key); err != nil {
 				return nil, "", err
 			}
 			continue
@@ -277,28 +267,13 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		holding, ok, err := x.keyFiles(ctx, cur, engine.Ident(m.Incremental), p, false)
+		holding, ok, err := x.keyFiles(ctx, cur, key, p, false)
 		if err != nil {
-			return nil, "", fmt.Errorf("model %s: files of %s holding the keys: %w", m.Name, in, err)
+			return nil, "", fmt.Errorf("model %s: files of %s holding the keys (%s): %w", m.Name, in, key, err)
 		}
 		if ok {
 			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
-				fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, engine.Ident(m.Incremental), p.keys)))
-		}
-	}
-	for in, expr := range p.exprs {
-		layer, table, _ := strings.Cut(in, ".")
-		cur, err := x.lk.Manifest(layer, table)
-		if err != nil {
-			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
-		}
-		holding, ok, err := x.keyFiles(ctx, cur, expr, p, false)
-		if err != nil {
-			return nil, "", fmt.Errorf("model %s: files of %s holding the keys (incremental_expr %s): %w", m.Name, in, expr, err)
-		}
-		if ok {
-			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
-				fmt.Sprintf("%s AND (%s) IN (SELECT k FROM %s)", holding, expr, p.keys)))
+				fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, key, p.keys)))
 		}
 	}
 	return p, "", nil
@@ -307,8 +282,24 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 // fileColumn names the column of a row's file in reads of a table's files.
 const fileColumn = "__nexus_file"
 
-// bronzeRowsOf reads the rows of in, a Bronze input of m, whose trimmed key
-// is among the keys into a working table: the model's SQL reads them from
+// readKey is the SQL of the model's key of a row of input in, when in is
+// read for the keys only: its incremental_expr, else its Incremental
+// column (trimmed in Bronze, whose keys are raw text; the models trim them).
+func (p *incPlan) readKey(m *Model, in string) (string, bool) {
+	if expr, ok := p.exprs[in]; ok {
+		return "(" + expr + ")", true
+	}
+	if !p.filtered[in] {
+		return "", false
+	}
+	if layer, _, _ := strings.Cut(in, "."); layer == lake.Bronze {
+		return "trim(" + engine.Ident(m.Incremental) + ")", true
+	}
+	return engine.Ident(m.Incremental), true
+}
+
+// bronzeRowsOf reads the rows of in, a Bronze input of m, whose key (key,
+// readKey) is among the keys into a working table: the model's SQL reads them from
 // there (compileFiltered), and so do the checks that aggregate in whole
 // (appendedParts), where each read the table again. When in only gained
 // rows since the published version was built, a column gainedColumn marks
@@ -316,7 +307,7 @@ const fileColumn = "__nexus_file"
 // (a replaced base batch): the model then reads it as a filtered stream,
 // not a copy in memory; nor for a damaged input, whose view fails with
 // what is wrong.
-func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in string) error {
+func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, key string) error {
 	layer, table, _ := strings.Cut(in, ".")
 	cur, err := x.lk.Manifest(layer, table)
 	if err != nil {
@@ -342,7 +333,7 @@ func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in st
 	}
 	q := fmt.Sprintf("SELECT * EXCLUDE (%s), %s AS %s FROM (%s)", fileColumn, gained, gainedColumn,
 		engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
-			fmt.Sprintf("trim(%s) IN (SELECT k FROM %s)", engine.Ident(m.Incremental), p.keys)))
+			fmt.Sprintf("%s IN (SELECT k FROM %s)", key, p.keys)))
 	if _, err := x.eng.DB().ExecContext(ctx, "CREATE OR REPLACE TABLE "+name+" AS "+q); err != nil {
 		return fmt.Errorf("model %s: rows of %s of the keys: %w", m.Name, in, err)
 	}
@@ -748,13 +739,8 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		}
 		layer, table, _ := strings.Cut(target, ".")
 		rel := engine.Ident(layer) + "." + engine.Ident(table)
-		if expr, ok := p.exprs[target]; ok {
-			if q, ok := p.narrow[target]; ok {
-				return "(" + q + ")"
-			}
-			return fmt.Sprintf("(SELECT * FROM %s WHERE (%s) IN (SELECT k FROM %s))", rel, expr, p.keys)
-		}
-		if !p.filtered[target] {
+		key, ok := p.readKey(m, target)
+		if !ok {
 			return rel
 		}
 		if q, ok := p.narrow[target]; ok {
@@ -763,11 +749,7 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		if t, ok := p.bronzeRows[target]; ok {
 			return fmt.Sprintf("(SELECT * EXCLUDE (%s) FROM %s)", gainedColumn, t)
 		}
-		col := engine.Ident(m.Incremental)
-		if layer == lake.Bronze {
-			col = "trim(" + col + ")"
-		}
-		return fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (SELECT k FROM %s))", rel, col, p.keys)
+		return fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (SELECT k FROM %s))", rel, key, p.keys)
 	})
 }
 
