@@ -169,7 +169,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 				return nil, "", fmt.Errorf("model %s: changes of %s (key %s): %w", m.Name, in, key, err)
 			}
 			if nulls > 0 {
-				return nil, in + ": changed rows without " + key, nil
+				return nil, in + ": changed rows where " + key + " is NULL", nil
 			}
 			parts = append(parts, fmt.Sprintf("SELECT %s AS k FROM read_parquet(%s, union_by_name = true)", key, list))
 		case ok:
@@ -823,6 +823,18 @@ func (x *executor) buildIncremental(ctx context.Context, m *Model, p *incPlan, s
 	fresh, old, changed := incName(m, "new"), incName(m, "old"), incName(m, "changed")
 	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+fresh+" AS "+newRows); err != nil {
 		return nil, x.modelError(m, err)
+	}
+	// A row rebuilt for a key that is not being rebuilt breaks the promise
+	// of incremental (an incremental_expr at another grain than the key,
+	// say): merged, it would duplicate the published row of its key.
+	var stray int64
+	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IS NOT NULL AND %s NOT IN (SELECT k FROM %s)",
+		fresh, key, key, p.keys)).Scan(&stray); err != nil {
+		return nil, fmt.Errorf("model %s: incremental build: %w", m.Name, err)
+	}
+	if stray > 0 {
+		return nil, fmt.Errorf("model %s (%s): %d rebuilt rows have a %s that is not among the %s values being rebuilt: each row must depend only on input rows of its own %s (check the model's incremental_expr and incremental_map: same grain as %s?); nothing was published",
+			m.Name, m.Path, stray, m.Incremental, m.Incremental, m.Incremental, m.Incremental)
 	}
 	cols, err := x.columnsOf(ctx, fresh)
 	if err != nil {
