@@ -206,7 +206,7 @@ func TestIncrementalExprModels(t *testing.T) {
 	}
 	src, drops := landingDrops(t, olist.GenOptions{Scale: 0.005, Seed: 5, DailyFrom: "2018-08-25"})
 	for _, tc := range []struct {
-		name, expr, join string
+		name, expr, join    string
 		wantReason, wantErr string
 	}{
 		{"hive key", "CAST(date_trunc('month', purchase_date) AS DATE)", "JOIN ref('silver.orders') AS o USING (order_id)",
