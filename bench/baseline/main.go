@@ -5,6 +5,7 @@
 //	baseline models LAKE OUT_DIR           # the Silver+Gold SQL as plain CREATE TABLE + COPY
 //	baseline query LAKE N SQL              # median and p95 of N runs of SQL on the lake
 //	baseline partitions LAKE OUT_DIR       # gold.fact_sales written by year, month, day: time, files, bytes, queries
+//	baseline statements LAKE N FILE...     # each file's SQL run N times, the files in turn: median ms of each
 package main
 
 import (
@@ -39,6 +40,9 @@ func main() {
 		err = models(os.Args[2], os.Args[3])
 	case "partitions":
 		err = partitions(os.Args[2], os.Args[3])
+	case "statements":
+		n, _ := strconv.Atoi(os.Args[3])
+		err = statements(os.Args[2], n, os.Args[4:])
 	case "query":
 		n, _ := strconv.Atoi(os.Args[3])
 		err = query(os.Args[2], n, os.Args[4])
@@ -113,13 +117,17 @@ func models(lakeDir, out string) error {
 		// The model views of the lake are replaced by in-memory tables.
 		stmt := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; DROP VIEW IF EXISTS %s.%s; CREATE OR REPLACE TABLE %s.%s AS %s",
 			m.Layer, m.Layer, m.Table, m.Layer, m.Table, m.Compiled())
+		t0 := time.Now()
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		t1 := time.Now()
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY %s.%s TO %s (%s)", m.Layer, m.Table,
 			lit(filepath.Join(out, name+".parquet")), transform.ParquetWrite)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		// Per model on stderr, to compare with nexus' model phases.
+		fmt.Fprintf(os.Stderr, "model %s build_ms %d copy_ms %d\n", name, t1.Sub(t0).Milliseconds(), time.Since(t1).Milliseconds())
 	}
 	fmt.Printf("duckdb_models_seconds %.3f\n", time.Since(start).Seconds())
 	return nil
@@ -144,6 +152,42 @@ func query(lakeDir string, n int, q string) error {
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	fmt.Printf("query_median_ms %.1f\nquery_p95_ms %.1f\n", ms(times[len(times)/2]), ms(times[len(times)*95/100]))
+	return nil
+}
+
+// statements A/B-tests SQL on one lake and one session: the files run in
+// turn (a, b, a, b...) so that a noisy neighbour slows them alike.
+func statements(lakeDir string, n int, files []string) error {
+	ctx := context.Background()
+	eng, err := openEngine(ctx, lakeDir)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	sqls := make([]string, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		sqls[i] = string(b)
+	}
+	times := make([][]time.Duration, len(files))
+	for r := 0; r < n+1; r++ {
+		for i, q := range sqls {
+			start := time.Now()
+			if _, err := eng.DB().ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", files[i], err)
+			}
+			if r > 0 { // the first round warms the caches
+				times[i] = append(times[i], time.Since(start))
+			}
+		}
+	}
+	for i, t := range times {
+		sort.Slice(t, func(a, b int) bool { return t[a] < t[b] })
+		fmt.Printf("%s median_ms %.1f min_ms %.1f\n", files[i], ms(t[len(t)/2]), ms(t[0]))
+	}
 	return nil
 }
 

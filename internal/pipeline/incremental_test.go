@@ -97,7 +97,8 @@ func applyDrops(t *testing.T, src string, drops []string) string {
 			}
 		}
 	}
-	for _, name := range []string{"silver.orders", "silver.order_items", "gold.fact_sales", "gold.dim_customer", "gold.mart_category_month_sales"} {
+	for _, name := range []string{"silver.orders", "silver.order_items", "gold.fact_sales", "gold.dim_customer", "gold.mart_category_month_sales",
+		"gold.agg_sales_month", "gold.agg_sales_state_month", "gold.agg_state_customers"} {
 		if incremental[name] < n/2 {
 			t.Errorf("%s was built incrementally %d times of %d (%v)", name, incremental[name], n-1, incremental)
 		}

@@ -81,7 +81,7 @@ func ArchitectureSVG(in ArchInput) string {
 		switch {
 		case m.Layer == "silver":
 			col = 2
-		case strings.HasPrefix(m.Table, "mart_"):
+		case strings.HasPrefix(m.Table, "mart_"), strings.HasPrefix(m.Table, "agg_"):
 			col = 4
 		case m.Layer != "gold":
 			continue

@@ -1,4 +1,4 @@
--- description: Sales per Brazilian business month (local purchase date, America/Sao_Paulo), one row per month from the first to the last month with sales, months without sales included with zeros. Counts orders that are sales (gold.fact_sales.is_sale: status not canceled and not unavailable) and have items; payments of orders without items are not included.
+-- description: Sales per Brazilian business month (local purchase date, America/Sao_Paulo), one row per month from the first to the last month with sales, months without sales included with zeros. Counts orders that are sales (gold.fact_sales.is_sale: status not canceled and not unavailable) and have items; payments of orders without items are not included. The months with sales come from gold.agg_sales_month (built by month).
 -- materialized: table
 -- key: month
 -- column month: First day of the month (local calendar).
@@ -11,26 +11,11 @@
 -- column payment_value: Sum of the payments allocated to the items, R$.
 -- column customers: Distinct persons (customer_unique_id) who bought.
 -- column avg_order_value: payment_value / orders, R$ 2 decimals; NULL in a month without orders.
-WITH sales AS (
-    SELECT * FROM ref('gold.fact_sales') WHERE is_sale
-),
-per_month AS (
-    SELECT
-        CAST(date_trunc('month', purchase_date) AS DATE) AS month,
-        count(DISTINCT order_id) AS orders,
-        count(*) AS items,
-        sum(price) AS revenue,
-        sum(freight_value) AS freight,
-        sum(payment_value) AS payment_value,
-        count(DISTINCT customer_unique_id) AS customers
-    FROM sales
-    GROUP BY 1
-),
-months AS (
+WITH months AS (
     -- every month from the first to the last with sales, so a month without sales shows as zeros
     SELECT CAST(ts AS DATE) AS month
     FROM (SELECT unnest(generate_series(CAST(min(month) AS TIMESTAMP), CAST(max(month) AS TIMESTAMP), INTERVAL 1 MONTH)) AS ts
-          FROM per_month)
+          FROM ref('gold.agg_sales_month'))
 )
 SELECT
     m.month,
@@ -44,4 +29,4 @@ SELECT
     coalesce(p.customers, 0) AS customers,
     CASE WHEN p.orders > 0 THEN CAST(p.payment_value / p.orders AS DECIMAL(12,2)) END AS avg_order_value
 FROM months AS m
-LEFT JOIN per_month AS p USING (month)
+LEFT JOIN ref('gold.agg_sales_month') AS p USING (month)

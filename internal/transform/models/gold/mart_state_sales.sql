@@ -1,4 +1,4 @@
--- description: Sales per customer state, where the state is the one given on each order (gold.fact_sales.customer_state), not the person's latest state. Counts orders that are sales (status not canceled and not unavailable) with items. Delivery averages are taken per order (not per item), over delivered orders.
+-- description: Sales per customer state, where the state is the one given on each order (gold.fact_sales.customer_state), not the person's latest state. Counts orders that are sales (status not canceled and not unavailable) with items. Delivery averages are taken per order (not per item), over delivered orders. Adds up gold.agg_sales_state_month (built by month) and counts gold.agg_state_customers (built by person).
 -- materialized: table
 -- key: customer_state
 -- column customer_state: Two-letter state (UF) of the order's customer.
@@ -10,30 +10,41 @@
 -- column payment_value: Sum of the payments allocated to the items, R$.
 -- column avg_delivery_days: Average days from purchase to delivery over the state's delivered orders, 2 decimals; NULL when none delivered.
 -- column late_share: Share of delivered orders that arrived after the promised local date, 4 decimals; NULL when none delivered.
-WITH per_order AS (
+WITH sales AS (
+    -- An order is in one month: the months add up.
     SELECT
-        f.order_id,
-        any_value(f.customer_state) AS customer_state,
-        any_value(f.customer_unique_id) AS customer_unique_id,
-        count(*) AS items,
-        sum(f.price) AS revenue,
-        sum(f.freight_value) AS freight,
-        sum(f.payment_value) AS payment_value,
-        any_value(f.delivery_days) AS delivery_days,
-        any_value(f.is_late) AS is_late
-    FROM ref('gold.fact_sales') AS f
-    WHERE f.is_sale
-    GROUP BY f.order_id
+        customer_state,
+        CAST(sum(orders) AS BIGINT) AS orders,
+        CAST(sum(items) AS BIGINT) AS items,
+        CAST(sum(revenue) AS DECIMAL(18,2)) AS revenue,
+        CAST(sum(freight) AS DECIMAL(18,2)) AS freight,
+        CAST(sum(payment_value) AS DECIMAL(18,2)) AS payment_value,
+        sum(delivery_days) AS delivery_days,
+        sum(delivered_orders) AS delivered_orders,
+        sum(late_orders) AS late_orders,
+        sum(timed_orders) AS timed_orders
+    FROM ref('gold.agg_sales_state_month')
+    GROUP BY customer_state
+),
+persons AS (
+    SELECT customer_state, count(customer_unique_id) AS customers
+    FROM ref('gold.agg_state_customers')
+    GROUP BY customer_state
 )
 SELECT
-    customer_state,
-    count(order_id) AS orders,
-    count(DISTINCT customer_unique_id) AS customers,
-    CAST(sum(items) AS BIGINT) AS items,
-    CAST(sum(revenue) AS DECIMAL(18,2)) AS revenue,
-    CAST(sum(freight) AS DECIMAL(18,2)) AS freight,
-    CAST(sum(payment_value) AS DECIMAL(18,2)) AS payment_value,
-    CAST(avg(delivery_days) AS DECIMAL(9,2)) AS avg_delivery_days,
-    CAST(avg(CASE WHEN is_late THEN 1.0 WHEN NOT is_late THEN 0.0 END) AS DECIMAL(7,4)) AS late_share
-FROM per_order
-GROUP BY customer_state
+    s.customer_state,
+    s.orders,
+    coalesce(p.customers, 0) AS customers,
+    s.items,
+    s.revenue,
+    s.freight,
+    s.payment_value,
+    -- Divided as avg() over the orders divides (the sum in cents over the
+    -- count times 100), so the averages are those of the orders themselves.
+    -- NULL when none (0 / 0 is NaN in double).
+    CASE WHEN s.delivered_orders > 0 THEN
+        CAST(CAST(s.delivery_days * 100 AS DOUBLE) / (CAST(s.delivered_orders AS DOUBLE) * 100.0) AS DECIMAL(9,2)) END AS avg_delivery_days,
+    CASE WHEN s.timed_orders > 0 THEN
+        CAST(CAST(s.late_orders * 10 AS DOUBLE) / (CAST(s.timed_orders AS DOUBLE) * 10.0) AS DECIMAL(7,4)) END AS late_share
+FROM sales AS s
+LEFT JOIN persons AS p ON p.customer_state IS NOT DISTINCT FROM s.customer_state
