@@ -104,6 +104,9 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	tw.Flush()
 	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built, before its quality gate; rows out: rows published; rows in = rows out + quarantined")
 	for _, st := range s.Steps {
+		printFullReason(w, st.Name, st.FullReason)
+	}
+	for _, st := range s.Steps {
 		if st.Error != "" {
 			fmt.Fprintf(w, "FAILED %s: %s\n", st.Name, st.Error)
 		}

@@ -33,7 +33,8 @@ func golden(t *testing.T, name, got string) {
 }
 
 // TestPrintRun: a model's "rows in" is the rows it built (rows out +
-// quarantined), not the sum of its inputs' rows; the columns are explained.
+// quarantined), not the sum of its inputs' rows; the columns are explained;
+// an incremental model built in full says why, unless it was its first build.
 func TestPrintRun(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
@@ -43,6 +44,9 @@ func TestPrintRun(t *testing.T) {
 		{Name: "silver.orders", Kind: "model", Status: "built", RowsIn: 9944, RowsOut: 9927, Quarantined: 17, Duration: 484 * ms,
 			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Verdict: quality.VerdictFail, RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
 		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", RowsIn: 9602, InputRows: 35048, RowsOut: 9602},
+		// Built in full: the first build says nothing, a changed SQL says why.
+		{Name: "gold.fact_sales", Kind: "model", Status: "built", RowsIn: 11000, RowsOut: 11000, FullReason: "no intact published version", Duration: 300 * ms},
+		{Name: "gold.agg_sales_month", Kind: "model", Status: "built", RowsIn: 23, RowsOut: 23, FullReason: "the model's SQL or suite changed", Duration: 20 * ms},
 		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
 	}}
 	var sb strings.Builder

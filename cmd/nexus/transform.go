@@ -88,6 +88,15 @@ func buildKind(built bool, inc *transform.IncrementalStats) string {
 	}
 }
 
+// printFullReason says why a model declared incremental was built in full,
+// when that is news to the user (transform.UnexpectedFull): a drop that
+// costs a full rebuild should say so where the build is shown.
+func printFullReason(w io.Writer, model, reason string) {
+	if transform.UnexpectedFull(reason) {
+		fmt.Fprintf(w, "built in full: %s: %s\n", model, reason)
+	}
+}
+
 func printTransform(w io.Writer, res transform.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "model\tstatus\tbuild\tinput rows\trows out\tquarantined\tfiles\tsize\tversion\ttime\t")
@@ -96,6 +105,9 @@ func printTransform(w io.Writer, res transform.Result) {
 			m.RowsIn, m.RowsOut, m.Quarantined, m.Files, report.FormatBytes(m.Bytes), m.Version, m.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
+	for _, m := range res.Models {
+		printFullReason(w, m.Model, m.FullReason)
+	}
 	for _, m := range res.Models {
 		if m.Status == transform.StatusFailed {
 			fmt.Fprintf(w, "FAILED %v\n", m.Err)

@@ -66,7 +66,11 @@ func writeTable(b *strings.Builder, g *transform.Graph, m *transform.Model, suit
 		b.WriteString("- **Not partitioned**.\n")
 	}
 	if m.Incremental != "" {
-		fmt.Fprintf(b, "- **Incremental** by `%s`: only the rows of changed `%s` values are rebuilt.\n", m.Incremental, m.Incremental)
+		fmt.Fprintf(b, "- **Incremental** by `%s`: only the rows of changed `%s` values are rebuilt", m.Incremental, m.Incremental)
+		for _, e := range m.Exprs {
+			fmt.Fprintf(b, "; a row of `%s` has the `%s` of `%s`", e.Input, m.Incremental, e.Expr)
+		}
+		b.WriteString(".\n")
 	} else {
 		b.WriteString("- **Rebuilt in full** when an input changes.\n")
 	}

@@ -70,6 +70,21 @@ func incName(m *Model, what string) string {
 	return engine.Ident(incSchema) + "." + engine.Ident(m.Layer+"__"+m.Table+"__"+what)
 }
 
+// The reasons of a full build that the user expects: asked for, or the
+// model's first build.
+const (
+	reasonFullRefresh = "--full-refresh"
+	reasonNoVersion   = "no intact published version"
+)
+
+// UnexpectedFull says whether the reason an incremental model was built in
+// full is worth telling the user: not a --full-refresh nor a first build,
+// but something that made a daily drop cost a full rebuild (a changed SQL,
+// an input without a way to map its changes...).
+func UnexpectedFull(reason string) bool {
+	return reason != "" && reason != reasonFullRefresh && reason != reasonNoVersion
+}
+
 // planIncremental decides whether m can be built incrementally on its
 // published version and, when it can, collects the keys to rebuild: the
 // values of m.Incremental in the rows that changed in each input since the
@@ -80,11 +95,11 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		return nil, "not incremental", nil
 	}
 	if x.opts.FullRefresh {
-		return nil, "--full-refresh", nil
+		return nil, reasonFullRefresh, nil
 	}
 	prev := x.lk.Intact(m.Layer, m.Table)
 	if prev == nil {
-		return nil, "no intact published version", nil
+		return nil, reasonNoVersion, nil
 	}
 	if prev.Code != code {
 		return nil, "the model's SQL or suite changed", nil
