@@ -158,6 +158,9 @@ func query(lakeDir string, n int, q string) error {
 // statements A/B-tests SQL on one lake and one session: the files run in
 // turn (a, b, a, b...) so that a noisy neighbour slows them alike.
 func statements(lakeDir string, n int, files []string) error {
+	if n < 1 || len(files) == 0 {
+		return fmt.Errorf("statements: want N >= 1 and at least one file")
+	}
 	ctx := context.Background()
 	eng, err := openEngine(ctx, lakeDir)
 	if err != nil {
