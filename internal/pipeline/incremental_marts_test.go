@@ -245,13 +245,23 @@ func TestIncrementalExprModels(t *testing.T) {
 		t.Skip("runs the pipeline once per drop")
 	}
 	src, drops := landingDrops(t, olist.GenOptions{Scale: 0.005, Seed: 5, DailyFrom: "2018-08-25"})
+	month := "CAST(date_trunc('month', purchase_date) AS DATE)"
 	for _, tc := range []struct {
-		name, expr, join    string
-		wantReason, wantErr string
+		name, expr, extra, join string
+		wantReason, wantErr     string
+		// errFirst: the error comes on the first (full) build, which does
+		// not use the header's SQL, not days later on the first drop.
+		errFirst bool
 	}{
-		{"hive key", "CAST(date_trunc('month', purchase_date) AS DATE)", "JOIN ref('silver.orders') AS o USING (order_id)",
-			"month is a hive partition column of silver.orders", ""},
-		{"wrong grain", "purchase_date", "", "", "month values being rebuilt"},
+		{"hive key", month, "", "JOIN ref('silver.orders') AS o USING (order_id)",
+			"month is a hive partition column of silver.orders", "", false},
+		{"wrong grain", "purchase_date", "", "", "", "month values being rebuilt", false},
+		{"expr typo", "CAST(date_trunc('month', purchase_dat) AS DATE)", "", "", "",
+			"zz_month.sql:5): incremental_expr for gold.fact_sales: Binder Error", true},
+		{"map typo", month, "-- incremental_map: product_id: SELECT product_id, CAST(date_trunc('month', purchase_dat) AS DATE) AS month FROM ref('gold.fact_sales')\n", "", "",
+			"zz_month.sql:6): incremental_map product_id (it must return product_id and month): Binder Error", true},
+		{"map without the key", month, "-- incremental_map: product_id: SELECT product_id FROM ref('gold.fact_sales')\n", "", "",
+			"zz_month.sql:6): incremental_map product_id (it must return product_id and month): Binder Error", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proj := t.TempDir()
@@ -263,7 +273,7 @@ func TestIncrementalExprModels(t *testing.T) {
 -- key: month
 -- incremental: month
 -- incremental_expr: gold.fact_sales: ` + tc.expr + `
-SELECT CAST(date_trunc('month', f.purchase_date) AS DATE) AS month, count(*) AS n
+` + tc.extra + `SELECT CAST(date_trunc('month', f.purchase_date) AS DATE) AS month, count(*) AS n
 FROM ref('gold.fact_sales') AS f ` + tc.join + `
 GROUP BY 1
 `
@@ -288,7 +298,16 @@ GROUP BY 1
 					t.Fatal(err)
 				}
 				for _, st := range sum.Steps {
-					if st.Name != "gold.zz_month" || n == 0 {
+					if st.Name != "gold.zz_month" {
+						continue
+					}
+					if n == 0 {
+						if tc.errFirst && !strings.Contains(st.Error, tc.wantErr) {
+							t.Errorf("first build: gold.zz_month error %q, want %q", st.Error, tc.wantErr)
+						}
+						if tc.errFirst {
+							failed = true
+						}
 						continue
 					}
 					if tc.wantErr == "" {
@@ -306,7 +325,7 @@ GROUP BY 1
 				}
 			}
 			if tc.wantErr != "" && !failed {
-				t.Errorf("the model at the wrong grain never failed with %q", tc.wantErr)
+				t.Errorf("the model never failed with %q", tc.wantErr)
 			}
 		})
 	}

@@ -713,6 +713,33 @@ func (x *executor) dropInc(m *Model) {
 	}
 }
 
+// checkKeyHeaders binds the SQL of the model's incremental_expr and
+// incremental_map headers on every build, its first (full) one included:
+// they are only run by incremental builds, so a typo would otherwise
+// surface days later, on the first drop, as a DuckDB error without the
+// header's file and line.
+func (x *executor) checkKeyHeaders(ctx context.Context, m *Model) error {
+	bind := func(line int, what, q string) error {
+		if _, err := x.eng.DB().ExecContext(ctx, "DESCRIBE "+q); err != nil {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			return fmt.Errorf("model %s (%s:%d): %s: %s", m.Name, m.Path, line, what, first)
+		}
+		return nil
+	}
+	for _, e := range m.Exprs {
+		if err := bind(e.Line, "incremental_expr for "+e.Input, fmt.Sprintf("SELECT (%s) AS k FROM %s", e.Expr, compileRefs("ref('"+e.Input+"')"))); err != nil {
+			return err
+		}
+	}
+	for _, km := range m.Maps {
+		q := fmt.Sprintf("SELECT %s, %s FROM (%s)", engine.Ident(km.Column), engine.Ident(m.Incremental), compileRefs(km.SQL))
+		if err := bind(km.Line, "incremental_map "+km.Column+" (it must return "+km.Column+" and "+m.Incremental+")", q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // keyExpr returns the expression that gives input's rows their key.
 func (m *Model) keyExpr(input string) (string, bool) {
 	for _, e := range m.Exprs {

@@ -74,6 +74,7 @@ type Lookup struct {
 type KeyExpr struct {
 	Input string // layer.table
 	Expr  string
+	Line  int // of the header, for errors
 }
 
 // KeyMap is "-- incremental_map: order_id: SELECT order_id, customer_unique_id
@@ -82,6 +83,7 @@ type KeyExpr struct {
 type KeyMap struct {
 	Column string
 	SQL    string
+	Line   int // of the header, for errors
 }
 
 // Select returns the query of the map's rows whose Column is among the
@@ -268,7 +270,7 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			if !ok || !validIdent.MatchString(col) || !strings.HasPrefix(strings.ToUpper(q), "SELECT ") {
 				return nil, bad("incremental_map %q must read column: SELECT column, <incremental column> FROM ref(...)", val)
 			}
-			m.Maps = append(m.Maps, KeyMap{Column: col, SQL: q})
+			m.Maps = append(m.Maps, KeyMap{Column: col, SQL: q, Line: i + 1})
 		case "incremental_expr":
 			in, expr, ok := strings.Cut(val, ":")
 			in, expr = strings.TrimSpace(in), strings.TrimSpace(expr)
@@ -278,7 +280,7 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			if _, dup := m.keyExpr(in); dup {
 				return nil, bad("incremental_expr for %s given twice", in)
 			}
-			m.Exprs = append(m.Exprs, KeyExpr{Input: in, Expr: expr})
+			m.Exprs = append(m.Exprs, KeyExpr{Input: in, Expr: expr, Line: i + 1})
 		case "incremental_lookup":
 			lk, err := parseLookup(val)
 			if err != nil {
