@@ -56,10 +56,13 @@ func TestParseModelErrors(t *testing.T) {
 		{"Silver.A", "SELECT 1", "must be layer.table in lower case"},
 		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_expr \"gold.f\" must read layer.table: <expression"},
 		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f:\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_expr"},
-		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.g: d\nSELECT 1 FROM ref('gold.f')", "incremental_expr names gold.g, which the model's SQL does not read"},
-		{"gold.a", "-- incremental_expr: gold.f: d\nSELECT 1 FROM ref('gold.f')", "incremental_expr without incremental"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.g: d\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_expr names gold.g, which the model's SQL does not read"},
+		{"gold.a", "-- description: x\n-- incremental_expr: gold.f: d\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_lookup, incremental_map or incremental_expr without incremental"},
 		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f: d\n-- incremental_expr: gold.f: e\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:3: incremental_expr for gold.f given twice"},
-		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f: d\n-- incremental_lookup: gold.f.x -> m\nSELECT 1 FROM ref('gold.f')", "gold.f has an incremental_expr and an incremental_lookup"},
+		{"gold.a", "-- incremental: m\n-- incremental_expr: gold.f: d\n-- incremental_lookup: gold.f.x -> m\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:3: gold.f has an incremental_expr (line 2) and an incremental_lookup"},
+		{"gold.a", "-- incremental: m\n-- incremental_map: x: SELECT x, m FROM ref('gold.g')\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:2: incremental_map reads gold.g, which the model's SQL does not"},
+		{"gold.a", "-- description: x\n-- incremental: m\n-- incremental_lookup: gold.g.x -> m\nSELECT 1 FROM ref('gold.f')", "models/gold/a.sql:3: incremental_lookup names gold.g"},
+		{"gold.a", "-- description: x\n-- granularity: day\nSELECT 1", "models/gold/a.sql:2: granularity without partition_by"},
 	}
 	for _, tc := range tests {
 		_, err := ParseModel(tc.name, "models/"+strings.Replace(strings.ToLower(tc.name), ".", "/", 1)+".sql", []byte(tc.src))

@@ -65,6 +65,7 @@ type Lookup struct {
 	Input       string // layer.table
 	InputColumn string
 	Column      string
+	Line        int // of the header, for errors
 }
 
 // KeyExpr is "-- incremental_expr: gold.fact_sales: CAST(date_trunc('month',
@@ -220,7 +221,7 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 	}
 	m := &Model{Name: name, Layer: layer, Table: table, Path: file, Materialized: "table"}
 	lines := strings.Split(strings.ReplaceAll(string(src), "\r\n", "\n"), "\n")
-	body := 0
+	body, granLine := 0, 0
 	for i, l := range lines {
 		t := strings.TrimSpace(l)
 		if t == "" {
@@ -253,6 +254,7 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 				return nil, bad("granularity %q must be year, month or day", val)
 			}
 			m.Granularity = val
+			granLine = i + 1
 		case "key":
 			for _, k := range strings.Split(val, ",") {
 				if k = strings.TrimSpace(k); k != "" {
@@ -286,6 +288,7 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			if err != nil {
 				return nil, bad("%v", err)
 			}
+			lk.Line = i + 1
 			m.Lookups = append(m.Lookups, lk)
 		case "batches":
 			m.Batches = strings.TrimSpace(m.Batches + " " + val)
@@ -298,14 +301,27 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, incremental_map, incremental_expr, batches, column)", key)
 		}
 	}
-	if (len(m.Lookups) > 0 || len(m.Maps) > 0 || len(m.Exprs) > 0) && m.Incremental == "" {
-		return nil, fmt.Errorf("%s: incremental_lookup, incremental_map or incremental_expr without incremental", file)
+	if m.Incremental == "" {
+		// The first such header says where.
+		line := 0
+		for _, l := range m.Lookups {
+			line = firstLine(line, l.Line)
+		}
+		for _, km := range m.Maps {
+			line = firstLine(line, km.Line)
+		}
+		for _, e := range m.Exprs {
+			line = firstLine(line, e.Line)
+		}
+		if line > 0 {
+			return nil, fmt.Errorf("%s:%d: incremental_lookup, incremental_map or incremental_expr without incremental", file, line)
+		}
 	}
 	if m.PartitionBy != "" && m.Granularity == "" {
 		m.Granularity = DefaultGranularity
 	}
 	if m.Granularity != "" && m.PartitionBy == "" {
-		return nil, fmt.Errorf("%s: granularity without partition_by", file)
+		return nil, fmt.Errorf("%s:%d: granularity without partition_by", file, granLine)
 	}
 	m.bodyLine = body + 1
 	m.SQL = strings.TrimRight(strings.TrimSpace(strings.Join(lines[body:], "\n")), ";")
@@ -334,24 +350,32 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 				target += "." + mm[3]
 			}
 			if !slices.Contains(inputs, target) {
-				return nil, fmt.Errorf("%s: incremental_map reads %s, which the model's SQL does not", file, target)
+				return nil, fmt.Errorf("%s:%d: incremental_map reads %s, which the model's SQL does not", file, km.Line, target)
 			}
 		}
 	}
 	for _, l := range m.Lookups {
 		if !slices.Contains(inputs, l.Input) {
-			return nil, fmt.Errorf("%s: incremental_lookup names %s, which the model's SQL does not read", file, l.Input)
+			return nil, fmt.Errorf("%s:%d: incremental_lookup names %s, which the model's SQL does not read", file, l.Line, l.Input)
 		}
 	}
 	for _, e := range m.Exprs {
 		if !slices.Contains(inputs, e.Input) {
-			return nil, fmt.Errorf("%s: incremental_expr names %s, which the model's SQL does not read", file, e.Input)
+			return nil, fmt.Errorf("%s:%d: incremental_expr names %s, which the model's SQL does not read", file, e.Line, e.Input)
 		}
-		if _, ok := m.lookup(e.Input); ok {
-			return nil, fmt.Errorf("%s: %s has an incremental_expr and an incremental_lookup: give one", file, e.Input)
+		if l, ok := m.lookup(e.Input); ok {
+			return nil, fmt.Errorf("%s:%d: %s has an incremental_expr (line %d) and an incremental_lookup: give one", file, l.Line, e.Input, e.Line)
 		}
 	}
 	return m, nil
+}
+
+// firstLine is the smaller of two header lines, 0 meaning none.
+func firstLine(a, b int) int {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // Compiled returns the model's SELECT with ref()/source() replaced by the
