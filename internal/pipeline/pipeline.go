@@ -159,6 +159,17 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 		return nil, errors.Join(err, saveRun(lk, sum))
 	}
+	// The models and suites are loaded first: a bad header or suite in a
+	// project fails the run at once, with its file and line, not after an
+	// ingest whose work would then not be committed.
+	var g *transform.Graph
+	var suites map[string]*quality.Suite
+	if !opts.SkipModels {
+		var err error
+		if g, suites, err = LoadGated(opts.ProjectDir); err != nil {
+			return abort(err)
+		}
+	}
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
 			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force,
@@ -179,10 +190,6 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 	}
 	if !opts.SkipModels {
-		g, suites, err := LoadGated(opts.ProjectDir)
-		if err != nil {
-			return abort(err)
-		}
 		if opts.NoGates {
 			suites = nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -437,5 +438,45 @@ func splitInts(t *testing.T, s string, out ...*int) {
 		if err := json.Unmarshal([]byte(p), out[i]); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestBadProjectModelFailsBeforeIngest: a project model whose header is
+// wrong fails the run at once with its file and line; nothing is ingested
+// (the run would not have committed it) and the run is recorded as failed.
+func TestBadProjectModelFailsBeforeIngest(t *testing.T) {
+	t.Parallel()
+	src := generated(t)
+	project := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(project, "models", "gold"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bad := "-- description: Probe.\n-- incremental: month\n-- incremental_expr: gold.dim_date: month\nSELECT 1 AS month FROM ref('gold.fact_sales')\n"
+	if err := os.WriteFile(filepath.Join(project, "models", "gold", "zz_bad.sql"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := lake.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lk.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	_, err = Run(context.Background(), lk, Options{SourceDir: src, ProjectDir: project, Engine: engine.Options{Threads: 1, MemoryLimit: "512MB"}})
+	want := "zz_bad.sql:3: incremental_expr names gold.dim_date, which the model's SQL does not read"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if _, err := lk.Manifest(lake.Bronze, "orders"); !errors.Is(err, lake.ErrNoTable) {
+		t.Errorf("bronze.orders was ingested before the bad model stopped the run (err %v)", err)
+	}
+	runs, err := History(lk, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Status != RunFailed {
+		t.Errorf("run records %+v, want one failed run", runs)
 	}
 }
