@@ -379,6 +379,9 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		res.Quarantined = quarantined
 		return res
 	}
+	if err := x.checkKeyHeaders(ctx, m); err != nil {
+		return fail(err)
+	}
 	code := m.codeFingerprint(suiteFingerprint(suite))
 	tp := time.Now()
 	plan, why, err := x.planIncremental(ctx, m, suite, code)
