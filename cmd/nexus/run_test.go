@@ -45,7 +45,7 @@ func TestPrintRun(t *testing.T) {
 			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Verdict: quality.VerdictFail, RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
 		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", RowsIn: 9602, InputRows: 35048, RowsOut: 9602},
 		// Built in full: the first build says nothing, a changed SQL says why.
-		{Name: "gold.fact_sales", Kind: "model", Status: "built", RowsIn: 11000, RowsOut: 11000, FullReason: "no intact published version", Duration: 300 * ms},
+		{Name: "gold.fact_sales", Kind: "model", Status: "built", RowsIn: 11000, RowsOut: 11000, FullReason: "no published version", Duration: 300 * ms},
 		{Name: "gold.agg_sales_month", Kind: "model", Status: "built", RowsIn: 23, RowsOut: 23, FullReason: "the model's SQL or suite changed", Duration: 20 * ms},
 		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
 	}}

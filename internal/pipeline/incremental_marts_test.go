@@ -29,10 +29,12 @@ func csvRow(t *testing.T, db *sql.DB, q string, dst ...any) {
 // TestIncrementalEqualsFullMartCases: later drops move an old order to
 // another month (its (category, month) row must go), cancel an old order,
 // change an old product's category, empty another's, and change a
-// category's translation; incremental == full build, the category mart by
-// month built incrementally on each of those drops, and
-// gold.mart_category_sales equal to its former SQL over fact_sales and
-// dim_product.
+// category's translation, move a customer to another state, empty one's
+// state and give an order to a new person; incremental == full build, the category mart by
+// month and the gold.agg_* aggregates built incrementally on each of those
+// drops, and gold.mart_category_sales, gold.mart_monthly_sales and
+// gold.mart_state_sales equal to their former SQL over fact_sales (and
+// dim_product).
 func TestIncrementalEqualsFullMartCases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the pipeline once per drop")
@@ -130,6 +132,33 @@ CREATE VIEW s AS SELECT o.order_id, o.order_status, o.order_purchase_timestamp A
 	appendLine(t, src, drops[4], "olist_products_dataset.csv", phdr, strings.Join(f, ","))
 	// Translation of tcat.
 	appendLine(t, src, drops[5], "product_category_name_translation.csv", "product_category_name,product_category_name_english", tcat+",renamed_"+tcat)
+	// The customers of three other 2017 sales: C3's state changes
+	// (drop 6), C4's state becomes empty, i.e. NULL (drop 7), and C5's order
+	// is given to a new person (drop 7): its former person may lose every
+	// row of agg_state_customers in that state.
+	var o3, o4, o5 string
+	csvRow(t, db, `SELECT order_id FROM s WHERE order_id NOT IN ('`+o1+`', '`+o2+`') AND product_id NOT IN ('`+p1+`', '`+p2+`') GROUP BY order_id ORDER BY order_id LIMIT 1`, &o3)
+	csvRow(t, db, `SELECT order_id FROM s WHERE order_id NOT IN ('`+o1+`', '`+o2+`', '`+o3+`') AND product_id NOT IN ('`+p1+`', '`+p2+`') GROUP BY order_id ORDER BY order_id LIMIT 1`, &o4)
+	csvRow(t, db, `SELECT order_id FROM s WHERE order_id NOT IN ('`+o1+`', '`+o2+`', '`+o3+`', '`+o4+`') AND product_id NOT IN ('`+p1+`', '`+p2+`') GROUP BY order_id ORDER BY order_id LIMIT 1`, &o5)
+	custOf := func(order string) string {
+		_, f := line("olist_orders_dataset.csv", order)
+		return strings.Trim(f[1], `"`)
+	}
+	chdr, cf := line("olist_customers_dataset.csv", custOf(o3))
+	st := strings.Trim(cf[4], `"`)
+	newSt := "AC"
+	if st == "AC" {
+		newSt = "AP"
+	}
+	cf[4] = newSt
+	appendLine(t, src, drops[6], "olist_customers_dataset.csv", chdr, strings.Join(cf, ","))
+	_, cf = line("olist_customers_dataset.csv", custOf(o4))
+	cf[4] = ""
+	appendLine(t, src, drops[7], "olist_customers_dataset.csv", chdr, strings.Join(cf, ","))
+	_, cf = line("olist_customers_dataset.csv", custOf(o5))
+	cf[1] = `"ffffffffffffffffffffffffffffff05"`
+	appendLine(t, src, drops[7], "olist_customers_dataset.csv", chdr, strings.Join(cf, ","))
+	t.Logf("O3 %s: state %s -> %s; O4 %s: state -> NULL; O5 %s: new person", o3, st, newSt, o4, o5)
 
 	work := t.TempDir()
 	inc := t.TempDir()
@@ -146,7 +175,7 @@ CREATE VIEW s AS SELECT o.order_id, o.order_status, o.order_purchase_timestamp A
 				t.Logf("drop %d %s: %s keys %d full %q", n, st.Name, st.Status, keys, st.FullReason)
 				// Drops 3-5 change products and a translation: no sale, so
 				// the aggregates of fact_sales alone may stay unchanged.
-				if n >= 1 && n <= 5 && (byMonth || st.Name == "gold.agg_state_customers") && st.Status == StepBuilt && st.Incremental == nil {
+				if n >= 1 && n <= 7 && (byMonth || st.Name == "gold.agg_state_customers") && st.Status == StepBuilt && st.Incremental == nil {
 					t.Errorf("drop %d: %s not incremental: %s", n, st.Name, st.FullReason)
 				}
 			}
@@ -221,6 +250,15 @@ CREATE VIEW s AS SELECT o.order_id, o.order_status, o.order_purchase_timestamp A
 	}
 	if moved != 2 || renamed == 0 {
 		t.Errorf("the edits did not land: canceled+unknown %d (want 2), renamed rows %d", moved, renamed)
+	}
+	var landed int64
+	if err := eng.DB().QueryRowContext(ctx, `SELECT CAST((SELECT count(*) FROM gold.fact_sales WHERE order_id = ? AND customer_state = ?) > 0 AS BIGINT),
+		CAST((SELECT count(*) FROM gold.fact_sales WHERE order_id = ? AND customer_state IS NULL) > 0 AS BIGINT),
+		CAST((SELECT count(*) FROM gold.fact_sales WHERE order_id = ? AND customer_unique_id = 'ffffffffffffffffffffffffffffff05') > 0 AS BIGINT)`, o3, newSt, o4, o5).Scan(&moved, &renamed, &landed); err != nil {
+		t.Fatal(err)
+	}
+	if moved != 1 || renamed != 1 || landed != 1 {
+		t.Errorf("the customer edits did not land: state moved %d, NULL state %d, new person %d", moved, renamed, landed)
 	}
 }
 

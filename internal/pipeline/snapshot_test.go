@@ -15,6 +15,7 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/transform"
 )
 
 // invariantSQL counts violations of what one run guarantees across tables:
@@ -208,6 +209,11 @@ func TestDamagedTableNeverBricksTheLake(t *testing.T) {
 	built := map[string]StepStatus{}
 	for _, st := range sum.Steps {
 		built[st.Name] = st.Status
+		// The full rebuild of the damaged incremental fact is told, not
+		// taken for a first build.
+		if st.Name == "gold.fact_sales" && (!strings.Contains(st.FullReason, "damaged") || !transform.UnexpectedFull(st.FullReason)) {
+			t.Errorf("gold.fact_sales rebuilt with reason %q, want the damage told", st.FullReason)
+		}
 	}
 	if built["gold.fact_sales"] != StepBuilt || built["gold.dim_seller"] != StepBuilt || built["gold.dim_customer"] != StepUnchanged {
 		t.Errorf("statuses after damage: fact_sales=%s dim_seller=%s dim_customer=%s", built["gold.fact_sales"], built["gold.dim_seller"], built["gold.dim_customer"])

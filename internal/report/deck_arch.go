@@ -81,7 +81,7 @@ func ArchitectureSVG(in ArchInput) string {
 		switch {
 		case m.Layer == "silver":
 			col = 2
-		case strings.HasPrefix(m.Table, "mart_"), strings.HasPrefix(m.Table, "agg_"):
+		case strings.HasPrefix(m.Table, "mart_"):
 			col = 4
 		case m.Layer != "gold":
 			continue
@@ -157,7 +157,7 @@ func ArchitectureSVG(in ArchInput) string {
 		{"Source files", fmt.Sprintf("%d CSV exports", len(cols[0])), "#f1f5f9"},
 		{"Bronze", fmt.Sprintf("%d tables · typed + lineage", len(cols[1])), "#fde7d3"},
 		{"Silver", fmt.Sprintf("%d tables · cleaned, UTC", len(cols[2])), "#e2e8f0"},
-		{"Gold: star schema", fmt.Sprintf("%d dimensions + facts", len(cols[3])), "#fef3c7"},
+		{"Gold: star schema", starSub(cols[3]), "#fef3c7"},
 		{"Gold: marts", fmt.Sprintf("%d marts → deck, dashboard", len(cols[4])), "#dcfce7"},
 	}
 	for c, h := range heads {
@@ -245,3 +245,19 @@ func ArchitectureSVG(in ArchInput) string {
 }
 
 func esc(s string) string { return html.EscapeString(s) }
+
+// starSub counts the star schema's column: its dimensions and facts, and
+// the aggregates (agg_) built from them for the marts, which sit beside
+// them so that their edges into the marts are drawn.
+func starSub(col []*archBox) string {
+	agg := 0
+	for _, b := range col {
+		if strings.HasPrefix(b.label, "agg_") {
+			agg++
+		}
+	}
+	if agg == 0 {
+		return fmt.Sprintf("%d dimensions + facts", len(col))
+	}
+	return fmt.Sprintf("%d dimensions + facts · %d aggregates", len(col)-agg, agg)
+}

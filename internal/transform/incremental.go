@@ -71,10 +71,10 @@ func incName(m *Model, what string) string {
 }
 
 // The reasons of a full build that the user expects: asked for, or the
-// model's first build.
+// model's first build (a damaged version is another reason, told).
 const (
 	reasonFullRefresh = "--full-refresh"
-	reasonNoVersion   = "no intact published version"
+	reasonNoVersion   = "no published version"
 )
 
 // UnexpectedFull says whether the reason an incremental model was built in
@@ -99,7 +99,11 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 	}
 	prev := x.lk.Intact(m.Layer, m.Table)
 	if prev == nil {
-		return nil, reasonNoVersion, nil
+		if _, err := x.lk.Manifest(m.Layer, m.Table); errors.Is(err, lake.ErrNoTable) {
+			return nil, reasonNoVersion, nil
+		}
+		// Worth telling: a damaged table costs a full rebuild.
+		return nil, "the published version is damaged (see nexus doctor)", nil
 	}
 	if prev.Code != code {
 		return nil, "the model's SQL or suite changed", nil

@@ -10,7 +10,7 @@
 -- column revenue: Sum of item prices, R$ (freight excluded).
 -- column freight: Sum of item freight, R$.
 -- column payment_value: Sum of the payments allocated to the items, R$.
--- column delivered_orders: Orders delivered (with a delivery time).
+-- column delivered_orders: Orders with a delivery time (delivered, and not flagged delivered_after_purchase, which nulls it).
 -- column delivery_days: Sum of the days from purchase to delivery over the delivered orders.
 -- column timed_orders: Orders whose lateness is known (is_late not NULL).
 -- column late_orders: Orders that arrived after the promised local date.

@@ -39,8 +39,10 @@ SELECT
     s.revenue,
     s.freight,
     s.payment_value,
-    -- Divided as avg() over the orders divides (the sum in cents over the
-    -- count times 100), so the averages are those of the orders themselves.
+    -- Divided as avg() over the orders divides, so the averages are those of
+    -- the orders themselves to the last bit: avg() of a DECIMAL(9,2) divides
+    -- its sum in cents (an exact integer) by count * 100, and avg() of the
+    -- 1.0/0.0 flags their sum in tenths by count * 10.
     -- NULL when none (0 / 0 is NaN in double).
     CASE WHEN s.delivered_orders > 0 THEN
         CAST(CAST(s.delivery_days * 100 AS DOUBLE) / (CAST(s.delivered_orders AS DOUBLE) * 100.0) AS DECIMAL(9,2)) END AS avg_delivery_days,
