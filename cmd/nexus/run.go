@@ -104,7 +104,9 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 	tw.Flush()
 	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built, before its quality gate; rows out: rows published; rows in = rows out + quarantined")
 	for _, st := range s.Steps {
-		printFullReason(w, st.Name, st.FullReason)
+		if st.Status == pipeline.StepBuilt { // a failed build's error says what happened
+			printFullReason(w, st.Name, st.FullReason, st.FullExpected)
+		}
 	}
 	for _, st := range s.Steps {
 		if st.Error != "" {

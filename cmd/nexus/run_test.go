@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/transform"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -45,7 +47,7 @@ func TestPrintRun(t *testing.T) {
 			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Verdict: quality.VerdictFail, RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
 		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", RowsIn: 9602, InputRows: 35048, RowsOut: 9602},
 		// Built in full: the first build says nothing, a changed SQL says why.
-		{Name: "gold.fact_sales", Kind: "model", Status: "built", RowsIn: 11000, RowsOut: 11000, FullReason: "no published version", Duration: 300 * ms},
+		{Name: "gold.fact_sales", Kind: "model", Status: "built", RowsIn: 11000, RowsOut: 11000, FullReason: "no published version", FullExpected: true, Duration: 300 * ms},
 		{Name: "gold.agg_sales_month", Kind: "model", Status: "built", RowsIn: 23, RowsOut: 23, FullReason: "the model's SQL or suite changed", Duration: 20 * ms},
 		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
 	}}
@@ -76,4 +78,26 @@ func TestGateLineWording(t *testing.T) {
 			t.Errorf("%s/%v: want %q in\n%s", tc.verdict, tc.blocking, tc.want, sb.String())
 		}
 	}
+}
+
+// TestPrintTransform: the transform table, then why a model declared
+// incremental was built in full (not on its first build, and not for a
+// model that failed: its error says what happened), then the failures.
+func TestPrintTransform(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	res := transform.Result{RunID: "r1", Models: []transform.ModelResult{
+		{Model: "silver.orders", Status: transform.StatusBuilt, RowsIn: 700, RowsOut: 99000, Files: 21, Bytes: 4 << 20, Version: 7, Duration: 180 * ms,
+			Incremental: &transform.IncrementalStats{Column: "order_id", Keys: 628}},
+		{Model: "gold.dim_date", Status: transform.StatusBuilt, RowsOut: 733, Files: 1, Bytes: 20 << 10, Version: 7, Duration: 40 * ms},
+		{Model: "gold.agg_sales_month", Status: transform.StatusBuilt, RowsOut: 23, Files: 1, Bytes: 2 << 10, Version: 1, Duration: 20 * ms,
+			FullReason: "no published version", FullExpected: true},
+		{Model: "gold.dim_customer", Status: transform.StatusBuilt, RowsOut: 9602, Files: 1, Bytes: 900 << 10, Version: 6, Duration: 90 * ms,
+			FullReason: "the model's SQL or suite changed"},
+		{Model: "gold.fact_sales", Status: transform.StatusFailed, Version: 6, Duration: 300 * ms,
+			FullReason: "the published version is damaged (see nexus doctor)", Err: errors.New("model gold.fact_sales: boom")},
+	}}
+	var sb strings.Builder
+	printTransform(&sb, res)
+	golden(t, "transform_summary.golden", sb.String())
 }

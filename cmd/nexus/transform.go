@@ -89,10 +89,11 @@ func buildKind(built bool, inc *transform.IncrementalStats) string {
 }
 
 // printFullReason says why a model declared incremental was built in full,
-// when that is news to the user (transform.UnexpectedFull): a drop that
-// costs a full rebuild should say so where the build is shown.
-func printFullReason(w io.Writer, model, reason string) {
-	if transform.UnexpectedFull(reason) {
+// when that is news to the user (not expected: a --full-refresh or its
+// first build): a drop that costs a full rebuild should say so where the
+// build is shown.
+func printFullReason(w io.Writer, model, reason string, expected bool) {
+	if reason != "" && !expected {
 		fmt.Fprintf(w, "built in full: %s: %s\n", model, reason)
 	}
 }
@@ -106,7 +107,9 @@ func printTransform(w io.Writer, res transform.Result) {
 	}
 	tw.Flush()
 	for _, m := range res.Models {
-		printFullReason(w, m.Model, m.FullReason)
+		if m.Status == transform.StatusBuilt { // a failed build's error says what happened
+			printFullReason(w, m.Model, m.FullReason, m.FullExpected)
+		}
 	}
 	for _, m := range res.Models {
 		if m.Status == transform.StatusFailed {

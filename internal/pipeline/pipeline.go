@@ -64,6 +64,9 @@ type Step struct {
 	// rebuilt); FullReason says why an incremental model was built in full.
 	Incremental *transform.IncrementalStats `json:"incremental,omitempty"`
 	FullReason  string                      `json:"full_reason,omitempty"`
+	// FullExpected: the full build was asked for or the model's first
+	// (transform.ModelResult.FullExpected); otherwise the summary tells it.
+	FullExpected bool `json:"full_expected,omitempty"`
 	// Checks are the quality results of the step's gate.
 	Checks []quality.Result `json:"checks,omitempty"`
 }
@@ -220,7 +223,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			// from its inputs is InputRows.
 			st := Step{Name: m.Model, Kind: StepModel, Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
 				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
-				Incremental: m.Incremental, FullReason: m.FullReason}
+				Incremental: m.Incremental, FullReason: m.FullReason, FullExpected: m.FullExpected}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
 				errs = append(errs, m.Err)

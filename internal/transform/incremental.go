@@ -77,12 +77,13 @@ const (
 	reasonNoVersion   = "no published version"
 )
 
-// UnexpectedFull says whether the reason an incremental model was built in
-// full is worth telling the user: not a --full-refresh nor a first build,
-// but something that made a daily drop cost a full rebuild (a changed SQL,
-// an input without a way to map its changes...).
-func UnexpectedFull(reason string) bool {
-	return reason != "" && reason != reasonFullRefresh && reason != reasonNoVersion
+// expectedFull says whether the reason an incremental model was built in
+// full is one the user expects (ModelResult.FullExpected): asked for with
+// --full-refresh, or the first build. Any other (a changed SQL, a damaged
+// version, an input without a way to map its changes...) made a drop cost
+// a full rebuild, which the run says.
+func expectedFull(reason string) bool {
+	return reason == reasonFullRefresh || reason == reasonNoVersion
 }
 
 // planIncremental decides whether m can be built incrementally on its

@@ -73,8 +73,11 @@ type ModelResult struct {
 	// in full.
 	Incremental *IncrementalStats `json:"incremental,omitempty"`
 	FullReason  string            `json:"full_reason,omitempty"`
-	Checks      []quality.Result  `json:"checks,omitempty"`
-	Err         error             `json:"-"`
+	// FullExpected: FullReason is one the user expects (--full-refresh, the
+	// model's first build); otherwise a run tells it.
+	FullExpected bool             `json:"full_expected,omitempty"`
+	Checks       []quality.Result `json:"checks,omitempty"`
+	Err          error            `json:"-"`
 }
 
 // IncrementalStats describe an incremental build.
@@ -396,7 +399,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		return x.buildInc(ctx, m, suite, plan, res, inputs, fp, code, started)
 	}
 	if m.Incremental != "" {
-		res.FullReason = why
+		res.FullReason, res.FullExpected = why, expectedFull(why)
 		x.opts.Logger.Info("full build", "model", m.Name, "why", why)
 	}
 
