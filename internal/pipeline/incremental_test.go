@@ -50,7 +50,8 @@ func linkDrop(t *testing.T, src, dst, drop string) {
 	}
 }
 
-func runOK(t *testing.T, root, src string) *Summary {
+// lockLake opens the lake at root for writing and takes its lock.
+func lockLake(t *testing.T, root string) (*lake.Lake, func()) {
 	t.Helper()
 	lk, err := lake.Open(root)
 	if err != nil {
@@ -60,6 +61,12 @@ func runOK(t *testing.T, root, src string) *Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return lk, unlock
+}
+
+func runOK(t *testing.T, root, src string) *Summary {
+	t.Helper()
+	lk, unlock := lockLake(t, root)
 	defer unlock()
 	sum, err := Run(context.Background(), lk, Options{SourceDir: src, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
 	if err != nil {

@@ -455,16 +455,9 @@ func TestBadProjectModelFailsBeforeIngest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(project, "models", "gold", "zz_bad.sql"), []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lk, err := lake.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	unlock, err := lk.Lock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	lk, unlock := lockLake(t, t.TempDir())
 	defer unlock()
-	_, err = Run(context.Background(), lk, Options{SourceDir: src, ProjectDir: project, Engine: engine.Options{Threads: 1, MemoryLimit: "512MB"}})
+	_, err := Run(context.Background(), lk, Options{SourceDir: src, ProjectDir: project, Engine: engine.Options{Threads: 1, MemoryLimit: "512MB"}})
 	want := "zz_bad.sql:3: incremental_expr names gold.dim_date, which the model's SQL does not read"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
