@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -218,7 +219,11 @@ func TestSchedulerEndToEnd(t *testing.T) {
 	lock.Close() // releases the lock
 	var retried *runstore.Run
 	waitFor(t, "the ingestion to succeed after retries", time.Minute, func() bool {
-		retried = runOf(storeRuns(t, lakeDir), last, schedule.JobIngestion, finished(runstore.StatusSucceeded))
+		// Not a cycle's that started between the lock and the arrival:
+		// nothing new to ingest, it succeeded at once.
+		retried = runOf(storeRuns(t, lakeDir), last, schedule.JobIngestion, func(r runstore.Run) bool {
+			return r.Status == runstore.StatusSucceeded && r.Attempts >= 2
+		})
 		return retried != nil
 	})
 	if retried.Attempts < 2 || !strings.Contains(retried.Note, filepath.Base(drops[2])[3:]) {
@@ -353,7 +358,20 @@ func TestSchedulerEndToEnd(t *testing.T) {
 		t.Errorf("runs show of the retried run:\n%s", out)
 	}
 	want := []string{"run_failed job:" + schedule.JobIngestion, "recovered job:" + schedule.JobIngestion}
-	if got := hook.events(); strings.Join(got, ", ") != strings.Join(want, ", ") {
+	got := hook.events()
+	// A cycle that starts between the test taking the lock and the drop's
+	// arrival finds nothing new to ingest (which needs no lock), and its
+	// transform then fails on the held lock and alerts, rightly: that pair
+	// of alerts is not the one under test.
+	for _, r := range listed {
+		if r.Job == schedule.JobTransform && r.Status == runstore.StatusFailed && strings.Contains(r.Error, "locked") {
+			got = slices.DeleteFunc(got, func(e string) bool {
+				return e == "run_failed job:"+schedule.JobTransform || e == "recovered job:"+schedule.JobTransform
+			})
+			break
+		}
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("alerts %v, want %v", got, want)
 	}
 	if len(hook.bad) > 0 {
