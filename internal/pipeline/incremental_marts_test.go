@@ -13,7 +13,6 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/keystone/nexus/internal/engine"
-	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/olist"
 )
@@ -36,13 +35,7 @@ func csvRow(t *testing.T, db *sql.DB, q string, dst ...any) {
 // gold.mart_state_sales equal to their former SQL over fact_sales (and
 // dim_product).
 func TestIncrementalEqualsFullMartCases(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the pipeline once per drop")
-	}
-	src, drops := landingDrops(t, olist.GenOptions{Scale: 0.01, Seed: 5, DailyFrom: "2018-08-25"})
-	if len(drops) < 8 {
-		t.Fatalf("want several drops, got %v", drops)
-	}
+	src, drops := editableDrops(t)
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
@@ -322,14 +315,7 @@ GROUP BY 1
 			failed := false
 			for n, d := range drops[:4] {
 				linkDrop(t, src, work, d)
-				lk, err := lake.Open(inc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				unlock, err := lk.Lock()
-				if err != nil {
-					t.Fatal(err)
-				}
+				lk, unlock := lockLake(t, inc)
 				sum, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: proj, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
 				unlock()
 				if err != nil {

@@ -22,6 +22,21 @@ import (
 var lineageCols = append([]string{"_source_file", "_source_line", "_batch", "previous_status"}, laketest.RunCols...)
 
 // landingDrops generates a landing zone and returns its dt= folders in order.
+// editableDrops is a small landing zone of at least eight drops, for tests
+// that append edits to its drops and apply them one run at a time (skipped
+// with -short).
+func editableDrops(t *testing.T) (string, []string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the pipeline once per drop")
+	}
+	src, drops := landingDrops(t, olist.GenOptions{Scale: 0.01, Seed: 5, DailyFrom: "2018-08-25"})
+	if len(drops) < 8 {
+		t.Fatalf("want several drops, got %v", drops)
+	}
+	return src, drops
+}
+
 func landingDrops(t *testing.T, opts olist.GenOptions) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -279,13 +294,7 @@ func firstRecord(t *testing.T, dir, drop, file string) (string, string) {
 // incremental result identical to a full build, and no blocking check fires
 // where a full build publishes.
 func TestIncrementalEqualsFullWithDefects(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the pipeline once per drop")
-	}
-	src, drops := landingDrops(t, olist.GenOptions{Scale: 0.01, Seed: 5, DailyFrom: "2018-08-25"})
-	if len(drops) < 8 {
-		t.Fatalf("want several drops, got %v", drops)
-	}
+	src, drops := editableDrops(t)
 	// An orphan payment.
 	hdr, _ := firstRecord(t, src, drops[0], "olist_order_payments_dataset.csv")
 	appendLine(t, src, drops[2], "olist_order_payments_dataset.csv", hdr, `ffffffffffffffffffffffffffffffff,1,credit_card,1,10.00`)

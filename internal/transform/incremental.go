@@ -54,9 +54,6 @@ type incPlan struct {
 	// gained since the published version was built (none: unchanged), for
 	// the checks that aggregate it whole (appendedParts).
 	gained map[string][]string
-	// exprs maps the inputs whose rows get their key from an expression
-	// (Model.Exprs) to it; they are read for the keys only.
-	exprs map[string]string
 	// bronzeRows maps each filtered Bronze input the model's SQL reads to
 	// the working table of its rows of the keys: one scan for the SQL and
 	// the checks (bronzeRowsOf).
@@ -117,7 +114,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			return nil, "the model has a column named " + c + ", which incremental builds use", nil
 		}
 	}
-	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}, gained: map[string][]string{}, bronzeRows: map[string]string{}, exprs: map[string]string{}}
+	p := &incPlan{prev: prev, keys: incName(m, "keys"), filtered: map[string]bool{}, narrow: map[string]string{}, gained: map[string][]string{}, bronzeRows: map[string]string{}}
 	if suite != nil {
 		for _, c := range suite.Checks {
 			// A unique check on columns without the key compares rows the
@@ -146,10 +143,9 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		expr, hasExpr := m.keyExpr(in)
+		_, hasExpr := m.keyExpr(in)
 		switch {
 		case hasExpr:
-			p.exprs[in] = expr
 		case slices.Contains(cur.PartitionBy, m.Incremental):
 			// A hive partition column is in the view, not in the rows (nor
 			// in the records of what changed), and means something else
@@ -306,7 +302,7 @@ const fileColumn = "__nexus_file"
 // read for the keys only: its incremental_expr, else its Incremental
 // column (trimmed in Bronze, whose keys are raw text; the models trim them).
 func (p *incPlan) readKey(m *Model, in string) (string, bool) {
-	if expr, ok := p.exprs[in]; ok {
+	if expr, ok := m.keyExpr(in); ok {
 		return "(" + expr + ")", true
 	}
 	if !p.filtered[in] {
@@ -732,7 +728,7 @@ func (x *executor) checkKeyHeaders(ctx context.Context, m *Model) error {
 		return nil
 	}
 	for _, e := range m.Exprs {
-		if err := bind(e.Line, "incremental_expr for "+e.Input, fmt.Sprintf("SELECT (%s) AS k FROM %s", e.Expr, compileRefs("ref('"+e.Input+"')"))); err != nil {
+		if err := bind(e.Line, "incremental_expr for "+e.Input, fmt.Sprintf("SELECT (%s) AS k FROM %s", e.Expr, viewOf(e.Input))); err != nil {
 			return err
 		}
 	}
@@ -784,8 +780,7 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		if mm[3] != "" {
 			target += "." + mm[3]
 		}
-		layer, table, _ := strings.Cut(target, ".")
-		rel := engine.Ident(layer) + "." + engine.Ident(table)
+		rel := viewOf(target)
 		key, ok := p.readKey(m, target)
 		if !ok {
 			return rel

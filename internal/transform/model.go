@@ -221,7 +221,9 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 	}
 	m := &Model{Name: name, Layer: layer, Table: table, Path: file, Materialized: "table"}
 	lines := strings.Split(strings.ReplaceAll(string(src), "\r\n", "\n"), "\n")
-	body, granLine := 0, 0
+	// Lines of headers whose error comes after the header: granularity, and
+	// the first incremental_lookup, _map or _expr.
+	body, granLine, incLine := 0, 0, 0
 	for i, l := range lines {
 		t := strings.TrimSpace(l)
 		if t == "" {
@@ -237,6 +239,9 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			continue // a plain comment
 		}
 		key, arg, val := mm[1], mm[2], strings.TrimSpace(mm[3])
+		if strings.HasPrefix(key, "incremental_") && incLine == 0 {
+			incLine = i + 1
+		}
 		bad := func(format string, a ...any) error {
 			return fmt.Errorf("%s:%d: %s", file, i+1, fmt.Sprintf(format, a...))
 		}
@@ -301,21 +306,8 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 			return nil, bad("unknown header key %q (known: description, materialized, partition_by, granularity, key, incremental, incremental_lookup, incremental_map, incremental_expr, batches, column)", key)
 		}
 	}
-	if m.Incremental == "" {
-		// The first such header says where.
-		line := 0
-		for _, l := range m.Lookups {
-			line = firstLine(line, l.Line)
-		}
-		for _, km := range m.Maps {
-			line = firstLine(line, km.Line)
-		}
-		for _, e := range m.Exprs {
-			line = firstLine(line, e.Line)
-		}
-		if line > 0 {
-			return nil, fmt.Errorf("%s:%d: incremental_lookup, incremental_map or incremental_expr without incremental", file, line)
-		}
+	if incLine > 0 && m.Incremental == "" {
+		return nil, fmt.Errorf("%s:%d: incremental_lookup, incremental_map or incremental_expr without incremental", file, incLine)
 	}
 	if m.PartitionBy != "" && m.Granularity == "" {
 		m.Granularity = DefaultGranularity
@@ -370,14 +362,6 @@ func ParseModel(name, file string, src []byte) (*Model, error) {
 	return m, nil
 }
 
-// firstLine is the smaller of two header lines, 0 meaning none.
-func firstLine(a, b int) int {
-	if a == 0 || (b > 0 && b < a) {
-		return b
-	}
-	return a
-}
-
 // Compiled returns the model's SELECT with ref()/source() replaced by the
 // views of the tables they name. Line breaks are kept, so a DuckDB error's
 // line maps back to the file.
@@ -391,9 +375,14 @@ func compileRefs(sql string) string {
 		if mm[3] != "" {
 			target += "." + mm[3]
 		}
-		layer, table, _ := strings.Cut(target, ".")
-		return `"` + layer + `"."` + table + `"`
+		return viewOf(target)
 	})
+}
+
+// viewOf is the view of a table (layer.table) in SQL.
+func viewOf(name string) string {
+	layer, table, _ := strings.Cut(name, ".")
+	return engine.Ident(layer) + "." + engine.Ident(table)
 }
 
 // codeFingerprint identifies what builds the model apart from its inputs.
