@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"fmt"
 	"io"
 	"os"
@@ -87,22 +88,25 @@ func rowsIn(st pipeline.Step) int64 { return st.RowsIn }
 
 func printRun(w io.Writer, s *pipeline.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tstatus\tbuild\trows in\trows out\tquarantined\ttime\t")
+	fmt.Fprintln(tw, "step\tstatus\tbuild\trows in\trows out\tquarantined\ttable rows\ttime\t")
 	var q int64
 	for _, st := range s.Steps {
 		if st.Kind == pipeline.StepReport { // files, not rows
-			fmt.Fprintf(tw, "%s\t%s\t\t-\t-\t-\t%s\t\n", st.Name, st.Status, st.Duration.Round(time.Millisecond))
+			fmt.Fprintf(tw, "%s\t%s\t\t-\t-\t-\t-\t%s\t\n", st.Name, st.Status, st.Duration.Round(time.Millisecond))
 			continue
 		}
-		kind := ""
+		kind, table := "", "-"
 		if st.Kind == pipeline.StepModel {
 			kind = buildKind(st.Status == pipeline.StepBuilt, st.Incremental)
+			if st.Status != pipeline.StepFailed && st.Status != pipeline.StepSkipped {
+				table = strconv.FormatInt(st.TableRows, 10)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Status, kind, rowsIn(st), st.RowsOut, st.Quarantined, st.Duration.Round(time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", st.Name, st.Status, kind, rowsIn(st), st.RowsOut, st.Quarantined, table, st.Duration.Round(time.Millisecond))
 		q += st.Quarantined
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built, before its quality gate; rows out: rows published; rows in = rows out + quarantined")
+	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built (incremental: the rows of the keys it rebuilt), before its quality gate; rows out: rows published; rows in = rows out + quarantined; table rows: the model's table after the step")
 	for _, st := range s.Steps {
 		if st.Status == pipeline.StepBuilt { // a failed build's error says what happened
 			printFullReason(w, st.Name, st.FullReason, st.FullExpected)

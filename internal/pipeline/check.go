@@ -157,6 +157,7 @@ type RunRecord struct {
 	Started time.Time
 	Kind    string
 	Status  RunStatus
+	Error   string           // why a failed run failed ("" otherwise)
 	Results []quality.Result // every check result of the run
 	Steps   []Step
 }
@@ -192,13 +193,14 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 			Kind    string           `json:"kind"`
 			Started time.Time        `json:"started"`
 			Status  RunStatus        `json:"status"`
+			Error   string           `json:"error"`
 			Steps   []Step           `json:"steps"`
 			Results []quality.Result `json:"results"`
 		}
 		if err := json.Unmarshal(b, &raw); err != nil {
 			return nil, fmt.Errorf("run history %s: %w", name, err)
 		}
-		rec := RunRecord{RunID: raw.RunID, Started: raw.Started, Kind: raw.Kind, Status: raw.Status, Steps: raw.Steps, Results: raw.Results}
+		rec := RunRecord{RunID: raw.RunID, Started: raw.Started, Kind: raw.Kind, Status: raw.Status, Error: raw.Error, Steps: raw.Steps, Results: raw.Results}
 		if rec.Kind == "" {
 			rec.Kind = "run"
 		}

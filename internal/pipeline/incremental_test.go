@@ -112,6 +112,18 @@ func applyDrops(t *testing.T, src string, drops []string) string {
 		}
 		for _, st := range sum.Steps {
 			if st.Incremental != nil {
+				// The step counts the rows of the keys rebuilt, not the
+				// table: rows in = rows out + quarantined, and the table
+				// is what was published.
+				if st.RowsIn != st.RowsOut+st.Quarantined || st.RowsIn != st.Incremental.RowsRebuilt+st.Quarantined {
+					t.Errorf("drop %s: %s: rows in %d, out %d, quarantined %d, rebuilt %d", d, st.Name, st.RowsIn, st.RowsOut, st.Quarantined, st.Incremental.RowsRebuilt)
+				}
+				layer, table, _ := strings.Cut(st.Name, ".")
+				if man, err := laketest.OpenRead(t, inc).Manifest(layer, table); err != nil || man.Rows != st.TableRows {
+					t.Errorf("drop %s: %s: table rows %d, published: %v", d, st.Name, st.TableRows, err)
+				} else if man.Rows > 100 && st.RowsIn >= man.Rows {
+					t.Errorf("drop %s: %s: rows in %d of a table of %d: the table, not the keys rebuilt?", d, st.Name, st.RowsIn, man.Rows)
+				}
 				incremental[st.Name]++
 				for _, o := range st.Incremental.TablesFromTotals {
 					fromTotals[st.Name+"<"+o]++

@@ -57,6 +57,10 @@ type Step struct {
 	RowsIn      int64         `json:"rows_in"`              // records read (ingest) or rows built (model)
 	InputRows   int64         `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
 	RowsOut     int64         `json:"rows_out"`
+	// TableRows is a model's table after the step. An incremental build's
+	// rows in and out are those of the keys it rebuilt, which a daily drop
+	// makes a small part of the table.
+	TableRows int64 `json:"table_rows,omitempty"`
 	Quarantined int64         `json:"quarantined"`
 	Duration    time.Duration `json:"duration_ns"`
 	Error       string        `json:"error,omitempty"`
@@ -129,7 +133,11 @@ type Summary struct {
 	Sales *SalesQuarantine `json:"sales_quarantined,omitempty"`
 	// Batches says what happened to the batches of a landing zone.
 	Batches *ingest.BatchChanges `json:"batches,omitempty"`
-	err     error
+	// Error says why a failed or cancelled run failed, including what no
+	// step holds (a bad model file, an unreadable landing zone, a commit
+	// that could not be made).
+	Error string `json:"error,omitempty"`
+	err   error
 }
 
 // Err is the joined error of the failed steps.
@@ -220,10 +228,15 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		for _, m := range res.Models {
 			// A model's rows in are the rows it built (its gate's input), so
 			// rows in = rows out + quarantined on every step; what it read
-			// from its inputs is InputRows.
+			// from its inputs is InputRows. An incremental build built the
+			// rows of its keys only: its rows out are those it published,
+			// the table holds more.
 			st := Step{Name: m.Model, Kind: StepModel, Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
-				RowsOut: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
+				RowsOut: m.RowsOut, TableRows: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
 				Incremental: m.Incremental, FullReason: m.FullReason, FullExpected: m.FullExpected}
+			if m.Incremental != nil {
+				st.RowsIn, st.RowsOut = m.RowsBuilt, m.RowsBuilt-m.Quarantined
+			}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
 				errs = append(errs, m.Err)
@@ -273,9 +286,9 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 func (s *Summary) finish(errs []error) {
 	s.Duration = time.Since(s.Started)
 	s.err = errors.Join(errs...)
-	s.Status = RunSucceeded
+	s.Status, s.Error = RunSucceeded, ""
 	if s.err != nil {
-		s.Status = RunFailed
+		s.Status, s.Error = RunFailed, s.err.Error()
 	}
 }
 
@@ -443,13 +456,17 @@ func MarkAbandoned(lk *lake.Lake) error {
 				return err
 			}
 		}
-		s.Status = RunAbandoned
+		s.Status, s.Error = RunAbandoned, abandonedError
 		if id, ok := committed[s.RunID]; ok {
-			s.Snapshot, s.Status = id, RunSucceeded
+			s.Snapshot, s.Status, s.Error = id, RunSucceeded, ""
+			var failed []string
 			for _, st := range s.Steps {
 				if st.Error != "" {
-					s.Status = RunFailed
+					failed = append(failed, st.Name+": "+st.Error)
 				}
+			}
+			if len(failed) > 0 {
+				s.Status, s.Error = RunFailed, strings.Join(failed, "\n")
 			}
 		}
 		if err := saveRun(lk, &s); err != nil {
@@ -458,6 +475,10 @@ func MarkAbandoned(lk *lake.Lake) error {
 	}
 	return nil
 }
+
+// abandonedError is the error of a run record that a later run found
+// unfinished and uncommitted.
+const abandonedError = "the run stopped before it finished (its process was killed or crashed); nothing of it was committed"
 
 // finishedRecord reads the head of a run record, the fields before its
 // steps (Summary's order: kind, then status), and reports whether it is

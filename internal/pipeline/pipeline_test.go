@@ -470,6 +470,11 @@ func TestBadProjectModelFailsBeforeIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(runs) != 1 || runs[0].Status != RunFailed {
-		t.Errorf("run records %+v, want one failed run", runs)
+		t.Fatalf("run records %+v, want one failed run", runs)
+	}
+	// The record says why: the model's error is in no step (the run failed
+	// before its first).
+	if !strings.Contains(runs[0].Error, want) {
+		t.Errorf("the failed run's record has error %q, want it to contain %q", runs[0].Error, want)
 	}
 }

@@ -375,12 +375,15 @@ func TestAbandonedRunIsMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status := map[string]RunStatus{}
+	status, errText := map[string]RunStatus{}, map[string]string{}
 	for _, h := range hist {
-		status[h.RunID] = h.Status
+		status[h.RunID], errText[h.RunID] = h.Status, h.Error
 	}
-	if status[dead.RunID] != RunAbandoned {
-		t.Errorf("dead run status = %q", status[dead.RunID])
+	if status[dead.RunID] != RunAbandoned || errText[dead.RunID] != abandonedError {
+		t.Errorf("dead run status = %q, error %q", status[dead.RunID], errText[dead.RunID])
+	}
+	if e := errText[hist[0].RunID]; e != "" {
+		t.Errorf("the succeeded run has error %q", e)
 	}
 	if len(hist) != 2 || status[hist[0].RunID] != RunSucceeded {
 		t.Errorf("history = %+v", hist)
@@ -402,8 +405,8 @@ func TestAbandonedRunIsMarked(t *testing.T) {
 	}
 	hist, _ = History(w, 0)
 	for _, h := range hist {
-		if h.RunID == sum.RunID && h.Status != RunSucceeded {
-			t.Errorf("a run killed after its commit is %q", h.Status)
+		if h.RunID == sum.RunID && (h.Status != RunSucceeded || h.Error != "") {
+			t.Errorf("a run killed after its commit is %q (error %q)", h.Status, h.Error)
 		}
 	}
 }

@@ -80,6 +80,7 @@ type RunInfo struct {
 	Kind    string         `json:"kind"` // run or check
 	Started time.Time      `json:"started"`
 	Status  string         `json:"status"`
+	Error   string         `json:"error,omitempty"` // why a failed run failed
 	Steps   map[string]int `json:"steps,omitempty"` // steps by status (built, unchanged, ...)
 	Pass    int            `json:"pass"`
 	Warn    int            `json:"warn"`
@@ -132,7 +133,7 @@ func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
 }
 
 func runInfo(h *pipeline.RunRecord) *RunInfo {
-	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: string(h.Status), Issues: []CheckIssue{}}
+	ri := &RunInfo{RunID: h.RunID, Kind: h.Kind, Started: h.Started, Status: string(h.Status), Error: h.Error, Issues: []CheckIssue{}}
 	for _, st := range h.Steps {
 		if ri.Steps == nil {
 			ri.Steps = map[string]int{}

@@ -1277,6 +1277,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	missing := p.prev.Rows - out.removed + out.added - published
 	observed := fmt.Sprintf("table %d = %d - %d replaced + %d", published, p.prev.Rows, out.removed, out.added)
 	built := out.fresh
+	res.RowsBuilt = out.fresh
 	if gate != nil {
 		built = gate.Built
 		res.RowsBuilt = gate.Built

@@ -60,7 +60,9 @@ type ModelResult struct {
 	Status  Status `json:"status"`
 	RowsIn  int64  `json:"rows_in"`
 	RowsOut int64  `json:"rows_out"`
-	// RowsBuilt is what the model's SQL produced (= RowsOut + Quarantined).
+	// RowsBuilt is what the model's SQL produced (= RowsOut + Quarantined
+	// in a full build; in an incremental one, the rows of the keys rebuilt,
+	// published or quarantined, while RowsOut is the whole table).
 	RowsBuilt int64         `json:"rows_built,omitempty"`
 	Files     int           `json:"files"`
 	Bytes     int64         `json:"bytes"`

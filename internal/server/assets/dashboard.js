@@ -333,6 +333,8 @@
       line.appendChild(document.createTextNode(' Last run ' + when(run.started) + ' (' + ago(run.started) + ')' + (steps ? ' · ' + steps : '')));
       line.title = 'run ' + run.run_id;
       box.appendChild(line);
+      // Why a failed run failed: the first line, the whole text on hover.
+      if (run.error) box.appendChild(h('div', { 'class': 'sub', title: run.error }, 'Error: ' + run.error.split('\n')[0].slice(0, 300)));
     }
     if (chk) {
       var cls = chk.fail > 0 ? 'fail' : chk.warn > 0 ? 'warn' : 'ok';
