@@ -51,16 +51,16 @@ type Options struct {
 
 // Step is one line of the run summary.
 type Step struct {
-	Name        string        `json:"name"`
-	Kind        StepKind      `json:"kind"`
-	Status      StepStatus    `json:"status"`
-	RowsIn      int64         `json:"rows_in"`              // records read (ingest) or rows built (model)
-	InputRows   int64         `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
-	RowsOut     int64         `json:"rows_out"`
+	Name      string     `json:"name"`
+	Kind      StepKind   `json:"kind"`
+	Status    StepStatus `json:"status"`
+	RowsIn    int64      `json:"rows_in"`              // records read (ingest) or rows built (model)
+	InputRows int64      `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
+	RowsOut   int64      `json:"rows_out"`
 	// TableRows is a model's table after the step. An incremental build's
 	// rows in and out are those of the keys it rebuilt, which a daily drop
 	// makes a small part of the table.
-	TableRows int64 `json:"table_rows,omitempty"`
+	TableRows   int64         `json:"table_rows,omitempty"`
 	Quarantined int64         `json:"quarantined"`
 	Duration    time.Duration `json:"duration_ns"`
 	Error       string        `json:"error,omitempty"`
