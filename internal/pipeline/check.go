@@ -210,7 +210,7 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 		if rec.Status == "" && rec.Kind == "run" {
 			// Written before run records had a status from the start: a run
 			// that died before it finished.
-			rec.Status = RunAbandoned
+			rec.Status, rec.Error = RunAbandoned, abandonedError
 		}
 		if rec.Status == "" {
 			rec.Status = RunSucceeded

@@ -195,7 +195,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
 			if t.Err != nil {
 				st.Error = t.Err.Error()
-				errs = append(errs, t.Err)
+				errs = append(errs, stepError(st.Name, t.Err))
 			}
 			sum.Steps = append(sum.Steps, st)
 		}
@@ -234,12 +234,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			st := Step{Name: m.Model, Kind: StepModel, Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
 				RowsOut: m.RowsOut, TableRows: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
 				Incremental: m.Incremental, FullReason: m.FullReason, FullExpected: m.FullExpected}
-			if m.Incremental != nil {
+			if m.Incremental != nil && m.Status == transform.StatusBuilt {
 				st.RowsIn, st.RowsOut = m.RowsBuilt, m.RowsBuilt-m.Quarantined
 			}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
-				errs = append(errs, m.Err)
+				errs = append(errs, stepError(st.Name, m.Err))
 			}
 			sum.Steps = append(sum.Steps, st)
 		}
@@ -459,14 +459,14 @@ func MarkAbandoned(lk *lake.Lake) error {
 		s.Status, s.Error = RunAbandoned, abandonedError
 		if id, ok := committed[s.RunID]; ok {
 			s.Snapshot, s.Status, s.Error = id, RunSucceeded, ""
-			var failed []string
+			var failed []error
 			for _, st := range s.Steps {
 				if st.Error != "" {
-					failed = append(failed, st.Name+": "+st.Error)
+					failed = append(failed, stepError(st.Name, errors.New(st.Error)))
 				}
 			}
 			if len(failed) > 0 {
-				s.Status, s.Error = RunFailed, strings.Join(failed, "\n")
+				s.Status, s.Error = RunFailed, errors.Join(failed...).Error()
 			}
 		}
 		if err := saveRun(lk, &s); err != nil {
@@ -474,6 +474,16 @@ func MarkAbandoned(lk *lake.Lake) error {
 		}
 	}
 	return nil
+}
+
+// stepError names the step of err, unless its text already does (most
+// model errors start with "model NAME:"): a run's error says which step
+// failed.
+func stepError(step string, err error) error {
+	if strings.Contains(err.Error(), step) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", step, err)
 }
 
 // abandonedError is the error of a run record that a later run found

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,6 +408,33 @@ func TestAbandonedRunIsMarked(t *testing.T) {
 	for _, h := range hist {
 		if h.RunID == sum.RunID && (h.Status != RunSucceeded || h.Error != "") {
 			t.Errorf("a run killed after its commit is %q (error %q)", h.Status, h.Error)
+		}
+	}
+	// The same with a failed step: failed, and the record says which.
+	killed.Steps = append(slices.Clone(killed.Steps), Step{Name: "silver.orders", Kind: StepModel, Status: StepFailed, Error: "disk full"})
+	if err := saveRun(w, &killed); err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkAbandoned(w); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ = History(w, 0)
+	for _, h := range hist {
+		if h.RunID == sum.RunID && (h.Status != RunFailed || h.Error != "silver.orders: disk full") {
+			t.Errorf("a run killed after its commit, with a failed step, is %q (error %q)", h.Status, h.Error)
+		}
+	}
+}
+
+// TestStepError: a run's error names the failed step once.
+func TestStepError(t *testing.T) {
+	for _, tc := range []struct{ step, err, want string }{
+		{"silver.orders", "model silver.orders: quality gate failed", "model silver.orders: quality gate failed"},
+		{"silver.orders", "stage: disk full", "silver.orders: stage: disk full"},
+		{"bronze.orders", "line 3, column 2: bare quote", "bronze.orders: line 3, column 2: bare quote"},
+	} {
+		if got := stepError(tc.step, errors.New(tc.err)).Error(); got != tc.want {
+			t.Errorf("stepError(%s, %s) = %q, want %q", tc.step, tc.err, got, tc.want)
 		}
 	}
 }

@@ -527,3 +527,55 @@ func TestBronzeReconciliation(t *testing.T) {
 		})
 	}
 }
+
+// TestStateCustomersReconcile: gold.agg_state_customers' tie to the sales
+// of gold.fact_sales (customers_reconcile) passes the aggregate its model
+// builds (a NULL state is a state; a canceled order's person without a sale
+// there has no row) and fails one that lost, kept or doubled a person.
+func TestStateCustomersReconcile(t *testing.T) {
+	t.Parallel()
+	suites, err := LoadSuites("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Check
+	ok := false
+	for _, s := range suites {
+		if s.Table == "gold.agg_state_customers" {
+			c, ok = s.Check("customers_reconcile")
+		}
+	}
+	if !ok {
+		t.Fatal("no check customers_reconcile in gold.agg_state_customers")
+	}
+	db := openDB(t,
+		"CREATE SCHEMA gold",
+		// p1 bought in SP twice and in RJ; p2 in an unknown state; p3 only
+		// canceled (is_sale false); p4's sale has is_sale NULL (no sale).
+		`CREATE TABLE gold.fact_sales AS SELECT * FROM (VALUES
+			('SP', 'p1', true), ('SP', 'p1', true), ('RJ', 'p1', true), (NULL, 'p2', true), ('MG', 'p3', false), ('BA', 'p4', NULL))
+			v(customer_state, customer_unique_id, is_sale)`,
+		`CREATE TABLE agg AS SELECT * FROM (VALUES ('SP', 'p1'), ('RJ', 'p1'), (NULL, 'p2')) v(customer_state, customer_unique_id)`,
+	)
+	s := &Suite{Table: "gold.agg_state_customers", Checks: []Check{c}}
+	for _, tc := range []struct {
+		name, rel string
+		pass      bool
+	}{
+		{"as the model builds it", "agg", true},
+		{"a person's second state lost", "(SELECT * FROM agg WHERE customer_state IS DISTINCT FROM 'RJ')", false},
+		{"the unknown state dropped", "(SELECT * FROM agg WHERE customer_state IS NOT NULL)", false},
+		{"a canceled order's person kept", "(SELECT * FROM agg UNION ALL SELECT 'MG', 'p3')", false},
+		{"a row doubled", "(SELECT * FROM agg UNION ALL SELECT 'SP', 'p1')", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Evaluate(context.Background(), db, s, "", tc.rel, tc.rel, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := res[0]; (r.Verdict == VerdictPass) != tc.pass || (!tc.pass && !r.Blocking) {
+				t.Errorf("verdict %s (blocking %v, %s), want pass=%v", r.Verdict, r.Blocking, r.Observed, tc.pass)
+			}
+		})
+	}
+}
