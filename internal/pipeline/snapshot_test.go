@@ -396,32 +396,30 @@ func TestAbandonedRunIsMarked(t *testing.T) {
 	if err != nil || sum.Snapshot == 0 {
 		t.Fatalf("run: %v (snapshot %d)", err, sum.Snapshot)
 	}
-	killed := *sum
-	killed.Status, killed.Snapshot = RunCommitting, 0
-	if err := saveRun(w, &killed); err != nil {
-		t.Fatal(err)
-	}
-	if err := MarkAbandoned(w); err != nil {
-		t.Fatal(err)
-	}
-	hist, _ = History(w, 0)
-	for _, h := range hist {
-		if h.RunID == sum.RunID && (h.Status != RunSucceeded || h.Error != "") {
-			t.Errorf("a run killed after its commit is %q (error %q)", h.Status, h.Error)
+	// Without a failed step it succeeded; with one it failed, and the
+	// record says which.
+	for _, tc := range []struct {
+		failed    []Step
+		status    RunStatus
+		errorText string
+	}{
+		{nil, RunSucceeded, ""},
+		{[]Step{{Name: "silver.orders", Kind: StepModel, Status: StepFailed, Error: "disk full"}}, RunFailed, "silver.orders: disk full"},
+	} {
+		killed := *sum
+		killed.Status, killed.Snapshot = RunCommitting, 0
+		killed.Steps = append(slices.Clone(sum.Steps), tc.failed...)
+		if err := saveRun(w, &killed); err != nil {
+			t.Fatal(err)
 		}
-	}
-	// The same with a failed step: failed, and the record says which.
-	killed.Steps = append(slices.Clone(killed.Steps), Step{Name: "silver.orders", Kind: StepModel, Status: StepFailed, Error: "disk full"})
-	if err := saveRun(w, &killed); err != nil {
-		t.Fatal(err)
-	}
-	if err := MarkAbandoned(w); err != nil {
-		t.Fatal(err)
-	}
-	hist, _ = History(w, 0)
-	for _, h := range hist {
-		if h.RunID == sum.RunID && (h.Status != RunFailed || h.Error != "silver.orders: disk full") {
-			t.Errorf("a run killed after its commit, with a failed step, is %q (error %q)", h.Status, h.Error)
+		if err := MarkAbandoned(w); err != nil {
+			t.Fatal(err)
+		}
+		hist, _ = History(w, 0)
+		for _, h := range hist {
+			if h.RunID == sum.RunID && (h.Status != tc.status || h.Error != tc.errorText) {
+				t.Errorf("a run killed after its commit with failed steps %v is %q (error %q), want %q (%q)", tc.failed, h.Status, h.Error, tc.status, tc.errorText)
+			}
 		}
 	}
 }
