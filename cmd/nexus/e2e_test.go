@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -395,5 +396,38 @@ func TestQuarantineShowLimit(t *testing.T) {
 	}
 	if all := nexus(t, dir, false, "quarantine", "show", "bronze_sellers", "--limit", "3"); strings.Contains(all, "showing") {
 		t.Errorf("every row shown, yet a note:\n%s", all)
+	}
+}
+
+// TestFailedRunNamesItsRun: a run that fails before its summary (a bad
+// project model) names its run id, and the run record of that id says why.
+func TestFailedRunNamesItsRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "project", "models", "gold"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bad := "-- description: Probe.\n-- incremental: month\n-- incremental_expr: gold.dim_date: month\nSELECT 1 AS month FROM ref('gold.fact_sales')\n"
+	if err := os.WriteFile(filepath.Join(dir, "project", "models", "gold", "zz.sql"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := nexus(t, dir, true, "--lake", "lake", "run", "--source", "src", "--project", "project", "--no-reports")
+	m := regexp.MustCompile(`error: run (\d{8}T\d{6}Z-[0-9a-f]+): .*zz\.sql:3: incremental_expr names gold\.dim_date`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the failure does not name its run:\n%s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "lake", "_nexus", "runs", m[1]+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ Status, Error string }
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "failed" || !strings.Contains(rec.Error, "zz.sql:3: incremental_expr names gold.dim_date") {
+		t.Errorf("run record %s: status %q, error %q", m[1], rec.Status, rec.Error)
 	}
 }

@@ -77,8 +77,15 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 	if reports {
 		opts.Finish = outputs.Refresh
 	}
+	if opts.RunID == "" {
+		opts.RunID = lake.NewRunID(time.Now())
+	}
 	sum, err := pipeline.Run(cmd.Context(), lk, opts)
 	bars.Wait()
+	if err != nil && sum == nil {
+		// A run that stopped before its summary: its id finds its record.
+		err = fmt.Errorf("run %s: %w", opts.RunID, err)
+	}
 	return sum, err
 }
 
@@ -98,15 +105,15 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 		kind, table := "", "-"
 		if st.Kind == pipeline.StepModel {
 			kind = buildKind(st.Status == pipeline.StepBuilt, st.Incremental)
-			if st.Status != pipeline.StepFailed && st.Status != pipeline.StepSkipped {
-				table = strconv.FormatInt(st.TableRows, 10)
-			}
+		}
+		if st.Status != pipeline.StepFailed && st.Status != pipeline.StepSkipped {
+			table = strconv.FormatInt(st.TableRows, 10)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", st.Name, st.Status, kind, rowsIn(st), st.RowsOut, st.Quarantined, table, st.Duration.Round(time.Millisecond))
 		q += st.Quarantined
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built (incremental: the rows of the keys it rebuilt), before its quality gate; rows out: rows published; rows in = rows out + quarantined; table rows: the model's table after the step")
+	fmt.Fprintln(w, "rows in: records read (bronze) or rows a model built (incremental: the rows of the keys it rebuilt), before its quality gate; rows out: rows published; rows in = rows out + quarantined (0 for an unchanged step); table rows: the table after the step")
 	for _, st := range s.Steps {
 		if st.Status == pipeline.StepBuilt { // a failed build's error says what happened
 			printFullReason(w, st.Name, st.FullReason, st.FullExpected)

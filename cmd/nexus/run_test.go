@@ -41,11 +41,12 @@ func TestPrintRun(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
 	sum := &pipeline.Summary{RunID: "r1", Status: pipeline.RunSucceeded, Duration: 4 * time.Second, Steps: []pipeline.Step{
-		{Name: "bronze.orders", Kind: "ingest", Status: "ingested", RowsIn: 9944, RowsOut: 9944, Duration: 208 * ms},
+		{Name: "bronze.orders", Kind: "ingest", Status: "ingested", RowsIn: 9944, RowsOut: 9944, TableRows: 9944, Duration: 208 * ms},
+		{Name: "bronze.sellers", Kind: "ingest", Status: "unchanged", TableRows: 3095},
 		{Name: "silver.geolocation", Kind: "model", Status: "built", RowsIn: 4840, InputRows: 100016, RowsOut: 4840, TableRows: 4840, Duration: 269 * ms},
 		{Name: "silver.orders", Kind: "model", Status: "built", RowsIn: 9944, RowsOut: 9927, TableRows: 9927, Quarantined: 17, Duration: 484 * ms,
 			Checks: []quality.Result{{Table: "silver.orders", CheckID: "carrier_after_purchase", Kind: quality.KindExpression, Verdict: quality.VerdictFail, RowsChecked: 9944, RowsFailed: 17, Observed: "17 of 9944 rows (0.171%)"}}},
-		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", RowsIn: 9602, InputRows: 35048, RowsOut: 9602, TableRows: 9602},
+		{Name: "gold.dim_customer", Kind: "model", Status: "unchanged", InputRows: 35048, TableRows: 9602},
 		// Incremental: rows in and out are those of the keys rebuilt.
 		{Name: "gold.fact_reviews", Kind: "model", Status: "built", RowsIn: 209, RowsOut: 207, Quarantined: 2, TableRows: 83509, Duration: 90 * ms,
 			Incremental: &transform.IncrementalStats{Column: "order_id", Keys: 833, RowsRebuilt: 207}},

@@ -57,9 +57,10 @@ type Step struct {
 	RowsIn    int64      `json:"rows_in"`              // records read (ingest) or rows built (model)
 	InputRows int64      `json:"input_rows,omitempty"` // a model: rows of the inputs its SQL reads
 	RowsOut   int64      `json:"rows_out"`
-	// TableRows is a model's table after the step. An incremental build's
-	// rows in and out are those of the keys it rebuilt, which a daily drop
-	// makes a small part of the table.
+	// TableRows is the table after the step (Bronze's or the model's). An
+	// incremental build's rows in and out are those of the keys it rebuilt,
+	// which a daily drop makes a small part of the table; an unchanged
+	// step's are 0.
 	TableRows   int64         `json:"table_rows,omitempty"`
 	Quarantined int64         `json:"quarantined"`
 	Duration    time.Duration `json:"duration_ns"`
@@ -193,6 +194,9 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		for _, t := range res.Tables {
 			st := Step{Name: lake.Bronze + "." + t.Table, Kind: StepIngest, Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
 				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
+			if man, err := lk.Manifest(lake.Bronze, t.Table); err == nil {
+				st.TableRows = man.Rows
+			}
 			if t.Err != nil {
 				st.Error = t.Err.Error()
 				errs = append(errs, stepError(st.Name, t.Err))
@@ -234,8 +238,13 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			st := Step{Name: m.Model, Kind: StepModel, Status: StepStatus(m.Status), RowsIn: m.RowsOut + m.Quarantined, InputRows: m.RowsIn,
 				RowsOut: m.RowsOut, TableRows: m.RowsOut, Quarantined: m.Quarantined, Duration: m.Duration, Checks: m.Checks,
 				Incremental: m.Incremental, FullReason: m.FullReason, FullExpected: m.FullExpected}
-			if m.Incremental != nil && m.Status == transform.StatusBuilt {
+			switch {
+			case m.Incremental != nil && m.Status == transform.StatusBuilt:
 				st.RowsIn, st.RowsOut = m.RowsBuilt, m.RowsBuilt-m.Quarantined
+			case m.Status == transform.StatusUnchanged:
+				// Nothing built, nothing published or quarantined: an
+				// unchanged Bronze table says 0 too.
+				st.RowsIn, st.RowsOut, st.Quarantined = 0, 0, 0
 			}
 			if m.Err != nil {
 				st.Error = m.Err.Error()
