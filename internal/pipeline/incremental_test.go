@@ -21,7 +21,6 @@ import (
 // version: a flat file has no history) and between runs (run ids, times).
 var lineageCols = append([]string{"_source_file", "_source_line", "_batch", "previous_status"}, laketest.RunCols...)
 
-// landingDrops generates a landing zone and returns its dt= folders in order.
 // editableDrops is a small landing zone of at least eight drops, for tests
 // that append edits to its drops and apply them one run at a time (skipped
 // with -short).
@@ -37,6 +36,7 @@ func editableDrops(t *testing.T) (string, []string) {
 	return src, drops
 }
 
+// landingDrops generates a landing zone and returns its dt= folders in order.
 func landingDrops(t *testing.T, opts olist.GenOptions) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -110,12 +110,13 @@ func applyDrops(t *testing.T, src string, drops []string) string {
 		if i == 0 {
 			continue
 		}
+		published := laketest.OpenRead(t, inc)
 		for _, st := range sum.Steps {
 			// Every table says its rows after the step; an unchanged one
 			// built, published and quarantined nothing.
 			if st.Status != StepFailed && st.Status != StepSkipped {
 				layer, table, _ := strings.Cut(st.Name, ".")
-				if man, err := laketest.OpenRead(t, inc).Manifest(layer, table); err != nil || man.Rows != st.TableRows {
+				if man, err := published.Manifest(layer, table); err != nil || man.Rows != st.TableRows {
 					t.Errorf("drop %s: %s: table rows %d, published: %v", d, st.Name, st.TableRows, err)
 				}
 			}

@@ -728,7 +728,7 @@ func (x *executor) checkKeyHeaders(ctx context.Context, m *Model) error {
 		return nil
 	}
 	for _, e := range m.Exprs {
-		if err := bind(e.Line, "incremental_expr for "+e.Input, fmt.Sprintf("SELECT (%s) AS k FROM %s", e.Expr, viewOf(e.Input))); err != nil {
+		if err := bind(e.Line, "incremental_expr for "+e.Input, fmt.Sprintf("SELECT (%s) AS k FROM %s", e.Expr, quality.TableRef(e.Input))); err != nil {
 			return err
 		}
 	}
@@ -780,7 +780,7 @@ func (m *Model) compileFiltered(p *incPlan) string {
 		if mm[3] != "" {
 			target += "." + mm[3]
 		}
-		rel := viewOf(target)
+		rel := quality.TableRef(target)
 		key, ok := p.readKey(m, target)
 		if !ok {
 			return rel

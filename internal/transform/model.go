@@ -14,6 +14,7 @@ import (
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 //go:embed models
@@ -375,14 +376,8 @@ func compileRefs(sql string) string {
 		if mm[3] != "" {
 			target += "." + mm[3]
 		}
-		return viewOf(target)
+		return quality.TableRef(target)
 	})
-}
-
-// viewOf is the view of a table (layer.table) in SQL.
-func viewOf(name string) string {
-	layer, table, _ := strings.Cut(name, ".")
-	return engine.Ident(layer) + "." + engine.Ident(table)
 }
 
 // codeFingerprint identifies what builds the model apart from its inputs.
