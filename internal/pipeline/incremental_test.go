@@ -13,6 +13,7 @@ import (
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/laketest"
 	"github.com/keystone/nexus/internal/olist"
+	"github.com/keystone/nexus/internal/quality"
 	"github.com/keystone/nexus/internal/transform"
 )
 
@@ -96,7 +97,7 @@ func runOK(t *testing.T, root, src string) *Summary {
 // applyDrops applies the base batch, then the drops one run at a time, the
 // last two in reverse order (late data must not overwrite newer state), into
 // a new lake; it checks that the main models were built incrementally.
-func applyDrops(t *testing.T, src string, drops []string) string {
+func applyDrops(t *testing.T, src string, drops []string) (string, map[string][]quality.Result) {
 	t.Helper()
 	n := len(drops)
 	order := append(append([]string{}, drops[:n-2]...), drops[n-1], drops[n-2])
@@ -104,9 +105,15 @@ func applyDrops(t *testing.T, src string, drops []string) string {
 	inc := t.TempDir()
 	incremental := map[string]int{}
 	fromTotals := map[string]int{} // "model<bronze table" judged from totals
+	verdicts := map[string][]quality.Result{}
 	for i, d := range order {
 		linkDrop(t, src, work, d)
 		sum := runOK(t, inc, work)
+		for _, st := range sum.Steps {
+			if len(st.Checks) > 0 {
+				verdicts[st.Name] = st.Checks
+			}
+		}
 		if i == 0 {
 			continue
 		}
@@ -154,7 +161,40 @@ func applyDrops(t *testing.T, src string, drops []string) string {
 			t.Errorf("%s judged from totals %d times of %d (%v)", name, fromTotals[name], n-1, fromTotals)
 		}
 	}
-	return inc
+	return inc, verdicts
+}
+
+// sameVerdicts compares the latest verdicts of each table after the drops
+// with those of a full build: a drop judges its row-level checks on the
+// table as it will be, so a warning of old rows does not turn into a pass.
+// Row accounting counts the rows a build made, so only its verdict
+// compares.
+func sameVerdicts(t *testing.T, inc map[string][]quality.Result, full *Summary) {
+	t.Helper()
+	failing := 0
+	for _, st := range full.Steps {
+		got := map[string]quality.Result{}
+		for _, r := range inc[st.Name] {
+			got[r.CheckID] = r
+		}
+		for _, want := range st.Checks {
+			r, ok := got[want.CheckID]
+			if !ok {
+				t.Errorf("%s: check %s: no verdict after the drops", st.Name, want.CheckID)
+				continue
+			}
+			if want.Verdict != quality.VerdictPass {
+				failing++
+			}
+			if r.Verdict != want.Verdict || want.Kind != quality.KindRowAccounting && (r.RowsChecked != want.RowsChecked || r.RowsFailed != want.RowsFailed) {
+				t.Errorf("%s: check %s after the drops: %s, %d of %d rows (%s); full build: %s, %d of %d rows (%s)", st.Name, want.CheckID,
+					r.Verdict, r.RowsFailed, r.RowsChecked, r.Observed, want.Verdict, want.RowsFailed, want.RowsChecked, want.Observed)
+			}
+		}
+	}
+	if failing == 0 {
+		t.Error("no check failed or warned in the full build: nothing to compare")
+	}
 }
 
 // TestIncrementalEqualsFull applies the drops of a landing zone one run at
@@ -171,13 +211,14 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	if len(drops) < 6 {
 		t.Fatalf("want several drops, got %v", drops)
 	}
-	inc := applyDrops(t, src, drops)
+	inc, verdicts := applyDrops(t, src, drops)
 	full := t.TempDir()
-	runOK(t, full, src)
+	fullSum := runOK(t, full, src)
 	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 	sameCheckStats(t, inc, full)
+	sameVerdicts(t, verdicts, fullSum)
 	mergedOnRead(t, inc)
 	// A drop that quarantines nothing adds no (empty) file to the
 	// quarantine of an incremental model: an empty quarantine keeps its one
@@ -377,13 +418,14 @@ func TestIncrementalEqualsFullWithDefects(t *testing.T) {
 	appendLine(t, src, drops[2], "olist_order_items_dataset.csv", ihdr, strings.Join(early2, ","))
 	appendLine(t, src, drops[4], "olist_products_dataset.csv", phdr, strings.Join(pf, ","))
 
-	inc := applyDrops(t, src, drops)
+	inc, verdicts := applyDrops(t, src, drops)
 	full := t.TempDir()
-	runOK(t, full, src)
+	fullSum := runOK(t, full, src)
 	if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), laketest.RunCols); len(d) > 0 {
 		t.Errorf("incremental != full build of the landing zone:\n%s", strings.Join(d, "\n"))
 	}
 	sameCheckStats(t, inc, full)
+	sameVerdicts(t, verdicts, fullSum)
 	// The defects did what they should.
 	ctx := context.Background()
 	eng, err := engine.Open(ctx, laketest.OpenRead(t, inc), engine.Options{MemoryLimit: "512MB", Threads: 1})

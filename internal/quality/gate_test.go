@@ -111,6 +111,7 @@ func TestGatePriorRows(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t,
 		"CREATE TABLE t AS SELECT * FROM (VALUES (1, 10), (2, -5), (3, 7), (4, 1)) v(id, amount)",
+		"CREATE TABLE clean AS SELECT * FROM (VALUES (1, 10), (3, 7)) v(id, amount)",
 		"CREATE SCHEMA g")
 	suite := suiteOf(t, `
   - id: amount_positive
@@ -120,26 +121,36 @@ func TestGatePriorRows(t *testing.T) {
 `)
 	for _, tc := range []struct {
 		name     string
+		rebuilt  string // the table of the rows rebuilt
 		prior    map[string]RowCounts
 		blocking bool
 		observed string
+		// The result counts the table as it will be.
+		checked, failed int64
+		verdict         Verdict
 	}{
-		{"rebuilt rows alone", nil, true, "1 of 4 rows (25%) > max_failed_ratio 0.05"},
-		{"large clean table", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 0}}, false, "1 of 4 rows (25%); with the table's other rows 1 of 100 (1%)"},
-		{"earlier failures", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 5}}, true, "with the table's other rows 6 of 100 (6%) > max_failed_ratio 0.05"},
+		{"rebuilt rows alone", "t", nil, true, "1 of 4 rows (25%) > max_failed_ratio 0.05", 4, 1, VerdictFail},
+		{"large clean table", "t", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 0}}, false, "1 of 100 rows (1%); 1 of the 4 rows rebuilt (25%)", 100, 1, VerdictFail},
+		{"earlier failures", "t", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 5}}, true, "6 of 100 rows (6%); 1 of the 4 rows rebuilt (25%) > max_failed_ratio 0.05", 100, 6, VerdictFail},
+		// The rows rebuilt (table clean) pass, old ones failed: the table
+		// still has them, so the check fails as a full build would say.
+		{"only old failures", "clean", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, false, "3 of 998 rows (0.301%); 0 of the 2 rows rebuilt (0%)", 998, 3, VerdictFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewGate(db, suite, "g", "p")
 			defer g.Close()
-			if err := g.Annotate(ctx, "t"); err != nil {
+			if err := g.Annotate(ctx, tc.rebuilt); err != nil {
 				t.Fatal(err)
 			}
 			res, err := g.Evaluate(ctx, EvalOptions{Key: []string{"id"}, Prior: tc.prior})
 			if errors.Is(err, ErrGateFailed) != tc.blocking || res[0].Blocking != tc.blocking {
 				t.Errorf("blocking %v (err %v), want %v", res[0].Blocking, err, tc.blocking)
 			}
-			if !strings.Contains(res[0].Observed, tc.observed) {
-				t.Errorf("observed %q, want it to contain %q", res[0].Observed, tc.observed)
+			if res[0].Observed != tc.observed {
+				t.Errorf("observed %q, want %q", res[0].Observed, tc.observed)
+			}
+			if r := res[0]; r.RowsChecked != tc.checked || r.RowsFailed != tc.failed || r.Verdict != tc.verdict {
+				t.Errorf("rows %d checked, %d failed, %s; want %d, %d, %s", r.RowsChecked, r.RowsFailed, r.Verdict, tc.checked, tc.failed, tc.verdict)
 			}
 		})
 	}

@@ -79,9 +79,9 @@ type RunInfo struct {
 	RunID   string         `json:"run_id"`
 	Kind    string         `json:"kind"` // run or check
 	Started time.Time      `json:"started"`
-	Status  string         `json:"status"`
-	Error   string         `json:"error,omitempty"` // why a failed run failed
-	Steps   map[string]int `json:"steps,omitempty"` // steps by status (built, unchanged, ...)
+	Status  string         `json:"status,omitempty"` // the run's; none for Freshness.Checks, made of several runs
+	Error   string         `json:"error,omitempty"`  // why a failed run failed
+	Steps   map[string]int `json:"steps,omitempty"`  // steps by status (built, unchanged, ...)
 	Pass    int            `json:"pass"`
 	Warn    int            `json:"warn"`
 	Fail    int            `json:"fail"`

@@ -572,9 +572,9 @@ const (
 )
 
 // checkStats are the stats to publish with a gated table version: the
-// results of its row-level checks, plus, for an incremental build, the
-// counts of the rows it did not rebuild.
-func checkStats(s *quality.Suite, results []quality.Result, prior map[string]quality.RowCounts) map[string]int64 {
+// results of its row-level checks, which for an incremental build count the
+// rows it did not rebuild too (quality.EvalOptions.Prior).
+func checkStats(s *quality.Suite, results []quality.Result) map[string]int64 {
 	if s == nil {
 		return nil
 	}
@@ -588,9 +588,8 @@ func checkStats(s *quality.Suite, results []quality.Result, prior map[string]qua
 		if !c.RowLevel() || !ok {
 			continue
 		}
-		pr := prior[c.ID]
-		stats[statChecked+c.ID] = r.RowsChecked + pr.Checked
-		stats[statFailed+c.ID] = r.RowsFailed + pr.Failed
+		stats[statChecked+c.ID] = r.RowsChecked
+		stats[statFailed+c.ID] = r.RowsFailed
 	}
 	return stats
 }
@@ -1197,7 +1196,6 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	key := engine.Ident(m.Incremental)
 	kept := fmt.Sprintf("SELECT *%s FROM %s WHERE %s IS NULL OR %s NOT IN (SELECT k FROM %s)", exclude, prevRel, key, key, p.keys)
 	var gate *quality.Gate
-	var prior map[string]quality.RowCounts
 	newRows := body
 	if suite != nil {
 		if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
@@ -1214,9 +1212,9 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 		phase("annotate", t0)
 		t0 = time.Now()
-		// Row-level checks judge the rows rebuilt; table-level checks the
-		// table as it will be published (and, for reconciliations, with
-		// every quarantined row, old and new).
+		// Row-level checks annotate the rows rebuilt; table-level checks
+		// judge the table as it will be published (and, for
+		// reconciliations, with every quarantined row, old and new).
 		merged := "(" + kept + " UNION ALL BY NAME " + gate.Passing() + ")"
 		oldQ := "SELECT NULL WHERE false"
 		if len(p.prevQ.Files) > 0 {
@@ -1229,10 +1227,10 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 			built = fmt.Sprintf("(%s UNION ALL BY NAME SELECT * EXCLUDE (%s) FROM %s WHERE %s)",
 				merged[1:len(merged)-1], quality.Ident(quality.FailuresColumn), gate.Checked(), quality.Quarantined)
 		}
-		// Row-level failed-row ratios are judged on the table as it will be,
-		// the rows rebuilt plus the others, as a full build would judge them.
-		var err error
-		prior, err = x.priorCounts(ctx, m, suite, p)
+		// Row-level checks are counted and judged on the table as it will
+		// be, the rows rebuilt plus the others, as a full build would: a
+		// keep check whose failing rows are all old ones still warns.
+		prior, err := x.priorCounts(ctx, m, suite, p)
 		if err != nil {
 			return fail(err)
 		}
@@ -1298,7 +1296,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	partCols := p.prev.PartitionBy
 	man, err := st.Publish(lake.Manifest{
 		Schema: out.schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
-		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks, prior), BuildTime: time.Since(started),
+		Code: code, Delta: out.delta, Stats: checkStats(suite, res.Checks), BuildTime: time.Since(started),
 		Totals: gate.Totals(),
 	}, out.rows)
 	if err != nil {

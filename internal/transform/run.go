@@ -460,7 +460,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	delta := x.diffDelta(ctx, m, prev, code, st, rows, len(partCols) > 0)
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
-		Code: code, Delta: delta, Stats: checkStats(suite, res.Checks, nil), BuildTime: time.Since(started),
+		Code: code, Delta: delta, Stats: checkStats(suite, res.Checks), BuildTime: time.Since(started),
 		Totals: gate.Totals(),
 	}, rows)
 	if err != nil {
