@@ -10,10 +10,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 )
@@ -243,6 +245,9 @@ func TestChunkedIngestMatchesSerial(t *testing.T) {
 					t.Errorf("%s differs from the serial ingest:\n%s", name, firstDiff(g, want[name]))
 				}
 			}
+			if trimmed, padded := checkTrimmed(t, lk, tables); trimmed == 0 || (tc.tables == nil && padded == 0) {
+				t.Errorf("%d Bronze file columns known trimmed, %d not: want both", trimmed, padded)
+			}
 			chunked, redone := redone(t, log)
 			if chunked != tc.chunked {
 				t.Errorf("%d files parsed in chunks, want %d", chunked, tc.chunked)
@@ -281,4 +286,53 @@ func firstDiff(got, want string) string {
 		}
 	}
 	return ""
+}
+
+// checkTrimmed compares each Bronze file's trimmed columns
+// (lake.File.Trimmed) with its values: a string column is listed when none
+// of its values begins or ends with anything but printable ASCII other than
+// space. It returns how many file columns are listed and how many not.
+func checkTrimmed(t *testing.T, lk *lake.Lake, tables []string) (trimmed, padded int) {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, lk, engine.Options{MemoryLimit: "512MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, eng)
+	for _, name := range tables {
+		m, err := lk.Manifest(lake.Bronze, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cols, counts []string
+		for _, c := range m.Schema {
+			if c.Type == "VARCHAR" && !strings.HasPrefix(c.Name, "_") {
+				cols = append(cols, c.Name)
+				counts = append(counts, fmt.Sprintf(`count(*) FILTER (WHERE %q <> '' AND NOT regexp_full_match(%q, '[!-~](?s:.*[!-~])?'))`, c.Name, c.Name))
+			}
+		}
+		for _, f := range m.Files {
+			vals := make([]int64, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			q := fmt.Sprintf("SELECT %s FROM read_parquet('%s')", strings.Join(counts, ", "), lk.Abs(f.Path))
+			if err := eng.DB().QueryRowContext(ctx, q).Scan(ptrs...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			for i, c := range cols {
+				if listed := slices.Contains(f.Trimmed, c); listed == (vals[i] > 0) {
+					t.Errorf("%s: column %s listed trimmed %v, but %d of its values would change with trim()", f.Path, c, listed, vals[i])
+				}
+				if vals[i] > 0 {
+					padded++
+				} else {
+					trimmed++
+				}
+			}
+		}
+	}
+	return trimmed, padded
 }

@@ -394,6 +394,9 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 		bronze.Abort()
 		return fail(err)
 	}
+	for name, cols := range parts.trimmed {
+		bronze.Trimmed(name, cols)
+	}
 	m, err := bronze.Publish(lake.Manifest{
 		Schema: w.schemaColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats, Description: t.Doc,
 	}, parts.bronze)

@@ -347,6 +347,7 @@ func ingestBatches(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tab
 			brows[sub+"/"+name] = n
 			j.bparts = append(j.bparts, sub+"/"+name)
 			bronze.Holds(sub+"/"+name, []string{j.batch.ID})
+			bronze.Trimmed(sub+"/"+name, parts.trimmed[name])
 		}
 		for name, n := range parts.quarantine {
 			qrows[sub+"/"+name] = n
@@ -521,6 +522,20 @@ func batchDeltas(prev, prevQ *lake.Manifest, old map[string]*previousBatch, jobs
 	return b, q
 }
 
+// trimmedOfAll returns the columns trimmed in every one of files: those of
+// a file that merges their rows.
+func trimmedOfAll(files []lake.File) []string {
+	var cols []string
+	for i, f := range files {
+		if i == 0 {
+			cols = slices.Clone(f.Trimmed)
+			continue
+		}
+		cols = slices.DeleteFunc(cols, func(c string) bool { return !slices.Contains(f.Trimmed, c) })
+	}
+	return cols
+}
+
 // compactIfNeeded merges carried files of a table into one new file as
 // planCompaction says (a replaced batch, or too many files). It returns the
 // files still to carry; rows gets the new file's row count.
@@ -555,6 +570,7 @@ func compactIfNeeded(ctx context.Context, lk *lake.Lake, opts Options, st *lake.
 	}
 	sort.Strings(batches)
 	st.Holds(rel, slices.Compact(batches))
+	st.Trimmed(rel, trimmedOfAll(merge))
 	rows[rel] = n
 	opts.Logger.Info("compacted", "table", st.Layer+"."+st.Table, "files", len(merge), "kept", len(keep), "rows", n)
 	return keep, nil

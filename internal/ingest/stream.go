@@ -136,6 +136,7 @@ func AppendStream(ctx context.Context, lk *lake.Lake, opts Options, t olist.Tabl
 			rel := sub + "/" + name
 			brows[rel] = n
 			bronze.Holds(rel, []string{g.batch})
+			bronze.Trimmed(rel, parts.trimmed[name])
 			bdelta = append(bdelta, bronze.RelDir()+"/"+rel)
 		}
 		for name, n := range parts.quarantine {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,17 @@ type tableWriter struct {
 	nFields int
 
 	counts
+
+	// trimmed records the trimmed string columns (lake.File.Trimmed) of
+	// each Bronze part written; shared by the copies that parse a file's
+	// chunks in parallel. Set by parse.
+	trimmed *trimmedParts
+}
+
+// trimmedParts maps Bronze parts, by name, to their trimmed string columns.
+type trimmedParts struct {
+	mu   sync.Mutex
+	cols map[string][]string
 }
 
 // rejected is a record rejected before it was parsed: why, and as it came.
@@ -73,6 +85,9 @@ func (c *counts) add(o counts) {
 // staging directory, to their row counts: lake.Staging.Publish takes them.
 type partRows struct {
 	bronze, quarantine map[string]int64
+	// trimmed gives the trimmed string columns of each Bronze part
+	// (lake.File.Trimmed).
+	trimmed map[string][]string
 }
 
 // serialPart is the one file of a source parsed in one piece.
@@ -134,6 +149,7 @@ func (w *tableWriter) parse(ctx context.Context, bronzeDir, quarDir string) (par
 		return partRows{}, err
 	}
 	dirs := outDirs{bronze: bronzeDir, quar: quarDir, schema: schema}
+	w.trimmed = &trimmedParts{cols: map[string][]string{}}
 	var parts partRows
 	if chunks, err := w.planChunks(ctx, rd, src); err != nil {
 		return partRows{}, err
@@ -159,6 +175,7 @@ func (w *tableWriter) parse(ctx context.Context, bronzeDir, quarDir string) (par
 			quarantine: map[string]int64{serialPart: w.quarantined},
 		}
 	}
+	parts.trimmed = w.trimmedOf(parts.bronze)
 	if err := w.stillSame(); err != nil {
 		return partRows{}, err
 	}
@@ -354,7 +371,7 @@ func (w *tableWriter) writeRecord(out *outputs, src *source, rec *Record, b *row
 	end := start + len(w.cols) + lineageWidth
 	b.rowBuf = b.rowBuf[:end]
 	row := b.rowBuf[start:end:end]
-	if col, kind, reason := w.convert(rec, row, b); col > 0 {
+	if col, kind, reason := w.convert(rec, row, b, out.padded); col > 0 {
 		b.rowBuf = b.rowBuf[:start]
 		return w.reject(out, w.line(rec.Line), col, kind, reason, clip(rec.Raw))
 	}
@@ -371,9 +388,11 @@ func (w *tableWriter) writeRecord(out *outputs, src *source, rec *Record, b *row
 
 // convert types the record's fields into row, each at its Bronze column; the
 // bytes of strings are copied into b's arena, as the reader reuses its
-// buffers. For the first field that does not fit, it returns its position
-// (1-based), the error kind and the reason; col is 0 when all fit.
-func (w *tableWriter) convert(rec *Record, row []parquet.Value, b *rowBatch) (col int, kind, reason string) {
+// buffers. A string that begins or ends with anything but printable ASCII
+// other than space sets padded at its column (see lake.File.Trimmed). For
+// the first field that does not fit, it returns its position (1-based), the
+// error kind and the reason; col is 0 when all fit.
+func (w *tableWriter) convert(rec *Record, row []parquet.Value, b *rowBatch, padded []bool) (col int, kind, reason string) {
 	for i, f := range rec.Fields {
 		ci := w.colIdx[i]
 		t := w.cols[ci].Type
@@ -406,6 +425,9 @@ func (w *tableWriter) convert(rec *Record, row []parquet.Value, b *rowBatch) (co
 			v = parquet.Int64Value(n)
 		default: // olist.String, as in leafNode
 			if err = checkUTF8(f); err == nil {
+				if n := len(f); n > 0 && (f[0] <= ' ' || f[0] > '~' || f[n-1] <= ' ' || f[n-1] > '~') {
+					padded[ci] = true
+				}
 				off := len(b.arena)
 				b.arena = append(b.arena, f...)
 				v = parquet.ByteArrayValue(b.arena[off:len(b.arena):len(b.arena)])
@@ -478,6 +500,10 @@ type outputs struct {
 	quarFile   *os.File
 	bronze     *bronzeSink
 	quar       *quarantineSink
+	// padded marks the Bronze columns with a value trim() would change
+	// (convert); closed tells the writer the part's trimmed columns.
+	padded []bool
+	closed func(padded []bool)
 }
 
 // outDirs are the staging directories of a file's Bronze and quarantine
@@ -513,7 +539,39 @@ func (w *tableWriter) openOutputs(dirs outDirs, name string) (*outputs, error) {
 		quarFile:   qf,
 		bronze:     newBronzeSink(newParquetWriter(bf, dirs.schema, w.opts.Codec), w.path, len(w.cols), lin),
 		quar:       newQuarantineSink(newParquetWriter(qf, quarantineSchema(), w.opts.Codec), w.path, lin),
+		padded:     make([]bool, len(w.cols)),
+		closed:     func(padded []bool) { w.setTrimmed(name, padded) },
 	}, nil
+}
+
+// setTrimmed records the trimmed string columns of the Bronze part name,
+// whose padded columns are marked; a part parsed again replaces its entry.
+func (w *tableWriter) setTrimmed(name string, padded []bool) {
+	if w.trimmed == nil {
+		return // not known: the part's files say nothing
+	}
+	var cols []string
+	for i, c := range w.cols {
+		if c.Type == olist.String && !padded[i] {
+			cols = append(cols, c.Name)
+		}
+	}
+	w.trimmed.mu.Lock()
+	defer w.trimmed.mu.Unlock()
+	w.trimmed.cols[name] = cols
+}
+
+// trimmedOf returns the trimmed columns of the parts the writer kept.
+func (w *tableWriter) trimmedOf(parts map[string]int64) map[string][]string {
+	w.trimmed.mu.Lock()
+	defer w.trimmed.mu.Unlock()
+	out := make(map[string][]string, len(parts))
+	for name := range parts {
+		if cols, ok := w.trimmed.cols[name]; ok {
+			out[name] = cols
+		}
+	}
+	return out
 }
 
 // close writes the last rows and both footers, and closes the files. The
@@ -524,6 +582,9 @@ func (o *outputs) close() error {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("ingest %s: close %s: %w", o.path, f.Name(), cerr)
 		}
+	}
+	if err == nil && o.closed != nil {
+		o.closed(o.padded)
 	}
 	return err
 }

@@ -236,6 +236,12 @@ type File struct {
 	// whose rows the file holds: one for a batch's file, several for a file
 	// that merges many; none outside batch mode.
 	Batches []string `json:"batches,omitempty"`
+	// Trimmed lists the string columns none of whose values begins or ends
+	// with anything but a printable ASCII character other than space, so
+	// that trim() leaves every value as it is: a filter on trim(c) may then
+	// filter on c itself, which the Parquet reader applies before decoding
+	// the other columns. Written by ingest; empty when not known.
+	Trimmed []string `json:"trimmed,omitempty"`
 }
 
 // Held is the number of rows the file holds: those in the table and the
@@ -537,6 +543,7 @@ type Staging struct {
 	prev    *Manifest
 	carried []File
 	holds   map[string][]string
+	trimmed map[string][]string
 }
 
 // Holds records that the staged file rel (relative to the version's
@@ -546,6 +553,15 @@ func (s *Staging) Holds(rel string, batches []string) {
 		s.holds = map[string][]string{}
 	}
 	s.holds[rel] = batches
+}
+
+// Trimmed records the trimmed string columns (File.Trimmed) of the staged
+// file rel (relative to the version's directory).
+func (s *Staging) Trimmed(rel string, cols []string) {
+	if s.trimmed == nil {
+		s.trimmed = map[string][]string{}
+	}
+	s.trimmed[rel] = cols
 }
 
 // Stage starts a new version of layer.table. The version's files go under
@@ -666,7 +682,7 @@ func (s *Staging) Publish(m Manifest, rows map[string]int64) (*Manifest, error) 
 		if !ok && rows != nil {
 			return fmt.Errorf("no row count for %s", relToStage)
 		}
-		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batches: s.holds[relToStage]})
+		m.Files = append(m.Files, File{Path: s.dir + "/" + relToStage, Rows: n, Bytes: info.Size(), Batches: s.holds[relToStage], Trimmed: s.trimmed[relToStage]})
 		m.Bytes += info.Size()
 		return nil
 	})
