@@ -345,6 +345,7 @@ func (w *tableWriter) parseRange(ctx context.Context, start, end, linesBefore in
 	if err := out.close(); err != nil {
 		return counts{}, next{}, err
 	}
+	cw.setTrimmed(name, out.padded)
 	return cw.counts, nx, nil
 }
 

@@ -336,3 +336,50 @@ func checkTrimmed(t *testing.T, lk *lake.Lake, tables []string) (trimmed, padded
 	}
 	return trimmed, padded
 }
+
+// TestTrimmedColumns: a file's trimmed columns (lake.File.Trimmed) are those
+// of the values it holds: a padded value leaves its column out, one in a
+// record that is quarantined (a later field does not fit) does not.
+func TestTrimmedColumns(t *testing.T) {
+	t.Parallel()
+	const orders = "olist_orders_dataset.csv"
+	for _, tc := range []struct {
+		name, line string
+		want       []string // trimmed columns of bronze.orders' file
+	}{
+		{"padded order_id", " aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1,c1,delivered,2017-10-02 10:56:33,,,,2017-10-18 00:00:00",
+			[]string{"customer_id", "order_status"}},
+		{"NBSP after the status", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2,c2,delivered\u00a0,2017-10-02 10:56:33,,,,2017-10-18 00:00:00",
+			[]string{"order_id", "customer_id"}},
+		{"quarantined record", " aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3,c3 ,delivered,yesterday,,,,2017-10-18 00:00:00",
+			[]string{"order_id", "customer_id", "order_status"}},
+		{"empty quoted customer", `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4,"",delivered,2017-10-02 10:56:33,,,,2017-10-18 00:00:00`,
+			[]string{"order_id", "customer_id", "order_status"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := copyValid(t)
+			f, err := os.OpenFile(filepath.Join(src, orders), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tc.line + "\n"); err != nil {
+				t.Fatal(err)
+			}
+			closeOK(t, f)
+			lk := newLake(t)
+			res, err := Run(context.Background(), lk, Options{SourceDir: src, RunID: "r1", Tables: []string{"orders"}})
+			if err != nil || res.Err() != nil {
+				t.Fatal(err, res.Err())
+			}
+			m, err := lk.Manifest(lake.Bronze, "orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Files) != 1 || !slices.Equal(m.Files[0].Trimmed, tc.want) {
+				t.Fatalf("trimmed columns %v, want %v", m.Files[0].Trimmed, tc.want)
+			}
+			checkTrimmed(t, lk, []string{"orders"})
+		})
+	}
+}

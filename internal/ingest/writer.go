@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,6 +171,7 @@ func (w *tableWriter) parse(ctx context.Context, bronzeDir, quarDir string) (par
 		if err := out.close(); err != nil {
 			return partRows{}, err
 		}
+		w.setTrimmed(serialPart, out.padded)
 		parts = partRows{
 			bronze:     map[string]int64{serialPart: w.written},
 			quarantine: map[string]int64{serialPart: w.quarantined},
@@ -393,6 +395,7 @@ func (w *tableWriter) writeRecord(out *outputs, src *source, rec *Record, b *row
 // the first field that does not fit, it returns its position (1-based), the
 // error kind and the reason; col is 0 when all fit.
 func (w *tableWriter) convert(rec *Record, row []parquet.Value, b *rowBatch, padded []bool) (col int, kind, reason string) {
+	var pad uint64 // columns < 64 with a padded value, marked in padded if the record fits
 	for i, f := range rec.Fields {
 		ci := w.colIdx[i]
 		t := w.cols[ci].Type
@@ -426,7 +429,13 @@ func (w *tableWriter) convert(rec *Record, row []parquet.Value, b *rowBatch, pad
 		default: // olist.String, as in leafNode
 			if err = checkUTF8(f); err == nil {
 				if n := len(f); n > 0 && (f[0] <= ' ' || f[0] > '~' || f[n-1] <= ' ' || f[n-1] > '~') {
-					padded[ci] = true
+					// Marked once the whole record fits: a quarantined
+					// record's values are not in the file.
+					if ci < 64 {
+						pad |= 1 << ci
+					} else {
+						padded[ci] = true // conservative: not known trimmed
+					}
 				}
 				off := len(b.arena)
 				b.arena = append(b.arena, f...)
@@ -438,6 +447,9 @@ func (w *tableWriter) convert(rec *Record, row []parquet.Value, b *rowBatch, pad
 			return i + 1, kind, reason
 		}
 		row[ci] = v.Level(0, 1, ci)
+	}
+	for ; pad != 0; pad &= pad - 1 {
+		padded[bits.TrailingZeros64(pad)] = true
 	}
 	return 0, "", ""
 }
@@ -501,9 +513,8 @@ type outputs struct {
 	bronze     *bronzeSink
 	quar       *quarantineSink
 	// padded marks the Bronze columns with a value trim() would change
-	// (convert); closed tells the writer the part's trimmed columns.
+	// (convert), for the part's trimmed columns (setTrimmed).
 	padded []bool
-	closed func(padded []bool)
 }
 
 // outDirs are the staging directories of a file's Bronze and quarantine
@@ -540,16 +551,12 @@ func (w *tableWriter) openOutputs(dirs outDirs, name string) (*outputs, error) {
 		bronze:     newBronzeSink(newParquetWriter(bf, dirs.schema, w.opts.Codec), w.path, len(w.cols), lin),
 		quar:       newQuarantineSink(newParquetWriter(qf, quarantineSchema(), w.opts.Codec), w.path, lin),
 		padded:     make([]bool, len(w.cols)),
-		closed:     func(padded []bool) { w.setTrimmed(name, padded) },
 	}, nil
 }
 
 // setTrimmed records the trimmed string columns of the Bronze part name,
 // whose padded columns are marked; a part parsed again replaces its entry.
 func (w *tableWriter) setTrimmed(name string, padded []bool) {
-	if w.trimmed == nil {
-		return // not known: the part's files say nothing
-	}
 	var cols []string
 	for i, c := range w.cols {
 		if c.Type == olist.String && !padded[i] {
@@ -582,9 +589,6 @@ func (o *outputs) close() error {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("ingest %s: close %s: %w", o.path, f.Name(), cerr)
 		}
-	}
-	if err == nil && o.closed != nil {
-		o.closed(o.padded)
 	}
 	return err
 }

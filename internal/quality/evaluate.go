@@ -41,7 +41,8 @@ type RowCounts struct{ Checked, Failed int64 }
 // table that the annotated rows do not replace (an incremental build). A
 // row-level check is then judged on the table as it will be, the annotated
 // rows plus the prior ones, as a full build would judge it: its counts,
-// verdict and failed-row ratio are the table's.
+// verdict and failed-row ratio are the table's; its examples, the annotated
+// rows' (the others are not read).
 func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string, prior map[string]RowCounts, parts *Parts, totals Totals) ([]Result, error) {
 	results := make([]Result, len(s.Checks))
 	for i, c := range s.Checks {

@@ -106,8 +106,9 @@ type EvalOptions struct {
 	// Key are the columns shown with failing rows.
 	Key []string
 	// Prior counts, per row-level check id, the rows of the table the
-	// annotated rows do not replace (an incremental build): failed-row
-	// ratios are judged on the table as it will be.
+	// annotated rows do not replace (an incremental build): each check's
+	// counts, verdict and failed-row ratio are the table's as it will be
+	// (its examples come from the annotated rows).
 	Prior map[string]RowCounts
 	// Parts, for an incremental build, says how Relation and Built are made
 	// of the previous version's totals and a few rows: the table-level

@@ -734,8 +734,9 @@ Three fields decide what a failure does, each about something else:
   - a row-level check blocks only with ` + "`max_failed_ratio`" + ` and severity error, when the share of failing rows
     among the rows it checked (its ` + "`where`" + `) exceeds the ratio (so ` + "`max_failed_ratio: 0`" + ` blocks on
     one failing row). Without ` + "`max_failed_ratio`" + `, or with severity warn, a row-level check never blocks:
-    the rows that remain are published. In an incremental build the ratio is judged on the whole table as it
-    will be, not on the rebuilt rows alone.
+    the rows that remain are published. In an incremental build the check is counted and judged on the whole
+    table as it will be, not on the rebuilt rows alone: its rows checked and failed, its verdict and its ratio
+    are those a full build would give (its example rows come from the rows rebuilt).
 - In an incremental build, table-level checks judge the whole table as it will be too. Their additive
   aggregates (` + "`count(*)`" + `, ` + "`sum(x)`" + `, without ` + "`where`" + `) come from the totals kept with the last version, less the
   rows replaced, plus the rows rebuilt, not from a read of the table; so does a ` + "`reconcile`" + `'s ` + "`to`" + ` side

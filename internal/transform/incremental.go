@@ -347,7 +347,11 @@ func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, k
 			gained = fmt.Sprintf("%s IN (%s)", fileColumn, strings.Join(paths, ", "))
 		}
 	}
-	q := fmt.Sprintf("SELECT * EXCLUDE (%s), %s AS %s FROM (%s)", fileColumn, gained, gainedColumn, x.rowsOfKeys(m, in, cur, key, p))
+	read, err := x.rowsOfKeys(ctx, m, in, cur, key, p)
+	if err != nil {
+		return err
+	}
+	q := fmt.Sprintf("SELECT * EXCLUDE (%s), %s AS %s FROM (%s)", fileColumn, gained, gainedColumn, read)
 	if _, err := x.eng.DB().ExecContext(ctx, "CREATE OR REPLACE TABLE "+name+" AS "+q); err != nil {
 		return fmt.Errorf("model %s: rows of %s of the keys: %w", m.Name, in, err)
 	}
@@ -359,12 +363,14 @@ func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, k
 // The key of a Bronze row is its trimmed column; a filter on trim(c) is
 // judged after every column of every row is decoded, one on c itself
 // before: the files whose c is known trimmed (lake.File.Trimmed, nearly
-// all) are read with the latter, which costs half as much.
-func (x *executor) rowsOfKeys(m *Model, in string, cur *lake.Manifest, key string, p *incPlan) string {
+// all) are read with the latter, which costs half as much. The columns come
+// in the order of one read of all the files, the view's.
+func (x *executor) rowsOfKeys(ctx context.Context, m *Model, in string, cur *lake.Manifest, key string, p *incPlan) (string, error) {
 	where := func(k string) string { return fmt.Sprintf("%s IN (SELECT k FROM %s)", k, p.keys) }
 	raw := engine.Ident(m.Incremental)
+	whole := engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false, where(key))
 	if _, isExpr := m.keyExpr(in); isExpr || key != "trim("+raw+")" {
-		return engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false, where(key))
+		return whole, nil
 	}
 	var trimmed, other []lake.File
 	for _, f := range cur.Files {
@@ -374,14 +380,22 @@ func (x *executor) rowsOfKeys(m *Model, in string, cur *lake.Manifest, key strin
 			other = append(other, f)
 		}
 	}
-	var reads []string
-	if len(trimmed) > 0 {
-		reads = append(reads, engine.ReadFilesWhereSQL(x.lk, cur, trimmed, fileColumn, false, where(raw)))
+	switch {
+	case len(trimmed) == 0:
+		return whole, nil
+	case len(other) == 0:
+		return engine.ReadFilesWhereSQL(x.lk, cur, trimmed, fileColumn, false, where(raw)), nil
 	}
-	if len(other) > 0 {
-		reads = append(reads, engine.ReadFilesWhereSQL(x.lk, cur, other, fileColumn, false, where(key)))
+	cols, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT column_name FROM (DESCRIBE %s)", whole))
+	if err != nil {
+		return "", fmt.Errorf("model %s: columns of %s: %w", m.Name, in, err)
 	}
-	return strings.Join(reads, " UNION ALL BY NAME ")
+	for i, c := range cols {
+		cols[i] = engine.Ident(c)
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s UNION ALL BY NAME %s)", strings.Join(cols, ", "),
+		engine.ReadFilesWhereSQL(x.lk, cur, trimmed, fileColumn, false, where(raw)),
+		engine.ReadFilesWhereSQL(x.lk, cur, other, fileColumn, false, where(key))), nil
 }
 
 // gainedColumn marks, in a Bronze input's working table (bronzeRowsOf), the
