@@ -83,7 +83,7 @@ how many models were built incrementally. Remove data/arrivals to start again.`,
 			if err != nil {
 				return err
 			}
-			printRun(os.Stdout, sum)
+			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
 			fmt.Printf("\ndemo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
 			fmt.Println(`  go run ./cmd/nexus tables`)
 			fmt.Println(`  go run ./cmd/nexus query "SELECT * FROM gold.mart_monthly_sales ORDER BY 1"`)
@@ -178,7 +178,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		last = sum
 		fmt.Println(dailyLine(label, sum))
 		if sum.Err() != nil {
-			printRun(os.Stdout, sum)
+			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
 			return exitError{1}
 		}
 		return nil
@@ -201,7 +201,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		}
 	}
 	fmt.Println()
-	printRun(os.Stdout, last)
+	printRun(os.Stdout, last, earlierVerdicts(a, lk, last))
 	fmt.Printf("\ndaily demo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
 	fmt.Println(`  go run ./cmd/nexus query "SELECT _batch, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 1 DESC LIMIT 5"`)
 	fmt.Println(`  go run ./cmd/nexus query "SELECT order_id, previous_status, order_status FROM silver.orders WHERE previous_status IS NOT NULL LIMIT 5"`)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -429,5 +430,38 @@ func TestFailedRunNamesItsRun(t *testing.T) {
 	}
 	if rec.Status != "failed" || !strings.Contains(rec.Error, "zz.sql:3: incremental_expr names gold.dim_date") {
 		t.Errorf("run record %s: status %q, error %q", m[1], rec.Status, rec.Error)
+	}
+}
+
+// A drop's summary tells the verdicts of the tables it did not judge
+// (unchanged: not checked again), so that their warnings do not seem gone;
+// a full run judged every table and says nothing of the kind.
+func TestDropSummaryTellsEarlierVerdicts(t *testing.T) {
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "lz", "--scale", "0.01", "--seed", "2", "--daily-from", "2018-08-20")
+	drops, err := filepath.Glob(filepath.Join(dir, "lz", "dt=*"))
+	if err != nil || len(drops) < 2 {
+		t.Fatalf("drops %v (err %v)", drops, err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "arrivals"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const line = "not judged in this run (unchanged): "
+	for i, d := range drops[:2] {
+		if err := os.Symlink(d, filepath.Join(dir, "arrivals", filepath.Base(d))); err != nil {
+			t.Fatal(err)
+		}
+		out := nexus(t, dir, false, "--lake", "lake", "run", "--no-reports", "--source", "arrivals")
+		_, rest, found := strings.Cut(out, line)
+		if i == 0 {
+			if found {
+				t.Errorf("the full run judged every table, yet:\n%s", out)
+			}
+			continue
+		}
+		var tables, checks, fails, warns int
+		if _, err := fmt.Sscanf(rest, "%d table(s) keep the verdicts of earlier runs: %d checks, %d failed, %d warnings", &tables, &checks, &fails, &warns); err != nil || tables == 0 || checks < tables {
+			t.Errorf("drop %s: %q in\n%s (err %v)", filepath.Base(d), line, out, err)
+		}
 	}
 }

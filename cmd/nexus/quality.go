@@ -24,11 +24,11 @@ func newCheckCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Run the quality suites on the published tables (changes nothing)",
+		Short: "Run the quality suites on the published tables (records the verdicts, changes no table)",
 		Long: `Run the quality suites (internal/quality/suites/*.yaml, plus --project DIR/suites)
-on what is published and print a verdict per check. Nothing is changed, but the
-results are kept in the run history for the quality report. Exit status 1 when a
-check of severity error fails.`,
+on what is published and print a verdict per check. No table is changed, but the
+results are kept in the run history for the quality report and the dashboard (not on
+a read-only lake). Exit status 1 when a check of severity error fails.`,
 		Example: `  nexus check
   nexus check --layer gold --format json
   nexus check --table silver.orders`,

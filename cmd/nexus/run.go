@@ -53,7 +53,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 			if err != nil {
 				return err
 			}
-			printRun(os.Stdout, sum)
+			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
 			if sum.Err() != nil {
 				return exitError{1}
 			}
@@ -93,7 +93,35 @@ func runPipeline(cmd *cobra.Command, a *app, lk *lake.Lake, opts pipeline.Option
 // the rows a model built.
 func rowsIn(st pipeline.Step) int64 { return st.RowsIn }
 
-func printRun(w io.Writer, s *pipeline.Summary) {
+// earlierVerdicts are the latest verdicts, from earlier runs, of the tables
+// the run s did not judge (unchanged ones are not checked again): what the
+// dashboard and the quality report count with the run's. Nil when the
+// history cannot be read (the summary then says nothing of them; the
+// reason is logged).
+func earlierVerdicts(a *app, lk *lake.Lake, s *pipeline.Summary) []quality.Result {
+	judged := map[string]bool{}
+	for _, st := range s.Steps {
+		for _, c := range st.Checks {
+			judged[c.Table] = true
+		}
+	}
+	hist, err := pipeline.History(lk, 0)
+	if err != nil {
+		a.log.Warn("the verdicts of earlier runs are not shown", "err", err)
+		return nil
+	}
+	var out []quality.Result
+	for _, r := range pipeline.LatestVerdicts(hist).Results {
+		if !judged[r.Table] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// printRun prints a run's summary; earlier are the latest verdicts of the
+// tables it did not judge (earlierVerdicts), told in one line.
+func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "step\tstatus\tbuild\trows in\trows out\tquarantined\ttable rows\ttime\t")
 	var q int64
@@ -152,6 +180,21 @@ func printRun(w io.Writer, s *pipeline.Summary) {
 		}
 		fmt.Fprintf(w, "\nquality gates: %d checks, %s, %d warnings\n", len(checks), failed, warns)
 		printChecks(w, checks, false)
+	}
+	if len(earlier) > 0 {
+		tables := map[string]bool{}
+		var fails, warns int
+		for _, c := range earlier {
+			tables[c.Table] = true
+			switch c.Verdict {
+			case quality.VerdictFail:
+				fails++
+			case quality.VerdictWarn:
+				warns++
+			}
+		}
+		fmt.Fprintf(w, "not judged in this run (unchanged): %d table(s) keep the verdicts of earlier runs: %d checks, %d failed, %d warnings (nexus report quality lists them)\n",
+			len(tables), len(earlier), fails, warns)
 	}
 	if s.Batches != nil {
 		fmt.Fprintln(w, s.Batches)

@@ -55,8 +55,14 @@ func TestPrintRun(t *testing.T) {
 		{Name: "gold.agg_sales_month", Kind: "model", Status: "built", RowsIn: 23, RowsOut: 23, TableRows: 23, FullReason: "the model's SQL or suite changed", Duration: 20 * ms},
 		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
 	}}
+	// Tables the run did not judge keep the verdicts of earlier runs.
+	earlier := []quality.Result{
+		{Table: "silver.sellers", CheckID: "zip_in_geolocation", Verdict: quality.VerdictWarn},
+		{Table: "silver.sellers", CheckID: "seller_id_unique", Verdict: quality.VerdictPass},
+		{Table: "silver.geolocation", CheckID: "located", Verdict: quality.VerdictWarn},
+	}
 	var sb strings.Builder
-	printRun(&sb, sum)
+	printRun(&sb, sum, earlier)
 	golden(t, "run_summary.golden", sb.String())
 }
 
@@ -77,7 +83,7 @@ func TestGateLineWording(t *testing.T) {
 		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Steps: []pipeline.Step{{Name: "silver.orders", Kind: "model",
 			Checks: []quality.Result{{Table: "silver.orders", CheckID: "c", Kind: quality.KindExpression, Verdict: tc.verdict, Blocking: tc.blocking}}}}}
 		var sb strings.Builder
-		printRun(&sb, sum)
+		printRun(&sb, sum, nil)
 		if !strings.Contains(sb.String(), tc.want) {
 			t.Errorf("%s/%v: want %q in\n%s", tc.verdict, tc.blocking, tc.want, sb.String())
 		}

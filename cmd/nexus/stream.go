@@ -331,7 +331,7 @@ ingested as files.`,
 			}
 			fmt.Printf("\n%d events streamed at %.0f events/s, committed in %d micro-batch(es), all visible %s after the last acknowledgement\n",
 				rep.Events, rep.Load.EventsPerSecond(), rep.Commits, rep.Freshness.Round(time.Millisecond))
-			printRun(os.Stdout, rep.Summary)
+			printRun(os.Stdout, rep.Summary, nil) // a new lake: no earlier verdicts
 			if rep.Summary.Err() != nil {
 				return exitError{1}
 			}

@@ -340,8 +340,10 @@
       var cls = chk.fail > 0 ? 'fail' : chk.warn > 0 ? 'warn' : 'ok';
       var l2 = h('div');
       l2.appendChild(h('span', { 'class': 'badge ' + cls }, cls === 'ok' ? 'checks pass' : cls === 'warn' ? 'warnings' : 'checks fail'));
+      // The latest verdict of each table's checks, which a run that left a
+      // table unchanged did not judge again: not one run's counts.
       l2.appendChild(document.createTextNode(' ' + int(chk.pass) + ' passed · ' + int(chk.warn) + ' warnings · ' + int(chk.fail) + ' failed' +
-        (run && chk.run_id === run.run_id ? ' in that run' : ' (' + chk.kind + ' ' + ago(chk.started) + ')')));
+        ' (the latest verdict of each check; newest: ' + (run && chk.run_id === run.run_id ? 'that run' : chk.kind + ' ' + ago(chk.started)) + ')'));
       l2.title = chk.kind + ' ' + chk.run_id;
       box.appendChild(l2);
       var issues = chk.issues || [];
