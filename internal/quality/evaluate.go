@@ -442,11 +442,13 @@ func freshnessAgg(c Check, in tableInput) aggPlan {
 			case !newest.Valid:
 				r.Verdict = c.Severity.failed()
 				r.Observed = fmt.Sprintf("no %s value: nothing is fresh", c.Column)
+			// The age and the limit first: a clipped detail (a console
+			// table) keeps what the verdict is about.
 			case stale.Valid && stale.Bool:
 				r.Verdict = c.Severity.failed()
-				r.Observed = fmt.Sprintf("newest %s %s is %s old at %s > max_age %s", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
+				r.Observed = fmt.Sprintf("newest %s is %s old > max_age %s (%s, at %s)", c.Column, fmtAge(age.Float64), c.MaxAge, newest.String, refText.String)
 			default:
-				r.Observed = fmt.Sprintf("newest %s %s is %s old at %s (max_age %s)", c.Column, newest.String, fmtAge(age.Float64), refText.String, c.MaxAge)
+				r.Observed = fmt.Sprintf("newest %s is %s old, max_age %s (%s, at %s)", c.Column, fmtAge(age.Float64), c.MaxAge, newest.String, refText.String)
 			}
 		},
 	}

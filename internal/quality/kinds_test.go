@@ -201,8 +201,9 @@ func TestCheckKinds(t *testing.T) {
   - {id: fresh, kind: freshness, column: bought, max_age: 2 days, reference: "TIMESTAMPTZ '2017-01-04 00:00:00+00'"}
   - {id: stale, kind: freshness, column: bought, max_age: 12 hours, reference: "TIMESTAMPTZ '2017-01-04 00:00:00+00'", severity: warn}
   - {id: now, kind: freshness, column: bought, max_age: 1 day}`, map[string]want{
-			"fresh": {checked: 4, verdict: "pass", observed: "newest bought 2017-01-03 10:00:00+00 is 14.0 hours old"},
-			"stale": {checked: 4, verdict: "warn", observed: "> max_age 12 hours"},
+			"fresh": {checked: 4, verdict: "pass", observed: "newest bought is 14.0 hours old, max_age 2 days (2017-01-03 10:00:00+00, at 2017-01-04"},
+			// The age and the limit first: a clipped detail keeps them.
+			"stale": {checked: 4, verdict: "warn", observed: "newest bought is 14.0 hours old > max_age 12 hours (2017-01-03 10:00:00+00"},
 			"now":   {checked: 4, verdict: "fail", blocking: true},
 		}},
 		{"freshness empty table", []string{empty}, `
