@@ -13,6 +13,7 @@ import (
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/pipeline"
+	"github.com/keystone/nexus/internal/quality"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
@@ -213,8 +214,17 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 // built.
 func dailyLine(batch string, sum *pipeline.Summary) string {
 	rows := map[string]int64{}
-	var inc, full, unchanged int
+	var inc, full, unchanged, checks, warns, fails int
 	for _, st := range sum.Steps {
+		for _, c := range st.Checks {
+			checks++
+			switch c.Verdict {
+			case quality.VerdictWarn:
+				warns++
+			case quality.VerdictFail:
+				fails++
+			}
+		}
 		switch {
 		case st.Kind == pipeline.StepIngest:
 			rows[st.Name] = st.RowsIn
@@ -227,7 +237,9 @@ func dailyLine(batch string, sum *pipeline.Summary) string {
 			full++
 		}
 	}
-	return fmt.Sprintf("%-14s orders %6d, items %6d, payments %6d, reviews %6d  run %7s  models: %d incremental, %d full, %d unchanged",
+	// The checks are those of the tables the run judged (unchanged ones keep
+	// their earlier verdicts: the final summary says how many).
+	return fmt.Sprintf("%-14s orders %6d, items %6d, payments %6d, reviews %6d  run %7s  models: %d incremental, %d full, %d unchanged  checks: %d, %d failed, %d warnings",
 		batch, rows["bronze.orders"], rows["bronze.order_items"], rows["bronze.order_payments"], rows["bronze.order_reviews"],
-		sum.Duration.Round(time.Millisecond), inc, full, unchanged)
+		sum.Duration.Round(time.Millisecond), inc, full, unchanged, checks, fails, warns)
 }

@@ -111,3 +111,23 @@ func TestPrintTransform(t *testing.T) {
 	printTransform(&sb, res)
 	golden(t, "transform_summary.golden", sb.String())
 }
+
+// TestDailyLine: each day of `demo --daily` says its rows, its models and
+// the verdicts of the checks it judged.
+func TestDailyLine(t *testing.T) {
+	t.Parallel()
+	chk := func(v quality.Verdict) quality.Result { return quality.Result{Table: "t", CheckID: string(v), Verdict: v} }
+	sum := &pipeline.Summary{Duration: 1467 * time.Millisecond, Steps: []pipeline.Step{
+		{Name: "bronze.orders", Kind: pipeline.StepIngest, RowsIn: 72},
+		{Name: "silver.orders", Kind: pipeline.StepModel, Status: pipeline.StepBuilt, Incremental: &transform.IncrementalStats{Column: "order_id"},
+			Checks: []quality.Result{chk(quality.VerdictPass), chk(quality.VerdictWarn)}},
+		{Name: "silver.sellers", Kind: pipeline.StepModel, Status: pipeline.StepUnchanged},
+		{Name: "gold.dim_date", Kind: pipeline.StepModel, Status: pipeline.StepBuilt, Checks: []quality.Result{chk(quality.VerdictFail)}},
+	}}
+	got := dailyLine("dt=2018-07-01", sum)
+	for _, want := range []string{"dt=2018-07-01  orders     72,", "run  1.467s", "models: 1 incremental, 1 full, 1 unchanged", "checks: 3, 1 failed, 1 warnings"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+}

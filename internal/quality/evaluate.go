@@ -379,6 +379,17 @@ func evalSchema(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Resu
 	} else {
 		r.Observed = fmt.Sprintf("%d columns as expected", len(expected))
 	}
+	// The columns counted but not compared (rows checked counts every
+	// column), named so that the two numbers add up.
+	var ignored []string
+	for _, col := range order {
+		if _, ok := c.Expect[col]; !ok && ignore[col] {
+			ignored = append(ignored, col)
+		}
+	}
+	if len(ignored) > 0 {
+		r.Observed += fmt.Sprintf("; %d not compared (%s)", len(ignored), strings.Join(ignored, ", "))
+	}
 	return nil
 }
 

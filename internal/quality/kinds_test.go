@@ -193,9 +193,15 @@ func TestCheckKinds(t *testing.T) {
   - id: drift
     kind: schema
     ignore: [zip]
-    expect: {id: BIGINT, name: VARCHAR, amount: INTEGER, state: VARCHAR, bought: TIMESTAMPTZ, gone: DATE}`, map[string]want{
-			"ok":    {checked: 7, verdict: "pass", observed: "7 columns as expected"},
-			"drift": {checked: 7, verdict: "fail", blocking: true, failed: 3, observed: "schema drift: gone: missing (expected DATE); id: type INTEGER, expected BIGINT; delivered: extra column (TIMESTAMP WITH TIME ZONE)"},
+    expect: {id: BIGINT, name: VARCHAR, amount: INTEGER, state: VARCHAR, bought: TIMESTAMPTZ, gone: DATE}
+  - id: ignoring
+    kind: schema
+    ignore: [zip, delivered]
+    expect: {id: INT, name: TEXT, amount: INTEGER, state: VARCHAR, bought: TIMESTAMPTZ}`, map[string]want{
+			"ok": {checked: 7, verdict: "pass", observed: "7 columns as expected"},
+			// Rows checked counts every column: the detail says which were not compared.
+			"ignoring": {checked: 7, verdict: "pass", observed: "5 columns as expected; 2 not compared (zip, delivered)"},
+			"drift":    {checked: 7, verdict: "fail", blocking: true, failed: 3, observed: "schema drift: gone: missing (expected DATE); id: type INTEGER, expected BIGINT; delivered: extra column (TIMESTAMP WITH TIME ZONE)"},
 		}},
 		{"freshness", []string{people}, `
   - {id: fresh, kind: freshness, column: bought, max_age: 2 days, reference: "TIMESTAMPTZ '2017-01-04 00:00:00+00'"}
