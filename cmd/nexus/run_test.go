@@ -116,7 +116,9 @@ func TestPrintTransform(t *testing.T) {
 // the verdicts of the checks it judged.
 func TestDailyLine(t *testing.T) {
 	t.Parallel()
-	chk := func(v quality.Verdict) quality.Result { return quality.Result{Table: "t", CheckID: string(v), Verdict: v} }
+	chk := func(v quality.Verdict) quality.Result {
+		return quality.Result{Table: "t", CheckID: string(v), Verdict: v}
+	}
 	sum := &pipeline.Summary{Duration: 1467 * time.Millisecond, Steps: []pipeline.Step{
 		{Name: "bronze.orders", Kind: pipeline.StepIngest, RowsIn: 72},
 		{Name: "silver.orders", Kind: pipeline.StepModel, Status: pipeline.StepBuilt, Incremental: &transform.IncrementalStats{Column: "order_id"},
