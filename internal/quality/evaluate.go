@@ -30,12 +30,17 @@ import (
 // check id when it can be pinned to one check; for the shared row-level
 // queries use DiagnoseAnnotate.
 func Evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string) ([]Result, error) {
-	return evaluate(ctx, db, s, annotated, relation, built, keyCols, nil, nil, nil)
+	return evaluate(ctx, db, s, annotated, relation, built, keyCols, otherRows{}, nil, nil)
 }
 
 // RowCounts are the rows a row-level check judged and the rows that failed
 // it.
 type RowCounts struct{ Checked, Failed int64 }
+
+// otherRows are, per row-level check id, the counts of an incremental
+// build's rows other than the annotated ones (EvalOptions.Prior and
+// Replaced).
+type otherRows struct{ prior, replaced map[string]RowCounts }
 
 // evaluate is Evaluate with prior: per row-level check, the rows of the
 // table that the annotated rows do not replace (an incremental build). A
@@ -43,7 +48,7 @@ type RowCounts struct{ Checked, Failed int64 }
 // rows plus the prior ones, as a full build would judge it: its counts,
 // verdict and failed-row ratio are the table's; its examples, the annotated
 // rows' (the others are not read).
-func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string, prior map[string]RowCounts, parts *Parts, totals Totals) ([]Result, error) {
+func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, built string, keyCols []string, other otherRows, parts *Parts, totals Totals) ([]Result, error) {
 	results := make([]Result, len(s.Checks))
 	for i, c := range s.Checks {
 		results[i] = Result{
@@ -55,7 +60,7 @@ func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 		if annotated == "" {
 			return nil, fmt.Errorf("%s: quality of %s: row-level checks need the annotated table", pos(s.File, s.Line), s.Table)
 		}
-		if err := s.evalRowLevel(ctx, db, results, annotated, keyCols, prior); err != nil {
+		if err := s.evalRowLevel(ctx, db, results, annotated, keyCols, other); err != nil {
 			return nil, err
 		}
 	}
@@ -100,7 +105,7 @@ func evaluate(ctx context.Context, db *sql.DB, s *Suite, annotated, relation, bu
 	return results, nil
 }
 
-func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, annotated string, keyCols []string, prior map[string]RowCounts) error {
+func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, annotated string, keyCols []string, other otherRows) error {
 	start := time.Now()
 	idx := map[string]int{}
 	var inner, outer []string
@@ -139,7 +144,7 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 		// With prior rows (an incremental build) the result is the table's as
 		// it will be, what a full build or `nexus check` would report: a keep
 		// check whose failing rows are all old ones still warns.
-		pr, hasPrior := prior[c.ID]
+		pr, hasPrior := other.prior[c.ID]
 		r.RowsChecked, r.RowsFailed = rebuilt+pr.Checked, rebuiltFailed+pr.Failed
 		blocking := c.MaxFailedRatio != nil && c.Severity == SeverityError && r.RowsChecked > 0 &&
 			float64(r.RowsFailed)/float64(r.RowsChecked) > *c.MaxFailedRatio
@@ -150,6 +155,11 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 		r.Observed = fmt.Sprintf("%d of %d rows (%s)", r.RowsFailed, r.RowsChecked, pct(r.RowsFailed, r.RowsChecked))
 		if hasPrior {
 			r.Observed += fmt.Sprintf("; %d of the %d rows rebuilt (%s)", rebuiltFailed, rebuilt, pct(rebuiltFailed, rebuilt))
+			// How the table's failures moved: the rows rebuilt replace
+			// these, which may have failed as well.
+			if rep, ok := other.replaced[c.ID]; ok {
+				r.Observed += fmt.Sprintf(", where %d of the %d rows they replace failed", rep.Failed, rep.Checked)
+			}
 		}
 		if blocking {
 			r.Blocking = true

@@ -110,6 +110,10 @@ type EvalOptions struct {
 	// counts, verdict and failed-row ratio are the table's as it will be
 	// (its examples come from the annotated rows).
 	Prior map[string]RowCounts
+	// Replaced counts, per row-level check id, the rows of the table the
+	// annotated rows replace (the old versions of the keys rebuilt), when
+	// known: the detail then says how the table's failures moved.
+	Replaced map[string]RowCounts
 	// Parts, for an incremental build, says how Relation and Built are made
 	// of the previous version's totals and a few rows: the table-level
 	// checks' additive aggregates are taken from them, not read.
@@ -130,7 +134,7 @@ func (g *Gate) Evaluate(ctx context.Context, o EvalOptions) ([]Result, error) {
 			g.pass, Ident(FailuresColumn), g.checked, Quarantined)
 	}
 	g.totals = Totals{}
-	results, err := evaluate(ctx, g.db, g.suite, g.checked, relation, built, o.Key, o.Prior, o.Parts, g.totals)
+	results, err := evaluate(ctx, g.db, g.suite, g.checked, relation, built, o.Key, otherRows{o.Prior, o.Replaced}, o.Parts, g.totals)
 	if err != nil {
 		return nil, err
 	}

@@ -123,18 +123,23 @@ func TestGatePriorRows(t *testing.T) {
 		name     string
 		rebuilt  string // the table of the rows rebuilt
 		prior    map[string]RowCounts
+		replaced map[string]RowCounts
 		blocking bool
 		observed string
 		// The result counts the table as it will be.
 		checked, failed int64
 		verdict         Verdict
 	}{
-		{"rebuilt rows alone", "t", nil, true, "1 of 4 rows (25%) > max_failed_ratio 0.05", 4, 1, VerdictFail},
-		{"large clean table", "t", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 0}}, false, "1 of 100 rows (1%); 1 of the 4 rows rebuilt (25%)", 100, 1, VerdictFail},
-		{"earlier failures", "t", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 5}}, true, "6 of 100 rows (6%); 1 of the 4 rows rebuilt (25%) > max_failed_ratio 0.05", 100, 6, VerdictFail},
+		{"rebuilt rows alone", "t", nil, nil, true, "1 of 4 rows (25%) > max_failed_ratio 0.05", 4, 1, VerdictFail},
+		{"large clean table", "t", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 0}}, nil, false, "1 of 100 rows (1%); 1 of the 4 rows rebuilt (25%)", 100, 1, VerdictFail},
+		{"earlier failures", "t", map[string]RowCounts{"amount_positive": {Checked: 96, Failed: 5}}, nil, true, "6 of 100 rows (6%); 1 of the 4 rows rebuilt (25%) > max_failed_ratio 0.05", 100, 6, VerdictFail},
 		// The rows rebuilt (table clean) pass, old ones failed: the table
 		// still has them, so the check fails as a full build would say.
-		{"only old failures", "clean", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, false, "3 of 998 rows (0.301%); 0 of the 2 rows rebuilt (0%)", 998, 3, VerdictFail},
+		{"only old failures", "clean", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, nil, false, "3 of 998 rows (0.301%); 0 of the 2 rows rebuilt (0%)", 998, 3, VerdictFail},
+		// The rows rebuilt replace rows that failed too: the detail says so
+		// (the table's failures did not grow).
+		{"replaced failures", "t", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, map[string]RowCounts{"amount_positive": {Checked: 4, Failed: 1}}, false,
+			"4 of 1000 rows (0.4%); 1 of the 4 rows rebuilt (25%), where 1 of the 4 rows they replace failed", 1000, 4, VerdictFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewGate(db, suite, "g", "p")
@@ -142,7 +147,7 @@ func TestGatePriorRows(t *testing.T) {
 			if err := g.Annotate(ctx, tc.rebuilt); err != nil {
 				t.Fatal(err)
 			}
-			res, err := g.Evaluate(ctx, EvalOptions{Key: []string{"id"}, Prior: tc.prior})
+			res, err := g.Evaluate(ctx, EvalOptions{Key: []string{"id"}, Prior: tc.prior, Replaced: tc.replaced})
 			if errors.Is(err, ErrGateFailed) != tc.blocking || res[0].Blocking != tc.blocking {
 				t.Errorf("blocking %v (err %v), want %v", res[0].Blocking, err, tc.blocking)
 			}

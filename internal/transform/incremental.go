@@ -526,8 +526,10 @@ func existenceChanges(col, list, side string) string {
 
 // priorCounts counts, for each row-level check, the rows of the table that
 // the incremental build does not rebuild (published and quarantined rows of
-// the other keys) and those of them that failed it: one scan of each.
-func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, p *incPlan) (map[string]quality.RowCounts, error) {
+// the other keys) and those of them that failed it: one scan of each. When
+// they come from the version's totals, it counts the rows of the keys, which
+// the build replaces, too (replaced; nil otherwise).
+func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, p *incPlan) (prior, replaced map[string]quality.RowCounts, err error) {
 	var ids, pubCols, qCols []string
 	for _, c := range s.Checks {
 		if !c.RowLevel() {
@@ -550,7 +552,7 @@ func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, 
 			fmt.Sprintf("count(*) FILTER (WHERE %s AND list_contains(list_transform(%s, lambda f: f.check_id), %s))", where, engine.Ident(QColFailures), id))
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	key := engine.Ident(m.Incremental)
 	others := fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT k FROM %s))", key, key, p.keys)
@@ -575,33 +577,37 @@ func (x *executor) priorCounts(ctx context.Context, m *Model, s *quality.Suite, 
 		// the keys: a count over those few rows (read once, for the merge
 		// too) instead of a scan of the whole table and its quarantine.
 		if err := x.loadOld(ctx, m, p); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := scan(fmt.Sprintf("SELECT %s FROM %s", strings.Join(pubCols, ", "), incName(m, "old"))); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		others = fmt.Sprintf("%s IN (SELECT k FROM %s)", key, p.keys)
 	} else {
 		prevRel := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
 		if err := scan(fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(pubCols, ", "), prevRel, others)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if p.prevQ != nil && len(p.prevQ.Files) > 0 {
 		if err := scan(fmt.Sprintf("SELECT %s FROM read_parquet(%s) WHERE %s", strings.Join(qCols, ", "), fileList(x.lk, filePaths(p.prevQ.Files)), others)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	out := make(map[string]quality.RowCounts, len(ids))
+	prior = make(map[string]quality.RowCounts, len(ids))
+	if fromTotals {
+		replaced = make(map[string]quality.RowCounts, len(ids))
+	}
 	for n, id := range ids {
 		rc := quality.RowCounts{Checked: counts[2*n], Failed: counts[2*n+1]}
 		if fromTotals {
+			replaced[id] = rc
 			t := totals[id]
 			rc = quality.RowCounts{Checked: t.Checked - rc.Checked, Failed: t.Failed - rc.Failed}
 		}
-		out[id] = rc
+		prior[id] = rc
 	}
-	return out, nil
+	return prior, replaced, nil
 }
 
 // Manifest stats of a gated table: per row-level check, the rows it judged
@@ -1271,7 +1277,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		// Row-level checks are counted and judged on the table as it will
 		// be, the rows rebuilt plus the others, as a full build would: a
 		// keep check whose failing rows are all old ones still warns.
-		prior, err := x.priorCounts(ctx, m, suite, p)
+		prior, replaced, err := x.priorCounts(ctx, m, suite, p)
 		if err != nil {
 			return fail(err)
 		}
@@ -1279,7 +1285,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		if err != nil {
 			return fail(err)
 		}
-		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key, Prior: prior, Parts: parts})
+		checks, err := gate.Evaluate(ctx, quality.EvalOptions{Relation: merged, Built: built, Key: m.Key, Prior: prior, Replaced: replaced, Parts: parts})
 		res.Checks = checks
 		res.Incremental.TablesFromTotals = parts.FromTotals()
 		if err != nil {
