@@ -156,8 +156,8 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 		if hasPrior {
 			r.Observed += fmt.Sprintf("; %d of the %d rows rebuilt (%s)", rebuiltFailed, rebuilt, pct(rebuiltFailed, rebuilt))
 			// How the table's failures moved: the rows rebuilt replace
-			// these, which may have failed as well.
-			if rep, ok := other.replaced[c.ID]; ok {
+			// these, which may have failed as well (said when either did).
+			if rep, ok := other.replaced[c.ID]; ok && rep.Failed+rebuiltFailed > 0 {
 				r.Observed += fmt.Sprintf(", where %d of the %d rows they replace failed", rep.Failed, rep.Checked)
 			}
 		}

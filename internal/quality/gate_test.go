@@ -137,9 +137,11 @@ func TestGatePriorRows(t *testing.T) {
 		// still has them, so the check fails as a full build would say.
 		{"only old failures", "clean", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, nil, false, "3 of 998 rows (0.301%); 0 of the 2 rows rebuilt (0%)", 998, 3, VerdictFail},
 		// The rows rebuilt replace rows that failed too: the detail says so
-		// (the table's failures did not grow).
+		// (the table's failures did not grow); not when neither failed.
 		{"replaced failures", "t", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, map[string]RowCounts{"amount_positive": {Checked: 4, Failed: 1}}, false,
 			"4 of 1000 rows (0.4%); 1 of the 4 rows rebuilt (25%), where 1 of the 4 rows they replace failed", 1000, 4, VerdictFail},
+		{"replaced clean rows", "clean", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, map[string]RowCounts{"amount_positive": {Checked: 2, Failed: 0}}, false,
+			"3 of 998 rows (0.301%); 0 of the 2 rows rebuilt (0%)", 998, 3, VerdictFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewGate(db, suite, "g", "p")
