@@ -81,21 +81,8 @@ a read-only lake). Exit status 1 when a check of severity error fails.`,
 
 // tally counts verdicts: "165 checks: 143 passed, 17 warnings, 5 failed (0 blocking)".
 func tally(results []quality.Result) string {
-	var pass, warn, fail, blocking int
-	for _, r := range results {
-		switch r.Verdict {
-		case quality.VerdictPass:
-			pass++
-		case quality.VerdictWarn:
-			warn++
-		case quality.VerdictFail:
-			fail++
-		}
-		if r.Blocking {
-			blocking++
-		}
-	}
-	return fmt.Sprintf("%d checks: %d passed, %d warnings, %d failed (%d blocking)", len(results), pass, warn, fail, blocking)
+	t := quality.TallyOf(results)
+	return fmt.Sprintf("%d checks: %d passed, %d warnings, %d failed (%d blocking)", t.Checks, t.Pass, t.Warn, t.Fail, t.Blocking)
 }
 
 // printChecks prints a verdict table; all=false prints only failures and warnings.

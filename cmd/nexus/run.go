@@ -157,44 +157,27 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 		checks = append(checks, st.Checks...)
 	}
 	if len(checks) > 0 {
-		var fails, warns, blocking int
-		for _, c := range checks {
-			switch c.Verdict {
-			case quality.VerdictFail:
-				fails++
-			case quality.VerdictWarn:
-				warns++
-			}
-			if c.Blocking {
-				blocking++
-			}
-		}
+		t := quality.TallyOf(checks)
 		// A failed row check quarantines its rows and the table is still
 		// published; only a blocking failure stops a table.
-		failed := fmt.Sprintf("%d failed", fails)
+		failed := fmt.Sprintf("%d failed", t.Fail)
 		switch {
-		case fails > 0 && blocking == fails:
+		case t.Fail > 0 && t.Blocking == t.Fail:
 			failed += " (all blocking)"
-		case fails > 0:
-			failed += fmt.Sprintf(" (%d blocking; the others quarantined their rows)", blocking)
+		case t.Fail > 0:
+			failed += fmt.Sprintf(" (%d blocking; the others quarantined their rows)", t.Blocking)
 		}
-		fmt.Fprintf(w, "\nquality gates: %d checks, %s, %d warnings\n", len(checks), failed, warns)
+		fmt.Fprintf(w, "\nquality gates: %d checks, %s, %d warnings\n", t.Checks, failed, t.Warn)
 		printChecks(w, checks, false)
 	}
 	if len(earlier) > 0 {
 		tables := map[string]bool{}
-		var fails, warns int
 		for _, c := range earlier {
 			tables[c.Table] = true
-			switch c.Verdict {
-			case quality.VerdictFail:
-				fails++
-			case quality.VerdictWarn:
-				warns++
-			}
 		}
+		t := quality.TallyOf(earlier)
 		fmt.Fprintf(w, "not judged in this run (unchanged): %d table(s) keep the verdicts of earlier runs: %d checks, %d failed, %d warnings (nexus report quality lists them)\n",
-			len(tables), len(earlier), fails, warns)
+			len(tables), t.Checks, t.Fail, t.Warn)
 	}
 	if s.Batches != nil {
 		fmt.Fprintln(w, s.Batches)

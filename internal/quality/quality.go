@@ -89,6 +89,28 @@ const (
 	VerdictWarn Verdict = "warn" // failed, severity warn
 )
 
+// Tally counts results by verdict, and the blocking ones.
+type Tally struct{ Checks, Pass, Warn, Fail, Blocking int }
+
+// TallyOf counts results.
+func TallyOf(results []Result) Tally {
+	t := Tally{Checks: len(results)}
+	for _, r := range results {
+		switch r.Verdict {
+		case VerdictPass:
+			t.Pass++
+		case VerdictWarn:
+			t.Warn++
+		case VerdictFail:
+			t.Fail++
+		}
+		if r.Blocking {
+			t.Blocking++
+		}
+	}
+	return t
+}
+
 // failed is the verdict of a failed check of this severity.
 func (s Severity) failed() Verdict {
 	if s == SeverityWarn {

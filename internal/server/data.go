@@ -140,16 +140,14 @@ func runInfo(h *pipeline.RunRecord) *RunInfo {
 		}
 		ri.Steps[string(st.Status)]++
 	}
+	t := quality.TallyOf(h.Results)
+	ri.Pass, ri.Warn, ri.Fail = t.Pass, t.Warn, t.Fail
 	var warns []CheckIssue
 	for _, r := range h.Results {
 		switch r.Verdict {
-		case quality.VerdictPass:
-			ri.Pass++
 		case quality.VerdictFail:
-			ri.Fail++
 			ri.Issues = append(ri.Issues, CheckIssue{r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed})
 		case quality.VerdictWarn:
-			ri.Warn++
 			warns = append(warns, CheckIssue{r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed})
 		}
 	}

@@ -309,10 +309,14 @@ func (p *incPlan) readKey(m *Model, in string) (string, bool) {
 		return "", false
 	}
 	if layer, _, _ := strings.Cut(in, "."); layer == lake.Bronze {
-		return "trim(" + engine.Ident(m.Incremental) + ")", true
+		return bronzeKey(m.Incremental), true
 	}
 	return engine.Ident(m.Incremental), true
 }
+
+// bronzeKey is the key of a Bronze row, whose text is as the source wrote
+// it: its column col trimmed (as the Silver models trim it).
+func bronzeKey(col string) string { return "trim(" + engine.Ident(col) + ")" }
 
 // bronzeRowsOf reads the rows of in, a Bronze input of m, whose key (key,
 // readKey) is among the keys into a working table: the model's SQL reads them from
@@ -367,11 +371,11 @@ func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, k
 // in the order of one read of all the files, the view's.
 func (x *executor) rowsOfKeys(ctx context.Context, m *Model, in string, cur *lake.Manifest, key string, p *incPlan) (string, error) {
 	where := func(k string) string { return fmt.Sprintf("%s IN (SELECT k FROM %s)", k, p.keys) }
-	raw := engine.Ident(m.Incremental)
 	whole := engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false, where(key))
-	if _, isExpr := m.keyExpr(in); isExpr || key != "trim("+raw+")" {
+	if key != bronzeKey(m.Incremental) { // an incremental_expr
 		return whole, nil
 	}
+	raw := engine.Ident(m.Incremental)
 	var trimmed, other []lake.File
 	for _, f := range cur.Files {
 		if slices.Contains(f.Trimmed, m.Incremental) {
