@@ -28,7 +28,9 @@ func newCheckCmd(a *app) *cobra.Command {
 		Long: `Run the quality suites (internal/quality/suites/*.yaml, plus --project DIR/suites)
 on what is published and print a verdict per check. No table is changed, but the
 results are kept in the run history for the quality report and the dashboard (not on
-a read-only lake). Exit status 1 when a check of severity error fails.`,
+a read-only lake). A run also counts row_accounting, one check per model it builds
+(rows built = rows published + rows quarantined), which only a build can run: a run
+reports more checks than this command. Exit status 1 when a check of severity error fails.`,
 		Example: `  nexus check
   nexus check --layer gold --format json
   nexus check --table silver.orders`,
@@ -99,8 +101,11 @@ func printChecks(w io.Writer, results []quality.Result, all bool) {
 		if detail == "" && len(r.Examples) > 0 {
 			detail = r.Examples[0].Reason
 		}
-		if len(detail) > 90 {
-			detail = detail[:87] + "..."
+		// Long enough for an incremental build's detail (the table's
+		// counts, then the rows rebuilt and those they replace); the whole
+		// text is in the run record and in --format json.
+		if len(detail) > 140 {
+			detail = detail[:137] + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Table, r.CheckID, r.Kind, r.Verdict, r.RowsChecked, r.RowsFailed, detail)
 	}

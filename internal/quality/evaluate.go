@@ -154,11 +154,12 @@ func (s *Suite) evalRowLevel(ctx context.Context, db *sql.DB, results []Result, 
 		r.Verdict = c.Severity.failed()
 		r.Observed = fmt.Sprintf("%d of %d rows (%s)", r.RowsFailed, r.RowsChecked, pct(r.RowsFailed, r.RowsChecked))
 		if hasPrior {
-			r.Observed += fmt.Sprintf("; %d of the %d rows rebuilt (%s)", rebuiltFailed, rebuilt, pct(rebuiltFailed, rebuilt))
+			r.Observed += fmt.Sprintf("; %d of the %s rebuilt (%s)", rebuiltFailed, rowsOf(rebuilt), pct(rebuiltFailed, rebuilt))
 			// How the table's failures moved: the rows rebuilt replace
-			// these, which may have failed as well (said when either did).
-			if rep, ok := other.replaced[c.ID]; ok && rep.Failed+rebuiltFailed > 0 {
-				r.Observed += fmt.Sprintf(", where %d of the %d rows they replace failed", rep.Failed, rep.Checked)
+			// these, which may have failed as well (said when either did,
+			// and some were replaced: new keys replace nothing).
+			if rep, ok := other.replaced[c.ID]; ok && rep.Checked > 0 && rep.Failed+rebuiltFailed > 0 {
+				r.Observed += fmt.Sprintf(", where %d of the %s they replace failed", rep.Failed, rowsOf(rep.Checked))
 			}
 		}
 		if blocking {
@@ -536,6 +537,14 @@ func fmtNum(f float64) string {
 	// Sums of cents carry binary noise (-1251.6999999999534): 6 decimals
 	// are more than any amount needs.
 	return strconv.FormatFloat(math.Round(f*1e6)/1e6, 'f', -1, 64)
+}
+
+// rowsOf is "1 row" or "n rows".
+func rowsOf(n int64) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return strconv.FormatInt(n, 10) + " rows"
 }
 
 func pct(n, of int64) string {

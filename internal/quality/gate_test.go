@@ -112,6 +112,7 @@ func TestGatePriorRows(t *testing.T) {
 	db := openDB(t,
 		"CREATE TABLE t AS SELECT * FROM (VALUES (1, 10), (2, -5), (3, 7), (4, 1)) v(id, amount)",
 		"CREATE TABLE clean AS SELECT * FROM (VALUES (1, 10), (3, 7)) v(id, amount)",
+		"CREATE TABLE one AS SELECT * FROM (VALUES (5, 3)) v(id, amount)",
 		"CREATE SCHEMA g")
 	suite := suiteOf(t, `
   - id: amount_positive
@@ -140,6 +141,11 @@ func TestGatePriorRows(t *testing.T) {
 		// (the table's failures did not grow); not when neither failed.
 		{"replaced failures", "t", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, map[string]RowCounts{"amount_positive": {Checked: 4, Failed: 1}}, false,
 			"4 of 1000 rows (0.4%); 1 of the 4 rows rebuilt (25%), where 1 of the 4 rows they replace failed", 1000, 4, VerdictFail},
+		// New keys replace nothing: no clause of rows replaced.
+		{"new keys", "t", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, map[string]RowCounts{"amount_positive": {}}, false,
+			"4 of 1000 rows (0.4%); 1 of the 4 rows rebuilt (25%)", 1000, 4, VerdictFail},
+		{"one row rebuilt", "one", map[string]RowCounts{"amount_positive": {Checked: 99, Failed: 2}}, map[string]RowCounts{"amount_positive": {Checked: 1, Failed: 1}}, false,
+			"2 of 100 rows (2%); 0 of the 1 row rebuilt (0%), where 1 of the 1 row they replace failed", 100, 2, VerdictFail},
 		{"replaced clean rows", "clean", map[string]RowCounts{"amount_positive": {Checked: 996, Failed: 3}}, map[string]RowCounts{"amount_positive": {Checked: 2, Failed: 0}}, false,
 			"3 of 998 rows (0.301%); 0 of the 2 rows rebuilt (0%)", 998, 3, VerdictFail},
 	} {
