@@ -105,7 +105,7 @@ func earlierVerdicts(a *app, lk *lake.Lake, s *pipeline.Summary) []quality.Resul
 			judged[c.Table] = true
 		}
 	}
-	hist, err := pipeline.History(lk, 0)
+	hist, err := pipeline.VerdictHistory(lk, 0)
 	if err != nil {
 		a.log.Warn("the verdicts of earlier runs are not shown", "err", err)
 		return nil

@@ -57,7 +57,7 @@ func refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	q, err := WriteQualityReport(lk, "", 12)
+	q, err := WriteQualityReport(lk, "", report.DefaultTrend)
 	switch {
 	case errors.Is(err, report.ErrNoCheckRuns):
 		// Built without gates and never checked: nothing to validate yet.
@@ -123,12 +123,16 @@ func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 	if dir == "" {
 		dir = lk.MetaDir("reports")
 	}
-	hist, err := pipeline.History(lk, 0)
+	trend := runs
+	if trend <= 0 {
+		trend = report.DefaultTrend
+	}
+	// The runs of the trend, and the older ones a table's verdicts come
+	// from (a later `check` looked at other tables only).
+	hist, err := pipeline.VerdictHistory(lk, trend)
 	if err != nil {
 		return "", err
 	}
-	// Every run with results: a table's verdict may come from an older run
-	// than the trend shows (a later `check` looked at other tables only).
 	var qruns []report.QualityRun
 	for _, h := range hist {
 		if len(h.Results) == 0 {

@@ -119,11 +119,15 @@ const (
 
 // Summary is the record of a run, also stored under _nexus/runs/.
 type Summary struct {
-	RunID    string        `json:"run_id"`
-	Kind     string        `json:"kind"` // "run"
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
-	Status   RunStatus     `json:"status"`
+	RunID string `json:"run_id"`
+	Kind  string `json:"kind"` // "run"
+	// CheckedTables lists the tables of the steps' checks (set when
+	// saved), read from a record's head without decoding the rest
+	// (VerdictHistory).
+	CheckedTables []string      `json:"checked_tables"`
+	Started       time.Time     `json:"started"`
+	Duration      time.Duration `json:"duration_ns"`
+	Status        RunStatus     `json:"status"`
 	// Snapshot is the lake snapshot the run committed (0: it committed
 	// nothing, e.g. nothing changed or it was cancelled).
 	Snapshot int64    `json:"snapshot,omitempty"`
@@ -388,7 +392,14 @@ func LoadSuites(projectDir string, g *transform.Graph) (map[string]*quality.Suit
 }
 
 // saveRun writes the run record to _nexus/runs/<run_id>.json.
-func saveRun(lk *lake.Lake, s *Summary) error { return saveJSON(lk, s.RunID, s) }
+func saveRun(lk *lake.Lake, s *Summary) error {
+	var results []quality.Result
+	for _, st := range s.Steps {
+		results = append(results, st.Checks...)
+	}
+	s.CheckedTables = checkedTables(results)
+	return saveJSON(lk, s.RunID, s)
+}
 
 // Commit commits what the handle published as one snapshot, then removes
 // what retention no longer keeps. A failed clean-up is logged, not fatal: the
@@ -442,6 +453,13 @@ func MarkAbandoned(lk *lake.Lake) error {
 			continue
 		}
 		p := filepath.Join(dir, name)
+		if _, _, ok, err := recordHead(p); err != nil {
+			return fmt.Errorf("run history: %w", err)
+		} else if !ok {
+			if err := addHead(lk, dir, name); err != nil {
+				return err
+			}
+		}
 		if done, err := finishedRecord(p); err != nil {
 			return fmt.Errorf("run history: %w", err)
 		} else if done {

@@ -2,11 +2,15 @@ package pipeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/quality"
 )
 
@@ -58,4 +62,139 @@ func TestFinishedRecord(t *testing.T) {
 	if _, err := finishedRecord(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing record: no error")
 	}
+}
+
+// VerdictHistory decodes the records the current verdicts come from, the
+// newest pipeline run's and the recent ones, and gives the same verdicts as
+// the whole history; records written before the head had checked_tables
+// are decoded whole.
+func TestVerdictHistory(t *testing.T) {
+	t.Parallel()
+	lk, err := lake.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := func(verdict quality.Verdict, tables ...string) []quality.Result {
+		var out []quality.Result
+		for _, tb := range tables {
+			out = append(out, quality.Result{Table: tb, CheckID: "c_" + tb, Verdict: verdict, RowsFailed: int64(len(tb))})
+		}
+		return out
+	}
+	run := func(id string, tables ...string) {
+		t.Helper()
+		s := &Summary{RunID: id, Kind: "run", Status: RunSucceeded, Steps: []Step{{Name: "x", Kind: StepModel, Checks: checks(quality.VerdictPass, tables...)}}}
+		if err := saveRun(lk, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRun := func(id string, tables ...string) {
+		t.Helper()
+		if err := RecordCheck(lk, &CheckRun{RunID: id, Kind: "check", Results: checks(quality.VerdictWarn, tables...)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// r01: a run recorded by an older version: no checked_tables, no kind.
+	old, err := json.Marshal(map[string]any{"run_id": "r01", "status": "succeeded",
+		"steps": []Step{{Name: "x", Checks: checks(quality.VerdictFail, "silver.orders", "silver.sellers", "gold.dim_seller")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.SaveMeta("runs/r01.json", old); err != nil {
+		t.Fatal(err)
+	}
+	// r00: a check recorded by an older version.
+	oldCheck, err := json.Marshal(map[string]any{"run_id": "r00", "kind": "check", "results": checks(quality.VerdictWarn, "gold.mart_x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.SaveMeta("runs/r00.json", oldCheck); err != nil {
+		t.Fatal(err)
+	}
+	run("r02", "silver.orders")
+	checkRun("r03", "gold.fact_sales")
+	run("r04") // nothing to do: no checks
+	for i := 5; i <= 20; i++ {
+		run(fmt.Sprintf("r%02d", i), "silver.orders")
+	}
+	checkRun("r21", "gold.fact_sales")
+	checkRun("r22", "gold.dim_seller")
+
+	render := func(h []RunRecord) string {
+		v := LatestVerdicts(h)
+		from := map[string]string{}
+		for _, ts := range v.Tables {
+			from[ts.Table] = ts.RunID
+		}
+		var got []string
+		for _, r := range v.Results {
+			got = append(got, fmt.Sprintf("%s/%s=%s:%d@%s", r.Table, r.CheckID, r.Verdict, r.RowsFailed, from[r.Table]))
+		}
+		return strings.Join(got, " ")
+	}
+	all, err := History(lk, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := render(all)
+	if !strings.Contains(want, "silver.sellers/c_silver.sellers=fail:14@r01") || !strings.Contains(want, "gold.dim_seller/c_gold.dim_seller=warn:15@r22") {
+		t.Fatalf("the whole history's verdicts are not the test's: %s", want)
+	}
+	check := func() {
+		t.Helper()
+		for _, tc := range []struct {
+			recent int
+			ids    string // the records decoded, newest first
+		}{
+			{0, "r22 r21 r20 r01 r00"},
+			{1, "r22 r21 r20 r01 r00"},
+			{4, "r22 r21 r20 r19 r01 r00"},
+			{30, "r22 r21 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
+		} {
+			h, err := VerdictHistory(lk, tc.recent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range h {
+				ids = append(ids, r.RunID)
+			}
+			if got := strings.Join(ids, " "); got != tc.ids {
+				t.Errorf("recent %d: decoded %s, want %s", tc.recent, got, tc.ids)
+			}
+			if got := render(h); got != want {
+				t.Errorf("recent %d: verdicts\n%s\nwant (the whole history's)\n%s", tc.recent, got, want)
+			}
+			for _, r := range h {
+				if r.Kind == "run" {
+					if r.RunID != "r20" {
+						t.Errorf("recent %d: newest pipeline run %s, want r20", tc.recent, r.RunID)
+					}
+					break
+				}
+			}
+		}
+	}
+	check()
+	// A writer gives the old records their head once; nothing else changes.
+	if err := MarkAbandoned(lk); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"r00.json", "r01.json"} {
+		kind, tables, ok, err := recordHead(filepath.Join(lk.MetaDir("runs"), name))
+		if err != nil || !ok {
+			t.Fatalf("%s: no head after MarkAbandoned (ok %v, err %v)", name, ok, err)
+		}
+		if got := kind + ": " + strings.Join(tables, " "); got != map[string]string{"r00.json": "check: gold.mart_x", "r01.json": "run: silver.orders silver.sellers gold.dim_seller"}[name] {
+			t.Errorf("%s: head %s", name, got)
+		}
+	}
+	again, err := History(lk, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, all) {
+		t.Errorf("the history changed when the old records got their head:\n%+v\nwant\n%+v", again, all)
+	}
+	check()
 }

@@ -302,7 +302,7 @@ func lateImpact(ctx context.Context, db *sql.DB) (LateImpact, error) {
 // table, the newest run that checked it (see pipeline.LatestVerdicts).
 func latestQuality(lk *lake.Lake) (QualitySummary, error) {
 	var q QualitySummary
-	hist, err := pipeline.History(lk, 0)
+	hist, err := pipeline.VerdictHistory(lk, 0)
 	if err != nil {
 		return q, err
 	}

@@ -31,8 +31,11 @@ type QualityData struct {
 	Generated time.Time
 	Lake      string
 	Runs      []QualityRun
-	Trend     int // runs shown in the trend (default 12)
+	Trend     int // runs shown in the trend (default DefaultTrend)
 }
+
+// DefaultTrend is how many runs the trend shows unless told.
+const DefaultTrend = 12
 
 type reportCheck struct {
 	quality.Result
@@ -80,7 +83,7 @@ func WriteQuality(w io.Writer, d QualityData) error {
 	history := d.Runs
 	trend := d.Trend
 	if trend <= 0 {
-		trend = 12
+		trend = DefaultTrend
 	}
 	if len(history) > trend {
 		history = history[:trend]

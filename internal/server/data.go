@@ -100,7 +100,7 @@ type CheckIssue struct {
 // LoadFreshness reads the run history and the gold manifests.
 func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
 	fr := &Freshness{}
-	hist, err := pipeline.History(lk, 100)
+	hist, err := pipeline.VerdictHistory(lk, 0)
 	if err != nil {
 		return nil, err
 	}
