@@ -23,6 +23,22 @@ import (
 // evaluates to NULL), as SQL constraints do; combine with not_null to forbid
 // NULLs.
 func AnnotateSQL(s *Suite, relation string) (string, error) {
+	return annotateSQL(s, checkedRel{relation: relation})
+}
+
+// checkedRel is the relation a suite's row-level checks annotate. few says it
+// holds a few rows of a large table (an incremental build's rebuilt keys):
+// a relationship check then looks up only the values the relation holds,
+// where a whole build hashes the referenced table once (measured at scale
+// 10, customer_exists of 700 orders: 138 against 74 ms; of all 1 M: 386
+// against 674 ms).
+type checkedRel struct {
+	relation string
+	few      bool
+}
+
+func annotateSQL(s *Suite, src checkedRel) (string, error) {
+	relation := src.relation
 	var elems, joins, flags, names []string
 	for _, c := range s.Checks {
 		k, ok := lookupKind(c.Kind)
@@ -30,7 +46,7 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 			continue
 		}
 		n := len(joins) + 1 // numbers the check's join and carried column
-		r := k.compile(s, c, relation, n)
+		r := k.compile(s, c, src, n)
 		if r.join != "" {
 			joins = append(joins, r.join)
 		}
@@ -78,7 +94,7 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 // columns are t.<column>; n numbers the check's join alias and carried
 // column.
 
-func compileNotNull(_ *Suite, c Check, _ string, _ int) rowSQL {
+func compileNotNull(_ *Suite, c Check, _ checkedRel, _ int) rowSQL {
 	col := "t." + Ident(c.Column)
 	return rowSQL{fail: col + " IS NULL", reason: lit(c.Column + " is NULL")}
 }
@@ -86,7 +102,7 @@ func compileNotNull(_ *Suite, c Check, _ string, _ int) rowSQL {
 // compileUnique joins the GROUP BY of the duplicated keys back: a hash
 // aggregate, cheaper than a window (no sort). NULL keys never join, so they
 // pass.
-func compileUnique(_ *Suite, c Check, relation string, n int) rowSQL {
+func compileUnique(_ *Suite, c Check, src checkedRel, n int) rowSQL {
 	cols := c.Columns
 	if len(cols) == 0 {
 		cols = []string{c.Column}
@@ -100,7 +116,7 @@ func compileUnique(_ *Suite, c Check, relation string, n int) rowSQL {
 		vals = append(vals, valueSQL("t."+Ident(k)))
 	}
 	join := fmt.Sprintf("LEFT JOIN (SELECT %s, count(*) AS __nexus_n FROM %s%s GROUP BY %s HAVING count(*) > 1) AS %s ON %s",
-		strings.Join(sel, ", "), relation, whereClause(c.Where), strings.Join(group, ", "), alias, strings.Join(on, " AND "))
+		strings.Join(sel, ", "), src.relation, whereClause(c.Where), strings.Join(group, ", "), alias, strings.Join(on, " AND "))
 	v := vals[0]
 	if len(vals) > 1 {
 		v = "concat_ws(', ', " + strings.Join(vals, ", ") + ")"
@@ -114,7 +130,7 @@ func compileUnique(_ *Suite, c Check, relation string, n int) rowSQL {
 	return rowSQL{fail: alias + ".__nexus_n IS NOT NULL", reason: b.String(), join: join, carry: alias + ".__nexus_n"}
 }
 
-func compileAcceptedValues(_ *Suite, c Check, _ string, _ int) rowSQL {
+func compileAcceptedValues(_ *Suite, c Check, _ checkedRel, _ int) rowSQL {
 	col := "t." + Ident(c.Column)
 	vals := make([]string, len(c.Values))
 	for i, v := range c.Values {
@@ -130,7 +146,7 @@ func compileAcceptedValues(_ *Suite, c Check, _ string, _ int) rowSQL {
 	}
 }
 
-func compileBetween(_ *Suite, c Check, _ string, _ int) rowSQL {
+func compileBetween(_ *Suite, c Check, _ checkedRel, _ int) rowSQL {
 	col := "t." + Ident(c.Column)
 	lo, hi := ">=", "<="
 	if c.Exclusive {
@@ -160,7 +176,7 @@ func compileBetween(_ *Suite, c Check, _ string, _ int) rowSQL {
 	}
 }
 
-func compileRegex(_ *Suite, c Check, _ string, _ int) rowSQL {
+func compileRegex(_ *Suite, c Check, _ checkedRel, _ int) rowSQL {
 	col := "t." + Ident(c.Column)
 	return rowSQL{
 		fail:   fmt.Sprintf("NOT coalesce(regexp_full_match(CAST(%s AS VARCHAR), %s), TRUE)", col, lit(c.Pattern)),
@@ -169,20 +185,25 @@ func compileRegex(_ *Suite, c Check, _ string, _ int) rowSQL {
 }
 
 // compileRelationships uses IN (subquery), which plans as a mark join on the
-// referenced keys.
-func compileRelationships(_ *Suite, c Check, _ string, _ int) rowSQL {
+// referenced keys; for a few rows (checkedRel.few), on the referenced keys among
+// the relation's values, which DuckDB finds by a semi join built on those.
+func compileRelationships(_ *Suite, c Check, src checkedRel, _ int) rowSQL {
 	col := "t." + Ident(c.Column)
 	field := c.Field
 	if field == "" {
 		field = c.Column
 	}
+	keys := fmt.Sprintf("SELECT %s FROM %s", Ident(field), TableRef(c.To))
+	if src.few {
+		keys += fmt.Sprintf(" WHERE %s IN (SELECT %s FROM %s)", Ident(field), Ident(c.Column), src.relation)
+	}
 	return rowSQL{
-		fail:   fmt.Sprintf("(%s IS NOT NULL AND NOT coalesce(%s IN (SELECT %s FROM %s), FALSE))", col, col, Ident(field), TableRef(c.To)),
+		fail:   fmt.Sprintf("(%s IS NOT NULL AND NOT coalesce(%s IN (%s), FALSE))", col, col, keys),
 		reason: fmt.Sprintf("concat(%s, %s, %s)", lit(c.Column+" ("), valueSQL(col), lit(") not found in "+c.To+"."+field)),
 	}
 }
 
-func compileExpression(s *Suite, c Check, _ string, _ int) rowSQL {
+func compileExpression(s *Suite, c Check, _ checkedRel, _ int) rowSQL {
 	fail := fmt.Sprintf("NOT coalesce((%s), TRUE)", c.Expr)
 	if c.Message != "" {
 		return rowSQL{fail: fail, reason: s.messageSQL(c.Message)}

@@ -32,7 +32,7 @@ func Compile(s *Suite, c Check, relation, built string) (Compiled, error) {
 		return Compiled{}, fmt.Errorf("%s: check %s: unknown kind %q", c.Pos(), c.ID, c.Kind)
 	}
 	if k.compile != nil {
-		r := k.compile(s, c, relation, 1)
+		r := k.compile(s, c, checkedRel{relation: relation}, 1)
 		one := &Suite{Table: s.Table, File: s.File, Line: s.Line, Checks: []Check{c}, columns: s.columns}
 		q, err := AnnotateSQL(one, relation)
 		if err != nil {

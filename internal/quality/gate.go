@@ -30,7 +30,10 @@ type Gate struct {
 	pass    string
 	// Built and Quarantined count the annotated rows and those that leave.
 	Built, Quarantined int64
-	totals             Totals
+	// Few says the source is a few rows of a large table (an incremental
+	// build's rebuilt keys): see checkedRel.few.
+	Few    bool
+	totals Totals
 }
 
 // NewGate prepares a gate for suite s whose working tables are named
@@ -62,12 +65,12 @@ func (g *Gate) Annotate(ctx context.Context, source string) error {
 		// A check that reads the relation twice (unique joins its grouped
 		// keys) must not run the source twice.
 		mat := ""
-		if g.suite.readsTwice() {
+		if g.suite.readsTwice(g.Few) {
 			mat = "MATERIALIZED "
 		}
 		relation, with = "__nexus_source", "WITH __nexus_source AS "+mat+"(\n"+source+"\n)\n"
 	}
-	q, err := AnnotateSQL(g.suite, relation)
+	q, err := annotateSQL(g.suite, checkedRel{relation: relation, few: g.Few})
 	if err != nil {
 		return err
 	}
@@ -176,14 +179,14 @@ func (g *Gate) Close() {
 // once: a row-level check's compiled SQL reads the relation itself (unique
 // joins the relation's duplicated keys). Asked of the compilers, so that a
 // new kind needs no entry here.
-func (s *Suite) readsTwice() bool {
+func (s *Suite) readsTwice(few bool) bool {
 	const probe = "__nexus_probe_relation"
 	for _, c := range s.Checks {
 		k, ok := lookupKind(c.Kind)
 		if !ok || k.compile == nil {
 			continue
 		}
-		if r := k.compile(s, c, probe, 1); strings.Contains(r.fail+r.reason+r.join+r.carry, probe) {
+		if r := k.compile(s, c, checkedRel{relation: probe, few: few}, 1); strings.Contains(r.fail+r.reason+r.join+r.carry, probe) {
 			return true
 		}
 	}

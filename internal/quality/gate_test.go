@@ -3,6 +3,7 @@ package quality
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -166,5 +167,59 @@ func TestGatePriorRows(t *testing.T) {
 				t.Errorf("rows %d checked, %d failed, %s; want %d, %d, %s", r.RowsChecked, r.RowsFailed, r.Verdict, tc.checked, tc.failed, tc.verdict)
 			}
 		})
+	}
+}
+
+// A gate told its source is a few rows (an incremental build) looks up the
+// referenced keys among the source's values: the same failures, NULLs and
+// duplicates on either side included, as when it reads the referenced
+// table whole.
+func TestGateFewRelationships(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t,
+		"CREATE TABLE t AS SELECT * FROM (VALUES (1, 'a', 'SP'), (2, 'b', 'RJ'), (3, NULL, 'SP'), (4, 'z', NULL), (5, 'a', 'XX'), (6, 'z', 'RJ')) v(id, name, uf)",
+		"CREATE SCHEMA ref",
+		"CREATE TABLE ref.p AS SELECT * FROM (VALUES ('a'), ('a'), ('b'), (NULL)) v(name)",
+		"CREATE TABLE ref.s AS SELECT * FROM (VALUES ('SP', 1), ('RJ', 2), (NULL, 3)) v(state, n)",
+		"CREATE SCHEMA g")
+	suite := suiteOf(t, `
+  - {id: fk, kind: relationships, column: name, to: ref.p}
+  - {id: fk_state, kind: relationships, column: uf, to: ref.s, field: state, severity: warn, on_fail: keep}
+`)
+	failures := func(few bool, source string) string {
+		t.Helper()
+		g := NewGate(db, suite, "g", fmt.Sprintf("few_%v_%d", few, len(source)))
+		g.Few = few
+		defer g.Close()
+		if err := g.Annotate(ctx, source); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := db.QueryRow(fmt.Sprintf(`SELECT string_agg(id || ':' || array_to_string(list_transform(%s, lambda f: f.check_id), '+'), ' ' ORDER BY id)
+			FROM %s WHERE len(%[1]s) > 0`, Ident(FailuresColumn), g.Checked())).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	const want = "4:fk 5:fk_state 6:fk"
+	for _, source := range []string{"t", "SELECT * FROM t", "SELECT * FROM t WHERE id >= 4"} {
+		whole, few := failures(false, source), failures(true, source)
+		if source == "SELECT * FROM t WHERE id >= 4" {
+			if whole != want || few != want {
+				t.Errorf("%s: whole %q, few %q, want %q", source, whole, few, want)
+			}
+			continue
+		}
+		if whole != want || few != whole {
+			t.Errorf("%s: whole %q, few %q, want %q for both", source, whole, few, want)
+		}
+	}
+	// The lookup reads the source again, so a query source is materialized once.
+	if !suite.readsTwice(true) || suite.readsTwice(false) {
+		t.Errorf("readsTwice(few) = %v, readsTwice(whole) = %v; want true and false", suite.readsTwice(true), suite.readsTwice(false))
+	}
+	q, err := annotateSQL(suite, checkedRel{relation: "__nexus_source", few: true})
+	if err != nil || !strings.Contains(q, `IN (SELECT "name" FROM __nexus_source)`) {
+		t.Errorf("few: the relationship does not look up the source's values: %v\n%s", err, q)
 	}
 }

@@ -91,7 +91,7 @@ type kindSpec struct {
 	// tables other than the suite's own are its Dependencies. Nil: none.
 	refs func(c Check) []ref
 	// compile (row-level kinds) returns the failure predicate of a row.
-	compile func(s *Suite, c Check, relation string, n int) rowSQL
+	compile func(s *Suite, c Check, src checkedRel, n int) rowSQL
 	// eval (table-level kinds) judges the rows to publish as a whole.
 	eval func(ctx context.Context, db *sql.DB, c Check, in tableInput, r *Result) error
 	// agg (table-level kinds that aggregate) compiles the check to

@@ -173,7 +173,7 @@ func TestReadsTwice(t *testing.T) {
 		{"  - {id: a, kind: not_null, column: x}\n  - {id: b, kind: unique, columns: [x, y]}\n", true},
 		{"  - {id: a, kind: row_count, min_rows: 1}\n", false},
 	} {
-		if got := suiteOf(t, tc.checks).readsTwice(); got != tc.want {
+		if got := suiteOf(t, tc.checks).readsTwice(false); got != tc.want {
 			t.Errorf("%s: readsTwice = %v, want %v", tc.checks, got, tc.want)
 		}
 	}
