@@ -149,7 +149,7 @@ func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns, Trend: runs}); err != nil {
+	if err := report.WriteQuality(f, report.QualityData{Generated: time.Now(), Lake: lk.Root, Runs: qruns, Trend: trend}); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return "", err

@@ -191,11 +191,11 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 // of the run history, newest first: the record of every run that gives a
 // table its verdicts (the newest that checked it, see LatestVerdicts), the
 // newest pipeline run's, and the recent newest records with check results
-// (for a trend). Every other record is opened for its head only (kind and
-// checked_tables), so reading the verdicts costs the same after a year of
-// daily runs as after two, where History decodes every record (0.15 s
-// after 46 runs of a scale-1 lake, and growing). LatestVerdicts of it
-// equals LatestVerdicts of History(lk, 0).
+// (for a trend). Every other record is read for its head only (kind and
+// checked_tables), not decoded: History decodes every record, a cost that
+// grows with every run. LatestVerdicts of it equals LatestVerdicts of
+// History(lk, 0). A record it needs that cannot be read fails it, as
+// History fails; one it does not need is not read past its head.
 func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 	dir := lk.MetaDir("runs")
 	names, err := recordNames(dir)
@@ -263,12 +263,17 @@ func recordNames(dir string) ([]string, error) {
 	return names, nil
 }
 
-// readRecord decodes the run record dir/name.
+// readRecord reads and decodes the run record dir/name.
 func readRecord(dir, name string) (RunRecord, error) {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return RunRecord{}, err
 	}
+	return decodeRecord(name, b)
+}
+
+// decodeRecord decodes the run record name, whose bytes are b.
+func decodeRecord(name string, b []byte) (RunRecord, error) {
 	var raw struct {
 		RunID   string           `json:"run_id"`
 		Kind    string           `json:"kind"`
@@ -330,6 +335,9 @@ func recordHead(path string) (kind string, tables []string, ok bool, err error) 
 			if dec.Decode(&kind) != nil {
 				return "", nil, false, nil
 			}
+			if kind == "" {
+				kind = "run" // as decodeRecord reads it
+			}
 			sawKind = true
 		case "checked_tables":
 			if dec.Decode(&tables) != nil {
@@ -350,11 +358,30 @@ func recordHead(path string) (kind string, tables []string, ok bool, err error) 
 	return kind, tables, tables != nil, nil
 }
 
-// addHead gives a record written by an older version its checked_tables,
-// once (the writer holds the lake's lock), so that reading the verdicts
-// does not decode it again on every run. Its other fields stay as they are
-// (in the order of their names, checked_tables before the steps and
-// results). An unreadable record is left to History to report.
+// addHeads gives the records written by an older version their
+// checked_tables, once (the caller holds the lake's writer lock), so that
+// reading the verdicts does not decode them again on every run.
+func addHeads(lk *lake.Lake) error {
+	dir := lk.MetaDir("runs")
+	names, err := recordNames(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if _, _, ok, err := recordHead(filepath.Join(dir, name)); err != nil {
+			errs = append(errs, fmt.Errorf("run history %s: %w", name, err))
+		} else if !ok {
+			errs = append(errs, addHead(lk, dir, name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addHead adds checked_tables to the record dir/name. Its other fields stay
+// as they are (in the order of their names, checked_tables before the
+// steps and results). A record that does not decode is left to History to
+// report.
 func addHead(lk *lake.Lake, dir, name string) error {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
@@ -364,13 +391,13 @@ func addHead(lk *lake.Lake, dir, name string) error {
 	if json.Unmarshal(b, &fields) != nil || fields == nil {
 		return nil
 	}
-	rec, err := readRecord(dir, name)
+	rec, err := decodeRecord(name, b)
 	if err != nil {
 		return nil
 	}
 	tables, err := json.Marshal(checkedTables(rec.Results))
 	if err != nil {
-		return err
+		return fmt.Errorf("run history %s: %w", name, err)
 	}
 	fields["checked_tables"] = tables
 	return saveJSON(lk, strings.TrimSuffix(name, ".json"), fields)

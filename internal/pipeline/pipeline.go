@@ -162,6 +162,11 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if err := MarkAbandoned(lk); err != nil {
 		return nil, err
 	}
+	// Only speed depends on it: a record left without its head is read
+	// whole, as before.
+	if err := addHeads(lk); err != nil {
+		opts.Logger.Warn("run history: old records not given their head; they are read whole", "err", err)
+	}
 	if err := saveRun(lk, sum); err != nil {
 		return nil, err
 	}
@@ -453,13 +458,6 @@ func MarkAbandoned(lk *lake.Lake) error {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		if _, _, ok, err := recordHead(p); err != nil {
-			return fmt.Errorf("run history: %w", err)
-		} else if !ok {
-			if err := addHead(lk, dir, name); err != nil {
-				return err
-			}
-		}
 		if done, err := finishedRecord(p); err != nil {
 			return fmt.Errorf("run history: %w", err)
 		} else if done {

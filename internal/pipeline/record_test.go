@@ -119,6 +119,19 @@ func TestVerdictHistory(t *testing.T) {
 	}
 	checkRun("r21", "gold.fact_sales")
 	checkRun("r22", "gold.dim_seller")
+	// r23: the newest pipeline run, with no checks (nothing changed), and
+	// an empty kind, which reads as a run.
+	if err := saveRun(lk, &Summary{RunID: "r23", Status: RunSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	// r24: a check whose head says nothing (checked_tables null).
+	nullHead, err := json.Marshal(map[string]any{"run_id": "r24", "kind": "check", "checked_tables": nil, "results": checks(quality.VerdictFail, "gold.fact_sales")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.SaveMeta("runs/r24.json", nullHead); err != nil {
+		t.Fatal(err)
+	}
 
 	render := func(h []RunRecord) string {
 		v := LatestVerdicts(h)
@@ -146,10 +159,10 @@ func TestVerdictHistory(t *testing.T) {
 			recent int
 			ids    string // the records decoded, newest first
 		}{
-			{0, "r22 r21 r20 r01 r00"},
-			{1, "r22 r21 r20 r01 r00"},
-			{4, "r22 r21 r20 r19 r01 r00"},
-			{30, "r22 r21 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
+			{0, "r24 r23 r22 r20 r01 r00"},
+			{1, "r24 r23 r22 r20 r01 r00"},
+			{4, "r24 r23 r22 r21 r20 r01 r00"},
+			{30, "r24 r23 r22 r21 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
 		} {
 			h, err := VerdictHistory(lk, tc.recent)
 			if err != nil {
@@ -167,8 +180,8 @@ func TestVerdictHistory(t *testing.T) {
 			}
 			for _, r := range h {
 				if r.Kind == "run" {
-					if r.RunID != "r20" {
-						t.Errorf("recent %d: newest pipeline run %s, want r20", tc.recent, r.RunID)
+					if r.RunID != "r23" {
+						t.Errorf("recent %d: newest pipeline run %s, want r23", tc.recent, r.RunID)
 					}
 					break
 				}
@@ -176,16 +189,16 @@ func TestVerdictHistory(t *testing.T) {
 		}
 	}
 	check()
-	// A writer gives the old records their head once; nothing else changes.
-	if err := MarkAbandoned(lk); err != nil {
+	// A run gives the old records their head once; nothing else changes.
+	if err := addHeads(lk); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"r00.json", "r01.json"} {
+	for _, name := range []string{"r00.json", "r01.json", "r24.json"} {
 		kind, tables, ok, err := recordHead(filepath.Join(lk.MetaDir("runs"), name))
 		if err != nil || !ok {
-			t.Fatalf("%s: no head after MarkAbandoned (ok %v, err %v)", name, ok, err)
+			t.Fatalf("%s: no head after addHeads (ok %v, err %v)", name, ok, err)
 		}
-		if got := kind + ": " + strings.Join(tables, " "); got != map[string]string{"r00.json": "check: gold.mart_x", "r01.json": "run: silver.orders silver.sellers gold.dim_seller"}[name] {
+		if got := kind + ": " + strings.Join(tables, " "); got != map[string]string{"r00.json": "check: gold.mart_x", "r01.json": "run: silver.orders silver.sellers gold.dim_seller", "r24.json": "check: gold.fact_sales"}[name] {
 			t.Errorf("%s: head %s", name, got)
 		}
 	}

@@ -30,8 +30,8 @@ func AnnotateSQL(s *Suite, relation string) (string, error) {
 // holds a few rows of a large table (an incremental build's rebuilt keys):
 // a relationship check then looks up only the values the relation holds,
 // where a whole build hashes the referenced table once (measured at scale
-// 10, customer_exists of 700 orders: 138 against 74 ms; of all 1 M: 386
-// against 674 ms).
+// 10, customer_exists: 700 orders, 138 ms hashing silver.customers, 74 ms
+// looking up; all 1 M orders, 386 ms hashing, 674 ms looking up).
 type checkedRel struct {
 	relation string
 	few      bool

@@ -30,6 +30,8 @@ type Gate struct {
 	pass    string
 	// Built and Quarantined count the annotated rows and those that leave.
 	Built, Quarantined int64
+	// statement is the last one Annotate ran.
+	statement string
 	// Few says the source is a few rows of a large table (an incremental
 	// build's rebuilt keys): see checkedRel.few.
 	Few    bool
@@ -74,7 +76,8 @@ func (g *Gate) Annotate(ctx context.Context, source string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := g.db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+g.checked+" AS "+with+q); err != nil {
+	g.statement = "CREATE OR REPLACE TABLE " + g.checked + " AS " + with + q
+	if _, err := g.db.ExecContext(ctx, g.statement); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
@@ -86,6 +89,8 @@ func (g *Gate) Annotate(ctx context.Context, source string) error {
 			}
 			relation = "(" + source + ")"
 		}
+		// Diagnosed with each check's whole-table SQL (not Few's lookup):
+		// the same columns and tables, so the same failing check.
 		return DiagnoseAnnotate(ctx, g.db, g.suite, relation, err)
 	}
 	if _, err := g.db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+g.pass+" AS "+PublishSQL(g.suite, g.checked)); err != nil {

@@ -897,6 +897,23 @@ func (x *executor) loadOld(ctx context.Context, m *Model, p *incPlan) error {
 	return nil
 }
 
+// fewRows says whether the rows an incremental build rebuilds are few
+// beside the table's (quality.Gate.Few: a relationship check then looks up
+// their values instead of hashing the referenced table whole, 2x faster for
+// a drop's rows, 1.7x slower for all of them): the rows the keys hold now
+// (or one per key, for new keys) under a quarter of the table's. The rows
+// of the keys are read once per build anyway (loadOld).
+func (x *executor) fewRows(ctx context.Context, m *Model, p *incPlan) (bool, error) {
+	if err := x.loadOld(ctx, m, p); err != nil {
+		return false, err
+	}
+	var old int64
+	if err := x.eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+incName(m, "old")).Scan(&old); err != nil {
+		return false, fmt.Errorf("model %s: rows of the keys: %w", m.Name, err)
+	}
+	return 4*max(old, p.nKeys) < p.prev.Rows, nil
+}
+
 // buildIncremental writes the new version of m into st. The keys rebuilt
 // are compared with their published rows: only keys whose rows really
 // changed are replaced (a re-checked order whose items are the same leaves
@@ -1254,9 +1271,11 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 		gate = quality.NewGate(x.eng.DB(), suite, "_stage", stageName(m))
 		defer gate.Close()
-		// A drop's few keys: a relationship check looks up their values
-		// instead of hashing the referenced table whole.
-		gate.Few = 4*p.nKeys < p.prev.Rows
+		few, err := x.fewRows(ctx, m, p)
+		if err != nil {
+			return fail(err)
+		}
+		gate.Few = few
 		if err := gate.Annotate(ctx, body); err != nil {
 			var se *quality.SourceError
 			if errors.As(err, &se) {
