@@ -215,9 +215,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 func dailyLine(batch string, sum *pipeline.Summary) string {
 	rows := map[string]int64{}
 	var inc, full, unchanged int
-	var checks []quality.Result
 	for _, st := range sum.Steps {
-		checks = append(checks, st.Checks...)
 		switch {
 		case st.Kind == pipeline.StepIngest:
 			rows[st.Name] = st.RowsIn
@@ -232,7 +230,7 @@ func dailyLine(batch string, sum *pipeline.Summary) string {
 	}
 	// The checks are those of the tables the run judged (unchanged ones keep
 	// their earlier verdicts: the final summary says how many).
-	t := quality.TallyOf(checks)
+	t := quality.TallyOf(sum.Checks())
 	return fmt.Sprintf("%-14s orders %6d, items %6d, payments %6d, reviews %6d  run %7s  models: %d incremental, %d full, %d unchanged  checks: %d, %d failed, %d warnings",
 		batch, rows["bronze.orders"], rows["bronze.order_items"], rows["bronze.order_payments"], rows["bronze.order_reviews"],
 		sum.Duration.Round(time.Millisecond), inc, full, unchanged, t.Checks, t.Fail, t.Warn)

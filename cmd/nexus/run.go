@@ -100,10 +100,8 @@ func rowsIn(st pipeline.Step) int64 { return st.RowsIn }
 // reason is logged).
 func earlierVerdicts(a *app, lk *lake.Lake, s *pipeline.Summary) []quality.Result {
 	judged := map[string]bool{}
-	for _, st := range s.Steps {
-		for _, c := range st.Checks {
-			judged[c.Table] = true
-		}
+	for _, c := range s.Checks() {
+		judged[c.Table] = true
 	}
 	hist, err := pipeline.VerdictHistory(lk, 0)
 	if err != nil {
@@ -152,11 +150,7 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 			fmt.Fprintf(w, "FAILED %s: %s\n", st.Name, st.Error)
 		}
 	}
-	var checks []quality.Result
-	for _, st := range s.Steps {
-		checks = append(checks, st.Checks...)
-	}
-	if len(checks) > 0 {
+	if checks := s.Checks(); len(checks) > 0 {
 		t := quality.TallyOf(checks)
 		// A failed row check quarantines its rows and the table is still
 		// published; only a blocking failure stops a table.

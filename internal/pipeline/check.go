@@ -309,53 +309,67 @@ func decodeRecord(name string, b []byte) (RunRecord, error) {
 	return rec, nil
 }
 
-// recordHead reads a run record's kind and checked tables from the fields
-// before its steps and results, without decoding those. ok is false when
-// the record has no checked_tables (written by an older version and not
-// yet given one, see addHead).
-func recordHead(path string) (kind string, tables []string, ok bool, err error) {
+// head is what a run record says before its steps and results.
+type head struct {
+	kind   string    // "run" when the record names none
+	status RunStatus // "" when it has none (a check's record, an old run)
+	tables []string  // checked_tables; nil when the record has none
+}
+
+// readHead reads the fields of a run record before its steps and results,
+// without decoding those (a record is written with them last). A head that
+// does not read (not a JSON object, a bad value) says nothing: no status,
+// no tables, so the caller decodes the record whole, which says what is
+// wrong.
+func readHead(path string) (head, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", nil, false, err
+		return head{}, err
 	}
 	defer f.Close() // read only
+	unknown := head{kind: "run"}
+	h := unknown // records of runs written before kinds are runs
 	dec := json.NewDecoder(f)
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", nil, false, nil // not an object: the whole decode says what is wrong
+		return unknown, nil
 	}
-	kind = "run" // records of runs written before kinds
-	sawKind := false
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return "", nil, false, nil
+			return unknown, nil
 		}
+		var v any
 		switch t {
 		case "kind":
-			if dec.Decode(&kind) != nil {
-				return "", nil, false, nil
-			}
-			if kind == "" {
-				kind = "run" // as decodeRecord reads it
-			}
-			sawKind = true
+			v = &h.kind
+		case "status":
+			v = &h.status
 		case "checked_tables":
-			if dec.Decode(&tables) != nil {
-				return "", nil, false, nil
-			}
+			v = &h.tables
 		case "steps", "results": // the head is over
-			return kind, tables, tables != nil, nil
+			return h, nil
 		default:
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return "", nil, false, nil
-			}
+			v = &json.RawMessage{}
 		}
-		if sawKind && tables != nil {
-			return kind, tables, true, nil
+		if dec.Decode(v) != nil {
+			return unknown, nil
+		}
+		if h.kind == "" {
+			h.kind = "run" // as decodeRecord reads it
 		}
 	}
-	return kind, tables, tables != nil, nil
+	return h, nil
+}
+
+// recordHead reads a run record's kind and checked tables from its head.
+// ok is false when the record has no checked_tables (written by an older
+// version and not yet given one, see addHead).
+func recordHead(path string) (kind string, tables []string, ok bool, err error) {
+	h, err := readHead(path)
+	if err != nil {
+		return "", nil, false, err
+	}
+	return h.kind, h.tables, h.tables != nil, nil
 }
 
 // addHeads gives the records written by an older version their

@@ -145,6 +145,15 @@ type Summary struct {
 	err   error
 }
 
+// Checks are the results of every step's checks, in step order.
+func (s *Summary) Checks() []quality.Result {
+	var out []quality.Result
+	for _, st := range s.Steps {
+		out = append(out, st.Checks...)
+	}
+	return out
+}
+
 // Err is the joined error of the failed steps.
 func (s *Summary) Err() error { return s.err }
 
@@ -398,11 +407,7 @@ func LoadSuites(projectDir string, g *transform.Graph) (map[string]*quality.Suit
 
 // saveRun writes the run record to _nexus/runs/<run_id>.json.
 func saveRun(lk *lake.Lake, s *Summary) error {
-	var results []quality.Result
-	for _, st := range s.Steps {
-		results = append(results, st.Checks...)
-	}
-	s.CheckedTables = checkedTables(results)
+	s.CheckedTables = checkedTables(s.Checks())
 	return saveJSON(lk, s.RunID, s)
 }
 
@@ -522,44 +527,11 @@ const abandonedError = "the run stopped before it finished (its process was kill
 // record is ~100 KB). A head that does not say is reported unfinished, and
 // the caller reads the whole record.
 func finishedRecord(p string) (bool, error) {
-	f, err := os.Open(p)
+	h, err := readHead(p)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close() // read only
-	dec := json.NewDecoder(f)
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return false, nil
-	}
-	var kind string
-	var status RunStatus
-	var sawKind, sawStatus bool
-	for dec.More() && !(sawKind && sawStatus) {
-		t, err := dec.Token()
-		if err != nil {
-			return false, nil
-		}
-		switch t {
-		case "kind":
-			sawKind = dec.Decode(&kind) == nil
-			if sawKind && kind != "run" {
-				return true, nil // a check's record: it has no status
-			}
-		case "status":
-			sawStatus = dec.Decode(&status) == nil
-		case "steps":
-			return false, nil
-		default:
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return false, nil
-			}
-		}
-	}
-	if !sawKind || !sawStatus {
-		return false, nil
-	}
-	return finished(kind, status), nil
+	return finished(h.kind, h.status), nil
 }
 
 // finished reports whether a record is not a run left unfinished.

@@ -191,11 +191,9 @@ func (e *Env) withWriter(ctx context.Context, fn func(lk *lake.Lake) error) erro
 
 func fromSummary(sum *pipeline.Summary) *Outcome {
 	o := &Outcome{PipelineRun: sum.RunID, Snapshot: sum.Snapshot, Steps: sum.Steps, Sales: sum.Sales}
-	for _, st := range sum.Steps {
-		for _, c := range st.Checks {
-			if c.Verdict == quality.VerdictFail {
-				o.Failed = append(o.Failed, c)
-			}
+	for _, c := range sum.Checks() {
+		if c.Verdict == quality.VerdictFail {
+			o.Failed = append(o.Failed, c)
 		}
 	}
 	if sum.Batches != nil {
