@@ -190,7 +190,11 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 	case len(s.Sales.NotBuilt) > 0:
 		fmt.Fprintf(w, "sales quarantined: unknown (%s not built in this run)\n", strings.Join(s.Sales.NotBuilt, ", "))
 	default:
-		fmt.Fprintf(w, "sales quarantined: %d orders, %s\n", s.Sales.Orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100))
+		orders := "orders"
+		if s.Sales.Orders == 1 {
+			orders = "order"
+		}
+		fmt.Fprintf(w, "sales quarantined: %d %s, %s\n", s.Sales.Orders, orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100))
 	}
 	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
 	for _, r := range s.Reports {

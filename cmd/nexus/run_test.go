@@ -133,3 +133,23 @@ func TestDailyLine(t *testing.T) {
 		}
 	}
 }
+
+// TestSalesLine: the one figure finance asks for, in the singular too.
+func TestSalesLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		orders int64
+		want   string
+	}{
+		{0, "sales quarantined: 0 orders, "},
+		{1, "sales quarantined: 1 order, "},
+		{2, "sales quarantined: 2 orders, "},
+	} {
+		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Sales: &pipeline.SalesQuarantine{Orders: tc.orders, PaymentCents: 1790 * tc.orders}}
+		var sb strings.Builder
+		printRun(&sb, sum, nil)
+		if !strings.Contains(sb.String(), tc.want) {
+			t.Errorf("%d orders: want %q in\n%s", tc.orders, tc.want, sb.String())
+		}
+	}
+}

@@ -78,14 +78,18 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 			continue
 		}
 		matched++
-		// The same gate as a build's, over what is published: row-level
-		// checks on its rows, table-level checks on the table as published.
+		// The same gate as a build's: row-level checks on every row the
+		// last build produced, the quarantined ones too (as the build
+		// judged them: a row quarantined for a missing order fails
+		// order_exists here as it did in the run), table-level checks on
+		// the table as published.
 		rel := engine.Ident(l) + "." + engine.Ident(t)
+		built := builtRelation(published, l, t)
 		gate := quality.NewGate(db, s, "_check", l+"__"+t)
-		err := gate.Annotate(ctx, rel)
+		err := gate.Annotate(ctx, built)
 		var res []quality.Result
 		if err == nil {
-			res, err = gate.Evaluate(ctx, quality.EvalOptions{Relation: rel, Built: builtRelation(published, l, t), Key: keyOf(s, published[name])})
+			res, err = gate.Evaluate(ctx, quality.EvalOptions{Relation: rel, Built: built, Key: keyOf(s, published[name])})
 		}
 		gate.Close()
 		switch {

@@ -273,6 +273,30 @@ checks:
 	if seen < 11 {
 		t.Errorf("check ran %d reconciliations and schema checks, want 2 + 9", seen)
 	}
+	// Row-level checks judge every row the build produced, the quarantined
+	// ones too: `nexus check` finds what the run found (a run's failed
+	// not_from_acre does not turn into a pass on the dashboard after a check).
+	ran := map[string]quality.Result{}
+	for _, r := range sum.Checks() {
+		ran[r.Table+"/"+r.CheckID] = r
+	}
+	rowLevel := 0
+	for _, r := range chk.Results {
+		s := suites[r.Table]
+		for _, c := range s.RowLevelChecks() {
+			if c.ID != r.CheckID {
+				continue
+			}
+			rowLevel++
+			b := ran[r.Table+"/"+r.CheckID]
+			if b.RowsChecked != r.RowsChecked || b.RowsFailed != r.RowsFailed || b.Verdict != r.Verdict {
+				t.Errorf("%s %s: run %s %d of %d, check %s %d of %d", r.Table, r.CheckID, b.Verdict, b.RowsFailed, b.RowsChecked, r.Verdict, r.RowsFailed, r.RowsChecked)
+			}
+		}
+	}
+	if rowLevel < 20 || ran["silver.orders/not_from_acre"].RowsFailed == 0 {
+		t.Errorf("compared %d row-level checks; not_from_acre failed %d rows in the run", rowLevel, ran["silver.orders/not_from_acre"].RowsFailed)
+	}
 
 	// A model that drops the second payment of every order.
 	os.MkdirAll(filepath.Join(project, "models", "silver"), 0o755)
