@@ -398,6 +398,17 @@ func TestQuarantineShowLimit(t *testing.T) {
 	if all := nexus(t, dir, false, "quarantine", "show", "bronze_sellers", "--limit", "3"); strings.Contains(all, "showing") {
 		t.Errorf("every row shown, yet a note:\n%s", all)
 	}
+	// --check takes what quarantine list prints (an error type has a space);
+	// one that matches nothing says what the rows did fail.
+	for _, c := range []struct{ check, want string }{
+		{"NUL BYTE", "(3 rows)"},
+		{" nul byte", "(3 rows)"},
+		{"NUL", `no row of quarantine.bronze_sellers failed "NUL"; its rows failed: NUL BYTE (3)`},
+	} {
+		if out := nexus(t, dir, false, "quarantine", "show", "bronze_sellers", "--check", c.check, "--format", "table", "--limit", "0"); !strings.Contains(out, c.want) {
+			t.Errorf("quarantine show --check %q: want %q in:\n%s", c.check, c.want, out)
+		}
+	}
 }
 
 // TestFailedRunNamesItsRun: a run that fails before its summary (a bad

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -164,6 +165,25 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			if err != nil {
 				return err
 			}
+			// CSV and JSON stay parseable: notes go to stderr.
+			note := os.Stdout
+			if format == "csv" || format == "json" {
+				note = os.Stderr
+			}
+			if check != "" && len(res.Rows) == 0 {
+				// A mistyped id and a check that quarantined nothing look
+				// alike: say what the rows there did fail.
+				failed, err := pipeline.QuarantineFailures(cmd.Context(), eng, args[0])
+				if err != nil {
+					return err
+				}
+				what := "it is empty"
+				if len(failed) > 0 {
+					what = "its rows failed: " + strings.Join(failed, ", ")
+				}
+				fmt.Fprintf(note, "no row of quarantine.%s failed %q; %s\n", pipeline.QuarantineTable(args[0]), check, what)
+				return nil
+			}
 			if limit <= 0 || len(res.Rows) < limit {
 				return nil // every row is shown
 			}
@@ -172,11 +192,6 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 				return err
 			}
 			if total > int64(len(res.Rows)) {
-				// CSV and JSON stay parseable: the note goes to stderr.
-				note := os.Stdout
-				if format == "csv" || format == "json" {
-					note = os.Stderr
-				}
 				fmt.Fprintf(note, "showing %d of %d rows (--limit 0 shows all)\n", len(res.Rows), total)
 			}
 			return nil

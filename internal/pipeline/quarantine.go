@@ -13,24 +13,55 @@ import (
 // QuarantineSummary counts quarantined rows by table and check (for Bronze
 // parse rejects: by error type).
 func QuarantineSummary(ctx context.Context, eng *engine.Engine) (*engine.Result, error) {
-	var parts []string
+	var tables []string
 	for _, m := range eng.Tables() {
-		if m.Layer != lake.Quarantine {
-			continue
-		}
-		view := engine.Ident(m.Layer) + "." + engine.Ident(m.Table)
-		if strings.HasPrefix(m.Table, "bronze_") {
-			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, error_type AS check_id, count(*) AS rows FROM %s GROUP BY ALL",
-				engine.Literal(m.Table), view))
-		} else {
-			parts = append(parts, fmt.Sprintf("SELECT %s AS quarantine_table, c AS check_id, count(*) AS rows FROM (SELECT unnest(string_split(check_id, ', ')) AS c FROM %s) GROUP BY ALL",
-				engine.Literal(m.Table), view))
+		if m.Layer == lake.Quarantine {
+			tables = append(tables, m.Table)
 		}
 	}
-	if len(parts) == 0 {
+	if len(tables) == 0 {
 		return nil, fmt.Errorf("quarantine: nothing published yet; run `nexus run` first")
 	}
-	return eng.Query(ctx, "SELECT * FROM ("+strings.Join(parts, " UNION ALL ")+") ORDER BY quarantine_table, rows DESC, check_id")
+	return eng.Query(ctx, failuresSQL(tables...)+" ORDER BY quarantine_table, rows DESC, check_id")
+}
+
+// failedIDs is the SQL list of what a quarantined row of table failed: the
+// ids of the checks of a model's quarantine (one text, ", " between them),
+// the error type of a Bronze reject (one, with spaces: "FIELD COUNT").
+func failedIDs(table string) string {
+	if strings.HasPrefix(table, "bronze_") {
+		return "[error_type]"
+	}
+	return "list_transform(string_split(check_id, ','), lambda c: trim(c))"
+}
+
+// failuresSQL counts the rows of each quarantine table by what they failed.
+func failuresSQL(tables ...string) string {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		parts[i] = fmt.Sprintf("SELECT %s AS quarantine_table, c AS check_id, count(*) AS rows FROM (SELECT unnest(%s) AS c FROM %s.%s) GROUP BY ALL",
+			engine.Literal(t), failedIDs(t), engine.Ident(lake.Quarantine), engine.Ident(t))
+	}
+	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ")"
+}
+
+// QuarantineFailures lists what the rows of one quarantine table failed,
+// most rows first, as "check_id (rows)": what a --check filter can name.
+func QuarantineFailures(ctx context.Context, eng *engine.Engine, table string) ([]string, error) {
+	if _, err := quarantineSelect(eng, table, ""); err != nil {
+		return nil, err
+	}
+	res, err := eng.Query(ctx, "SELECT check_id || ' (' || rows || ')' FROM ("+failuresSQL(QuarantineTable(table))+") ORDER BY rows DESC, check_id")
+	if err != nil {
+		return nil, fmt.Errorf("quarantine: failures of %s: %w", table, err)
+	}
+	out := make([]string, 0, len(res.Rows))
+	for _, r := range res.Rows {
+		if len(r) == 1 && r[0] != nil {
+			out = append(out, *r[0])
+		}
+	}
+	return out, nil
 }
 
 // QuarantineRows returns quarantined rows of a table, optionally of one check.
@@ -90,11 +121,8 @@ func quarantineSelect(eng *engine.Engine, table, check string) (string, error) {
 	}
 	q := "SELECT * FROM " + engine.Ident(lake.Quarantine) + "." + engine.Ident(table)
 	if check != "" {
-		col := "check_id"
-		if strings.HasPrefix(table, "bronze_") {
-			col = "error_type"
-		}
-		q += fmt.Sprintf(" WHERE list_contains(string_split(replace(%s, ' ', ''), ','), %s)", col, engine.Literal(check))
+		// As listed by QuarantineSummary; case and spaces around do not matter.
+		q += fmt.Sprintf(" WHERE list_contains(list_transform(%s, lambda c: lower(c)), lower(trim(%s)))", failedIDs(table), engine.Literal(check))
 	}
 	return q, nil
 }
