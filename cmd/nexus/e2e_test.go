@@ -476,3 +476,19 @@ func TestDropSummaryTellsEarlierVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// A report whose --out cannot be made says so, with what the directory is
+// for, before any work (the lake here does not even exist).
+func TestReportOutUnwritable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"quality", "dashboard", "charts", "deck"} {
+		out := nexus(t, dir, true, "--lake", "nolake", "report", r, "--out", filepath.Join("file", "sub"))
+		if want := "error: report output directory (--out): mkdir file: not a directory"; !strings.Contains(out, want) {
+			t.Errorf("report %s: want %q in:\n%s", r, want, out)
+		}
+	}
+}

@@ -141,7 +141,7 @@ func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 		qruns = append(qruns, report.QualityRun{RunID: h.RunID, Started: h.Started, Kind: h.Kind, Results: h.Results})
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", fmt.Errorf("report directory: %w", err)
 	}
 	path := filepath.Join(dir, "quality.html")
 	tmp := path + ".tmp"

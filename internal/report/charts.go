@@ -225,7 +225,7 @@ func WriteCharts(ctx context.Context, db *sql.DB, dir string) ([]ChartFile, erro
 // WriteChartFiles renders the charts (in parallel) into dir.
 func WriteChartFiles(charts []*Chart, dir string) ([]ChartFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("report directory: %w", err)
 	}
 	out := make([]ChartFile, len(charts))
 	errs := make([]error, len(charts))

@@ -151,7 +151,7 @@ func WriteDeckFrom(ctx context.Context, db *sql.DB, lk *lake.Lake, a *analytics.
 		return DeckFiles{}, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return DeckFiles{}, err
+		return DeckFiles{}, fmt.Errorf("report directory: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := RenderDeck(&buf, d); err != nil {
