@@ -177,6 +177,11 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 			return err
 		}
 		last = sum
+		if label == arrivedLabel && sum.NothingToDo() {
+			// A demo run again: the lake holds those batches already.
+			fmt.Printf("%-14s the lake holds them already: nothing to do\n", label)
+			return nil
+		}
 		fmt.Println(dailyLine(label, sum))
 		if sum.Err() != nil {
 			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
@@ -185,7 +190,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		return nil
 	}
 	if len(fresh) == 0 || arrived > 0 {
-		if err := run("(arrived)", len(fresh) == 0); err != nil {
+		if err := run(arrivedLabel, len(fresh) == 0); err != nil {
 			return err
 		}
 	}
@@ -209,6 +214,10 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 	fmt.Println(`  go run ./cmd/nexus snapshots`)
 	return nil
 }
+
+// arrivedLabel labels the run that takes the batches an earlier demo
+// brought.
+const arrivedLabel = "(arrived)"
 
 // dailyLine sums up one batch's run: what arrived and how the models were
 // built.

@@ -176,13 +176,7 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 	if s.Batches != nil {
 		fmt.Fprintln(w, s.Batches)
 	}
-	unchanged := 0
-	for _, st := range s.Steps {
-		if st.Status == pipeline.StepUnchanged {
-			unchanged++
-		}
-	}
-	if unchanged == len(s.Steps) {
+	if s.NothingToDo() {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since the last run")
 	}
 	switch {

@@ -145,6 +145,17 @@ type Summary struct {
 	err   error
 }
 
+// NothingToDo reports whether every step of the run was unchanged: its
+// inputs were all as the last run left them.
+func (s *Summary) NothingToDo() bool {
+	for _, st := range s.Steps {
+		if st.Status != StepUnchanged {
+			return false
+		}
+	}
+	return true
+}
+
 // Checks are the results of every step's checks, in step order.
 func (s *Summary) Checks() []quality.Result {
 	var out []quality.Result
