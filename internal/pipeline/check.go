@@ -47,7 +47,7 @@ func (c *CheckRun) Failed() bool {
 // (empty = all) on the engine's snapshot. It writes nothing: RecordCheck adds
 // the results to the run history.
 func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[string]*quality.Suite, layer, table string) (*CheckRun, error) {
-	run := &CheckRun{RunID: lake.NewRunID(time.Now()), Kind: "check", Started: time.Now().UTC(), Snapshot: lk.SnapshotID()}
+	run := &CheckRun{RunID: lake.NewRunID(time.Now()), Kind: RecordKindCheck, Started: time.Now().UTC(), Snapshot: lk.SnapshotID()}
 	names := make([]string, 0, len(suites))
 	for n := range suites {
 		names = append(names, n)
@@ -194,7 +194,8 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 // VerdictHistory reads what the current verdicts and the latest run need
 // of the run history, newest first: the record of every run that gives a
 // table its verdicts (the newest that checked it, see LatestVerdicts), the
-// newest pipeline run's, and the recent newest records with check results
+// newest pipeline run's, the newest pipeline run that checked each table
+// (the verdicts only a build gives), and the recent newest records with check results
 // (for a trend). Every other record is read for its head only (kind and
 // checked_tables), not decoded: History decodes every record, a cost that
 // grows with every run. LatestVerdicts of it equals LatestVerdicts of
@@ -207,6 +208,7 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 		return nil, err
 	}
 	owned := map[string]bool{} // tables whose verdicts' run is found
+	built := map[string]bool{} // tables whose newest build is found (its build-only verdicts)
 	withResults, sawRun := 0, false
 	var out []RunRecord
 	for _, name := range names {
@@ -222,8 +224,8 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 			}
 			rec, kind, tables = &r, r.Kind, checkedTables(r.Results)
 		}
-		want := !sawRun && kind == "run"
-		sawRun = sawRun || kind == "run"
+		want := !sawRun && kind == RecordKindRun
+		sawRun = sawRun || kind == RecordKindRun
 		if len(tables) > 0 {
 			want = want || withResults < recent
 			withResults++
@@ -231,6 +233,9 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 		for _, t := range tables {
 			if !owned[t] {
 				owned[t], want = true, true
+			}
+			if !built[t] && kind == RecordKindRun {
+				built[t], want = true, true
 			}
 		}
 		if !want {
@@ -292,12 +297,12 @@ func decodeRecord(name string, b []byte) (RunRecord, error) {
 	}
 	rec := RunRecord{RunID: raw.RunID, Started: raw.Started, Kind: raw.Kind, Status: raw.Status, Error: raw.Error, Steps: raw.Steps, Results: raw.Results}
 	if rec.Kind == "" {
-		rec.Kind = "run"
+		rec.Kind = RecordKindRun
 	}
 	for _, st := range raw.Steps {
 		rec.Results = append(rec.Results, st.Checks...)
 	}
-	if rec.Status == "" && rec.Kind == "run" {
+	if rec.Status == "" && rec.Kind == RecordKindRun {
 		// Written before run records had a status from the start: a run
 		// that died before it finished.
 		rec.Status, rec.Error = RunAbandoned, abandonedError
@@ -331,7 +336,7 @@ func readHead(path string) (head, error) {
 		return head{}, err
 	}
 	defer f.Close() // read only
-	unknown := head{kind: "run"}
+	unknown := head{kind: RecordKindRun}
 	h := unknown // records of runs written before kinds are runs
 	dec := json.NewDecoder(f)
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -359,7 +364,7 @@ func readHead(path string) (head, error) {
 			return unknown, nil
 		}
 		if h.kind == "" {
-			h.kind = "run" // as decodeRecord reads it
+			h.kind = RecordKindRun // as decodeRecord reads it
 		}
 	}
 	return h, nil

@@ -178,7 +178,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	sum := &Summary{RunID: opts.RunID, Kind: "run", Started: time.Now().UTC(), Status: RunRunning}
+	sum := &Summary{RunID: opts.RunID, Kind: RecordKindRun, Started: time.Now().UTC(), Status: RunRunning}
 	if err := MarkAbandoned(lk); err != nil {
 		return nil, err
 	}
@@ -547,7 +547,7 @@ func finishedRecord(p string) (bool, error) {
 
 // finished reports whether a record is not a run left unfinished.
 func finished(kind string, status RunStatus) bool {
-	return kind != "run" || (status != RunRunning && status != RunCommitting && status != "")
+	return kind != RecordKindRun || (status != RunRunning && status != RunCommitting && status != "")
 }
 
 // committedRuns maps the run ids of the committed snapshots still kept (the

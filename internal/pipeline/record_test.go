@@ -83,7 +83,11 @@ func TestVerdictHistory(t *testing.T) {
 	}
 	run := func(id string, tables ...string) {
 		t.Helper()
-		s := &Summary{RunID: id, Kind: "run", Status: RunSucceeded, Steps: []Step{{Name: "x", Kind: StepModel, Checks: checks(quality.VerdictPass, tables...)}}}
+		cs := checks(quality.VerdictPass, tables...)
+		for _, tb := range tables { // what a build adds and a check cannot judge
+			cs = append(cs, quality.Result{Table: tb, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Verdict: quality.VerdictPass, RowsChecked: int64(len(id))})
+		}
+		s := &Summary{RunID: id, Kind: "run", Status: RunSucceeded, Steps: []Step{{Name: "x", Kind: StepModel, Checks: cs}}}
 		if err := saveRun(lk, s); err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +121,7 @@ func TestVerdictHistory(t *testing.T) {
 	for i := 5; i <= 20; i++ {
 		run(fmt.Sprintf("r%02d", i), "silver.orders")
 	}
+	checkRun("r205", "silver.orders") // after r20, the newest build of silver.orders
 	checkRun("r21", "gold.fact_sales")
 	checkRun("r22", "gold.dim_seller")
 	// r23: the newest pipeline run, with no checks (nothing changed), and
@@ -150,7 +155,8 @@ func TestVerdictHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := render(all)
-	if !strings.Contains(want, "silver.sellers/c_silver.sellers=fail:14@r01") || !strings.Contains(want, "gold.dim_seller/c_gold.dim_seller=warn:15@r22") {
+	if !strings.Contains(want, "silver.sellers/c_silver.sellers=fail:14@r01") || !strings.Contains(want, "gold.dim_seller/c_gold.dim_seller=warn:15@r22") ||
+		!strings.Contains(want, "silver.orders/c_silver.orders=warn:13@r205 silver.orders/row_accounting=pass:0@r205") {
 		t.Fatalf("the whole history's verdicts are not the test's: %s", want)
 	}
 	check := func() {
@@ -159,10 +165,10 @@ func TestVerdictHistory(t *testing.T) {
 			recent int
 			ids    string // the records decoded, newest first
 		}{
-			{0, "r24 r23 r22 r20 r01 r00"},
-			{1, "r24 r23 r22 r20 r01 r00"},
-			{4, "r24 r23 r22 r21 r20 r01 r00"},
-			{30, "r24 r23 r22 r21 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
+			{0, "r24 r23 r22 r205 r20 r01 r00"},
+			{1, "r24 r23 r22 r205 r20 r01 r00"},
+			{4, "r24 r23 r22 r21 r205 r20 r01 r00"},
+			{30, "r24 r23 r22 r21 r205 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
 		} {
 			h, err := VerdictHistory(lk, tc.recent)
 			if err != nil {

@@ -38,28 +38,53 @@ func (v Verdicts) Newest() TableSource {
 	return n
 }
 
+// The kinds of run record: a pipeline run's (a record of an older version
+// without a kind is one) and a `nexus check`'s.
+const (
+	RecordKindRun   = "run"
+	RecordKindCheck = "check"
+)
+
 // LatestVerdicts merges a run history (newest first, as History returns it).
 func LatestVerdicts(hist []RunRecord) Verdicts {
 	owner := map[string]int{} // table → index in hist of its newest checking run
+	built := map[string]int{} // table → index of the newest pipeline run that checked it
 	for i, h := range hist {
 		for _, r := range h.Results {
 			if _, ok := owner[r.Table]; !ok {
 				owner[r.Table] = i
 			}
+			if _, ok := built[r.Table]; !ok && h.Kind == RecordKindRun {
+				built[r.Table] = i
+			}
 		}
 	}
 	var v Verdicts
-	seen := map[string]bool{}
 	for i := len(hist) - 1; i >= 0; i-- {
+		var tables []string
+		own := map[string][]quality.Result{}
 		for _, r := range hist[i].Results {
 			if owner[r.Table] != i {
 				continue
 			}
-			if !seen[r.Table] {
-				seen[r.Table] = true
-				v.Tables = append(v.Tables, TableSource{Table: r.Table, RunID: hist[i].RunID, Kind: hist[i].Kind, Started: hist[i].Started})
+			if _, ok := own[r.Table]; !ok {
+				tables = append(tables, r.Table)
 			}
-			v.Results = append(v.Results, r)
+			own[r.Table] = append(own[r.Table], r)
+		}
+		for _, t := range tables {
+			v.Tables = append(v.Tables, TableSource{Table: t, RunID: hist[i].RunID, Kind: hist[i].Kind, Started: hist[i].Started})
+			v.Results = append(v.Results, own[t]...)
+			// A check after the table's last build judged what is
+			// published; the build's own verdicts on what it built (its
+			// row accounting) stand until the next build.
+			if b, ok := built[t]; ok && b != i {
+				for _, r := range hist[b].Results {
+					if r.Table == t && r.Kind.BuildOnly() {
+						v.Results = append(v.Results, r)
+					}
+				}
+			}
 		}
 	}
 	return v

@@ -12,9 +12,16 @@ func TestLatestVerdicts(t *testing.T) {
 	res := func(table, check string, verdict quality.Verdict) quality.Result {
 		return quality.Result{Table: table, CheckID: check, Verdict: verdict}
 	}
+	// The result only a build gives (a check cannot judge it).
+	acct := func(table string, verdict quality.Verdict) quality.Result {
+		return quality.Result{Table: table, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Verdict: verdict}
+	}
+	rebuilt := RunRecord{RunID: "r5", Kind: "run", Results: []quality.Result{
+		res("gold.fact_sales", "payments_reconcile", quality.VerdictPass), acct("gold.fact_sales", quality.VerdictFail),
+	}}
 	full := RunRecord{RunID: "r1", Kind: "run", Results: []quality.Result{
 		res("silver.orders", "carrier_after_purchase", quality.VerdictFail), res("silver.orders", "order_id_unique", quality.VerdictPass),
-		res("gold.fact_sales", "payments_reconcile", quality.VerdictPass),
+		res("gold.fact_sales", "payments_reconcile", quality.VerdictPass), acct("gold.fact_sales", quality.VerdictPass),
 	}}
 	goldOnly := RunRecord{RunID: "r2", Kind: "check", Results: []quality.Result{
 		res("gold.fact_sales", "payments_reconcile", quality.VerdictWarn),
@@ -28,10 +35,11 @@ func TestLatestVerdicts(t *testing.T) {
 		want string      // table/check=verdict@run, in order
 	}{
 		{"empty", nil, ""},
-		{"one run", []RunRecord{full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1"},
-		{"a narrow check keeps the other tables", []RunRecord{goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2"},
-		{"a table's newest run decides its checks", []RunRecord{silverAgain, goldOnly, full}, "gold.fact_sales/payments_reconcile=warn@r2 silver.orders/order_id_unique=pass@r3"},
-		{"a run without results changes nothing", []RunRecord{{RunID: "r4", Kind: "run"}, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1"},
+		{"one run", []RunRecord{full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1 gold.fact_sales/row_accounting=pass@r1"},
+		{"a narrow check keeps the other tables, and the build's row accounting", []RunRecord{goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2"},
+		{"a table's newest run decides its checks", []RunRecord{silverAgain, goldOnly, full}, "gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2 silver.orders/order_id_unique=pass@r3"},
+		{"a build after the check decides all", []RunRecord{rebuilt, goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r5 gold.fact_sales/row_accounting=fail@r5"},
+		{"a run without results changes nothing", []RunRecord{{RunID: "r4", Kind: "run"}, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1 gold.fact_sales/row_accounting=pass@r1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := LatestVerdicts(tc.hist)

@@ -34,6 +34,10 @@ const (
 // (not in the registry): a suite cannot declare it.
 const KindRowAccounting Kind = "row_accounting"
 
+// BuildOnly reports whether only a build judges results of kind k: a later
+// `nexus check` of the table does not replace them.
+func (k Kind) BuildOnly() bool { return k == KindRowAccounting }
+
 // KindDamaged is the kind of the result `nexus check` gives a table it
 // cannot read (a damaged table, or a suite whose checks read one). It is no
 // suite kind either.
