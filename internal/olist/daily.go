@@ -390,7 +390,7 @@ func (sp *splitter) moveToBase(d *drop, ti int) error {
 		return err
 	}
 	f := sp.final.Files[ti]
-	d.files[ti] = GenFile{Table: t.Name, Path: dst, Rows: f.Rows, Bytes: f.Bytes}
+	d.files[ti] = GenFile{Table: t.Name, Path: dst, Rows: f.Rows, Bytes: f.Bytes, CRC32C: f.CRC32C}
 	lines := make([]int64, 0, len(sp.planted[t.Name]))
 	for l := range sp.planted[t.Name] {
 		lines = append(lines, l)
@@ -772,7 +772,11 @@ func (sp *splitter) writePart(sc *scratch, ti int, sf *scannedFile, emits []emit
 	if err != nil {
 		return 0, err
 	}
-	d.files[ti] = GenFile{Table: t.Name, Path: path, Rows: int64(len(emits)), Bytes: size}
+	crc, err := fileCRC(path)
+	if err != nil {
+		return 0, err
+	}
+	d.files[ti] = GenFile{Table: t.Name, Path: path, Rows: int64(len(emits)), Bytes: size, CRC32C: crc}
 	return listed, nil
 }
 
@@ -889,7 +893,7 @@ func writeLandingMeta(path string, opts GenOptions, rep LandingReport) error {
 			doc.Base = ld.Dir
 		}
 		for _, f := range d.Files {
-			ld.Files = append(ld.Files, metaFile{Table: f.Table, File: filepath.Base(f.Path), Rows: f.Rows, Bytes: f.Bytes})
+			ld.Files = append(ld.Files, metaFile{Table: f.Table, File: filepath.Base(f.Path), Rows: f.Rows, Bytes: f.Bytes, CRC32C: f.CRC32C})
 		}
 		doc.Days = append(doc.Days, ld)
 	}

@@ -892,6 +892,11 @@ func TestInspectLandingZone(t *testing.T) {
 			f.Close()
 			return d
 		}, opts, OutputChanged, orders + " was changed"},
+		{"drop edited in place, same size", func(t *testing.T) string {
+			d := copyTree(t)
+			sameSizeEdit(t, filepath.Join(d, orders))
+			return d
+		}, opts, OutputChanged, orders + " was changed (same size, other content"},
 		{"removed drop", func(t *testing.T) string {
 			d := copyTree(t)
 			os.RemoveAll(filepath.Join(d, "dt=2018-06-01"))

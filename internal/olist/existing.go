@@ -89,33 +89,43 @@ func InspectOutput(dir string, opts GenOptions) (Existing, error) {
 		what += ", generator version " + meta.Version
 	}
 	what += ")"
-	// Sizes are a cheap check that the files are the ones generated: an edit
-	// or a truncation changes them, and hashing a large data set is not cheap.
+	// The size first (an edit or a truncation changes it, for free), then
+	// the content's checksum (an edit that keeps the size).
 	written := map[string]bool{}
-	check := func(rel string, size int64) (Existing, bool, error) {
+	check := func(rel string, f metaFile) (Existing, bool, error) {
 		written[rel] = true
-		st, err := os.Stat(filepath.Join(dir, rel))
+		path := filepath.Join(dir, rel)
+		st, err := os.Stat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return Existing{State: OutputChanged, Desc: "a " + what + " whose " + rel + " was removed"}, true, nil
 		case err != nil:
 			return Existing{}, true, fmt.Errorf("olist: inspect %s: %w", dir, err)
-		case st.Size() != size:
-			return Existing{State: OutputChanged, Desc: fmt.Sprintf("a %s whose %s was changed (%d bytes, %d generated)", what, rel, st.Size(), size)}, true, nil
+		case st.Size() != f.Bytes:
+			return Existing{State: OutputChanged, Desc: fmt.Sprintf("a %s whose %s was changed (%d bytes, %d generated)", what, rel, st.Size(), f.Bytes)}, true, nil
+		case f.CRC32C == "":
+			return Existing{}, false, nil
+		}
+		crc, err := fileCRC(path)
+		if err != nil {
+			return Existing{}, true, fmt.Errorf("olist: inspect %s: %w", dir, err)
+		}
+		if crc != f.CRC32C {
+			return Existing{State: OutputChanged, Desc: fmt.Sprintf("a %s whose %s was changed (same size, other content: CRC32C %s, %s generated)", what, rel, crc, f.CRC32C)}, true, nil
 		}
 		return Existing{}, false, nil
 	}
 	if landing {
 		for _, d := range meta.Days {
 			for _, f := range d.Files {
-				if ex, stop, err := check(d.Dir+"/"+f.File, f.Bytes); stop {
+				if ex, stop, err := check(d.Dir+"/"+f.File, f); stop {
 					return ex, err
 				}
 			}
 		}
 	} else {
 		for _, f := range meta.Files {
-			if ex, stop, err := check(f.File, f.Bytes); stop {
+			if ex, stop, err := check(f.File, f); stop {
 				return ex, err
 			}
 		}

@@ -1,8 +1,10 @@
 package olist
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -60,6 +62,27 @@ func TestInspectOutput(t *testing.T) {
 			f.Close()
 			return d
 		}, opts: GenOptions{Scale: 0.01, Seed: 1}, want: OutputChanged, descHas: orders + " was changed"},
+		{name: "file edited in place, same size", prepare: func(t *testing.T) string {
+			d := copyDir(t, gen)
+			sameSizeEdit(t, filepath.Join(d, orders))
+			return d
+		}, opts: GenOptions{Scale: 0.01, Seed: 1}, want: OutputChanged, descHas: orders + " was changed (same size, other content"},
+		{name: "a manifest of an older version, without checksums", prepare: func(t *testing.T) string {
+			d := copyDir(t, gen)
+			m := filepath.Join(d, GeneratorManifestFile)
+			b, err := os.ReadFile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := regexp.MustCompile(`,\s*"crc32c": "[0-9a-f]{8}"`).ReplaceAll(b, nil)
+			if bytes.Equal(old, b) {
+				t.Fatal("no checksum in the manifest")
+			}
+			if err := os.WriteFile(m, old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, opts: GenOptions{Scale: 0.01, Seed: 1}, want: OutputSame},
 		{name: "removed file", prepare: func(t *testing.T) string {
 			d := copyDir(t, gen)
 			os.Remove(filepath.Join(d, orders))
@@ -87,5 +110,23 @@ func TestInspectOutput(t *testing.T) {
 				t.Errorf("got %+v, want state %d with %q", got, tc.want, tc.descHas)
 			}
 		})
+	}
+}
+
+// sameSizeEdit changes one digit of the last line of the file at path: its
+// size stays, its content does not (a typical hand edit of a value).
+func sameSizeEdit(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.LastIndexAny(b, "0123456789")
+	if i < 0 {
+		t.Fatalf("no digit in %s", path)
+	}
+	b[i] = '0' + (b[i]-'0'+1)%10
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

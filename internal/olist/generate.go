@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"os"
@@ -48,6 +49,7 @@ type GenFile struct {
 	Table, Path string
 	Rows        int64 // data rows, header excluded
 	Bytes       int64
+	CRC32C      string // of its bytes, hex (fileCRC)
 }
 
 // PlantedCount is the number of planted defects of one kind in one table;
@@ -204,6 +206,7 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 		tmp, mtmp string
 		rows      int64
 		bytes     int64
+		crc       string
 		counts    []PlantedCount
 		err       error
 	}
@@ -271,7 +274,13 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 				cancel(res.err)
 				return
 			}
-			res.rows, res.bytes, res.counts = cw.rows, cw.bytes, m.counts
+			crc, err := fileCRC(f.Name()) // read back from the page cache, in parallel
+			if err != nil {
+				res.err = fmt.Errorf("olist: generate %s: %w", t.File, err)
+				cancel(res.err)
+				return
+			}
+			res.rows, res.bytes, res.crc, res.counts = cw.rows, cw.bytes, crc, m.counts
 			progress(t.File, cw.rows, cw.rows)
 		}(ti, t, f, mf)
 	}
@@ -291,7 +300,7 @@ func Generate(ctx context.Context, outDir string, opts GenOptions) (GenReport, e
 	var rep GenReport
 	for ti, t := range tables {
 		r := results[ti]
-		rep.Files = append(rep.Files, GenFile{Table: t.Name, Path: filepath.Join(outDir, t.File), Rows: r.rows, Bytes: r.bytes})
+		rep.Files = append(rep.Files, GenFile{Table: t.Name, Path: filepath.Join(outDir, t.File), Rows: r.rows, Bytes: r.bytes, CRC32C: r.crc})
 		counts := append([]PlantedCount(nil), r.counts...)
 		sort.Slice(counts, func(a, b int) bool { return counts[a].Quirk < counts[b].Quirk })
 		rep.Planted = append(rep.Planted, counts...)
@@ -417,6 +426,26 @@ type metaFile struct {
 	File  string `json:"file"`
 	Rows  int64  `json:"rows"`
 	Bytes int64  `json:"bytes"`
+	// CRC32C of the file's bytes, hex: an edit that keeps the size is seen
+	// too (absent from the manifests of older versions).
+	CRC32C string `json:"crc32c,omitempty"`
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// fileCRC is the CRC32C of the file at path, hex (hardware-assisted: about
+// as fast as reading the file).
+func fileCRC(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("checksum of %s: %w", path, err)
+	}
+	return fmt.Sprintf("%08x", h.Sum32()), nil
 }
 
 type metaDoc struct {
@@ -435,7 +464,7 @@ func writeMeta(dir string, g *gen, tables []Table, rep GenReport) (string, error
 	doc := metaDoc{Generator: "nexus olist generator", Version: GeneratorVersion, Seed: g.seed, Scale: g.scale,
 		Timezone: tzName, Planted: rep.Planted, PlantedFile: PlantedFile}
 	for i, f := range rep.Files {
-		doc.Files = append(doc.Files, metaFile{Table: f.Table, File: tables[i].File, Rows: f.Rows, Bytes: f.Bytes})
+		doc.Files = append(doc.Files, metaFile{Table: f.Table, File: tables[i].File, Rows: f.Rows, Bytes: f.Bytes, CRC32C: f.CRC32C})
 	}
 	for _, p := range rep.Planted {
 		doc.PlantedTotal += p.Count
