@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -477,46 +479,25 @@ func TestDropSummaryTellsEarlierVerdicts(t *testing.T) {
 	}
 }
 
-// A report whose --out cannot be made says so, with what the directory is
-// for, before any work (the lake here does not even exist).
+// A report or the docs whose --out cannot be made say so, as their output
+// directory, before their work; a command refused for its lake leaves no
+// --out behind.
 func TestReportOutUnwritable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []string{"quality", "dashboard", "charts", "deck"} {
-		out := nexus(t, dir, true, "--lake", "nolake", "report", r, "--out", filepath.Join("file", "sub"))
-		if want := "error: report output directory (--out): mkdir file: not a directory"; !strings.Contains(out, want) {
-			t.Errorf("report %s: want %q in:\n%s", r, want, out)
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01")
+	nexus(t, dir, false, "ingest", "--source", "src", "--table", "sellers")
+	for _, args := range [][]string{{"report", "quality"}, {"report", "dashboard"}, {"report", "charts"}, {"report", "deck"}, {"docs"}} {
+		out := nexus(t, dir, true, append(args, "--out", filepath.Join("file", "sub"))...)
+		if want := "error: output directory (--out): mkdir file: not a directory"; !strings.Contains(out, want) {
+			t.Errorf("%s: want %q in:\n%s", strings.Join(args, " "), want, out)
 		}
-	}
-}
-
-// demo --daily lets the base batch and each day arrive, one line per run;
-// run again, it says the lake holds them already instead of a line of
-// zeros for a run that did nothing.
-func TestDemoDaily(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	out := nexus(t, dir, false, "demo", "--daily", "2", "--scale", "0.01")
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^dt=2018-06-30 +orders +[1-9]\d*, .* models: 0 incremental, \d+ full, 0 unchanged `),
-		regexp.MustCompile(`(?m)^dt=2018-07-01 +orders +[1-9]\d*, .* models: [1-9]\d* incremental, `),
-		regexp.MustCompile(`(?m)^dt=2018-07-02 +orders +[1-9]\d*, .* models: [1-9]\d* incremental, `),
-		regexp.MustCompile(`(?m)^daily demo done in `),
-	} {
-		if !want.MatchString(out) {
-			t.Errorf("demo --daily 2: no line %s in:\n%s", want, out)
+		nexus(t, dir, true, append([]string{"--lake", "nolake"}, append(args, "--out", "refused")...)...)
+		if _, err := os.Stat(filepath.Join(dir, "refused")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s refused for its lake left its --out (%v)", strings.Join(args, " "), err)
 		}
-	}
-	again := nexus(t, dir, false, "demo", "--daily", "2", "--scale", "0.01")
-	for _, want := range []string{"3 of these 3 batch(es) had arrived", "(arrived)      the lake holds them already: nothing to do", "daily demo done in "} {
-		if !strings.Contains(again, want) {
-			t.Errorf("demo --daily 2 again: want %q in:\n%s", want, again)
-		}
-	}
-	if strings.Contains(again, "orders      0,") {
-		t.Errorf("demo --daily 2 again prints a line of zeros:\n%s", again)
 	}
 }

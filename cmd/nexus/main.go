@@ -310,19 +310,21 @@ func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
 	return a.openLakeForWrite()
 }
 
-// reportOutHere makes the --out directory of a report, and refuses a report
-// of a lake on S3 with no --out: its default place is the lake's own
+// makeOut makes the --out directory of a command that writes files once its
+// inputs are found and before its work, so that a directory it cannot make
+// is said at once, as such, and a refused command leaves none.
+func makeOut(out string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("output directory (--out): %w", err)
+	}
+	return nil
+}
+
+// reportOutHere refuses a report of a lake on S3 with no --out: its default place is the lake's own
 // _nexus/reports/, and a report command only reads the lake (a run on S3
 // uploads its reports there).
 func (a *app) reportOutHere(out string) error {
-	if out != "" {
-		// Said before the report is computed, and with what it is for.
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return fmt.Errorf("report output directory (--out): %w", err)
-		}
-		return nil
-	}
-	if !lake.IsRemote(a.cfg.Lake) {
+	if out != "" || !lake.IsRemote(a.cfg.Lake) {
 		return nil
 	}
 	return fmt.Errorf("with --lake %s, say where to write the report: --out DIR (a report command only reads the lake; `nexus run` on S3 uploads its reports to %s/_nexus/reports/)", a.cfg.Lake, strings.TrimSuffix(a.cfg.Lake, "/"))

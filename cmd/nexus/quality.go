@@ -260,6 +260,11 @@ func newReportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if out != "" {
+				if err := makeOut(out); err != nil {
+					return err
+				}
+			}
 			path, err := outputs.WriteQualityReport(lk, out, runs)
 			if err != nil {
 				return err

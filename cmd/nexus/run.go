@@ -159,9 +159,22 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 		case t.Fail > 0 && t.Blocking == t.Fail:
 			failed += " (all blocking)"
 		case t.Fail > 0:
-			failed += fmt.Sprintf(" (%d blocking; the others quarantined their rows)", t.Blocking)
+			rest := "the others quarantined their rows"
+			switch {
+			case t.Blocking == 0 && t.Fail == 1:
+				rest = "it quarantined its rows"
+			case t.Blocking == 0:
+				rest = "they quarantined their rows"
+			case t.Fail-t.Blocking == 1:
+				rest = "the other quarantined its rows"
+			}
+			failed += fmt.Sprintf(" (%d blocking; %s)", t.Blocking, rest)
 		}
-		fmt.Fprintf(w, "\nquality gates: %d checks, %s, %d warnings\n", t.Checks, failed, t.Warn)
+		noun := "checks"
+		if t.Checks == 1 {
+			noun = "check"
+		}
+		fmt.Fprintf(w, "\nquality gates: %d %s, %s, %d warnings\n", t.Checks, noun, failed, t.Warn)
 		printChecks(w, checks, false)
 	}
 	if len(earlier) > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,22 +71,30 @@ func TestPrintRun(t *testing.T) {
 // when some check failed without blocking.
 func TestGateLineWording(t *testing.T) {
 	t.Parallel()
+	pass, warn := quality.Result{Verdict: quality.VerdictPass}, quality.Result{Verdict: quality.VerdictWarn}
+	fail, block := quality.Result{Verdict: quality.VerdictFail}, quality.Result{Verdict: quality.VerdictFail, Blocking: true}
 	for _, tc := range []struct {
-		verdict  quality.Verdict
-		blocking bool
-		want     string
+		checks []quality.Result
+		want   string
 	}{
-		{quality.VerdictPass, false, "quality gates: 1 checks, 0 failed, 0 warnings"},
-		{quality.VerdictWarn, false, "quality gates: 1 checks, 0 failed, 1 warnings"},
-		{quality.VerdictFail, true, "quality gates: 1 checks, 1 failed (all blocking), 0 warnings"},
-		{quality.VerdictFail, false, "quality gates: 1 checks, 1 failed (0 blocking; the others quarantined their rows), 0 warnings"},
+		{[]quality.Result{pass}, "quality gates: 1 check, 0 failed, 0 warnings"},
+		{[]quality.Result{warn, pass}, "quality gates: 2 checks, 0 failed, 1 warnings"},
+		{[]quality.Result{block}, "quality gates: 1 check, 1 failed (all blocking), 0 warnings"},
+		{[]quality.Result{fail}, "quality gates: 1 check, 1 failed (0 blocking; it quarantined its rows), 0 warnings"},
+		{[]quality.Result{fail, fail, pass}, "quality gates: 3 checks, 2 failed (0 blocking; they quarantined their rows), 0 warnings"},
+		{[]quality.Result{block, fail}, "quality gates: 2 checks, 2 failed (1 blocking; the other quarantined its rows), 0 warnings"},
+		{[]quality.Result{block, fail, fail}, "quality gates: 3 checks, 3 failed (1 blocking; the others quarantined their rows), 0 warnings"},
 	} {
-		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Steps: []pipeline.Step{{Name: "silver.orders", Kind: "model",
-			Checks: []quality.Result{{Table: "silver.orders", CheckID: "c", Kind: quality.KindExpression, Verdict: tc.verdict, Blocking: tc.blocking}}}}}
+		var checks []quality.Result
+		for i, c := range tc.checks {
+			c.Table, c.CheckID, c.Kind = "silver.orders", fmt.Sprintf("c%d", i), quality.KindExpression
+			checks = append(checks, c)
+		}
+		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Steps: []pipeline.Step{{Name: "silver.orders", Kind: "model", Checks: checks}}}
 		var sb strings.Builder
 		printRun(&sb, sum, nil)
 		if !strings.Contains(sb.String(), tc.want) {
-			t.Errorf("%s/%v: want %q in\n%s", tc.verdict, tc.blocking, tc.want, sb.String())
+			t.Errorf("want %q in\n%s", tc.want, sb.String())
 		}
 	}
 }
