@@ -221,8 +221,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		}
 		sum.Batches = res.BatchChanges()
 		for _, t := range res.Tables {
-			st := Step{Name: lake.Bronze + "." + t.Table, Kind: StepIngest, Status: StepStatus(t.Status), RowsIn: t.RecordsRead,
-				RowsOut: t.RowsWritten, Quarantined: t.RowsQuarantined, Duration: t.Duration}
+			st := Step{Name: lake.Bronze + "." + t.Table, Kind: StepIngest, Status: StepStatus(t.Status), Duration: t.Duration}
+			if st.Status != StepUnchanged {
+				// An unchanged file read nothing in this run (ingest reports
+				// the counts of the version it kept; the step says what it did).
+				st.RowsIn, st.RowsOut, st.Quarantined = t.RecordsRead, t.RowsWritten, t.RowsQuarantined
+			}
 			if man, err := lk.Manifest(lake.Bronze, t.Table); err == nil {
 				st.TableRows = man.Rows
 			}
