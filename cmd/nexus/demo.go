@@ -177,7 +177,7 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 			return err
 		}
 		last = sum
-		if label == arrivedLabel && sum.NothingToDo() {
+		if label == arrivedLabel && sum.Err() == nil && sum.NothingToDo() {
 			// A demo run again: the lake holds those batches already.
 			fmt.Printf("%-14s the lake holds them already: nothing to do\n", label)
 			return nil

@@ -411,6 +411,14 @@ func TestQuarantineShowLimit(t *testing.T) {
 			t.Errorf("quarantine show --check %q: want %q in:\n%s", c.check, c.want, out)
 		}
 	}
+	// In JSON the rows stay parseable: the note goes to stderr.
+	cmd = exec.Command(nexusBin, "quarantine", "show", "bronze_sellers", "--check", "NUL", "--format", "json")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if js, err := cmd.Output(); err != nil || strings.TrimSpace(string(js)) != "[]" || !strings.Contains(stderr.String(), `failed "NUL"; its rows failed: NUL BYTE (3)`) {
+		t.Errorf("--check NUL --format json: %v, stdout %q, stderr %q", err, js, stderr.String())
+	}
 }
 
 // TestFailedRunNamesItsRun: a run that fails before its summary (a bad

@@ -64,7 +64,7 @@ func main() {
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "error:", err)
-		if errors.Is(err, fs.ErrPermission) {
+		if oe := (outError{}); errors.Is(err, fs.ErrPermission) && !errors.As(err, &oe) {
 			// One hint for every command that met a read-only lake or directory.
 			fmt.Fprintln(os.Stderr, "hint: no write access there. Read commands (query, tables, check, analyze, doctor, serve) work on a read-only lake; commands that change it need write access; reports take --out DIR to write elsewhere.")
 		}
@@ -315,10 +315,28 @@ func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
 // is said at once, as such, and a refused command leaves none.
 func makeOut(out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("output directory (--out): %w", err)
+		return outError{fmt.Errorf("output directory (--out): %w", err)}
+	}
+	// An existing directory may not take files: try one.
+	f, err := os.CreateTemp(out, ".nexus-write-probe-*")
+	if err != nil {
+		return outError{fmt.Errorf("output directory (--out) %s: cannot write there: %w", out, err)}
+	}
+	name := f.Name()
+	if err := f.Close(); err != nil {
+		return outError{fmt.Errorf("output directory (--out): %w", err)}
+	}
+	if err := os.Remove(name); err != nil {
+		return outError{fmt.Errorf("output directory (--out): %w", err)}
 	}
 	return nil
 }
+
+// outError is an --out directory a command cannot write: no hint about the
+// lake's write access applies.
+type outError struct{ error }
+
+func (e outError) Unwrap() error { return e.error }
 
 // reportOutHere refuses a report of a lake on S3 with no --out: its default place is the lake's own
 // _nexus/reports/, and a report command only reads the lake (a run on S3

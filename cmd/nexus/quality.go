@@ -177,9 +177,11 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 				if err != nil {
 					return err
 				}
-				what := "it is empty"
-				if len(failed) > 0 {
-					what = "its rows failed: " + strings.Join(failed, ", ")
+				what := "its rows failed: " + strings.Join(failed, ", ")
+				if all, err := pipeline.QuarantineCount(cmd.Context(), eng, args[0], ""); err != nil {
+					return err
+				} else if all == 0 {
+					what = "it is empty"
 				}
 				fmt.Fprintf(note, "no row of quarantine.%s failed %q; %s\n", pipeline.QuarantineTable(args[0]), check, what)
 				return nil
@@ -197,7 +199,7 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			return nil
 		},
 	}
-	show.Flags().StringVar(&check, "check", "", "only rows that failed this check id (or error type for bronze_ tables)")
+	show.Flags().StringVar(&check, "check", "", "only rows that failed this check id, or of this error type for bronze_ tables (as quarantine list prints them; an error type in any case)")
 	show.Flags().IntVar(&limit, "limit", 50, "at most this many rows (0 = all)")
 	show.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
 	var project string

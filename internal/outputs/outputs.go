@@ -78,15 +78,16 @@ func refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 		return done()
 	}
 	deckHTML := filepath.Join(reportDir(lk, "deck"), "deck.html")
-	changed := false
-	for _, s := range sum.Steps {
-		if s.Status != pipeline.StepUnchanged {
-			changed = true
-		}
-	}
-	if _, err := os.Stat(deckHTML); err == nil && !changed && !opts.Force && qerr == nil {
+	if _, err := os.Stat(deckHTML); err == nil && sum.NothingToDo() && !opts.Force && qerr == nil {
 		st.Status = pipeline.StepUnchanged
-		sum.Reports = append(sum.Reports, deckHTML, filepath.Join(reportDir(lk, "dashboard"), "dashboard.html"), reportDir(lk, "charts"))
+		sum.Reports = append(sum.Reports, deckHTML)
+		// The deck's other forms, as the run that wrote them listed them.
+		for _, ext := range []string{".pptx", ".pdf"} {
+			if p := strings.TrimSuffix(deckHTML, ".html") + ext; fileExists(p) {
+				sum.Reports = append(sum.Reports, p)
+			}
+		}
+		sum.Reports = append(sum.Reports, filepath.Join(reportDir(lk, "dashboard"), "dashboard.html"), reportDir(lk, "charts"))
 		return done()
 	}
 	eng, err := engine.Open(ctx, lk, opts.Engine)
@@ -158,4 +159,9 @@ func WriteQualityReport(lk *lake.Lake, dir string, runs int) (string, error) {
 		return "", err
 	}
 	return path, os.Rename(tmp, path)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -194,21 +194,22 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 // VerdictHistory reads what the current verdicts and the latest run need
 // of the run history, newest first: the record of every run that gives a
 // table its verdicts (the newest that checked it, see LatestVerdicts), the
-// newest pipeline run's, the newest pipeline run that checked each table
-// (the verdicts only a build gives), and the recent newest records with check results
-// (for a trend). Every other record is read for its head only (kind and
-// checked_tables), not decoded: History decodes every record, a cost that
-// grows with every run. LatestVerdicts of it equals LatestVerdicts of
-// History(lk, 0). A record it needs that cannot be read fails it, as
-// History fails; one it does not need is not read past its head.
+// newest pipeline run's, for a table whose verdicts come from a check the
+// newest pipeline run with its build-only verdicts, and the recent newest
+// records with check results (for a trend). Every other record is read for
+// its head only (kind and checked_tables), not decoded: History decodes
+// every record, a cost that grows with every run. LatestVerdicts of it
+// equals LatestVerdicts of History(lk, 0). A record it needs that cannot be
+// read fails it, as History fails; one it does not need is not read past
+// its head.
 func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 	dir := lk.MetaDir("runs")
 	names, err := recordNames(dir)
 	if err != nil {
 		return nil, err
 	}
-	owned := map[string]bool{} // tables whose verdicts' run is found
-	built := map[string]bool{} // tables whose newest build is found (its build-only verdicts)
+	owned := map[string]bool{}     // tables whose verdicts' run is found
+	needBuild := map[string]bool{} // tables owned by a check whose build-only verdicts are not found yet
 	withResults, sawRun := 0, false
 	var out []RunRecord
 	for _, name := range names {
@@ -233,9 +234,10 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 		for _, t := range tables {
 			if !owned[t] {
 				owned[t], want = true, true
-			}
-			if !built[t] && kind == RecordKindRun {
-				built[t], want = true, true
+				// Owned by a run, the table's build-only verdicts come with it.
+				needBuild[t] = kind != RecordKindRun
+			} else if needBuild[t] && kind == RecordKindRun {
+				want = true
 			}
 		}
 		if !want {
@@ -247,6 +249,13 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 				return nil, err
 			}
 			rec = &r
+		}
+		if kind == RecordKindRun {
+			for _, r := range rec.Results {
+				if r.Kind.BuildOnly() {
+					needBuild[r.Table] = false
+				}
+			}
 		}
 		out = append(out, *rec)
 	}

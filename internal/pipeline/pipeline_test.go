@@ -257,10 +257,24 @@ checks:
 		t.Fatal(err)
 	}
 	chk, err := Check(context.Background(), lk, eng, suites, "silver", "")
-	eng.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// quarantine show --check: a check id of a model's quarantine (its rows
+	// list their failed checks with ", " between), spaces around aside, as
+	// the suite spells it.
+	for _, c := range []struct {
+		check string
+		rows  int
+	}{{"not_from_acre", orders}, {" not_from_acre ", orders}, {"NOT_FROM_ACRE", 0}, {"not_from", 0}} {
+		if n, err := QuarantineCount(context.Background(), eng, "silver.orders", c.check); err != nil || n != int64(c.rows) {
+			t.Errorf("quarantine rows of silver.orders, check %q: %d (%v), want %d", c.check, n, err, c.rows)
+		}
+	}
+	if failed, err := QuarantineFailures(context.Background(), eng, "silver_orders"); err != nil || len(failed) == 0 || failed[0] != fmt.Sprintf("not_from_acre (%d)", orders) {
+		t.Errorf("failures of silver_orders: %v (%v), want not_from_acre (%d) first", failed, err, orders)
+	}
+	eng.Close()
 	seen := 0
 	for _, r := range chk.Results {
 		if strings.HasSuffix(r.CheckID, "_bronze_reconcile") || r.Kind == quality.KindSchema {

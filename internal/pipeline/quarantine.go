@@ -30,9 +30,9 @@ func QuarantineSummary(ctx context.Context, eng *engine.Engine) (*engine.Result,
 // the error type of a Bronze reject (one, with spaces: "FIELD COUNT").
 func failedIDs(table string) string {
 	if strings.HasPrefix(table, "bronze_") {
-		return "[error_type]"
+		return "[coalesce(error_type, '(none)')]"
 	}
-	return "list_transform(string_split(check_id, ','), lambda c: trim(c))"
+	return "list_transform(string_split(coalesce(check_id, '(none)'), ','), lambda c: trim(c))"
 }
 
 // failuresSQL counts the rows of each quarantine table by what they failed.
@@ -121,8 +121,13 @@ func quarantineSelect(eng *engine.Engine, table, check string) (string, error) {
 	}
 	q := "SELECT * FROM " + engine.Ident(lake.Quarantine) + "." + engine.Ident(table)
 	if check != "" {
-		// As listed by QuarantineSummary; case and spaces around do not matter.
-		q += fmt.Sprintf(" WHERE list_contains(list_transform(%s, lambda c: lower(c)), lower(trim(%s)))", failedIDs(table), engine.Literal(check))
+		// As listed by QuarantineSummary, spaces around aside; an error
+		// type (FIELD COUNT) in any case, a check id as the suite spells it.
+		ids, want := failedIDs(table), "trim("+engine.Literal(check)+")"
+		if strings.HasPrefix(table, "bronze_") {
+			ids, want = "list_transform("+ids+", lambda c: upper(c))", "upper("+want+")"
+		}
+		q += fmt.Sprintf(" WHERE list_contains(%s, %s)", ids, want)
 	}
 	return q, nil
 }

@@ -85,7 +85,7 @@ func TestVerdictHistory(t *testing.T) {
 		t.Helper()
 		cs := checks(quality.VerdictPass, tables...)
 		for _, tb := range tables { // what a build adds and a check cannot judge
-			cs = append(cs, quality.Result{Table: tb, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Verdict: quality.VerdictPass, RowsChecked: int64(len(id))})
+			cs = append(cs, quality.Result{Table: tb, CheckID: "row_accounting", Kind: quality.KindRowAccounting, Verdict: quality.VerdictPass, Observed: "built by " + id})
 		}
 		s := &Summary{RunID: id, Kind: "run", Status: RunSucceeded, Steps: []Step{{Name: "x", Kind: StepModel, Checks: cs}}}
 		if err := saveRun(lk, s); err != nil {
@@ -146,7 +146,7 @@ func TestVerdictHistory(t *testing.T) {
 		}
 		var got []string
 		for _, r := range v.Results {
-			got = append(got, fmt.Sprintf("%s/%s=%s:%d@%s", r.Table, r.CheckID, r.Verdict, r.RowsFailed, from[r.Table]))
+			got = append(got, fmt.Sprintf("%s/%s=%s:%d%s@%s", r.Table, r.CheckID, r.Verdict, r.RowsFailed, r.Observed, from[r.Table]))
 		}
 		return strings.Join(got, " ")
 	}
@@ -156,7 +156,7 @@ func TestVerdictHistory(t *testing.T) {
 	}
 	want := render(all)
 	if !strings.Contains(want, "silver.sellers/c_silver.sellers=fail:14@r01") || !strings.Contains(want, "gold.dim_seller/c_gold.dim_seller=warn:15@r22") ||
-		!strings.Contains(want, "silver.orders/c_silver.orders=warn:13@r205 silver.orders/row_accounting=pass:0@r205") {
+		!strings.Contains(want, "silver.orders/c_silver.orders=warn:13@r205 silver.orders/row_accounting=pass:0built by r20@r205") {
 		t.Fatalf("the whole history's verdicts are not the test's: %s", want)
 	}
 	check := func() {

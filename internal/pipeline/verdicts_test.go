@@ -19,6 +19,10 @@ func TestLatestVerdicts(t *testing.T) {
 	rebuilt := RunRecord{RunID: "r5", Kind: "run", Results: []quality.Result{
 		res("gold.fact_sales", "payments_reconcile", quality.VerdictPass), acct("gold.fact_sales", quality.VerdictFail),
 	}}
+	// A build whose gate blocked: checks, no row accounting.
+	blocked := RunRecord{RunID: "r6", Kind: "run", Results: []quality.Result{
+		res("gold.fact_sales", "payments_reconcile", quality.VerdictFail),
+	}}
 	full := RunRecord{RunID: "r1", Kind: "run", Results: []quality.Result{
 		res("silver.orders", "carrier_after_purchase", quality.VerdictFail), res("silver.orders", "order_id_unique", quality.VerdictPass),
 		res("gold.fact_sales", "payments_reconcile", quality.VerdictPass), acct("gold.fact_sales", quality.VerdictPass),
@@ -39,6 +43,9 @@ func TestLatestVerdicts(t *testing.T) {
 		{"a narrow check keeps the other tables, and the build's row accounting", []RunRecord{goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2"},
 		{"a table's newest run decides its checks", []RunRecord{silverAgain, goldOnly, full}, "gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2 silver.orders/order_id_unique=pass@r3"},
 		{"a build after the check decides all", []RunRecord{rebuilt, goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r5 gold.fact_sales/row_accounting=fail@r5"},
+		{"a check after two builds keeps the newest build's row accounting", []RunRecord{goldOnly, rebuilt, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=fail@r2"},
+		{"a check after a blocked build keeps the last row accounting", []RunRecord{goldOnly, blocked, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2"},
+		{"a blocked build decides its table alone", []RunRecord{blocked, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=fail@r6"},
 		{"a run without results changes nothing", []RunRecord{{RunID: "r4", Kind: "run"}, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1 gold.fact_sales/row_accounting=pass@r1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

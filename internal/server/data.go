@@ -106,7 +106,7 @@ func LoadFreshness(lk *lake.Lake) (*Freshness, error) {
 	}
 	for i := range hist {
 		h := &hist[i]
-		if h.Kind == "run" {
+		if h.Kind == pipeline.RecordKindRun {
 			fr.LastRun = runInfo(h)
 			break
 		}

@@ -188,7 +188,7 @@ func routeTable() []route {
 			tag: "Runs", summary: "Rows of a quarantine table of the current snapshot, optionally of one check",
 			params: []apiParam{
 				{Param: analytics.Param{Name: "table", Description: "a quarantine table: silver_orders, or the gated table's name silver.orders"}, str: true, required: true},
-				{Param: analytics.Param{Name: "check", Description: "only the rows this check id quarantined"}, str: true},
+				{Param: analytics.Param{Name: "check", Description: "only the rows this check id quarantined, or of this error type (FIELD COUNT, any case) in a bronze_ table"}, str: true},
 				{Param: paramQLimit},
 			},
 			body: QuarantineRows{}, errors: queryErrors},

@@ -112,7 +112,7 @@ func WriteDashboard(ctx context.Context, db *sql.DB, lk *lake.Lake, dir string) 
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", fmt.Errorf("report directory: %w", err)
 	}
 	path := filepath.Join(dir, "dashboard.html")
 	tmp := path + ".tmp"
