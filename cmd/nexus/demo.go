@@ -240,7 +240,7 @@ func dailyLine(batch string, sum *pipeline.Summary) string {
 	// The checks are those of the tables the run judged (unchanged ones keep
 	// their earlier verdicts: the final summary says how many).
 	t := quality.TallyOf(sum.Checks())
-	return fmt.Sprintf("%-14s orders %6d, items %6d, payments %6d, reviews %6d  run %7s  models: %d incremental, %d full, %d unchanged  checks: %d, %d failed, %d warnings",
+	return fmt.Sprintf("%-14s orders %6d, items %6d, payments %6d, reviews %6d  run %7s  models: %d incremental, %d full, %d unchanged  checks judged: %d, %d failed, %d warnings",
 		batch, rows["bronze.orders"], rows["bronze.order_items"], rows["bronze.order_payments"], rows["bronze.order_reviews"],
 		sum.Duration.Round(time.Millisecond), inc, full, unchanged, t.Checks, t.Fail, t.Warn)
 }

@@ -75,7 +75,7 @@ reports more checks than this command. Exit status 1 when a check of severity er
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&layer, "layer", "", "only tables of this layer (bronze, silver, gold)")
+	cmd.Flags().StringVar(&layer, "layer", "", "only tables of this layer (silver or gold: the layers with suites)")
 	cmd.Flags().StringVar(&table, "table", "", "only this table (layer.table or table)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra suites/*.yaml and models")
@@ -123,7 +123,7 @@ func newQuarantineCmd(a *app) *cobra.Command {
 with every column, the failed checks and the reasons; malformed source records
 land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 	}
-	var format, check string
+	var format, check, project string
 	var limit int
 	list := &cobra.Command{
 		Use:   "list",
@@ -157,6 +157,19 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			if err != nil {
 				return err
 			}
+			// CSV and JSON stay parseable: notes go to stderr.
+			note := os.Stdout
+			if format == "csv" || format == "json" {
+				note = os.Stderr
+			}
+			// A mistyped id and a check that quarantined nothing look alike:
+			// an id the suite does not have is an error, before any output.
+			var known knownID
+			if check != "" && len(res.Rows) == 0 {
+				if known, err = knownCheck(args[0], check, project); err != nil {
+					return err
+				}
+			}
 			if format == "table" { // one block per row: the reasons are long
 				err = res.WriteRecords(os.Stdout)
 			} else {
@@ -165,14 +178,12 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			if err != nil {
 				return err
 			}
-			// CSV and JSON stay parseable: notes go to stderr.
-			note := os.Stdout
-			if format == "csv" || format == "json" {
-				note = os.Stderr
-			}
 			if check != "" && len(res.Rows) == 0 {
-				// A mistyped id and a check that quarantined nothing look
-				// alike: say what the rows there did fail.
+				if known.note != "" {
+					fmt.Fprintln(note, known.note)
+					return nil
+				}
+				// Say what the rows there did fail.
 				failed, err := pipeline.QuarantineFailures(cmd.Context(), eng, args[0])
 				if err != nil {
 					return err
@@ -199,10 +210,10 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			return nil
 		},
 	}
+	show.Flags().StringVar(&project, "project", "", "project directory with extra suites (to tell their check ids)")
 	show.Flags().StringVar(&check, "check", "", "only rows that failed this check id, or of this error type for bronze_ tables (as quarantine list prints them; an error type in any case)")
 	show.Flags().IntVar(&limit, "limit", 50, "at most this many rows (0 = all)")
 	show.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
-	var project string
 	replay := &cobra.Command{
 		Use:   "replay TABLE",
 		Short: "Re-check quarantined rows with the current rules; move those that pass back",
@@ -279,4 +290,43 @@ func newReportCmd(a *app) *cobra.Command {
 	q.Flags().IntVar(&runs, "runs", 12, "runs shown in the trend")
 	cmd.AddCommand(q, newReportDashboardCmd(a), newReportChartsCmd(a), newReportDeckCmd(a))
 	return cmd
+}
+
+// knownID is what a model's suite says of a --check id that matched no
+// quarantined row: a note when the check cannot quarantine any.
+type knownID struct{ note string }
+
+// knownCheck checks the --check of quarantine show against the suite of a
+// model's quarantine: an id it does not have is an error naming its
+// quarantine rules; a table-level check's or a keep rule's is said to
+// quarantine nothing. A Bronze quarantine's error types are no suite's: not
+// checked.
+func knownCheck(table, check, project string) (knownID, error) {
+	if strings.HasPrefix(pipeline.QuarantineTable(table), lake.Bronze+"_") {
+		return knownID{}, nil
+	}
+	_, suites, err := pipeline.LoadGated(project)
+	if err != nil {
+		return knownID{}, err
+	}
+	model := pipeline.ModelOfQuarantine(table)
+	s := suites[model]
+	if s == nil {
+		return knownID{}, nil // no suite: nothing to tell
+	}
+	id := strings.TrimSpace(check)
+	var rules []string
+	for _, c := range s.Checks {
+		switch {
+		case c.ID == id && !c.RowLevel():
+			return knownID{fmt.Sprintf("%s of %s judges the table, not its rows: it quarantines none", id, model)}, nil
+		case c.ID == id && !c.Quarantine():
+			return knownID{fmt.Sprintf("%s of %s quarantines no row: a row that fails it stays in %s, its id in %s", id, model, model, quality.FlagsColumn)}, nil
+		case c.ID == id:
+			return knownID{}, nil
+		case c.Quarantine():
+			rules = append(rules, c.ID)
+		}
+	}
+	return knownID{}, fmt.Errorf("quarantine show: the suite of %s has no check %q (its quarantine rules: %s)", model, id, strings.Join(rules, ", "))
 }

@@ -136,7 +136,7 @@ func TestDailyLine(t *testing.T) {
 		{Name: "gold.dim_date", Kind: pipeline.StepModel, Status: pipeline.StepBuilt, Checks: []quality.Result{chk(quality.VerdictFail)}},
 	}}
 	got := dailyLine("dt=2018-07-01", sum)
-	for _, want := range []string{"dt=2018-07-01  orders     72,", "run  1.467s", "models: 1 incremental, 1 full, 1 unchanged", "checks: 3, 1 failed, 1 warnings"} {
+	for _, want := range []string{"dt=2018-07-01  orders     72,", "run  1.467s", "models: 1 incremental, 1 full, 1 unchanged", "checks judged: 3, 1 failed, 1 warnings"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%q lacks %q", got, want)
 		}

@@ -64,7 +64,7 @@ attempts, steps and failed checks of one run. Read-only.`,
 						a.cfg.Lake, lake.MetaPath(storeRoot, runstore.StoreFile))
 					return nil
 				}
-				fmt.Println("no runs yet: start 'nexus scheduler', or run a job with 'nexus trigger JOB'")
+				fmt.Println("no scheduled runs yet: start 'nexus scheduler', or run a job with 'nexus trigger JOB' (this lists the scheduler's jobs; a 'nexus run' or 'nexus check' shows in 'nexus snapshots' and 'nexus report quality')")
 				return nil
 			}
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -53,6 +54,16 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var layers []string // that have suites, in the lake's order
+	for _, l := range lake.Layers() {
+		if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, l+".") }) {
+			layers = append(layers, l)
+		}
+	}
+	layer = strings.ToLower(layer)
+	if layer != "" && !slices.Contains(layers, layer) {
+		return nil, fmt.Errorf("check: no suite judges a table of layer %q (layers with suites: %s)", layer, strings.Join(layers, ", "))
+	}
 	published := map[string]*lake.Manifest{}
 	for _, m := range eng.Tables() {
 		published[m.Name()] = m

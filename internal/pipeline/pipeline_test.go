@@ -260,6 +260,13 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// --layer in any case; a layer without suites is said, with those that have.
+	if upper, err := Check(context.Background(), lk, eng, suites, "SILVER", ""); err != nil || len(upper.Results) != len(chk.Results) {
+		t.Errorf("check --layer SILVER: %v, want the %d results of silver", err, len(chk.Results))
+	}
+	if _, err := Check(context.Background(), lk, eng, suites, "bronze", ""); err == nil || !strings.Contains(err.Error(), `no suite judges a table of layer "bronze" (layers with suites: silver, gold)`) {
+		t.Errorf("check --layer bronze: %v", err)
+	}
 	// quarantine show --check: a check id of a model's quarantine (its rows
 	// list their failed checks with ", " between), spaces around aside, as
 	// the suite spells it.
