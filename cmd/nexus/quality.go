@@ -75,7 +75,7 @@ reports more checks than this command. Exit status 1 when a check of severity er
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&layer, "layer", "", "only tables of this layer (silver or gold: the layers with suites)")
+	cmd.Flags().StringVar(&layer, "layer", "", "only tables of this layer (one with suites: silver and gold built in)")
 	cmd.Flags().StringVar(&table, "table", "", "only this table (layer.table or table)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra suites/*.yaml and models")
@@ -123,7 +123,7 @@ func newQuarantineCmd(a *app) *cobra.Command {
 with every column, the failed checks and the reasons; malformed source records
 land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 	}
-	var format, check, project string
+	var format, check, showProject string
 	var limit int
 	list := &cobra.Command{
 		Use:   "list",
@@ -166,7 +166,7 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			// an id the suite does not have is an error, before any output.
 			var known knownID
 			if check != "" && len(res.Rows) == 0 {
-				if known, err = knownCheck(args[0], check, project); err != nil {
+				if known, err = knownCheck(args[0], check, showProject); err != nil {
 					return err
 				}
 			}
@@ -210,10 +210,11 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			return nil
 		},
 	}
-	show.Flags().StringVar(&project, "project", "", "project directory with extra suites (to tell their check ids)")
+	show.Flags().StringVar(&showProject, "project", "", "project directory with extra suites (to tell their check ids)")
 	show.Flags().StringVar(&check, "check", "", "only rows that failed this check id, or of this error type for bronze_ tables (as quarantine list prints them; an error type in any case)")
 	show.Flags().IntVar(&limit, "limit", 50, "at most this many rows (0 = all)")
 	show.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	var project string
 	replay := &cobra.Command{
 		Use:   "replay TABLE",
 		Short: "Re-check quarantined rows with the current rules; move those that pass back",
@@ -328,5 +329,12 @@ func knownCheck(table, check, project string) (knownID, error) {
 			rules = append(rules, c.ID)
 		}
 	}
-	return knownID{}, fmt.Errorf("quarantine show: the suite of %s has no check %q (its quarantine rules: %s)", model, id, strings.Join(rules, ", "))
+	rulesText := "it has no quarantine rule"
+	if len(rules) > 0 {
+		rulesText = "its quarantine rules: " + strings.Join(rules, ", ")
+	}
+	if project == "" {
+		rulesText += "; a project's checks: pass --project DIR"
+	}
+	return knownID{}, fmt.Errorf("quarantine show: the suite of %s has no check %q (%s)", model, id, rulesText)
 }

@@ -81,7 +81,7 @@ func refresh(ctx context.Context, lk *lake.Lake, opts pipeline.Options, sum *pip
 	if _, err := os.Stat(deckHTML); err == nil && sum.NothingToDo() && !opts.Force && qerr == nil {
 		st.Status = pipeline.StepUnchanged
 		sum.Reports = append(sum.Reports, deckHTML)
-		// The deck's other forms, as the run that wrote them listed them.
+		// The deck's other forms, when there.
 		for _, ext := range []string{".pptx", ".pdf"} {
 			if p := strings.TrimSuffix(deckHTML, ".html") + ext; fileExists(p) {
 				sum.Reports = append(sum.Reports, p)

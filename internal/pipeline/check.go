@@ -60,7 +60,7 @@ func Check(ctx context.Context, lk *lake.Lake, eng *engine.Engine, suites map[st
 			layers = append(layers, l)
 		}
 	}
-	layer = strings.ToLower(layer)
+	layer, table = strings.ToLower(layer), strings.ToLower(table)
 	if layer != "" && !slices.Contains(layers, layer) {
 		return nil, fmt.Errorf("check: no suite judges a table of layer %q (layers with suites: %s)", layer, strings.Join(layers, ", "))
 	}
@@ -206,7 +206,7 @@ func History(lk *lake.Lake, n int) ([]RunRecord, error) {
 // of the run history, newest first: the record of every run that gives a
 // table its verdicts (the newest that checked it, see LatestVerdicts), the
 // newest pipeline run's, for a table whose verdicts come from a check the
-// newest pipeline run with its build-only verdicts, and the recent newest
+// newest pipeline run that judged it (its build-only verdicts), the recent newest
 // records with check results (for a trend). Every other record is read for
 // its head only (kind and checked_tables), not decoded: History decodes
 // every record, a cost that grows with every run. LatestVerdicts of it
@@ -220,7 +220,7 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 		return nil, err
 	}
 	owned := map[string]bool{}     // tables whose verdicts' run is found
-	needBuild := map[string]bool{} // tables owned by a check whose build-only verdicts are not found yet
+	needBuild := map[string]bool{} // tables owned by a check whose newest run is not found yet
 	withResults, sawRun := 0, false
 	var out []RunRecord
 	for _, name := range names {
@@ -248,7 +248,9 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 				// Owned by a run, the table's build-only verdicts come with it.
 				needBuild[t] = kind != RecordKindRun
 			} else if needBuild[t] && kind == RecordKindRun {
-				want = true
+				// The newest run that judged the table gives them (or
+				// none: a blocked gate), whatever runs before it did.
+				want, needBuild[t] = true, false
 			}
 		}
 		if !want {
@@ -260,13 +262,6 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 				return nil, err
 			}
 			rec = &r
-		}
-		if kind == RecordKindRun {
-			for _, r := range rec.Results {
-				if r.Kind.BuildOnly() {
-					needBuild[r.Table] = false
-				}
-			}
 		}
 		out = append(out, *rec)
 	}

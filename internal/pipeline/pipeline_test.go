@@ -264,6 +264,9 @@ checks:
 	if upper, err := Check(context.Background(), lk, eng, suites, "SILVER", ""); err != nil || len(upper.Results) != len(chk.Results) {
 		t.Errorf("check --layer SILVER: %v, want the %d results of silver", err, len(chk.Results))
 	}
+	if one, err := Check(context.Background(), lk, eng, suites, "", "SILVER.Orders"); err != nil || len(one.Results) == 0 || one.Results[0].Table != "silver.orders" {
+		t.Errorf("check --table SILVER.Orders: %v", err)
+	}
 	if _, err := Check(context.Background(), lk, eng, suites, "bronze", ""); err == nil || !strings.Contains(err.Error(), `no suite judges a table of layer "bronze" (layers with suites: silver, gold)`) {
 		t.Errorf("check --layer bronze: %v", err)
 	}

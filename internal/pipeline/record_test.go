@@ -121,7 +121,15 @@ func TestVerdictHistory(t *testing.T) {
 	for i := 5; i <= 20; i++ {
 		run(fmt.Sprintf("r%02d", i), "silver.orders")
 	}
-	checkRun("r205", "silver.orders") // after r20, the newest build of silver.orders
+	// r201: a build of silver.orders whose gate blocked: checks, no row
+	// accounting; the newest run to judge it, so after the check r205 it
+	// has none (as before the check), not r20's.
+	if err := saveRun(lk, &Summary{RunID: "r201", Kind: "run", Status: RunSucceeded, Steps: []Step{{Name: "x", Kind: StepModel, Checks: checks(quality.VerdictFail, "silver.orders")}}}); err != nil {
+		t.Fatal(err)
+	}
+	run("r203", "silver.customers")
+	checkRun("r204", "silver.customers") // r203's row accounting stands
+	checkRun("r205", "silver.orders")
 	checkRun("r21", "gold.fact_sales")
 	checkRun("r22", "gold.dim_seller")
 	// r23: the newest pipeline run, with no checks (nothing changed), and
@@ -156,7 +164,8 @@ func TestVerdictHistory(t *testing.T) {
 	}
 	want := render(all)
 	if !strings.Contains(want, "silver.sellers/c_silver.sellers=fail:14@r01") || !strings.Contains(want, "gold.dim_seller/c_gold.dim_seller=warn:15@r22") ||
-		!strings.Contains(want, "silver.orders/c_silver.orders=warn:13@r205 silver.orders/row_accounting=pass:0built by r20@r205") {
+		!strings.Contains(want, "silver.orders/c_silver.orders=warn:13@r205 ") || strings.Contains(want, "silver.orders/row_accounting") ||
+		!strings.Contains(want, "silver.customers/c_silver.customers=warn:16@r204 silver.customers/row_accounting=pass:0built by r203@r204") {
 		t.Fatalf("the whole history's verdicts are not the test's: %s", want)
 	}
 	check := func() {
@@ -165,10 +174,10 @@ func TestVerdictHistory(t *testing.T) {
 			recent int
 			ids    string // the records decoded, newest first
 		}{
-			{0, "r24 r23 r22 r205 r20 r01 r00"},
-			{1, "r24 r23 r22 r205 r20 r01 r00"},
-			{4, "r24 r23 r22 r21 r205 r20 r01 r00"},
-			{30, "r24 r23 r22 r21 r205 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
+			{0, "r24 r23 r22 r205 r204 r203 r201 r01 r00"},
+			{1, "r24 r23 r22 r205 r204 r203 r201 r01 r00"},
+			{4, "r24 r23 r22 r21 r205 r204 r203 r201 r01 r00"},
+			{30, "r24 r23 r22 r21 r205 r204 r203 r201 r20 r19 r18 r17 r16 r15 r14 r13 r12 r11 r10 r09 r08 r07 r06 r05 r03 r02 r01 r00"},
 		} {
 			h, err := VerdictHistory(lk, tc.recent)
 			if err != nil {

@@ -48,13 +48,13 @@ const (
 // LatestVerdicts merges a run history (newest first, as History returns it).
 func LatestVerdicts(hist []RunRecord) Verdicts {
 	owner := map[string]int{} // table → index in hist of its newest checking run
-	built := map[string]int{} // table → index of the newest run with its build-only results
+	built := map[string]int{} // table → index of the newest pipeline run that judged it
 	for i, h := range hist {
 		for _, r := range h.Results {
 			if _, ok := owner[r.Table]; !ok {
 				owner[r.Table] = i
 			}
-			if _, ok := built[r.Table]; !ok && r.Kind.BuildOnly() {
+			if _, ok := built[r.Table]; !ok && h.Kind == RecordKindRun {
 				built[r.Table] = i
 			}
 		}
@@ -75,9 +75,10 @@ func LatestVerdicts(hist []RunRecord) Verdicts {
 		for _, t := range tables {
 			v.Tables = append(v.Tables, TableSource{Table: t, RunID: hist[i].RunID, Kind: hist[i].Kind, Started: hist[i].Started})
 			v.Results = append(v.Results, own[t]...)
-			// A check after the table's last gated build judged what is
-			// published; that build's own verdicts on what it built (its
-			// row accounting) stand until the next one. (A build without
+			// A check after the table's last run judged what is published;
+			// that run's own verdicts on what it built (its row accounting;
+			// none when its gate blocked) stand until the next run judges
+			// the table, as they did before the check. (A build without
 			// gates records no verdict at all: the earlier ones stand, as
 			// for every check.)
 			if b, ok := built[t]; ok && b != i && hist[i].Kind != RecordKindRun {

@@ -44,7 +44,7 @@ func TestLatestVerdicts(t *testing.T) {
 		{"a table's newest run decides its checks", []RunRecord{silverAgain, goldOnly, full}, "gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2 silver.orders/order_id_unique=pass@r3"},
 		{"a build after the check decides all", []RunRecord{rebuilt, goldOnly, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r5 gold.fact_sales/row_accounting=fail@r5"},
 		{"a check after two builds keeps the newest build's row accounting", []RunRecord{goldOnly, rebuilt, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=fail@r2"},
-		{"a check after a blocked build keeps the last row accounting", []RunRecord{goldOnly, blocked, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2 gold.fact_sales/row_accounting=pass@r2"},
+		{"a check after a blocked build shows none, as the blocked build did", []RunRecord{goldOnly, blocked, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=warn@r2"},
 		{"a blocked build decides its table alone", []RunRecord{blocked, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=fail@r6"},
 		{"a run without results changes nothing", []RunRecord{{RunID: "r4", Kind: "run"}, full}, "silver.orders/carrier_after_purchase=fail@r1 silver.orders/order_id_unique=pass@r1 gold.fact_sales/payments_reconcile=pass@r1 gold.fact_sales/row_accounting=pass@r1"},
 	} {
