@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -74,17 +75,31 @@ func consume(t *testing.T, broker, topic string) []*kgo.Record {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		fs := c.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
-		if n == 0 {
-			return out
-		}
+	// Read up to the topic's end offsets, as they are now (every send was
+	// acknowledged): not until a poll comes back empty, which a slow fetch
+	// on a loaded machine would end early.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(c).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
+	var want int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset of %s/%d: %v", topic, o.Partition, o.Err)
+		}
+		want += o.Offset
+	})
+	var out []*kgo.Record
+	for int64(len(out)) < want {
+		fs := c.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: read %d of its %d records in 30 s", topic, len(out), want)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
 }
 
 func TestEdgeSend(t *testing.T) {
