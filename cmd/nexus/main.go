@@ -312,8 +312,12 @@ func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
 
 // makeOut makes the --out directory of a command that writes files once its
 // inputs are found and before its work, so that a directory it cannot make
-// is said at once, as such, and a refused command leaves none.
+// is said at once, as such, and a refused command leaves none. No --out:
+// nothing to make here.
 func makeOut(out string) error {
+	if out == "" {
+		return nil // the command's default place
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return outError{fmt.Errorf("output directory (--out): %w", err)}
 	}

@@ -164,7 +164,7 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			}
 			// A mistyped id and a check that quarantined nothing look alike:
 			// an id the suite does not have is an error, before any output.
-			var known knownID
+			var known string
 			if check != "" && len(res.Rows) == 0 {
 				if known, err = knownCheck(args[0], check, showProject); err != nil {
 					return err
@@ -179,8 +179,8 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 				return err
 			}
 			if check != "" && len(res.Rows) == 0 {
-				if known.note != "" {
-					fmt.Fprintln(note, known.note)
+				if known != "" {
+					fmt.Fprintln(note, known)
 					return nil
 				}
 				// Say what the rows there did fail.
@@ -274,10 +274,8 @@ func newReportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out != "" {
-				if err := makeOut(out); err != nil {
-					return err
-				}
+			if err := makeOut(out); err != nil {
+				return err
 			}
 			path, err := outputs.WriteQualityReport(lk, out, runs)
 			if err != nil {
@@ -293,38 +291,34 @@ func newReportCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// knownID is what a model's suite says of a --check id that matched no
-// quarantined row: a note when the check cannot quarantine any.
-type knownID struct{ note string }
-
 // knownCheck checks the --check of quarantine show against the suite of a
 // model's quarantine: an id it does not have is an error naming its
-// quarantine rules; a table-level check's or a keep rule's is said to
-// quarantine nothing. A Bronze quarantine's error types are no suite's: not
+// quarantine rules; of a table-level check or a keep rule it returns a note
+// that it quarantines nothing. A Bronze quarantine's error types are no suite's: not
 // checked.
-func knownCheck(table, check, project string) (knownID, error) {
+func knownCheck(table, check, project string) (note string, err error) {
 	if strings.HasPrefix(pipeline.QuarantineTable(table), lake.Bronze+"_") {
-		return knownID{}, nil
+		return "", nil
 	}
 	_, suites, err := pipeline.LoadGated(project)
 	if err != nil {
-		return knownID{}, err
+		return "", err
 	}
 	model := pipeline.ModelOfQuarantine(table)
 	s := suites[model]
 	if s == nil {
-		return knownID{}, nil // no suite: nothing to tell
+		return "", nil // no suite: nothing to tell
 	}
 	id := strings.TrimSpace(check)
 	var rules []string
 	for _, c := range s.Checks {
 		switch {
 		case c.ID == id && !c.RowLevel():
-			return knownID{fmt.Sprintf("%s of %s judges the table, not its rows: it quarantines none", id, model)}, nil
+			return fmt.Sprintf("%s of %s judges the table, not its rows: it quarantines none", id, model), nil
 		case c.ID == id && !c.Quarantine():
-			return knownID{fmt.Sprintf("%s of %s quarantines no row: a row that fails it stays in %s, its id in %s", id, model, model, quality.FlagsColumn)}, nil
+			return fmt.Sprintf("%s of %s quarantines no row: a row that fails it stays in %s, its id in %s", id, model, model, quality.FlagsColumn), nil
 		case c.ID == id:
-			return knownID{}, nil
+			return "", nil
 		case c.Quarantine():
 			rules = append(rules, c.ID)
 		}
@@ -336,5 +330,5 @@ func knownCheck(table, check, project string) (knownID, error) {
 	if project == "" {
 		rulesText += "; a project's checks: pass --project DIR"
 	}
-	return knownID{}, fmt.Errorf("quarantine show: the suite of %s has no check %q (%s)", model, id, rulesText)
+	return "", fmt.Errorf("quarantine show: the suite of %s has no check %q (%s)", model, id, rulesText)
 }

@@ -27,8 +27,8 @@ func TestKnownCheck(t *testing.T) {
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%s --check %q: error %v, want %q", tc.table, tc.check, err, tc.err)
 		}
-		if got.note != tc.note {
-			t.Errorf("%s --check %q: note %q, want %q", tc.table, tc.check, got.note, tc.note)
+		if got != tc.note {
+			t.Errorf("%s --check %q: note %q, want %q", tc.table, tc.check, got, tc.note)
 		}
 	}
 }

@@ -31,10 +31,8 @@ by state. Fonts are embedded in the binary; nothing is downloaded.`,
 				return err
 			}
 			defer eng.Close()
-			if out != "" {
-				if err := makeOut(out); err != nil {
-					return err
-				}
+			if err := makeOut(out); err != nil {
+				return err
 			}
 			if out == "" {
 				out = lk.MetaDir("reports", "charts")

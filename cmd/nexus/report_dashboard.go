@@ -26,10 +26,8 @@ Filters need the live dashboard, 'nexus serve'.`,
 			if err != nil {
 				return err
 			}
-			if out != "" {
-				if err := makeOut(out); err != nil {
-					return err
-				}
+			if err := makeOut(out); err != nil {
+				return err
 			}
 			eng, err := engine.Open(cmd.Context(), lk, a.engineOptions(2))
 			if err != nil {

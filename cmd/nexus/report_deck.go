@@ -44,10 +44,8 @@ keystone_nexus_executive_summary.pptx (the plan's deliverable).`,
 				return err
 			}
 			defer eng.Close()
-			if out != "" {
-				if err := makeOut(out); err != nil {
-					return err
-				}
+			if err := makeOut(out); err != nil {
+				return err
 			}
 			if out == "" {
 				out = lk.MetaDir("reports", "deck")
