@@ -206,8 +206,10 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 			return err
 		}
 	}
-	fmt.Println()
-	printRun(os.Stdout, last, earlierVerdicts(a, lk, last))
+	if len(fresh) > 0 || !last.NothingToDo() {
+		fmt.Println()
+		printRun(os.Stdout, last, earlierVerdicts(a, lk, last))
+	} // else every step is unchanged: a table of them says nothing more
 	fmt.Printf("\ndaily demo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
 	fmt.Println(`  go run ./cmd/nexus query "SELECT _batch, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 1 DESC LIMIT 5"`)
 	fmt.Println(`  go run ./cmd/nexus query "SELECT order_id, previous_status, order_status FROM silver.orders WHERE previous_status IS NOT NULL LIMIT 5"`)

@@ -509,3 +509,33 @@ func TestReportOutUnwritable(t *testing.T) {
 		}
 	}
 }
+
+// demo --daily lets the base batch and each day arrive, one line per run;
+// run again, it says the lake holds them already instead of a line of
+// zeros for a run that did nothing, and no table of unchanged steps.
+func TestDemoDaily(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := nexus(t, dir, false, "demo", "--daily", "2", "--scale", "0.01")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^dt=2018-06-30 +orders +[1-9]\d*, .* models: 0 incremental, \d+ full, 0 unchanged `),
+		regexp.MustCompile(`(?m)^dt=2018-07-01 +orders +[1-9]\d*, .* models: [1-9]\d* incremental, `),
+		regexp.MustCompile(`(?m)^dt=2018-07-02 +orders +[1-9]\d*, .* models: [1-9]\d* incremental, `),
+		regexp.MustCompile(`(?m)^daily demo done in `),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("demo --daily 2: no line %s in:\n%s", want, out)
+		}
+	}
+	again := nexus(t, dir, false, "demo", "--daily", "2", "--scale", "0.01")
+	for _, want := range []string{"3 of these 3 batch(es) had arrived", "(arrived)      the lake holds them already: nothing to do", "daily demo done in "} {
+		if !strings.Contains(again, want) {
+			t.Errorf("demo --daily 2 again: want %q in:\n%s", want, again)
+		}
+	}
+	for _, not := range []string{"orders      0,", "unchanged", "step     status"} {
+		if strings.Contains(again, not) {
+			t.Errorf("demo --daily 2 again prints %q (a line of zeros or the table of unchanged steps):\n%s", not, again)
+		}
+	}
+}

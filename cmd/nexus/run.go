@@ -201,7 +201,15 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 		if s.Sales.Orders == 1 {
 			orders = "order"
 		}
-		fmt.Fprintf(w, "sales quarantined: %d %s, %s\n", s.Sales.Orders, orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100))
+		unreadable := ""
+		if n := s.Sales.Unreadable; n > 0 {
+			records := "records"
+			if n == 1 {
+				records = "record"
+			}
+			unreadable = fmt.Sprintf("; and %d %s of the sales files unreadable (Bronze's quarantine: order and amount unknown)", n, records)
+		}
+		fmt.Fprintf(w, "sales quarantined: %d %s, %s%s\n", s.Sales.Orders, orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100), unreadable)
 	}
 	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
 	for _, r := range s.Reports {

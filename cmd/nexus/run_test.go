@@ -147,18 +147,20 @@ func TestDailyLine(t *testing.T) {
 func TestSalesLine(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		orders int64
-		want   string
+		orders, unreadable int64
+		want               string
 	}{
-		{0, "sales quarantined: 0 orders, "},
-		{1, "sales quarantined: 1 order, "},
-		{2, "sales quarantined: 2 orders, "},
+		{0, 0, "sales quarantined: 0 orders, R$ 0.00\n"},
+		{1, 0, "sales quarantined: 1 order, R$ 17.90\n"},
+		{2, 0, "sales quarantined: 2 orders, R$ 35.80\n"},
+		{0, 1, "sales quarantined: 0 orders, R$ 0.00; and 1 record of the sales files unreadable (Bronze's quarantine: order and amount unknown)\n"},
+		{2, 3, "sales quarantined: 2 orders, R$ 35.80; and 3 records of the sales files unreadable"},
 	} {
-		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Sales: &pipeline.SalesQuarantine{Orders: tc.orders, PaymentCents: 1790 * tc.orders}}
+		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Sales: &pipeline.SalesQuarantine{Orders: tc.orders, PaymentCents: 1790 * tc.orders, Unreadable: tc.unreadable}}
 		var sb strings.Builder
 		printRun(&sb, sum, nil)
 		if !strings.Contains(sb.String(), tc.want) {
-			t.Errorf("%d orders: want %q in\n%s", tc.orders, tc.want, sb.String())
+			t.Errorf("%d orders, %d unreadable: want %q in\n%s", tc.orders, tc.unreadable, tc.want, sb.String())
 		}
 	}
 }
