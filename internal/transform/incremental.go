@@ -9,11 +9,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keystone/nexus/internal/engine"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/quality"
+	"golang.org/x/sync/errgroup"
 )
 
 // compactAt is the number of files past which an unpartitioned table is
@@ -241,6 +243,10 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			}
 		}
 	}
+	own, err := x.changedConds(ctx, m, own)
+	if err != nil {
+		return nil, "", err
+	}
 	parts = append(parts, x.ownKeys(m, p, own)...)
 	if err := x.eng.EnsureSchema(ctx, incSchema); err != nil {
 		return nil, "", err
@@ -265,7 +271,12 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		return nil, "", fmt.Errorf("model %s: keys to rebuild: %w", m.Name, err)
 	}
 	// The inputs read for the keys only (an input only the gate reads is
-	// read whole).
+	// read whole), and the published rows of the keys (loadOld): separate
+	// scans, run side by side (the engine's connections bound them), each
+	// recording its result under mu.
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return x.loadOld(gctx, m, p) })
 	for _, in := range m.Inputs() {
 		key, ok := p.readKey(m, in)
 		if !ok {
@@ -274,23 +285,37 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		layer, table, _ := strings.Cut(in, ".")
 		// Bronze's batches hold any key: its rows of the keys are read once.
 		if layer == lake.Bronze {
-			if err := x.bronzeRowsOf(ctx, m, p, in, key); err != nil {
-				return nil, "", err
-			}
+			g.Go(func() error {
+				name, err := x.bronzeRowsOf(gctx, m, p, in, key)
+				if err == nil && name != "" {
+					mu.Lock()
+					p.bronzeRows[in] = name
+					mu.Unlock()
+				}
+				return err
+			})
 			continue
 		}
 		cur, err := x.lk.Manifest(layer, table)
 		if err != nil {
 			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
 		}
-		holding, ok, err := x.keyFiles(ctx, cur, key, p, false)
-		if err != nil {
-			return nil, "", fmt.Errorf("model %s: files of %s holding the keys (%s): %w", m.Name, in, key, err)
-		}
-		if ok {
-			p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
-				fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, key, p.keys)))
-		}
+		g.Go(func() error {
+			holding, ok, err := x.keyFiles(gctx, cur, key, p, false)
+			if err != nil {
+				return fmt.Errorf("model %s: files of %s holding the keys (%s): %w", m.Name, in, key, err)
+			}
+			if ok {
+				mu.Lock()
+				p.narrow[in] = fmt.Sprintf("SELECT * EXCLUDE (%s) FROM (%s)", fileColumn, engine.ReadFilesWhereSQL(x.lk, cur, cur.Files, fileColumn, false,
+					fmt.Sprintf("%s AND %s IN (SELECT k FROM %s)", holding, key, p.keys)))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, "", err
 	}
 	return p, "", nil
 }
@@ -326,19 +351,20 @@ func bronzeKey(col string) string { return "trim(" + engine.Ident(col) + ")" }
 // the rows of the files it gained. Not when the keys are most of the table
 // (a replaced base batch): the model then reads it as a filtered stream,
 // not a copy in memory; nor for a damaged input, whose view fails with
-// what is wrong.
-func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, key string) error {
+// what is wrong. It returns the working table's name, "" when none was
+// made; the caller records it in p.bronzeRows.
+func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, key string) (string, error) {
 	layer, table, _ := strings.Cut(in, ".")
 	cur, err := x.lk.Manifest(layer, table)
 	if err != nil {
-		return fmt.Errorf("model %s: input %w", m.Name, err)
+		return "", fmt.Errorf("model %s: input %w", m.Name, err)
 	}
 	var rows int64
 	for _, f := range cur.Files {
 		rows += f.Rows
 	}
 	if len(cur.Files) == 0 || 2*p.nKeys > rows || len(x.eng.Damaged()[in]) > 0 {
-		return nil
+		return "", nil
 	}
 	name := incName(m, "bronze_"+table)
 	gained := "FALSE"
@@ -353,14 +379,13 @@ func (x *executor) bronzeRowsOf(ctx context.Context, m *Model, p *incPlan, in, k
 	}
 	read, err := x.rowsOfKeys(ctx, m, in, cur, key, p)
 	if err != nil {
-		return err
+		return "", err
 	}
 	q := fmt.Sprintf("SELECT * EXCLUDE (%s), %s AS %s FROM (%s)", fileColumn, gained, gainedColumn, read)
 	if _, err := x.eng.DB().ExecContext(ctx, "CREATE OR REPLACE TABLE "+name+" AS "+q); err != nil {
-		return fmt.Errorf("model %s: rows of %s of the keys: %w", m.Name, in, err)
+		return "", fmt.Errorf("model %s: rows of %s of the keys: %w", m.Name, in, err)
 	}
-	p.bronzeRows[in] = name
-	return nil
+	return name, nil
 }
 
 // rowsOfKeys reads the rows of a Bronze input whose key is among the keys.
@@ -491,6 +516,36 @@ func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string)
 type ownCond struct {
 	col, changed    string
 	quarantinedOnly bool
+}
+
+// changedConds keeps the conditions whose changed values are not none: each
+// condition scans a column of the whole table, and most find nothing to
+// look for (a value that disappeared from a dimension is rare; one that
+// appeared, new in every drop). The values come from delta files, a few
+// rows: one query counts them all.
+func (x *executor) changedConds(ctx context.Context, m *Model, conds []ownCond) ([]ownCond, error) {
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	counts := make([]string, len(conds))
+	for i, c := range conds {
+		counts[i] = fmt.Sprintf("(SELECT count(*) FROM (%s))", c.changed)
+	}
+	n := make([]int64, len(conds))
+	dest := make([]any, len(conds))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := x.eng.DB().QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", ")).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("model %s: values changed in its inputs: %w", m.Name, err)
+	}
+	var kept []ownCond
+	for i, c := range conds {
+		if n[i] > 0 {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
 }
 
 // ownKeys selects the keys of the published rows (and quarantined ones)
@@ -1245,7 +1300,10 @@ func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest,
 // checks) and the whole merged table (table-level checks), and the new
 // version is the published one with those keys' rows replaced.
 func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite, p *incPlan, res ModelResult, inputs []lake.Input, fp, code string, started time.Time) ModelResult {
+	var merge *pendingMerge
 	fail := func(err error) ModelResult {
+		// A merge still running is cancelled, its files discarded.
+		merge.abort()
 		res.Status, res.Err = StatusFailed, err
 		x.opts.Logger.Info("model failed", "model", m.Name, "err", err)
 		return res
@@ -1285,6 +1343,12 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		}
 		phase("annotate", t0)
 		t0 = time.Now()
+		newRows = gate.Passing()
+		// The merge writes the new version's files while the gate judges
+		// the rows: both only read what Annotate made, and a drop's model
+		// often runs alone (its children wait for it) with a core idle. A
+		// blocked gate cancels the merge and discards its files.
+		merge = x.startMerge(ctx, m, p, newRows)
 		// Row-level checks annotate the rows rebuilt; table-level checks
 		// judge the table as it will be published (and, for
 		// reconciliations, with every quarantined row, old and new).
@@ -1317,21 +1381,17 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		if err != nil {
 			return fail(fmt.Errorf("model %s: %w", m.Name, err))
 		}
-		newRows = gate.Passing()
 		res.Quarantined = gate.Quarantined
 		phase("evaluate", t0)
-		t0 = time.Now()
 	}
-	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
+	if merge == nil {
+		merge = x.startMerge(ctx, m, p, newRows)
+	}
+	st, out, err := merge.wait()
 	if err != nil {
 		return fail(err)
 	}
-	out, err := x.buildIncremental(ctx, m, p, st, newRows)
-	if err != nil {
-		st.Abort()
-		return fail(err)
-	}
-	phase("merge", t0)
+	phase("merge", merge.started)
 	t0 = time.Now()
 	var published int64
 	for _, f := range out.carried {
@@ -1362,9 +1422,9 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		res.Checks = append(res.Checks, acct)
 	}
 	if acct.Blocking {
-		st.Abort()
 		return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, observed))
 	}
+	merge.settled = true // from here on the staging is the publish's
 	st.Carry(out.carried...)
 	partCols := p.prev.PartitionBy
 	man, err := st.Publish(lake.Manifest{
@@ -1388,4 +1448,60 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	x.opts.Logger.Info("model built incrementally", "model", m.Name, "keys", p.nKeys, "rows_rebuilt", out.fresh,
 		"rows_replaced", out.removed, "rows_added", out.added, "rows", man.Rows, "files_carried", len(out.carried))
 	return res
+}
+
+// pendingMerge is an incremental build's merge (buildIncremental) running
+// beside its gate's evaluation.
+type pendingMerge struct {
+	started time.Time
+	cancel  context.CancelFunc
+	done    chan struct{}
+	st      *lake.Staging
+	out     *incResult
+	err     error
+	settled bool
+}
+
+// startMerge stages m's new version and merges newRows into it, in the
+// background.
+func (x *executor) startMerge(ctx context.Context, m *Model, p *incPlan, newRows string) *pendingMerge {
+	mctx, cancel := context.WithCancel(ctx)
+	pm := &pendingMerge{started: time.Now(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(pm.done)
+		st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
+		if err != nil {
+			pm.err = err
+			return
+		}
+		out, err := x.buildIncremental(mctx, m, p, st, newRows)
+		if err != nil {
+			st.Abort()
+			pm.err = err
+			return
+		}
+		pm.st, pm.out = st, out
+	}()
+	return pm
+}
+
+// wait returns the merge's staging and result once it ends.
+func (pm *pendingMerge) wait() (*lake.Staging, *incResult, error) {
+	<-pm.done
+	pm.cancel()
+	return pm.st, pm.out, pm.err
+}
+
+// abort cancels the merge if it still runs and discards what it staged,
+// unless it was published; nil-safe.
+func (pm *pendingMerge) abort() {
+	if pm == nil || pm.settled {
+		return
+	}
+	pm.settled = true
+	pm.cancel()
+	<-pm.done
+	if pm.st != nil {
+		pm.st.Abort()
+	}
 }
