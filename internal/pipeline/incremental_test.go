@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -646,4 +647,89 @@ func modelManifests(t *testing.T, root string) map[string]*lake.Manifest {
 		}
 	}
 	return out
+}
+
+// TestIncrementalBlockedGateLeavesNothing: an incremental build writes its
+// new version while its gate judges the rows; when a blocking check fails,
+// that version is not published (the build cancels or discards it; the
+// run's vacuum would also remove an orphan): the published version stays,
+// the failure names the check, and no directory of the failed version is
+// left in the table's folder.
+func TestIncrementalBlockedGateLeavesNothing(t *testing.T) {
+	src, drops := editableDrops(t)
+	// The base batch's silver.orders rows: the blocking check allows no more.
+	probe := t.TempDir()
+	probeWork := t.TempDir()
+	linkDrop(t, src, probeWork, drops[0])
+	runOK(t, probe, probeWork)
+	base := column(t, laketest.OpenRead(t, probe), "SELECT count(*) FROM silver.orders")[0]
+	project := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(project, "suites"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
+checks:
+  - id: no_more_orders
+    kind: row_count
+    max_rows: `+base+`
+    description: for the test
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, work := t.TempDir(), t.TempDir()
+	run := func() *Summary {
+		lk, unlock := lockLake(t, root)
+		defer unlock()
+		sum, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: project, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	linkDrop(t, src, work, drops[0])
+	if sum := run(); sum.Err() != nil {
+		t.Fatalf("base batch: %v", sum.Err())
+	}
+	before := laketest.OpenRead(t, root)
+	published, err := before.Manifest(lake.Silver, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, lake.Silver, "orders")
+	entries := func() []string {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	was := entries()
+	linkDrop(t, src, work, drops[1])
+	sum := run()
+	var step *Step
+	for i := range sum.Steps {
+		if sum.Steps[i].Name == "silver.orders" {
+			step = &sum.Steps[i]
+		}
+	}
+	if step == nil {
+		t.Fatal("no silver.orders step")
+	}
+	if !strings.Contains(step.Error, "no_more_orders") || step.Incremental == nil {
+		t.Fatalf("silver.orders step: %s (incremental: %v) %q, want an incremental build blocked by no_more_orders", step.Status, step.Incremental != nil, step.Error)
+	}
+	after, err := laketest.OpenRead(t, root).Manifest(lake.Silver, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version != published.Version {
+		t.Errorf("silver.orders version %d after a blocked build, want %d", after.Version, published.Version)
+	}
+	if now := entries(); !slices.Equal(now, was) {
+		t.Errorf("silver/orders holds %v after a blocked build, want %v", now, was)
+	}
 }

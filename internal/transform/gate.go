@@ -46,14 +46,14 @@ func QuarantineTable(layer, table string) string { return layer + "_" + table }
 // stageName names a model's working tables in the _stage schema.
 func stageName(m *Model) string { return m.Layer + "__" + m.Table }
 
-// gate runs the model's SQL through its quality gate: the rows are computed,
-// checked and stored in one pass (no separate materialization of the model),
-// then judged. The caller publishes g.Passing() and the quarantine, then
-// closes the gate. A blocking check stops the model: the error wraps
-// quality.ErrGateFailed and the results are still returned.
-func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quality.Gate, []quality.Result, error) {
+// annotate runs the model's SQL through its quality gate's row-level
+// checks: the rows are computed, checked and stored in one pass (no
+// separate materialization of the model). The caller judges them
+// (evaluate), publishes g.Passing() and the quarantine, then closes the
+// gate.
+func (x *executor) annotate(ctx context.Context, m *Model, s *quality.Suite) (*quality.Gate, error) {
 	if err := x.eng.EnsureSchema(ctx, "_stage"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	g := quality.NewGate(x.eng.DB(), s, "_stage", stageName(m))
 	t0 := time.Now()
@@ -61,19 +61,25 @@ func (x *executor) gate(ctx context.Context, m *Model, s *quality.Suite) (*quali
 		g.Close()
 		var se *quality.SourceError
 		if errors.As(err, &se) {
-			return nil, nil, x.modelError(m, se.Err)
+			return nil, x.modelError(m, se.Err)
 		}
-		return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
+		return nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
 	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "annotate", "ms", time.Since(t0).Milliseconds())
-	t0 = time.Now()
+	return g, nil
+}
+
+// evaluate judges the rows annotate made with the whole suite. A blocking
+// check stops the model: the error wraps quality.ErrGateFailed and the
+// results are still returned.
+func (x *executor) evaluate(ctx context.Context, m *Model, g *quality.Gate) ([]quality.Result, error) {
+	t0 := time.Now()
 	results, err := g.Evaluate(ctx, quality.EvalOptions{Key: m.Key})
 	x.opts.Logger.Debug("model phase", "model", m.Name, "phase", "evaluate", "ms", time.Since(t0).Milliseconds())
 	if err != nil {
-		g.Close()
-		return nil, results, fmt.Errorf("model %s: %w", m.Name, err)
+		return results, fmt.Errorf("model %s: %w", m.Name, err)
 	}
-	return g, results, nil
+	return results, nil
 }
 
 // writeQuarantine publishes quarantine.<layer>_<table> with the rows of this

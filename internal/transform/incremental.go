@@ -296,11 +296,11 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			})
 			continue
 		}
-		cur, err := x.lk.Manifest(layer, table)
-		if err != nil {
-			return nil, "", fmt.Errorf("model %s: input %w", m.Name, err)
-		}
 		g.Go(func() error {
+			cur, err := x.lk.Manifest(layer, table)
+			if err != nil {
+				return fmt.Errorf("model %s: input %w", m.Name, err)
+			}
 			holding, ok, err := x.keyFiles(gctx, cur, key, p, false)
 			if err != nil {
 				return fmt.Errorf("model %s: files of %s holding the keys (%s): %w", m.Name, in, key, err)

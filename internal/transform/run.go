@@ -412,8 +412,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	}
 	var gate *quality.Gate
 	if suite != nil {
-		g, checks, err := x.gate(ctx, m, suite)
-		res.Checks = checks
+		g, err := x.annotate(ctx, m, suite)
 		if err != nil {
 			return fail(err)
 		}
@@ -422,24 +421,61 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		body = gate.Passing()
 		res.Quarantined = gate.Quarantined
 	}
-	st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
-	if err != nil {
-		return fail(err)
+	// The files are written while the gate judges the rows (both only read
+	// what annotate made): a model that runs alone leaves a core to the
+	// other. A blocked gate cancels the write and discards the files.
+	wctx, cancelWrite := context.WithCancel(ctx)
+	defer cancelWrite()
+	type writeResult struct {
+		st       *lake.Staging
+		partCols []string
+		rows     map[string]int64
+		schema   []lake.Column
+		err      error
 	}
-	t1 := time.Now()
-	partCols, err := x.write(ctx, m, st.Dir(), body)
-	if err != nil {
-		st.Abort()
-		return fail(err)
+	done := make(chan writeResult, 1)
+	go func() {
+		var w writeResult
+		defer func() { done <- w }()
+		st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
+		if err != nil {
+			w.err = err
+			return
+		}
+		t1 := time.Now()
+		partCols, err := x.write(wctx, m, st.Dir(), body)
+		if err != nil {
+			st.Abort()
+			w.err = err
+			return
+		}
+		phase("write", t1)
+		t1 = time.Now()
+		rows, schema, err := x.inspect(wctx, st.Dir(), len(partCols) > 0)
+		phase("inspect", t1)
+		if err != nil {
+			st.Abort()
+			w.err = fmt.Errorf("model %s: inspect output: %w", m.Name, err)
+			return
+		}
+		w = writeResult{st: st, partCols: partCols, rows: rows, schema: schema}
+	}()
+	if gate != nil {
+		checks, err := x.evaluate(ctx, m, gate)
+		res.Checks = checks
+		if err != nil {
+			cancelWrite()
+			if w := <-done; w.st != nil {
+				w.st.Abort()
+			}
+			return fail(err)
+		}
 	}
-	phase("write", t1)
-	t1 = time.Now()
-	rows, schema, err := x.inspect(ctx, st.Dir(), len(partCols) > 0)
-	phase("inspect", t1)
-	if err != nil {
-		st.Abort()
-		return fail(fmt.Errorf("model %s: inspect output: %w", m.Name, err))
+	w := <-done
+	if w.err != nil {
+		return fail(w.err)
 	}
+	st, partCols, rows, schema := w.st, w.partCols, w.rows, w.schema
 	if gate != nil {
 		// Row accounting: every row the model produced is published (the
 		// files just written say how many) or quarantined.
@@ -466,7 +502,7 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	if err != nil {
 		return fail(err)
 	}
-	t1 = time.Now()
+	t1 := time.Now()
 	if err := x.eng.Register(ctx, man); err != nil {
 		return fail(err)
 	}
