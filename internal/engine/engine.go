@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,16 +229,63 @@ func (e *Engine) Refresh(ctx context.Context) error {
 		}
 	}
 	for _, t := range tables {
-		if t.Err != nil {
-			layer, table, _ := strings.Cut(t.Name, ".")
-			f := lake.Finding{Table: t.Name, Problem: lake.ProblemManifest, Detail: t.Err.Error()}
-			if err := e.registerDamaged(ctx, layer, table, nil, []lake.Finding{f}); err != nil {
-				return err
-			}
+		if err := e.registerState(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerState registers one table of the lake handle: its view, or a
+// failing one when its manifest is unreadable.
+func (e *Engine) registerState(ctx context.Context, t lake.TableState) error {
+	if t.Err != nil {
+		layer, table, _ := strings.Cut(t.Name, ".")
+		f := lake.Finding{Table: t.Name, Problem: lake.ProblemManifest, Detail: t.Err.Error()}
+		return e.registerDamaged(ctx, layer, table, nil, []lake.Finding{f})
+	}
+	return e.Register(ctx, t.Manifest)
+}
+
+// Update registers the tables of the lake handle that changed since their
+// views were made (a new version, a new table) and drops the views of
+// tables it no longer has: Refresh for a handle that gained a few versions
+// (a run's ingest, which overlaps the engine's opening), leaving the views
+// of the other tables as they are.
+func (e *Engine) Update(ctx context.Context) error {
+	e.ddl.Lock()
+	have := map[string]*lake.Manifest{}
+	for _, m := range e.tables {
+		have[m.Name()] = m
+	}
+	gone := map[string]bool{}
+	for n := range have {
+		gone[n] = true
+	}
+	for n := range e.damaged {
+		gone[n] = true
+	}
+	e.ddl.Unlock()
+	for _, t := range e.Lake().Tables() {
+		delete(gone, t.Name)
+		if m := have[t.Name]; t.Err == nil && m != nil && m.Version == t.Manifest.Version && m.Dir == t.Manifest.Dir {
 			continue
 		}
-		if err := e.Register(ctx, t.Manifest); err != nil {
+		if err := e.registerState(ctx, t); err != nil {
 			return err
+		}
+	}
+	for n := range gone {
+		layer, table, _ := strings.Cut(n, ".")
+		e.ddl.Lock()
+		_, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+Ident(layer)+"."+Ident(table))
+		if err == nil {
+			delete(e.damaged, n)
+			e.tables = slices.DeleteFunc(e.tables, func(m *lake.Manifest) bool { return m.Name() == n })
+		}
+		e.ddl.Unlock()
+		if err != nil {
+			return fmt.Errorf("drop view %s: %w", n, err)
 		}
 	}
 	return nil

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/keystone/nexus/internal/lake"
 )
 
 func TestQueryFormats(t *testing.T) {
@@ -216,5 +220,68 @@ func TestTraceStatements(t *testing.T) {
 		if tc.want == nil && buf.Len() > 0 {
 			t.Errorf("level %v: logged %s", tc.level, buf.String())
 		}
+	}
+}
+
+// TestUpdate: after tables gain versions, Update re-points their views and
+// leaves the others' as they are.
+func TestUpdate(t *testing.T) {
+	ctx := context.Background()
+	lk, err := lake.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, err := Open(ctx, nil, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	publish := func(table string, v int) {
+		t.Helper()
+		st, err := lk.Stage(lake.Bronze, table, fmt.Sprintf("r%d", v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bare.DB().ExecContext(ctx, fmt.Sprintf("COPY (SELECT %d AS a) TO %s", v, Literal(filepath.Join(st.Dir(), "part-0.parquet")))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Publish(lake.Manifest{Schema: []lake.Column{{Name: "a", Type: "INTEGER"}}}, map[string]int64{"part-0.parquet": 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("t", 1)
+	publish("u", 1)
+	eng, err := Open(ctx, lk, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	publish("t", 2)
+	publish("v", 3)
+	read := func(table string) string {
+		t.Helper()
+		var a string
+		if err := eng.DB().QueryRowContext(ctx, "SELECT CAST(a AS VARCHAR) FROM bronze."+table).Scan(&a); err != nil {
+			return err.Error()
+		}
+		return a
+	}
+	if got := read("t"); got != "1" {
+		t.Fatalf("before Update, bronze.t reads %s, want its first version's 1", got)
+	}
+	if err := eng.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]string{"t": "2", "u": "1", "v": "3"} {
+		if got := read(table); got != want {
+			t.Errorf("after Update, bronze.%s reads %s, want %s", table, got, want)
+		}
+	}
+	versions := map[string]int64{}
+	for _, m := range eng.Tables() {
+		versions[m.Name()] = m.Version
+	}
+	if versions["bronze.t"] != 2 || versions["bronze.u"] != 1 || versions["bronze.v"] != 1 || len(versions) != 3 {
+		t.Errorf("registered versions %v, want bronze.t 2, bronze.u 1, bronze.v 1", versions)
 	}
 }

@@ -211,6 +211,19 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 			return abort(err)
 		}
 	}
+	// DuckDB opens, with a view per published table, while the files are
+	// ingested (parquet-go, no DuckDB): a drop's ingest is short and waits
+	// on the disk, the views' footers want a core. The tables the ingest
+	// changed are registered again after it (Engine.Update).
+	var opened *openingEngine
+	if !opts.SkipModels {
+		eopts := opts.Engine
+		if eopts.Conns == 0 {
+			eopts.Conns = 2
+		}
+		opened = openEngine(ctx, lk, eopts)
+		defer opened.close()
+	}
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
 			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force,
@@ -241,11 +254,10 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		if opts.NoGates {
 			suites = nil
 		}
-		eopts := opts.Engine
-		if eopts.Conns == 0 {
-			eopts.Conns = 2
+		eng, err := opened.wait()
+		if err == nil {
+			err = eng.Update(ctx)
 		}
-		eng, err := engine.Open(ctx, lk, eopts)
 		if err != nil {
 			return abort(err)
 		}
@@ -258,7 +270,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 				errs = append(errs, serr)
 			}
 		}
-		eng.Close()
+		opened.close()
 		if err != nil {
 			return abort(err)
 		}
@@ -322,6 +334,41 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 		return sum, err
 	}
 	return sum, ctx.Err()
+}
+
+// openingEngine is a DuckDB session being opened in the background.
+type openingEngine struct {
+	done   chan struct{}
+	eng    *engine.Engine
+	err    error
+	closed bool
+}
+
+func openEngine(ctx context.Context, lk *lake.Lake, opts engine.Options) *openingEngine {
+	o := &openingEngine{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		o.eng, o.err = engine.Open(ctx, lk, opts)
+	}()
+	return o
+}
+
+// wait returns the session once open.
+func (o *openingEngine) wait() (*engine.Engine, error) {
+	<-o.done
+	return o.eng, o.err
+}
+
+// close waits for the opening and closes the session, once.
+func (o *openingEngine) close() {
+	if o.closed {
+		return
+	}
+	o.closed = true
+	if eng, err := o.wait(); err == nil {
+		// Closing an in-memory session only frees it: nothing to report.
+		_ = eng.Close()
+	}
 }
 
 // finish sets the duration, error and status from the failures so far.
