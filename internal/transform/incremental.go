@@ -812,10 +812,13 @@ func (x *executor) dropInc(m *Model) {
 			what = append(what, "bronze_"+table)
 		}
 	}
-	for _, what := range what {
-		if _, err := x.eng.DB().ExecContext(context.Background(), "DROP TABLE IF EXISTS "+incName(m, what)); err != nil {
-			x.opts.Logger.Debug("drop working table", "model", m.Name, "table", what, "err", err)
-		}
+	// One round trip for all of them (a drop builds ~15 models).
+	drops := make([]string, len(what))
+	for i, w := range what {
+		drops[i] = "DROP TABLE IF EXISTS " + incName(m, w)
+	}
+	if _, err := x.eng.DB().ExecContext(context.Background(), strings.Join(drops, "; ")); err != nil {
+		x.opts.Logger.Debug("drop working tables", "model", m.Name, "err", err)
 	}
 }
 
