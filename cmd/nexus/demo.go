@@ -168,7 +168,9 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		fresh = append(fresh, d)
 	}
 	if arrived > 0 {
-		fmt.Printf("%d of these %d batch(es) had arrived in %s in an earlier demo (remove that folder to start again)\n", arrived, len(drops), arrivals)
+		// The lake keeps what it took: removing the arrivals alone starts nothing again.
+		fmt.Printf("%d of the landing zone's %d batch(es) had arrived in %s in an earlier demo (to start again, remove %s and the lake %s)\n",
+			arrived, len(drops), arrivals, arrivals, lk.Location())
 	}
 	var last *pipeline.Summary
 	run := func(label string, final bool) error {

@@ -528,7 +528,7 @@ func TestDemoDaily(t *testing.T) {
 		}
 	}
 	again := nexus(t, dir, false, "demo", "--daily", "2", "--scale", "0.01")
-	for _, want := range []string{"3 of these 3 batch(es) had arrived", "(arrived)      the lake holds them already: nothing to do", "daily demo done in "} {
+	for _, want := range []string{"3 of the landing zone's 3 batch(es) had arrived", "(arrived)      the lake holds them already: nothing to do", "daily demo done in "} {
 		if !strings.Contains(again, want) {
 			t.Errorf("demo --daily 2 again: want %q in:\n%s", want, again)
 		}

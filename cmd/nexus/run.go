@@ -207,11 +207,11 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 			if n == 1 {
 				records = "record"
 			}
-			unreadable = fmt.Sprintf("; and %d %s of the sales files unreadable (Bronze's quarantine: order and amount unknown)", n, records)
+			unreadable = fmt.Sprintf("; and %d %s of the sales files that Bronze could not parse, not in these figures (nexus quarantine list)", n, records)
 		}
 		fmt.Fprintf(w, "sales quarantined: %d %s, %s%s\n", s.Sales.Orders, orders, report.FormatBRLCents(float64(s.Sales.PaymentCents)/100), unreadable)
 	}
-	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
+	fmt.Fprintf(w, "run %s %s in %s (%d row(s) quarantined by this run)\n", s.RunID, s.Status, s.Duration.Round(time.Millisecond), q)
 	for _, r := range s.Reports {
 		fmt.Fprintf(w, "report: %s\n", r)
 	}

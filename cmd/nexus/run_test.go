@@ -153,8 +153,8 @@ func TestSalesLine(t *testing.T) {
 		{0, 0, "sales quarantined: 0 orders, R$ 0.00\n"},
 		{1, 0, "sales quarantined: 1 order, R$ 17.90\n"},
 		{2, 0, "sales quarantined: 2 orders, R$ 35.80\n"},
-		{0, 1, "sales quarantined: 0 orders, R$ 0.00; and 1 record of the sales files unreadable (Bronze's quarantine: order and amount unknown)\n"},
-		{2, 3, "sales quarantined: 2 orders, R$ 35.80; and 3 records of the sales files unreadable"},
+		{0, 1, "sales quarantined: 0 orders, R$ 0.00; and 1 record of the sales files that Bronze could not parse, not in these figures (nexus quarantine list)\n"},
+		{2, 3, "sales quarantined: 2 orders, R$ 35.80; and 3 records of the sales files that Bronze could not parse"},
 	} {
 		sum := &pipeline.Summary{RunID: "r", Status: pipeline.RunSucceeded, Sales: &pipeline.SalesQuarantine{Orders: tc.orders, PaymentCents: 1790 * tc.orders, Unreadable: tc.unreadable}}
 		var sb strings.Builder

@@ -21,8 +21,9 @@ type SalesQuarantine struct {
 	Orders       int64 `json:"orders"`
 	PaymentCents int64 `json:"payment_cents"`
 	// Unreadable counts the records of the sales files that never reached
-	// Bronze (a record Bronze's quarantine holds as raw text: its order and
-	// amount are unknown, so they are in neither figure above).
+	// Bronze (Bronze's quarantine holds them as raw text, with the column
+	// that failed to parse): their orders and amounts are in neither figure
+	// above, and a payment among them is money Silver does not have.
 	Unreadable int64 `json:"unreadable_records"`
 	// NotBuilt lists the Silver sales tables that failed or were skipped in
 	// the run: their quarantine is not this run's, so the figure is unknown.
