@@ -202,33 +202,51 @@ func defaultThreads(cores, conns int) int {
 // table. Tables register independently: a damaged one (unreadable manifest,
 // missing file, size mismatch, bad footer) becomes a view that fails with
 // what is wrong, and every other table keeps working.
-func (e *Engine) Refresh(ctx context.Context) error {
+func (e *Engine) Refresh(ctx context.Context) error { return e.sync(ctx, true) }
+
+// Update is Refresh for a handle that gained a few versions since the views
+// were made (a run's ingest, which overlaps the engine's opening): only the
+// tables whose version changed, or that are new or gone, are registered
+// again.
+func (e *Engine) Update(ctx context.Context) error { return e.sync(ctx, false) }
+
+// sync makes the views match the lake handle's tables: those of tables it
+// no longer has (after a rollback) disappear; every other table is
+// registered, or with all false only those whose manifest is not the one
+// registered.
+func (e *Engine) sync(ctx context.Context, all bool) error {
 	e.ddl.Lock()
-	old := map[string]bool{}
+	have := map[string]*lake.Manifest{}
+	gone := map[string]bool{}
 	for _, m := range e.tables {
-		old[m.Name()] = true
+		have[m.Name()] = m
+		gone[m.Name()] = true
 	}
 	for n := range e.damaged {
-		old[n] = true
+		gone[n] = true
 	}
-	e.tables = nil
-	e.damaged = map[string][]lake.Finding{}
 	e.ddl.Unlock()
 	tables := e.Lake().Tables()
 	for _, t := range tables {
-		delete(old, t.Name)
+		delete(gone, t.Name)
 	}
-	// Tables the new snapshot no longer has (after a rollback) disappear.
-	for n := range old {
+	for n := range gone {
 		layer, table, _ := strings.Cut(n, ".")
 		e.ddl.Lock()
 		_, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+Ident(layer)+"."+Ident(table))
+		if err == nil {
+			delete(e.damaged, n)
+			e.tables = slices.DeleteFunc(e.tables, func(m *lake.Manifest) bool { return m.Name() == n })
+		}
 		e.ddl.Unlock()
 		if err != nil {
 			return fmt.Errorf("drop view %s: %w", n, err)
 		}
 	}
 	for _, t := range tables {
+		if m := have[t.Name]; !all && t.Err == nil && m != nil && m.Version == t.Manifest.Version && m.Dir == t.Manifest.Dir {
+			continue
+		}
 		if err := e.registerState(ctx, t); err != nil {
 			return err
 		}
@@ -245,50 +263,6 @@ func (e *Engine) registerState(ctx context.Context, t lake.TableState) error {
 		return e.registerDamaged(ctx, layer, table, nil, []lake.Finding{f})
 	}
 	return e.Register(ctx, t.Manifest)
-}
-
-// Update registers the tables of the lake handle that changed since their
-// views were made (a new version, a new table) and drops the views of
-// tables it no longer has: Refresh for a handle that gained a few versions
-// (a run's ingest, which overlaps the engine's opening), leaving the views
-// of the other tables as they are.
-func (e *Engine) Update(ctx context.Context) error {
-	e.ddl.Lock()
-	have := map[string]*lake.Manifest{}
-	for _, m := range e.tables {
-		have[m.Name()] = m
-	}
-	gone := map[string]bool{}
-	for n := range have {
-		gone[n] = true
-	}
-	for n := range e.damaged {
-		gone[n] = true
-	}
-	e.ddl.Unlock()
-	for _, t := range e.Lake().Tables() {
-		delete(gone, t.Name)
-		if m := have[t.Name]; t.Err == nil && m != nil && m.Version == t.Manifest.Version && m.Dir == t.Manifest.Dir {
-			continue
-		}
-		if err := e.registerState(ctx, t); err != nil {
-			return err
-		}
-	}
-	for n := range gone {
-		layer, table, _ := strings.Cut(n, ".")
-		e.ddl.Lock()
-		_, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+Ident(layer)+"."+Ident(table))
-		if err == nil {
-			delete(e.damaged, n)
-			e.tables = slices.DeleteFunc(e.tables, func(m *lake.Manifest) bool { return m.Name() == n })
-		}
-		e.ddl.Unlock()
-		if err != nil {
-			return fmt.Errorf("drop view %s: %w", n, err)
-		}
-	}
-	return nil
 }
 
 // Use re-points the engine at another lake handle (a newer snapshot) and

@@ -1303,7 +1303,7 @@ func (x *executor) diffDelta(ctx context.Context, m *Model, prev *lake.Manifest,
 // checks) and the whole merged table (table-level checks), and the new
 // version is the published one with those keys' rows replaced.
 func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite, p *incPlan, res ModelResult, inputs []lake.Input, fp, code string, started time.Time) ModelResult {
-	var merge *pendingMerge
+	var merge *backgroundWrite[*incResult]
 	fail := func(err error) ModelResult {
 		// A merge still running is cancelled, its files discarded.
 		merge.abort()
@@ -1347,11 +1347,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 		phase("annotate", t0)
 		t0 = time.Now()
 		newRows = gate.Passing()
-		// The merge writes the new version's files while the gate judges
-		// the rows: both only read what Annotate made, and a drop's model
-		// often runs alone (its children wait for it) with a core idle. A
-		// blocked gate cancels the merge and discards its files.
-		merge = x.startMerge(ctx, m, p, newRows)
+		merge = x.startMerge(ctx, m, p, newRows) // beside the evaluation
 		// Row-level checks annotate the rows rebuilt; table-level checks
 		// judge the table as it will be published (and, for
 		// reconciliations, with every quarantined row, old and new).
@@ -1427,7 +1423,7 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	if acct.Blocking {
 		return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, observed))
 	}
-	merge.settled = true // from here on the staging is the publish's
+	merge.publishing()
 	st.Carry(out.carried...)
 	partCols := p.prev.PartitionBy
 	man, err := st.Publish(lake.Manifest{
@@ -1453,58 +1449,10 @@ func (x *executor) buildInc(ctx context.Context, m *Model, suite *quality.Suite,
 	return res
 }
 
-// pendingMerge is an incremental build's merge (buildIncremental) running
-// beside its gate's evaluation.
-type pendingMerge struct {
-	started time.Time
-	cancel  context.CancelFunc
-	done    chan struct{}
-	st      *lake.Staging
-	out     *incResult
-	err     error
-	settled bool
-}
-
-// startMerge stages m's new version and merges newRows into it, in the
-// background.
-func (x *executor) startMerge(ctx context.Context, m *Model, p *incPlan, newRows string) *pendingMerge {
-	mctx, cancel := context.WithCancel(ctx)
-	pm := &pendingMerge{started: time.Now(), cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(pm.done)
-		st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
-		if err != nil {
-			pm.err = err
-			return
-		}
-		out, err := x.buildIncremental(mctx, m, p, st, newRows)
-		if err != nil {
-			st.Abort()
-			pm.err = err
-			return
-		}
-		pm.st, pm.out = st, out
-	}()
-	return pm
-}
-
-// wait returns the merge's staging and result once it ends.
-func (pm *pendingMerge) wait() (*lake.Staging, *incResult, error) {
-	<-pm.done
-	pm.cancel()
-	return pm.st, pm.out, pm.err
-}
-
-// abort cancels the merge if it still runs and discards what it staged,
-// unless it was published; nil-safe.
-func (pm *pendingMerge) abort() {
-	if pm == nil || pm.settled {
-		return
-	}
-	pm.settled = true
-	pm.cancel()
-	<-pm.done
-	if pm.st != nil {
-		pm.st.Abort()
-	}
+// startMerge stages m's new version and merges newRows into it
+// (buildIncremental), in the background.
+func (x *executor) startMerge(ctx context.Context, m *Model, p *incPlan, newRows string) *backgroundWrite[*incResult] {
+	return writeInBackground(ctx, x, m, func(ctx context.Context, st *lake.Staging) (*incResult, error) {
+		return x.buildIncremental(ctx, m, p, st, newRows)
+	})
 }

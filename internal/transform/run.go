@@ -332,7 +332,9 @@ func criticalPath(g *Graph, todo []string, own map[string]time.Duration) map[str
 func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	started := time.Now()
 	res := ModelResult{Model: m.Name}
+	var write *backgroundWrite[fullWrite]
 	fail := func(err error) ModelResult {
+		write.abort()
 		res.Status, res.Err = StatusFailed, err
 		// Info, not error: the run summary prints the failure once.
 		x.opts.Logger.Info("model failed", "model", m.Name, "err", err)
@@ -421,61 +423,33 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 		body = gate.Passing()
 		res.Quarantined = gate.Quarantined
 	}
-	// The files are written while the gate judges the rows (both only read
-	// what annotate made): a model that runs alone leaves a core to the
-	// other. A blocked gate cancels the write and discards the files.
-	wctx, cancelWrite := context.WithCancel(ctx)
-	defer cancelWrite()
-	type writeResult struct {
-		st       *lake.Staging
-		partCols []string
-		rows     map[string]int64
-		schema   []lake.Column
-		err      error
-	}
-	done := make(chan writeResult, 1)
-	go func() {
-		var w writeResult
-		defer func() { done <- w }()
-		st, err := x.lk.Stage(m.Layer, m.Table, x.opts.RunID)
-		if err != nil {
-			w.err = err
-			return
-		}
+	write = writeInBackground(ctx, x, m, func(ctx context.Context, st *lake.Staging) (fullWrite, error) {
 		t1 := time.Now()
-		partCols, err := x.write(wctx, m, st.Dir(), body)
+		partCols, err := x.write(ctx, m, st.Dir(), body)
 		if err != nil {
-			st.Abort()
-			w.err = err
-			return
+			return fullWrite{}, err
 		}
 		phase("write", t1)
 		t1 = time.Now()
-		rows, schema, err := x.inspect(wctx, st.Dir(), len(partCols) > 0)
+		rows, schema, err := x.inspect(ctx, st.Dir(), len(partCols) > 0)
 		phase("inspect", t1)
 		if err != nil {
-			st.Abort()
-			w.err = fmt.Errorf("model %s: inspect output: %w", m.Name, err)
-			return
+			return fullWrite{}, fmt.Errorf("model %s: inspect output: %w", m.Name, err)
 		}
-		w = writeResult{st: st, partCols: partCols, rows: rows, schema: schema}
-	}()
+		return fullWrite{partCols, rows, schema}, nil
+	})
 	if gate != nil {
 		checks, err := x.evaluate(ctx, m, gate)
 		res.Checks = checks
 		if err != nil {
-			cancelWrite()
-			if w := <-done; w.st != nil {
-				w.st.Abort()
-			}
 			return fail(err)
 		}
 	}
-	w := <-done
-	if w.err != nil {
-		return fail(w.err)
+	st, w, err := write.wait()
+	if err != nil {
+		return fail(err)
 	}
-	st, partCols, rows, schema := w.st, w.partCols, w.rows, w.schema
+	partCols, rows, schema := w.partCols, w.rows, w.schema
 	if gate != nil {
 		// Row accounting: every row the model produced is published (the
 		// files just written say how many) or quarantined.
@@ -488,11 +462,11 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 			fmt.Sprintf("%d built = %d published + %d quarantined", total, written, gate.Quarantined))
 		res.Checks = append(res.Checks, acct)
 		if acct.Blocking {
-			st.Abort()
 			return fail(fmt.Errorf("model %s: row accounting broken: %s", m.Name, acct.Observed))
 		}
 		res.RowsBuilt = total
 	}
+	write.publishing()
 	delta := x.diffDelta(ctx, m, prev, code, st, rows, len(partCols) > 0)
 	man, err := st.Publish(lake.Manifest{
 		Schema: schema, PartitionBy: partCols, Inputs: inputs, Fingerprint: fp, Description: m.Description,
@@ -520,6 +494,13 @@ func (x *executor) build(ctx context.Context, m *Model) ModelResult {
 	res.Status, res.Version, res.RowsOut, res.Files, res.Bytes = StatusBuilt, man.Version, man.Rows, len(man.Files), man.Bytes
 	x.opts.Logger.Info("model built", "model", m.Name, "rows", man.Rows, "files", len(man.Files))
 	return res
+}
+
+// fullWrite is what a full build wrote into its staging.
+type fullWrite struct {
+	partCols []string
+	rows     map[string]int64
+	schema   []lake.Column
 }
 
 // rowAccounting is the built-in check "rows built = rows published + rows
