@@ -482,19 +482,11 @@ func TestReplayInLandingZone(t *testing.T) {
 		t.Fatalf("drops: %v", drops)
 	}
 	// A project whose rule (wrongly) quarantines canceled orders.
-	project := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(project, "suites"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
-checks:
-  - id: not_canceled
+	project := ordersProject(t, `  - id: not_canceled
     kind: expression
     expr: order_status <> 'canceled'
     description: strict for the test
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	work, root := t.TempDir(), t.TempDir()
 	lk, err := lake.Open(root)
 	if err != nil {
@@ -663,19 +655,11 @@ func TestIncrementalBlockedGateLeavesNothing(t *testing.T) {
 	linkDrop(t, src, probeWork, drops[0])
 	runOK(t, probe, probeWork)
 	base := column(t, laketest.OpenRead(t, probe), "SELECT count(*) FROM silver.orders")[0]
-	project := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(project, "suites"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
-checks:
-  - id: no_more_orders
+	project := ordersProject(t, `  - id: no_more_orders
     kind: row_count
     max_rows: `+base+`
     description: for the test
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	root, work := t.TempDir(), t.TempDir()
 	run := func() *Summary {
 		lk, unlock := lockLake(t, root)

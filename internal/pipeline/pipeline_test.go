@@ -248,15 +248,11 @@ func TestQuarantinedSalesAndDroppedPayment(t *testing.T) {
 	lk, _ := lake.Open(t.TempDir())
 	// The project quarantines every order of one state's customers (as an
 	// orphan rule would) to have sales in quarantine.
-	project := t.TempDir()
-	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
-	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
-checks:
-  - id: not_from_acre
+	project := ordersProject(t, `  - id: not_from_acre
     kind: expression
     expr: customer_id NOT IN (SELECT customer_id FROM silver.customers WHERE customer_state = 'AC')
     description: for the test
-`), 0o644)
+`)
 	sum := runPipeline(t, lk, src, project, "q")
 	if sum.Err() != nil {
 		t.Fatalf("run failed: %v", sum.Err())
@@ -385,15 +381,11 @@ func TestReplayAfterRuleChange(t *testing.T) {
 	lk, _ := lake.Open(t.TempDir())
 	// A project that (wrongly) quarantines the orders handed to the carrier
 	// before the purchase.
-	project := t.TempDir()
-	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
-	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
-checks:
-  - id: carrier_after_purchase
+	project := ordersProject(t, `  - id: carrier_after_purchase
     kind: expression
     expr: order_delivered_carrier_date >= order_purchase_timestamp
     description: strict for the test
-`), 0o644)
+`)
 	if sum := runPipeline(t, lk, src, project, "r1"); sum.Err() != nil {
 		t.Fatal(sum.Err())
 	}
@@ -475,16 +467,12 @@ func TestErrorCheckKeepsGoldPublished(t *testing.T) {
 		t.Fatal(sum.Err())
 	}
 	goldBefore, _ := lk.Manifest("gold", "fact_sales")
-	project := t.TempDir()
-	os.MkdirAll(filepath.Join(project, "suites"), 0o755)
-	os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte(`table: silver.orders
-checks:
-  - id: impossible_row_count
+	project := ordersProject(t, `  - id: impossible_row_count
     kind: row_count
     max_rows: 10
     severity: error
     description: fails on purpose
-`), 0o644)
+`)
 	sum := runPipeline(t, lk, src, project, "bad")
 	if sum.Err() == nil || !strings.Contains(sum.Err().Error(), "impossible_row_count") {
 		t.Fatalf("run error = %v, want the failed check named", sum.Err())
@@ -560,4 +548,18 @@ func TestBadProjectModelFailsBeforeIngest(t *testing.T) {
 	if !strings.Contains(runs[0].Error, want) {
 		t.Errorf("the failed run's record has error %q, want it to contain %q", runs[0].Error, want)
 	}
+}
+
+// ordersProject makes a project directory whose suite adds checks (YAML
+// list items) to silver.orders.
+func ordersProject(t *testing.T, checks string) string {
+	t.Helper()
+	project := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(project, "suites"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "suites", "silver.orders.yaml"), []byte("table: silver.orders\nchecks:\n"+checks), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return project
 }
