@@ -9,7 +9,8 @@
 #     nexus generate --out LZ --scale 1 --daily-from 2018-07-01
 #     mkdir -p DIR/arrivals && ln -s $PWD/LZ/dt=2018-06-30 DIR/arrivals/
 #     nexus --lake DIR/lake run --no-reports --source DIR/arrivals
-#     nexus --lake DIR/lake snapshots --format json | jq 'max_by(.id).id' > DIR/base
+#     nexus --lake DIR/lake snapshots --format json |
+#       python3 -c 'import json,sys; print(max(s["id"] for s in json.load(sys.stdin)))' > DIR/base
 #     ln -s $PWD/LZ/dt=2018-07-01 DIR/arrivals/
 #   bash bench/drop_ab.sh DIR 7 ./old-nexus ./new-nexus
 set -euo pipefail
