@@ -23,7 +23,7 @@ D=${1:?DIR}; R=${2:?ROUNDS}; shift 2
 [ -s "$D/base" ] || { echo "no $D/base: see the comment at the top of $0" >&2; exit 1; }
 out=$(mktemp)
 i=0; for n in "$@"; do i=$((i+1)); printf ' %s' "[$i] wall/CPU s"; done; echo
-for r in $(seq 1 "$R"); do
+for _ in $(seq 1 "$R"); do
   line=""
   for n in "$@"; do
     "$n" --lake "$D/lake" rollback "$(cat "$D/base")" >/dev/null
