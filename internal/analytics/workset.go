@@ -272,7 +272,11 @@ rv AS (
     SELECT order_id, count(*) AS n, sum(review_score) AS sm, count(*) FILTER (WHERE review_score <= 2) AS low
     FROM gold.fact_reviews GROUP BY order_id),
 j AS (
-    SELECT ord.o, f.order_item_id AS item, pe.person, pr.product, f.purchase_date, f.price, f.payment_value,
+    -- The payments known: a sale flagged payment_recorded (no payment in
+    -- Silver) has payment_value NULL and adds nothing to a sum, as in the
+    -- Gold aggregates; a group of such sales only would otherwise sum to NULL.
+    SELECT ord.o, f.order_item_id AS item, pe.person, pr.product, f.purchase_date, f.price,
+           coalesce(f.payment_value, 0) AS payment_value,
            CAST(f.delivery_days AS DOUBLE) AS delivery_days, f.is_late,
            coalesce(c.customer_state, 'unknown') AS customer_state, coalesce(se.seller_state, 'unknown') AS seller_state,
            coalesce(pr.category_en, 'unknown') AS category_en,

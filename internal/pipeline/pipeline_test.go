@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,6 +236,130 @@ func TestSalesUnreadableRecords(t *testing.T) {
 	}
 	if sum.Sales == nil || sum.Sales.Unreadable != 1 || sum.Sales.Orders != 0 {
 		t.Errorf("sales quarantined = %+v, want 1 unreadable record and no order", sum.Sales)
+	}
+}
+
+// TestSaleWithoutPaymentKeptFlagged: a sale whose order has no payment in
+// Silver (the planted order without payment, and an order whose only
+// payment record Bronze cannot parse, "12x.00") keeps every item in
+// gold.fact_sales, flagged payment_recorded, with payment_value NULL (what
+// was paid is unknown, not 0.00); no other row is flagged.
+func TestSaleWithoutPaymentKeptFlagged(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	if err := os.CopyFS(src, os.DirFS(generated(t))); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range readPlanted(t, src) {
+		if p.Quirk == "order_without_payment" {
+			ids = append(ids, "'"+p.Key["order_id"].(string)+"'")
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatal("the generator planted no order_without_payment at this scale")
+	}
+	// A delivered order with items and one payment record: its amount
+	// becomes unparseable.
+	status := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(src, "olist_orders_dataset.csv")) {
+		status[r[0]] = r[2]
+	}
+	hasItems := map[string]bool{}
+	for _, r := range readCSV(t, filepath.Join(src, "olist_order_items_dataset.csv")) {
+		hasItems[r[0]] = true
+	}
+	pays := readCSV(t, filepath.Join(src, "olist_order_payments_dataset.csv"))
+	count := map[string]int{}
+	for _, r := range pays[1:] {
+		count[r[0]]++
+	}
+	bad := ""
+	for i, r := range pays[1:] {
+		if count[r[0]] == 1 && status[r[0]] == "delivered" && hasItems[r[0]] {
+			bad = r[0]
+			pays[i+1][4] = "12x.00"
+			break
+		}
+	}
+	if bad == "" {
+		t.Fatal("no delivered order with one payment")
+	}
+	writeCSV(t, filepath.Join(src, "olist_order_payments_dataset.csv"), pays)
+	ids = append(ids, "'"+bad+"'")
+	in := "(" + strings.Join(ids, ", ") + ")"
+
+	lk, _ := lake.Open(t.TempDir())
+	sum := runPipeline(t, lk, src, "", "p")
+	if sum.Err() != nil {
+		t.Fatalf("run failed: %v", sum.Err())
+	}
+	// Bronze's items of the orders that are sales; their rows in
+	// gold.fact_sales; those flagged with payment_value NULL; every flagged
+	// row of the table. An order that is no sale (canceled, unavailable)
+	// without payment paid nothing: 0.00, not flagged.
+	got := column(t, lk, fmt.Sprintf(`SELECT concat_ws(' ',
+		(SELECT count(*) FROM bronze.order_items WHERE order_id IN (SELECT order_id FROM silver.orders WHERE is_sale AND order_id IN %[1]s)),
+		(SELECT count(*) FROM gold.fact_sales WHERE order_id IN %[1]s AND is_sale),
+		(SELECT count(*) FROM gold.fact_sales WHERE order_id IN %[1]s AND is_sale AND payment_value IS NULL AND list_contains(quality_flags, 'payment_recorded')),
+		(SELECT count(*) FROM gold.fact_sales WHERE list_contains(quality_flags, 'payment_recorded')),
+		(SELECT count(*) FROM gold.fact_sales WHERE order_id IN %[1]s AND NOT is_sale AND (payment_value <> 0 OR len(quality_flags) > 0)))`, in))[0]
+	var items, rows, nulled, flagged, others int
+	if _, err := fmt.Sscan(got, &items, &rows, &nulled, &flagged, &others); err != nil {
+		t.Fatalf("%q: %v", got, err)
+	}
+	if items == 0 || rows != items || nulled != items || flagged != items || others != 0 {
+		t.Errorf("%d items of sales in Bronze; in gold.fact_sales %d rows, %d flagged payment_recorded with payment_value NULL, %d flagged in all, %d rows of no sale not 0.00 or flagged; want %[1]d, %[1]d, %[1]d, %[1]d, 0",
+			items, rows, nulled, flagged, others)
+	}
+	var found bool
+	for _, st := range sum.Steps {
+		for _, c := range st.Checks {
+			if st.Name == "gold.fact_sales" && c.CheckID == "payment_recorded" {
+				found = true
+				if c.Verdict != quality.VerdictWarn || c.RowsFailed == 0 {
+					t.Errorf("payment_recorded: %s, %d failed; want warn", c.Verdict, c.RowsFailed)
+				}
+			}
+			if strings.HasSuffix(c.CheckID, "_reconcile") && c.Verdict != quality.VerdictPass {
+				t.Errorf("%s %s: %s %s", st.Name, c.CheckID, c.Verdict, c.Observed)
+			}
+		}
+	}
+	if !found {
+		t.Error("gold.fact_sales has no payment_recorded result")
+	}
+	if sum.Sales == nil || sum.Sales.Unreadable != 1 {
+		t.Errorf("sales quarantined = %+v, want the unparseable record counted", sum.Sales)
+	}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows
+}
+
+func writeCSV(t *testing.T, path string, rows [][]string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(f)
+	if err := w.WriteAll(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,7 +8,7 @@
 -- column items: Units sold (order items).
 -- column revenue: Sum of item prices, R$ (freight excluded).
 -- column freight: Sum of item freight, R$.
--- column payment_value: Sum of the payments allocated to the items, R$.
+-- column payment_value: Sum of the payments allocated to the items, R$: the known ones (a sale flagged payment_recorded in gold.fact_sales, whose payment_value is NULL, adds nothing).
 -- column customers: Distinct persons (customer_unique_id) who bought.
 SELECT
     CAST(date_trunc('month', purchase_date) AS DATE) AS month,
@@ -16,7 +16,7 @@ SELECT
     count(*) AS items,
     CAST(sum(price) AS DECIMAL(18,2)) AS revenue,
     CAST(sum(freight_value) AS DECIMAL(18,2)) AS freight,
-    CAST(sum(payment_value) AS DECIMAL(18,2)) AS payment_value,
+    CAST(coalesce(sum(payment_value), 0) AS DECIMAL(18,2)) AS payment_value,
     count(DISTINCT customer_unique_id) AS customers
 FROM ref('gold.fact_sales')
 WHERE is_sale

@@ -9,7 +9,7 @@
 -- column items: Units sold.
 -- column revenue: Sum of item prices, R$ (freight excluded).
 -- column freight: Sum of item freight, R$.
--- column payment_value: Sum of the payments allocated to the items, R$.
+-- column payment_value: Sum of the payments allocated to the items, R$: the known ones (a sale flagged payment_recorded in gold.fact_sales, whose payment_value is NULL, adds nothing).
 -- column delivered_orders: Orders with a delivery time (delivered, and not flagged delivered_after_purchase, which nulls it).
 -- column delivery_days: Sum of the days from purchase to delivery over the delivered orders.
 -- column timed_orders: Orders whose lateness is known (is_late not NULL).
@@ -38,7 +38,7 @@ SELECT
     CAST(sum(items) AS BIGINT) AS items,
     CAST(sum(revenue) AS DECIMAL(18,2)) AS revenue,
     CAST(sum(freight) AS DECIMAL(18,2)) AS freight,
-    CAST(sum(payment_value) AS DECIMAL(18,2)) AS payment_value,
+    CAST(coalesce(sum(payment_value), 0) AS DECIMAL(18,2)) AS payment_value,
     count(delivery_days) AS delivered_orders,
     CAST(sum(delivery_days) AS DECIMAL(18,2)) AS delivery_days,
     count(is_late) AS timed_orders,

@@ -1,4 +1,4 @@
--- description: Sales at order-item grain: one row per unit sold (silver.order_items), with the person, product, seller, the Brazilian business date of the purchase and the order's payments ALLOCATED to its items. Allocation: an order's total payments (sum of silver.order_payments, vouchers included) is spread over its items pro rata to price + freight_value, in whole cents: each item gets the floor of its exact share and the cents left over go one each to the items with the largest fractional remainders (ties: lowest order_item_id). So SUM(payment_value) equals the Silver payments of every order that has items, to the cent. Items of an order without payment rows get 0.00. An order with payments but no items has no row here (its payments appear in no fact row). All statuses are kept; is_sale marks the ones counted as sales (not canceled, not unavailable).
+-- description: Sales at order-item grain: one row per unit sold (silver.order_items), with the person, product, seller, the Brazilian business date of the purchase and the order's payments ALLOCATED to its items. Allocation: an order's total payments (sum of silver.order_payments, vouchers included) is spread over its items pro rata to price + freight_value, in whole cents: each item gets the floor of its exact share and the cents left over go one each to the items with the largest fractional remainders (ties: lowest order_item_id). So SUM(payment_value) equals the Silver payments of every order that has items, to the cent. Items of an order without payment rows get 0.00; on a sale (is_sale) the gate then sets payment_value to NULL and flags the rows payment_recorded in quality_flags: what was paid is unknown, not zero. An order with payments but no items has no row here (its payments appear in no fact row). All statuses are kept; is_sale marks the ones counted as sales (not canceled, not unavailable).
 -- materialized: table
 -- partition_by: purchase_date
 -- key: order_id, order_item_id
@@ -18,7 +18,7 @@
 -- column is_sale: TRUE when the order counts as a sale (status not canceled and not unavailable).
 -- column price: Item price in R$, DECIMAL(12,2).
 -- column freight_value: Item freight in R$, DECIMAL(12,2).
--- column payment_value: Share of the order's payments allocated to this item, R$ DECIMAL(12,2); pro rata to price + freight, remainder cents to the largest fractional shares; 0.00 when the order has no payments.
+-- column payment_value: Share of the order's payments allocated to this item, R$ DECIMAL(12,2); pro rata to price + freight, remainder cents to the largest fractional shares; 0.00 when the order has no payments, NULL when such an order is a sale (flagged payment_recorded).
 -- column delivery_days: Days from purchase to delivery to the customer (order level, UTC instants); NULL when not delivered.
 -- column is_late: Order delivered on a later local date than promised; NULL when not delivered.
 WITH items AS (

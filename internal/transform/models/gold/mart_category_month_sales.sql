@@ -11,7 +11,7 @@
 -- column items: Units sold.
 -- column revenue: Sum of item prices, R$ (freight excluded).
 -- column freight: Sum of item freight, R$.
--- column payment_value: Sum of the payments allocated to the items, R$.
+-- column payment_value: Sum of the payments allocated to the items, R$: the known ones (a sale flagged payment_recorded in gold.fact_sales, whose payment_value is NULL, adds nothing).
 SELECT
     coalesce(p.category_en, 'unknown') AS category_en,
     coalesce(p.category_pt, 'unknown') AS category_pt,
@@ -20,7 +20,7 @@ SELECT
     count(*) AS items,
     CAST(sum(f.price) AS DECIMAL(18,2)) AS revenue,
     CAST(sum(f.freight_value) AS DECIMAL(18,2)) AS freight,
-    CAST(sum(f.payment_value) AS DECIMAL(18,2)) AS payment_value
+    CAST(coalesce(sum(f.payment_value), 0) AS DECIMAL(18,2)) AS payment_value
 FROM ref('gold.fact_sales') AS f
 -- The category as silver.products gives it (gold.dim_product copies it):
 -- dim_product's rows change with every drop's reviews and sales, which
