@@ -20,6 +20,7 @@ func newIngestCmd(a *app) *cobra.Command {
 		source  string
 		onDrift string
 		force   bool
+		replace bool
 		tables  []string
 	)
 	cmd := &cobra.Command{
@@ -57,7 +58,7 @@ reported and its rows stay; every row carries _batch, the folder's date.`,
 				return err
 			}
 			defer unlock()
-			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, Tables: tables})
+			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, ReplaceBatches: replace, Tables: tables})
 			if err != nil {
 				return err
 			}
@@ -74,6 +75,7 @@ reported and its rows stay; every row carries _batch, the folder's date.`,
 	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files, or a landing zone of dt=YYYY-MM-DD folders (default \"data/generated\")")
 	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra column in a file does: fail (default) or evolve (kept as a text column)")
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest tables whose inputs are unchanged")
+	cmd.Flags().BoolVar(&replace, "replace-batches", false, "let plain source files replace the tables a landing zone built (refused without it)")
 	cmd.Flags().StringSliceVar(&tables, "table", nil, "ingest only these tables (repeatable), e.g. --table orders")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,9 +50,13 @@ type Options struct {
 	// others are left for a later run, as those after Until.
 	Batches []string
 	Force   bool // re-ingest even when the inputs are unchanged
-	Workers int  // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
-	Codec   compress.Codec
-	Logger  *slog.Logger
+	// ReplaceBatches lets plain source files replace a table that a landing
+	// zone built, batch by batch; without it such an ingest is refused, as
+	// the likely mistake it is (the wrong --source).
+	ReplaceBatches bool
+	Workers        int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
+	Codec          compress.Codec
+	Logger         *slog.Logger
 	// Progress, when set, is called from time to time with the bytes read so
 	// far of each file; it must be safe for concurrent use.
 	Progress func(table string, read, total int64)
@@ -207,6 +212,11 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	if landing {
 		return runLanding(ctx, lk, opts, tables, batches)
 	}
+	if !opts.ReplaceBatches {
+		if err := refuseReplacingBatches(lk, tables, opts.SourceDir); err != nil {
+			return Result{}, err
+		}
+	}
 
 	// Largest files first, so the long pole starts at once.
 	type job struct {
@@ -270,6 +280,32 @@ func ingestTables(workers int, order []int, results []TableResult, ingest func(i
 	}
 	close(ch)
 	wg.Wait()
+}
+
+// refuseReplacingBatches fails when plain source files would replace a
+// Bronze table built from a landing zone: every batch of it would be gone
+// from the next version, silently, for what is most likely the wrong
+// --source. Nothing is read or written before it says so.
+func refuseReplacingBatches(lk *lake.Lake, tables []olist.Table, dir string) error {
+	var held []string
+	for _, t := range tables {
+		old, _, _ := previousBatches(lk, t)
+		if len(old) == 0 {
+			continue
+		}
+		ids := slices.Sorted(maps.Keys(old))
+		span := ids[0]
+		if len(ids) > 1 {
+			span += " … " + ids[len(ids)-1]
+		}
+		held = append(held, fmt.Sprintf("bronze.%s (%d batch(es), %s)", t.Name, len(ids), span))
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	return fmt.Errorf("ingest: %s holds plain source files, which would replace every batch that a landing zone gave %s: "+
+		"give --source the landing zone (its dt=YYYY-MM-DD folders), or replace them with nexus run (or ingest) --replace-batches "+
+		"(the current snapshot stays for nexus rollback)", dir, strings.Join(held, ", "))
 }
 
 func selectTables(names []string) ([]olist.Table, error) {

@@ -596,3 +596,41 @@ func TestBatchChangesString(t *testing.T) {
 		}
 	}
 }
+
+// Plain source files pointed at a lake that a landing zone built would
+// replace every batch: refused, naming the tables and their batches, with
+// nothing written; --replace-batches (ReplaceBatches) does it.
+func TestPlainFilesDoNotSilentlyReplaceBatches(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	dir := landingZone(t)
+	writeBatchFile(t, dir, "2018-01-02", ordersFile,
+		`a0000000000000000000000000000001,c0000000000000000000000000000001,approved,2018-01-02 10:00:00,2018-01-02 11:00:00,,,2018-01-20 00:00:00`)
+	ingestOK(t, lk, dir, "one")
+	before, err := lk.Manifest(lake.Bronze, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	plain := copyValid(t)
+	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two"})
+	if err == nil {
+		t.Fatal("plain files replaced the batches of a landing zone without a word")
+	}
+	for _, want := range []string{"bronze.orders (2 batch(es), 2018-01-01 … 2018-01-02)", "bronze.sellers (1 batch(es), 2018-01-01)", "--replace-batches", plain} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if after, err := lk.Manifest(lake.Bronze, "orders"); err != nil || after.Version != before.Version {
+		t.Errorf("bronze.orders changed by a refused ingest: version %d → %d (%v)", before.Version, after.Version, err)
+	}
+
+	res, err := Run(context.Background(), lk, Options{SourceDir: plain, RunID: "three", ReplaceBatches: true})
+	if err != nil || res.Err() != nil {
+		t.Fatalf("with ReplaceBatches: %v %v", err, res.Err())
+	}
+	if got := byTable(res)["orders"].Status; got != StatusIngested {
+		t.Errorf("orders with ReplaceBatches: %s", got)
+	}
+}
