@@ -1,4 +1,4 @@
--- description: Sales at order-item grain: one row per unit sold (silver.order_items), with the person, product, seller, the Brazilian business date of the purchase and the order's payments ALLOCATED to its items. Allocation: an order's total payments (sum of silver.order_payments, vouchers included) is spread over its items pro rata to price + freight_value, in whole cents: each item gets the floor of its exact share and the cents left over go one each to the items with the largest fractional remainders (ties: lowest order_item_id). So SUM(payment_value) equals the Silver payments of every order that has items, to the cent. Items of an order without payment rows get 0.00; on a sale (is_sale) the gate then sets payment_value to NULL and flags the rows payment_recorded in quality_flags: what was paid is unknown, not zero. An order with payments but no items has no row here (its payments appear in no fact row). All statuses are kept; is_sale marks the ones counted as sales (not canceled, not unavailable).
+-- description: Sales at order-item grain: one row per unit sold (silver.order_items), with the person, product, seller, the Brazilian business date of the purchase and the order's payments ALLOCATED to its items. Allocation: an order's total payments (sum of silver.order_payments, vouchers included) is spread over its items pro rata to price + freight_value, in whole cents: each item gets the floor of its exact share and the cents left over go one each to the items with the largest fractional remainders (ties: lowest order_item_id). So SUM(payment_value) equals the Silver payments of every order that has items, to the cent. Items of an order without payment rows get 0.00 when it is no sale (a canceled or unavailable order paid nothing), NULL when it is a sale (what was paid is unknown, not zero; the gate flags the rows payment_recorded). An order with payments but no items has no row here (its payments appear in no fact row). All statuses are kept; is_sale marks the ones counted as sales (not canceled, not unavailable).
 -- materialized: table
 -- partition_by: purchase_date
 -- key: order_id, order_item_id
@@ -18,7 +18,7 @@
 -- column is_sale: TRUE when the order counts as a sale (status not canceled and not unavailable).
 -- column price: Item price in R$, DECIMAL(12,2).
 -- column freight_value: Item freight in R$, DECIMAL(12,2).
--- column payment_value: Share of the order's payments allocated to this item, R$ DECIMAL(12,2); pro rata to price + freight, remainder cents to the largest fractional shares; 0.00 when the order has no payments, NULL when such an order is a sale (flagged payment_recorded).
+-- column payment_value: Share of the order's payments allocated to this item, R$ DECIMAL(12,2); pro rata to price + freight, remainder cents to the largest fractional shares; NULL when the order is a sale without payments in Silver (flagged payment_recorded), 0.00 when it is no sale and has none.
 -- column delivery_days: Days from purchase to delivery to the customer (order level, UTC instants); NULL when not delivered.
 -- column is_late: Order delivered on a later local date than promised; NULL when not delivered.
 WITH items AS (
@@ -36,6 +36,7 @@ weighted AS (
     SELECT
         items.*,
         coalesce(pay.paid_cents, 0) AS paid_cents,
+        pay.order_id IS NULL AS no_payment,
         sum(weight_cents) OVER (PARTITION BY items.order_id) AS order_weight,
         count(*) OVER (PARTITION BY items.order_id) AS order_items
     FROM items
@@ -78,8 +79,11 @@ SELECT
     o.is_sale,
     a.price,
     a.freight_value,
-    CAST(CAST(a.floor_cents + CASE WHEN a.remainder_rank <= a.leftover_cents THEN 1 ELSE 0 END AS DECIMAL(18,2)) * 0.01
-         AS DECIMAL(12,2)) AS payment_value,
+    -- A sale without payment rows paid something unknown: NULL, not 0.00.
+    CASE WHEN NOT (a.no_payment AND o.is_sale) THEN
+        CAST(CAST(a.floor_cents + CASE WHEN a.remainder_rank <= a.leftover_cents THEN 1 ELSE 0 END AS DECIMAL(18,2)) * 0.01
+             AS DECIMAL(12,2))
+    END AS payment_value,
     o.delivery_days,
     o.is_late
 FROM allocated AS a
