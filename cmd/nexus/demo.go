@@ -81,6 +81,12 @@ how many models were built incrementally. Remove data/arrivals to start again.`,
 			defer unlock()
 			fmt.Printf("running the pipeline into %s\n\n", lk.Location())
 			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift}, true)
+			if errors.Is(err, ingest.ErrBatchesHeld) {
+				// The lake took the days of `demo --daily`: this demo's
+				// plain files would replace them.
+				return fmt.Errorf("demo: %s holds the batches of a landing zone (from demo --daily?), which the demo's data set would replace: "+
+					"give the demo another --lake, or remove %s to start again", lk.Location(), lk.Location())
+			}
 			if err != nil {
 				return err
 			}

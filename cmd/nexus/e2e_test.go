@@ -538,4 +538,12 @@ func TestDemoDaily(t *testing.T) {
 			t.Errorf("demo --daily 2 again prints %q (a line of zeros or the table of unchanged steps):\n%s", not, again)
 		}
 	}
+	// The plain demo would replace the days the lake took: refused, with
+	// what to do instead.
+	plain := nexus(t, dir, true, "demo", "--scale", "0.01")
+	for _, want := range []string{"holds the batches of a landing zone (from demo --daily?)", "another --lake, or remove"} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("demo after demo --daily: want %q in:\n%s", want, plain)
+		}
+	}
 }

@@ -282,13 +282,22 @@ func ingestTables(workers int, order []int, results []TableResult, ingest func(i
 	wg.Wait()
 }
 
+// ErrBatchesHeld: plain source files would replace Bronze tables that a
+// landing zone built (see refuseReplacingBatches). Retrying does not help;
+// the caller says what to do instead.
+var ErrBatchesHeld = errors.New("plain source files would replace the batches of a landing zone")
+
 // refuseReplacingBatches fails when plain source files would replace a
 // Bronze table built from a landing zone: every batch of it would be gone
 // from the next version, silently, for what is most likely the wrong
-// --source. Nothing is read or written before it says so.
+// --source. Only the tables whose file dir holds count (a missing file is
+// the ingest's own error). Nothing is read or written before it says so.
 func refuseReplacingBatches(lk *lake.Lake, tables []olist.Table, dir string) error {
 	var held []string
 	for _, t := range tables {
+		if _, err := locate(dir, t); err != nil {
+			continue
+		}
 		old, _, _ := previousBatches(lk, t)
 		if len(old) == 0 {
 			continue
@@ -303,9 +312,9 @@ func refuseReplacingBatches(lk *lake.Lake, tables []olist.Table, dir string) err
 	if len(held) == 0 {
 		return nil
 	}
-	return fmt.Errorf("ingest: %s holds plain source files, which would replace every batch that a landing zone gave %s: "+
+	return fmt.Errorf("ingest: %w: %s holds plain source files, which would replace every batch that a landing zone gave %s: "+
 		"give --source the landing zone (its dt=YYYY-MM-DD folders), or replace them with nexus run (or ingest) --replace-batches "+
-		"(the current snapshot stays for nexus rollback)", dir, strings.Join(held, ", "))
+		"(the current snapshot stays for nexus rollback)", ErrBatchesHeld, dir, strings.Join(held, ", "))
 }
 
 func selectTables(names []string) ([]olist.Table, error) {

@@ -614,8 +614,8 @@ func TestPlainFilesDoNotSilentlyReplaceBatches(t *testing.T) {
 
 	plain := copyValid(t)
 	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two"})
-	if err == nil {
-		t.Fatal("plain files replaced the batches of a landing zone without a word")
+	if !errors.Is(err, ErrBatchesHeld) {
+		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrBatchesHeld", err)
 	}
 	for _, want := range []string{"bronze.orders (2 batch(es), 2018-01-01 … 2018-01-02)", "bronze.sellers (1 batch(es), 2018-01-01)", "--replace-batches", plain} {
 		if !strings.Contains(err.Error(), want) {
@@ -626,7 +626,24 @@ func TestPlainFilesDoNotSilentlyReplaceBatches(t *testing.T) {
 		t.Errorf("bronze.orders changed by a refused ingest: version %d → %d (%v)", before.Version, after.Version, err)
 	}
 
-	res, err := Run(context.Background(), lk, Options{SourceDir: plain, RunID: "three", ReplaceBatches: true})
+	// Only the tables whose file the directory holds count; a directory
+	// without any is no source of plain files (its missing files say so).
+	partial := t.TempDir()
+	if err := os.Rename(filepath.Join(plain, ordersFile), filepath.Join(partial, ordersFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), lk, Options{SourceDir: partial, RunID: "two", Tables: []string{"orders", "sellers"}})
+	if !errors.Is(err, ErrBatchesHeld) || strings.Contains(err.Error(), "sellers") {
+		t.Errorf("a directory with the orders file only: %v, want bronze.orders alone named", err)
+	}
+	res, err := Run(context.Background(), lk, Options{SourceDir: t.TempDir(), RunID: "two"})
+	if errors.Is(err, ErrBatchesHeld) || (err == nil && res.Err() == nil) {
+		t.Errorf("an empty directory: %v / %v, want its missing files, not the refusal", err, res.Err())
+	}
+	if err := os.Rename(filepath.Join(partial, ordersFile), filepath.Join(plain, ordersFile)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "three", ReplaceBatches: true})
 	if err != nil || res.Err() != nil {
 		t.Fatalf("with ReplaceBatches: %v %v", err, res.Err())
 	}

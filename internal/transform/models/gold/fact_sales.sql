@@ -80,7 +80,7 @@ SELECT
     a.price,
     a.freight_value,
     -- A sale without payment rows paid something unknown: NULL, not 0.00.
-    CASE WHEN NOT (a.no_payment AND o.is_sale) THEN
+    CASE WHEN a.no_payment AND o.is_sale THEN NULL ELSE
         CAST(CAST(a.floor_cents + CASE WHEN a.remainder_rank <= a.leftover_cents THEN 1 ELSE 0 END AS DECIMAL(18,2)) * 0.01
              AS DECIMAL(12,2))
     END AS payment_value,
