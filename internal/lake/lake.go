@@ -76,6 +76,12 @@ type txState struct {
 	// adopted are existing versions made current again by this transaction
 	// (a repair's roll-back), with their original snapshot entries.
 	adopted map[string]TableRef
+	// staged are the version directories (lake-relative) this handle staged
+	// and did not remove; marked says it wrote the staging marker. With
+	// them the vacuum after a commit knows whether this handle can have left
+	// an orphan (see VacuumExpired).
+	staged map[string]bool
+	marked bool
 }
 
 // Open opens the lake at root for writing, creating its directories, pinned to
@@ -579,6 +585,9 @@ func (l *Lake) Stage(layer, table, runID string) (*Staging, error) {
 	version := l.nextVersion(layer+"."+table, prev)
 	rel := fmt.Sprintf("%s/%s/v%06d-%s", layer, table, version, runID)
 	abs := l.Abs(rel)
+	if err := l.markStaging(rel); err != nil {
+		return nil, fmt.Errorf("stage %s.%s: %w", layer, table, err)
+	}
 	if err := os.RemoveAll(abs); err != nil {
 		return nil, fmt.Errorf("stage %s.%s: %w", layer, table, err)
 	}
@@ -634,7 +643,42 @@ func (s *Staging) Previous() *Manifest { return s.prev }
 func (s *Staging) Carry(files ...File) { s.carried = append(s.carried, files...) }
 
 // Abort removes the staged files; the published version is untouched.
-func (s *Staging) Abort() { _ = os.RemoveAll(s.Dir()) }
+func (s *Staging) Abort() {
+	if os.RemoveAll(s.Dir()) == nil {
+		s.lake.tx.mu.Lock()
+		delete(s.lake.tx.staged, s.dir)
+		s.lake.tx.mu.Unlock()
+	}
+}
+
+// stagingMarker is the file that says a writer staged versions that no
+// vacuum has looked at since: the vacuum after a commit looks for orphans
+// only then (VacuumExpired). A writer creates it before its first version
+// directory, so a process killed while it stages leaves it behind.
+func (l *Lake) stagingMarker() string { return l.MetaDir("staging") }
+
+// markStaging records rel as staged by this handle, creating the staging
+// marker before the handle's first version directory (on a local lake; an
+// object store's vacuum looks at what it holds each time).
+func (l *Lake) markStaging(rel string) error {
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	if l.remote == nil && !l.tx.marked {
+		if _, err := os.Stat(l.stagingMarker()); errors.Is(err, fs.ErrNotExist) {
+			if err := os.WriteFile(l.stagingMarker(), []byte("versions staged since the last vacuum that looked for orphans\n"), 0o644); err != nil {
+				return fmt.Errorf("staging marker: %w", err)
+			}
+			l.tx.marked = true
+		}
+		// Present already: another process staged and no vacuum swept
+		// after it; this handle's vacuum will (it did not mark).
+	}
+	if l.tx.staged == nil {
+		l.tx.staged = map[string]bool{}
+	}
+	l.tx.staged[rel] = true
+	return nil
+}
 
 // Publish lists the staged Parquet files into m, fsyncs them, writes the
 // version's immutable manifest and adds it to the handle's transaction: the

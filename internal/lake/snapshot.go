@@ -427,7 +427,20 @@ func (l *Lake) commitLocked(tables map[string]TableRef, changed, removed []strin
 	}
 	l.snap = s
 	l.Discard() // committed: the transaction is empty
+	l.settleStaged(s)
 	return s, nil
+}
+
+// settleStaged forgets the staged version directories that snapshot s
+// maps: committed, they are no orphans. What stays is what s left out.
+func (l *Lake) settleStaged(s *Snapshot) {
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	for _, ref := range s.Tables {
+		for _, d := range ref.Dirs {
+			delete(l.tx.staged, d)
+		}
+	}
 }
 
 // Rollback makes snapshot id's mapping current again, as a new commit: no

@@ -47,17 +47,30 @@ type VacuumResult struct {
 // store itself, and leaves alone what was written less than the grace ago
 // (another machine's run may be uploading it).
 func (l *Lake) Vacuum(ctx context.Context, r Retention, now time.Time) (VacuumResult, error) {
-	return l.vacuum(ctx, r, now, true)
+	return l.vacuum(ctx, r, now, true, true)
+}
+
+// VacuumExpired is the vacuum that follows a commit. When retention lets a
+// snapshot go, it is Vacuum. When none goes, nothing a snapshot referenced
+// became garbage, and it stops after reading the snapshots' heads: the walk
+// of every version and manifest, which grows with what retention keeps (a
+// stream commits every few seconds, and keeps all of it for the grace hour),
+// could only find the orphans of a crashed or failed run, which the next
+// snapshot to expire, or Vacuum (`nexus vacuum`), removes.
+func (l *Lake) VacuumExpired(ctx context.Context, r Retention, now time.Time) (VacuumResult, error) {
+	return l.vacuum(ctx, r, now, true, false)
 }
 
 // VacuumPlan says what Vacuum would remove, removing nothing: it works on a
 // lake opened for reading.
 func (l *Lake) VacuumPlan(ctx context.Context, r Retention, now time.Time) (VacuumResult, error) {
-	return l.vacuum(ctx, r, now, false)
+	return l.vacuum(ctx, r, now, false, true)
 }
 
-func (l *Lake) vacuum(ctx context.Context, r Retention, now time.Time, apply bool) (VacuumResult, error) {
-	res, err := l.vacuumAny(ctx, r, now, apply)
+// vacuum removes (apply) or lists what retention r does not keep; sweep
+// says to look for orphans even when no snapshot expires.
+func (l *Lake) vacuum(ctx context.Context, r Retention, now time.Time, apply, sweep bool) (VacuumResult, error) {
+	res, err := l.vacuumAny(ctx, r, now, apply, sweep)
 	// Lists, never null, in JSON.
 	res.Snapshots, res.Versions, res.Manifests = nonNil(res.Snapshots), nonNil(res.Versions), nonNil(res.Manifests)
 	return res, err
@@ -70,7 +83,7 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func (l *Lake) vacuumAny(ctx context.Context, r Retention, now time.Time, apply bool) (VacuumResult, error) {
+func (l *Lake) vacuumAny(ctx context.Context, r Retention, now time.Time, apply, sweep bool) (VacuumResult, error) {
 	if apply && !l.writable {
 		return VacuumResult{}, fmt.Errorf("vacuum: %w", ErrReadOnly)
 	}
@@ -80,7 +93,113 @@ func (l *Lake) vacuumAny(ctx context.Context, r Retention, now time.Time, apply 
 	if l.remote != nil {
 		return l.remote.vacuum(ctx, l, r, now, apply)
 	}
-	return l.vacuumLocal(r, now, apply)
+	if !sweep && l.settled() {
+		if kept, expired, err := l.expiring(r, now); err == nil && !expired {
+			l.clearStaging()
+			return VacuumResult{Kept: kept}, nil
+		}
+		// An expiry, or heads that do not read: the whole vacuum, which
+		// decides on the snapshots read whole and reports what is wrong.
+	}
+	res, err := l.vacuumLocal(r, now, apply)
+	if err == nil && apply {
+		l.clearStaging() // every unreferenced version is gone
+	}
+	return res, err
+}
+
+// settled reports whether this handle can have left no orphan: no other
+// process left the staging marker (a run killed while it staged), and every
+// version directory this handle staged, and did not remove, was mapped by a
+// snapshot it committed (not a version published twice in one transaction,
+// discarded, or staged and never published).
+func (l *Lake) settled() bool {
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	if _, err := os.Stat(l.stagingMarker()); (err == nil && !l.tx.marked) || (err != nil && !errors.Is(err, fs.ErrNotExist)) {
+		return false
+	}
+	return len(l.tx.staged) == 0
+}
+
+// clearStaging forgets what this handle staged and removes the staging
+// marker: no orphan is left (settled), or a vacuum just removed them all.
+// A marker that cannot be removed only makes the next vacuum look again.
+func (l *Lake) clearStaging() {
+	l.tx.mu.Lock()
+	defer l.tx.mu.Unlock()
+	_ = os.Remove(l.stagingMarker())
+	l.tx.staged, l.tx.marked = nil, false
+}
+
+// expiring reports whether retention r lets a snapshot of the local lake go
+// now, deciding on the snapshots' heads only (id, parent, creation time),
+// and how many it keeps. A snapshot whose head does not read counts as
+// unreadable, as in vacuumLocal. The caller runs the whole vacuum when it
+// says yes: that one decides again, on the snapshots read whole, so a head
+// can delay a removal, never cause one.
+func (l *Lake) expiring(r Retention, now time.Time) (kept int, expired bool, err error) {
+	cur, err := l.currentID()
+	if err != nil {
+		return 0, false, err
+	}
+	ids, err := l.SnapshotIDs()
+	if err != nil {
+		return 0, false, err
+	}
+	heads := map[int64]*Snapshot{}
+	written := map[int64]time.Time{}
+	for _, id := range ids {
+		if h, err := readSnapshotHead(l.snapshotPath(id)); err == nil && h.ID == id {
+			heads[id] = h
+		} else {
+			written[id] = fileTime(l.snapshotPath(id))
+		}
+	}
+	if cur > 0 && heads[cur] == nil {
+		return 0, false, errCurrentUnreadable(cur)
+	}
+	keep, drop := keptSnapshots(ids, heads, written, cur, r, now)
+	return len(keep), len(drop) > 0, nil
+}
+
+// readSnapshotHead reads a snapshot file's id, parent and creation time,
+// which Commit writes before its tables, without decoding the tables: with
+// many snapshots kept, decoding each whole was most of a vacuum's time.
+func readSnapshotHead(path string) (*Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() // read only
+	dec := json.NewDecoder(f)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("%s: not a JSON object", path)
+	}
+	var h Snapshot
+	var haveID, haveParent, haveCreated bool
+	for dec.More() && !(haveID && haveParent && haveCreated) {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		var v any = &json.RawMessage{}
+		switch t {
+		case "id":
+			v, haveID = &h.ID, true
+		case "parent":
+			v, haveParent = &h.Parent, true
+		case "created_at":
+			v, haveCreated = &h.CreatedAt, true
+		}
+		if err := dec.Decode(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if !haveID || !haveCreated {
+		return nil, fmt.Errorf("%s: no id or created_at", path)
+	}
+	return &h, nil
 }
 
 // keptSnapshots decides which snapshots retention keeps: the r.Keep newest

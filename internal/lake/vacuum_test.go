@@ -211,3 +211,129 @@ func TestManifestVersionDirs(t *testing.T) {
 		t.Errorf("VersionDirs = %v, want %v", got, want)
 	}
 }
+
+// The vacuum after a commit (VacuumExpired) reads only the snapshots' heads
+// when no snapshot expires and the writer can have left no orphan, and then
+// removes nothing. It is Vacuum (orphans go too) when a snapshot expires,
+// when another process left the staging marker (killed while it staged),
+// and when the writer itself left a version no snapshot maps.
+func TestVacuumExpired(t *testing.T) {
+	t.Parallel()
+	root, w := openNew(t)
+	r := Retention{Keep: 1, Grace: time.Hour}
+	now := time.Now()
+	exists := func(rel string) bool { _, err := os.Stat(filepath.Join(root, rel)); return err == nil }
+	marker := filepath.Join(metaDir, "staging")
+	var dirs []string
+	for i := range 3 {
+		m := publish(t, w, Silver, "orders", fmt.Sprint("r", i+1), int64(i+1))
+		if _, err := w.Commit(CommitInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, m.Dir)
+	}
+	if !exists(marker) {
+		t.Fatal("no staging marker while versions were staged")
+	}
+	vacuum := func(name string, w *Lake, at time.Time) VacuumResult {
+		t.Helper()
+		res, err := w.VacuumExpired(context.Background(), r, at)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if exists(marker) {
+			t.Errorf("%s: the staging marker stays after the vacuum", name)
+		}
+		return res
+	}
+
+	// A: all three were current within the hour, and every version staged
+	// is mapped: nothing is looked for, so not even a directory that no
+	// writer staged (made by hand here) is removed; Vacuum removes it.
+	stray := filepath.Join(Silver, "orders", "v000090-stray")
+	if err := os.MkdirAll(filepath.Join(root, stray), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if res := vacuum("A", w, now); res.Kept != 3 || len(res.Snapshots)+len(res.Versions) != 0 || !exists(stray) {
+		t.Errorf("A: kept %d, removed %v %v; want 3 kept, nothing removed", res.Kept, res.Snapshots, res.Versions)
+	}
+	if res, err := w.Vacuum(context.Background(), r, now); err != nil || !slices.Equal(res.Versions, []string{stray}) {
+		t.Errorf("A: Vacuum removed %v (%v); want %s", res.Versions, err, stray)
+	}
+
+	// B: a writer killed while it staged leaves a version and the marker;
+	// the next writer's vacuum removes the version.
+	killed, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := killed.Stage(Silver, "orders", "killed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePart(t, st, "part-0.parquet", parquetish("x"))
+	next, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs = append(dirs, publish(t, next, Silver, "orders", "r4", 4).Dir)
+	if _, err := next.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := vacuum("B", next, now); !slices.Equal(res.Versions, []string{st.RelDir()}) || exists(st.RelDir()) {
+		t.Errorf("B: removed versions %v; want the killed writer's %s", res.Versions, st.RelDir())
+	}
+
+	// C: the writer publishes a table twice in one transaction: the first
+	// version is mapped by no snapshot, and goes.
+	twice := publish(t, next, Silver, "orders", "r5", 5).Dir
+	dirs = append(dirs, publish(t, next, Silver, "orders", "r6", 6).Dir)
+	if _, err := next.Commit(CommitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := vacuum("C", next, now); !slices.Equal(res.Versions, []string{twice}) || exists(twice) {
+		t.Errorf("C: removed versions %v; want %s, published then replaced before the commit", res.Versions, twice)
+	}
+
+	// D: two hours later the snapshots before the current one expire; their
+	// versions go, the current one stays.
+	res := vacuum("D", next, now.Add(2*time.Hour))
+	if len(res.Snapshots) != 4 || exists(dirs[0]) || !exists(dirs[len(dirs)-1]) {
+		t.Errorf("D: removed snapshots %v, versions %v; want the 4 before the current one and their versions", res.Snapshots, res.Versions)
+	}
+}
+
+// A snapshot's head, read without its tables, says what the whole file
+// says.
+func TestReadSnapshotHead(t *testing.T) {
+	t.Parallel()
+	_, w := openNew(t)
+	for i := range 2 {
+		publish(t, w, Silver, "orders", fmt.Sprint("r", i+1), 1)
+		if _, err := w.Commit(CommitInfo{RunID: "run", Note: "a note"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []int64{1, 2} {
+		full, err := w.ReadSnapshot(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := readSnapshotHead(w.snapshotPath(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ID != full.ID || h.Parent != full.Parent || !h.CreatedAt.Equal(full.CreatedAt) {
+			t.Errorf("head %d/%d/%v, snapshot %d/%d/%v", h.ID, h.Parent, h.CreatedAt, full.ID, full.Parent, full.CreatedAt)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	for _, body := range []string{"", "[]", `{"parent": 1}`, `{"id": 3, "created_at": "nope"}`} {
+		if err := os.WriteFile(bad, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readSnapshotHead(bad); err == nil {
+			t.Errorf("head of %q read", body)
+		}
+	}
+}

@@ -497,10 +497,12 @@ func Commit(ctx context.Context, lk *lake.Lake, info lake.CommitInfo, log *slog.
 }
 
 // VacuumAfterCommit removes what retention r no longer keeps, right after a
-// commit (under the writer lock, nothing pending). A failure is logged, not
-// returned: the commit stands and the next vacuum retries.
+// commit (under the writer lock, nothing pending): lake.VacuumExpired, which
+// walks the lake only when a snapshot expires or a version may be an
+// orphan. A failure is logged, not returned: the commit stands and the next
+// vacuum retries.
 func VacuumAfterCommit(ctx context.Context, lk *lake.Lake, r lake.Retention, log *slog.Logger) {
-	res, err := lk.Vacuum(ctx, r, time.Now())
+	res, err := lk.VacuumExpired(ctx, r, time.Now())
 	if err != nil {
 		log.Warn("vacuum after commit failed; the next one retries", "err", err)
 	} else if n := len(res.Versions) + len(res.Snapshots); n > 0 {
