@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +36,8 @@ lake (./lake), and print what was published. Re-running does only what changed.
 With --daily N: generate a landing zone in data/landing (days from 2018-07-01)
 and let its base batch and then N days arrive one after another in
 data/arrivals, with a run after each: one line per batch says what arrived and
-how many models were built incrementally. Remove data/arrivals to start again.`,
+how many models were built incrementally. Remove data/arrivals and the lake to
+start again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("scale") {
@@ -81,11 +83,12 @@ how many models were built incrementally. Remove data/arrivals to start again.`,
 			defer unlock()
 			fmt.Printf("running the pipeline into %s\n\n", lk.Location())
 			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift}, true)
-			if errors.Is(err, ingest.ErrBatchesHeld) {
+			if errors.Is(err, ingest.ErrSourceSwitch) {
 				// The lake took the days of `demo --daily`: this demo's
 				// plain files would replace them.
-				return fmt.Errorf("demo: %s holds the batches of a landing zone (from demo --daily?), which the demo's data set would replace: "+
-					"give the demo another --lake, or remove %s to start again", lk.Location(), lk.Location())
+				run, _, _ := strings.Cut(err.Error(), ":") // "run <id>", as every run's error starts
+				return fmt.Errorf("demo: %s: %s holds the batches of a landing zone (from demo --daily?), which the demo's data set would replace: "+
+					"give the demo another --lake, or remove %s to start again", run, lk.Location(), lk.Location())
 			}
 			if err != nil {
 				return err
@@ -180,7 +183,10 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 	}
 	var last *pipeline.Summary
 	run := func(label string, final bool) error {
-		sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: arrivals, OnDrift: a.cfg.OnDrift}, final)
+		// The lake the plain demo built takes the landing zone's batches
+		// in place of its tables (the README says so): a switch of source
+		// it asks for.
+		sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: arrivals, OnDrift: a.cfg.OnDrift, SwitchSource: true}, final)
 		if err != nil {
 			return err
 		}

@@ -17,11 +17,11 @@ import (
 
 func newIngestCmd(a *app) *cobra.Command {
 	var (
-		source  string
-		onDrift string
-		force   bool
-		replace bool
-		tables  []string
+		source    string
+		onDrift   string
+		force     bool
+		switchSrc bool
+		tables    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -58,7 +58,7 @@ reported and its rows stay; every row carries _batch, the folder's date.`,
 				return err
 			}
 			defer unlock()
-			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, ReplaceBatches: replace, Tables: tables})
+			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Tables: tables})
 			if err != nil {
 				return err
 			}
@@ -75,7 +75,7 @@ reported and its rows stay; every row carries _batch, the folder's date.`,
 	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files, or a landing zone of dt=YYYY-MM-DD folders (default \"data/generated\")")
 	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra column in a file does: fail (default) or evolve (kept as a text column)")
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest tables whose inputs are unchanged")
-	cmd.Flags().BoolVar(&replace, "replace-batches", false, "let plain source files replace the tables a landing zone built (refused without it)")
+	cmd.Flags().BoolVar(&switchSrc, "switch-source", false, "let plain source files replace the tables a landing zone built, or a landing zone replace tables of plain files (refused without it)")
 	cmd.Flags().StringSliceVar(&tables, "table", nil, "ingest only these tables (repeatable), e.g. --table orders")
 	return cmd
 }

@@ -21,13 +21,13 @@ import (
 
 func newRunCmd(a *app) *cobra.Command {
 	var (
-		source  string
-		onDrift string
-		force   bool
-		replace bool
-		project string
-		noGates bool
-		noRep   bool
+		source    string
+		onDrift   string
+		force     bool
+		switchSrc bool
+		project   string
+		noGates   bool
+		noRep     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -50,7 +50,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 				return err
 			}
 			defer unlock()
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, ReplaceBatches: replace, ProjectDir: project, NoGates: noGates}, !noRep)
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, ProjectDir: project, NoGates: noGates}, !noRep)
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 	cmd.Flags().StringVar(&source, "source", "", "directory with the Olist CSV files, or a landing zone of dt=YYYY-MM-DD folders (default \"data/generated\")")
 	cmd.Flags().StringVar(&onDrift, "on-drift", "", "what an extra source column does: fail (default) or evolve")
 	cmd.Flags().BoolVar(&force, "force", false, "re-ingest and rebuild everything, even when unchanged")
-	cmd.Flags().BoolVar(&replace, "replace-batches", false, "let plain source files replace the tables a landing zone built (refused without it)")
+	cmd.Flags().BoolVar(&switchSrc, "switch-source", false, "let plain source files replace the tables a landing zone built, or a landing zone replace tables of plain files (refused without it)")
 	cmd.Flags().StringVar(&project, "project", "", "project directory with extra or overriding models/<layer>/*.sql and suites/*.yaml")
 	cmd.Flags().BoolVar(&noGates, "no-gates", false, "build the models without their quality suites (no checks, no quarantine)")
 	cmd.Flags().BoolVar(&noRep, "no-reports", false, "do not refresh the reports, charts, dashboard export and deck after the run")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,13 +49,14 @@ type Options struct {
 	// others are left for a later run, as those after Until.
 	Batches []string
 	Force   bool // re-ingest even when the inputs are unchanged
-	// ReplaceBatches lets plain source files replace a table that a landing
-	// zone built, batch by batch; without it such an ingest is refused, as
-	// the likely mistake it is (the wrong --source).
-	ReplaceBatches bool
-	Workers        int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
-	Codec          compress.Codec
-	Logger         *slog.Logger
+	// SwitchSource lets plain source files replace the tables a landing
+	// zone built, batch by batch, or a landing zone replace tables of plain
+	// files; without it such an ingest is refused, as the likely mistake it
+	// is (the wrong --source).
+	SwitchSource bool
+	Workers      int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
+	Codec        compress.Codec
+	Logger       *slog.Logger
 	// Progress, when set, is called from time to time with the bytes read so
 	// far of each file; it must be safe for concurrent use.
 	Progress func(table string, read, total int64)
@@ -209,13 +209,13 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 		}
 		batches = kept
 	}
-	if landing {
-		return runLanding(ctx, lk, opts, tables, batches)
-	}
-	if !opts.ReplaceBatches {
-		if err := refuseReplacingBatches(lk, tables, opts.SourceDir); err != nil {
+	if !opts.SwitchSource {
+		if err := refuseSourceSwitch(lk, tables, opts.SourceDir, landing); err != nil {
 			return Result{}, err
 		}
+	}
+	if landing {
+		return runLanding(ctx, lk, opts, tables, batches)
 	}
 
 	// Largest files first, so the long pole starts at once.
@@ -282,19 +282,37 @@ func ingestTables(workers int, order []int, results []TableResult, ingest func(i
 	wg.Wait()
 }
 
-// ErrBatchesHeld: plain source files would replace Bronze tables that a
-// landing zone built (see refuseReplacingBatches). Retrying does not help;
-// the caller says what to do instead.
-var ErrBatchesHeld = errors.New("plain source files would replace the batches of a landing zone")
+// ErrSourceSwitch: a source of the other kind than the one that built the
+// lake's Bronze tables (plain files for a landing zone's batches, or a
+// landing zone for tables of plain files) would replace them. Retrying does
+// not help; the caller says what to do instead.
+var ErrSourceSwitch = errors.New("the source would replace tables that a source of the other kind built")
 
-// refuseReplacingBatches fails when plain source files would replace a
-// Bronze table built from a landing zone: every batch of it would be gone
-// from the next version, silently, for what is most likely the wrong
-// --source. Only the tables whose file dir holds count (a missing file is
-// the ingest's own error). Nothing is read or written before it says so.
-func refuseReplacingBatches(lk *lake.Lake, tables []olist.Table, dir string) error {
+// refuseSourceSwitch fails when the source would replace Bronze tables that
+// a source of the other kind built: plain files would drop every batch of a
+// landing zone's table, and a landing zone's batches would replace a table
+// of plain files (or empty it, when no batch has its file yet); either way
+// most likely the wrong --source, and silent. Plain files count only for
+// the tables whose file dir holds (a missing file is the ingest's own
+// error). Nothing is read or written before it says so.
+func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing bool) error {
 	var held []string
+	var first, last string
 	for _, t := range tables {
+		prev := lk.Intact(lake.Bronze, t.Name)
+		if prev == nil {
+			continue
+		}
+		if landing {
+			plain := len(prev.Inputs) > 0
+			for _, in := range prev.Inputs {
+				plain = plain && in.Batch == ""
+			}
+			if plain {
+				held = append(held, "bronze."+t.Name)
+			}
+			continue
+		}
 		if _, err := locate(dir, t); err != nil {
 			continue
 		}
@@ -302,19 +320,33 @@ func refuseReplacingBatches(lk *lake.Lake, tables []olist.Table, dir string) err
 		if len(old) == 0 {
 			continue
 		}
-		ids := slices.Sorted(maps.Keys(old))
-		span := ids[0]
-		if len(ids) > 1 {
-			span += " … " + ids[len(ids)-1]
+		held = append(held, "bronze."+t.Name)
+		for b := range old {
+			if first == "" || b < first {
+				first = b
+			}
+			last = max(last, b)
 		}
-		held = append(held, fmt.Sprintf("bronze.%s (%d batch(es), %s)", t.Name, len(ids), span))
 	}
 	if len(held) == 0 {
 		return nil
 	}
-	return fmt.Errorf("ingest: %w: %s holds plain source files, which would replace every batch that a landing zone gave %s: "+
-		"give --source the landing zone (its dt=YYYY-MM-DD folders), or replace them with nexus run (or ingest) --replace-batches "+
-		"(the current snapshot stays for nexus rollback)", ErrBatchesHeld, dir, strings.Join(held, ", "))
+	undo := ""
+	if id := lk.SnapshotID(); id > 0 {
+		undo = fmt.Sprintf("; nexus rollback %d undoes it", id)
+	}
+	if landing {
+		return fmt.Errorf("ingest: %w: %s is a landing zone, and plain source files built %s, which its batches would replace: "+
+			"give --source the directory of those files, or pass --switch-source to replace them (%s)%s",
+			ErrSourceSwitch, dir, strings.Join(held, ", "), "nexus run or ingest", undo)
+	}
+	span := first
+	if last != first {
+		span += " … " + last
+	}
+	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone built %s (batches %s), whose batches they would replace: "+
+		"give --source the landing zone (its dt=YYYY-MM-DD folders), or pass --switch-source to replace them (%s)%s",
+		ErrSourceSwitch, dir, strings.Join(held, ", "), span, "nexus run or ingest", undo)
 }
 
 func selectTables(names []string) ([]olist.Table, error) {

@@ -597,10 +597,12 @@ func TestBatchChangesString(t *testing.T) {
 	}
 }
 
-// Plain source files pointed at a lake that a landing zone built would
-// replace every batch: refused, naming the tables and their batches, with
-// nothing written; --replace-batches (ReplaceBatches) does it.
-func TestPlainFilesDoNotSilentlyReplaceBatches(t *testing.T) {
+// A source of the other kind than the one that built the lake's Bronze
+// tables would replace them: plain files, every batch of a landing zone's
+// tables; a landing zone, the tables of plain files. Refused, naming the
+// tables (and the batches) and how to undo the switch, with nothing
+// written; --switch-source (SwitchSource) does it.
+func TestSourceSwitchRefused(t *testing.T) {
 	t.Parallel()
 	lk := newLake(t)
 	dir := landingZone(t)
@@ -614,10 +616,10 @@ func TestPlainFilesDoNotSilentlyReplaceBatches(t *testing.T) {
 
 	plain := copyValid(t)
 	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two"})
-	if !errors.Is(err, ErrBatchesHeld) {
-		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrBatchesHeld", err)
+	if !errors.Is(err, ErrSourceSwitch) {
+		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrSourceSwitch", err)
 	}
-	for _, want := range []string{"bronze.orders (2 batch(es), 2018-01-01 … 2018-01-02)", "bronze.sellers (1 batch(es), 2018-01-01)", "--replace-batches", plain} {
+	for _, want := range []string{"holds plain source files", "bronze.orders", "bronze.sellers", "(batches 2018-01-01 … 2018-01-02)", "--switch-source", "nexus rollback 1 undoes it", plain} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -633,21 +635,38 @@ func TestPlainFilesDoNotSilentlyReplaceBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), lk, Options{SourceDir: partial, RunID: "two", Tables: []string{"orders", "sellers"}})
-	if !errors.Is(err, ErrBatchesHeld) || strings.Contains(err.Error(), "sellers") {
+	if !errors.Is(err, ErrSourceSwitch) || strings.Contains(err.Error(), "sellers") {
 		t.Errorf("a directory with the orders file only: %v, want bronze.orders alone named", err)
 	}
 	res, err := Run(context.Background(), lk, Options{SourceDir: t.TempDir(), RunID: "two"})
-	if errors.Is(err, ErrBatchesHeld) || (err == nil && res.Err() == nil) {
+	if errors.Is(err, ErrSourceSwitch) || (err == nil && res.Err() == nil) {
 		t.Errorf("an empty directory: %v / %v, want its missing files, not the refusal", err, res.Err())
 	}
 	if err := os.Rename(filepath.Join(partial, ordersFile), filepath.Join(plain, ordersFile)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "three", ReplaceBatches: true})
+	res, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "three", SwitchSource: true})
 	if err != nil || res.Err() != nil {
-		t.Fatalf("with ReplaceBatches: %v %v", err, res.Err())
+		t.Fatalf("with SwitchSource: %v %v", err, res.Err())
 	}
 	if got := byTable(res)["orders"].Status; got != StatusIngested {
-		t.Errorf("orders with ReplaceBatches: %s", got)
+		t.Errorf("orders with SwitchSource: %s", got)
+	}
+	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitRun, RunID: "three"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Now built of plain files: the landing zone is refused in turn.
+	_, err = Run(context.Background(), lk, Options{SourceDir: dir, RunID: "four"})
+	if !errors.Is(err, ErrSourceSwitch) {
+		t.Fatalf("a landing zone for tables of plain files: %v, want ErrSourceSwitch", err)
+	}
+	for _, want := range []string{"is a landing zone, and plain source files built bronze.", "bronze.orders", "--switch-source", "nexus rollback 2 undoes it"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if res, err := Run(context.Background(), lk, Options{SourceDir: dir, RunID: "five", SwitchSource: true}); err != nil || res.Err() != nil {
+		t.Errorf("the landing zone with SwitchSource: %v %v", err, res.Err())
 	}
 }

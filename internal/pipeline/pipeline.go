@@ -29,14 +29,14 @@ type Options struct {
 	SourceDir string
 	OnDrift   string
 	Force     bool // re-ingest and rebuild everything
-	// ReplaceBatches lets plain source files replace tables a landing zone
-	// built (ingest.Options.ReplaceBatches).
-	ReplaceBatches bool
-	ProjectDir     string
-	Engine         engine.Options
-	Logger         *slog.Logger
-	Progress       func(table string, read, total int64)
-	SkipIngest     bool
+	// SwitchSource lets a source of the other kind replace the Bronze
+	// tables (ingest.Options.SwitchSource).
+	SwitchSource bool
+	ProjectDir   string
+	Engine       engine.Options
+	Logger       *slog.Logger
+	Progress     func(table string, read, total int64)
+	SkipIngest   bool
 	// Until (YYYY-MM-DD) limits the ingest of a landing zone to the batches
 	// of that day and before (a scheduled cycle's or a backfill's date).
 	Until string
@@ -229,7 +229,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	}
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
-			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force, ReplaceBatches: opts.ReplaceBatches,
+			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force, SwitchSource: opts.SwitchSource,
 			Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until, Batches: opts.Batches,
 		})
 		if err != nil {

@@ -145,7 +145,7 @@ func TestPermanent(t *testing.T) {
 		{"timeout", fmt.Errorf("attempt: %w", context.DeadlineExceeded), false},
 		{"sensor", fmt.Errorf("%w: dt=2018-07-03", errSensorTimeout), false},
 		{"checks", fmt.Errorf("%w: gold.fact_sales.reconcile", errChecksFailed), true},
-		{"plain files for a landing zone's lake", fmt.Errorf("ingest: %w: src holds plain source files", ingest.ErrBatchesHeld), true},
+		{"plain files for a landing zone's lake", fmt.Errorf("ingest: %w: src holds plain source files", ingest.ErrSourceSwitch), true},
 		{"one bad table among transient", errors.Join(locked, bad), true},
 		{"all transient", errors.Join(locked, growing), false},
 		{"unknown", errors.New("duckdb: out of memory"), false},

@@ -347,7 +347,7 @@ func permanentPart(err error) bool {
 		errors.Is(err, syscall.ENOSPC), errors.Is(err, context.DeadlineExceeded), errors.Is(err, errSensorTimeout),
 		errors.Is(err, os.ErrNotExist):
 		return false
-	case errors.Is(err, errChecksFailed), errors.Is(err, quality.ErrGateFailed), errors.Is(err, ingest.ErrBatchesHeld):
+	case errors.Is(err, errChecksFailed), errors.Is(err, quality.ErrGateFailed), errors.Is(err, ingest.ErrSourceSwitch):
 		return true
 	}
 	var fe *ingest.FileError
