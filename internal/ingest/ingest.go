@@ -467,6 +467,7 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	if _, err := quar.Publish(lake.Manifest{
 		Schema: quarantineColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats,
 		Description: "Malformed records of " + t.File + " with line, raw text and reason.",
+		Delta:       &lake.Delta{Full: true},
 	}, parts.quarantine); err != nil {
 		bronze.Abort()
 		return fail(err)
@@ -474,8 +475,11 @@ func ingestTable(ctx context.Context, lk *lake.Lake, opts Options, t olist.Table
 	for name, cols := range parts.trimmed {
 		bronze.Trimmed(name, cols)
 	}
+	// A file replaces its table whole: the models downstream say so when
+	// they build in full ("version N replaced the table whole").
 	m, err := bronze.Publish(lake.Manifest{
 		Schema: w.schemaColumns(), Inputs: inputs, Fingerprint: fp, Stats: stats, Description: t.Doc,
+		Delta: &lake.Delta{Full: true},
 	}, parts.bronze)
 	if err != nil {
 		return fail(err)

@@ -486,7 +486,12 @@ func (x *executor) deltaFiles(cur *lake.Manifest, from int64) ([]string, string)
 	var files []string
 	m := cur
 	for m.Version != from {
-		if m.Delta == nil || m.Delta.Full {
+		if m.Delta != nil && m.Delta.Full {
+			// A whole new table: plain source files, a batch replaced, a
+			// full build, a source switched.
+			return nil, fmt.Sprintf("version %d replaced the table whole", m.Version)
+		}
+		if m.Delta == nil {
 			return nil, fmt.Sprintf("version %d has no record of what changed", m.Version)
 		}
 		for _, f := range m.Delta.Files {
