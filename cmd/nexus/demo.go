@@ -6,12 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keystone/nexus/internal/ingest"
+	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
@@ -82,13 +82,13 @@ start again.`,
 			}
 			defer unlock()
 			fmt.Printf("running the pipeline into %s\n\n", lk.Location())
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: out, OnDrift: a.cfg.OnDrift}, true)
+			runID := lake.NewRunID(time.Now())
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{RunID: runID, SourceDir: out, OnDrift: a.cfg.OnDrift}, true)
 			if errors.Is(err, ingest.ErrSourceSwitch) {
 				// The lake took the days of `demo --daily`: this demo's
 				// plain files would replace them.
-				run, _, _ := strings.Cut(err.Error(), ":") // "run <id>", as every run's error starts
-				return fmt.Errorf("demo: %s: %s holds the batches of a landing zone (from demo --daily?), which the demo's data set would replace: "+
-					"give the demo another --lake, or remove %s to start again", run, lk.Location(), lk.Location())
+				return fmt.Errorf("demo: run %s: %s holds the batches of a landing zone (from demo --daily?), which the demo's data set would replace: "+
+					"give the demo another --lake, or remove %s to start again", runID, lk.Location(), lk.Location())
 			}
 			if err != nil {
 				return err
@@ -180,6 +180,11 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		// The lake keeps what it took: removing the arrivals alone starts nothing again.
 		fmt.Printf("%d of the landing zone's %d batch(es) had arrived in %s in an earlier demo (to start again, remove %s and the lake %s)\n",
 			arrived, len(drops), arrivals, arrivals, lk.Location())
+	}
+	if plain := ingest.BuiltFromPlainFiles(lk, nil); len(plain) > 0 {
+		// The switch is the demo's to make (SwitchSource below), and said.
+		fmt.Printf("the landing zone's batches replace the %d Bronze table(s) that plain files built in %s (the current snapshot %d stays for nexus rollback %d)\n",
+			len(plain), lk.Location(), lk.SnapshotID(), lk.SnapshotID())
 	}
 	var last *pipeline.Summary
 	run := func(label string, final bool) error {

@@ -398,7 +398,7 @@ func layoutText(g *transform.Graph) string {
 		}
 	}
 	b.WriteString("  quarantine/<layer>_<table>/v<N>-<run>/part-*.parquet\n")
-	b.WriteString("  _nexus/CURRENT  snapshots/  manifests/  runs/  runs.db  lock  commit.lock  reports/  tmp/\n```\n")
+	b.WriteString("  _nexus/CURRENT  snapshots/  manifests/  runs/  runs.db  lock  commit.lock  staging  reports/  tmp/\n```\n")
 	return b.String()
 }
 

@@ -286,7 +286,7 @@ func ingestTables(workers int, order []int, results []TableResult, ingest func(i
 // lake's Bronze tables (plain files for a landing zone's batches, or a
 // landing zone for tables of plain files) would replace them. Retrying does
 // not help; the caller says what to do instead.
-var ErrSourceSwitch = errors.New("the source would replace tables that a source of the other kind built")
+var ErrSourceSwitch = errors.New("source switch refused")
 
 // refuseSourceSwitch fails when the source would replace Bronze tables that
 // a source of the other kind built: plain files would drop every batch of a
@@ -298,21 +298,11 @@ var ErrSourceSwitch = errors.New("the source would replace tables that a source 
 func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing bool) error {
 	var held []string
 	var first, last string
+	if landing {
+		held = BuiltFromPlainFiles(lk, tables)
+		tables = nil // plain files' tables only below
+	}
 	for _, t := range tables {
-		prev := lk.Intact(lake.Bronze, t.Name)
-		if prev == nil {
-			continue
-		}
-		if landing {
-			plain := len(prev.Inputs) > 0
-			for _, in := range prev.Inputs {
-				plain = plain && in.Batch == ""
-			}
-			if plain {
-				held = append(held, "bronze."+t.Name)
-			}
-			continue
-		}
 		if _, err := locate(dir, t); err != nil {
 			continue
 		}
@@ -331,22 +321,49 @@ func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing
 	if len(held) == 0 {
 		return nil
 	}
-	undo := ""
-	if id := lk.SnapshotID(); id > 0 {
-		undo = fmt.Sprintf("; nexus rollback %d undoes it", id)
+	what := strings.Join(held, ", ")
+	if len(held) == len(olist.Tables()) {
+		what = fmt.Sprintf("every Bronze table (%d)", len(held))
 	}
+	keep := ""
+	if id := lk.SnapshotID(); id > 0 {
+		keep = fmt.Sprintf("; the current snapshot %d stays for nexus rollback %d", id, id)
+	}
+	switchOnce := fmt.Sprintf("or switch once with nexus ingest --source %s --switch-source", dir)
 	if landing {
 		return fmt.Errorf("ingest: %w: %s is a landing zone, and plain source files built %s, which its batches would replace: "+
-			"give --source the directory of those files, or pass --switch-source to replace them (%s)%s",
-			ErrSourceSwitch, dir, strings.Join(held, ", "), "nexus run or ingest", undo)
+			"give --source the directory of those files, %s%s", ErrSourceSwitch, dir, what, switchOnce, keep)
 	}
 	span := first
 	if last != first {
 		span += " … " + last
 	}
-	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone built %s (batches %s), whose batches they would replace: "+
-		"give --source the landing zone (its dt=YYYY-MM-DD folders), or pass --switch-source to replace them (%s)%s",
-		ErrSourceSwitch, dir, strings.Join(held, ", "), span, "nexus run or ingest", undo)
+	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone built %s (batches %s), which they would replace: "+
+		"give --source the landing zone (its dt=YYYY-MM-DD folders), %s%s", ErrSourceSwitch, dir, what, span, switchOnce, keep)
+}
+
+// BuiltFromPlainFiles names the Bronze tables among tables (nil: all nine)
+// that plain source files built, which a landing zone's batches would
+// replace. Their manifests' inputs say so; no data file is read.
+func BuiltFromPlainFiles(lk *lake.Lake, tables []olist.Table) []string {
+	if tables == nil {
+		tables = olist.Tables()
+	}
+	var out []string
+	for _, t := range tables {
+		prev, err := lk.Manifest(lake.Bronze, t.Name)
+		if err != nil {
+			continue
+		}
+		plain := len(prev.Inputs) > 0
+		for _, in := range prev.Inputs {
+			plain = plain && in.Batch == ""
+		}
+		if plain {
+			out = append(out, "bronze."+t.Name)
+		}
+	}
+	return out
 }
 
 func selectTables(names []string) ([]olist.Table, error) {

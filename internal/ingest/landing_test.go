@@ -619,7 +619,8 @@ func TestSourceSwitchRefused(t *testing.T) {
 	if !errors.Is(err, ErrSourceSwitch) {
 		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrSourceSwitch", err)
 	}
-	for _, want := range []string{"holds plain source files", "bronze.orders", "bronze.sellers", "(batches 2018-01-01 … 2018-01-02)", "--switch-source", "nexus rollback 1 undoes it", plain} {
+	for _, want := range []string{"holds plain source files", "every Bronze table (9)", "(batches 2018-01-01 … 2018-01-02)",
+		"nexus ingest --source " + plain + " --switch-source", "the current snapshot 1 stays for nexus rollback 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -661,7 +662,7 @@ func TestSourceSwitchRefused(t *testing.T) {
 	if !errors.Is(err, ErrSourceSwitch) {
 		t.Fatalf("a landing zone for tables of plain files: %v, want ErrSourceSwitch", err)
 	}
-	for _, want := range []string{"is a landing zone, and plain source files built bronze.", "bronze.orders", "--switch-source", "nexus rollback 2 undoes it"} {
+	for _, want := range []string{"is a landing zone, and plain source files built every Bronze table (9)", "--switch-source", "nexus rollback 2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

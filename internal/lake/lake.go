@@ -668,6 +668,11 @@ func (l *Lake) markStaging(rel string) error {
 			if err := os.WriteFile(l.stagingMarker(), []byte("versions staged since the last vacuum that looked for orphans\n"), 0o644); err != nil {
 				return fmt.Errorf("staging marker: %w", err)
 			}
+			// Durable before the version directory: a power loss must not
+			// keep the directory and lose the marker.
+			if err := syncDir(l.MetaDir()); err != nil {
+				return fmt.Errorf("staging marker: %w", err)
+			}
 			l.tx.marked = true
 		}
 		// Present already: another process staged and no vacuum swept
@@ -886,6 +891,12 @@ func (l *Lake) Lock() (func(), error) {
 	}
 	// A writer starts from the latest commit, not the one current when the
 	// handle was opened: another writer may have committed in between.
+	// The staging marker it wrote under an earlier lock may since have been
+	// swept by another writer's vacuum, or another writer may have staged
+	// under it: from now on, a marker is this handle's only if it writes it.
+	l.tx.mu.Lock()
+	l.tx.marked = false
+	l.tx.mu.Unlock()
 	if err := l.rebase(); err != nil {
 		unlock()
 		return nil, err

@@ -337,3 +337,67 @@ func TestReadSnapshotHead(t *testing.T) {
 		}
 	}
 }
+
+// A long-lived writer (the stream worker) stages under many locks: the
+// marker it wrote under one may be swept by another writer's vacuum in
+// between, so under the next lock it writes it again before staging, and a
+// kill then still leaves the marker that makes the next writer sweep.
+func TestVacuumExpiredMarkerAcrossLocks(t *testing.T) {
+	t.Parallel()
+	root, _ := openNew(t)
+	open := func() *Lake {
+		l, err := Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	locked := func(l *Lake, f func()) {
+		unlock, err := l.Lock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		f()
+	}
+	r := Retention{Keep: 10, Grace: time.Hour}
+	now := time.Now()
+	worker, other := open(), open()
+	locked(worker, func() {
+		publish(t, worker, Silver, "orders", "w1", 1)
+		if _, err := worker.Commit(CommitInfo{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	locked(other, func() {
+		publish(t, other, Silver, "customers", "o1", 1)
+		if _, err := other.Commit(CommitInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Vacuum(context.Background(), r, now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var killed string
+	locked(worker, func() {
+		st, err := worker.Stage(Silver, "orders", "w2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePart(t, st, "part-0.parquet", parquetish("x"))
+		killed = st.RelDir() // the worker dies here
+	})
+	next := open()
+	locked(next, func() {
+		publish(t, next, Silver, "customers", "n1", 2)
+		if _, err := next.Commit(CommitInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := next.VacuumExpired(context.Background(), r, now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := os.Stat(filepath.Join(root, killed)); err == nil {
+		t.Errorf("the killed worker's version %s survived the next writer's vacuum", killed)
+	}
+}
