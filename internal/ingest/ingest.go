@@ -338,7 +338,7 @@ func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing
 	if last != first {
 		span += " … " + last
 	}
-	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone built %s (batches %s), which they would replace: "+
+	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone (or the stream) built %s in batches (%s), which they would replace: "+
 		"give --source the landing zone (its dt=YYYY-MM-DD folders), %s%s", ErrSourceSwitch, dir, what, span, switchOnce, keep)
 }
 

@@ -619,7 +619,7 @@ func TestSourceSwitchRefused(t *testing.T) {
 	if !errors.Is(err, ErrSourceSwitch) {
 		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrSourceSwitch", err)
 	}
-	for _, want := range []string{"holds plain source files", "every Bronze table (9)", "(batches 2018-01-01 … 2018-01-02)",
+	for _, want := range []string{"holds plain source files", "every Bronze table (9)", "in batches (2018-01-01 … 2018-01-02)",
 		"nexus ingest --source " + plain + " --switch-source", "the current snapshot 1 stays for nexus rollback 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
