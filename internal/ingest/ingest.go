@@ -296,26 +296,18 @@ var ErrSourceSwitch = errors.New("source switch refused")
 // the tables whose file dir holds (a missing file is the ingest's own
 // error). Nothing is read or written before it says so.
 func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing bool) error {
-	var held []string
-	var first, last string
+	var held, batches []string
 	if landing {
 		held = BuiltFromPlainFiles(lk, tables)
-		tables = nil // plain files' tables only below
-	}
-	for _, t := range tables {
-		if _, err := locate(dir, t); err != nil {
-			continue
-		}
-		old, _, _ := previousBatches(lk, t)
-		if len(old) == 0 {
-			continue
-		}
-		held = append(held, "bronze."+t.Name)
-		for b := range old {
-			if first == "" || b < first {
-				first = b
+	} else {
+		for _, t := range tables {
+			if _, err := locate(dir, t); err != nil {
+				continue
 			}
-			last = max(last, b)
+			if b, _ := builtFrom(lk, t); len(b) > 0 {
+				held = append(held, "bronze."+t.Name)
+				batches = append(batches, b...)
+			}
 		}
 	}
 	if len(held) == 0 {
@@ -334,8 +326,8 @@ func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing
 		return fmt.Errorf("ingest: %w: %s is a landing zone, and plain source files built %s, which its batches would replace: "+
 			"give --source the directory of those files, %s%s", ErrSourceSwitch, dir, what, switchOnce, keep)
 	}
-	span := first
-	if last != first {
+	span := slices.Min(batches)
+	if last := slices.Max(batches); last != span {
 		span += " … " + last
 	}
 	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone (or the stream) built %s in batches (%s), which they would replace: "+
@@ -344,26 +336,35 @@ func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing
 
 // BuiltFromPlainFiles names the Bronze tables among tables (nil: all nine)
 // that plain source files built, which a landing zone's batches would
-// replace. Their manifests' inputs say so; no data file is read.
+// replace.
 func BuiltFromPlainFiles(lk *lake.Lake, tables []olist.Table) []string {
 	if tables == nil {
 		tables = olist.Tables()
 	}
 	var out []string
 	for _, t := range tables {
-		prev, err := lk.Manifest(lake.Bronze, t.Name)
-		if err != nil {
-			continue
-		}
-		plain := len(prev.Inputs) > 0
-		for _, in := range prev.Inputs {
-			plain = plain && in.Batch == ""
-		}
-		if plain {
+		if _, plain := builtFrom(lk, t); plain {
 			out = append(out, "bronze."+t.Name)
 		}
 	}
 	return out
+}
+
+// builtFrom says which kind of source built the published Bronze table t,
+// from its manifest's inputs (no data file is read): the batches of a
+// landing zone (or the stream), or plain files. Neither for a table not
+// published, or published empty with no input.
+func builtFrom(lk *lake.Lake, t olist.Table) (batches []string, plain bool) {
+	m, err := lk.Manifest(lake.Bronze, t.Name)
+	if err != nil {
+		return nil, false
+	}
+	for _, in := range m.Inputs {
+		if in.Batch != "" {
+			batches = append(batches, in.Batch)
+		}
+	}
+	return batches, len(m.Inputs) > 0 && len(batches) == 0
 }
 
 func selectTables(names []string) ([]olist.Table, error) {

@@ -54,9 +54,10 @@ func (l *Lake) Vacuum(ctx context.Context, r Retention, now time.Time) (VacuumRe
 // snapshot go, it is Vacuum. When none goes, nothing a snapshot referenced
 // became garbage, and it stops after reading the snapshots' heads: the walk
 // of every version and manifest, which grows with what retention keeps (a
-// stream commits every few seconds, and keeps all of it for the grace hour),
-// could only find the orphans of a crashed or failed run, which the next
-// snapshot to expire, or Vacuum (`nexus vacuum`), removes.
+// burst of drops, a backfill or the stream's first hour keep every snapshot
+// for the grace hour), could only find the orphans of a crashed or failed
+// run, which the next snapshot to expire, or Vacuum (`nexus vacuum`),
+// removes.
 func (l *Lake) VacuumExpired(ctx context.Context, r Retention, now time.Time) (VacuumResult, error) {
 	return l.vacuum(ctx, r, now, true, false)
 }
