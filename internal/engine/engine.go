@@ -111,9 +111,9 @@ func Open(ctx context.Context, lk *lake.Lake, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	var conn driver.Connector = connector
+	var conn driver.Connector = directConnector{Connector: connector}
 	if opts.Trace != nil && opts.Trace.Enabled(ctx, slog.LevelDebug) {
-		conn = traceConnector{Connector: connector, log: opts.Trace}
+		conn = traceConnector{Connector: conn, log: opts.Trace}
 	}
 	db := sql.OpenDB(conn)
 	// Few connections: DuckDB parallelises each query itself; more than one
