@@ -262,7 +262,7 @@ func (e *Engine) registerState(ctx context.Context, t lake.TableState) error {
 		f := lake.Finding{Table: t.Name, Problem: lake.ProblemManifest, Detail: t.Err.Error()}
 		return e.registerDamaged(ctx, layer, table, nil, []lake.Finding{f})
 	}
-	return e.Register(ctx, t.Manifest)
+	return e.register(ctx, t.Manifest)
 }
 
 // Use re-points the engine at another lake handle (a newer snapshot) and
@@ -290,7 +290,39 @@ func (e *Engine) Use(ctx context.Context, lk *lake.Lake) error {
 // new version of it is published. A table whose files do not verify, or that
 // DuckDB cannot read (a corrupt footer past the magic bytes, say), gets a view
 // that fails with the finding instead: damaged, not fatal.
+//
+// A version that reads exactly the files of the registered one (a
+// quarantine that gained no rows carries its files) keeps the view: it
+// would be the same, and creating a view binds its Parquet read.
 func (e *Engine) Register(ctx context.Context, m *lake.Manifest) error {
+	if e.keepView(m) {
+		return nil
+	}
+	return e.register(ctx, m)
+}
+
+// keepView records m as the registered manifest of its table, and reports
+// true, when the view of the registered one reads the same files.
+func (e *Engine) keepView(m *lake.Manifest) bool {
+	e.ddl.Lock()
+	defer e.ddl.Unlock()
+	if _, bad := e.damaged[m.Name()]; bad {
+		return false
+	}
+	for i, t := range e.tables {
+		if t.Name() == m.Name() {
+			if ViewSQL(e.lake, t) != ViewSQL(e.lake, m) {
+				return false
+			}
+			e.tables[i] = m
+			return true
+		}
+	}
+	return false
+}
+
+// register (re)creates the view of a table, after verifying its files.
+func (e *Engine) register(ctx context.Context, m *lake.Manifest) error {
 	findings := e.Lake().Verify(m)
 	if len(findings) == 0 {
 		err := e.createView(ctx, m)

@@ -285,3 +285,74 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("registered versions %v, want bronze.t 2, bronze.u 1, bronze.v 1", versions)
 	}
 }
+
+// A published version that reads the same files as the registered one
+// keeps its view (no statement); one with other files gets a new view.
+func TestRegisterKeepsSameView(t *testing.T) {
+	ctx := context.Background()
+	lk, err := lake.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trace bytes.Buffer
+	eng, err := Open(ctx, lk, Options{Threads: 1, Trace: slog.New(slog.NewTextHandler(&trace, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	publish := func(run string, carry []lake.File, value int) *lake.Manifest {
+		t.Helper()
+		st, err := lk.Stage(lake.Bronze, "t", run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Carry(carry...)
+		rows := map[string]int64{}
+		if value > 0 {
+			if _, err := eng.DB().ExecContext(ctx, fmt.Sprintf("COPY (SELECT %d AS a) TO %s", value, Literal(filepath.Join(st.Dir(), "part-0.parquet")))); err != nil {
+				t.Fatal(err)
+			}
+			rows["part-0.parquet"] = 1
+		}
+		m, err := st.Publish(lake.Manifest{Schema: []lake.Column{{Name: "a", Type: "INTEGER"}}}, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	views := func() int { return strings.Count(trace.String(), `CREATE OR REPLACE VIEW \"bronze\".\"t\"`) }
+	read := func() string {
+		t.Helper()
+		var a string
+		if err := eng.DB().QueryRowContext(ctx, "SELECT string_agg(CAST(a AS VARCHAR), ',' ORDER BY a) FROM bronze.t").Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	v1 := publish("r1", nil, 1)
+	for _, step := range []struct {
+		name  string
+		m     *lake.Manifest
+		views int // views of bronze.t created so far
+		reads string
+	}{
+		{"first version", v1, 1, "1"},
+		{"same files carried", publish("r2", v1.Files, 0), 1, "1"},
+		{"a file added", publish("r3", v1.Files, 3), 2, "1,3"},
+	} {
+		if err := eng.Register(ctx, step.m); err != nil {
+			t.Fatal(err)
+		}
+		if got := views(); got != step.views {
+			t.Errorf("%s: %d views of bronze.t created, want %d", step.name, got, step.views)
+		}
+		if got := read(); got != step.reads {
+			t.Errorf("%s: bronze.t reads %s, want %s", step.name, got, step.reads)
+		}
+		for _, m := range eng.Tables() {
+			if m.Name() == "bronze.t" && m.Version != step.m.Version {
+				t.Errorf("%s: registered version %d, want %d", step.name, m.Version, step.m.Version)
+			}
+		}
+	}
+}
