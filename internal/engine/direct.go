@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -23,7 +24,8 @@ import (
 // (a build creates and drops working tables all the time). Nearly every
 // statement the lake runs reads Parquet. A statement without arguments needs
 // no prepared statement: duckdb_query parses, plans and runs it in one go.
-// Measured on one drop at scale 1 (bench/results): CPU −8%, wall −6%.
+// Measured on one drop at scale 1 (bench/results/incremental-2026-11-28-b.md):
+// CPU −6%, wall −6%, in turn.
 //
 // duckdb-go does not expose its connection handle, so directConn reads it
 // from the driver's connection by reflection, checking the field's type; a
@@ -39,8 +41,8 @@ func (c directConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := connHandle(conn)
-	if !ok {
+	raw := connHandle(conn)
+	if raw == nil {
 		return conn, nil
 	}
 	return &directConn{Conn: conn, raw: raw}, nil
@@ -54,43 +56,55 @@ func (c directConnector) Close() error {
 	return nil
 }
 
-// connHandle returns the DuckDB connection under a duckdb-go connection.
-func connHandle(conn driver.Conn) (bindings.Connection, bool) {
+// connHandle points at the DuckDB connection handle inside a duckdb-go
+// connection (nil when the driver's connection no longer holds one there).
+// It points into the driver's connection, which clears it on Close.
+func connHandle(conn driver.Conn) *bindings.Connection {
 	dc, ok := conn.(*duckdb.Conn)
 	if !ok || dc == nil {
-		return bindings.Connection{}, false
+		return nil
 	}
 	f := reflect.ValueOf(dc).Elem().FieldByName("conn")
 	if !f.IsValid() || f.Type() != reflect.TypeFor[bindings.Connection]() {
-		return bindings.Connection{}, false
+		return nil
 	}
-	h := *(*bindings.Connection)(unsafe.Pointer(f.UnsafeAddr()))
-	return h, h.Ptr != nil
+	return (*bindings.Connection)(unsafe.Pointer(f.UnsafeAddr()))
 }
 
 // directConn is a duckdb-go connection whose Exec without arguments runs
 // with duckdb_query; everything else is the driver's.
 type directConn struct {
 	driver.Conn
-	raw bindings.Connection
+	raw *bindings.Connection // inside Conn
 }
 
+// ExecContext runs a script without arguments with duckdb_query: its
+// statements in order, each in its own transaction unless one is open,
+// stopping at the first error; RowsAffected is the last statement's. A
+// script of no statement (only comments, say) does nothing.
 func (c *directConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) > 0 {
+	if len(args) > 0 || c.raw.Ptr == nil { // a closed connection: the driver says so
 		return c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if strings.TrimSpace(query) == "" {
+		return nil, errors.New("empty query")
+	}
+	conn := *c.raw
 	var res bindings.Result
-	stop := interruptOnCancel(ctx, c.raw)
-	state := bindings.Query(c.raw, query, &res)
+	stop := interruptOnCancel(ctx, conn)
+	state := bindings.Query(conn, query, &res)
 	stop()
 	defer bindings.DestroyResult(&res)
 	if state == bindings.StateError {
 		// The driver's own error, so that callers see one kind.
 		err := &duckdb.Error{Type: duckdb.ErrorType(bindings.ResultErrorType(&res)), Msg: bindings.ResultError(&res)}
-		return nil, errors.Join(ctx.Err(), err)
+		if ctx.Err() != nil {
+			return nil, errors.Join(ctx.Err(), err)
+		}
+		return nil, err
 	}
 	return driver.RowsAffected(bindings.RowsChanged(&res)), nil
 }

@@ -262,7 +262,7 @@ func (e *Engine) registerState(ctx context.Context, t lake.TableState) error {
 		f := lake.Finding{Table: t.Name, Problem: lake.ProblemManifest, Detail: t.Err.Error()}
 		return e.registerDamaged(ctx, layer, table, nil, []lake.Finding{f})
 	}
-	return e.register(ctx, t.Manifest)
+	return e.register(ctx, t.Manifest, false)
 }
 
 // Use re-points the engine at another lake handle (a newer snapshot) and
@@ -292,40 +292,19 @@ func (e *Engine) Use(ctx context.Context, lk *lake.Lake) error {
 // that fails with the finding instead: damaged, not fatal.
 //
 // A version that reads exactly the files of the registered one (a
-// quarantine that gained no rows carries its files) keeps the view: it
-// would be the same, and creating a view binds its Parquet read.
+// quarantine that gained no rows carries its files) keeps the view once its
+// files verify: the view would be the same, and creating one binds its
+// Parquet read.
 func (e *Engine) Register(ctx context.Context, m *lake.Manifest) error {
-	if e.keepView(m) {
-		return nil
-	}
-	return e.register(ctx, m)
+	return e.register(ctx, m, true)
 }
 
-// keepView records m as the registered manifest of its table, and reports
-// true, when the view of the registered one reads the same files.
-func (e *Engine) keepView(m *lake.Manifest) bool {
-	e.ddl.Lock()
-	defer e.ddl.Unlock()
-	if _, bad := e.damaged[m.Name()]; bad {
-		return false
-	}
-	for i, t := range e.tables {
-		if t.Name() == m.Name() {
-			if ViewSQL(e.lake, t) != ViewSQL(e.lake, m) {
-				return false
-			}
-			e.tables[i] = m
-			return true
-		}
-	}
-	return false
-}
-
-// register (re)creates the view of a table, after verifying its files.
-func (e *Engine) register(ctx context.Context, m *lake.Manifest) error {
+// register verifies a table's files and creates its view (unless reuse and
+// the registered view reads the same files).
+func (e *Engine) register(ctx context.Context, m *lake.Manifest, reuse bool) error {
 	findings := e.Lake().Verify(m)
 	if len(findings) == 0 {
-		err := e.createView(ctx, m)
+		err := e.createView(ctx, m, reuse)
 		if err == nil {
 			return nil
 		}
@@ -338,22 +317,27 @@ func (e *Engine) register(ctx context.Context, m *lake.Manifest) error {
 	return e.registerDamaged(ctx, m.Layer, m.Table, m.Schema, findings)
 }
 
-// createView creates the view of a table over its files and records it.
-func (e *Engine) createView(ctx context.Context, m *lake.Manifest) error {
+// createView creates the view of a table over its files and records it;
+// with reuse, a registered view (not damaged) that reads the same files
+// stays.
+func (e *Engine) createView(ctx context.Context, m *lake.Manifest, reuse bool) error {
 	e.ddl.Lock()
 	defer e.ddl.Unlock()
-	stmt := "CREATE SCHEMA IF NOT EXISTS " + Ident(m.Layer) + "; " + ViewSQL(e.lake, m)
-	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
+	view := ViewSQL(e.lake, m)
+	at := slices.IndexFunc(e.tables, func(t *lake.Manifest) bool { return t.Name() == m.Name() })
+	if _, bad := e.damaged[m.Name()]; reuse && !bad && at >= 0 && ViewSQL(e.lake, e.tables[at]) == view {
+		e.tables[at] = m
+		return nil
+	}
+	if _, err := e.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+Ident(m.Layer)+"; "+view); err != nil {
 		return err
 	}
 	delete(e.damaged, m.Name())
-	for i, t := range e.tables {
-		if t.Name() == m.Name() {
-			e.tables[i] = m
-			return nil
-		}
+	if at >= 0 {
+		e.tables[at] = m
+	} else {
+		e.tables = append(e.tables, m)
 	}
-	e.tables = append(e.tables, m)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -354,5 +355,22 @@ func TestRegisterKeepsSameView(t *testing.T) {
 				t.Errorf("%s: registered version %d, want %d", step.name, m.Version, step.m.Version)
 			}
 		}
+	}
+	// The files of a version that keeps its view are still verified: one
+	// gone makes the table damaged, with what is wrong.
+	last := eng.Tables()[0]
+	gone := publish("r4", last.Files, 0)
+	if err := os.Remove(filepath.Join(lk.Root, filepath.FromSlash(last.Files[0].Path))); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Register(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, bad := eng.Damaged()["bronze.t"]; !bad {
+		t.Error("a carried file removed: bronze.t is not reported damaged")
+	}
+	var a int
+	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM bronze.t").Scan(&a); !eng.IsDamaged(err) {
+		t.Errorf("a carried file removed: reading bronze.t gives %v, want the damaged table's error", err)
 	}
 }
