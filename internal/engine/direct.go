@@ -24,8 +24,8 @@ import (
 // (a build creates and drops working tables all the time). Nearly every
 // statement the lake runs reads Parquet. A statement without arguments needs
 // no prepared statement: duckdb_query parses, plans and runs it in one go.
-// Measured on one drop at scale 1 (bench/results/incremental-2026-11-28-b.md):
-// CPU −6%, wall −6%, in turn.
+// Measured on drops at scale 1, in turn (bench/results/incremental-2026-11-28-b.md):
+// wall and CPU −6% to −14%.
 //
 // duckdb-go does not expose its connection handle, so directConn reads it
 // from the driver's connection by reflection, checking the field's type; a
