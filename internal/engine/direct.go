@@ -45,7 +45,7 @@ func (c directConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if raw == nil {
 		return conn, nil
 	}
-	return &directConn{Conn: conn, raw: raw}, nil
+	return &directConn{forwardConn: forwardConn{conn}, raw: raw}, nil
 }
 
 // Close closes DuckDB's database (see traceConnector.Close).
@@ -74,7 +74,7 @@ func connHandle(conn driver.Conn) *bindings.Connection {
 // directConn is a duckdb-go connection whose Exec without arguments runs
 // with duckdb_query; everything else is the driver's.
 type directConn struct {
-	driver.Conn
+	forwardConn
 	raw *bindings.Connection // inside Conn
 }
 
@@ -107,22 +107,6 @@ func (c *directConn) ExecContext(ctx context.Context, query string, args []drive
 		return nil, err
 	}
 	return driver.RowsAffected(bindings.RowsChanged(&res)), nil
-}
-
-func (c *directConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
-}
-
-func (c *directConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-}
-
-func (c *directConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-}
-
-func (c *directConn) CheckNamedValue(nv *driver.NamedValue) error {
-	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
 }
 
 // interruptEvery: DuckDB clears an interrupt when a statement starts, so a

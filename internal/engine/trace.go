@@ -26,7 +26,7 @@ func (c traceConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &traceConn{Conn: conn, log: c.log}, nil
+	return &traceConn{forwardConn: forwardConn{conn}, log: c.log}, nil
 }
 
 // Close closes the driver's connector (DuckDB's database): sql.DB.Close
@@ -39,10 +39,9 @@ func (c traceConnector) Close() error {
 	return nil
 }
 
-// traceConn wraps the driver's connection; it forwards the interfaces
-// database/sql looks for (DuckDB's connection implements them all).
+// traceConn wraps the driver's connection and logs its statements.
 type traceConn struct {
-	driver.Conn
+	forwardConn
 	log *slog.Logger
 }
 
@@ -61,18 +60,6 @@ func (c *traceConn) QueryContext(ctx context.Context, query string, args []drive
 		return nil, err
 	}
 	return &traceRows{Rows: r, close: func() { c.done(ctx, query, start, nil) }}, nil
-}
-
-func (c *traceConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-}
-
-func (c *traceConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-}
-
-func (c *traceConn) CheckNamedValue(nv *driver.NamedValue) error {
-	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
 }
 
 func (c *traceConn) done(ctx context.Context, query string, start time.Time, err error) {
