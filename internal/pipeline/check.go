@@ -222,12 +222,14 @@ func VerdictHistory(lk *lake.Lake, recent int) ([]RunRecord, error) {
 	owned := map[string]bool{}     // tables whose verdicts' run is found
 	needBuild := map[string]bool{} // tables owned by a check whose newest run is not found yet
 	withResults, sawRun := 0, false
+	idx := readHeadIndex(dir)
 	var out []RunRecord
 	for _, name := range names {
-		kind, tables, ok, err := recordHead(filepath.Join(dir, name))
+		h, err := headOf(dir, name, idx)
 		if err != nil {
 			return nil, fmt.Errorf("run history %s: %w", name, err)
 		}
+		kind, tables, ok := h.kind, h.tables, h.tables != nil
 		var rec *RunRecord
 		if !ok { // written before records had a head: decode it whole
 			r, err := readRecord(dir, name)
@@ -385,17 +387,6 @@ func readHead(path string) (head, error) {
 	return h, nil
 }
 
-// recordHead reads a run record's kind and checked tables from its head.
-// ok is false when the record has no checked_tables (written by an older
-// version and not yet given one, see addHead).
-func recordHead(path string) (kind string, tables []string, ok bool, err error) {
-	h, err := readHead(path)
-	if err != nil {
-		return "", nil, false, err
-	}
-	return h.kind, h.tables, h.tables != nil, nil
-}
-
 // addHeads gives the records written by an older version their
 // checked_tables, once (the caller holds the lake's writer lock), so that
 // reading the verdicts does not decode them again on every run.
@@ -406,10 +397,11 @@ func addHeads(lk *lake.Lake) error {
 		return err
 	}
 	var errs []error
+	idx := readHeadIndex(dir)
 	for _, name := range names {
-		if _, _, ok, err := recordHead(filepath.Join(dir, name)); err != nil {
+		if h, err := headOf(dir, name, idx); err != nil {
 			errs = append(errs, fmt.Errorf("run history %s: %w", name, err))
-		} else if !ok {
+		} else if h.tables == nil {
 			errs = append(errs, addHead(lk, dir, name))
 		}
 	}
@@ -462,6 +454,146 @@ func saveJSON(lk *lake.Lake, runID string, v any) error {
 	}
 	if err := lk.SaveMeta("runs/"+runID+".json", append(b, '\n')); err != nil {
 		return fmt.Errorf("run history: %w", err)
+	}
+	return nil
+}
+
+// The head index keeps the heads of the finished run records, so that a run
+// does not open every record of the history: it read each record's head
+// three times (the runs left unfinished, old records without a head, the
+// verdicts of the run summary), ~0.16 ms a record a run, a cost that grew
+// with every run (bench/results/incremental-2026-11-28-b.md).
+//
+// Exact because a record it lists no longer changes: only a writer holding
+// the lake's lock writes the index, when no run is in progress, and it
+// lists only finished records that have a head. A run rewrites its own
+// record only while it holds the lock; a record is rewritten later only
+// when it was left unfinished (MarkAbandoned) or has no head (addHead),
+// and the index lists neither. It is a cache: a record it does not list is
+// read, and an index that is missing or does not read lists nothing.
+const headIndexFile = ".heads.json" // a dot file: not a run record
+
+// headIndex is the index as stored: every table named once, and each
+// record's tables as positions in that list (a record names ~20 tables).
+type headIndex struct {
+	Tables  []string               `json:"tables"`
+	Records map[string]indexedHead `json:"records"`
+}
+
+// indexedHead is a record's head in the index.
+type indexedHead struct {
+	Kind   string    `json:"kind"`
+	Status RunStatus `json:"status,omitempty"`
+	Tables []int     `json:"tables"`
+}
+
+// readHeadIndex reads the head index of the run records of dir.
+func readHeadIndex(dir string) map[string]head {
+	out := map[string]head{}
+	b, err := os.ReadFile(filepath.Join(dir, headIndexFile))
+	if err != nil {
+		return out
+	}
+	var idx headIndex
+	if json.Unmarshal(b, &idx) != nil {
+		return out
+	}
+	for name, h := range idx.Records {
+		if h.Tables == nil || !finished(h.Kind, h.Status) {
+			continue
+		}
+		tables := make([]string, len(h.Tables))
+		for i, t := range h.Tables {
+			if t < 0 || t >= len(idx.Tables) {
+				return map[string]head{} // not written by updateHeadIndex
+			}
+			tables[i] = idx.Tables[t]
+		}
+		out[name] = head{kind: h.Kind, status: h.Status, tables: tables}
+	}
+	return out
+}
+
+// headOf returns the head of the record dir/name: the index's, or the
+// record's own.
+func headOf(dir, name string, idx map[string]head) (head, error) {
+	if h, ok := idx[name]; ok {
+		return h, nil
+	}
+	return readHead(filepath.Join(dir, name))
+}
+
+// updateHeadIndex adds to the head index of dir the finished records with
+// a head it does not list yet, and forgets those gone. The caller holds the
+// lake's writer lock and has resolved the unfinished records
+// (MarkAbandoned) and given the old ones their head (addHeads).
+func updateHeadIndex(dir string) error {
+	names, err := recordNames(dir)
+	if err != nil {
+		return err
+	}
+	idx := readHeadIndex(dir)
+	changed := false
+	present := make(map[string]bool, len(names))
+	for _, name := range names {
+		present[name] = true
+	}
+	for name := range idx {
+		if !present[name] {
+			delete(idx, name)
+			changed = true
+		}
+	}
+	for _, name := range names {
+		if _, ok := idx[name]; ok {
+			continue
+		}
+		h, err := readHead(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("run history %s: %w", name, err)
+		}
+		if h.tables != nil && finished(h.kind, h.status) {
+			idx[name] = h
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	out := headIndex{Records: make(map[string]indexedHead, len(idx))}
+	pos := map[string]int{}
+	for name, h := range idx {
+		ih := indexedHead{Kind: h.kind, Status: h.status, Tables: make([]int, len(h.tables))}
+		for i, t := range h.tables {
+			p, ok := pos[t]
+			if !ok {
+				p = len(out.Tables)
+				pos[t] = p
+				out.Tables = append(out.Tables, t)
+			}
+			ih.Tables[i] = p
+		}
+		out.Records[name] = ih
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	// Not synced: a cache. A torn file does not decode and lists nothing.
+	tmp, err := os.CreateTemp(dir, headIndexFile+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(b)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, headIndexFile)); err != nil {
+		rerr := os.Remove(tmp.Name())
+		if errors.Is(rerr, fs.ErrNotExist) {
+			rerr = nil
+		}
+		return errors.Join(err, rerr)
 	}
 	return nil
 }

@@ -190,6 +190,9 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if err := addHeads(lk); err != nil {
 		opts.Logger.Warn("run history: old records not given their head; they are read whole", "err", err)
 	}
+	if err := updateHeadIndex(lk.MetaDir("runs")); err != nil {
+		opts.Logger.Warn("run history: the index of its heads not updated; records are read", "err", err)
+	}
 	if err := saveRun(lk, sum); err != nil {
 		return nil, err
 	}
@@ -524,9 +527,10 @@ func MarkAbandoned(lk *lake.Lake) error {
 		return fmt.Errorf("run history: %w", err)
 	}
 	var committed map[string]int64 // run id → snapshot, read once when needed
+	idx := readHeadIndex(dir)      // the finished records it lists stay so
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+		if _, done := idx[name]; done || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
 			continue
 		}
 		p := filepath.Join(dir, name)

@@ -209,11 +209,11 @@ func TestVerdictHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"r00.json", "r01.json", "r24.json"} {
-		kind, tables, ok, err := recordHead(filepath.Join(lk.MetaDir("runs"), name))
-		if err != nil || !ok {
-			t.Fatalf("%s: no head after addHeads (ok %v, err %v)", name, ok, err)
+		h, err := readHead(filepath.Join(lk.MetaDir("runs"), name))
+		if err != nil || h.tables == nil {
+			t.Fatalf("%s: no head after addHeads (tables %v, err %v)", name, h.tables, err)
 		}
-		if got := kind + ": " + strings.Join(tables, " "); got != map[string]string{"r00.json": "check: gold.mart_x", "r01.json": "run: silver.orders silver.sellers gold.dim_seller", "r24.json": "check: gold.fact_sales"}[name] {
+		if got := h.kind + ": " + strings.Join(h.tables, " "); got != map[string]string{"r00.json": "check: gold.mart_x", "r01.json": "run: silver.orders silver.sellers gold.dim_seller", "r24.json": "check: gold.fact_sales"}[name] {
 			t.Errorf("%s: head %s", name, got)
 		}
 	}
