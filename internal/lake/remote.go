@@ -706,7 +706,9 @@ const runsKept = 200
 func (r *remote) pullRuns(ctx context.Context) error {
 	var keys []string
 	err := r.store.List(ctx, metaDir+"/runs/", func(oi ObjectInfo) bool {
-		if strings.HasSuffix(oi.Key, ".json") {
+		// Run records only: a dot file of runs/ is a mirror's own (the index
+		// of their heads stays with the mirror that made it).
+		if strings.HasSuffix(oi.Key, ".json") && !strings.HasPrefix(path.Base(oi.Key), ".") {
 			keys = append(keys, oi.Key)
 		}
 		return true

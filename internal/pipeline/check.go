@@ -532,6 +532,16 @@ func updateHeadIndex(dir string) error {
 	if err != nil {
 		return err
 	}
+	// A writer killed between writing and renaming left its file: only
+	// the lock holder writes one, so none is in use.
+	left, err := filepath.Glob(filepath.Join(dir, headIndexFile+".tmp-*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range left {
+		errs = append(errs, os.Remove(f))
+	}
 	idx := readHeadIndex(dir)
 	changed := false
 	present := make(map[string]bool, len(names))
@@ -549,8 +559,9 @@ func updateHeadIndex(dir string) error {
 			continue
 		}
 		h, err := readHead(filepath.Join(dir, name))
-		if err != nil {
-			return fmt.Errorf("run history %s: %w", name, err)
+		if err != nil { // not listed: read again, where it says what is wrong
+			errs = append(errs, fmt.Errorf("run history %s: %w", name, err))
+			continue
 		}
 		if h.tables != nil && finished(h.kind, h.status) {
 			idx[name] = h
@@ -558,7 +569,7 @@ func updateHeadIndex(dir string) error {
 		}
 	}
 	if !changed {
-		return nil
+		return errors.Join(errs...)
 	}
 	out := headIndex{Records: make(map[string]indexedHead, len(idx))}
 	pos := map[string]int{}
@@ -582,18 +593,19 @@ func updateHeadIndex(dir string) error {
 	// Not synced: a cache. A torn file does not decode and lists nothing.
 	tmp, err := os.CreateTemp(dir, headIndexFile+".tmp-*")
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	_, werr := tmp.Write(b)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
+	// Readable by whoever reads the records (a server under another user).
+	if err := errors.Join(werr, tmp.Chmod(0o644), tmp.Close()); err != nil {
+		return errors.Join(append(errs, err, os.Remove(tmp.Name()))...)
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, headIndexFile)); err != nil {
 		rerr := os.Remove(tmp.Name())
 		if errors.Is(rerr, fs.ErrNotExist) {
 			rerr = nil
 		}
-		return errors.Join(err, rerr)
+		return errors.Join(append(errs, err, rerr)...)
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -108,8 +108,40 @@ func TestHeadIndex(t *testing.T) {
 			t.Errorf("%s: updated, the index lists %v", tc.name, got)
 		}
 	}
+	// A temporary file a killed writer left goes; the index is readable by
+	// whoever reads the records.
+	if err := os.WriteFile(filepath.Join(dir, headIndexFile+".tmp-123"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(index); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateHeadIndex(dir); err != nil {
+		t.Fatal(err)
+	}
 	if matches, _ := filepath.Glob(filepath.Join(dir, headIndexFile+".tmp-*")); len(matches) > 0 {
 		t.Errorf("temporary files left: %v", matches)
+	}
+	if fi, err := os.Stat(index); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the index: %v (%v), want mode 0644", fi, err)
+	}
+	// The history takes the heads from the index: one that says r1 checked
+	// nothing leaves r1 out (r5 judged the only other table it names).
+	lying := `{"tables": ["gold.fact_sales", "silver.customers"], "records": {
+		"r1.json": {"kind": "run", "status": "succeeded", "tables": []},
+		"r2.json": {"kind": "check", "tables": [0]},
+		"r5.json": {"kind": "run", "status": "failed", "tables": [1]}}}`
+	if err := os.WriteFile(index, []byte(lying), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := history(); got == want || strings.Contains(got, "r1") {
+		t.Errorf("with an index that says r1 checked nothing: history %s, want it without r1", got)
+	}
+	if err := os.Remove(index); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateHeadIndex(dir); err != nil {
+		t.Fatal(err)
 	}
 
 	// A record the index lists is taken as finished without being read:

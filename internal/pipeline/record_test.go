@@ -225,4 +225,12 @@ func TestVerdictHistory(t *testing.T) {
 		t.Errorf("the history changed when the old records got their head:\n%+v\nwant\n%+v", again, all)
 	}
 	check()
+	// And the same with the heads taken from their index.
+	if err := updateHeadIndex(lk.MetaDir("runs")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readHeadIndex(lk.MetaDir("runs"))); n < 20 {
+		t.Fatalf("the index lists %d records", n)
+	}
+	check()
 }
