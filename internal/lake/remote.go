@@ -731,13 +731,19 @@ func (r *remote) pullRuns(ctx context.Context) error {
 	return nil
 }
 
+// SaveLocalMeta is SaveMeta for a file of this machine's only (a cache):
+// on an object store, the store does not get it.
+func (l *Lake) SaveLocalMeta(rel string, b []byte) error {
+	return writeFileAtomic(l.MetaDir(filepath.FromSlash(rel)), b, false)
+}
+
 // SaveMeta writes a file of the lake's metadata directory (rel is relative
 // to it, e.g. runs/<id>.json) atomically; on an object store, the store
 // has it too.
 // Whether it may is the filesystem's (and the store's) to say: a
 // read-only lake answers fs.ErrPermission.
 func (l *Lake) SaveMeta(rel string, b []byte) error {
-	if err := writeFileAtomic(l.MetaDir(filepath.FromSlash(rel)), b, false); err != nil {
+	if err := l.SaveLocalMeta(rel, b); err != nil {
 		return err
 	}
 	if l.remote != nil {

@@ -360,20 +360,19 @@ func TestVacuumExpiredMarkerAcrossLocks(t *testing.T) {
 		defer unlock()
 		f()
 	}
+	commit := func(l *Lake, table, run string, n int64) {
+		t.Helper()
+		publish(t, l, Silver, table, run, n)
+		if _, err := l.Commit(CommitInfo{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := Retention{Keep: 10, Grace: time.Hour}
 	now := time.Now()
 	worker, other := open(), open()
-	locked(worker, func() {
-		publish(t, worker, Silver, "orders", "w1", 1)
-		if _, err := worker.Commit(CommitInfo{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	locked(worker, func() { commit(worker, "orders", "w1", 1) })
 	locked(other, func() {
-		publish(t, other, Silver, "customers", "o1", 1)
-		if _, err := other.Commit(CommitInfo{}); err != nil {
-			t.Fatal(err)
-		}
+		commit(other, "customers", "o1", 1)
 		if _, err := other.Vacuum(context.Background(), r, now); err != nil {
 			t.Fatal(err)
 		}
@@ -389,10 +388,7 @@ func TestVacuumExpiredMarkerAcrossLocks(t *testing.T) {
 	})
 	next := open()
 	locked(next, func() {
-		publish(t, next, Silver, "customers", "n1", 2)
-		if _, err := next.Commit(CommitInfo{}); err != nil {
-			t.Fatal(err)
-		}
+		commit(next, "customers", "n1", 2)
 		if _, err := next.VacuumExpired(context.Background(), r, now); err != nil {
 			t.Fatal(err)
 		}

@@ -523,18 +523,19 @@ func headOf(dir, name string, idx map[string]head) (head, error) {
 	return readHead(filepath.Join(dir, name))
 }
 
-// updateHeadIndex adds to the head index of dir the finished records with
+// updateHeadIndex adds to the head index of lk the finished records with
 // a head it does not list yet, and forgets those gone. The caller holds the
 // lake's writer lock and has resolved the unfinished records
 // (MarkAbandoned) and given the old ones their head (addHeads).
-func updateHeadIndex(dir string) error {
+func updateHeadIndex(lk *lake.Lake) error {
+	dir := lk.MetaDir("runs")
 	names, err := recordNames(dir)
 	if err != nil {
 		return err
 	}
-	// A writer killed between writing and renaming left its file: only
-	// the lock holder writes one, so none is in use.
-	left, err := filepath.Glob(filepath.Join(dir, headIndexFile+".tmp-*"))
+	// A writer killed while writing the index left its temporary file
+	// (SaveLocalMeta's): only the lock holder writes one, so none is in use.
+	left, err := filepath.Glob(filepath.Join(dir, "."+headIndexFile+".tmp-*"))
 	if err != nil {
 		return err
 	}
@@ -588,24 +589,11 @@ func updateHeadIndex(dir string) error {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return err
-	}
-	// Not synced: a cache. A torn file does not decode and lists nothing.
-	tmp, err := os.CreateTemp(dir, headIndexFile+".tmp-*")
-	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	_, werr := tmp.Write(b)
-	// Readable by whoever reads the records (a server under another user).
-	if err := errors.Join(werr, tmp.Chmod(0o644), tmp.Close()); err != nil {
-		return errors.Join(append(errs, err, os.Remove(tmp.Name()))...)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, headIndexFile)); err != nil {
-		rerr := os.Remove(tmp.Name())
-		if errors.Is(rerr, fs.ErrNotExist) {
-			rerr = nil
-		}
-		return errors.Join(append(errs, err, rerr)...)
+	// This machine's cache: an object store's other mirrors keep their own.
+	if err := lk.SaveLocalMeta("runs/"+headIndexFile, b); err != nil {
+		errs = append(errs, fmt.Errorf("run history index: %w", err))
 	}
 	return errors.Join(errs...)
 }

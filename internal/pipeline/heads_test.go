@@ -52,7 +52,7 @@ func TestHeadIndex(t *testing.T) {
 	run("r4", RunRunning, "silver.customers") // unfinished
 	run("r5", RunFailed, "silver.customers")
 
-	if err := updateHeadIndex(dir); err != nil {
+	if err := updateHeadIndex(lk); err != nil {
 		t.Fatal(err)
 	}
 	listed := func() []string {
@@ -101,7 +101,7 @@ func TestHeadIndex(t *testing.T) {
 		if got := history(); got != want {
 			t.Errorf("%s: history %s, want %s", tc.name, got, want)
 		}
-		if err := updateHeadIndex(dir); err != nil {
+		if err := updateHeadIndex(lk); err != nil {
 			t.Fatal(err)
 		}
 		if got := listed(); !reflect.DeepEqual(got, []string{"r1.json", "r2.json", "r5.json"}) {
@@ -110,16 +110,16 @@ func TestHeadIndex(t *testing.T) {
 	}
 	// A temporary file a killed writer left goes; the index is readable by
 	// whoever reads the records.
-	if err := os.WriteFile(filepath.Join(dir, headIndexFile+".tmp-123"), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "."+headIndexFile+".tmp-123"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(index); err != nil {
 		t.Fatal(err)
 	}
-	if err := updateHeadIndex(dir); err != nil {
+	if err := updateHeadIndex(lk); err != nil {
 		t.Fatal(err)
 	}
-	if matches, _ := filepath.Glob(filepath.Join(dir, headIndexFile+".tmp-*")); len(matches) > 0 {
+	if matches, _ := filepath.Glob(filepath.Join(dir, "."+headIndexFile+".tmp-*")); len(matches) > 0 {
 		t.Errorf("temporary files left: %v", matches)
 	}
 	if fi, err := os.Stat(index); err != nil || fi.Mode().Perm() != 0o644 {
@@ -140,7 +140,7 @@ func TestHeadIndex(t *testing.T) {
 	if err := os.Remove(index); err != nil {
 		t.Fatal(err)
 	}
-	if err := updateHeadIndex(dir); err != nil {
+	if err := updateHeadIndex(lk); err != nil {
 		t.Fatal(err)
 	}
 

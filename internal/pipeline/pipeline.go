@@ -190,7 +190,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if err := addHeads(lk); err != nil {
 		opts.Logger.Warn("run history: old records not given their head; they are read whole", "err", err)
 	}
-	if err := updateHeadIndex(lk.MetaDir("runs")); err != nil {
+	if err := updateHeadIndex(lk); err != nil {
 		opts.Logger.Warn("run history: the index of its heads not updated; records are read", "err", err)
 	}
 	if err := saveRun(lk, sum); err != nil {

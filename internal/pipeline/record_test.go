@@ -226,7 +226,7 @@ func TestVerdictHistory(t *testing.T) {
 	}
 	check()
 	// And the same with the heads taken from their index.
-	if err := updateHeadIndex(lk.MetaDir("runs")); err != nil {
+	if err := updateHeadIndex(lk); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(readHeadIndex(lk.MetaDir("runs"))); n < 20 {
