@@ -157,3 +157,79 @@ func TestOpenDirect(t *testing.T) {
 		}
 	}
 }
+
+// Pairs reads the same values whichever path it takes (the direct one by
+// chunks, traced or not; the driver's by rows), over several chunks, and
+// fails on what it cannot read.
+func TestPairs(t *testing.T) {
+	ctx := context.Background()
+	var traced strings.Builder
+	engines := map[string]*Engine{}
+	for name, log := range map[string]*slog.Logger{
+		"direct": nil,
+		"traced": slog.New(slog.NewTextHandler(&traced, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	} {
+		e, err := Open(ctx, nil, Options{TempDir: t.TempDir(), Trace: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		engines[name] = e
+	}
+	c, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := &Engine{db: sql.OpenDB(c)}
+	t.Cleanup(func() { plain.Close() })
+	engines["driver"] = plain
+
+	const q = "SELECT CAST(i %% 7 AS BIGINT) - 3, hash(i) FROM range(%d) r(i) ORDER BY i"
+	want := func(n int) ([]int64, []uint64) {
+		rows, err := plain.DB().QueryContext(ctx, fmt.Sprintf(q, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var a []int64
+		var b []uint64
+		for rows.Next() {
+			var x int64
+			var y uint64
+			if err := rows.Scan(&x, &y); err != nil {
+				t.Fatal(err)
+			}
+			a, b = append(a, x), append(b, y)
+		}
+		return a, b
+	}
+	for name, e := range engines {
+		for _, n := range []int{0, 1, 2048, 5000} {
+			a, b, err := e.Pairs(ctx, fmt.Sprintf(q, n))
+			if err != nil {
+				t.Fatalf("%s, %d rows: %v", name, n, err)
+			}
+			wa, wb := want(n)
+			if len(a) != n || len(b) != n || fmt.Sprint(a) != fmt.Sprint(wa) || fmt.Sprint(b) != fmt.Sprint(wb) {
+				t.Errorf("%s, %d rows: got %d and %d values, not the rows' %d", name, n, len(a), len(b), len(wa))
+			}
+		}
+		for _, bad := range []struct{ sql, has string }{
+			{"SELECT 1, 2", ""},                                     // INTEGERs
+			{"SELECT CAST(1 AS BIGINT), NULL::UBIGINT", ""},         // a NULL
+			{"SELECT CAST(1 AS BIGINT), hash(1) FROM nope", "nope"}, // DuckDB's error
+		} {
+			if _, _, err := e.Pairs(ctx, bad.sql); err == nil || !strings.Contains(err.Error(), bad.has) {
+				t.Errorf("%s, %s: err %v", name, bad.sql, err)
+			}
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, _, err := e.Pairs(cancelled, fmt.Sprintf(q, 10)); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s, cancelled: err %v", name, err)
+		}
+	}
+	if !strings.Contains(traced.String(), "hash(i) FROM range(5000)") {
+		t.Errorf("the traced engine did not log its statement:\n%s", traced.String())
+	}
+}
