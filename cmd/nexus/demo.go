@@ -181,11 +181,6 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		fmt.Printf("%d of the landing zone's %d batch(es) had arrived in %s in an earlier demo (to start again, remove %s and the lake %s)\n",
 			arrived, len(drops), arrivals, arrivals, lk.Location())
 	}
-	if plain := ingest.BuiltFromPlainFiles(lk, nil); len(plain) > 0 {
-		// The switch is the demo's to make (SwitchSource below), and said.
-		fmt.Printf("the landing zone's batches replace the %d Bronze table(s) that plain files built in %s (the current snapshot %d stays for nexus rollback %d)\n",
-			len(plain), lk.Location(), lk.SnapshotID(), lk.SnapshotID())
-	}
 	var last *pipeline.Summary
 	run := func(label string, final bool) error {
 		// The lake the plain demo built takes the landing zone's batches
@@ -205,6 +200,10 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		if sum.Err() != nil {
 			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
 			return exitError{1}
+		}
+		if sum.SourceSwitch != nil {
+			// The switch is the demo's to make (SwitchSource above), and said.
+			fmt.Println(sum.SourceSwitch)
 		}
 		return nil
 	}

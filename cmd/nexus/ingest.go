@@ -58,7 +58,7 @@ reported and its rows stay; every row carries _batch, the folder's date.`,
 				return err
 			}
 			defer unlock()
-			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Tables: tables})
+			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Command: cmd.Name(), Tables: tables})
 			if err != nil {
 				return err
 			}
@@ -124,6 +124,9 @@ func printIngest(w io.Writer, res ingest.Result) {
 	}
 	if c := res.BatchChanges(); c != nil {
 		fmt.Fprintln(w, c)
+	}
+	if res.Switch != nil {
+		fmt.Fprintln(w, res.Switch)
 	}
 	if unchanged == len(res.Tables) {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since its published version")

@@ -50,7 +50,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 				return err
 			}
 			defer unlock()
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, ProjectDir: project, NoGates: noGates}, !noRep)
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Command: cmd.Name(), ProjectDir: project, NoGates: noGates}, !noRep)
 			if err != nil {
 				return err
 			}
@@ -190,6 +190,9 @@ func printRun(w io.Writer, s *pipeline.Summary, earlier []quality.Result) {
 	}
 	if s.Batches != nil {
 		fmt.Fprintln(w, s.Batches)
+	}
+	if s.SourceSwitch != nil {
+		fmt.Fprintln(w, s.SourceSwitch)
 	}
 	if s.NothingToDo() {
 		fmt.Fprintln(w, "nothing to do: every input is unchanged since the last run")

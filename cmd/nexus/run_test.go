@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/pipeline"
 	"github.com/keystone/nexus/internal/quality"
 	"github.com/keystone/nexus/internal/transform"
@@ -55,7 +56,11 @@ func TestPrintRun(t *testing.T) {
 		{Name: "gold.fact_sales", Kind: "model", Status: "built", RowsIn: 11000, RowsOut: 11000, TableRows: 11000, FullReason: "no published version", FullExpected: true, Duration: 300 * ms},
 		{Name: "gold.agg_sales_month", Kind: "model", Status: "built", RowsIn: 23, RowsOut: 23, TableRows: 23, FullReason: "the model's SQL or suite changed", Duration: 20 * ms},
 		{Name: "reports", Kind: "report", Status: "built", RowsOut: 8, Duration: 1077 * ms},
-	}}
+	},
+		// A switch of source kind (--switch-source) is said, with how to undo it.
+		SourceSwitch: &ingest.SourceSwitch{From: ingest.SourcePlainFiles, To: ingest.SourceLandingZone, Source: "data/landing",
+			Tables: []string{"bronze.orders", "bronze.sellers"}, Before: 3, Undo: "nexus rollback --lake /srv/lake 3"},
+	}
 	// Tables the run did not judge keep the verdicts of earlier runs.
 	earlier := []quality.Result{
 		{Table: "silver.sellers", CheckID: "zip_in_geolocation", Verdict: quality.VerdictWarn},

@@ -54,9 +54,13 @@ type Options struct {
 	// files; without it such an ingest is refused, as the likely mistake it
 	// is (the wrong --source).
 	SwitchSource bool
-	Workers      int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
-	Codec        compress.Codec
-	Logger       *slog.Logger
+	// Command is the nexus command the user ran ("ingest", "run"): the
+	// refusal of a source switch suggests it again, with --switch-source,
+	// so that it can be pasted as it is. Empty: ingest.
+	Command string
+	Workers int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
+	Codec   compress.Codec
+	Logger  *slog.Logger
 	// Progress, when set, is called from time to time with the bytes read so
 	// far of each file; it must be safe for concurrent use.
 	Progress func(table string, read, total int64)
@@ -113,6 +117,9 @@ type Result struct {
 	// Batches is the number of batch folders of a landing zone; 0 for a
 	// directory of plain source files.
 	Batches int
+	// Switch is the switch of source kind the run made (SwitchSource), nil
+	// when it made none.
+	Switch *SourceSwitch
 }
 
 // Failed returns the results of the tables that failed.
@@ -209,13 +216,18 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 		}
 		batches = kept
 	}
-	if !opts.SwitchSource {
-		if err := refuseSourceSwitch(lk, tables, opts.SourceDir, landing); err != nil {
-			return Result{}, err
+	sw := sourceSwitch(lk, tables, opts.SourceDir, landing)
+	if sw != nil {
+		if !opts.SwitchSource {
+			return Result{}, sw.refusal(lk, opts)
 		}
+		opts.Logger.Info("source switched", "from", sw.From, "to", sw.To, "source", sw.Source, "tables", len(sw.Tables),
+			"before_snapshot", sw.Before, "undo", sw.Undo)
 	}
 	if landing {
-		return runLanding(ctx, lk, opts, tables, batches)
+		res, err := runLanding(ctx, lk, opts, tables, batches)
+		res.Switch = sw
+		return res, err
 	}
 
 	// Largest files first, so the long pole starts at once.
@@ -255,7 +267,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	ingestTables(opts.Workers, order, results, func(i int) TableResult {
 		return ingestTable(ctx, lk, opts, tables[i], paths[i])
 	})
-	return Result{RunID: opts.RunID, Tables: results}, ctx.Err()
+	return Result{RunID: opts.RunID, Tables: results, Switch: sw}, ctx.Err()
 }
 
 // ingestTables runs ingest(i) for the tables in order, on at most workers
@@ -288,59 +300,135 @@ func ingestTables(workers int, order []int, results []TableResult, ingest func(i
 // not help; the caller says what to do instead.
 var ErrSourceSwitch = errors.New("source switch refused")
 
-// refuseSourceSwitch fails when the source would replace Bronze tables that
-// a source of the other kind built: plain files would drop every batch of a
-// landing zone's table, and a landing zone's batches would replace a table
-// of plain files (or empty it, when no batch has its file yet); either way
-// most likely the wrong --source, and silent. Plain files count only for
-// the tables whose file dir holds (a missing file is the ingest's own
-// error). Nothing is read or written before it says so.
-func refuseSourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing bool) error {
-	var held, batches []string
+// Kinds of source that build Bronze tables (SourceSwitch).
+const (
+	SourcePlainFiles  = "plain_files"  // the nine files: a changed file replaces its table
+	SourceLandingZone = "landing_zone" // dt=YYYY-MM-DD batches (or the stream's)
+)
+
+// SourceSwitch is a source of the other kind than the one that built some
+// of the lake's Bronze tables, which replaces them: refused unless asked
+// for (Options.SwitchSource), and said when made (Result.Switch).
+type SourceSwitch struct {
+	From   string   `json:"from"` // SourcePlainFiles or SourceLandingZone
+	To     string   `json:"to"`
+	Source string   `json:"source"` // the directory of the new source (--source)
+	Tables []string `json:"tables"` // the Bronze tables it replaces
+	// Batches are the batches a landing zone (or the stream) built the
+	// tables from, which plain files replace; none the other way.
+	Batches []string `json:"batches,omitempty"`
+	// Before is the snapshot current before the switch (0: none), and Undo
+	// the command that makes it current again.
+	Before int64  `json:"before_snapshot,omitempty"`
+	Undo   string `json:"undo,omitempty"`
+}
+
+// String is the switch in one line, for a run's summary.
+func (s *SourceSwitch) String() string {
+	line := fmt.Sprintf("source switched: %s, built from %s, now from %s in %s", s.what(), s.kind(s.From), s.kind(s.To), s.Source)
+	if s.Before > 0 {
+		line += fmt.Sprintf("; snapshot %d holds the lake before the switch: %s undoes it", s.Before, s.Undo)
+	}
+	return line
+}
+
+// what names the tables, briefly when they are all of them.
+func (s *SourceSwitch) what() string {
+	if len(s.Tables) == len(olist.Tables()) {
+		return fmt.Sprintf("every Bronze table (%d)", len(s.Tables))
+	}
+	return strings.Join(s.Tables, ", ")
+}
+
+// kind says in words what the source kind k is, with the span of the
+// batches of a landing zone the tables were built from.
+func (s *SourceSwitch) kind(k string) string {
+	if k == SourcePlainFiles {
+		return "plain source files"
+	}
+	if k != s.From || len(s.Batches) == 0 {
+		return "a landing zone"
+	}
+	span := slices.Min(s.Batches)
+	if last := slices.Max(s.Batches); last != span {
+		span += " … " + last
+	}
+	return fmt.Sprintf("a landing zone (or the stream) in batches (%s)", span)
+}
+
+// sourceSwitch says whether the source of dir (a landing zone or not) would
+// replace Bronze tables that a source of the other kind built: plain files
+// would drop every batch of a landing zone's table, and a landing zone's
+// batches would replace a table of plain files (or empty it, when no batch
+// has its file yet). Nil when it would not. Plain files count only for the
+// tables whose file dir holds (a missing file is the ingest's own error).
+// It reads manifests only.
+func sourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing bool) *SourceSwitch {
+	sw := &SourceSwitch{From: SourcePlainFiles, To: SourceLandingZone, Source: dir}
 	if landing {
-		held = BuiltFromPlainFiles(lk, tables)
+		sw.Tables = builtFromPlainFiles(lk, tables)
 	} else {
+		sw.From, sw.To = SourceLandingZone, SourcePlainFiles
 		for _, t := range tables {
 			if _, err := locate(dir, t); err != nil {
 				continue
 			}
 			if b, _ := builtFrom(lk, t); len(b) > 0 {
-				held = append(held, "bronze."+t.Name)
-				batches = append(batches, b...)
+				sw.Tables = append(sw.Tables, "bronze."+t.Name)
+				sw.Batches = append(sw.Batches, b...)
 			}
 		}
 	}
-	if len(held) == 0 {
+	if len(sw.Tables) == 0 {
 		return nil
 	}
-	what := strings.Join(held, ", ")
-	if len(held) == len(olist.Tables()) {
-		what = fmt.Sprintf("every Bronze table (%d)", len(held))
-	}
-	keep := ""
+	slices.Sort(sw.Batches)
+	sw.Batches = slices.Compact(sw.Batches)
 	if id := lk.SnapshotID(); id > 0 {
-		keep = fmt.Sprintf("; the current snapshot %d stays for nexus rollback %d", id, id)
+		sw.Before, sw.Undo = id, fmt.Sprintf("nexus rollback %s %d", lk.Flag(), id)
 	}
-	switchOnce := fmt.Sprintf("or switch once with nexus ingest --source %s --switch-source", dir)
-	if landing {
-		return fmt.Errorf("ingest: %w: %s is a landing zone, and plain source files built %s, which its batches would replace: "+
-			"give --source the directory of those files, %s%s", ErrSourceSwitch, dir, what, switchOnce, keep)
-	}
-	span := slices.Min(batches)
-	if last := slices.Max(batches); last != span {
-		span += " … " + last
-	}
-	return fmt.Errorf("ingest: %w: %s holds plain source files, and a landing zone (or the stream) built %s in batches (%s), which they would replace: "+
-		"give --source the landing zone (its dt=YYYY-MM-DD folders), %s%s", ErrSourceSwitch, dir, what, span, switchOnce, keep)
+	return sw
 }
 
-// BuiltFromPlainFiles names the Bronze tables among tables (nil: all nine)
-// that plain source files built, which a landing zone's batches would
-// replace.
-func BuiltFromPlainFiles(lk *lake.Lake, tables []olist.Table) []string {
-	if tables == nil {
-		tables = olist.Tables()
+// refusal is the error of a switch not asked for: most likely the wrong
+// --source, and silent if made. It says which source the lake wants, and
+// the command that makes the switch: the one the user ran (opts.Command)
+// on the same lake and source, to paste as it is.
+func (s *SourceSwitch) refusal(lk *lake.Lake, opts Options) error {
+	keep := ""
+	if s.Before > 0 {
+		keep = fmt.Sprintf("; the current snapshot %d stays for %s", s.Before, s.Undo)
 	}
+	switchOnce := "or switch once with " + switchCommand(lk, opts)
+	if s.To == SourceLandingZone {
+		return fmt.Errorf("ingest: %w: %s is a landing zone, and plain source files built %s, which its batches would replace: "+
+			"give --source the directory of those files, %s%s", ErrSourceSwitch, s.Source, s.what(), switchOnce, keep)
+	}
+	return fmt.Errorf("ingest: %w: %s holds plain source files, and %s built %s, which they would replace: "+
+		"give --source the landing zone (its dt=YYYY-MM-DD folders), %s%s", ErrSourceSwitch, s.Source, s.kind(s.From), s.what(), switchOnce, keep)
+}
+
+// switchCommand is the command the user ran (opts.Command, by default
+// ingest) with what it needs to make the same ingest with the switch: the
+// lake, the source, the tables and the drift policy it was given.
+func switchCommand(lk *lake.Lake, opts Options) string {
+	name := opts.Command
+	if name == "" {
+		name = "ingest"
+	}
+	args := []string{"nexus", name, lk.Flag(), "--source", lake.ShellArg(opts.SourceDir)}
+	for _, t := range opts.Tables {
+		args = append(args, "--table", lake.ShellArg(t))
+	}
+	if opts.OnDrift == DriftEvolve {
+		args = append(args, "--on-drift", DriftEvolve)
+	}
+	return strings.Join(append(args, "--switch-source"), " ")
+}
+
+// builtFromPlainFiles names the Bronze tables among tables that plain
+// source files built, which a landing zone's batches would replace.
+func builtFromPlainFiles(lk *lake.Lake, tables []olist.Table) []string {
 	var out []string
 	for _, t := range tables {
 		if _, plain := builtFrom(lk, t); plain {

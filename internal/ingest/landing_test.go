@@ -615,12 +615,15 @@ func TestSourceSwitchRefused(t *testing.T) {
 	}
 
 	plain := copyValid(t)
-	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two"})
+	// The command to paste names the lake (not the default one) and the
+	// command the user ran.
+	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two", Command: "run"})
 	if !errors.Is(err, ErrSourceSwitch) {
 		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrSourceSwitch", err)
 	}
 	for _, want := range []string{"holds plain source files", "every Bronze table (9)", "in batches (2018-01-01 … 2018-01-02)",
-		"nexus ingest --source " + plain + " --switch-source", "the current snapshot 1 stays for nexus rollback 1"} {
+		"or switch once with nexus run --lake " + lk.Root + " --source " + plain + " --switch-source;",
+		"the current snapshot 1 stays for nexus rollback --lake " + lk.Root + " 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -636,7 +639,7 @@ func TestSourceSwitchRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), lk, Options{SourceDir: partial, RunID: "two", Tables: []string{"orders", "sellers"}})
-	if !errors.Is(err, ErrSourceSwitch) || strings.Contains(err.Error(), "sellers") {
+	if !errors.Is(err, ErrSourceSwitch) || !strings.Contains(err.Error(), "built bronze.orders, which") || strings.Contains(err.Error(), "bronze.sellers") {
 		t.Errorf("a directory with the orders file only: %v, want bronze.orders alone named", err)
 	}
 	res, err := Run(context.Background(), lk, Options{SourceDir: t.TempDir(), RunID: "two"})
@@ -653,6 +656,17 @@ func TestSourceSwitchRefused(t *testing.T) {
 	if got := byTable(res)["orders"].Status; got != StatusIngested {
 		t.Errorf("orders with SwitchSource: %s", got)
 	}
+	// The switch made is said: from what to what, and how to undo it.
+	if res.Switch == nil {
+		t.Fatal("with SwitchSource: no Switch in the result")
+	}
+	if sw := res.Switch; sw.From != SourceLandingZone || sw.To != SourcePlainFiles || sw.Before != 1 || len(sw.Tables) != 9 {
+		t.Errorf("switch %+v, want landing zone → plain files, 9 tables, before snapshot 1", sw)
+	}
+	if got, want := res.Switch.String(), "source switched: every Bronze table (9), built from a landing zone (or the stream) in batches (2018-01-01 … 2018-01-02), now from plain source files in "+
+		plain+"; snapshot 1 holds the lake before the switch: nexus rollback --lake "+lk.Root+" 1 undoes it"; got != want {
+		t.Errorf("switch line\n got  %s\n want %s", got, want)
+	}
 	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitRun, RunID: "three"}); err != nil {
 		t.Fatal(err)
 	}
@@ -662,12 +676,49 @@ func TestSourceSwitchRefused(t *testing.T) {
 	if !errors.Is(err, ErrSourceSwitch) {
 		t.Fatalf("a landing zone for tables of plain files: %v, want ErrSourceSwitch", err)
 	}
-	for _, want := range []string{"is a landing zone, and plain source files built every Bronze table (9)", "--switch-source", "nexus rollback 2"} {
+	for _, want := range []string{"is a landing zone, and plain source files built every Bronze table (9)",
+		"nexus ingest --lake " + lk.Root + " --source " + dir + " --switch-source;", "nexus rollback --lake " + lk.Root + " 2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if res, err := Run(context.Background(), lk, Options{SourceDir: dir, RunID: "five", SwitchSource: true}); err != nil || res.Err() != nil {
-		t.Errorf("the landing zone with SwitchSource: %v %v", err, res.Err())
+	res, err = Run(context.Background(), lk, Options{SourceDir: dir, RunID: "five", SwitchSource: true})
+	if err != nil || res.Err() != nil {
+		t.Fatalf("the landing zone with SwitchSource: %v %v", err, res.Err())
+	}
+	if sw := res.Switch; sw == nil || sw.From != SourcePlainFiles || sw.To != SourceLandingZone || sw.Before != 2 {
+		t.Errorf("switch %+v, want plain files → landing zone, before snapshot 2", sw)
+	}
+	// Without a switch, none is said.
+	if _, err := lk.Commit(lake.CommitInfo{Kind: lake.CommitRun, RunID: "five"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Run(context.Background(), lk, Options{SourceDir: dir, RunID: "six", SwitchSource: true}); err != nil || res.Switch != nil {
+		t.Errorf("the same landing zone again: switch %+v (%v), want none", res.Switch, err)
+	}
+}
+
+// The command a refused switch suggests is the user's own, with what it
+// needs to do the same ingest on the same lake, quoted for a shell.
+func TestSwitchCommand(t *testing.T) {
+	t.Parallel()
+	lk := newLake(t)
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"ingest by default", Options{SourceDir: "data/landing"},
+			"nexus ingest --lake " + lk.Root + " --source data/landing --switch-source"},
+		{"the command run", Options{SourceDir: "src", Command: "run"},
+			"nexus run --lake " + lk.Root + " --source src --switch-source"},
+		{"tables and drift policy", Options{SourceDir: "src", Command: "ingest", Tables: []string{"orders", "sellers"}, OnDrift: DriftEvolve},
+			"nexus ingest --lake " + lk.Root + " --source src --table orders --table sellers --on-drift evolve --switch-source"},
+		{"a path a shell would split", Options{SourceDir: "my data/it's here", Command: "run"},
+			"nexus run --lake " + lk.Root + ` --source 'my data/it'\''s here' --switch-source`},
+	} {
+		if got := switchCommand(lk, tc.opts); got != tc.want {
+			t.Errorf("%s:\n got  %s\n want %s", tc.name, got, tc.want)
+		}
 	}
 }

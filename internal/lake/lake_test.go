@@ -520,3 +520,29 @@ func TestOrphanVersionNumberNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestFlag: the --lake of a suggested command names the lake as a shell
+// reads it, whatever its path.
+func TestFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ arg, want string }{
+		{"/srv/lake", "/srv/lake"},
+		{"s3://bucket/olist", "s3://bucket/olist"},
+		{"/home/me/my lake", "'/home/me/my lake'"},
+		{"/tmp/it's", `'/tmp/it'\''s'`},
+		{"", "''"},
+		{"/tmp/$HOME", "'/tmp/$HOME'"},
+	} {
+		if got := ShellArg(tc.arg); got != tc.want {
+			t.Errorf("ShellArg(%q) = %s, want %s", tc.arg, got, tc.want)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "a lake")
+	lk, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lk.Flag(), "--lake '"+dir+"'"; got != want {
+		t.Errorf("Flag() = %s, want %s", got, want)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -169,6 +170,22 @@ func (l *Lake) Location() string {
 	}
 	return l.Root
 }
+
+// Flag is the --lake flag that names this lake in a command a message
+// suggests, so that the command pasted as it is acts on this lake and not
+// on the default one.
+func (l *Lake) Flag() string { return "--lake " + ShellArg(l.Location()) }
+
+// ShellArg quotes s for a POSIX shell when it needs it, for the commands
+// messages suggest.
+func ShellArg(s string) string {
+	if s != "" && safeShellArg.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+var safeShellArg = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
 
 // StateDir is where this machine keeps what it owns of a lake on an object
 // store that is not a cache (the scheduler's run store and its pause):

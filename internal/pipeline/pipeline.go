@@ -32,11 +32,14 @@ type Options struct {
 	// SwitchSource lets a source of the other kind replace the Bronze
 	// tables (ingest.Options.SwitchSource).
 	SwitchSource bool
-	ProjectDir   string
-	Engine       engine.Options
-	Logger       *slog.Logger
-	Progress     func(table string, read, total int64)
-	SkipIngest   bool
+	// Command is the nexus command the user ran (ingest.Options.Command),
+	// which the refusal of a source switch suggests again.
+	Command    string
+	ProjectDir string
+	Engine     engine.Options
+	Logger     *slog.Logger
+	Progress   func(table string, read, total int64)
+	SkipIngest bool
 	// Until (YYYY-MM-DD) limits the ingest of a landing zone to the batches
 	// of that day and before (a scheduled cycle's or a backfill's date).
 	Until string
@@ -141,6 +144,9 @@ type Summary struct {
 	Sales *SalesQuarantine `json:"sales_quarantined,omitempty"`
 	// Batches says what happened to the batches of a landing zone.
 	Batches *ingest.BatchChanges `json:"batches,omitempty"`
+	// SourceSwitch is the switch of source kind the run made
+	// (Options.SwitchSource); nil when it made none.
+	SourceSwitch *ingest.SourceSwitch `json:"source_switch,omitempty"`
 	// Error says why a failed or cancelled run failed, including what no
 	// step holds (a bad model file, an unreadable landing zone, a commit
 	// that could not be made).
@@ -233,12 +239,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
 			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force, SwitchSource: opts.SwitchSource,
-			Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until, Batches: opts.Batches,
+			Command: opts.Command, Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until, Batches: opts.Batches,
 		})
 		if err != nil {
 			return abort(err)
 		}
-		sum.Batches = res.BatchChanges()
+		sum.Batches, sum.SourceSwitch = res.BatchChanges(), res.Switch
 		for _, t := range res.Tables {
 			st := Step{Name: lake.Bronze + "." + t.Table, Kind: StepIngest, Status: StepStatus(t.Status), Duration: t.Duration}
 			if st.Status != StepUnchanged {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/keystone/nexus/internal/engine"
+	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
 	"github.com/keystone/nexus/internal/quality"
@@ -454,5 +456,50 @@ func TestCheckRecordsOnlyWhenWritable(t *testing.T) {
 	if err == nil || errors.Is(err, ErrHistoryReadOnly) {
 		// Not a permission error: must stay a real error.
 		t.Fatalf("record into a file: %v", err)
+	}
+}
+
+// TestRunSourceSwitch: the refusal of a source switch names the command the
+// user ran on the lake of the run, to paste as it is; a switch made with
+// SwitchSource is in the summary and the run record, with the snapshot
+// that undoes it.
+func TestRunSourceSwitch(t *testing.T) {
+	lk, err := lake.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), lk, Options{SourceDir: generated(t), SkipModels: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A landing zone of one batch: the same files.
+	landing := t.TempDir()
+	if err := os.Symlink(generated(t), filepath.Join(landing, "dt=2018-01-01")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), lk, Options{SourceDir: landing, SkipModels: true, Command: "run"})
+	if want := "or switch once with nexus run --lake " + lk.Root + " --source " + landing + " --switch-source;"; !errors.Is(err, ingest.ErrSourceSwitch) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a landing zone for a lake of plain files: %v, want ErrSourceSwitch and %q", err, want)
+	}
+	sum, err := Run(context.Background(), lk, Options{RunID: "20200101T000002Z-switch", SourceDir: landing, SkipModels: true, Command: "run", SwitchSource: true})
+	if err != nil || sum.Err() != nil {
+		t.Fatalf("with SwitchSource: %v %v", err, sum.Err())
+	}
+	sw := sum.SourceSwitch
+	if sw == nil || sw.From != ingest.SourcePlainFiles || sw.To != ingest.SourceLandingZone || sw.Before != 1 || sum.Snapshot != 2 ||
+		sw.Undo != "nexus rollback --lake "+lk.Root+" 1" {
+		t.Fatalf("summary's switch %+v (committed snapshot %d), want plain files → landing zone, undone by rolling back to 1", sw, sum.Snapshot)
+	}
+	b, err := os.ReadFile(lk.MetaDir("runs", sum.RunID+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		SourceSwitch *ingest.SourceSwitch `json:"source_switch"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.SourceSwitch == nil || rec.SourceSwitch.Before != 1 {
+		t.Errorf("run record's source_switch %+v, want the switch", rec.SourceSwitch)
 	}
 }
