@@ -37,7 +37,14 @@ With --daily N: generate a landing zone in data/landing (days from 2018-07-01)
 and let its base batch and then N days arrive one after another in
 data/arrivals, with a run after each: one line per batch says what arrived and
 how many models were built incrementally. Remove data/arrivals and the lake to
-start again.`,
+start again.
+
+A lake keeps the kind of source that built it. --daily on the lake the plain
+demo built switches its Bronze tables to the landing zone's batches, and says
+so with the snapshot that 'nexus rollback N' returns to. The plain demo refuses
+a lake that a landing zone fed (--daily, or 'nexus run' on one), since its files
+would replace every batch: give it another --lake, or remove the lake. ('nexus
+run --switch-source' makes a switch of source on purpose.)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("scale") {

@@ -58,6 +58,10 @@ func TestHelpTexts(t *testing.T) {
 		// Its default is the schedule's ticks in 30 days, not 30.
 		{args: []string{"catalog", "cost", "--help"}, want: []string{"the ticks of the schedule's cron in 30 days)\n"},
 			notWant: []string{"30 days) (default 30)"}},
+		// A user of the demo can meet the refusal of a source switch, or
+		// the switch --daily makes.
+		{args: []string{"demo", "--help"}, want: []string{"--daily on the lake the plain\ndemo built switches", "'nexus rollback N'",
+			"The plain demo refuses\na lake that a landing zone fed", "--switch-source"}},
 	} {
 		out := nexus(t, t.TempDir(), false, tc.args...)
 		for _, w := range tc.want {
