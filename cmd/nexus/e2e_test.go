@@ -508,6 +508,10 @@ func TestReportOutUnwritable(t *testing.T) {
 			t.Errorf("%s refused for its lake left its --out (%v)", strings.Join(args, " "), err)
 		}
 	}
+	// An empty --out is not the working directory, nor the lake.
+	if out := nexus(t, dir, true, "report", "quality", "--out", ""); !strings.Contains(out, "error: output directory (--out): empty") {
+		t.Errorf("report quality --out '': want it refused:\n%s", out)
+	}
 }
 
 // demo --daily lets the base batch and each day arrive, one line per run;

@@ -66,7 +66,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		if oe := (outError{}); errors.Is(err, fs.ErrPermission) && !errors.As(err, &oe) {
 			// One hint for every command that met a read-only lake or directory.
-			fmt.Fprintln(os.Stderr, "hint: no write access there. Read commands (query, tables, check, analyze, doctor, serve) work on a read-only lake; commands that change it need write access; reports take --out DIR to write elsewhere.")
+			fmt.Fprintln(os.Stderr, "hint: no write access there. Read commands (query, tables, check, analyze, doctor, serve, report, docs) work on a read-only lake; commands that change it need write access.")
 		}
 		os.Exit(1)
 	}
@@ -312,11 +312,11 @@ func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
 
 // makeOut makes the --out directory of a command that writes files once its
 // inputs are found and before its work, so that a directory it cannot make
-// is said at once, as such, and a refused command leaves none. No --out:
-// nothing to make here.
+// is said at once, as such, and a refused command leaves none.
 func makeOut(out string) error {
 	if out == "" {
-		return nil // the command's default place
+		// Not the current directory: a report's files would be strewn there.
+		return outError{errors.New("output directory (--out): empty; name a directory")}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return outError{fmt.Errorf("output directory (--out): %w", err)}
@@ -342,15 +342,11 @@ type outError struct{ error }
 
 func (e outError) Unwrap() error { return e.error }
 
-// reportOutHere refuses a report of a lake on S3 with no --out: its default place is the lake's own
-// _nexus/reports/, and a report command only reads the lake (a run on S3
-// uploads its reports there).
-func (a *app) reportOutHere(out string) error {
-	if out != "" || !lake.IsRemote(a.cfg.Lake) {
-		return nil
-	}
-	return fmt.Errorf("with --lake %s, say where to write the report: --out DIR (a report command only reads the lake; `nexus run` on S3 uploads its reports to %s/_nexus/reports/)", a.cfg.Lake, strings.TrimSuffix(a.cfg.Lake, "/"))
-}
+// reportsDir is where the report commands write by default: the working
+// directory's reports/, not the lake's _nexus/reports/ (which `nexus run`
+// refreshes). A report only reads the lake: it works on a read-only lake,
+// and on S3, and creates nothing in it.
+const reportsDir = "reports"
 
 // openLakeEngine opens the lake and a DuckDB session over its published
 // tables; the caller closes the engine.

@@ -267,9 +267,6 @@ func newReportCmd(a *app) *cobra.Command {
 		Short: "Write the HTML validation report of the latest run, with the trend of the last runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.reportOutHere(out); err != nil {
-				return err
-			}
 			lk, err := a.openLake()
 			if err != nil {
 				return err
@@ -285,7 +282,7 @@ func newReportCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	q.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports)")
+	q.Flags().StringVar(&out, "out", reportsDir, "output directory (not the lake: a report only reads it)")
 	q.Flags().IntVar(&runs, "runs", 12, "runs shown in the trend")
 	cmd.AddCommand(q, newReportDashboardCmd(a), newReportChartsCmd(a), newReportDeckCmd(a))
 	return cmd

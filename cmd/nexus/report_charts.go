@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,19 +24,13 @@ by state. Fonts are embedded in the binary; nothing is downloaded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			if err := a.reportOutHere(out); err != nil {
-				return err
-			}
-			lk, eng, err := a.openLakeEngine(cmd.Context())
+			_, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
 			if err := makeOut(out); err != nil {
 				return err
-			}
-			if out == "" {
-				out = lk.MetaDir("reports", "charts")
 			}
 			files, err := report.WriteCharts(cmd.Context(), eng.DB(), out)
 			if err != nil {
@@ -48,6 +43,6 @@ by state. Fonts are embedded in the binary; nothing is downloaded.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports/charts)")
+	cmd.Flags().StringVar(&out, "out", filepath.Join(reportsDir, "charts"), "output directory (not the lake: a report only reads it)")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,9 +20,6 @@ func newReportDashboardCmd(a *app) *cobra.Command {
 Filters need the live dashboard, 'nexus serve'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.reportOutHere(out); err != nil {
-				return err
-			}
 			lk, err := a.openLake()
 			if err != nil {
 				return err
@@ -45,6 +43,6 @@ Filters need the live dashboard, 'nexus serve'.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports/dashboard)")
+	cmd.Flags().StringVar(&out, "out", filepath.Join(reportsDir, "dashboard"), "output directory (not the lake: a report only reads it)")
 	return cmd
 }

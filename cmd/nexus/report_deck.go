@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,9 +37,6 @@ keystone_nexus_executive_summary.pptx (the plan's deliverable).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			if err := a.reportOutHere(out); err != nil {
-				return err
-			}
 			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
@@ -46,9 +44,6 @@ keystone_nexus_executive_summary.pptx (the plan's deliverable).`,
 			defer eng.Close()
 			if err := makeOut(out); err != nil {
 				return err
-			}
-			if out == "" {
-				out = lk.MetaDir("reports", "deck")
 			}
 			files, err := report.WriteDeck(cmd.Context(), eng.DB(), lk, out)
 			if err != nil {
@@ -65,6 +60,6 @@ keystone_nexus_executive_summary.pptx (the plan's deliverable).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "output directory (default <lake>/_nexus/reports/deck)")
+	cmd.Flags().StringVar(&out, "out", filepath.Join(reportsDir, "deck"), "output directory (not the lake: a report only reads it)")
 	return cmd
 }

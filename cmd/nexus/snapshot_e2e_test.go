@@ -181,7 +181,8 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 	nexus(t, dir, false, "run", "--source", "src")
 	nexus(t, dir, false, "trigger", "olist_data_quality", "--source", "src") // a run store to read
 	lakeDir := filepath.Join(dir, "lake")
-	ro := readOnlyRunner(t, dir, lakeDir)
+	roIn := readOnlyRunner(t, dir, lakeDir)
+	ro := func(args ...string) (string, error) { return roIn(lakeDir, args...) }
 	before := laketest.TreeState(t, lakeDir)
 	for _, args := range [][]string{
 		{"query", "SELECT count(*) FROM gold.fact_sales"},
@@ -204,6 +205,33 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 			t.Errorf("check did not say its results were not recorded, or named a run the history does not have:\n%s", out)
 		}
 	}
+	// The reports only read the lake too: with no --out they write under
+	// the working directory's reports/, nothing in the lake.
+	work := filepath.Join(dir, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(work, 0o777); err != nil { // nobody writes there too
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args  []string
+		wrote string
+	}{
+		{[]string{"report", "quality"}, "reports/quality.html"},
+		{[]string{"report", "dashboard"}, "reports/dashboard/dashboard.html"},
+		{[]string{"report", "charts"}, "reports/charts/monthly_sales.svg"},
+		{[]string{"report", "deck"}, "reports/deck/deck.html"},
+	} {
+		out, err := roIn(work, tc.args...)
+		if err != nil {
+			t.Errorf("nexus %s on a read-only lake: %v\n%s", strings.Join(tc.args, " "), err, out)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(work, tc.wrote)); err != nil || !strings.Contains(out, tc.wrote) {
+			t.Errorf("nexus %s: %s not written or not named (%v):\n%s", strings.Join(tc.args, " "), tc.wrote, err, out)
+		}
+	}
 	if after := laketest.TreeState(t, lakeDir); after != before {
 		t.Errorf("a read command changed the lake:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
@@ -220,14 +248,15 @@ func TestReadCommandsOnReadOnlyLake(t *testing.T) {
 
 // readOnlyRunner makes the lake read-only for the process that runs nexus:
 // without write permission for a normal user; as root (who ignores
-// permissions) by running nexus as nobody through setpriv.
-func readOnlyRunner(t *testing.T, dir, lakeDir string) func(args ...string) (string, error) {
+// permissions) by running nexus as nobody through setpriv. The runner runs
+// nexus in the directory cwd.
+func readOnlyRunner(t *testing.T, dir, lakeDir string) func(cwd string, args ...string) (string, error) {
 	t.Helper()
 	prefix := readOnlyPrefix(t, dir, lakeDir)
-	return func(args ...string) (string, error) {
+	return func(cwd string, args ...string) (string, error) {
 		full := append(append(append([]string{}, prefix...), nexusBin, "--lake", lakeDir), args...)
 		cmd := exec.Command(full[0], full[1:]...)
-		cmd.Dir = lakeDir
+		cmd.Dir = cwd
 		cmd.Env = append(os.Environ(), "HOME="+os.TempDir())
 		out, err := cmd.CombinedOutput()
 		return string(out), err
