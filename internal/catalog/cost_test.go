@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -277,5 +279,77 @@ func TestMeasureAfterRollback(t *testing.T) {
 	if fp.RunKind != lake.CommitRun || fp.RunCommit != rb.Parent || fp.RunFiles == 0 || fp.RunChanged != fp.Tables {
 		t.Errorf("after rollback %d: the run measured is snapshot %d (%s), %d tables changed, %d new files; want the forced run %d",
 			rb.ID, fp.RunCommit, fp.RunKind, fp.RunChanged, fp.RunFiles, rb.Parent)
+	}
+}
+
+// TestEstimateDeletedRows: a table whose files have deleted rows (an
+// incremental build marks the rows it replaced) is one scan of all its
+// files, as Athena reads it, with the figures of the same table without
+// them: the session's view reads each such file on its own, which listed
+// the table once per such file and failed on a partition filter.
+func TestEstimateDeletedRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a lake")
+	}
+	ctx := context.Background()
+	lk, err := pipelinetest.Build(ctx, t.TempDir(), olist.GenOptions{Scale: 0.02, Seed: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(ctx, lk, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	queries := []struct{ name, sql string }{
+		{"one table", "SELECT sum(price) FROM gold.fact_sales"},
+		{"a partition", "SELECT sum(price) FROM gold.fact_sales WHERE year = 2017 AND month = 3"},
+		{"two tables", "SELECT s.seller_state, sum(f.price) FROM gold.fact_sales f JOIN gold.dim_seller s USING (seller_id) WHERE f.year = 2017 GROUP BY 1"},
+	}
+	whole := map[string]*ScanEstimate{}
+	for _, q := range queries {
+		if whole[q.name], err = Estimate(ctx, eng.DB(), lk, eng.Tables(), q.sql); err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+	}
+	// The first and the last file of each table lose a row.
+	var tables []*lake.Manifest
+	for _, m := range eng.Tables() {
+		if m.Name() == "gold.fact_sales" || m.Name() == "gold.dim_seller" {
+			d := *m
+			d.Files = slices.Clone(m.Files)
+			for _, i := range []int{0, len(d.Files) - 1} {
+				d.Files[i].Deleted, d.Files[i].Rows = []int64{0}, d.Files[i].Rows-1
+			}
+			if err := eng.Register(ctx, &d); err != nil {
+				t.Fatal(err)
+			}
+			m = &d
+		}
+		tables = append(tables, m)
+	}
+	var n int
+	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM gold.fact_sales").Scan(&n); err != nil || n == 0 {
+		t.Fatalf("the view with deleted rows: %d rows, %v", n, err)
+	}
+	for _, q := range queries {
+		got, err := Estimate(ctx, eng.DB(), lk, tables, q.sql)
+		if err != nil {
+			t.Errorf("%s with deleted rows: %v", q.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, whole[q.name]) {
+			t.Errorf("%s with deleted rows:\n got  %+v\n want %+v", q.name, got, whole[q.name])
+		}
+	}
+	// The session's views are the ones with deleted rows still, and the
+	// plan's database is gone.
+	var left int
+	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE 'nexus_estimate%'").Scan(&left); err != nil || left != 0 {
+		t.Errorf("plan databases left: %d (%v)", left, err)
+	}
+	var after int
+	if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM gold.fact_sales").Scan(&after); err != nil || after != n {
+		t.Errorf("gold.fact_sales after the estimates: %d rows (%v), want %d", after, err, n)
 	}
 }

@@ -3,9 +3,12 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,13 +60,13 @@ func Estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 type footers map[string]map[string]map[string]int64
 
 func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, query string, colBytes footers) (*ScanEstimate, error) {
-	var key, plan string
-	if err := db.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&key, &plan); err != nil {
-		return nil, fmt.Errorf("estimate: plan the query: %w", err)
+	named, err := referencedTables(ctx, db, query)
+	if err != nil {
+		return nil, err
 	}
-	var nodes []planNode
-	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
-		return nil, fmt.Errorf("estimate: read the plan: %w", err)
+	nodes, err := planAsAthena(ctx, db, lk, tables, named, query)
+	if err != nil {
+		return nil, err
 	}
 	var scans []planNode
 	var walk func(n planNode)
@@ -78,20 +81,9 @@ func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 	for _, n := range nodes {
 		walk(n)
 	}
-	named, err := referencedTables(ctx, db, query)
-	if err != nil {
-		return nil, err
-	}
 	est := &ScanEstimate{}
 	for _, n := range scans {
-		var cols []string
-		for _, c := range append(splitList(n.Info.string("Projections")), filterColumns(n.Info.string("Filters"))...) {
-			// A table with deleted rows is read with each row's position,
-			// which is no column of its files.
-			if c != engine.PosColumn {
-				cols = append(cols, c)
-			}
-		}
+		cols := append(splitList(n.Info.string("Projections")), filterColumns(n.Info.string("Filters"))...)
 		scanned, total := -1, -1
 		if k, t, ok := strings.Cut(n.Info.string("Scanning Files"), "/"); ok {
 			scanned, _ = strconv.Atoi(strings.TrimSpace(k))
@@ -156,6 +148,77 @@ func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 	est.Billed = AthenaBilled(float64(est.Bytes))
 	est.USD = float64(est.Billed) / 1e12 * AthenaUSDPerTB
 	return est, nil
+}
+
+// planAsAthena is DuckDB's plan of query on views that read each lake
+// table it names (named) as Athena reads it: one scan of all the files its
+// manifest lists. The session's own views read each file with deleted rows
+// (File.Deleted, after an incremental build) on its own, to skip them,
+// which splits a table into several scans that each look like the whole
+// table (a table was listed once per such file, and a partition filter
+// matched no table); Athena knows no deleted rows and reads the files
+// whole. The views are in an in-memory database attached for the plan and
+// used by one connection only, so the session's own views are untouched;
+// the connection goes back to them, or is dropped.
+func planAsAthena(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, named map[string]bool, query string) (nodes []planNode, err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("estimate: a connection: %w", err)
+	}
+	defer func() { err = errors.Join(err, conn.Close()) }()
+	var home string
+	if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&home); err != nil {
+		return nil, fmt.Errorf("estimate: the session's database: %w", err)
+	}
+	// A name of its own: two estimates on one session may overlap.
+	name := fmt.Sprintf("nexus_estimate_%016x", rand.Uint64())
+	if _, err := conn.ExecContext(ctx, "ATTACH ':memory:' AS "+engine.Ident(name)); err != nil {
+		return nil, fmt.Errorf("estimate: a database for the plan: %w", err)
+	}
+	defer func() {
+		// Even when ctx is cancelled: the connection goes back to the pool.
+		bg := context.WithoutCancel(ctx)
+		if _, uerr := conn.ExecContext(bg, "USE "+engine.Ident(home)); uerr != nil {
+			// A connection left on the plan's views must not serve again.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // it always "fails": the point
+			err = errors.Join(err, fmt.Errorf("estimate: back to the session's views: %w", uerr))
+			return
+		}
+		if _, derr := conn.ExecContext(bg, "DETACH "+engine.Ident(name)); derr != nil {
+			err = errors.Join(err, fmt.Errorf("estimate: detach the plan's database: %w", derr))
+		}
+	}()
+	stmts := []string{"USE " + engine.Ident(name)}
+	schemas := map[string]bool{}
+	for _, m := range tables {
+		if !named[m.Layer+"."+m.Table] {
+			continue
+		}
+		if !schemas[m.Layer] {
+			schemas[m.Layer] = true
+			stmts = append(stmts, "CREATE SCHEMA "+engine.Ident(m.Layer))
+		}
+		whole := *m
+		whole.Files = make([]lake.File, len(m.Files))
+		for i, f := range m.Files {
+			f.Deleted = nil
+			whole.Files[i] = f
+		}
+		stmts = append(stmts, engine.ViewSQL(lk, &whole))
+	}
+	for _, st := range stmts {
+		if _, err := conn.ExecContext(ctx, st); err != nil {
+			return nil, fmt.Errorf("estimate: the views of the plan: %w", err)
+		}
+	}
+	var key, plan string
+	if err := conn.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&key, &plan); err != nil {
+		return nil, fmt.Errorf("estimate: plan the query: %w", err)
+	}
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
+		return nil, fmt.Errorf("estimate: read the plan: %w", err)
+	}
+	return nodes, nil
 }
 
 // AthenaBilled is what Athena bills for a query that scans b bytes: at
