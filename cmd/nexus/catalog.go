@@ -33,7 +33,10 @@ comments from the model headers, partitions projected (no MSCK REPAIR), and the
 files read through symlink manifests, which a commit on s3:// writes under
 _nexus/athena/ (a version's files may sit in earlier versions' directories).
 It only reads the lake. --location-prefix is where the lake is on S3 (by
-default the --lake s3:// URL).`,
+default the --lake s3:// URL). A local lake whose incremental builds marked
+rows deleted (instead of rewriting big files) is refused, naming the tables:
+Athena reads files whole and would count those rows; 'nexus transform
+--full-refresh' rewrites them without.`,
 		Example: `  nexus catalog ddl --lake s3://my-bucket/olist > olist.sql
   nexus catalog ddl --location-prefix s3://my-bucket/olist --database analytics`,
 		Args: cobra.NoArgs,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -148,21 +149,21 @@ func Sync(ctx context.Context, c GlueClient, database, description string, table
 	return out, nil
 }
 
+// ErrDeletedRows: tables of the lake have files with rows marked deleted
+// (File.Deleted), which Athena cannot skip.
+var ErrDeletedRows = errors.New("rows marked deleted, which Athena would read")
+
 // TablesOf are the DDL inputs of a lake's published tables.
 func TablesOf(lk *lake.Lake, database, location string, docs map[string]ModelDoc) ([]TableDDL, error) {
 	ms, err := lk.Manifests()
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseDeletedRows(lk, ms); err != nil {
+		return nil, err
+	}
 	var out []TableDDL
 	for _, m := range ms {
-		for _, f := range m.Files {
-			// Athena reads the files themselves: rows a local lake marked
-			// deleted (merge on read) would be read twice.
-			if len(f.Deleted) > 0 {
-				return nil, fmt.Errorf("table %s: file %s has %d rows marked deleted, which Athena would read: a lake on s3:// never marks rows deleted; rebuild this one with `nexus transform --full-refresh` first", m.Name(), f.Path, len(f.Deleted))
-			}
-		}
 		t := TableDDL{Database: database, Manifest: m, Location: location, Doc: m.Description, ColumnDocs: map[string]string{}}
 		if d, ok := docs[m.Layer+"."+m.Table]; ok {
 			if d.Description != "" {
@@ -176,6 +177,36 @@ func TablesOf(lk *lake.Lake, database, location string, docs map[string]ModelDoc
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// refuseDeletedRows fails when a table has rows marked deleted: an
+// incremental build on a local lake marks the rows it replaces in a big
+// file instead of writing the file again (merge on read; a lake on s3://
+// never does). Athena reads the files the symlink manifests list whole,
+// with no way to skip rows by position, so it would count each replaced
+// row beside its new version. A full build writes the tables without any;
+// the error names every such table and the command to run, on this lake.
+func refuseDeletedRows(lk *lake.Lake, ms []*lake.Manifest) error {
+	var held []string
+	for _, m := range ms {
+		var files, rows int
+		for _, f := range m.Files {
+			if len(f.Deleted) > 0 {
+				files++
+				rows += len(f.Deleted)
+			}
+		}
+		if files > 0 {
+			held = append(held, fmt.Sprintf("%s (%d row(s) in %d file(s))", m.Name(), rows, files))
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	return fmt.Errorf("catalog: %d table(s) have %w: %s. Incremental builds on a local lake mark the rows they replace "+
+		"instead of writing the files again, and Athena reads the files whole: it would count each replaced row beside its new version. "+
+		"Rebuild the models in full first, which writes them without: nexus transform %s --full-refresh (then run this command again; "+
+		"a later incremental run may mark rows again)", len(held), ErrDeletedRows, strings.Join(held, ", "), lk.Flag())
 }
 
 // ModelDocs are the model headers' descriptions of every model (the

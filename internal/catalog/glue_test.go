@@ -2,7 +2,10 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,5 +70,50 @@ func TestGlueSync(t *testing.T) {
 	}
 	if fmt.Sprint(fake.Calls[:3]) != "[GetDatabase CreateDatabase GetTable]" {
 		t.Errorf("calls: %v", fake.Calls)
+	}
+}
+
+// Rows a local lake marked deleted are refused for Athena, which would read
+// them: every such table is named, with the command that rewrites them on
+// this very lake (not the default one).
+func TestRefuseDeletedRows(t *testing.T) {
+	t.Parallel()
+	lk, err := lake.Open(filepath.Join(t.TempDir(), "my lake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean := &lake.Manifest{Layer: "silver", Table: "orders", Files: []lake.File{{Path: "a.parquet", Rows: 10}}}
+	fact := &lake.Manifest{Layer: "gold", Table: "fact_sales", Files: []lake.File{
+		{Path: "b.parquet", Rows: 8, Deleted: []int64{1, 4}}, {Path: "c.parquet", Rows: 5}, {Path: "d.parquet", Rows: 9, Deleted: []int64{0}}}}
+	dim := &lake.Manifest{Layer: "gold", Table: "dim_product", Files: []lake.File{{Path: "e.parquet", Rows: 3, Deleted: []int64{2}}}}
+	for _, tc := range []struct {
+		name   string
+		tables []*lake.Manifest
+		want   []string // in the error; none: no error
+	}{
+		{"no deleted rows", []*lake.Manifest{clean}, nil},
+		{"two tables with deleted rows", []*lake.Manifest{clean, fact, dim}, []string{
+			"catalog: 2 table(s) have rows marked deleted, which Athena would read: gold.fact_sales (3 row(s) in 2 file(s)), gold.dim_product (1 row(s) in 1 file(s)).",
+			"Athena reads the files whole",
+			"nexus transform --lake '" + lk.Root + "' --full-refresh (then run this command again"}},
+	} {
+		err := refuseDeletedRows(lk, tc.tables)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrDeletedRows) {
+			t.Fatalf("%s: %v, want ErrDeletedRows", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not say %q", tc.name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "silver.orders") {
+			t.Errorf("%s: names a table without deleted rows: %v", tc.name, err)
+		}
 	}
 }
