@@ -421,6 +421,43 @@ func TestQuarantineShowLimit(t *testing.T) {
 	}
 }
 
+// An empty quarantine is said in a sentence naming the quarantine, the
+// snapshot and what it means, not a bare "(0 rows)"; in CSV and JSON the
+// output keeps its shape (a header, an empty list) and the sentence goes to
+// stderr.
+func TestQuarantineShowEmpty(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	nexus(t, dir, false, "generate", "--out", "src", "--scale", "0.01", "--seed", "4")
+	nexus(t, dir, false, "ingest", "--source", "src", "--table", "sellers")
+	const sentence = "quarantine.bronze_sellers has no quarantined rows in snapshot 1: Bronze parsed every source record of bronze.sellers\n"
+	for _, tc := range []struct {
+		format         string
+		stdout, stderr string
+	}{
+		{"table", sentence, ""},
+		{"json", "[]\n", sentence},
+		{"csv", "_source_file,_source_line,", sentence},
+	} {
+		for _, name := range []string{"bronze_sellers", "bronze.sellers"} {
+			cmd := exec.Command(nexusBin, "quarantine", "show", name, "--format", tc.format)
+			cmd.Dir = dir
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil || !strings.HasPrefix(string(out), tc.stdout) || stderr.String() != tc.stderr || strings.Contains(string(out), "(0 rows)") {
+				t.Errorf("quarantine show %s --format %s: %v\nstdout %q, want it to start with %q\nstderr %q, want %q", name, tc.format, err, out, tc.stdout, stderr.String(), tc.stderr)
+			}
+			if tc.format == "json" {
+				var rows []map[string]any
+				if err := json.Unmarshal(out, &rows); err != nil || rows == nil || len(rows) != 0 {
+					t.Errorf("--format json: %v %v, want an empty list", rows, err)
+				}
+			}
+		}
+	}
+}
+
 // TestFailedRunNamesItsRun: a run that fails before its summary (a bad
 // project model) names its run id, and the run record of that id says why.
 func TestFailedRunNamesItsRun(t *testing.T) {

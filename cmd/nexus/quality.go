@@ -148,7 +148,7 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 		Short: "Show quarantined rows of a table (e.g. silver_orders or bronze_order_reviews)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, eng, err := a.openLakeEngine(cmd.Context())
+			lk, eng, err := a.openLakeEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -161,6 +161,17 @@ land in quarantine.bronze_<table>. These commands list, show and replay them.`,
 			note := os.Stdout
 			if format == "csv" || format == "json" {
 				note = os.Stderr
+			}
+			if check == "" && len(res.Rows) == 0 {
+				// An empty quarantine is said in words; CSV and JSON keep
+				// their shape (a header, []).
+				if format != "table" {
+					if err := res.Write(os.Stdout, format); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintln(note, pipeline.NoQuarantinedRows(args[0], lk.SnapshotID()))
+				return nil
 			}
 			// A mistyped id and a check that quarantined nothing look alike:
 			// an id the suite does not have is an error, before any output.

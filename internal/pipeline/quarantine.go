@@ -97,6 +97,18 @@ func QuarantineCount(ctx context.Context, eng *engine.Engine, table, check strin
 	return n, nil
 }
 
+// NoQuarantinedRows says in words that the quarantine of table (named as
+// QuarantineTable takes it) holds no row in the snapshot, and what that
+// means for the table: a bare "(0 rows)" said neither.
+func NoQuarantinedRows(table string, snapshot int64) string {
+	q, of := QuarantineTable(table), ModelOfQuarantine(table)
+	what := "no row of " + of + " failed a quarantine rule"
+	if strings.HasPrefix(q, lake.Bronze+"_") {
+		what = "Bronze parsed every source record of " + of
+	}
+	return fmt.Sprintf("quarantine.%s has no quarantined rows in snapshot %d: %s", q, snapshot, what)
+}
+
 // QuarantineTable is the quarantine table (in the quarantine schema) of a
 // table named silver.orders, silver_orders or quarantine.silver_orders:
 // silver_orders.
