@@ -282,11 +282,13 @@ func TestMeasureAfterRollback(t *testing.T) {
 	}
 }
 
-// TestEstimateDeletedRows: a table whose files have deleted rows (an
-// incremental build marks the rows it replaced) is one scan of all its
-// files, as Athena reads it, with the figures of the same table without
-// them: the session's view reads each such file on its own, which listed
-// the table once per such file and failed on a partition filter.
+// TestEstimateDeletedRows: each scan is its own table's, also when two
+// tables share the columns it reads (a fact and its dimension); a table
+// whose files have deleted rows (an incremental build marks the rows it
+// replaced) is one scan of all its files, as Athena reads it, with the
+// figures of the same table without them: the session's view reads each
+// such file on its own, which listed the table once per such file and
+// failed on a partition filter.
 func TestEstimateDeletedRows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a lake")
@@ -301,15 +303,49 @@ func TestEstimateDeletedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	queries := []struct{ name, sql string }{
-		{"one table", "SELECT sum(price) FROM gold.fact_sales"},
-		{"a partition", "SELECT sum(price) FROM gold.fact_sales WHERE year = 2017 AND month = 3"},
-		{"two tables", "SELECT s.seller_state, sum(f.price) FROM gold.fact_sales f JOIN gold.dim_seller s USING (seller_id) WHERE f.year = 2017 GROUP BY 1"},
+	queries := []struct {
+		name, sql string
+		scans     []string // table: columns, in plan order
+	}{
+		{"one table", "SELECT sum(price) FROM gold.fact_sales", []string{"gold.fact_sales: price"}},
+		{"a partition", "SELECT sum(price) FROM gold.fact_sales WHERE year = 2017 AND month = 3", []string{"gold.fact_sales: price"}},
+		// Both tables have seller_id, all the dimension's scan reads: each
+		// scan is still its own table's.
+		{"two tables", "SELECT sum(f.price) FROM gold.fact_sales f JOIN gold.dim_seller s USING (seller_id)",
+			[]string{"gold.fact_sales: seller_id, price", "gold.dim_seller: seller_id"}},
 	}
 	whole := map[string]*ScanEstimate{}
 	for _, q := range queries {
 		if whole[q.name], err = Estimate(ctx, eng.DB(), lk, eng.Tables(), q.sql); err != nil {
 			t.Fatalf("%s: %v", q.name, err)
+		}
+		var got []string
+		for _, sc := range whole[q.name].Scans {
+			got = append(got, sc.Table+": "+strings.Join(sc.Columns, ", "))
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(q.scans))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: scans %q, want %q", q.name, got, want)
+		}
+	}
+	// The dimension's scan counts the dimension's bytes.
+	for _, m := range eng.Tables() {
+		if m.Name() != "gold.dim_seller" {
+			continue
+		}
+		cols, err := columnBytes(ctx, eng.DB(), lk, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		for _, c := range cols {
+			want += c["seller_id"]
+		}
+		for _, sc := range whole["two tables"].Scans {
+			if sc.Table == m.Name() && (sc.Bytes != want || sc.Files != len(m.Files)) {
+				t.Errorf("gold.dim_seller's scan: %d bytes in %d file(s), want %d in %d", sc.Bytes, sc.Files, want, len(m.Files))
+			}
 		}
 	}
 	// The first and the last file of each table lose a row.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,7 +65,13 @@ func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := planAsAthena(ctx, db, lk, tables, named, query)
+	var read []*lake.Manifest // the lake's tables the query names; a scan's label is its index
+	for _, m := range tables {
+		if named[m.Layer+"."+m.Table] {
+			read = append(read, m)
+		}
+	}
+	nodes, err := planAsAthena(ctx, db, lk, read, query)
 	if err != nil {
 		return nil, err
 	}
@@ -83,84 +90,86 @@ func estimate(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Man
 	}
 	est := &ScanEstimate{}
 	for _, n := range scans {
-		cols := append(splitList(n.Info.string("Projections")), filterColumns(n.Info.string("Filters"))...)
+		var m *lake.Manifest
+		var filters []string
+		for _, f := range splitList(n.Info.string("Filters")) {
+			if i, ok := scanLabel(f); ok && i < len(read) {
+				m = read[i]
+				continue
+			}
+			filters = append(filters, f)
+		}
+		var used []string
+		for _, c := range append(splitList(n.Info.string("Projections")), filterColumns(strings.Join(filters, "\n"))...) {
+			if !contains(used, c) {
+				used = append(used, c)
+			}
+		}
 		scanned, total := -1, -1
 		if k, t, ok := strings.Cut(n.Info.string("Scanning Files"), "/"); ok {
 			scanned, _ = strconv.Atoi(strings.TrimSpace(k))
 			total, _ = strconv.Atoi(strings.TrimSpace(t))
 		}
-		// Which table: the one whose files and columns fit this scan; when
-		// several do, the one that costs most (an estimate must not be low).
-		var best *TableScan
-		for _, m := range tables {
-			if !named[m.Layer+"."+m.Table] || total >= 0 && len(m.Files) != total {
-				continue
+		if m == nil || total >= 0 && total != len(m.Files) {
+			return nil, fmt.Errorf("estimate: a scan of %d file(s) reading %s is of no table of the lake the query names", total, strings.Join(used, ", "))
+		}
+		name := m.Layer + "." + m.Table
+		if colBytes[name] == nil {
+			cb, err := columnBytes(ctx, db, lk, m)
+			if err != nil {
+				return nil, err
 			}
-			have := map[string]bool{}
-			for _, c := range m.Schema {
-				have[c.Name] = true
-			}
-			var used []string
-			fits := true
-			for _, c := range cols {
-				if !have[c] {
-					fits = false
-					break
-				}
-				if !contains(used, c) {
-					used = append(used, c)
-				}
-			}
-			if !fits {
-				continue
-			}
-			name := m.Layer + "." + m.Table
-			if colBytes[name] == nil {
-				cb, err := columnBytes(ctx, db, lk, m)
-				if err != nil {
-					return nil, err
-				}
-				colBytes[name] = cb
-			}
-			ts := scanOf(name, used, colBytes[name], len(m.Files), scanned)
-			if ts.UpperBound {
-				// The files the partition filters keep, when they can be
-				// evaluated here: then the estimate is exact.
-				if kept, err := prunedFiles(ctx, db, lk, m, n.Info.string("File Filters")); err == nil && len(kept) == scanned {
-					ts = TableScan{Table: name, Columns: used, FilesTotal: len(m.Files), Files: len(kept)}
-					for _, f := range kept {
-						for _, c := range used {
-							ts.Bytes += colBytes[name][f][c]
-						}
+			colBytes[name] = cb
+		}
+		ts := scanOf(name, used, colBytes[name], len(m.Files), scanned)
+		if ts.UpperBound {
+			// The files the partition filters keep, when they can be
+			// evaluated here: then the estimate is exact.
+			if kept, err := prunedFiles(ctx, db, lk, m, n.Info.string("File Filters")); err == nil && len(kept) == scanned {
+				ts = TableScan{Table: name, Columns: used, FilesTotal: len(m.Files), Files: len(kept)}
+				for _, f := range kept {
+					for _, c := range used {
+						ts.Bytes += colBytes[name][f][c]
 					}
 				}
 			}
-			if best == nil || ts.Bytes > best.Bytes {
-				best = &ts
-			}
 		}
-		if best == nil {
-			return nil, fmt.Errorf("estimate: a scan of %d file(s) reading %s matches no table of the lake", total, strings.Join(cols, ", "))
-		}
-		est.Scans = append(est.Scans, *best)
-		est.Bytes += best.Bytes
+		est.Scans = append(est.Scans, ts)
+		est.Bytes += ts.Bytes
 	}
 	est.Billed = AthenaBilled(float64(est.Bytes))
 	est.USD = float64(est.Billed) / 1e12 * AthenaUSDPerTB
 	return est, nil
 }
 
+// scanLabel is the index in a filter of a scan that planAsAthena labelled
+// ("(file_row_number NOT IN (3))"), and whether it is one.
+func scanLabel(filter string) (int, bool) {
+	m := labelFilter.FindStringSubmatch(filter)
+	if m == nil {
+		return 0, false
+	}
+	i, err := strconv.Atoi(m[1])
+	return i, err == nil
+}
+
+var labelFilter = regexp.MustCompile(`^\(?` + engine.PosColumn + ` NOT IN \((\d+)\)\)?$`)
+
 // planAsAthena is DuckDB's plan of query on views that read each lake
-// table it names (named) as Athena reads it: one scan of all the files its
+// table it names (read) as Athena reads it: one scan of all the files its
 // manifest lists. The session's own views read each file with deleted rows
 // (File.Deleted, after an incremental build) on its own, to skip them,
 // which splits a table into several scans that each look like the whole
 // table (a table was listed once per such file, and a partition filter
 // matched no table); Athena knows no deleted rows and reads the files
-// whole. The views are in an in-memory database attached for the plan and
-// used by one connection only, so the session's own views are untouched;
-// the connection goes back to them, or is dropped.
-func planAsAthena(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake.Manifest, named map[string]bool, query string) (nodes []planNode, err error) {
+// whole. Each view's scan carries a label, a filter on the row position
+// that names its table by its index in read (the plan is never run): a
+// scan's columns alone do not tell two tables that share them (a fact and
+// its dimension, joined on product_id). The views are in an in-memory
+// database attached for the plan and used by one connection only, so the
+// session's own views are untouched; the connection goes back to them, or
+// is dropped.
+func planAsAthena(ctx context.Context, db *sql.DB, lk *lake.Lake, read []*lake.Manifest, query string) (nodes []planNode, err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("estimate: a connection: %w", err)
@@ -190,21 +199,19 @@ func planAsAthena(ctx context.Context, db *sql.DB, lk *lake.Lake, tables []*lake
 	}()
 	stmts := []string{"USE " + engine.Ident(name)}
 	schemas := map[string]bool{}
-	for _, m := range tables {
-		if !named[m.Layer+"."+m.Table] {
-			continue
-		}
+	for i, m := range read {
 		if !schemas[m.Layer] {
 			schemas[m.Layer] = true
 			stmts = append(stmts, "CREATE SCHEMA "+engine.Ident(m.Layer))
 		}
 		whole := *m
 		whole.Files = make([]lake.File, len(m.Files))
-		for i, f := range m.Files {
+		for j, f := range m.Files {
 			f.Deleted = nil
-			whole.Files[i] = f
+			whole.Files[j] = f
 		}
-		stmts = append(stmts, engine.ViewSQL(lk, &whole))
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * EXCLUDE (%s) FROM %s WHERE %s NOT IN (%d)",
+			engine.Ident(m.Layer), engine.Ident(m.Table), engine.PosColumn, engine.ReadFilesSQL(lk, &whole, whole.Files, "", true), engine.PosColumn, i))
 	}
 	for _, st := range stmts {
 		if _, err := conn.ExecContext(ctx, st); err != nil {
