@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/keystone/nexus/internal/lake"
 )
 
 // ExportTarget is a tool the schedule can be exported to; each has one entry
@@ -247,16 +249,6 @@ func triggerArgs(job, date string, o ExportOptions) []string {
 	return append(args, "--no-alerts", "--retries", "0")
 }
 
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && safeShell.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-var safeShell = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
 // pyString is s as a Python string literal (JSON's escapes are Python's).
 func pyString(s string) string {
 	var b bytes.Buffer
@@ -366,12 +358,12 @@ func renderAirflow(p *Plan, o ExportOptions) ([]byte, error) {
 		}
 		vars[v] = true
 		args := triggerArgs(name, "", o)
-		q := []string{shellQuote(bin)}
+		q := []string{lake.ShellArg(bin)}
 		for k, a := range args {
 			if k == triggerDateArg {
 				q = append(q, d.LogicalDate)
 			} else {
-				q = append(q, shellQuote(a))
+				q = append(q, lake.ShellArg(a))
 			}
 		}
 		dag := airflowDAG{Name: name, Var: v, Task: string(j.Task), Doc: def.Doc,
