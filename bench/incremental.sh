@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Incremental runs on a landing zone, at the given scales (default 1 and 10):
 #   - the base batch (everything before 2018-07-01) built in full;
-#   - one day's drop applied with `nexus run --no-reports` (gates included):
-#     once after the build, then 3 times from the same snapshot (rolled back
-#     in between): median;
+#   - one day's drop applied with `nexus run --no-reports` (gates included),
+#     3 times from the same snapshot (rolled back in between): median;
 #   - a full rebuild of the same data (`run --force --no-reports`): median of 3;
 #   - at a scale N > 1, the same drop thinned to one order in N
 #     (bench/thin_drop.py: a scale-1 drop's size) on the base: median of 3;
@@ -49,20 +48,15 @@ for scale in ${@:-1 10}; do
   snap=$(current)
 
   ln -s "${days[1]}" "$D/arrivals/"
-  # The first drop after a full build computes the key sets of the files
-  # it looks keys up in (transform/keyindex.go), which every later drop
-  # reads: reported apart.
-  read -r first frss < <(secs $L run --no-reports --source "$D/arrivals")
-  echo "| one drop $(basename "${days[1]}"), the first after the build (computes the key sets) | $first s | $frss MB |"
   drop=(); drss=0
   for rep in 1 2 3; do
-    $L rollback "$snap" > /dev/null
+    [ "$rep" -gt 1 ] && $L rollback "$snap" > /dev/null
     read -r s rss < <(secs $L run --no-reports --source "$D/arrivals")
     drop+=("$s"); drss=$rss
   done
   $L run --no-reports --source "$D/arrivals" --log-level info 2> "$OUT/drop-$scale.log" > /dev/null || true
   one=$(printf '%s\n' "${drop[@]}" | median)
-  echo "| one drop $(basename "${days[1]}"), again (rolled back; runs: ${drop[*]}) | $one s | $drss MB |"
+  echo "| one drop $(basename "${days[1]}") (runs: ${drop[*]}) | $one s | $drss MB |"
   full=()
   for rep in 1 2 3; do
     read -r s rss < <(secs $L run --no-reports --force --source "$D/arrivals")
