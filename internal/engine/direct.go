@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -143,114 +142,5 @@ func interruptOnCancel(ctx context.Context, conn bindings.Connection) (stop func
 	return func() {
 		close(done)
 		<-exited
-	}
-}
-
-// Pairs runs a query whose rows are a BIGINT and a UBIGINT, neither NULL,
-// and returns its two columns. It reads DuckDB's result a chunk (2048 rows)
-// at a time where the driver scans a row at a time (~0.4 µs a row, 20x
-// DuckDB's cost to compute a hash of a key): for results of millions of
-// rows, as the key sets of a table's files (transform/keyindex.go). Without
-// the direct path it scans rows.
-func (e *Engine) Pairs(ctx context.Context, query string) (a []int64, b []uint64, err error) {
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() { err = errors.Join(err, conn.Close()) }()
-	direct := false
-	err = conn.Raw(func(dc any) error {
-		raw, done := directHandle(ctx, dc, query)
-		if raw == nil || raw.Ptr == nil {
-			return nil
-		}
-		direct = true
-		a, b, err = pairs(ctx, *raw, query)
-		done(err)
-		return err
-	})
-	if err != nil || direct {
-		return a, b, err
-	}
-	rows, err := conn.QueryContext(ctx, query)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	types, err := rows.ColumnTypes()
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(types) != 2 || types[0].DatabaseTypeName() != "BIGINT" || types[1].DatabaseTypeName() != "UBIGINT" {
-		return nil, nil, fmt.Errorf("pairs: the query gives %d columns, not a BIGINT and a UBIGINT", len(types))
-	}
-	for rows.Next() {
-		var x int64
-		var y uint64
-		if err := rows.Scan(&x, &y); err != nil {
-			return nil, nil, err
-		}
-		a, b = append(a, x), append(b, y)
-	}
-	return a, b, rows.Err()
-}
-
-// directHandle finds the DuckDB connection of a connection of Open's, under
-// its trace; done records the statement in the trace.
-func directHandle(ctx context.Context, dc any, query string) (*bindings.Connection, func(error)) {
-	start := time.Now()
-	switch c := dc.(type) {
-	case *directConn:
-		return c.raw, func(error) {}
-	case *traceConn:
-		raw, _ := directHandle(ctx, c.Conn, query)
-		return raw, func(err error) { c.done(ctx, query, start, err) }
-	}
-	return nil, nil
-}
-
-func pairs(ctx context.Context, conn bindings.Connection, query string) ([]int64, []uint64, error) {
-	var res bindings.Result
-	stop := interruptOnCancel(ctx, conn)
-	state := bindings.Query(conn, query, &res)
-	stop()
-	defer bindings.DestroyResult(&res)
-	if state == bindings.StateError {
-		err := &duckdb.Error{Type: duckdb.ErrorType(bindings.ResultErrorType(&res)), Msg: bindings.ResultError(&res)}
-		if ctx.Err() != nil {
-			return nil, nil, errors.Join(ctx.Err(), err)
-		}
-		return nil, nil, err
-	}
-	if n := bindings.ColumnCount(&res); n != 2 || bindings.ColumnType(&res, 0) != bindings.TypeBigInt || bindings.ColumnType(&res, 1) != bindings.TypeUBigInt {
-		return nil, nil, fmt.Errorf("pairs: the query gives %d columns, not a BIGINT and a UBIGINT", n)
-	}
-	var a []int64
-	var b []uint64
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		chunk := bindings.FetchChunk(res)
-		if chunk.Ptr == nil {
-			return a, b, nil
-		}
-		n := bindings.DataChunkGetSize(chunk)
-		va, vb := bindings.DataChunkGetVector(chunk, 0), bindings.DataChunkGetVector(chunk, 1)
-		for _, v := range []bindings.Vector{va, vb} {
-			if mask := bindings.VectorGetValidity(v); mask != nil {
-				for i := bindings.IdxT(0); i < n; i++ {
-					if !bindings.ValidityRowIsValid(mask, i) {
-						bindings.DestroyDataChunk(&chunk)
-						return nil, nil, errors.New("pairs: the query gives a NULL")
-					}
-				}
-			}
-		}
-		if n > 0 {
-			a = append(a, unsafe.Slice((*int64)(bindings.VectorGetData(va)), n)...)
-			b = append(b, unsafe.Slice((*uint64)(bindings.VectorGetData(vb)), n)...)
-		}
-		bindings.DestroyDataChunk(&chunk)
 	}
 }
