@@ -49,11 +49,6 @@ type incPlan struct {
 	// narrow holds, for the filtered inputs that are partitioned, the query
 	// of their rows of the keys that reads only the files holding them.
 	narrow map[string]string
-	// keyType is the type of the keys (the model's column's); hashes
-	// their hash() values, sorted, read once (keyHashes) under hashMu.
-	keyType string
-	hashMu  sync.Mutex
-	hashes  []uint64
 	// oldLoaded: the published rows of the keys are in _inc.<model>__old
 	// (see loadOld).
 	oldLoaded bool
@@ -265,7 +260,6 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			typ = c.Type
 		}
 	}
-	p.keyType = typ
 	q := fmt.Sprintf("SELECT CAST(NULL AS %s) AS k WHERE false", typ)
 	if len(parts) > 0 {
 		q = fmt.Sprintf("SELECT DISTINCT CAST(k AS %s) AS k FROM (%s) WHERE k IS NOT NULL", typ, strings.Join(parts, "\nUNION ALL\n"))
@@ -307,11 +301,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			if err != nil {
 				return fmt.Errorf("model %s: input %w", m.Name, err)
 			}
-			col := ""
-			if key == engine.Ident(m.Incremental) {
-				col = m.Incremental
-			}
-			holding, ok, err := x.keyFiles(gctx, cur, key, col, p, false)
+			holding, ok, err := x.keyFiles(gctx, cur, key, p, false)
 			if err != nil {
 				return fmt.Errorf("model %s: files of %s holding the keys (%s): %w", m.Name, in, key, err)
 			}
@@ -462,42 +452,22 @@ func appendedFiles(cur *lake.Manifest, delta []string) (before, added []lake.Fil
 }
 
 // keyFiles finds the files of a table version that hold a row whose key (a
-// column col, or an expression over its columns when col is "") is among
-// the keys to rebuild: from the files' key sets for a column (keyindex.go),
-// else by one scan of it. It returns
+// column, or an expression over its columns) is among the keys to rebuild,
+// by one scan of it. It returns
 // the condition on fileColumn that keeps those files: a query with it reads
 // only them, where a filter on the keys alone decodes every column of every
 // row. Worth it when the keys are in few of the files: always asked for a
 // partitioned table (a drop's keys are in a few partitions), for any other
 // when all is true (the old rows of the keys, often none: a drop's new
 // orders and customers).
-func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, key, col string, p *incPlan, all bool) (holding string, ok bool, err error) {
+func (x *executor) keyFiles(ctx context.Context, man *lake.Manifest, key string, p *incPlan, all bool) (holding string, ok bool, err error) {
 	if len(man.Files) == 0 || (!all && (len(man.PartitionBy) == 0 || len(man.Files) < 2)) {
 		return "", false, nil
 	}
-	if p.nKeys == 0 {
-		return "FALSE", true, nil
-	}
-	var files []string
-	indexed := false
-	if col != "" {
-		held, ok, err := x.indexedKeyFiles(ctx, man, col, p)
-		if err != nil {
-			return "", false, err
-		}
-		if ok {
-			indexed = true
-			for _, f := range held {
-				files = append(files, x.lk.Abs(f.Path))
-			}
-		}
-	}
-	if !indexed {
-		files, err = engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM (%s)", fileColumn,
-			engine.ReadFilesWhereSQL(x.lk, man, man.Files, fileColumn, false, fmt.Sprintf("(%s) IN (SELECT k FROM %s)", key, p.keys))))
-		if err != nil {
-			return "", false, err
-		}
+	files, err := engine.Strings(ctx, x.eng.DB(), fmt.Sprintf("SELECT DISTINCT %s FROM (%s)", fileColumn,
+		engine.ReadFilesWhereSQL(x.lk, man, man.Files, fileColumn, false, fmt.Sprintf("(%s) IN (SELECT k FROM %s)", key, p.keys))))
+	if err != nil {
+		return "", false, err
 	}
 	if len(files) == 0 {
 		return "FALSE", true, nil
@@ -974,7 +944,7 @@ func (x *executor) loadOld(ctx context.Context, m *Model, p *incPlan) error {
 	if p.oldLoaded {
 		return nil
 	}
-	holding, ok, err := x.keyFiles(ctx, p.prev, engine.Ident(m.Incremental), m.Incremental, p, true)
+	holding, ok, err := x.keyFiles(ctx, p.prev, engine.Ident(m.Incremental), p, true)
 	if err != nil {
 		return fmt.Errorf("model %s: files holding the keys: %w", m.Name, err)
 	}

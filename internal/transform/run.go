@@ -165,7 +165,6 @@ type executor struct {
 	eng  *engine.Engine
 	g    *Graph
 	opts Options
-	keys keySets // the files' key sets (keyindex.go)
 }
 
 // wide says whether the run builds its models in full, few large
