@@ -719,22 +719,35 @@ func (r *remote) upload(ctx context.Context, l *Lake, rels []string) error {
 // enough for the history the reports and `check` show.
 const runsKept = 200
 
-// pullRuns copies the newest run records into the mirror.
+// pullRuns copies the newest run records into the mirror, and any older
+// one whose copy here differs in size from the store's: a record pulled
+// while its run was going (a read on this machine during another's run)
+// would otherwise stay unfinished here once it fell out of the newest,
+// and a run of this machine would take it for one its own process left
+// (pipeline.MarkAbandoned) and write it back over the finished one.
 func (r *remote) pullRuns(ctx context.Context) error {
-	var keys []string
+	var objs []ObjectInfo
 	err := r.store.List(ctx, metaDir+"/runs/", func(oi ObjectInfo) bool {
 		// Run records only: a dot file of runs/ is a mirror's own (the index
 		// of their heads stays with the mirror that made it).
 		if strings.HasSuffix(oi.Key, ".json") && !strings.HasPrefix(path.Base(oi.Key), ".") {
-			keys = append(keys, oi.Key)
+			objs = append(objs, oi)
 		}
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	if len(keys) > runsKept {
-		keys = keys[len(keys)-runsKept:] // run ids sort by time
+	var keys []string
+	for i, oi := range objs {
+		local := filepath.Join(r.mirror, filepath.FromSlash(oi.Key))
+		if i < len(objs)-runsKept { // run ids sort by time
+			info, err := os.Stat(local)
+			if errors.Is(err, fs.ErrNotExist) || (err == nil && info.Size() == oi.Size) {
+				continue
+			}
+		}
+		keys = append(keys, oi.Key)
 	}
 	for _, k := range keys {
 		b, _, err := getBytes(ctx, r.store, k)

@@ -493,3 +493,66 @@ func TestRemoteVacuumReadsNewSnapshotsOnly(t *testing.T) {
 		t.Errorf("after snapshot 2 changed, vacuum read %v, want %v", got, want)
 	}
 }
+
+// A run record this machine pulled while its run was going is brought up to
+// date once the run finishes, also when more than runsKept newer records
+// came since: otherwise the next run here would take the stale copy for a
+// run its own process left unfinished (and write it back over the
+// finished one).
+func TestRemoteRefreshesAStaleRunRecord(t *testing.T) {
+	srv := s3test.Start(t)
+	root := "s3://" + srv.Bucket + "/lk"
+	opts := func() RemoteOptions {
+		return RemoteOptions{S3: S3Options{Endpoint: srv.Endpoint}, CacheDir: t.TempDir()}
+	}
+	ctx := context.Background()
+	here, there := opts(), opts() // two machines
+	w, err := OpenRemote(ctx, root, there)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(run string) {
+		t.Helper()
+		publish(t, w, Bronze, "orders", run, 1)
+		if _, err := w.Commit(CommitInfo{RunID: run}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := "runs/20260101T000000Z-000000.json"
+	running, finished := `{"status":"running"}`, `{"status":"succeeded","snapshot":1}`
+	if err := w.SaveMeta(old, []byte(running)); err != nil {
+		t.Fatal(err)
+	}
+	commit("r1")
+	r, err := OpenRemoteRead(ctx, root, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := r.MetaDir(filepath.FromSlash(old))
+	if b, err := os.ReadFile(local); err != nil || string(b) != running {
+		t.Fatalf("the record as pulled during its run: %q, %v", b, err)
+	}
+	if err := w.SaveMeta(old, []byte(finished)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range runsKept {
+		rel := "runs/20260102T" + strconv.Itoa(100000+i) + "Z-000000.json"
+		if err := w.SaveMeta(rel, []byte(`{"status":"succeeded"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unseen := "runs/20260101T000001Z-000000.json" // older than the newest, never pulled
+	if err := w.SaveMeta(unseen, []byte(finished)); err != nil {
+		t.Fatal(err)
+	}
+	commit("r2")
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(local); err != nil || string(b) != finished {
+		t.Errorf("after the run finished and %d newer records: the copy here is %q (%v), want %q", runsKept, b, err, finished)
+	}
+	if _, err := os.Stat(r.MetaDir(filepath.FromSlash(unseen))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an old record never pulled was pulled: %v", err)
+	}
+}
