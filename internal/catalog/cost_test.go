@@ -313,6 +313,11 @@ func TestEstimateDeletedRows(t *testing.T) {
 		// scan is still its own table's.
 		{"two tables", "SELECT sum(f.price) FROM gold.fact_sales f JOIN gold.dim_seller s USING (seller_id)",
 			[]string{"gold.fact_sales: seller_id, price", "gold.dim_seller: seller_id"}},
+		// A top N: DuckDB's late materialization would plan a second,
+		// unlabelled scan, and its dynamic filter names no column.
+		{"a top N", "SELECT order_id, price FROM gold.fact_sales ORDER BY price DESC LIMIT 10", []string{"gold.fact_sales: order_id, price"}},
+		// DuckDB's names are case-insensitive: so are the estimate's.
+		{"capitals", "SELECT sum(PRICE) FROM GOLD.FACT_SALES", []string{"gold.fact_sales: price"}},
 	}
 	whole := map[string]*ScanEstimate{}
 	for _, q := range queries {
@@ -377,6 +382,12 @@ func TestEstimateDeletedRows(t *testing.T) {
 		if !reflect.DeepEqual(got, whole[q.name]) {
 			t.Errorf("%s with deleted rows:\n got  %+v\n want %+v", q.name, got, whole[q.name])
 		}
+	}
+	// A name misspelt: the session's error, with DuckDB's suggestion, not
+	// the plan database's.
+	if _, err := Estimate(ctx, eng.DB(), lk, tables, "SELECT count(*) FROM gold.fact_sale"); err == nil ||
+		!strings.Contains(err.Error(), `Did you mean "fact_sales"`) || strings.Contains(err.Error(), "nexus_estimate") {
+		t.Errorf("a misspelt table: %v", err)
 	}
 	// The session's views are the ones with deleted rows still, and the
 	// plan's database is gone.

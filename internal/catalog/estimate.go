@@ -187,17 +187,24 @@ func planAsAthena(ctx context.Context, db *sql.DB, lk *lake.Lake, read []*lake.M
 	defer func() {
 		// Even when ctx is cancelled: the connection goes back to the pool.
 		bg := context.WithoutCancel(ctx)
-		if _, uerr := conn.ExecContext(bg, "USE "+engine.Ident(home)); uerr != nil {
-			// A connection left on the plan's views must not serve again.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // it always "fails": the point
-			err = errors.Join(err, fmt.Errorf("estimate: back to the session's views: %w", uerr))
-			return
+		_, rerr := conn.ExecContext(bg, "RESET SESSION late_materialization_max_rows")
+		_, uerr := conn.ExecContext(bg, "USE "+engine.Ident(home))
+		if uerr == nil {
+			if _, derr := conn.ExecContext(bg, "DETACH "+engine.Ident(name)); derr != nil {
+				err = errors.Join(err, fmt.Errorf("estimate: detach the plan's database: %w", derr))
+			}
 		}
-		if _, derr := conn.ExecContext(bg, "DETACH "+engine.Ident(name)); derr != nil {
-			err = errors.Join(err, fmt.Errorf("estimate: detach the plan's database: %w", derr))
+		if uerr != nil || rerr != nil {
+			// A connection left on the plan's views, or with the plan's
+			// setting, must not serve again.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // it always "fails": the point
+			err = errors.Join(err, fmt.Errorf("estimate: back to the session's views: %w", errors.Join(uerr, rerr)))
 		}
 	}()
-	stmts := []string{"USE " + engine.Ident(name)}
+	// Athena reads a scan's columns once; DuckDB's late materialization
+	// (ORDER BY … LIMIT n, SAMPLE n ROWS) plans a second scan of the table,
+	// by row id and without the view's label.
+	stmts := []string{"USE " + engine.Ident(name), "SET SESSION late_materialization_max_rows = 0"}
 	schemas := map[string]bool{}
 	for i, m := range read {
 		if !schemas[m.Layer] {
@@ -220,6 +227,15 @@ func planAsAthena(ctx context.Context, db *sql.DB, lk *lake.Lake, read []*lake.M
 	}
 	var key, plan string
 	if err := conn.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&key, &plan); err != nil {
+		// The plan's database holds the tables the query names and nothing
+		// else: the session says what is wrong in the user's terms (a name
+		// DuckDB suggests a fix for, a damaged table and what is wrong
+		// with it).
+		if _, uerr := conn.ExecContext(ctx, "USE "+engine.Ident(home)); uerr == nil {
+			if _, serr := conn.ExecContext(ctx, "EXPLAIN "+query); serr != nil {
+				return nil, fmt.Errorf("estimate: %w", serr)
+			}
+		}
 		return nil, fmt.Errorf("estimate: plan the query: %w", err)
 	}
 	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
@@ -255,7 +271,9 @@ func referencedTables(ctx context.Context, db *sql.DB, query string) (map[string
 		switch t := x.(type) {
 		case map[string]any:
 			if t["type"] == "BASE_TABLE" {
-				out[fmt.Sprint(t["schema_name"])+"."+fmt.Sprint(t["table_name"])] = true
+				// As written; DuckDB matches names case-insensitively, and the
+				// lake's are lower case.
+				out[strings.ToLower(fmt.Sprint(t["schema_name"])+"."+fmt.Sprint(t["table_name"]))] = true
 			}
 			for _, c := range t {
 				walk(c)
@@ -407,6 +425,11 @@ func splitList(s string) []string {
 func filterColumns(s string) []string {
 	var out []string
 	for _, l := range splitList(s) {
+		if strings.HasPrefix(l, "optional:") {
+			// A Top-N's dynamic filter ("optional: Dynamic Filter (price)"):
+			// its column is among the scan's projections.
+			continue
+		}
 		f := strings.FieldsFunc(l, func(r rune) bool {
 			return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
 		})
