@@ -58,7 +58,7 @@ reported and its rows stay; every row carries _batch, the folder's date.`,
 				return err
 			}
 			defer unlock()
-			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Command: cmd.Name(), Tables: tables})
+			res, err := runIngest(cmd, a, lk, ingest.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Rerun: rerunArgs(cmd, "switch-source"), Tables: tables})
 			if err != nil {
 				return err
 			}

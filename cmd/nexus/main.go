@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keystone/nexus/internal/catalog"
 	"github.com/keystone/nexus/internal/config"
@@ -149,6 +151,12 @@ func (a *app) init(cmd *cobra.Command) error {
 	}
 	a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	a.remote.Logger = a.log
+	a.remote.Args = nil
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if isStoreFlag(f.Name) {
+			a.remote.Args = append(a.remote.Args, "--"+f.Name, f.Value.String())
+		}
+	})
 	if a.cpuProfile != "" {
 		f, err := os.Create(a.cpuProfile)
 		if err != nil {
@@ -384,4 +392,43 @@ func (a *app) openEngine(ctx context.Context, lk *lake.Lake) (*engine.Engine, er
 // logged with its time.
 func (a *app) engineOptions(conns int) engine.Options {
 	return engine.Options{MemoryLimit: a.cfg.MemoryLimit, Threads: a.cfg.Threads, Conns: conns, Trace: a.log}
+}
+
+// isStoreFlag says whether a global flag says how to reach a lake on an
+// object store: the commands messages suggest repeat those given
+// (lake.RemoteOptions.Args).
+func isStoreFlag(name string) bool {
+	switch name {
+	case "s3-endpoint", "s3-region", "s3-profile", "s3-lease-ttl", "cache-dir", "cache-bytes", "state-dir":
+		return true
+	}
+	return false
+}
+
+// rerunArgs is cmd as the user ran it, for a message that suggests running
+// it again: its name and the flags given to it (the lake's are
+// lake.Lake.Flag's to spell), less those skip names.
+func rerunArgs(cmd *cobra.Command, skip ...string) []string {
+	args := strings.Fields(cmd.CommandPath())[1:]
+	cmd.LocalFlags().Visit(func(f *pflag.Flag) {
+		if slices.Contains(skip, f.Name) {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				args = append(args, "--"+f.Name, v)
+			}
+			return
+		}
+		if f.Value.Type() == "bool" {
+			if f.Value.String() == "true" {
+				args = append(args, "--"+f.Name)
+			} else {
+				args = append(args, "--"+f.Name+"=false")
+			}
+			return
+		}
+		args = append(args, "--"+f.Name, f.Value.String())
+	})
+	return args
 }

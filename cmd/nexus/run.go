@@ -50,7 +50,7 @@ what changed is redone. The run record is kept under <lake>/_nexus/runs/.`,
 				return err
 			}
 			defer unlock()
-			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Command: cmd.Name(), ProjectDir: project, NoGates: noGates}, !noRep)
+			sum, err := runPipeline(cmd, a, lk, pipeline.Options{SourceDir: source, OnDrift: onDrift, Force: force, SwitchSource: switchSrc, Rerun: rerunArgs(cmd, "switch-source"), ProjectDir: project, NoGates: noGates}, !noRep)
 			if err != nil {
 				return err
 			}

@@ -54,10 +54,12 @@ type Options struct {
 	// files; without it such an ingest is refused, as the likely mistake it
 	// is (the wrong --source).
 	SwitchSource bool
-	// Command is the nexus command the user ran ("ingest", "run"): the
-	// refusal of a source switch suggests it again, with --switch-source,
-	// so that it can be pasted as it is. Empty: ingest.
-	Command string
+	// Rerun is the command the user ran with the arguments they gave it,
+	// less the lake's (lake.Lake.Flag spells those): ["run", "--source",
+	// "src", "--project", "p"]. The refusal of a source switch suggests it
+	// again with --switch-source, to paste as it is (a run's --project or
+	// --no-gates kept). Empty: an ingest with these options.
+	Rerun []string
 	Workers int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
 	Codec   compress.Codec
 	Logger  *slog.Logger
@@ -221,12 +223,14 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 		if !opts.SwitchSource {
 			return Result{}, sw.refusal(lk, opts)
 		}
-		opts.Logger.Info("source switched", "from", sw.From, "to", sw.To, "source", sw.Source, "tables", len(sw.Tables),
+		opts.Logger.Info("switching source", "from", sw.From, "to", sw.To, "source", sw.Source, "tables", len(sw.Tables),
 			"before_snapshot", sw.Before, "undo", sw.Undo)
 	}
 	if landing {
 		res, err := runLanding(ctx, lk, opts, tables, batches)
-		res.Switch = sw
+		if err == nil {
+			res.Switch = sw.made(res.Tables)
+		}
 		return res, err
 	}
 
@@ -267,7 +271,11 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 	ingestTables(opts.Workers, order, results, func(i int) TableResult {
 		return ingestTable(ctx, lk, opts, tables[i], paths[i])
 	})
-	return Result{RunID: opts.RunID, Tables: results, Switch: sw}, ctx.Err()
+	res := Result{RunID: opts.RunID, Tables: results}
+	if ctx.Err() == nil {
+		res.Switch = sw.made(results)
+	}
+	return res, ctx.Err()
 }
 
 // ingestTables runs ingest(i) for the tables in order, on at most workers
@@ -321,6 +329,32 @@ type SourceSwitch struct {
 	// the command that makes it current again.
 	Before int64  `json:"before_snapshot,omitempty"`
 	Undo   string `json:"undo,omitempty"`
+}
+
+// made is the switch as the ingest made it: of the tables it replaces,
+// those ingested (a table that failed keeps what it was built from); nil
+// when none was (or s is nil).
+func (s *SourceSwitch) made(results []TableResult) *SourceSwitch {
+	if s == nil {
+		return nil
+	}
+	done := map[string]bool{}
+	for _, r := range results {
+		if r.Status == StatusIngested {
+			done["bronze."+r.Table] = true
+		}
+	}
+	m := *s
+	m.Tables = nil
+	for _, t := range s.Tables {
+		if done[t] {
+			m.Tables = append(m.Tables, t)
+		}
+	}
+	if len(m.Tables) == 0 {
+		return nil
+	}
+	return &m
 }
 
 // String is the switch in one line, for a run's summary.
@@ -392,7 +426,7 @@ func sourceSwitch(lk *lake.Lake, tables []olist.Table, dir string, landing bool)
 
 // refusal is the error of a switch not asked for: most likely the wrong
 // --source, and silent if made. It says which source the lake wants, and
-// the command that makes the switch: the one the user ran (opts.Command)
+// the command that makes the switch: the one the user ran (opts.Rerun)
 // on the same lake and source, to paste as it is.
 func (s *SourceSwitch) refusal(lk *lake.Lake, opts Options) error {
 	keep := ""
@@ -408,15 +442,22 @@ func (s *SourceSwitch) refusal(lk *lake.Lake, opts Options) error {
 		"give --source the landing zone (its dt=YYYY-MM-DD folders), %s%s", ErrSourceSwitch, s.Source, s.kind(s.From), s.what(), switchOnce, keep)
 }
 
-// switchCommand is the command the user ran (opts.Command, by default
-// ingest) with what it needs to make the same ingest with the switch: the
-// lake, the source, the tables and the drift policy it was given.
+// switchCommand is the command the user ran (opts.Rerun; by default an
+// ingest with opts' source, tables and drift policy) on the same lake, with
+// --switch-source.
 func switchCommand(lk *lake.Lake, opts Options) string {
-	name := opts.Command
-	if name == "" {
-		name = "ingest"
+	args := []string{"nexus", "ingest", lk.Flag()}
+	if len(opts.Rerun) > 0 {
+		args = []string{"nexus", lake.ShellArg(opts.Rerun[0]), lk.Flag()}
+		for _, a := range opts.Rerun[1:] {
+			args = append(args, lake.ShellArg(a))
+		}
+		if !slices.Contains(opts.Rerun, "--source") { // from the configuration
+			args = append(args, "--source", lake.ShellArg(opts.SourceDir))
+		}
+		return strings.Join(append(args, "--switch-source"), " ")
 	}
-	args := []string{"nexus", name, lk.Flag(), "--source", lake.ShellArg(opts.SourceDir)}
+	args = append(args, "--source", lake.ShellArg(opts.SourceDir))
 	for _, t := range opts.Tables {
 		args = append(args, "--table", lake.ShellArg(t))
 	}

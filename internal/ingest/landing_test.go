@@ -617,7 +617,7 @@ func TestSourceSwitchRefused(t *testing.T) {
 	plain := copyValid(t)
 	// The command to paste names the lake (not the default one) and the
 	// command the user ran.
-	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two", Command: "run"})
+	_, err = Run(context.Background(), lk, Options{SourceDir: plain, RunID: "two", Rerun: []string{"run"}})
 	if !errors.Is(err, ErrSourceSwitch) {
 		t.Fatalf("plain files for the batches of a landing zone: %v, want ErrSourceSwitch", err)
 	}
@@ -710,15 +710,53 @@ func TestSwitchCommand(t *testing.T) {
 	}{
 		{"ingest by default", Options{SourceDir: "data/landing"},
 			"nexus ingest --lake " + lk.Root + " --source data/landing --switch-source"},
-		{"the command run", Options{SourceDir: "src", Command: "run"},
+		{"the command run", Options{SourceDir: "src", Rerun: []string{"run"}},
 			"nexus run --lake " + lk.Root + " --source src --switch-source"},
-		{"tables and drift policy", Options{SourceDir: "src", Command: "ingest", Tables: []string{"orders", "sellers"}, OnDrift: DriftEvolve},
+		{"tables and drift policy", Options{SourceDir: "src", Tables: []string{"orders", "sellers"}, OnDrift: DriftEvolve},
 			"nexus ingest --lake " + lk.Root + " --source src --table orders --table sellers --on-drift evolve --switch-source"},
-		{"a path a shell would split", Options{SourceDir: "my data/it's here", Command: "run"},
+		{"a path a shell would split", Options{SourceDir: "my data/it's here", Rerun: []string{"run"}},
 			"nexus run --lake " + lk.Root + ` --source 'my data/it'\''s here' --switch-source`},
+		// A run's own flags stay: without its --project, the models would
+		// be built from the embedded SQL.
+		{"the flags the user gave", Options{SourceDir: "src", Rerun: []string{"run", "--source", "src", "--project", "my models", "--no-gates", "--force=false"}},
+			"nexus run --lake " + lk.Root + " --source src --project 'my models' --no-gates --force=false --switch-source"},
+		{"an ingest's tables as given", Options{SourceDir: "src", Tables: []string{"orders"}, Rerun: []string{"ingest", "--table", "orders", "--source", "src"}},
+			"nexus ingest --lake " + lk.Root + " --table orders --source src --switch-source"},
 	} {
 		if got := switchCommand(lk, tc.opts); got != tc.want {
 			t.Errorf("%s:\n got  %s\n want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A switch is said as made: only the tables it ingested, none when it
+// ingested none (a failed or cancelled ingest switched nothing).
+func TestSwitchMade(t *testing.T) {
+	t.Parallel()
+	sw := &SourceSwitch{From: SourceLandingZone, To: SourcePlainFiles, Source: "src", Tables: []string{"bronze.orders", "bronze.sellers"}, Before: 3}
+	for _, tc := range []struct {
+		name    string
+		results []TableResult
+		want    []string // nil: no switch
+	}{
+		{"all ingested", []TableResult{{Table: "orders", Status: StatusIngested}, {Table: "sellers", Status: StatusIngested}}, []string{"bronze.orders", "bronze.sellers"}},
+		{"one failed", []TableResult{{Table: "orders", Status: StatusFailed}, {Table: "sellers", Status: StatusIngested}}, []string{"bronze.sellers"}},
+		{"all failed", []TableResult{{Table: "orders", Status: StatusFailed}, {Table: "sellers", Status: StatusFailed}}, nil},
+		{"none run", nil, nil},
+	} {
+		got := sw.made(tc.results)
+		if (got == nil) != (tc.want == nil) || (got != nil && !slices.Equal(got.Tables, tc.want)) {
+			t.Errorf("%s: %+v, want tables %v", tc.name, got, tc.want)
+		}
+		if got != nil && (got.Before != 3 || got.Source != "src") {
+			t.Errorf("%s: %+v lost the switch's other fields", tc.name, got)
+		}
+	}
+	if len(sw.Tables) != 2 {
+		t.Errorf("made changed the switch it was asked about: %v", sw.Tables)
+	}
+	var none *SourceSwitch
+	if none.made(nil) != nil {
+		t.Error("no switch made one")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,11 @@ type RemoteOptions struct {
 	// LeaseTTL is how long a named lock (LockNamed) outlives its holder's
 	// last renewal (0: DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// Args are the command-line arguments besides --lake that open the
+	// lake as this handle was opened (its S3 endpoint, region, profile,
+	// cache and state directories), as the user gave them: Flag repeats
+	// them, so that a command a message suggests reaches the same store.
+	Args []string
 	// AfterCommit, when set, runs after each commit to the store, with the
 	// handle pinned to the new snapshot (a catalog kept in step). Its
 	// failure is logged: the commit stands.
@@ -83,6 +89,7 @@ type remote struct {
 	// metaOnly: the mirror has no data files (RemoteOptions.MetadataOnly).
 	metaOnly bool
 	leaseTTL time.Duration
+	args     []string // RemoteOptions.Args
 	// recheck: after an upload this long its files are checked again
 	// (0: recheckAfter's default; tests set it).
 	recheck     time.Duration
@@ -113,7 +120,7 @@ func OpenRemoteRead(ctx context.Context, root string, o RemoteOptions) (*Lake, e
 		if o.S3.Endpoint != "" {
 			at = " (server " + o.S3.Endpoint + ")"
 		}
-		err = errors.Join(fmt.Errorf("%w at %s%s: nothing committed there (`nexus run --lake %s` makes one)", ErrNoLake, l.remote.store, at, root), l.Release())
+		err = errors.Join(fmt.Errorf("%w at %s%s: nothing committed there (`nexus run %s` makes one)", ErrNoLake, l.remote.store, at, l.Flag()), l.Release())
 		return nil, err
 	}
 	return l, err
@@ -173,8 +180,17 @@ func (l *Lake) Location() string {
 
 // Flag is the --lake flag that names this lake in a command a message
 // suggests, so that the command pasted as it is acts on this lake and not
-// on the default one.
-func (l *Lake) Flag() string { return "--lake " + ShellArg(l.Location()) }
+// on the default one; on an object store, with the arguments that reach it
+// (RemoteOptions.Args).
+func (l *Lake) Flag() string {
+	args := []string{"--lake", ShellArg(l.Location())}
+	if l.remote != nil {
+		for _, a := range l.remote.args {
+			args = append(args, ShellArg(a))
+		}
+	}
+	return strings.Join(args, " ")
+}
 
 // ShellArg quotes s for a POSIX shell when it needs it, for the commands
 // messages suggest.
@@ -248,7 +264,7 @@ func pullRemote(ctx context.Context, root string, o RemoteOptions) (*remote, err
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cache, err)
 	}
-	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL, afterCommit: o.AfterCommit}
+	r := &remote{store: store, pulled: map[string]bool{}, mirror: mirror, cache: cache, log: o.Logger, metaOnly: o.MetadataOnly, leaseTTL: o.LeaseTTL, afterCommit: o.AfterCommit, args: slices.Clone(o.Args)}
 	// In use while the process lives (the kernel drops the lock when it
 	// exits): another process's sweep leaves the mirror of a server up
 	// for days alone.

@@ -556,3 +556,24 @@ func TestRemoteRefreshesAStaleRunRecord(t *testing.T) {
 		t.Errorf("an old record never pulled was pulled: %v", err)
 	}
 }
+
+// On an object store, the suggested commands' --lake comes with the
+// arguments that reach the store (RemoteOptions.Args), quoted.
+func TestRemoteFlag(t *testing.T) {
+	srv := s3test.Start(t)
+	cache := filepath.Join(t.TempDir(), "my cache")
+	o := RemoteOptions{S3: S3Options{Endpoint: srv.Endpoint}, CacheDir: cache, Args: []string{"--s3-endpoint", srv.Endpoint, "--cache-dir", cache}}
+	want := "--lake s3://" + srv.Bucket + "/lk --s3-endpoint " + srv.Endpoint + " --cache-dir '" + cache + "'"
+	// An empty prefix: the command that makes a lake there reaches it.
+	if _, err := OpenRemoteRead(context.Background(), "s3://"+srv.Bucket+"/lk", o); err == nil || !strings.Contains(err.Error(), "nexus run "+want) {
+		t.Errorf("reading an empty prefix: %v, want it to suggest nexus run %s", err, want)
+	}
+	lk, err := OpenRemote(context.Background(), "s3://"+srv.Bucket+"/lk", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Release()
+	if got := lk.Flag(); got != want {
+		t.Errorf("Flag() = %s, want %s", got, want)
+	}
+}

@@ -32,9 +32,10 @@ type Options struct {
 	// SwitchSource lets a source of the other kind replace the Bronze
 	// tables (ingest.Options.SwitchSource).
 	SwitchSource bool
-	// Command is the nexus command the user ran (ingest.Options.Command),
-	// which the refusal of a source switch suggests again.
-	Command    string
+	// Rerun is the command the user ran with its arguments
+	// (ingest.Options.Rerun), which the refusal of a source switch suggests
+	// again.
+	Rerun      []string
 	ProjectDir string
 	Engine     engine.Options
 	Logger     *slog.Logger
@@ -239,7 +240,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (*Summary, error) {
 	if !opts.SkipIngest {
 		res, err := ingest.Run(ctx, lk, ingest.Options{
 			SourceDir: opts.SourceDir, RunID: opts.RunID, OnDrift: opts.OnDrift, Force: opts.Force, SwitchSource: opts.SwitchSource,
-			Command: opts.Command, Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until, Batches: opts.Batches,
+			Rerun: opts.Rerun, Logger: opts.Logger, Progress: opts.Progress, Until: opts.Until, Batches: opts.Batches,
 		})
 		if err != nil {
 			return abort(err)

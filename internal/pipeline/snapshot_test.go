@@ -476,11 +476,11 @@ func TestRunSourceSwitch(t *testing.T) {
 	if err := os.Symlink(generated(t), filepath.Join(landing, "dt=2018-01-01")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(context.Background(), lk, Options{SourceDir: landing, SkipModels: true, Command: "run"})
+	_, err = Run(context.Background(), lk, Options{SourceDir: landing, SkipModels: true, Rerun: []string{"run", "--source", landing}})
 	if want := "or switch once with nexus run --lake " + lk.Root + " --source " + landing + " --switch-source;"; !errors.Is(err, ingest.ErrSourceSwitch) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("a landing zone for a lake of plain files: %v, want ErrSourceSwitch and %q", err, want)
 	}
-	sum, err := Run(context.Background(), lk, Options{RunID: "20200101T000002Z-switch", SourceDir: landing, SkipModels: true, Command: "run", SwitchSource: true})
+	sum, err := Run(context.Background(), lk, Options{RunID: "20200101T000002Z-switch", SourceDir: landing, SkipModels: true, Rerun: []string{"run", "--source", landing}, SwitchSource: true})
 	if err != nil || sum.Err() != nil {
 		t.Fatalf("with SwitchSource: %v %v", err, sum.Err())
 	}
