@@ -59,7 +59,7 @@ type Options struct {
 	// "src", "--project", "p"]. The refusal of a source switch suggests it
 	// again with --switch-source, to paste as it is (a run's --project or
 	// --no-gates kept). Empty: an ingest with these options.
-	Rerun []string
+	Rerun   []string
 	Workers int // tables ingested at once, and parsers at once; 0 = GOMAXPROCS
 	Codec   compress.Codec
 	Logger  *slog.Logger
