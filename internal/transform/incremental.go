@@ -43,8 +43,12 @@ type incPlan struct {
 	prev, prevQ *lake.Manifest
 	keys        string // _inc.<model>__keys: one column k
 	nKeys       int64
-	// filtered maps an input to the column it is filtered on (the inputs
-	// that have the model's Incremental column).
+	// filtered marks the inputs the model's SQL reads that have its
+	// Incremental column: their changed rows' keys are rebuilt. An input
+	// only the gate reads (a foreign key's target) changes the model's rows
+	// only through the values that appeared in it or left it (the default
+	// case of planIncremental): a drop's updated orders, which stay orders,
+	// no longer rebuild their items, payments and reviews.
 	filtered map[string]bool
 	// narrow holds, for the filtered inputs that are partitioned, the query
 	// of their rows of the keys that reads only the files holding them.
@@ -153,7 +157,7 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			// in the records of what changed), and means something else
 			// (gold.fact_sales' month is the month number).
 			return nil, fmt.Sprintf("%s is a hive partition column of %s (declare an incremental_expr for it)", m.Incremental, in), nil
-		case hasColumn(cur.Schema, m.Incremental):
+		case hasColumn(cur.Schema, m.Incremental) && slices.Contains(m.Inputs(), in):
 			p.filtered[in] = true
 		}
 		from, ok := built[in]
