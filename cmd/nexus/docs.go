@@ -35,7 +35,7 @@ It only reads the lake (a read-only lake works) and writes only into DIR.`,
 				return err
 			}
 			defer eng.Close()
-			if err := makeOut(out); err != nil {
+			if err := a.makeOut(out); err != nil {
 				return err
 			}
 			site, err := docsite.Generate(cmd.Context(), lk, eng, docsite.Config{Name: filepath.Base(lk.Location()), Project: project})

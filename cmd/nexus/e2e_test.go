@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keystone/nexus/internal/laketest"
 )
 
 // nexusBin is the binary under test, built once by TestMain.
@@ -548,6 +550,18 @@ func TestReportOutUnwritable(t *testing.T) {
 	// An empty --out is not the working directory, nor the lake.
 	if out := nexus(t, dir, true, "report", "quality", "--out", ""); !strings.Contains(out, "error: output directory (--out): empty") {
 		t.Errorf("report quality --out '': want it refused:\n%s", out)
+	}
+	// Nor a directory inside the lake: run from the lake's own directory,
+	// the default reports/ would be one; nothing is made there.
+	before := laketest.TreeState(t, filepath.Join(dir, "lake"))
+	for _, args := range [][]string{{"report", "quality"}, {"report", "deck"}, {"docs", "--out", "site"}} {
+		out := nexus(t, filepath.Join(dir, "lake"), true, append([]string{"--lake", "."}, args...)...)
+		if !strings.Contains(out, "is inside the lake .: this command only reads the lake") {
+			t.Errorf("%s from inside the lake: want it refused:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if after := laketest.TreeState(t, filepath.Join(dir, "lake")); after != before {
+		t.Errorf("reports refused inside the lake changed it:\n%s\nthen\n%s", before, after)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -320,11 +321,22 @@ func (a *app) openExistingLakeForWrite() (*lake.Lake, func(), error) {
 
 // makeOut makes the --out directory of a command that writes files once its
 // inputs are found and before its work, so that a directory it cannot make
-// is said at once, as such, and a refused command leaves none.
-func makeOut(out string) error {
+// is said at once, as such, and a refused command leaves none. The commands
+// that take --out only read the lake: a directory inside a local lake is
+// refused (run from the lake's directory, reports/ would land in it).
+func (a *app) makeOut(out string) error {
 	if out == "" {
 		// Not the current directory: a report's files would be strewn there.
 		return outError{errors.New("output directory (--out): empty; name a directory")}
+	}
+	if !lake.IsRemote(a.cfg.Lake) {
+		root, rerr := filepath.Abs(a.cfg.Lake)
+		dir, derr := filepath.Abs(out)
+		if rerr == nil && derr == nil {
+			if rel, err := filepath.Rel(root, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return outError{fmt.Errorf("output directory (--out) %s is inside the lake %s: this command only reads the lake; name a directory outside it", out, a.cfg.Lake)}
+			}
+		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return outError{fmt.Errorf("output directory (--out): %w", err)}

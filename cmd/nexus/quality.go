@@ -282,7 +282,7 @@ func newReportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := makeOut(out); err != nil {
+			if err := a.makeOut(out); err != nil {
 				return err
 			}
 			path, err := outputs.WriteQualityReport(lk, out, runs)

@@ -29,7 +29,7 @@ by state. Fonts are embedded in the binary; nothing is downloaded.`,
 				return err
 			}
 			defer eng.Close()
-			if err := makeOut(out); err != nil {
+			if err := a.makeOut(out); err != nil {
 				return err
 			}
 			files, err := report.WriteCharts(cmd.Context(), eng.DB(), out)

@@ -24,7 +24,7 @@ Filters need the live dashboard, 'nexus serve'.`,
 			if err != nil {
 				return err
 			}
-			if err := makeOut(out); err != nil {
+			if err := a.makeOut(out); err != nil {
 				return err
 			}
 			eng, err := engine.Open(cmd.Context(), lk, a.engineOptions(2))

@@ -42,7 +42,7 @@ keystone_nexus_executive_summary.pptx (the plan's deliverable).`,
 				return err
 			}
 			defer eng.Close()
-			if err := makeOut(out); err != nil {
+			if err := a.makeOut(out); err != nil {
 				return err
 			}
 			files, err := report.WriteDeck(cmd.Context(), eng.DB(), lk, out)

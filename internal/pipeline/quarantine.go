@@ -102,7 +102,7 @@ func QuarantineCount(ctx context.Context, eng *engine.Engine, table, check strin
 // means for the table: a bare "(0 rows)" said neither.
 func NoQuarantinedRows(table string, snapshot int64) string {
 	q, of := QuarantineTable(table), ModelOfQuarantine(table)
-	what := "no row of " + of + " failed a quarantine rule"
+	what := "no row of " + of + " is held back by a quarantine rule" // none failed one, or replay released them, or a build without gates judged none
 	if strings.HasPrefix(q, lake.Bronze+"_") {
 		what = "Bronze parsed every source record of " + of
 	}
