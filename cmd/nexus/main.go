@@ -408,22 +408,30 @@ func (a *app) engineOptions(conns int) engine.Options {
 
 // isStoreFlag says whether a global flag says how to reach a lake on an
 // object store: the commands messages suggest repeat those given
-// (lake.RemoteOptions.Args).
+// (lake.RemoteOptions.Args). Not this machine's own directories (cache,
+// state): a suggestion is kept in the run record, which every machine reads.
 func isStoreFlag(name string) bool {
 	switch name {
-	case "s3-endpoint", "s3-region", "s3-profile", "s3-lease-ttl", "cache-dir", "cache-bytes", "state-dir":
+	case "s3-endpoint", "s3-region", "s3-profile":
 		return true
 	}
 	return false
 }
 
 // rerunArgs is cmd as the user ran it, for a message that suggests running
-// it again: its name and the flags given to it (the lake's are
-// lake.Lake.Flag's to spell), less those skip names.
+// it again: its name, the configuration file given, and the flags given to
+// it (the lake's are lake.Lake.Flag's to spell), less those skip names.
 func rerunArgs(cmd *cobra.Command, skip ...string) []string {
 	args := strings.Fields(cmd.CommandPath())[1:]
-	cmd.LocalFlags().Visit(func(f *pflag.Flag) {
-		if slices.Contains(skip, f.Name) {
+	// The settings the command read (the lake, the source, on_drift…).
+	if f := cmd.Flags().Lookup("config"); f != nil && f.Changed {
+		args = append(args, "--config", f.Value.String())
+	}
+	// LocalFlags is a copy that records no flag as given (its Visit visits
+	// none): visit the parsed flags, keep the command's own.
+	local := cmd.LocalFlags()
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if local.Lookup(f.Name) == nil || f.Name == "help" || slices.Contains(skip, f.Name) {
 			return
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {

@@ -717,3 +717,70 @@ func TestIncrementalBlockedGateLeavesNothing(t *testing.T) {
 		t.Errorf("silver/orders holds %v after a blocked build, want %v", now, was)
 	}
 }
+
+// A project check that reads a model's gate-only input (silver.orders, for
+// silver.order_items) in an expression, however it spells the table, makes
+// the build full: a changed order (canceled, same order_id) changes the
+// verdict of its items, which an incremental build would not rebuild.
+func TestIncrementalGateOnlyInputInExpression(t *testing.T) {
+	t.Parallel()
+	for _, spelling := range []string{`"silver"."orders"`, "SILVER.ORDERS"} {
+		src, drops := landingDrops(t, olist.GenOptions{Scale: 0.005, Seed: 5, DailyFrom: "2018-08-25"})
+		proj := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(proj, "suites"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		suite := "table: silver.order_items\nchecks:\n  - id: order_not_canceled\n    kind: expression\n" +
+			"    expr: order_id NOT IN (SELECT order_id FROM " + spelling + " WHERE order_status = 'canceled')\n" +
+			"    severity: warn\n    on_fail: keep\n    description: The item's order is not canceled.\n"
+		if err := os.WriteFile(filepath.Join(proj, "suites", "extra.yaml"), []byte(suite), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// An order of the base batch with items, delivered: canceled in the
+		// first drop.
+		ohdr, _ := firstRecord(t, src, drops[0], "olist_orders_dataset.csv")
+		items := readFile(t, filepath.Join(src, drops[0], "olist_order_items_dataset.csv"))
+		var target []string
+		for _, l := range strings.Split(readFile(t, filepath.Join(src, drops[0], "olist_orders_dataset.csv")), "\n")[1:] {
+			f := strings.Split(l, ",")
+			if len(f) > 3 && strings.Contains(f[2], "delivered") && strings.Contains(items, strings.Trim(f[0], `"`)) {
+				target = f
+				break
+			}
+		}
+		if target == nil {
+			t.Fatal("no delivered order with items in the base batch")
+		}
+		target[2] = `"canceled"`
+		appendLine(t, src, drops[1], "olist_orders_dataset.csv", ohdr, strings.Join(target, ","))
+
+		work, inc := t.TempDir(), t.TempDir()
+		var why string
+		for _, d := range drops[:2] {
+			linkDrop(t, src, work, d)
+			lk, unlock := lockLake(t, inc)
+			sum, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: proj, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
+			unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range sum.Steps {
+				if st.Name == "silver.order_items" {
+					why = st.FullReason
+				}
+			}
+		}
+		if !strings.Contains(why, "check order_not_canceled reads silver.orders row by row") {
+			t.Errorf("%s: silver.order_items built after the drop with reason %q, want a full build for the check", spelling, why)
+		}
+		full := t.TempDir()
+		lk, unlock := lockLake(t, full)
+		if _, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: proj, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}}); err != nil {
+			t.Fatal(err)
+		}
+		unlock()
+		if d := laketest.DiffLakes(t, laketest.OpenRead(t, inc), laketest.OpenRead(t, full), lineageCols); len(d) > 0 {
+			t.Errorf("%s: incremental != full:\n%s", spelling, strings.Join(d, "\n"))
+		}
+	}
+}
