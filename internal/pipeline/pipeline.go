@@ -523,7 +523,9 @@ func VacuumAfterCommit(ctx context.Context, lk *lake.Lake, r lake.Retention, log
 // MarkAbandoned resolves the run records left unfinished by a process that
 // died (the caller holds the lake's writer lock, so no run is in progress): a
 // run whose snapshot was committed gets its outcome and snapshot; the others
-// are abandoned.
+// are abandoned. On an object store the lock is this machine's only (two
+// machines' commits exclude each other, not their runs): a record is
+// resolved there only once remoteRunLimit has passed since its run started.
 func MarkAbandoned(lk *lake.Lake) error {
 	dir := lk.MetaDir("runs")
 	entries, err := os.ReadDir(dir)
@@ -559,6 +561,9 @@ func MarkAbandoned(lk *lake.Lake) error {
 		if finished(s.Kind, s.Status) {
 			continue
 		}
+		if lk.Remote() && time.Since(s.Started) < remoteRunLimit {
+			continue // maybe another machine's run, still going
+		}
 		if committed == nil {
 			if committed, err = committedRuns(lk); err != nil {
 				return err
@@ -583,6 +588,12 @@ func MarkAbandoned(lk *lake.Lake) error {
 	}
 	return nil
 }
+
+// remoteRunLimit is how long after its start an unfinished run record of a
+// lake on an object store may still be a live run of another machine: longer
+// than any run (a full run at scale 30 takes 4 minutes here). A run killed
+// there shows as running until then.
+const remoteRunLimit = 24 * time.Hour
 
 // stepError names the step of err, unless its text already does (most
 // model errors start with "model NAME:"): a run's error says which step

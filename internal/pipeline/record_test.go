@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/quality"
+	"github.com/keystone/nexus/internal/s3test"
 )
 
 // A writer looks for unfinished runs in the head of each record; a head
@@ -233,4 +235,74 @@ func TestVerdictHistory(t *testing.T) {
 		t.Fatalf("the index lists %d records", n)
 	}
 	check()
+}
+
+// On an object store, two machines' runs do not exclude each other: a run
+// resolves another's unfinished record only once no run could still be
+// going (remoteRunLimit), so that it never marks a live run abandoned.
+func TestMarkAbandonedOnObjectStore(t *testing.T) {
+	srv := s3test.Start(t)
+	root := "s3://" + srv.Bucket + "/lk"
+	ctx := context.Background()
+	open := func() *lake.Lake {
+		t.Helper()
+		lk, err := lake.OpenRemote(ctx, root, lake.RemoteOptions{S3: lake.S3Options{Endpoint: srv.Endpoint}, CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lk.Release() })
+		return lk
+	}
+	b := open()
+	// A lake there: a mirror pulls run records with a snapshot.
+	ub, err := b.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Stage(lake.Bronze, "orders", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(st.Dir(), "part-0.parquet"), []byte("PAR1rowsPAR1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Publish(lake.Manifest{Schema: []lake.Column{{Name: "a", Type: "INTEGER"}}}, map[string]int64{"part-0.parquet": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Commit(lake.CommitInfo{RunID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	ub()
+	live := &Summary{RunID: "20260101T000000Z-live00", Kind: RecordKindRun, Started: time.Now().UTC(), Status: RunRunning}
+	dead := &Summary{RunID: "20260101T000000Z-dead00", Kind: RecordKindRun, Started: time.Now().Add(-remoteRunLimit - time.Minute).UTC(), Status: RunRunning}
+	for _, s := range []*Summary{live, dead} {
+		if err := saveRun(b, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := open()
+	unlock, err := a.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkAbandoned(a); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	for _, tc := range []struct {
+		s    *Summary
+		want RunStatus
+	}{{live, RunRunning}, {dead, RunAbandoned}} {
+		b, err := os.ReadFile(open().MetaDir("runs", tc.s.RunID+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Summary
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != tc.want {
+			t.Errorf("run started %s ago: %s in the store, want %s", time.Since(tc.s.Started).Round(time.Minute), got.Status, tc.want)
+		}
+	}
 }
