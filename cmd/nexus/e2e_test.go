@@ -560,6 +560,14 @@ func TestReportOutUnwritable(t *testing.T) {
 			t.Errorf("%s from inside the lake: want it refused:\n%s", strings.Join(args, " "), out)
 		}
 	}
+	// Also through a symbolic link to the lake, and into a directory not
+	// made yet.
+	if err := os.Symlink(filepath.Join(dir, "lake"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if out := nexus(t, dir, true, "--lake", "link", "report", "quality", "--out", filepath.Join(dir, "lake", "new", "reports")); !strings.Contains(out, "is inside the lake link") {
+		t.Errorf("report --out into the lake through a link: want it refused:\n%s", out)
+	}
 	if after := laketest.TreeState(t, filepath.Join(dir, "lake")); after != before {
 		t.Errorf("reports refused inside the lake changed it:\n%s\nthen\n%s", before, after)
 	}

@@ -330,12 +330,9 @@ func (a *app) makeOut(out string) error {
 		return outError{errors.New("output directory (--out): empty; name a directory")}
 	}
 	if !lake.IsRemote(a.cfg.Lake) {
-		root, rerr := filepath.Abs(a.cfg.Lake)
-		dir, derr := filepath.Abs(out)
-		if rerr == nil && derr == nil {
-			if rel, err := filepath.Rel(root, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-				return outError{fmt.Errorf("output directory (--out) %s is inside the lake %s: this command only reads the lake; name a directory outside it", out, a.cfg.Lake)}
-			}
+		root, dir := realPath(a.cfg.Lake), realPath(out)
+		if rel, err := filepath.Rel(root, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return outError{fmt.Errorf("output directory (--out) %s is inside the lake %s: this command only reads the lake; name a directory outside it", out, a.cfg.Lake)}
 		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -354,6 +351,27 @@ func (a *app) makeOut(out string) error {
 		return outError{fmt.Errorf("output directory (--out): %w", err)}
 	}
 	return nil
+}
+
+// realPath is p absolute with its symbolic links resolved, as far as it
+// exists (a directory --out names may not yet): two names of one
+// directory compare equal.
+func realPath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	rest := ""
+	for {
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return filepath.Join(abs, rest)
+		}
+		rest, abs = filepath.Join(filepath.Base(abs), rest), parent
+	}
 }
 
 // outError is an --out directory a command cannot write: no hint about the
