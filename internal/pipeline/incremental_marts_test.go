@@ -314,13 +314,7 @@ GROUP BY 1
 			work, inc := t.TempDir(), t.TempDir()
 			failed := false
 			for n, d := range drops[:4] {
-				linkDrop(t, src, work, d)
-				lk, unlock := lockLake(t, inc)
-				sum, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: proj, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
-				unlock()
-				if err != nil {
-					t.Fatal(err)
-				}
+				sum := runDropWith(t, src, work, inc, d, proj)
 				for _, st := range sum.Steps {
 					if st.Name != "gold.zz_month" {
 						continue

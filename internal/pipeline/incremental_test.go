@@ -757,13 +757,7 @@ func TestIncrementalGateOnlyInputInExpression(t *testing.T) {
 		work, inc := t.TempDir(), t.TempDir()
 		var why string
 		for _, d := range drops[:2] {
-			linkDrop(t, src, work, d)
-			lk, unlock := lockLake(t, inc)
-			sum, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: proj, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
-			unlock()
-			if err != nil {
-				t.Fatal(err)
-			}
+			sum := runDropWith(t, src, work, inc, d, proj)
 			for _, st := range sum.Steps {
 				if st.Name == "silver.order_items" {
 					why = st.FullReason
@@ -783,4 +777,18 @@ func TestIncrementalGateOnlyInputInExpression(t *testing.T) {
 			t.Errorf("%s: incremental != full:\n%s", spelling, strings.Join(d, "\n"))
 		}
 	}
+}
+
+// runDropWith links drop d of src into the landing zone work and runs the
+// pipeline with the project proj on the lake at dir.
+func runDropWith(t *testing.T, src, work, dir, d, proj string) *Summary {
+	t.Helper()
+	linkDrop(t, src, work, d)
+	lk, unlock := lockLake(t, dir)
+	defer unlock()
+	sum, err := Run(context.Background(), lk, Options{SourceDir: work, ProjectDir: proj, Engine: engine.Options{MemoryLimit: "1GB", Threads: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
