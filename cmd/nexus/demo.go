@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keystone/nexus/internal/config"
 	"github.com/keystone/nexus/internal/ingest"
 	"github.com/keystone/nexus/internal/lake"
 	"github.com/keystone/nexus/internal/olist"
@@ -102,11 +104,8 @@ run --switch-source' makes a switch of source on purpose.)`,
 			}
 			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
 			fmt.Printf("\ndemo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
-			fmt.Println(`  go run ./cmd/nexus tables`)
-			fmt.Println(`  go run ./cmd/nexus query "SELECT * FROM gold.mart_monthly_sales ORDER BY 1"`)
-			fmt.Println(`  go run ./cmd/nexus lineage gold.fact_sales.payment_value`)
-			fmt.Println(`  go run ./cmd/nexus analyze rfm`)
-			fmt.Println(`  go run ./cmd/nexus serve          # the live dashboard on http://127.0.0.1:8080`)
+			printTry(a, lk, "tables", `query "SELECT * FROM gold.mart_monthly_sales ORDER BY 1"`, "lineage gold.fact_sales.payment_value",
+				"analyze rfm", "serve          # the live dashboard on http://127.0.0.1:8080")
 			if sum.Err() != nil {
 				return exitError{1}
 			}
@@ -236,10 +235,25 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 		printRun(os.Stdout, last, earlierVerdicts(a, lk, last))
 	} // else every step is unchanged: a table of them says nothing more
 	fmt.Printf("\ndaily demo done in %s. Try:\n", time.Since(start).Round(time.Millisecond))
-	fmt.Println(`  go run ./cmd/nexus query "SELECT _batch, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 1 DESC LIMIT 5"`)
-	fmt.Println(`  go run ./cmd/nexus query "SELECT order_id, previous_status, order_status FROM silver.orders WHERE previous_status IS NOT NULL LIMIT 5"`)
-	fmt.Println(`  go run ./cmd/nexus snapshots`)
+	printTry(a, lk, `query "SELECT _batch, count(*) FROM bronze.orders GROUP BY 1 ORDER BY 1 DESC LIMIT 5"`,
+		`query "SELECT order_id, previous_status, order_status FROM silver.orders WHERE previous_status IS NOT NULL LIMIT 5"`, "snapshots")
 	return nil
+}
+
+// printTry prints the commands a demo suggests next, as the user can run
+// them: with `go run ./cmd/nexus` when the demo ran so (a binary go run
+// built), and on the demo's lake when it is not the default one.
+func printTry(a *app, lk *lake.Lake, cmds ...string) {
+	prog := "nexus"
+	if strings.Contains(filepath.ToSlash(os.Args[0]), "/go-build") {
+		prog = "go run ./cmd/nexus"
+	}
+	if a.cfg.Lake != config.Default().Lake {
+		prog += " " + lk.Flag()
+	}
+	for _, c := range cmds {
+		fmt.Println("  " + prog + " " + c)
+	}
 }
 
 // arrivedLabel labels the run that takes the batches an earlier demo

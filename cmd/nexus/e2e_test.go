@@ -165,6 +165,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "bronze.orders") || !strings.Contains(out, "succeeded") {
 		t.Fatalf("demo summary lacks the expected lines:\n%s", out)
 	}
+	// Its suggestions run as they are: the default lake needs no --lake.
+	if !strings.Contains(out, "Try:\n  nexus tables\n") {
+		t.Errorf("demo suggests other commands than nexus tables on its lake:\n%s", out)
+	}
 	want := generatedRows(t, filepath.Join(dir, "data", "generated"))
 	for table, rows := range want {
 		got := queryJSON(t, dir, "SELECT count(*) AS n FROM bronze."+table)

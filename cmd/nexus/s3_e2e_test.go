@@ -135,6 +135,9 @@ func TestLakeOnS3(t *testing.T) {
 	demo := []string{"--lake", "s3://" + srv.Bucket + "/demo", "--s3-endpoint", srv.Endpoint, "--cache-dir", filepath.Join(dir, "cache")}
 	if out := nexus(t, dir, false, append([]string{"demo", "--scale", "0.01", "--out", "demo-data"}, demo...)...); !strings.Contains(out, "running the pipeline into s3://"+srv.Bucket+"/demo") || !strings.Contains(out, "demo done") {
 		t.Errorf("demo on S3:\n%s", out)
+	} else if want := "  nexus --lake s3://" + srv.Bucket + "/demo --s3-endpoint " + srv.Endpoint + " tables\n"; !strings.Contains(out, want) {
+		// What the demo suggests next reaches its lake.
+		t.Errorf("demo on S3 does not suggest %q:\n%s", want, out)
 	}
 	// A report of a lake on S3 goes where --out says; replay commits to it.
 	nexus(t, dir, false, append([]string{"report", "dashboard", "--out", "dash"}, s3...)...)

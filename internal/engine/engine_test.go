@@ -23,14 +23,16 @@ func TestQueryFormats(t *testing.T) {
 	}
 	defer eng.Close()
 	res, err := eng.Query(context.Background(), `SELECT 'b' AS zeta, 58.90::DECIMAL(12,2) AS price, DATE '2017-10-15' AS d,
-		TIMESTAMP '2017-10-15 03:30:00' AS ts, NULL::VARCHAR AS missing, 'x,"y"' AS quoted`)
+		TIMESTAMP '2017-10-15 03:30:00' AS ts, NULL::VARCHAR AS missing, 'x,"y"' AS quoted,
+		[{'reason': 'price (-5.00) is not >= 0 & <x>'}] AS failures`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ format, want string }{
-		{"csv", "zeta,price,d,ts,missing,quoted\nb,58.90,2017-10-15,2017-10-15 03:30:00,,\"x,\"\"y\"\"\"\n"},
+		// Text stays as written in JSON: "is not >= 0", not "\u003e= 0".
+		{"csv", "zeta,price,d,ts,missing,quoted,failures\nb,58.90,2017-10-15,2017-10-15 03:30:00,,\"x,\"\"y\"\"\",\"[{\"\"reason\"\":\"\"price (-5.00) is not >= 0 & <x>\"\"}]\"\n"},
 		{"json", `[
-  {"zeta": "b", "price": 58.90, "d": "2017-10-15", "ts": "2017-10-15 03:30:00", "missing": null, "quoted": "x,\"y\""}
+  {"zeta": "b", "price": 58.90, "d": "2017-10-15", "ts": "2017-10-15 03:30:00", "missing": null, "quoted": "x,\"y\"", "failures": [{"reason":"price (-5.00) is not >= 0 & <x>"}]}
 ]
 `},
 	}

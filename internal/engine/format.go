@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -99,7 +100,7 @@ func Text(v any) string {
 	case []any, map[string]any, duckdb.Map, duckdb.OrderedMap:
 		// A list or struct as JSON text (not Go's map syntax): readable, and
 		// a CSV reader can parse the cell.
-		b, err := json.Marshal(jsonValue(x))
+		b, err := marshalText(jsonValue(x))
 		if err != nil {
 			return fmt.Sprint(x)
 		}
@@ -128,6 +129,18 @@ func DecimalString(d duckdb.Decimal) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// marshalText is v as JSON for a person and a terminal: '<', '>' and '&'
+// as they are ("is not >= 0"), not as \u003e, which only guards HTML.
+func marshalText(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func jsonValue(v any) any {
@@ -210,8 +223,11 @@ func (r *Result) Write(w io.Writer, format string) error {
 				if j > 0 {
 					b = append(b, ", "...)
 				}
-				k, _ := json.Marshal(r.Columns[j])
-				val, err := json.Marshal(v)
+				k, err := marshalText(r.Columns[j])
+				if err != nil {
+					return fmt.Errorf("column %s: %w", r.Columns[j], err)
+				}
+				val, err := marshalText(v)
 				if err != nil {
 					return fmt.Errorf("column %s: %w", r.Columns[j], err)
 				}
