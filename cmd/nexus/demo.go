@@ -207,8 +207,9 @@ func demoDaily(cmd *cobra.Command, a *app, landing string, scale float64, seed i
 			printRun(os.Stdout, sum, earlierVerdicts(a, lk, sum))
 			return exitError{1}
 		}
-		if sum.SourceSwitch != nil {
-			// The switch is the demo's to make (SwitchSource above), and said.
+		if sum.SourceSwitch != nil && !final {
+			// The switch is the demo's to make (SwitchSource above), and said
+			// (by printRun for the final run).
 			fmt.Println(sum.SourceSwitch)
 		}
 		return nil

@@ -446,23 +446,22 @@ func (s *SourceSwitch) refusal(lk *lake.Lake, opts Options) error {
 // ingest with opts' source, tables and drift policy) on the same lake, with
 // --switch-source.
 func switchCommand(lk *lake.Lake, opts Options) string {
-	args := []string{"nexus", "ingest", lk.Flag()}
-	if len(opts.Rerun) > 0 {
-		args = []string{"nexus", lake.ShellArg(opts.Rerun[0]), lk.Flag()}
-		for _, a := range opts.Rerun[1:] {
-			args = append(args, lake.ShellArg(a))
+	rerun := opts.Rerun
+	if len(rerun) == 0 {
+		rerun = []string{"ingest", "--source", opts.SourceDir}
+		for _, t := range opts.Tables {
+			rerun = append(rerun, "--table", t)
 		}
-		if !slices.Contains(opts.Rerun, "--source") { // from the configuration
-			args = append(args, "--source", lake.ShellArg(opts.SourceDir))
+		if opts.OnDrift == DriftEvolve {
+			rerun = append(rerun, "--on-drift", DriftEvolve)
 		}
-		return strings.Join(append(args, "--switch-source"), " ")
 	}
-	args = append(args, "--source", lake.ShellArg(opts.SourceDir))
-	for _, t := range opts.Tables {
-		args = append(args, "--table", lake.ShellArg(t))
+	args := []string{"nexus", lake.ShellArg(rerun[0]), lk.Flag()}
+	for _, a := range rerun[1:] {
+		args = append(args, lake.ShellArg(a))
 	}
-	if opts.OnDrift == DriftEvolve {
-		args = append(args, "--on-drift", DriftEvolve)
+	if !slices.Contains(rerun, "--source") { // from the configuration
+		args = append(args, "--source", lake.ShellArg(opts.SourceDir))
 	}
 	return strings.Join(append(args, "--switch-source"), " ")
 }

@@ -56,10 +56,10 @@ type RemoteOptions struct {
 	// LeaseTTL is how long a named lock (LockNamed) outlives its holder's
 	// last renewal (0: DefaultLeaseTTL).
 	LeaseTTL time.Duration
-	// Args are the command-line arguments besides --lake that open the
-	// lake as this handle was opened (its S3 endpoint, region, profile,
-	// cache and state directories), as the user gave them: Flag repeats
-	// them, so that a command a message suggests reaches the same store.
+	// Args are the command-line arguments besides --lake that reach the
+	// store as this handle did (its S3 endpoint, region, profile), as the
+	// user gave them: Flag repeats them, so that a command a message
+	// suggests reaches the same store.
 	Args []string
 	// AfterCommit, when set, runs after each commit to the store, with the
 	// handle pinned to the new snapshot (a catalog kept in step). Its

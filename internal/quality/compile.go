@@ -427,6 +427,16 @@ func TableRef(name string) string {
 	return Ident(layer) + "." + Ident(table)
 }
 
+// Names says whether the check's own SQL (expr, where) names the table
+// (layer.table), quoted or not, in any case, as DuckDB resolves it (TableRef
+// writes "silver"."orders"): such a check reads it row by row, which its
+// refs (Suite.Dependencies) do not say.
+func (c Check) Names(table string) bool {
+	layer, name, _ := strings.Cut(table, ".")
+	re := regexp.MustCompile(`(?i)(^|[^a-z0-9_])"?` + regexp.QuoteMeta(layer) + `"?\s*\.\s*"?` + regexp.QuoteMeta(name) + `"?($|[^a-z0-9_])`)
+	return re.MatchString(c.Expr) || re.MatchString(c.Where)
+}
+
 // lit quotes an SQL string literal.
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 

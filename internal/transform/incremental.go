@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -220,12 +219,11 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 			if suite == nil {
 				continue
 			}
-			mentions := tableMention(in)
 			for _, c := range suite.Checks {
 				if !c.RowLevel() {
 					continue
 				}
-				if mentions.MatchString(c.Expr) || mentions.MatchString(c.Where) {
+				if c.Names(in) {
 					return nil, "check " + c.ID + " reads " + in + " row by row", nil
 				}
 				if c.Kind != quality.KindRelationships || c.To != in {
@@ -324,14 +322,6 @@ func (x *executor) planIncremental(ctx context.Context, m *Model, suite *quality
 		return nil, "", err
 	}
 	return p, "", nil
-}
-
-// tableMention matches a table (layer.table) named in SQL, quoted or not,
-// in any case, as DuckDB resolves it: a check's expression that reads it
-// row by row (quality.TableRef writes "silver"."orders").
-func tableMention(name string) *regexp.Regexp {
-	layer, table, _ := strings.Cut(name, ".")
-	return regexp.MustCompile(`(?i)(^|[^a-z0-9_])"?` + regexp.QuoteMeta(layer) + `"?\s*\.\s*"?` + regexp.QuoteMeta(table) + `"?($|[^a-z0-9_])`)
 }
 
 // fileColumn names the column of a row's file in reads of a table's files.

@@ -85,28 +85,3 @@ func TestKeyMapSelect(t *testing.T) {
 		})
 	}
 }
-
-// A table named in SQL, as a check's expression may name it: quoted or
-// not, in any case, with spaces around the dot; not a longer name.
-func TestTableMention(t *testing.T) {
-	t.Parallel()
-	re := tableMention("silver.orders")
-	for _, tc := range []struct {
-		sql  string
-		want bool
-	}{
-		{"order_id IN (SELECT order_id FROM silver.orders)", true},
-		{`order_id IN (SELECT order_id FROM "silver"."orders")`, true},
-		{"x IN (SELECT y FROM SILVER.ORDERS)", true},
-		{"x IN (SELECT y FROM silver . orders)", true},
-		{"silver.orders", true},
-		{"x IN (SELECT y FROM silver.orders_archive)", false},
-		{"x IN (SELECT y FROM my_silver.orders)", false},
-		{"order_status = 'delivered'", false},
-		{"", false},
-	} {
-		if got := re.MatchString(tc.sql); got != tc.want {
-			t.Errorf("%q: %v, want %v", tc.sql, got, tc.want)
-		}
-	}
-}
